@@ -1,0 +1,33 @@
+# `make run`: the service on SQLite with demo data.  `make test`: the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install run test lint bench clean
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/magic-cube demo --host $(HOST) --port $(PORT)
+	MAGIC_CUBE_BIND=$(HOST):$(PORT) MAGIC_CUBE_WORKERS=1 MAGIC_CUBE_ACCESS_LOG=- \
+		$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check magic_cube tests bench
+
+bench: $(VENV)/.installed
+	$(PY) bench/rules.py
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,336 @@
+"""The catalog: every template found on disk or published by installed packages.
+
+Each `template.json` is parsed, checked against the meta-schema, checked semantically and
+compiled. A broken template is recorded in `Catalog.problems` and skipped: one author's typo
+must never take the other activities down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from magic_cube.catalog.config import ConfigValidator
+from magic_cube.catalog.errors import BUILTIN_ERRORS
+from magic_cube.catalog.metaschema import meta_problems, scenario_problems
+from magic_cube.catalog.problems import TemplateInvalid, TemplateProblem, format_path
+from magic_cube.catalog.semantic import semantic_problems
+from magic_cube.catalog.versions import version_key
+from magic_cube.errors import MagicCubeError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = REPO_ROOT / "activity_templates"
+ENTRY_POINT_GROUP = "magic_cube.templates"
+TEMPLATE_FILE = "template.json"
+
+
+class TemplateNotFound(MagicCubeError):
+    """No template with this id (and version) in the catalog."""
+
+    code = "template_not_found"
+
+    def __init__(self, template_id: str, version: str | None = None) -> None:
+        self.template_id = template_id
+        self.version = version
+        what = f"{template_id} {version}" if version else template_id
+        super().__init__(f"template not found: {what}")
+
+
+class TemplateMismatch(MagicCubeError):
+    """A pinned template whose content changed since the activity was created from it."""
+
+    code = "template_mismatch"
+
+    def __init__(self, template_id: str, version: str, expected: str, actual: str) -> None:
+        self.template_id, self.version = template_id, version
+        self.expected, self.actual = expected, actual
+        super().__init__(f"template {template_id} {version} has changed since it was pinned "
+                         f"(hash {actual[:12]}…, pinned {expected[:12]}…)")
+
+
+@dataclass
+class TemplateEntry:
+    """One valid template version."""
+
+    id: str
+    version: str
+    title: dict[str, str]
+    description: dict[str, str]
+    kind: str
+    path: Path  # the template.json
+    directory: Path
+    doc: dict[str, Any] = field(repr=False)
+    content_hash: str
+    compiled: Any = field(default=None, repr=False)  # CompiledTemplate, None if no compiler
+
+    @property
+    def config_validator(self) -> ConfigValidator:
+        return ConfigValidator.for_template(self.doc, self.content_hash)
+
+    def sort_key(self) -> tuple[str, Any]:
+        return self.id, version_key(self.version)
+
+
+def content_hash(doc: Any) -> str:
+    """sha256 of the canonical JSON: formatting and key order do not change a template."""
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def pin(entry: TemplateEntry) -> dict[str, str]:
+    """What an activity stores to refer to exactly this template version."""
+    return {"template_id": entry.id, "template_version": entry.version,
+            "template_hash": entry.content_hash}
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], TemplateEntry] = {}
+        self.problems: list[TemplateProblem] = []
+        self.files: list[Path] = []  # every template.json looked at, valid or not
+
+    @classmethod
+    def discover(cls, dirs: list[Path] | None = None, entry_points: bool = True) -> Catalog:
+        """Templates under `dirs` (default: the repository's `activity_templates/`), then
+        those published under the entry-point group `magic_cube.templates`."""
+        catalog = cls()
+        if dirs is None:
+            if DEFAULT_DIR.is_dir():
+                catalog.add_directory(DEFAULT_DIR)
+        else:
+            for directory in dirs:
+                catalog.add_directory(Path(directory))
+        if entry_points:
+            catalog.add_entry_points()
+        return catalog
+
+    def add_directory(self, directory: Path) -> None:
+        """A template directory (holding template.json) or a root of them (`*/template.json`)."""
+        if not directory.is_dir():
+            self.problems.append(TemplateProblem(str(directory), "", "template directory not found",
+                                                 "not_found"))
+            return
+        for file in template_files(directory):
+            self.add_file(file)
+
+    def add_entry_points(self) -> None:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            where = f"entry point {ep.name} ({ep.value})"
+            try:
+                directory = _entry_point_dir(ep.load())
+            except Exception as exc:  # a broken package must not break discovery
+                self.problems.append(TemplateProblem(where, "", f"cannot load: {exc}", "entry_point"))
+                continue
+            if directory is None:
+                self.problems.append(TemplateProblem(
+                    where, "", "must give a directory: a path, a string or a callable returning one",
+                    "entry_point"))
+                continue
+            self.add_directory(directory)
+
+    def add_file(self, file: Path) -> TemplateEntry | None:
+        file = file.resolve()
+        if file in self.files:
+            return None  # the same directory reached twice (e.g. also published by a package)
+        self.files.append(file)
+        entry, problems = load_entry(file)
+        if entry is not None:
+            existing = self._entries.get((entry.id, entry.version))
+            if existing is not None and existing.content_hash != entry.content_hash:
+                problems = [TemplateProblem(
+                    str(file), "version",
+                    f"{entry.id} {entry.version} is already provided by {existing.path} with "
+                    "different content; bump the version", "duplicate_version")]
+            elif existing is None:
+                self._entries[(entry.id, entry.version)] = entry
+        self.problems.extend(problems)
+        return None if problems else entry
+
+    def entries(self) -> list[TemplateEntry]:
+        """Every valid template version, by id, then by version (oldest first)."""
+        return sorted(self._entries.values(), key=TemplateEntry.sort_key)
+
+    def get(self, template_id: str, version: str | None = None) -> TemplateEntry:
+        """A template version; the latest by semver precedence when `version` is None."""
+        if version is not None:
+            entry = self._entries.get((template_id, version))
+            if entry is None:
+                raise TemplateNotFound(template_id, version)
+            return entry
+        versions = [e for (tid, _), e in self._entries.items() if tid == template_id]
+        if not versions:
+            raise TemplateNotFound(template_id)
+        return max(versions, key=TemplateEntry.sort_key)
+
+    def get_pinned(self, template_id: str, version: str, template_hash: str) -> TemplateEntry:
+        """The exact template an activity was created from; refuses one whose content changed."""
+        entry = self.get(template_id, version)
+        if entry.content_hash != template_hash:
+            raise TemplateMismatch(template_id, version, template_hash, entry.content_hash)
+        return entry
+
+    def __contains__(self, template_id: object) -> bool:
+        return any(tid == template_id for tid, _ in self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def problems_by_file(self) -> dict[str, list[TemplateProblem]]:
+        out: dict[str, list[TemplateProblem]] = {}
+        for problem in self.problems:
+            out.setdefault(problem.file, []).append(problem)
+        return out
+
+
+def template_files(directory: Path) -> list[Path]:
+    if (directory / TEMPLATE_FILE).is_file():
+        return [directory / TEMPLATE_FILE]
+    return sorted(directory.glob(f"*/{TEMPLATE_FILE}"))
+
+
+def _entry_point_dir(loaded: Any) -> Path | None:
+    if callable(loaded) and not isinstance(loaded, str | os.PathLike):
+        loaded = loaded()
+    if isinstance(loaded, str | os.PathLike):
+        return Path(os.fspath(loaded))
+    return None
+
+
+def read_json(file: Path) -> tuple[Any, list[TemplateProblem]]:
+    """The parsed file, or the problems that kept it from parsing (with line and column)."""
+    name = str(file)
+    try:
+        text = file.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        return None, [TemplateProblem(name, "", f"cannot read: {exc.strerror or exc}", "unreadable")]
+    except UnicodeDecodeError as exc:
+        return None, [TemplateProblem(name, "", f"not UTF-8 text: {exc}", "unreadable")]
+    duplicates: list[str] = []
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # JSON lets a later key silently replace an earlier one: almost always a mistake.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        doc = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        return None, [TemplateProblem(name, "", f"invalid JSON at line {exc.lineno}, column "
+                                      f"{exc.colno}: {exc.msg}", "json_syntax")]
+    problems = [TemplateProblem(name, "", f"duplicate key {key!r}: the later value silently wins",
+                                "duplicate_key") for key in duplicates]
+    return doc, problems
+
+
+def check_document(doc: Any, file: str) -> tuple[Any, list[TemplateProblem]]:
+    """(compiled template, problems): the meta-schema first; semantic checks only for a
+    well-formed document (they trust its shape); compilation only for a sound one."""
+    problems = meta_problems(doc, file) or semantic_problems(doc, file)
+    if problems:
+        return None, problems
+    return compile_document(doc, file)
+
+
+def compile_document(doc: dict[str, Any], file: str) -> tuple[Any, list[TemplateProblem]]:
+    try:
+        # Imported here: the rules compiler is optional for validation-only uses.
+        from magic_cube.rules.compiler import TemplateCompileError, compile_template
+    except ImportError:
+        return None, []
+    try:
+        return compile_template(doc), []
+    except TemplateCompileError as exc:
+        message = str(exc)
+        prefix = f"{exc.path}: "
+        message = message[len(prefix):] if message.startswith(prefix) else message
+        return None, [TemplateProblem(file, _path_text(exc.path), message, "compile_error")]
+    except Exception as exc:  # a compiler bug must not take the catalog down
+        return None, [TemplateProblem(file, "", f"cannot compile: {type(exc).__name__}: {exc}",
+                                      "compile_error")]
+
+
+def _path_text(path: Any) -> str:
+    if isinstance(path, list | tuple):
+        return format_path(path)
+    return str(path or "")
+
+
+def load_entry(file: Path) -> tuple[TemplateEntry | None, list[TemplateProblem]]:
+    """Parse, validate and compile one template.json; (entry, []) or (None, problems)."""
+    name = str(file)
+    doc, problems = read_json(file)
+    if doc is None or problems:
+        return None, problems
+    compiled, problems = check_document(doc, name)
+    if problems:
+        return None, problems
+    return TemplateEntry(
+        id=doc["id"], version=doc["version"], title=doc["title"], description=doc["description"],
+        kind=doc["kind"], path=file, directory=file.parent, doc=doc,
+        content_hash=content_hash(doc), compiled=compiled,
+    ), []
+
+
+def load_template(file: Path) -> TemplateEntry:
+    """One template.json as an entry; raises `TemplateInvalid` listing every problem."""
+    entry, problems = load_entry(Path(file))
+    if entry is None:
+        raise TemplateInvalid(problems)
+    return entry
+
+
+def validate_path(path: Path) -> list[TemplateProblem]:
+    """Problems of a template.json, of a template directory (with its scenarios), or of every
+    template under a root of them. An empty list means valid."""
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = template_files(path)
+        if not files:
+            return [TemplateProblem(str(path), "", f"no {TEMPLATE_FILE} found here or in its "
+                                    "subdirectories", "not_found")]
+    else:
+        return [TemplateProblem(str(path), "", "no such file or directory", "not_found")]
+    problems: list[TemplateProblem] = []
+    for file in files:
+        entry, found = load_entry(file)
+        problems += found
+        if entry is not None:
+            problems += _scenario_problems(entry)
+    return problems
+
+
+def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
+    problems: list[TemplateProblem] = []
+    declared = set(entry.doc.get("errors", {}))
+    for file in sorted((entry.directory / "scenarios").glob("*.json")):
+        doc, found = read_json(file)
+        if doc is None or found:
+            problems += found
+            continue
+        found = scenario_problems(doc, str(file))
+        if found:
+            problems += found
+            continue
+        for i, step in enumerate(doc["steps"]):
+            action = step.get("action")
+            if action is not None and action not in entry.doc["actions"]:
+                problems.append(TemplateProblem(str(file), f"steps[{i}].action",
+                                                f"{action!r} is not an action of {entry.id}",
+                                                "unknown_action"))
+            code = step.get("expect", {}).get("error")
+            if code is not None and code not in declared and code not in BUILTIN_ERRORS:
+                problems.append(TemplateProblem(str(file), f"steps[{i}].expect.error",
+                                                f"error code {code!r} is not declared by {entry.id}",
+                                                "undeclared_error"))
+    return problems

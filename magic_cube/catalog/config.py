@@ -1,0 +1,199 @@
+"""Validation of a merchant's configuration against a template's config schema and checks.
+
+Errors are keyed by dotted field path (`prizes.0.stock`, `""` for the whole config) with a
+stable code and a zh/en message, so the console can show each next to its field and the API can
+return them as they are. Validators are built once per template and reused: building a
+`Draft202012Validator` is far dearer than running one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from magic_cube.catalog.schemaref import array_items, object_properties, resolve
+from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule, truthy
+
+FieldErrors = dict[str, list[dict[str, str]]]
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "required": {"en": "This field is required", "zh": "此项为必填项"},
+    "type": {"en": "Must be {expected}", "zh": "应为{expected}"},
+    "minimum": {"en": "Must be at least {limit}", "zh": "不能小于 {limit}"},
+    "maximum": {"en": "Must be at most {limit}", "zh": "不能大于 {limit}"},
+    "exclusiveMinimum": {"en": "Must be greater than {limit}", "zh": "必须大于 {limit}"},
+    "exclusiveMaximum": {"en": "Must be less than {limit}", "zh": "必须小于 {limit}"},
+    "minLength": {"en": "Must be at least {limit} characters long", "zh": "至少需要 {limit} 个字符"},
+    "maxLength": {"en": "Must be at most {limit} characters long", "zh": "最多 {limit} 个字符"},
+    "pattern": {"en": "Does not have the expected format", "zh": "格式不正确"},
+    "enum": {"en": "Must be one of: {choices}", "zh": "必须是以下之一：{choices}"},
+    "const": {"en": "Must be {value}", "zh": "必须为 {value}"},
+    "format": {"en": "Must be a valid {format}", "zh": "不是有效的{format}"},
+    "minItems": {"en": "Must have at least {limit} items", "zh": "至少需要 {limit} 项"},
+    "maxItems": {"en": "Must have at most {limit} items", "zh": "最多 {limit} 项"},
+    "uniqueItems": {"en": "Items must not repeat", "zh": "不能有重复项"},
+    "additionalProperties": {"en": "Unknown field: {fields}", "zh": "不允许的字段：{fields}"},
+    "multipleOf": {"en": "Must be a multiple of {limit}", "zh": "必须是 {limit} 的倍数"},
+}
+TYPE_NAMES: dict[str, dict[str, str]] = {
+    "integer": {"en": "a whole number", "zh": "整数"},
+    "number": {"en": "a number", "zh": "数字"},
+    "string": {"en": "text", "zh": "文本"},
+    "boolean": {"en": "true or false", "zh": "是或否"},
+    "array": {"en": "a list", "zh": "列表"},
+    "object": {"en": "an object", "zh": "对象"},
+    "null": {"en": "empty", "zh": "空值"},
+}
+FORMAT_NAMES: dict[str, dict[str, str]] = {
+    "date": {"en": "date (YYYY-MM-DD)", "zh": "日期（YYYY-MM-DD）"},
+    "date-time": {"en": "date and time (e.g. 2026-11-11T10:00:00+08:00)",
+                  "zh": "日期时间（例如 2026-11-11T10:00:00+08:00）"},
+    "time": {"en": "time (e.g. 10:00:00+08:00)", "zh": "时间（例如 10:00:00+08:00）"},
+    "email": {"en": "email address", "zh": "电子邮箱地址"},
+    "uri": {"en": "URL", "zh": "网址"},
+}
+
+_CACHE: dict[str, ConfigValidator] = {}
+
+
+class ConfigValidator:
+    """The config schema and cross-field checks of one template, compiled once."""
+
+    def __init__(self, schema: dict[str, Any], checks: list[dict[str, Any]] | None = None) -> None:
+        self.schema = schema
+        self.validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        self.checks: list[tuple[Callable[[Any], Any], dict[str, Any]]] = [
+            (compile_rule(check["rule"]), check) for check in checks or []]
+
+    @classmethod
+    def for_template(cls, doc: dict[str, Any], content_hash: str | None = None) -> ConfigValidator:
+        """The validator of a template document, cached by content hash when one is given."""
+        if content_hash is not None and content_hash in _CACHE:
+            return _CACHE[content_hash]
+        config = doc.get("config", {})
+        made = cls(config.get("schema", {"type": "object"}), config.get("checks", []))
+        if content_hash is not None:
+            _CACHE[content_hash] = made
+        return made
+
+    def fill_defaults(self, config: Any) -> Any:
+        """A copy of `config` with the defaults of missing optional properties, at any depth."""
+        filled = copy.deepcopy(config)
+        _fill(self.schema, self.schema, filled)
+        return filled
+
+    def validate(self, config: Any, lang: str = "en") -> tuple[dict[str, Any], FieldErrors]:
+        """(config with defaults filled, errors by field path); no errors means valid."""
+        lang = _lang(lang)
+        if not isinstance(config, dict):
+            return {}, field_errors(self.validator, config, lang)
+        filled = self.fill_defaults(config)
+        errors = field_errors(self.validator, filled, lang)
+        if not errors:
+            # Checks compare fields with each other, which only makes sense on a valid config.
+            for rule, check in self.checks:
+                try:
+                    ok = truthy(rule({"config": filled}))
+                except (JsonLogicError, ArithmeticError, TypeError, ValueError):
+                    ok = False  # a check that cannot be evaluated on this config does not pass
+                if not ok:
+                    message = check["message"].get(lang) or check["message"].get("en", "")
+                    _add(errors, check["field"], check["error"], message)
+        return filled, errors
+
+
+def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en") -> FieldErrors:
+    """Schema errors of `instance` keyed by dotted path, each `{"code", "message"}`.
+
+    Reusable for any schema (the API validates action params the same way).
+    """
+    lang = _lang(lang)
+    errors: FieldErrors = {}
+    for error in validator.iter_errors(instance):
+        while error.context:  # anyOf/oneOf: the most relevant branch speaks for the whole
+            error = best_match(error.context)
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # The missing field's own path, where the form shows it.
+            for name in error.validator_value:
+                if name not in error.instance and repr(name) in error.message:
+                    _add(errors, ".".join([*path, name]), "required", MESSAGES["required"][lang])
+            continue
+        _add(errors, ".".join(path), str(error.validator), _message(error, lang))
+    return errors
+
+
+def _message(error: ValidationError, lang: str) -> str:
+    keyword = str(error.validator)
+    template = MESSAGES.get(keyword, {}).get(lang)
+    if template is None:
+        return error.message
+    value = error.validator_value
+    if keyword == "type":
+        kinds = value if isinstance(value, list) else [value]
+        joiner = " or " if lang == "en" else "或"
+        expected = joiner.join(TYPE_NAMES.get(k, {}).get(lang, str(k)) for k in kinds)
+        return template.format(expected=expected)
+    if keyword == "enum":
+        return template.format(choices=", ".join(_show(v) for v in value))
+    if keyword == "const":
+        return template.format(value=_show(value))
+    if keyword == "format":
+        return template.format(format=FORMAT_NAMES.get(value, {}).get(lang, value))
+    if keyword == "additionalProperties":
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        known = schema.get("properties", {})
+        extra = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
+        return template.format(fields=", ".join(extra))
+    return template.format(limit=_show(value))
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _add(errors: FieldErrors, path: str, code: str, message: str) -> None:
+    entry = {"code": code, "message": message}
+    bucket = errors.setdefault(path, [])
+    if entry not in bucket:
+        bucket.append(entry)
+
+
+def _lang(lang: str) -> str:
+    return "zh" if (lang or "").lower().startswith("zh") else "en"
+
+
+def _fill(root: dict[str, Any], schema: Any, value: Any) -> None:
+    node = resolve(root, schema)
+    if not isinstance(node, dict):
+        return
+    if isinstance(value, dict):
+        props = object_properties(root, node) or {}
+        required = _required(root, node)
+        for name, sub in props.items():
+            if name not in value and name not in required:
+                target = resolve(root, sub)
+                if isinstance(target, dict) and "default" in target:
+                    value[name] = copy.deepcopy(target["default"])
+        for name, sub in props.items():
+            if name in value:
+                _fill(root, sub, value[name])
+    elif isinstance(value, list):
+        items = array_items(root, node)
+        if items:
+            for item in value:
+                _fill(root, items, item)
+
+
+def _required(root: dict[str, Any], node: dict[str, Any]) -> set[str]:
+    names = set(node.get("required", [])) if isinstance(node.get("required"), list) else set()
+    for member in node.get("allOf", []) if isinstance(node.get("allOf"), list) else []:
+        target = resolve(root, member)
+        if isinstance(target, dict):
+            names |= _required(root, target)
+    return names

@@ -1,0 +1,557 @@
+"""Checks the meta-schema cannot express: every name an expression reads is declared, every
+operator is allowed, every error code, timer and action referred to exists, and rooms are only
+used where one exists.
+
+It runs on documents that already pass the meta-schema, so it trusts their shape. Authoring
+mistakes would otherwise surface only at run time, in front of shoppers, as `rule_error`s or
+silent nulls (JsonLogic reads an undeclared name as null).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from magic_cube.catalog.errors import BUILTIN_ERRORS
+from magic_cube.catalog.problems import TemplateProblem, format_path
+from magic_cube.catalog.schemaref import object_properties, undeclared_segment
+from magic_cube.rules.jsonlogic import (
+    JsonLogicError,
+    RuleTooDeep,
+    RuleTooLarge,
+    UnknownOperator,
+    compile_rule,
+    var_paths,
+)
+
+Path = list[str | int]
+
+# The names of the table in docs/templates.md, in its order (messages list them this way).
+NAMES = ("config", "activity", "room", "room_info", "me", "actor", "params", "local", "now", "today")
+ROOM_INFO_KEYS = frozenset({"id", "status", "initiator", "size", "capacity", "opened_at", "timers",
+                            "members", "is_member", "is_initiator", "my_role"})
+ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity"})
+STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant"}
+SCALARS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "a boolean"}
+
+# Who may read what (docs/templates.md, "Expressions and the names they read").
+CHECK_NAMES = frozenset({"config"})
+ACTIVITY_INITIAL_NAMES = frozenset({"config", "now", "today"})
+PARTICIPANT_INITIAL_NAMES = ACTIVITY_INITIAL_NAMES | {"actor"}
+ROOM_INITIAL_NAMES = PARTICIPANT_INITIAL_NAMES | {"params", "me", "local"}
+ACTION_NAMES = frozenset(NAMES)
+TIMER_NAMES = frozenset(NAMES)  # evaluated as the room opens, inside the opening action
+VIEW_NAMES = frozenset({"config", "activity", "me", "actor", "now", "today"})
+ROOM_VIEW_NAMES = VIEW_NAMES | {"room", "room_info"}
+
+UI_HINTS = {"label", "help", "placeholder", "widget", "order", "group", "hidden", "readonly"}
+UI_TEXT_HINTS = {"label", "help", "placeholder", "group"}
+UI_WIDGETS = {"text", "textarea", "number", "money", "percent", "select", "radio", "checkboxes",
+              "switch", "date", "datetime", "hidden"}
+
+ROOM_HINT_ACTION = ('{what} needs a room: use it in an action with "room": "target", '
+                    "or after create_room")
+
+
+@dataclass
+class Context:
+    """What the expressions at one place of a template may read."""
+
+    where: str  # for messages: "action help", "the me view", "a config check" …
+    names: frozenset[str]
+    room: bool = False  # room/room_info hold a room here
+    # (action, params schema) pairs whose params a `params.X` read must be declared in.
+    params: list[tuple[str, Any]] = field(default_factory=list)
+    bound: set[str] | None = None  # locals bound so far; None: judge against all_locals only
+    all_locals: set[str] = field(default_factory=set)
+    in_loop: bool = False
+
+    def child(self) -> Context:
+        return Context(self.where, self.names, self.room, self.params,
+                       set(self.bound) if self.bound is not None else None, self.all_locals,
+                       self.in_loop)
+
+    def merge(self, *branches: Context) -> None:
+        # After if/each: a local bound or a room opened in a branch may exist from then on.
+        for branch in branches:
+            if self.bound is not None and branch.bound is not None:
+                self.bound |= branch.bound
+            self.room = self.room or branch.room
+
+
+def semantic_problems(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """Every semantic mistake in a template that passes the meta-schema."""
+    return _Checker(doc, file).run()
+
+
+class _Checker:
+    def __init__(self, doc: dict[str, Any], file: str) -> None:
+        self.doc = doc
+        self.file = file
+        self.problems: list[TemplateProblem] = []
+        config = doc.get("config", {})
+        self.config_schema: dict[str, Any] = config.get("schema", {})
+        self.state: dict[str, dict[str, Any]] = {
+            scope: doc.get("state", {}).get(scope, {}) for scope in ("activity", "room", "participant")}
+        self.actions: dict[str, Any] = doc.get("actions", {})
+        self.timers: dict[str, Any] = doc.get("timers", {})
+        self.errors = set(doc.get("errors", {})) | set(BUILTIN_ERRORS)
+        self.creators = [name for name, action in self.actions.items()
+                         if _find(action.get("effects", []), "create_room", ["effects"])]
+
+    def run(self) -> list[TemplateProblem]:
+        self.check_config()
+        self.check_state()
+        for name, action in self.actions.items():
+            self.check_action(name, action)
+        self.check_timers()
+        self.check_views()
+        self.check_metrics()
+        return self.problems
+
+    def report(self, path: Path, message: str, code: str) -> None:
+        self.problems.append(TemplateProblem(self.file, format_path(path), message, code))
+
+    # -- config ------------------------------------------------------------------------------
+
+    def check_config(self) -> None:
+        config = self.doc.get("config", {})
+        self.check_schema(self.config_schema, ["config", "schema"], "the config schema")
+        self.check_ui_hints(self.config_schema, ["config", "schema"])
+        ctx = Context("a config check", CHECK_NAMES)
+        for i, check in enumerate(config.get("checks", [])):
+            path: Path = ["config", "checks", i]
+            self.expr(check["rule"], [*path, "rule"], ctx)
+            self.error_code(check["error"], [*path, "error"])
+            fld = check["field"]
+            if fld and undeclared_segment(self.config_schema, fld.split(".")) is not None:
+                self.report([*path, "field"], f"{fld!r} is not a field of the config schema",
+                            "unknown_config_field")
+        top = object_properties(self.config_schema, self.config_schema) or {}
+        for i, name in enumerate(config.get("live_editable", [])):
+            if name not in top:
+                self.report(["config", "live_editable", i],
+                            f"{name!r} is not a top-level property of the config schema",
+                            "unknown_config_field")
+
+    def check_schema(self, schema: Any, path: Path, what: str) -> None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            self.report([*path, *exc.absolute_path], f"{what} is not a valid JSON Schema: {exc.message}",
+                        "bad_schema")
+
+    def check_ui_hints(self, node: Any, path: Path) -> None:
+        """`x-ui` annotations drive the console's form; validation ignores them, so we check."""
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                self.check_ui_hints(item, [*path, i])
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if key == "x-ui" and not (path and path[-1] == "properties"):
+                self.check_ui(value, node, [*path, key])
+            elif key not in ("const", "default", "enum", "examples"):
+                self.check_ui_hints(value, [*path, key])
+
+    def check_ui(self, ui: Any, schema: dict[str, Any], path: Path) -> None:
+        if not isinstance(ui, dict):
+            self.report(path, "x-ui must be an object of UI hints", "bad_ui_hint")
+            return
+        for hint, value in ui.items():
+            where = [*path, hint]
+            if hint not in UI_HINTS:
+                self.report(where, f"unknown UI hint {hint!r}; hints are {', '.join(sorted(UI_HINTS))}",
+                            "bad_ui_hint")
+            elif hint in UI_TEXT_HINTS and not _is_i18n(value):
+                self.report(where, f"{hint} must be i18n text {{\"zh\": …, \"en\": …}}", "bad_ui_hint")
+            elif hint == "widget" and value not in UI_WIDGETS:
+                self.report(where, f"unknown widget {value!r}; widgets are {', '.join(sorted(UI_WIDGETS))}",
+                            "bad_ui_hint")
+            elif hint in ("hidden", "readonly") and not isinstance(value, bool):
+                self.report(where, f"{hint} must be true or false", "bad_ui_hint")
+            elif hint == "order":
+                props = object_properties(self.config_schema, schema) or {}
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    self.report(where, "order must be a list of property names", "bad_ui_hint")
+                    continue
+                for i, name in enumerate(value):
+                    if name not in props:
+                        self.report([*where, i], f"order names {name!r}, which is not a property here",
+                                    "bad_ui_hint")
+
+    # -- state -------------------------------------------------------------------------------
+
+    def check_state(self) -> None:
+        room_ctx = self.room_opening_context("a room variable's initial value", ROOM_INITIAL_NAMES)
+        contexts = {
+            "activity": Context("an activity variable's initial value", ACTIVITY_INITIAL_NAMES),
+            "participant": Context("a participant variable's initial value", PARTICIPANT_INITIAL_NAMES),
+            "room": room_ctx,
+        }
+        for scope, decls in self.state.items():
+            for name, decl in decls.items():
+                path: Path = ["state", scope, name, "initial"]
+                self.expr(decl["initial"], path, contexts[scope])
+                if not _literal_fits(decl["initial"], decl["type"]):
+                    self.report(path, f"the initial value {decl['initial']!r} is not {_a(decl['type'])}",
+                                "wrong_type")
+
+    def room_opening_context(self, where: str, names: frozenset[str]) -> Context:
+        """Room initials and timer delays are evaluated inside whichever action opens the room."""
+        all_locals: set[str] = set()
+        for name in self.creators:
+            all_locals |= _bound_names(self.actions[name].get("effects", []))
+        return Context(where, names, room=True,
+                       params=[(n, self.actions[n].get("params")) for n in self.creators],
+                       all_locals=all_locals)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def check_action(self, name: str, action: dict[str, Any]) -> None:
+        base: Path = ["actions", name]
+        target = action.get("room", "none") == "target"
+        effects = action.get("effects", [])
+        if "params" in action:
+            self.check_schema(action["params"], [*base, "params"], "the params schema")
+        if "room_status" in action and not target:
+            self.report([*base, "room_status"], 'room_status only applies to actions with "room": "target"',
+                        "room_status_without_room")
+        creates = _find(effects, "create_room", [*base, "effects"])
+        for extra in creates[1:]:
+            self.report(extra, "an action opens at most one room (a second create_room)", "create_room_twice")
+        if creates and target:
+            self.report(creates[0], 'create_room is only allowed in "room": "none" actions; this one '
+                        "targets an existing room", "create_room_in_room_action")
+        ctx = Context(f"action {name}", ACTION_NAMES, room=target,
+                      params=[(name, action.get("params"))], bound=set(),
+                      all_locals=_bound_names(effects))
+        for i, guard in enumerate(action.get("guards", [])):
+            self.expr(guard["rule"], [*base, "guards", i, "rule"], ctx)
+            self.error_code(guard["error"], [*base, "guards", i, "error"])
+        self.effects(effects, [*base, "effects"], ctx)
+        # The result is evaluated after all effects: every local and a newly opened room exist.
+        after = Context(ctx.where, ACTION_NAMES, room=target or bool(creates), params=ctx.params,
+                        all_locals=ctx.all_locals)
+        for key, value in action.get("result", {}).items():
+            self.expr(value, [*base, "result", key], after)
+
+    def effects(self, effects: list[dict[str, Any]], path: Path, ctx: Context) -> None:
+        for i, effect in enumerate(effects):
+            ((kind, body),) = effect.items()
+            getattr(self, f"effect_{kind}")(body, [*path, i, kind], ctx)
+
+    def exprs(self, body: dict[str, Any], keys: tuple[str, ...], path: Path, ctx: Context) -> None:
+        for key in keys:
+            if key in body:
+                self.expr(body[key], [*path, key], ctx)
+        for group in ("data", "object"):  # maps of name -> expression
+            for key, value in body.get(group, {}).items():
+                self.expr(value, [*path, group, key], ctx)
+
+    def effect_set(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("value",), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "set")
+
+    def effect_add(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("value", "min", "max"), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "add", ("integer", "number"))
+        if "error" in body:
+            self.error_code(body["error"], [*path, "error"])
+
+    def effect_append(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("value",), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "append", ("array",))
+
+    def effect_let(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("value",), path, ctx)
+        self.bind(body["name"], ctx)
+
+    def effect_create_room(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("capacity",), path, ctx)
+        if ctx.in_loop:
+            self.report(path, "create_room inside each would open one room per item", "create_room_twice")
+        ctx.room = True
+
+    def effect_join(self, body: dict, path: Path, ctx: Context) -> None:
+        self.need_room(path, ctx, "join")
+        self.exprs(body, (), path, ctx)
+        for key in ("full_error", "twice_error"):
+            if key in body:
+                self.error_code(body[key], [*path, key])
+
+    def effect_close(self, body: dict, path: Path, ctx: Context) -> None:
+        self.need_room(path, ctx, "close")
+
+    def effect_draw(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("items", "out_of", "miss", "guarantee"), path, ctx)
+        if "stock" in body:
+            self.write(body["stock"], [*path, "stock"], ctx, "draw.stock", ("array",))
+        self.bind(body["as"], ctx)
+
+    def effect_split(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("total", "parts", "min", "max"), path, ctx)
+        self.bind(body["as"], ctx)
+
+    def effect_emit(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, (), path, ctx)
+
+    def effect_schedule(self, body: dict, path: Path, ctx: Context) -> None:
+        self.need_room(path, ctx, "schedule")
+        if body["timer"] not in self.timers:
+            self.report([*path, "timer"], f"schedule names timer {body['timer']!r}, which is not "
+                        "declared in timers", "unknown_timer")
+        self.exprs(body, ("at",), path, ctx)
+
+    def effect_if(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("rule",), path, ctx)
+        then, other = ctx.child(), ctx.child()
+        self.effects(body.get("then", []), [*path, "then"], then)
+        self.effects(body.get("else", []), [*path, "else"], other)
+        ctx.merge(then, other)
+
+    def effect_each(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("in",), path, ctx)
+        inner = ctx.child()
+        inner.in_loop = True
+        self.bind(body["as"], inner)
+        self.effects(body["do"], [*path, "do"], inner)
+        ctx.merge(inner)
+
+    def effect_reject(self, body: dict, path: Path, ctx: Context) -> None:
+        self.error_code(body["error"], [*path, "error"])
+
+    @staticmethod
+    def bind(name: str, ctx: Context) -> None:
+        if ctx.bound is not None:
+            ctx.bound.add(name)
+
+    def need_room(self, path: Path, ctx: Context, what: str) -> None:
+        if not ctx.room:
+            self.report(path, ROOM_HINT_ACTION.format(what=what), "room_not_available")
+
+    def write(self, target: str, path: Path, ctx: Context, what: str,
+              types: tuple[str, ...] = ()) -> None:
+        head, *keys = target.split(".")
+        if head == "local":
+            problem = self.local_problem(keys[0], ctx)
+            if problem:
+                self.report(path, f"{what} writes {target}, but local.{keys[0]} {problem}", "unbound_local")
+            return
+        if head == "room" and not ctx.room:
+            self.report(path, ROOM_HINT_ACTION.format(what=f"{what} writes {target}, which"),
+                        "room_not_available")
+            return
+        scope = STATE_SCOPE[head]
+        decl = self.state[scope].get(keys[0])
+        if decl is None:
+            self.report(path, f"{what} writes {target}, but {keys[0]!r} is not declared in state.{scope}",
+                        "undeclared_state")
+        elif len(keys) > 1:
+            self.deeper(decl, keys[1:], target, path)
+        elif types and decl["type"] not in types:
+            wanted = " or ".join(_a(t) for t in types)
+            self.report(path, f"{what} needs {wanted} variable, but {target} is declared as "
+                        f"{decl['type']}", "wrong_type")
+
+    def deeper(self, decl: dict[str, Any], keys: list[str], name: str, path: Path) -> None:
+        kind = decl["type"]
+        if kind in SCALARS:
+            self.report(path, f"{name}: {'.'.join(name.split('.')[:2])} is {SCALARS[kind]} and has no keys",
+                        "wrong_type")
+        elif kind == "array" and not keys[0].isdigit():
+            self.report(path, f"{name}: {'.'.join(name.split('.')[:2])} is an array; index it with a "
+                        "number", "wrong_type")
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def expr(self, rule: Any, path: Path, ctx: Context) -> None:
+        try:
+            compile_rule(rule)
+            reads = var_paths(rule)
+        except JsonLogicError as exc:
+            self.report([*path, *(getattr(exc, "path", None) or [])], str(exc), _jsonlogic_code(exc))
+            return
+        for var in reads:
+            self.read(str(var), path, ctx)
+
+    def read(self, var: str, path: Path, ctx: Context) -> None:
+        head, *keys = var.split(".")
+        if head not in NAMES:
+            self.report(path, f"reads {var}, but {head!r} is not a name expressions can read "
+                        f"({', '.join(NAMES)})", "unknown_name")
+            return
+        if head not in ctx.names:
+            allowed = ", ".join(n for n in NAMES if n in ctx.names)
+            self.report(path, f"reads {var}, but {ctx.where} cannot read {head} (only {allowed})",
+                        "name_not_allowed")
+            return
+        if head in ("room", "room_info") and not ctx.room:
+            self.report(path, ROOM_HINT_ACTION.format(what=f"reads {var}, which"), "room_not_available")
+            return
+        if not keys:
+            return
+        if head == "config":
+            bad = undeclared_segment(self.config_schema, keys)
+            if bad is not None:
+                self.report(path, f"reads {var}, but config.{'.'.join(keys[:bad + 1])} is not a "
+                            "property of the config schema", "undeclared_config")
+        elif head in STATE_SCOPE:
+            scope = STATE_SCOPE[head]
+            decl = self.state[scope].get(keys[0])
+            if decl is None:
+                self.report(path, f"reads {var}, but {keys[0]!r} is not declared in state.{scope}",
+                            "undeclared_state")
+            elif len(keys) > 1:
+                self.deeper(decl, keys[1:], var, path)
+        elif head == "room_info":
+            if keys[0] not in ROOM_INFO_KEYS:
+                self.report(path, f"reads {var}, but room_info has no {keys[0]!r} (it has "
+                            f"{', '.join(sorted(ROOM_INFO_KEYS))})", "unknown_key")
+            elif keys[0] == "timers" and len(keys) > 1 and keys[1] not in self.timers:
+                self.report(path, f"reads {var}, but {keys[1]!r} is not a declared timer", "unknown_timer")
+        elif head == "actor":
+            if keys[0] not in ACTOR_KEYS:
+                self.report(path, f"reads {var}, but actor has no {keys[0]!r} (it has "
+                            f"{', '.join(sorted(ACTOR_KEYS))})", "unknown_key")
+        elif head == "params":
+            self.read_param(var, keys, path, ctx)
+        elif head == "local":
+            problem = self.local_problem(keys[0], ctx)
+            if problem:
+                self.report(path, f"reads {var}, but local.{keys[0]} {problem}", "unbound_local")
+        else:  # now, today
+            self.report(path, f"reads {var}, but {head} is a single value without keys", "unknown_key")
+
+    def read_param(self, var: str, keys: list[str], path: Path, ctx: Context) -> None:
+        if not ctx.params:
+            self.report(path, f"reads {var}, but no action that opens a room provides params",
+                        "undeclared_param")
+        for action, schema in ctx.params:
+            root = schema if isinstance(schema, dict) else {}
+            bad = undeclared_segment(root, keys)
+            if bad is not None:
+                self.report(path, f"reads {var}, but params.{'.'.join(keys[:bad + 1])} is not declared "
+                            f"in the params schema of action {action!r}", "undeclared_param")
+
+    @staticmethod
+    def local_problem(name: str, ctx: Context) -> str | None:
+        if ctx.bound is not None and name in ctx.bound:
+            return None
+        if name in ctx.all_locals:
+            return None if ctx.bound is None else "is read before it is bound (effects run in order)"
+        return "is never bound (by let, draw, split or each)"
+
+    def error_code(self, code: str, path: Path) -> None:
+        if code not in self.errors:
+            self.report(path, f"error code {code!r} is not declared in errors (and is not built in)",
+                        "undeclared_error")
+
+    # -- timers, views, metrics --------------------------------------------------------------
+
+    def check_timers(self) -> None:
+        ctx = self.room_opening_context("a timer's after", TIMER_NAMES)
+        for name, timer in self.timers.items():
+            path: Path = ["timers", name]
+            self.expr(timer["after"], [*path, "after"], ctx)
+            action = self.actions.get(timer["action"])
+            if action is None:
+                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which does not exist",
+                            "unknown_action")
+                continue
+            if action.get("by") != "timer":
+                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which must have "
+                            '"by": "timer"', "timer_action_not_by_timer")
+            if action.get("room", "none") != "target":
+                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which must have "
+                            '"room": "target"', "timer_action_without_room")
+
+    def check_views(self) -> None:
+        for scope, view in self.doc.get("views", {}).items():
+            names = ROOM_VIEW_NAMES if scope == "room" else VIEW_NAMES
+            ctx = Context(f"the {scope} view", names, room=scope == "room")
+            for key, value in view.items():
+                self.expr(value, ["views", scope, key], ctx)
+
+    def check_metrics(self) -> None:
+        for i, name in enumerate(self.doc.get("metrics", {}).get("participation", [])):
+            if name not in self.actions:
+                self.report(["metrics", "participation", i], f"{name!r} is not an action of this template",
+                            "unknown_action")
+
+
+def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
+    """Paths of every effect of `kind`, in document order, through if/each bodies."""
+    found: list[Path] = []
+    for i, effect in enumerate(effects):
+        if not isinstance(effect, dict) or len(effect) != 1:
+            continue
+        ((name, body),) = effect.items()
+        here: Path = [*path, i, name]
+        if name == kind:
+            found.append(here)
+        if isinstance(body, dict):
+            for sub in ("then", "else", "do"):
+                if isinstance(body.get(sub), list) and name in ("if", "each"):
+                    found += _find(body[sub], kind, [*here, sub])
+    return found
+
+
+def _bound_names(effects: list[Any]) -> set[str]:
+    names: set[str] = set()
+    for effect in effects:
+        if not isinstance(effect, dict) or len(effect) != 1:
+            continue
+        ((kind, body),) = effect.items()
+        if not isinstance(body, dict):
+            continue
+        if kind == "let":
+            names.add(body.get("name"))
+        elif kind in ("draw", "split", "each"):
+            names.add(body.get("as"))
+        for sub in ("then", "else", "do"):
+            if kind in ("if", "each") and isinstance(body.get(sub), list):
+                names |= _bound_names(body[sub])
+    names.discard(None)  # type: ignore[arg-type]
+    return names
+
+
+def _jsonlogic_code(exc: JsonLogicError) -> str:
+    if isinstance(exc, UnknownOperator):
+        return "unknown_operator"
+    if isinstance(exc, RuleTooDeep):
+        return "rule_too_deep"
+    if isinstance(exc, RuleTooLarge):
+        return "rule_too_large"
+    return "bad_expression"
+
+
+def _literal_fits(value: Any, kind: str) -> bool:
+    """A literal initial value matches its declared type (expressions are judged at run time)."""
+    if isinstance(value, dict):
+        return True  # an operation (or an object literal for an object variable)
+    if isinstance(value, list):
+        return kind == "array"
+    if kind == "integer":
+        return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return False
+
+
+def _a(kind: str) -> str:
+    return {"array": "an array", "object": "an object", "integer": "an integer"}.get(kind, f"a {kind}")
+
+
+def _is_i18n(value: Any) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("zh"), str)
+            and isinstance(value.get("en"), str))
+

@@ -1,0 +1,256 @@
+"""The `magic-cube` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from magic_cube.catalog import Catalog, TemplateNotFound, validate_path
+from magic_cube.scenarios import run_template_scenarios
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _app(database: str | None = None):
+    from magic_cube.app import create_app
+
+    settings = {"database_url": database} if database else {}
+    return create_app({"SETTINGS": settings} if settings else None)
+
+
+def _engine(database: str | None = None):
+    return _app(database).extensions["magic_cube"]
+
+
+database_option = click.option("--database", "-d", envvar="MAGIC_CUBE_DATABASE_URL",
+                               help="Database URL (default: the database_url setting)")
+
+
+@click.group()
+@click.version_option(package_name="magic-cube")
+def cli() -> None:
+    """magic-cube: marketing activities described as data."""
+
+
+# templates ------------------------------------------------------------------------------
+
+@cli.group()
+def templates() -> None:
+    """Find, check, test and scaffold activity templates."""
+
+
+@templates.command("list")
+@click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Template directories (default: activity_templates/)")
+def templates_list(dirs: tuple[Path, ...]) -> None:
+    """Every template found, with its version and kind; broken ones with their problems."""
+    catalog = Catalog.discover(list(dirs) or None)
+    for entry in catalog.entries():
+        click.echo(f"{entry.id:<16} {entry.version:<10} {entry.kind:<10} "
+                   f"{entry.title.get('en', '')} / {entry.title.get('zh', '')}")
+    for problem in catalog.problems:
+        click.secho(f"INVALID {problem}", fg="red")
+
+
+@templates.command("show")
+@click.argument("template_id")
+@click.option("--version", default=None)
+def templates_show(template_id: str, version: str | None) -> None:
+    """The template's actions, state, timers, errors and config fields."""
+    catalog = Catalog.discover()
+    try:
+        entry = catalog.get(template_id, version)
+    except TemplateNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    doc = entry.doc
+    click.echo(f"{entry.id} {entry.version} ({entry.kind}) — {entry.title['en']} / {entry.title['zh']}")
+    click.echo(f"  {entry.path}\n  hash {entry.content_hash}")
+    click.echo(f"\n{entry.description['en']}\n")
+    click.echo("config:")
+    for name, prop in doc["config"]["schema"].get("properties", {}).items():
+        required = name in doc["config"]["schema"].get("required", [])
+        label = prop.get("x-ui", {}).get("label", {}).get("en", "")
+        click.echo(f"  {name:<26} {prop.get('type', ''):<8} {'required' if required else '':<9}{label}")
+    click.echo("state:")
+    for scope, decls in doc.get("state", {}).items():
+        for name, decl in decls.items():
+            daily = " (daily)" if decl.get("reset") == "daily" else ""
+            click.echo(f"  {scope}.{name}: {decl['type']}{daily}")
+    click.echo("actions:")
+    for name, action in doc["actions"].items():
+        click.echo(f"  {name:<10} by {action.get('by', 'participant'):<12} room "
+                   f"{action.get('room', 'none'):<7} {action.get('title', {}).get('en', '')}")
+    for name, timer in doc.get("timers", {}).items():
+        click.echo(f"timer {name}: runs {timer['action']}")
+    click.echo("errors:")
+    for code, err in doc.get("errors", {}).items():
+        click.echo(f"  {code:<32} {err['status']}  {err['message']['en']}")
+
+
+@templates.command("validate")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def templates_validate(path: Path | None) -> None:
+    """Check templates (a template.json, a template directory, or a directory of them)."""
+    from magic_cube.catalog.catalog import DEFAULT_DIR
+
+    target = path or DEFAULT_DIR
+    problems = validate_path(target)
+    for problem in problems:
+        click.secho(str(problem), fg="red", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{target}: valid")
+
+
+@templates.command("test")
+@click.argument("template_id", required=False)
+def templates_test(template_id: str | None) -> None:
+    """Run the scenarios of one template, or of all."""
+    catalog = Catalog.discover()
+    for problem in catalog.problems:
+        click.secho(f"INVALID {problem}", fg="red", err=True)
+    try:
+        entries = [catalog.get(template_id)] if template_id else catalog.entries()
+    except TemplateNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    passed = failed = 0
+    for entry in entries:
+        results = run_template_scenarios(entry)
+        if not results:
+            click.secho(f"{entry.id}: no scenarios", fg="yellow")
+        for result in results:
+            name = f"{entry.id}/{Path(result.file).stem}"
+            if result.ok:
+                passed += 1
+                click.echo(f"PASS {name} ({result.steps} steps)")
+            else:
+                failed += 1
+                click.secho(f"FAIL {name}", fg="red")
+                for failure in result.failures:
+                    click.echo(f"     {failure}")
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed or catalog.problems:
+        raise SystemExit(1)
+
+
+@templates.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Where to create it (default: activity_templates/)")
+def templates_new(name: str, directory: Path | None) -> None:
+    """Scaffold a template that validates and whose scenario passes."""
+    from magic_cube.catalog.catalog import DEFAULT_DIR
+    from magic_cube.scaffold import scaffold
+
+    try:
+        target = scaffold(name, directory or DEFAULT_DIR)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {target}")
+    click.echo(f"next: edit {target / 'template.json'}, then run "
+               f"`magic-cube templates validate {target}` and `magic-cube templates test {name}`")
+
+
+# operating -------------------------------------------------------------------------------
+
+@cli.command()
+@database_option
+def migrate(database: str | None) -> None:
+    """Create or upgrade the database (safe to run again)."""
+    _engine(database)
+    click.echo("database is up to date")
+
+
+@cli.group()
+def merchants() -> None:
+    """Merchant accounts."""
+
+
+@merchants.command("create")
+@click.argument("name")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Console password (hashed; optional)")
+@database_option
+def merchants_create(name: str, email: str | None, password: str | None,
+                     database: str | None) -> None:
+    """Create a merchant and print its first API key (shown only once)."""
+    from werkzeug.security import generate_password_hash
+
+    engine = _engine(database)
+    merchant, key = engine.create_merchant(
+        name, email, generate_password_hash(password) if password else None)
+    _echo_json({"id": merchant.id, "name": merchant.name, "api_key": key,
+                "participant_secret": merchant.participant_secret})
+
+
+@cli.command()
+@click.argument("activity_id")
+@database_option
+def replay(activity_id: str, database: str | None) -> None:
+    """Rebuild an activity from its action log and report any difference."""
+    from magic_cube.engine.replay import replay as run_replay
+
+    diffs = run_replay(_engine(database), activity_id)
+    for diff in diffs:
+        click.secho(diff, fg="red")
+    if diffs:
+        raise SystemExit(1)
+    click.echo(f"{activity_id}: replay matches the stored state")
+
+
+@cli.command()
+@click.argument("activity_id")
+@database_option
+def audit(activity_id: str, database: str | None) -> None:
+    """Recompute every random draw of an ended activity from its revealed seed."""
+    from magic_cube.engine.replay import audit as run_audit
+
+    report = run_audit(_engine(database), activity_id)
+    _echo_json(report)
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
+@cli.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def demo(database: str | None, host: str, port: int) -> None:
+    """Create (once) a demo merchant with a live activity of each template; print how to try it."""
+    from magic_cube.demo import ensure_demo
+
+    info = ensure_demo(_engine(database))
+    base = f"http://{host}:{port}"
+    click.echo(f"magic-cube demo on {base}")
+    click.echo(f"  API docs:     {base}/docs   (OpenAPI: {base}/openapi.json)")
+    click.echo(f"  merchant API key:  {info['api_key']}")
+    click.echo(f"  participant token: {info['token']}  (participant {info['participant']})")
+    for activity in info["activities"]:
+        click.echo(f"  {activity['template']:<10} {base}/v1/activities/{activity['id']}")
+    lottery = next(a["id"] for a in info["activities"] if a["template"] == "lottery")
+    click.echo("try:")
+    click.echo(f"  curl -s -X POST -H 'Authorization: Bearer {info['token']}' "
+               f"{base}/v1/activities/{lottery}/actions/draw")
+
+
+@cli.command("settings")
+def settings_command() -> None:
+    """Every setting with its default and help."""
+    from magic_cube.settings import SETTINGS
+
+    for s in SETTINGS:
+        click.echo(f"{s.name:<30} {s.default!r:<36} {s.help}")
+
+
+def main() -> None:  # pragma: no cover
+    cli(prog_name="magic-cube")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

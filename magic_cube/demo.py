@@ -1,0 +1,46 @@
+"""Demo data for `make run`: one merchant with a live activity of each core template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bargain": ("砍价 · Teapot", {
+        "product_name": "Teapot", "original_price": 19900, "floor_price": 9900,
+        "helpers_needed": 5, "cut_min": 500, "cut_max": 4000, "stock": 100}),
+    "group_buy": ("拼团 · Rice cooker", {
+        "product_name": "Rice cooker", "original_price": 29900, "group_price": 19900,
+        "group_size": 3, "stock": 300, "virtual_completion": True, "virtual_min_percent": 66}),
+    "lottery": ("抽奖 · Lucky draw", {
+        "prizes": [
+            {"name": "Coupon ¥5", "type": "coupon", "stock": 1000, "odds": 2000},
+            {"name": "Tea set", "type": "physical", "stock": 10, "odds": 50},
+            {"name": "100 points", "type": "points", "stock": 5000, "odds": 3000},
+        ],
+        "draws_per_day": 3, "draws_total": 20, "guarantee_every": 10}),
+    "gift": ("送礼 · Red packets", {
+        "gift_name": "Red packet", "mode": "amount", "split": "random", "max_amount": 20000}),
+}
+
+
+def ensure_demo(engine: Any) -> dict[str, Any]:
+    """Create what is missing (safe to run again) and return a fresh key and token."""
+    with engine.store.transaction(write=False) as tx:
+        merchant = tx.get_merchant_by_email(DEMO_EMAIL)
+    if merchant is None:
+        merchant, key = engine.create_merchant("Demo shop", DEMO_EMAIL)
+    else:
+        key = engine.create_api_key(merchant)
+    existing, _ = engine.list_activities(merchant, limit=200)
+    by_template = {a["template"]["id"]: a for a in existing if a["status"] == "live"}
+    activities = []
+    for template_id, (title, config) in DEMO_CONFIGS.items():
+        activity = by_template.get(template_id)
+        if activity is None:
+            activity = engine.create_activity(merchant, template_id, config, title=title)
+            activity = engine.publish(merchant, activity["id"])
+        activities.append({"template": template_id, "id": activity["id"]})
+    token, _ = engine.participant_token(merchant, "demo-user", "Demo user")
+    return {"merchant": merchant.id, "api_key": key, "token": token, "participant": "demo-user",
+            "activities": activities}

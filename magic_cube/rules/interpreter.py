@@ -1,0 +1,239 @@
+"""Run one action: `run(template, action, snapshot, …) -> Outcome | Rejection`.
+
+Pure: no I/O, no clock (time comes in as `now`), no globals (randomness comes in as an `Rng`).
+The engine and the scenario simulator both call it; replaying the action log through it
+reproduces the stored state exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
+from magic_cube.rules.days import local_date
+from magic_cube.rules.effects import Refused, Working, room_info, run_effects
+from magic_cube.rules.jsonlogic import truthy
+from magic_cube.rules.model import Actor, Outcome, Rejection, Room, RoomChange, Snapshot
+from magic_cube.rules.rng import Rng
+
+DAY_KEY = "$day"  # which calendar day a scope's daily variables belong to
+
+
+def run(
+    template: CompiledTemplate,
+    action_name: str,
+    snapshot: Snapshot,
+    actor: Actor,
+    params: dict[str, Any] | None,
+    now: int,
+    rng: Rng,
+    new_room_id: str | None = None,
+) -> Outcome | Rejection:
+    """Perform `action_name` for `actor` on `snapshot` at epoch second `now`."""
+    action = template.actions.get(action_name)
+    if action is None:
+        return Rejection("unknown_action", detail=action_name)
+    if actor.kind != action.by:
+        return Rejection("not_allowed", detail=f"{action_name} is performed by {action.by}")
+    params = {} if params is None else params
+    errors = sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.absolute_path)
+        return Rejection("invalid_params", "params" + (f".{where}" if where else ""), first.message)
+    if action.room == "target":
+        if snapshot.room is None:
+            return Rejection("room_required")
+        if snapshot.room.status not in action.room_status:
+            return Rejection("room_closed", detail=snapshot.room.status)
+
+    today = local_date(now, snapshot.timezone)
+    w = _working(template, action, snapshot, actor, params, now, today, rng, new_room_id)
+    try:
+        for guard in action.guards:
+            if not truthy(guard.rule(w.data)):
+                return Rejection(guard.error, guard.where)
+        run_effects(action.effects, w)
+        _check_types(template, w)
+        result = {key: value(w.data) for key, value in action.result}
+    except Refused as refusal:
+        return Rejection(refusal.error, refusal.where, refusal.detail)
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
+        return Rejection("rule_error", detail=f"{type(exc).__name__}: {exc}")
+
+    room_change = None
+    old = snapshot.room
+    if w.room is not None and (w.room_created or w.joined or w.room_status_changed
+                               or old is None or w.room.state != old.state
+                               or w.room.timers != old.timers):
+        room_change = RoomChange(w.room, w.room_created, w.joined, w.room_status_changed)
+    return Outcome(
+        activity=w.data["activity"],
+        participant=w.data["me"],
+        room=room_change,
+        events=w.events,
+        result=result,
+        random=rng.drawn,
+        activity_changed=w.data["activity"] != snapshot.activity,
+        participant_changed=w.data["me"] != snapshot.participant,
+    )
+
+
+def _working(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
+             actor: Actor, params: dict[str, Any], now: int, today: str, rng: Rng,
+             new_room_id: str | None) -> Working:
+    room = copy.deepcopy(snapshot.room) if snapshot.room is not None else None
+    data: dict[str, Any] = {
+        "config": snapshot.config,
+        "activity": copy.deepcopy(snapshot.activity),
+        "me": copy.deepcopy(snapshot.participant) if snapshot.participant is not None else None,
+        "actor": actor_info(actor),
+        "params": params,
+        "local": {},
+        "now": now,
+        "today": today,
+        "room": room.state if room else {},
+        "room_info": room_info(room, actor.id),
+    }
+    reset_daily(template.state["activity"], data["activity"], data, today)
+    if data["me"] is None:
+        data["me"] = initial_state(template.state["participant"], data)
+        data["me"][DAY_KEY] = today
+    else:
+        reset_daily(template.state["participant"], data["me"], data, today)
+    w = Working(data=data, actor=actor, rng=rng, now=now,
+                new_room_id=new_room_id if action.room == "none" else None, room=room)
+    w.open_room = lambda w, room: _open_room(template, w, room)
+    return w
+
+
+def _open_room(template: CompiledTemplate, w: Working, room: Room) -> None:
+    room.state.update(initial_state(template.state["room"], w.data))
+    for timer in template.timers.values():
+        after = timer.after(w.data)
+        if isinstance(after, bool) or not isinstance(after, (int, float)) or not math.isfinite(after):
+            raise Refused("rule_error", f"timers.{timer.name}.after", f"not a number: {after!r}")
+        room.timers[timer.name] = w.now + int(after)
+
+
+def actor_info(actor: Actor) -> dict[str, Any]:
+    return {"id": actor.id, "kind": actor.kind, "first_time": actor.first_time,
+            "new_to_activity": actor.new_to_activity}
+
+
+def initial_state(decls: dict[str, VarDecl], data: dict[str, Any]) -> dict[str, Any]:
+    """Each declared variable's initial value, evaluated against `data`."""
+    return {name: coerce(decl, decl.initial(data)) for name, decl in decls.items()}
+
+
+def reset_daily(decls: dict[str, VarDecl], state: dict[str, Any], data: dict[str, Any],
+                today: str) -> None:
+    """Put `reset: daily` variables back to their initial values on a new calendar day."""
+    if state.get(DAY_KEY) == today:
+        return
+    for name, decl in decls.items():
+        if decl.reset == "daily":
+            state[name] = coerce(decl, decl.initial(data))
+    state[DAY_KEY] = today
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "boolean": (bool,), "array": (list,), "object": (dict,),
+    "number": (int, float), "integer": (int,), "null": (type(None),),
+}
+
+
+def coerce(decl: VarDecl, value: Any) -> Any:
+    """Check a value against its declared type; integral floats become ints (money stays exact)."""
+    if decl.type == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    ok = isinstance(value, _TYPES[decl.type])
+    if ok and decl.type in ("number", "integer") and isinstance(value, bool):
+        ok = False
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise Refused("rule_error", f"state.{decl.name}",
+                      f"{decl.name} must be {decl.type}, got {value!r}")
+    return value
+
+
+def _check_types(template: CompiledTemplate, w: Working) -> None:
+    for scope, state in (("activity", w.data["activity"]), ("participant", w.data["me"]),
+                         ("room", w.room.state if w.room else None)):
+        if state is None:
+            continue
+        for name, decl in template.state[scope].items():
+            if name in state:
+                state[name] = coerce(decl, state[name])
+
+
+def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, viewer: Actor,
+                now: int) -> dict[str, Any]:
+    """What a participant may see: the template's view expressions, never the raw state.
+
+    Room members appear with a masked display name and an `is_me` flag instead of their ids.
+    """
+    today = local_date(now, snapshot.timezone)
+    data: dict[str, Any] = {
+        "config": snapshot.config, "activity": snapshot.activity, "actor": actor_info(viewer),
+        "now": now, "today": today, "params": {}, "local": {},
+        "room": snapshot.room.state if snapshot.room else {},
+    }
+    me = snapshot.participant
+    if me is None or me.get(DAY_KEY) != today:
+        me = copy.deepcopy(me) if me is not None else None
+        data["me"] = me
+        if me is None:
+            data["me"] = initial_state(template.state["participant"], data)
+        else:
+            reset_daily(template.state["participant"], me, data, today)
+    else:
+        data["me"] = me
+    if snapshot.room is not None:
+        info = room_info(snapshot.room, viewer.id)
+        info["initiator"] = mask_name(_name_of(snapshot.room, snapshot.room.initiator))
+        info["members"] = [
+            {"name": mask_name(m.display_name or m.participant), "role": m.role,
+             "data": m.data, "joined_at": m.joined_at, "is_me": m.participant == viewer.id}
+            for m in snapshot.room.members
+        ]
+        data["room_info"] = info
+    else:
+        data["room_info"] = {}
+    return {key: value(data) for key, value in template.views[scope]}
+
+
+def _name_of(room: Room, participant: str) -> str:
+    member = room.member(participant)
+    return (member.display_name if member and member.display_name else participant)
+
+
+def mask_name(name: str) -> str:
+    """`张三` -> `张*`, `alice` -> `a***`: enough to recognise a friend, not to identify one."""
+    if not name:
+        return "*"
+    if len(name) == 1:
+        return name + "*"
+    if any(ord(ch) > 0x2E7F for ch in name):
+        return name[0] + "*" * (len(name) - 1)
+    return name[0] + "***"
+
+
+def initial_activity_state(template: CompiledTemplate, config: dict[str, Any], now: int,
+                           timezone: str) -> dict[str, Any]:
+    """The activity-scope state of a new activity (its initial values read `config`)."""
+    today = local_date(now, timezone)
+    data = {"config": config, "now": now, "today": today, "params": {}, "local": {}}
+    state = initial_state(template.state["activity"], data)
+    state[DAY_KEY] = today
+    return state
+
+
+def due_timers(room: Room, now: int) -> list[tuple[int, str]]:
+    """The room's timers due at `now`, earliest first (ties by name, so replay is stable)."""
+    if room.status != "open":
+        return []
+    return sorted((due, name) for name, due in room.timers.items() if due <= now)

@@ -1,0 +1,112 @@
+"""The values the interpreter takes and returns.
+
+The engine builds a `Snapshot` from storage, the interpreter returns an `Outcome` (what to
+write) or a `Rejection` (nothing to write). The scenario simulator builds them from memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
+ACTOR_KINDS = ("participant", "merchant", "timer")
+
+
+@dataclass
+class Member:
+    participant: str
+    role: str
+    joined_at: int
+    data: dict[str, Any] = field(default_factory=dict)
+    display_name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"participant": self.participant, "role": self.role,
+                "joined_at": self.joined_at, "data": self.data}
+
+
+@dataclass
+class Room:
+    id: str
+    status: str
+    initiator: str
+    capacity: int | None
+    opened_at: int
+    state: dict[str, Any]
+    members: list[Member]
+    timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
+    closed_at: int | None = None
+
+    def member(self, participant: str) -> Member | None:
+        for m in self.members:
+            if m.participant == participant:
+                return m
+        return None
+
+
+@dataclass
+class Actor:
+    id: str  # participant id; for merchant actions, the participant acted for
+    kind: str = "participant"
+    first_time: bool = False  # no accepted action anywhere on this deployment before
+    new_to_activity: bool = False
+    display_name: str = ""
+
+
+@dataclass
+class Snapshot:
+    """Everything one action may read."""
+
+    activity_id: str
+    config: dict[str, Any]
+    activity: dict[str, Any]
+    participant: dict[str, Any] | None  # the actor's state in this activity; None if new
+    room: Room | None = None
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class Event:
+    type: str
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "data": self.data}
+
+
+@dataclass
+class RoomChange:
+    """A room to insert (`created`) or update, with the members who joined in this action."""
+
+    room: Room
+    created: bool
+    joined: list[Member]
+    status_changed: bool = False
+
+
+@dataclass
+class Outcome:
+    """An accepted action: the new state of every scope it touched, its events and result."""
+
+    activity: dict[str, Any]
+    participant: dict[str, Any]
+    room: RoomChange | None
+    events: list[Event]
+    result: dict[str, Any]
+    random: list[list[int]]
+    activity_changed: bool = True
+    participant_changed: bool = True
+
+    ok = True
+
+
+@dataclass
+class Rejection:
+    """A refused action. Nothing is written."""
+
+    error: str
+    where: str = ""  # e.g. "guards[2]" or "effects[3].add"
+    detail: str = ""
+
+    ok = False

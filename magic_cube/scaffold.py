@@ -1,0 +1,123 @@
+"""`magic-cube templates new NAME`: a small daily check-in template to start from.
+
+It uses one of each common piece — config with UI hints and a check, activity and
+participant state with a daily reset, a guard, effects, an event, views, metrics — and ships a
+scenario that passes, so an author starts from something that works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def scaffold_template(name: str) -> dict[str, Any]:
+    return {
+        "$schema": "../../schemas/template.schema.json",
+        "id": name,
+        "version": "0.1.0",
+        "title": {"zh": "每日签到", "en": "Daily check-in"},
+        "description": {"zh": "每天签到一次，累计签到可获得奖励。",
+                        "en": "Check in once a day; enough check-ins earn a reward."},
+        "kind": "other",
+        "config": {
+            "schema": {
+                "type": "object",
+                "required": ["reward_name", "days_for_reward"],
+                "additionalProperties": False,
+                "properties": {
+                    "reward_name": {"type": "string", "minLength": 1, "maxLength": 40,
+                                    "x-ui": {"label": {"zh": "奖励", "en": "Reward"}}},
+                    "days_for_reward": {"type": "integer", "minimum": 1, "maximum": 365,
+                                        "default": 7,
+                                        "x-ui": {"label": {"zh": "签到天数", "en": "Days needed"}}},
+                    "rewards": {"type": "integer", "minimum": 0, "default": 100,
+                                "x-ui": {"label": {"zh": "奖励数量", "en": "Rewards available"}}},
+                },
+            },
+            "checks": [{"rule": {"<=": [{"var": "config.days_for_reward"}, 365]},
+                        "field": "days_for_reward", "error": "too_many_days",
+                        "message": {"zh": "最多 365 天", "en": "At most 365 days"}}],
+            "live_editable": ["rewards"],
+        },
+        "state": {
+            "activity": {"rewards_left": {"type": "integer", "initial": {"var": "config.rewards"}},
+                         "check_ins": {"type": "integer", "initial": 0}},
+            "participant": {"days": {"type": "integer", "initial": 0},
+                            "today": {"type": "integer", "initial": 0, "reset": "daily"},
+                            "rewarded": {"type": "boolean", "initial": False}},
+        },
+        "actions": {
+            "check_in": {
+                "title": {"zh": "签到", "en": "Check in"},
+                "by": "participant",
+                "params": {"type": "object", "additionalProperties": False},
+                "guards": [{"rule": {"==": [{"var": "me.today"}, 0]}, "error": "already_checked_in"}],
+                "effects": [
+                    {"set": {"path": "me.today", "value": 1}},
+                    {"add": {"path": "me.days", "value": 1}},
+                    {"add": {"path": "activity.check_ins", "value": 1}},
+                    {"if": {"rule": {"and": [
+                        {">=": [{"var": "me.days"}, {"var": "config.days_for_reward"}]},
+                        {"!": {"var": "me.rewarded"}},
+                        {">": [{"var": "activity.rewards_left"}, 0]}]},
+                        "then": [
+                            {"add": {"path": "activity.rewards_left", "value": -1, "min": 0}},
+                            {"set": {"path": "me.rewarded", "value": True}},
+                            {"emit": {"event": "reward.earned",
+                                      "data": {"participant": {"var": "actor.id"},
+                                               "reward": {"var": "config.reward_name"}}}}]}},
+                ],
+                "result": {"days": {"var": "me.days"}, "rewarded": {"var": "me.rewarded"}},
+            },
+        },
+        "errors": {
+            "already_checked_in": {"status": 409, "message": {"zh": "今天已经签到过了",
+                                                              "en": "Already checked in today"}},
+            "too_many_days": {"status": 422, "message": {"zh": "天数过多", "en": "Too many days"}},
+        },
+        "views": {
+            "activity": {"reward_name": {"var": "config.reward_name"},
+                         "days_for_reward": {"var": "config.days_for_reward"},
+                         "rewards_left": {"var": "activity.rewards_left"}},
+            "me": {"days": {"var": "me.days"},
+                   "checked_in_today": {"==": [{"var": "me.today"}, 1]},
+                   "rewarded": {"var": "me.rewarded"}},
+        },
+        "metrics": {"participation": ["check_in"], "completion": ["reward.earned"]},
+    }
+
+
+def scaffold_scenario() -> dict[str, Any]:
+    return {
+        "title": "two days of check-ins earn the reward; twice a day is refused",
+        "config": {"reward_name": "Coupon", "days_for_reward": 2},
+        "timezone": "Asia/Shanghai",
+        "start": "2026-11-11T09:00:00+08:00",
+        "steps": [
+            {"actor": "amy", "action": "check_in", "expect": {"result": {"days": 1, "rewarded": False}}},
+            {"actor": "amy", "action": "check_in", "expect": {"error": "already_checked_in"}},
+            {"actor": "amy", "action": "check_in", "at": "2026-11-12T00:00:00+08:00",
+             "expect": {"result": {"days": 2, "rewarded": True}, "events": ["reward.earned"]},
+             "expect_state": {"activity": {"rewards_left": 99, "check_ins": 2}}},
+        ],
+    }
+
+
+def scaffold(name: str, root: Path) -> Path:
+    """Write `root/NAME/template.json` and one scenario; refuses to overwrite."""
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r}: use lowercase letters, digits, - and _, starting with a letter")
+    target = Path(root) / name
+    if target.exists():
+        raise ValueError(f"{target} already exists")
+    (target / "scenarios").mkdir(parents=True)
+    (target / "template.json").write_text(
+        json.dumps(scaffold_template(name), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (target / "scenarios" / "01_check_in.json").write_text(
+        json.dumps(scaffold_scenario(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return target

@@ -1,0 +1,172 @@
+"""Scenario files: scripted runs of a template with the results, errors, events and state
+they must produce. `magic-cube templates test` and the test suite both run them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from magic_cube.rules.compiler import CompiledTemplate
+from magic_cube.rules.days import epoch
+from magic_cube.rules.model import Outcome
+from magic_cube.rules.sim import Simulation
+
+_OFFSET = re.compile(r"^\+(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class ScenarioResult:
+    file: str
+    title: str
+    failures: list[str] = field(default_factory=list)
+    steps: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def parse_time(value: str, previous: int) -> int:
+    """An ISO 8601 time with an offset, or `+N{s,m,h,d}` after the previous step."""
+    match = _OFFSET.match(value)
+    if match:
+        return previous + int(match.group(1)) * _UNITS[match.group(2)]
+    return epoch(datetime.fromisoformat(value))
+
+
+def matches(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Differences between `expected` and `actual`; dicts match as subsets."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path or '.'}: expected an object, got {actual!r}"]
+        out = []
+        for key, value in expected.items():
+            if key not in actual:
+                out.append(f"{path}.{key}: missing")
+            else:
+                out.extend(matches(value, actual[key], f"{path}.{key}"))
+        return out
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path or '.'}: expected {expected!r}, got {actual!r}"]
+        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for d in matches(e, a, f"{path}[{i}]")]
+    same = expected == actual and isinstance(expected, bool) == isinstance(actual, bool)
+    return [] if same else [f"{path or '.'}: expected {expected!r}, got {actual!r}"]
+
+
+def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str = "",
+                 prepare_config: Callable[[dict], dict] | None = None) -> ScenarioResult:
+    """Play one scenario against `template`; the result lists every failed expectation."""
+    result = ScenarioResult(file, scenario.get("title", file))
+    config = scenario["config"]
+    if prepare_config is not None:
+        config = prepare_config(config)
+    now = parse_time(scenario["start"], 0)
+    sim = Simulation(template, config, now, seed=scenario.get("seed", "scenario"),
+                     timezone=scenario.get("timezone", "Asia/Shanghai"))
+    rooms: dict[str, str] = {}
+    for index, step in enumerate(scenario["steps"]):
+        where = f"steps[{index}]"
+        result.steps += 1
+        logged = len(sim.log)
+        if "at" in step:
+            at = parse_time(step["at"], sim.now)
+            if at < sim.now:
+                result.failures.append(f"{where}: time goes back")
+                break
+            sim.advance(at)
+        if "action" in step:
+            failures = _play(sim, step, rooms, where)
+            result.failures.extend(failures)
+        else:
+            sim.fire_timers()
+            if "events" in step.get("expect", {}):
+                # A step without an action expects the events its due timers emitted.
+                types = [e.type for entry in sim.log[logged:] for e in entry.events]
+                if types != step["expect"]["events"]:
+                    result.failures.append(
+                        f"{where}: timer events: expected {step['expect']['events']!r}, got {types!r}")
+        for scope, expected in step.get("expect_state", {}).items():
+            actual = _state_of(sim, scope, rooms)
+            if actual is None:
+                result.failures.append(f"{where}: no such state {scope!r}")
+            else:
+                result.failures.extend(f"{where}: {scope}{d}" for d in matches(expected, actual))
+    return result
+
+
+def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: str) -> list[str]:
+    actor = step["actor"]
+    kind = "participant"
+    if actor == "merchant":
+        kind, actor = "merchant", step["subject"]
+    room = None
+    if "room" in step:
+        if step["room"] not in rooms:
+            return [f"{where}: room {step['room']!r} was never saved"]
+        room = rooms[step["room"]]
+    outcome = sim.act(actor, step["action"], step.get("params", {}), room=room, kind=kind,
+                      first_time=step.get("first_time"), display_name=step.get("name", actor))
+    expect = step.get("expect", {})
+    if not isinstance(outcome, Outcome):
+        if expect.get("error") == outcome.error:
+            return []
+        wanted = f"error {expect['error']!r}" if "error" in expect else "success"
+        return [f"{where}: {step['action']} by {actor}: expected {wanted}, "
+                f"got error {outcome.error!r} at {outcome.where} {outcome.detail}".rstrip()]
+    if "error" in expect:
+        return [f"{where}: {step['action']} by {actor}: expected error {expect['error']!r}, "
+                f"got success {outcome.result!r}"]
+    failures = [f"{where}: result{d}" for d in matches(expect.get("result", {}), outcome.result)]
+    if "events" in expect:
+        types = [e.type for e in outcome.events]
+        if types != expect["events"]:
+            failures.append(f"{where}: events: expected {expect['events']!r}, got {types!r}")
+    if "save_room" in step:
+        if outcome.room is None and room is None:
+            failures.append(f"{where}: save_room but the action has no room")
+        else:
+            rooms[step["save_room"]] = outcome.room.room.id if outcome.room else room
+    return failures
+
+
+def _state_of(sim: Simulation, scope: str, rooms: dict[str, str]) -> dict[str, Any] | None:
+    if scope == "activity":
+        return sim.activity
+    kind, _, name = scope.partition(":")
+    if kind == "me":
+        return sim.participants.get(name)
+    if kind == "room" and name in rooms:
+        room = sim.rooms[rooms[name]]
+        return {"state": room.state, "status": room.status, "size": len(room.members),
+                "members": [m.as_dict() for m in room.members]}
+    return None
+
+
+def load_scenarios(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The template's `scenarios/*.json`, sorted by name."""
+    return [(path, json.loads(path.read_text(encoding="utf-8")))
+            for path in sorted((directory / "scenarios").glob("*.json"))]
+
+
+def run_template_scenarios(entry: Any) -> list[ScenarioResult]:
+    """Every scenario of a catalog entry; a scenario whose config is invalid fails."""
+    results = []
+    validator = entry.config_validator
+    for path, scenario in load_scenarios(entry.directory):
+        config, errors = validator.validate(scenario.get("config"))
+        if errors:
+            result = ScenarioResult(str(path), scenario.get("title", path.name))
+            result.failures = [f"config.{field}: {e['message']}" for field, items in errors.items()
+                               for e in items]
+            results.append(result)
+            continue
+        results.append(run_scenario(entry.compiled, scenario, str(path), lambda _: config))
+    return results

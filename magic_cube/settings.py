@@ -1,0 +1,84 @@
+"""Settings, each with a default and help text (`magic-cube settings` lists them).
+
+A setting comes from the environment as `MAGIC_CUBE_<NAME>` (upper case), else its default.
+Flask apps take overrides in `create_app({"SETTINGS": {...}})`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: list[Setting] = [
+    Setting("database_url", "sqlite:///instance/magic-cube.db",
+            "Where data lives: sqlite:///PATH (the embedded default) or postgresql://…"),
+    Setting("secret_key", "", "Signs console sessions; generated per process when empty"),
+    Setting("participant_token_ttl", 7 * 86400, "Seconds a participant token issued by the API stays valid"),
+    Setting("heartbeat_interval", 15, "Seconds between heartbeats a client is asked to send"),
+    Setting("interaction_gap_cap", 60,
+            "A gap between a participant's heartbeats or actions up to this many seconds is credited in full"),
+    Setting("session_timeout", 300,
+            "A longer gap, up to this many seconds, is credited the cap; beyond it a new session starts"),
+    Setting("long_poll_max", 25, "Longest ?wait= a poll may hold, in seconds (WeChat allows 60 at most)"),
+    Setting("long_poll_interval", 1.0,
+            "Seconds between database checks while a poll waits (changes in this process wake it at once)"),
+    Setting("idempotency_ttl", 86400, "Seconds an Idempotency-Key and its first response are kept"),
+    Setting("idempotency_pending_timeout", 60,
+            "Seconds after which a request still in flight with a key counts as abandoned"),
+    Setting("max_body_bytes", 64 * 1024, "Largest request body accepted, in bytes"),
+    Setting("default_timezone", "Asia/Shanghai", "Time zone of a new activity unless it names one"),
+    Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
+    Setting("sqlite_synchronous", "FULL",
+            "SQLite synchronous mode: FULL survives power loss; NORMAL only process crashes"),
+    Setting("timer_batch", 100, "Most due room timers fired lazily before one action"),
+]
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None,
+             environ: dict[str, str] | None = None) -> Settings:
+        """Defaults, then MAGIC_CUBE_* environment variables, then `overrides`."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for s in SETTINGS:
+            raw = env.get(f"MAGIC_CUBE_{s.name.upper()}")
+            values[s.name] = s.default if raw is None else _parse(raw, s.default)
+        for name, value in (overrides or {}).items():
+            if name not in _BY_NAME:
+                raise ValueError(f"unknown setting {name!r}")
+            values[name] = value
+        return cls(values)
+
+
+def _parse(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+assert not {f.name for f in fields(Settings)} & set(_BY_NAME)

@@ -1,0 +1,115 @@
+"""Rows as the engine sees them, independent of the database behind the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from magic_cube.rules.model import Member, Room
+
+__all__ = ["ActivityRecord", "ActionRecord", "Merchant", "ParticipantRecord", "IdempotencyRecord",
+           "OutboxRecord", "Member", "Room", "StoredRoom"]
+
+
+@dataclass
+class Merchant:
+    id: str
+    name: str
+    participant_secret: str
+    created_at: int
+    email: str | None = None
+    password_hash: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
+@dataclass
+class ActivityRecord:
+    id: str
+    merchant_id: str
+    template_id: str
+    template_version: str
+    template_hash: str
+    title: str
+    status: str
+    config: dict[str, Any]
+    timezone: str
+    starts_at: int | None
+    ends_at: int | None
+    created_at: int
+    updated_at: int
+    state: dict[str, Any] = field(default_factory=dict)
+    initial_state: dict[str, Any] | None = None
+    seq: int = 0  # last action-log sequence number
+    version: int = 1  # bumps on every change a participant could see (ETag)
+    published_at: int | None = None
+    ended_at: int | None = None
+    seed: str | None = None
+    seed_commitment: str | None = None
+    next_due: int | None = None  # earliest open-room timer, for the worker
+
+
+@dataclass
+class StoredRoom:
+    room: Room
+    version: int
+
+
+@dataclass
+class ParticipantRecord:
+    """A participant's row in one activity."""
+
+    activity_id: str
+    participant_id: str
+    display_name: str = ""
+    state: dict[str, Any] | None = None  # None until the first accepted action
+    version: int = 0
+    first_action_at: int | None = None
+    last_action_at: int | None = None
+    actions: int = 0
+    last_seen_at: int | None = None
+    interaction_seconds: int = 0
+
+
+@dataclass
+class ActionRecord:
+    activity_id: str
+    seq: int
+    at: int
+    actor_kind: str
+    participant_id: str
+    action: str
+    params: dict[str, Any]
+    room_id: str | None
+    new_room_id: str | None
+    result: dict[str, Any]
+    events: list[dict[str, Any]]
+    random: list[list[int]]
+    first_time: bool = False
+    new_to_activity: bool = False
+    display_name: str = ""
+    timer: str | None = None  # for timer actions: which room timer fired
+
+
+@dataclass
+class IdempotencyRecord:
+    activity_id: str
+    participant_id: str
+    key: str
+    request_hash: str
+    state: str  # "pending" or "done"
+    status: int | None
+    response: dict[str, Any] | None
+    created_at: int
+
+
+@dataclass
+class OutboxRecord:
+    id: int
+    activity_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    created_at: int
+    attempts: int = 0
+    delivered_at: int | None = None

@@ -1,0 +1,175 @@
+"""Merchant config: schema errors keyed by field path with zh/en messages, defaults filled,
+cross-field checks on their field."""
+
+from __future__ import annotations
+
+import pytest
+from template_factory import i18n, minimal_template
+
+from magic_cube.catalog import ConfigValidator
+
+SCHEMA = {
+    "type": "object",
+    "required": ["title", "ends_at", "prizes"],
+    "properties": {
+        "title": {"type": "string", "minLength": 2, "maxLength": 20},
+        "ends_at": {"type": "string", "format": "date-time"},
+        "draws_per_day": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+        "mode": {"enum": ["fast", "slow"], "default": "fast"},
+        "share": {
+            "type": "object",
+            "properties": {"text": {"type": "string", "default": "来玩"},
+                           "enabled": {"type": "boolean", "default": True}},
+        },
+        "prizes": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/prize"}},
+    },
+    "additionalProperties": False,
+    "$defs": {
+        "prize": {
+            "type": "object",
+            "required": ["name", "stock"],
+            "properties": {
+                "name": {"type": "string"},
+                "stock": {"type": "integer", "minimum": 0},
+                "weight": {"type": "integer", "minimum": 0, "multipleOf": 10, "default": 100},
+            },
+        },
+    },
+}
+CHECKS = [
+    {"rule": {"<=": [{"var": "config.draws_per_day"}, {"reduce": [
+        {"var": "config.prizes"}, {"+": [{"var": "accumulator"}, {"var": "current.stock"}]}, 0]}]},
+     "field": "draws_per_day", "error": "more_draws_than_prizes",
+     "message": i18n("每日抽奖次数不能超过奖品总数", "Daily draws cannot exceed the prizes in stock")},
+    {"rule": {"!=": [{"var": "config.title"}, "test"]}, "field": "title", "error": "title_reserved",
+     "message": i18n("标题不可用", "This title is reserved")},
+]
+VALID = {"title": "双十一", "ends_at": "2026-11-11T23:59:59+08:00",
+         "prizes": [{"name": "券", "stock": 5}]}
+
+
+@pytest.fixture(scope="module")
+def validator() -> ConfigValidator:
+    return ConfigValidator(SCHEMA, CHECKS)
+
+
+def codes(errors: dict) -> dict[str, list[str]]:
+    return {path: [e["code"] for e in entries] for path, entries in errors.items()}
+
+
+def test_valid_config_has_no_errors(validator):
+    _, errors = validator.validate(VALID)
+    assert errors == {}
+
+
+def test_missing_required_field_error_sits_on_that_field(validator):
+    _, errors = validator.validate({"ends_at": VALID["ends_at"], "prizes": VALID["prizes"]})
+    assert errors == {"title": [{"code": "required", "message": "This field is required"}]}
+
+
+def test_missing_required_field_inside_an_array_item(validator):
+    _, errors = validator.validate({**VALID, "prizes": [{"name": "券", "stock": 1}, {"stock": 2}]})
+    assert codes(errors) == {"prizes.1.name": ["required"]}
+
+
+def test_nested_array_item_error_is_keyed_by_its_path(validator):
+    _, errors = validator.validate({**VALID, "prizes": [{"name": "券", "stock": -1, "weight": 15}]})
+    assert codes(errors) == {"prizes.0.stock": ["minimum"], "prizes.0.weight": ["multipleOf"]}
+    assert errors["prizes.0.stock"][0]["message"] == "Must be at least 0"
+
+
+@pytest.mark.parametrize("bad", ["tomorrow", "2026-11-11", "2026-11-11 10:00"])
+def test_date_time_format_is_checked(validator, bad):
+    _, errors = validator.validate({**VALID, "ends_at": bad})
+    assert codes(errors) == {"ends_at": ["format"]}
+    assert "date and time" in errors["ends_at"][0]["message"]
+
+
+def test_defaults_fill_missing_optional_fields_at_every_depth(validator):
+    config = {**VALID, "share": {"text": "hi"}, "prizes": [{"name": "券", "stock": 5}]}
+    filled, errors = validator.validate(config)
+    assert errors == {}
+    assert filled["draws_per_day"] == 3 and filled["mode"] == "fast"
+    assert filled["share"] == {"text": "hi", "enabled": True}
+    assert filled["prizes"] == [{"name": "券", "stock": 5, "weight": 100}]
+    assert "weight" not in config["prizes"][0]  # the caller's config is not modified
+
+
+def test_defaults_never_fill_required_fields():
+    schema = {"type": "object", "required": ["stock"], "properties": {"stock": {"type": "integer", "default": 1}}}
+    filled, errors = ConfigValidator(schema).validate({})
+    assert "stock" not in filled
+    assert codes(errors) == {"stock": ["required"]}
+
+
+def test_absent_optional_object_is_not_invented(validator):
+    filled, _ = validator.validate(VALID)
+    assert "share" not in filled
+
+
+def test_failing_check_reports_its_code_on_its_field(validator):
+    config = {**VALID, "draws_per_day": 9, "title": "test"}
+    _, errors = validator.validate(config)
+    assert errors == {
+        "draws_per_day": [{"code": "more_draws_than_prizes",
+                           "message": "Daily draws cannot exceed the prizes in stock"}],
+        "title": [{"code": "title_reserved", "message": "This title is reserved"}],
+    }
+
+
+def test_checks_run_only_when_the_schema_passes(validator):
+    _, errors = validator.validate({**VALID, "draws_per_day": 9, "title": "t"})
+    assert codes(errors) == {"title": ["minLength"]}
+
+
+def test_messages_in_chinese(validator):
+    _, errors = validator.validate({"title": "x", "ends_at": "soon", "prizes": []}, lang="zh")
+    assert errors["title"] == [{"code": "minLength", "message": "至少需要 2 个字符"}]
+    assert errors["ends_at"][0]["message"].startswith("不是有效的日期时间")
+    assert errors["prizes"] == [{"code": "minItems", "message": "至少需要 1 项"}]
+    _, errors = validator.validate({**VALID, "draws_per_day": 9}, lang="zh-CN")
+    assert errors["draws_per_day"][0]["message"] == "每日抽奖次数不能超过奖品总数"
+
+
+@pytest.mark.parametrize(("change", "path", "code", "en", "zh"), [
+    ({"draws_per_day": "3"}, "draws_per_day", "type", "Must be a whole number", "应为整数"),
+    ({"draws_per_day": 11}, "draws_per_day", "maximum", "Must be at most 10", "不能大于 10"),
+    ({"mode": "medium"}, "mode", "enum", "Must be one of: fast, slow", "必须是以下之一：fast, slow"),
+    ({"colour": "red"}, "", "additionalProperties", "Unknown field: colour", "不允许的字段：colour"),
+    ({"title": "x" * 21}, "title", "maxLength", "Must be at most 20 characters long", "最多 20 个字符"),
+])
+def test_common_keywords_have_both_languages(validator, change, path, code, en, zh):
+    for lang, text in (("en", en), ("zh", zh)):
+        _, errors = validator.validate({**VALID, **change}, lang=lang)
+        assert errors == {path: [{"code": code, "message": text}]}
+
+
+def test_other_keywords_fall_back_to_the_jsonschema_message():
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "contains": {"const": "x"}}}}
+    _, errors = ConfigValidator(schema).validate({"tags": ["y"]})
+    assert errors["tags"][0]["code"] == "contains"
+    assert errors["tags"][0]["message"]
+
+
+@pytest.mark.parametrize("config", [None, [], "stock", 3])
+def test_config_that_is_not_an_object_gives_an_error_not_an_exception(validator, config):
+    filled, errors = validator.validate(config)
+    assert filled == {}
+    assert codes(errors) == {"": ["type"]}
+
+
+def test_wrong_types_inside_give_errors_not_exceptions(validator):
+    _, errors = validator.validate({**VALID, "prizes": "many", "share": 3})
+    assert codes(errors) == {"prizes": ["type"], "share": ["type"]}
+    _, errors = validator.validate({**VALID, "prizes": [None, 1]})
+    assert codes(errors) == {"prizes.0": ["type"], "prizes.1": ["type"]}
+
+
+def test_validator_for_a_template_is_cached_by_content_hash():
+    doc = minimal_template()
+    first = ConfigValidator.for_template(doc, "hash-1")
+    assert ConfigValidator.for_template(doc, "hash-1") is first
+    filled, errors = first.validate({"team_size": 2})
+    assert errors == {} and filled == {"team_size": 2, "joins_per_day": 3, "hours": 24}
+    _, errors = first.validate({"team_size": 2, "joins_per_day": 101})
+    assert codes(errors) == {"joins_per_day": ["too_many_joins_per_day"]}

@@ -1,0 +1,246 @@
+"""Every kind of authoring mistake gives a clear problem naming the file and the JSON path, and
+a good template in the same directory still loads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from template_factory import minimal_template, write_template
+
+from magic_cube.catalog import Catalog, TemplateInvalid, validate_path
+from magic_cube.catalog.catalog import load_template
+
+Mutate = Callable[[dict], None]
+
+
+def _effects(doc: dict, action: str) -> list:
+    return doc["actions"][action]["effects"]
+
+
+def missing_id(doc: dict) -> None:
+    del doc["id"]
+
+
+def bad_semver(doc: dict) -> None:
+    doc["version"] = "1.0"
+
+
+def unknown_effect(doc: dict) -> None:
+    _effects(doc, "join").insert(1, {"jion": {}})
+
+
+def effect_missing_a_field(doc: dict) -> None:
+    _effects(doc, "join")[0] = {"add": {"path": "me.joins_today"}}
+
+
+def undeclared_state_read(doc: dict) -> None:
+    doc["actions"]["join"]["guards"][0]["rule"] = {"<": [{"var": "me.helps_today"}, 3]}
+
+
+def write_to_undeclared_state(doc: dict) -> None:
+    _effects(doc, "start")[1] = {"add": {"path": "activity.team_count", "value": 1}}
+
+
+def unknown_operator(doc: dict) -> None:
+    doc["actions"]["join"]["guards"][0]["rule"] = {"and": [True, {"frobnicate": [1]}]}
+
+
+def method_operator(doc: dict) -> None:
+    doc["views"]["me"]["keys"] = {"method": [{"var": "me"}, "keys"]}
+
+
+def undeclared_error_code(doc: dict) -> None:
+    doc["actions"]["join"]["guards"][0]["error"] = "team_is_mine"
+
+
+def timer_naming_a_missing_action(doc: dict) -> None:
+    doc["timers"]["expire"]["action"] = "expire_room"
+
+
+def metrics_naming_a_missing_action(doc: dict) -> None:
+    doc["metrics"]["participation"] = ["start", "help"]
+
+
+def join_without_a_room(doc: dict) -> None:
+    _effects(doc, "start").insert(0, {"join": {}})
+
+
+def bad_config_schema(doc: dict) -> None:
+    doc["config"]["schema"]["properties"]["team_size"]["type"] = "int"
+
+
+def live_editable_missing_field(doc: dict) -> None:
+    doc["config"]["live_editable"] = ["stock"]
+
+
+def local_never_bound(doc: dict) -> None:
+    doc["actions"]["join"]["result"]["cut"] = {"var": "local.cut"}
+
+
+def view_reading_params(doc: dict) -> None:
+    doc["views"]["me"]["choice"] = {"var": "params.choice"}
+
+
+def undeclared_config_read(doc: dict) -> None:
+    doc["timers"]["expire"]["after"] = {"*": [{"var": "config.hour"}, 3600]}
+
+
+def room_read_outside_a_room(doc: dict) -> None:
+    doc["views"]["activity"]["joined"] = {"var": "room.joined"}
+
+
+def check_reading_state(doc: dict) -> None:
+    doc["config"]["checks"][0]["rule"] = {"<": [{"var": "activity.teams"}, 1]}
+
+
+def two_rooms_in_one_action(doc: dict) -> None:
+    _effects(doc, "start").append({"create_room": {}})
+
+
+def schedule_of_an_undeclared_timer(doc: dict) -> None:
+    _effects(doc, "join").append({"schedule": {"timer": "remind", "at": {"var": "now"}}})
+
+
+def timer_action_callable_by_participants(doc: dict) -> None:
+    doc["actions"]["expire"]["by"] = "participant"
+
+
+def bad_params_schema(doc: dict) -> None:
+    doc["actions"]["start"]["params"] = {"type": "object", "required": "team"}
+
+
+def add_to_a_string_variable(doc: dict) -> None:
+    doc["state"]["activity"]["teams"]["type"] = "string"
+    doc["state"]["activity"]["teams"]["initial"] = ""
+
+
+def check_field_missing(doc: dict) -> None:
+    doc["config"]["checks"][0]["field"] = "joins_a_day"
+
+
+def local_read_before_bound(doc: dict) -> None:
+    doc["actions"]["join"]["guards"][0]["rule"] = {"var": "local.size"}
+
+
+def object_reading_an_undeclared_variable(doc: dict) -> None:
+    _effects(doc, "join").append({"let": {"name": "row", "object": {"n": {"var": "me.joins"}}}})
+
+
+CASES: list[tuple[Mutate, str, str, str]] = [
+    # (mutation, JSON path, problem code, words the message must contain)
+    (missing_id, "", "schema.required", "'id' is a required property"),
+    (bad_semver, "version", "schema.pattern", "semantic version"),
+    (unknown_effect, "actions.join.effects[1].jion", "schema.enum", "unknown effect"),
+    (effect_missing_a_field, "actions.join.effects[0].add", "schema.required", "'value'"),
+    (undeclared_state_read, "actions.join.guards[0].rule", "undeclared_state", "me.helps_today"),
+    (write_to_undeclared_state, "actions.start.effects[1].add.path", "undeclared_state", "team_count"),
+    (unknown_operator, "actions.join.guards[0].rule.and[1]", "unknown_operator", "frobnicate"),
+    (method_operator, "views.me.keys", "unknown_operator", "method"),
+    (undeclared_error_code, "actions.join.guards[0].error", "undeclared_error", "team_is_mine"),
+    (timer_naming_a_missing_action, "timers.expire.action", "unknown_action", "expire_room"),
+    (metrics_naming_a_missing_action, "metrics.participation[1]", "unknown_action", "help"),
+    (join_without_a_room, "actions.start.effects[0].join", "room_not_available", "needs a room"),
+    (bad_config_schema, "config.schema.properties.team_size.type", "bad_schema", "not a valid JSON Schema"),
+    (live_editable_missing_field, "config.live_editable[0]", "unknown_config_field", "stock"),
+    (local_never_bound, "actions.join.result.cut", "unbound_local", "never bound"),
+    (view_reading_params, "views.me.choice", "name_not_allowed", "cannot read params"),
+    (undeclared_config_read, "timers.expire.after", "undeclared_config", "config.hour"),
+    (room_read_outside_a_room, "views.activity.joined", "name_not_allowed", "cannot read room"),
+    (check_reading_state, "config.checks[0].rule", "name_not_allowed", "cannot read activity"),
+    (two_rooms_in_one_action, "actions.start.effects[2].create_room", "create_room_twice", "at most one room"),
+    (schedule_of_an_undeclared_timer, "actions.join.effects[5].schedule.timer", "unknown_timer", "remind"),
+    (timer_action_callable_by_participants, "timers.expire.action", "timer_action_not_by_timer", '"by": "timer"'),
+    (bad_params_schema, "actions.start.params.required", "bad_schema", "params schema"),
+    (add_to_a_string_variable, "actions.start.effects[1].add.path", "wrong_type", "declared as string"),
+    (check_field_missing, "config.checks[0].field", "unknown_config_field", "joins_a_day"),
+    (object_reading_an_undeclared_variable, "actions.join.effects[5].let.object.n", "undeclared_state",
+     "me.joins"),
+    (local_read_before_bound, "actions.join.guards[0].rule", "unbound_local", "before it is bound"),
+]
+
+
+def broken_template(mutate: Mutate) -> dict:
+    doc = minimal_template(id="broken")
+    mutate(doc)
+    return doc
+
+
+def catalog_with(tmp_path: Path, bad: dict | str) -> tuple[Catalog, Path]:
+    """A directory with the good minimal template and one bad one, discovered."""
+    write_template(tmp_path, minimal_template())
+    bad_dir = tmp_path / "broken"
+    bad_dir.mkdir()
+    bad_file = bad_dir / "template.json"
+    bad_file.write_text(bad if isinstance(bad, str) else json.dumps(bad, indent=2), encoding="utf-8")
+    return Catalog.discover([tmp_path], entry_points=False), bad_file.resolve()
+
+
+@pytest.mark.parametrize(("mutate", "path", "code", "words"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_mistake_is_reported_with_file_and_path_and_the_good_template_still_loads(
+        tmp_path, mutate, path, code, words):
+    catalog, bad_file = catalog_with(tmp_path, broken_template(mutate))
+    assert catalog.get("mini").version == "1.0.0"
+    assert "broken" not in catalog
+    matching = [p for p in catalog.problems if p.path == path and p.code == code]
+    assert matching, [str(p) for p in catalog.problems]
+    assert all(p.file == str(bad_file) for p in catalog.problems)
+    assert words in matching[0].message
+    assert str(matching[0]).startswith(f"{bad_file}: ")
+
+
+def test_json_syntax_error_gives_line_and_column(tmp_path):
+    catalog, bad_file = catalog_with(tmp_path, '{\n  "id": "broken",\n  "version": \n}\n')
+    [problem] = catalog.problems
+    assert (problem.file, problem.code) == (str(bad_file), "json_syntax")
+    assert "line 4, column 1" in problem.message
+    assert catalog.get("mini")
+
+
+def test_duplicate_json_key_is_a_problem(tmp_path):
+    text = json.dumps(minimal_template(id="broken"), indent=2).replace(
+        '"kind": "group_buy"', '"kind": "group_buy",\n  "kind": "lottery"')
+    catalog, _ = catalog_with(tmp_path, text)
+    [problem] = catalog.problems
+    assert problem.code == "duplicate_key"
+    assert "'kind'" in problem.message
+
+
+def test_many_mistakes_in_one_template_are_all_reported(tmp_path):
+    doc = minimal_template(id="broken")
+    for mutate in (undeclared_state_read, unknown_operator, view_reading_params,
+                   timer_naming_a_missing_action, metrics_naming_a_missing_action):
+        mutate(doc)
+    catalog, _ = catalog_with(tmp_path, doc)
+    assert {p.path for p in catalog.problems} >= {
+        "actions.join.guards[0].rule.and[1]", "views.me.choice", "timers.expire.action",
+        "metrics.participation[1]"}
+
+
+def test_semantic_checks_wait_for_a_well_formed_document(tmp_path):
+    doc = minimal_template(id="broken")
+    missing_id(doc)
+    undeclared_state_read(doc)  # would be reported if semantics ran on a malformed document
+    catalog, _ = catalog_with(tmp_path, doc)
+    assert [p.code for p in catalog.problems] == ["schema.required"]
+
+
+def test_validate_path_reports_the_same_problems(tmp_path):
+    file = write_template(tmp_path, broken_template(view_reading_params))
+    [problem] = validate_path(file)
+    assert (problem.file, problem.path) == (str(file.resolve()), "views.me.choice")
+    assert validate_path(file.parent) == [problem]
+
+
+def test_load_template_raises_template_invalid_listing_problems(tmp_path):
+    file = write_template(tmp_path, broken_template(local_never_bound))
+    with pytest.raises(TemplateInvalid) as info:
+        load_template(file)
+    assert info.value.code == "template_invalid"
+    assert "actions.join.result.cut: reads local.cut" in str(info.value)
+
+
+def test_the_minimal_template_is_valid(tmp_path):
+    assert validate_path(write_template(tmp_path, minimal_template())) == []
