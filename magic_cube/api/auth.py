@@ -1,0 +1,37 @@
+"""Who is calling: a merchant backend (API key) or a shopper's mini-program (participant token).
+
+Both come as `Authorization: Bearer <credential>`; API keys start with `mck_`. Checking them is
+the engine's job (keys are stored hashed; tokens are signed with the merchant's secret), so this
+module only extracts them from the request.
+"""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from magic_cube.api.context import get_engine
+from magic_cube.engine import Participant
+from magic_cube.store.records import Merchant
+
+
+def bearer() -> str | None:
+    """The credential of `Authorization: Bearer <credential>`, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credential.strip() or None
+
+
+def current_merchant() -> Merchant:
+    """The merchant whose API key signs this request (401 `unauthorized` otherwise)."""
+    merchant = g.get("merchant")
+    if merchant is None:
+        merchant = g.merchant = get_engine().merchant_for_key(bearer())
+    return merchant
+
+
+def current_participant(activity_id: str) -> Participant:
+    """The participant named by this request's token, checked against the activity's merchant
+    (401 `invalid_token` / `token_expired`; 404 `activity_not_found` for an unknown activity)."""
+    return get_engine().authenticate_participant(activity_id, bearer())
