@@ -24,7 +24,13 @@ DATA = {
     "now": 1_700_000_500,
     "actor": {"id": "u42"},
     "me": {"draws_today": 2, "balance": 350, "phone": "13800000000"},
-    "config": {"draws_per_day": 3, "max_balance": 1000, "price": 9900, "floor_price": 100, "target": 500},
+    "config": {
+        "draws_per_day": 3,
+        "max_balance": 1000,
+        "price": 9900,
+        "floor_price": 100,
+        "target": 500,
+    },
     "activity": {"starts_at": 1_700_000_000, "ends_at": 1_700_086_400},
     "room": {
         "status": "open",
@@ -55,7 +61,12 @@ RULES = {
     "bargain floor": {
         "if": [
             {"==": [{"var": "room.status"}, "open"]},
-            {">=": [{"-": [{"var": "config.price"}, {"var": "room.cut_total"}]}, {"var": "config.floor_price"}]},
+            {
+                ">=": [
+                    {"-": [{"var": "config.price"}, {"var": "room.cut_total"}]},
+                    {"var": "config.floor_price"},
+                ]
+            },
             False,
         ]
     },
@@ -67,7 +78,13 @@ RULES = {
     },
     "cuts reach target": {
         ">=": [
-            {"reduce": [{"var": "room.cuts"}, {"+": [{"var": "accumulator"}, {"var": "current.amount"}]}, 0]},
+            {
+                "reduce": [
+                    {"var": "room.cuts"},
+                    {"+": [{"var": "accumulator"}, {"var": "current.amount"}]},
+                    0,
+                ]
+            },
             {"var": "config.target"},
         ]
     },
@@ -90,7 +107,11 @@ def main() -> None:
     for name, rule in RULES.items():
         compiled = compile_rule(rule)
         ours_result, panzi_result = compiled(DATA), jsonLogic(rule, DATA)
-        note = "" if ours_result == panzi_result else f"  (results differ: {ours_result!r} / {panzi_result!r})"
+        note = (
+            ""
+            if ours_result == panzi_result
+            else f"  (results differ: {ours_result!r} / {panzi_result!r})"
+        )
         ours = best_rate(lambda compiled=compiled: compiled(DATA), CALLS * 10)
         panzi = best_rate(lambda rule=rule: jsonLogic(rule, DATA), CALLS)
         print(f"{name:<26} {ours:>12,.0f} {panzi:>12,.0f} {ours / panzi:>6.1f}x{note}")

@@ -168,5 +168,5 @@ def run_template_scenarios(entry: Any) -> list[ScenarioResult]:
                                for e in items]
             results.append(result)
             continue
-        results.append(run_scenario(entry.compiled, scenario, str(path), lambda _: config))
+        results.append(run_scenario(entry.compiled, {**scenario, "config": config}, str(path)))
     return results

@@ -19,7 +19,9 @@ OPERATIONS_MD = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 
 
 def backticked(text: str) -> set[str]:
-    return set(re.findall(r"`([^`]+)`", text))
+    """Names in `code` spans, outside fenced blocks (whose backticks would pair up wrongly)."""
+    prose = re.sub(r"^(```|~~~).*?^(```|~~~)", "", text, flags=re.M | re.S)
+    return set(re.findall(r"`([^`]+)`", prose))
 
 
 def test_every_setting_is_documented():

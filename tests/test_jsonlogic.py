@@ -47,7 +47,9 @@ def js_equal(actual: Any, expected: Any) -> bool:
     if isinstance(actual, list) and isinstance(expected, list):
         return len(actual) == len(expected) and all(map(js_equal, actual, expected))
     if isinstance(actual, dict) and isinstance(expected, dict):
-        return actual.keys() == expected.keys() and all(js_equal(actual[k], expected[k]) for k in actual)
+        return actual.keys() == expected.keys() and all(
+            js_equal(actual[k], expected[k]) for k in actual
+        )
     return type(actual) is type(expected) and actual == expected
 
 
@@ -556,14 +558,25 @@ def test_every_error_is_a_json_logic_error_and_a_value_error() -> None:
 
 
 def test_var_paths_lists_literal_reads_in_order() -> None:
-    assert var_paths(GUARD) == ["me.draws_today", "config.draws_per_day", "actor.id", "room.helpers"]
+    assert var_paths(GUARD) == [
+        "me.draws_today",
+        "config.draws_per_day",
+        "actor.id",
+        "room.helpers",
+    ]
 
 
 def test_var_paths_excludes_scoped_vars() -> None:
     rule = {
         "and": [
             {"some": [{"var": "room.members"}, {"==": [{"var": "id"}, {"var": "actor.id"}]}]},
-            {"reduce": [{"var": "xs"}, {"+": [{"var": "current"}, {"var": "accumulator"}]}, {"var": "base"}]},
+            {
+                "reduce": [
+                    {"var": "xs"},
+                    {"+": [{"var": "current"}, {"var": "accumulator"}]},
+                    {"var": "base"},
+                ]
+            },
         ]
     }
     assert var_paths(rule) == ["room.members", "xs", "base"]
@@ -609,7 +622,12 @@ def test_compile_once_evaluate_many() -> None:
 def test_compiled_rule_looks_up_no_operator_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
     evaluate = compile_rule(GUARD)
     monkeypatch.setattr(jl, "_BUILDERS", {})
-    data = {"me": {"draws_today": 1}, "config": {"draws_per_day": 2}, "actor": {"id": "a"}, "room": {}}
+    data = {
+        "me": {"draws_today": 1},
+        "config": {"draws_per_day": 2},
+        "actor": {"id": "a"},
+        "room": {},
+    }
     assert evaluate(data) is True
 
 
@@ -724,14 +742,32 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=2)
+    ),
     max_leaves=6,
 )
 datasets = st.fixed_dictionaries(
-    {"a": json_values, "b": json_values, "c": st.fixed_dictionaries({"d": json_values}), "l": st.lists(json_values, max_size=3)}
+    {
+        "a": json_values,
+        "b": json_values,
+        "c": st.fixed_dictionaries({"d": json_values}),
+        "l": st.lists(json_values, max_size=3),
+    }
 )
 PATHS = ["a", "b", "c.d", "l.0", "l.length", "c", "nope", "a.0", ""]
-OPERATORS = sorted(REFERENCE_OPS) + ["if", "?:", "and", "or", "map", "filter", "all", "some", "none", "missing"]
+OPERATORS = sorted(REFERENCE_OPS) + [
+    "if",
+    "?:",
+    "and",
+    "or",
+    "map",
+    "filter",
+    "all",
+    "some",
+    "none",
+    "missing",
+]
 
 
 def rules(leaves: st.SearchStrategy) -> st.SearchStrategy:
@@ -743,9 +779,13 @@ def rules(leaves: st.SearchStrategy) -> st.SearchStrategy:
             shorthand = single and len(args) == 1 and not isinstance(args[0], list)
             return {op: args[0] if shorthand else args}
 
-        return st.builds(build, st.sampled_from(OPERATORS), st.lists(children, max_size=4), st.booleans())
+        return st.builds(
+            build, st.sampled_from(OPERATORS), st.lists(children, max_size=4), st.booleans()
+        )
 
-    return st.recursive(leaves, lambda children: operation(children) | st.lists(children, max_size=2), max_leaves=12)
+    return st.recursive(
+        leaves, lambda children: operation(children) | st.lists(children, max_size=2), max_leaves=12
+    )
 
 
 rule_leaves = (

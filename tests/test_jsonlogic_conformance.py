@@ -40,7 +40,9 @@ def js_equal(actual: Any, expected: Any) -> bool:
     if isinstance(actual, list) and isinstance(expected, list):
         return len(actual) == len(expected) and all(map(js_equal, actual, expected))
     if isinstance(actual, dict) and isinstance(expected, dict):
-        return actual.keys() == expected.keys() and all(js_equal(actual[k], expected[k]) for k in actual)
+        return actual.keys() == expected.keys() and all(
+            js_equal(actual[k], expected[k]) for k in actual
+        )
     return type(actual) is type(expected) and actual == expected
 
 

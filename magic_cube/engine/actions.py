@@ -146,7 +146,7 @@ class ActionsMixin:
         spec = template.actions.get(req.action)
         if spec is None or (spec.by == "timer"):
             raise UnknownAction(f"No action {req.action!r} in this activity")
-        self.fire_due_timers(tx, activity, template, now)
+        self.fire_due_timers(tx, activity, template, now, room_id=req.room_id)
         outcome = self._perform(tx, activity, template, req, now)
         if isinstance(outcome, Rejection):
             return self.refusal(template, outcome, lang)
@@ -166,26 +166,42 @@ class ActionsMixin:
         return ActionResponse(status, body)
 
     def fire_due_timers(self, tx, activity: ActivityRecord, template: CompiledTemplate,
-                        now: int, limit: int | None = None) -> int:
-        """Run the activity's due room timers, earliest first. Returns how many fired."""
+                        now: int, limit: int | None = None, room_id: str | None = None) -> int:
+        """Run the activity's due room timers, earliest first, up to `limit`; then whatever is
+        still due on `room_id` (the room about to be acted on or shown), whatever the limit, so
+        that a room is never acted on or shown as open past its expiry. Returns how many fired.
+        """
         fired = 0
         limit = limit or self.settings.timer_batch
         while fired < limit:
             room_ids = tx.due_rooms(activity.id, now, 1)
             if not room_ids:
                 break
-            stored = tx.get_room(activity.id, room_ids[0])
-            due = due_timers(stored.room, now)
-            if not due:  # closed meanwhile: clear its schedule
-                stored.room.timers.clear()
-                tx.update_room(activity.id, stored.room, stored.version)
-                continue
-            _, name = due[0]
-            timer = template.timers[name]
-            req = Request(timer.action, stored.room.initiator, "timer", {}, stored.room.id)
-            self._perform(tx, activity, template, req, now, timer=name, preloaded=stored)
+            if self._fire_next_timer(tx, activity, template, room_ids[0], now, clear=True):
+                fired += 1
+        for _ in range(limit if room_id is not None else 0):  # bounded: `schedule` may re-arm
+            if not self._fire_next_timer(tx, activity, template, room_id, now, clear=False):
+                break
             fired += 1
         return fired
+
+    def _fire_next_timer(self, tx, activity: ActivityRecord, template: CompiledTemplate,
+                         room_id: str, now: int, clear: bool) -> bool:
+        """Fire the room's earliest due timer; False if none is due."""
+        stored = tx.get_room(activity.id, room_id)
+        if stored is None:
+            return False
+        due = due_timers(stored.room, now)
+        if not due:
+            if clear:  # listed as due but closed meanwhile: clear its schedule
+                stored.room.timers.clear()
+                tx.update_room(activity.id, stored.room, stored.version)
+            return False
+        _, name = due[0]
+        timer = template.timers[name]
+        req = Request(timer.action, stored.room.initiator, "timer", {}, stored.room.id)
+        self._perform(tx, activity, template, req, now, timer=name, preloaded=stored)
+        return True
 
     def _perform(self, tx, activity: ActivityRecord, template: CompiledTemplate, req: Request,
                  now: int, timer: str | None = None,

@@ -96,7 +96,7 @@ class ViewsMixin:
         with self.store.transaction() as tx:
             activity = self._activity(tx, activity_id)
             if activity.status == "live" and self.fire_due_timers(
-                    tx, activity, self._entry(activity).compiled, now):
+                    tx, activity, self._entry(activity).compiled, now, room_id=room_id):
                 fired = True
             else:
                 fired = False

@@ -104,8 +104,8 @@ class _Undefined:
 
 
 _UNDEF = _Undefined()
-NAN = math.nan
-INF = math.inf
+_NAN = math.nan
+_INF = math.inf
 
 _UNDEFINED, _NULL, _BOOL, _NUM, _STR, _LIST, _OBJ = range(7)
 _KINDS = {
@@ -154,8 +154,10 @@ def truthy(value: Any) -> bool:
     kind = _kind(value)
     if kind == _UNDEFINED:
         return False
-    if kind == _BOOL or kind == _NUM:
-        return truthy(float(value))
+    if kind == _BOOL:
+        return bool(value)
+    if kind == _NUM:
+        return value == value and value != 0
     if kind == _STR or kind == _LIST:
         return len(value) != 0
     return True
@@ -176,14 +178,14 @@ def _int_value(value: int) -> int | float:
     try:
         return float(value)
     except OverflowError:
-        return INF if value > 0 else -INF
+        return _INF if value > 0 else -_INF
 
 
 def _decimal(text: str) -> int | float:
     if _SHORT_INT.fullmatch(text):
         return int(text)  # keep integral input integral for Python callers
     if text.endswith("Infinity"):
-        return -INF if text[0] == "-" else INF
+        return -_INF if text[0] == "-" else _INF
     return float(text)
 
 
@@ -195,7 +197,7 @@ def _str_to_number(text: str) -> int | float:
         return _decimal(text)
     if _NON_DECIMAL.fullmatch(text):
         return _int_value(int(text, 0))
-    return NAN  # also Python-only spellings: "inf", "nan", "1_000"
+    return _NAN  # also Python-only spellings: "inf", "nan", "1_000"
 
 
 def _to_number(value: Any) -> int | float:
@@ -220,7 +222,7 @@ def _to_number(value: Any) -> int | float:
         return _int_value(value) if isinstance(value, int) else float(value)
     if kind == _STR:
         return _str_to_number(str(value))
-    return NAN  # undefined, objects
+    return _NAN  # undefined, objects
 
 
 def _parse_float(value: Any) -> int | float:
@@ -231,14 +233,14 @@ def _parse_float(value: Any) -> int | float:
     if t is int:
         return _int_value(value)
     match = _DECIMAL.match((value if t is str else _to_string(value)).lstrip(_JS_WS))
-    return _decimal(match.group()) if match else NAN
+    return _decimal(match.group()) if match else _NAN
 
 
 def _float_to_string(value: float) -> str:
     """JS ``Number.prototype.toString()``: 1.0 -> "1", 1e21 -> "1e+21", 1e-7 -> "1e-7"."""
     if value != value:
         return "NaN"
-    if value in (INF, -INF):
+    if value in (_INF, -_INF):
         return "Infinity" if value > 0 else "-Infinity"
     if value == 0:
         return "0"
@@ -387,7 +389,7 @@ def _to_integer(value: Any) -> int | float:
     n = _to_number(value)
     if n != n:
         return 0
-    if n in (INF, -INF):
+    if n in (_INF, -_INF):
         return n
     return int(n)
 
@@ -419,8 +421,8 @@ def _div(a: Any, b: Any) -> float:
     a, b = _to_number(a), _to_number(b)
     if b == 0:
         if a != a or a == 0:
-            return NAN
-        return math.copysign(INF, math.copysign(1.0, a) * math.copysign(1.0, b))
+            return _NAN
+        return math.copysign(_INF, math.copysign(1.0, a) * math.copysign(1.0, b))
     return a / b
 
 
@@ -428,13 +430,13 @@ def _mod(a: Any, b: Any) -> int | float:
     a, b = _to_number(a), _to_number(b)
     if type(a) is int and type(b) is int:
         if b == 0:
-            return NAN
+            return _NAN
         r = abs(a) % abs(b)
         return -r if a < 0 else r  # JS keeps the sign of the dividend
     a, b = float(a), float(b)
-    if b == 0 or a != a or b != b or a in (INF, -INF):
-        return NAN
-    if b in (INF, -INF):
+    if b == 0 or a != a or b != b or a in (_INF, -_INF):
+        return _NAN
+    if b in (_INF, -_INF):
         return a
     return math.fmod(a, b)
 
@@ -442,20 +444,20 @@ def _mod(a: Any, b: Any) -> int | float:
 def _min(values: list) -> int | float:
     nums = [_to_number(v) for v in values]
     if any(n != n for n in nums):
-        return NAN
-    return min(nums) if nums else INF
+        return _NAN
+    return min(nums) if nums else _INF
 
 
 def _max(values: list) -> int | float:
     nums = [_to_number(v) for v in values]
     if any(n != n for n in nums):
-        return NAN
-    return max(nums) if nums else -INF
+        return _NAN
+    return max(nums) if nums else -_INF
 
 
 def _rounded(value: Any, rounder: Callable[[float], int]) -> int | float:
     n = _to_number(value)
-    if type(n) is int or n != n or n in (INF, -INF):
+    if type(n) is int or n != n or n in (_INF, -_INF):
         return n
     return rounder(n)
 
@@ -479,7 +481,7 @@ def _cat(values: list) -> str:
 def _js_substr(text: str, start: Any, length: Any) -> str:
     size = _utf16_len(text)
     first = _to_integer(start)
-    if first == -INF:
+    if first == -_INF:
         first = 0
     elif first < 0:
         first = max(size + first, 0)
@@ -572,7 +574,7 @@ def _missing_some(need: Any, options: Any, data: Any, path: Path) -> list:
     if kind <= _NULL:
         raise EvaluationError("missing_some needs a list of keys, got null", path)
     are_missing = _missing(list(options) if kind == _LIST else [options], data)
-    count = len(options) if kind == _LIST else _utf16_len(str(options)) if kind == _STR else NAN
+    count = len(options) if kind == _LIST else _utf16_len(str(options)) if kind == _STR else _NAN
     return [] if _le(need, count - len(are_missing)) else are_missing
 
 
@@ -758,7 +760,7 @@ def _b_missing(args: list[Evaluator], path: Path) -> Evaluator:
 
 def _literal_keys(args: list[Evaluator]) -> list | None:
     """The keys ``missing`` checks when they are all literal scalars, else None."""
-    items = getattr(args[0], "items", None) if args else None
+    items = getattr(args[0], "constant_items", None) if args else None
     keys = items if items is not None else [_const_value(f) for f in args]
     if all(type(k) in _SCALARS for k in keys):
         return keys
@@ -1275,7 +1277,9 @@ def _check(rule: Any) -> None:
             if t is dict:
                 for key, value in node.items():
                     if type(key) is not str:
-                        raise InvalidRule(f"object keys must be strings, got {key!r}", list(path))
+                        raise InvalidRule(
+                            f"object keys must be strings, not {type(key).__name__}", list(path)
+                        )
                     stack.append((value, (*path, key), depth + 1))
             else:
                 stack.extend((value, (*path, i), depth + 1) for i, value in enumerate(node))
@@ -1295,7 +1299,7 @@ def _compile(node: Any, path: Path) -> Evaluator:
         consts = [_const_value(f) for f in fs]
         if _NOT_CONST not in consts:
             array = lambda data: list(consts)  # noqa: E731 - a fresh array per evaluation, as in JS
-            array.items = consts  # type: ignore[attr-defined]
+            array.constant_items = consts  # type: ignore[attr-defined]
             return array
         fs_t = tuple(fs)
         return lambda data: [f(data) for f in fs_t]

@@ -1,0 +1,39 @@
+"""The JSON API for mini-programs and merchant backends (flask-smorest, OpenAPI 3).
+
+`init_api(app)` registers the blueprints — participants, merchant, templates, health — the one
+error handler and the offline `/docs` page on an app whose engine is already built.
+"""
+
+from __future__ import annotations
+
+import flask_smorest
+from flask import Flask
+
+from magic_cube.api import catalog, merchant, meta, participants
+from magic_cube.api.errors import register_error_handler
+from magic_cube.api.schemas import ErrorSchema
+
+
+class Api(flask_smorest.Api):
+    # Documents our error body for every status flask-smorest describes by default.
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        register_error_handler(self._app)
+
+
+def init_api(app: Flask) -> Api:
+    api = Api(app)
+    api.spec.components.security_scheme("participantToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "A participant token signed with the merchant's participant secret "
+                       "(POST /v1/merchant/participant-tokens, or signed by your backend)"})
+    api.spec.components.security_scheme("apiKey", {
+        "type": "http", "scheme": "bearer", "bearerFormat": "mck_…",
+        "description": "The merchant's API key"})
+    api.register_blueprint(participants.blp)
+    api.register_blueprint(merchant.blp)
+    api.register_blueprint(catalog.blp)
+    api.register_blueprint(meta.blp)
+    app.register_blueprint(meta.docs)
+    return api

@@ -1,0 +1,202 @@
+"""The merchant backend API: activities, their lifecycle, results, and participant tokens.
+
+Every route needs `Authorization: Bearer mck_…`. Another merchant's activity answers exactly
+like a missing one (404 `activity_not_found`), so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from magic_cube.api.auth import current_merchant
+from magic_cube.api.context import get_engine, request_lang
+from magic_cube.api.parsing import Blueprint
+from magic_cube.api.participants import ACCEPT_LANGUAGE, IDEMPOTENCY_KEY, action_response
+from magic_cube.api.responses import documents_errors
+from magic_cube.api.schemas import (
+    ActionLogPageSchema,
+    ActionLogQuerySchema,
+    ActionResultSchema,
+    ActivityCreateSchema,
+    ActivityListQuerySchema,
+    ActivityPageSchema,
+    ActivityPatchSchema,
+    ActivitySchema,
+    MerchantActionRequestSchema,
+    PublishSchema,
+    StatsSchema,
+    TokenRequestSchema,
+    TokenSchema,
+)
+from magic_cube.api.times import iso_times, to_epoch, to_iso
+
+blp = Blueprint("merchant", __name__, url_prefix="/v1/merchant",
+                description="For merchant backends: create, schedule and run activities, read "
+                            "results, issue participant tokens. Authenticated by an API key.")
+
+BODY = ("invalid_json", "payload_too_large", "validation_error")
+MERCHANT = [{"apiKey": []}]
+TIMES = ("starts_at", "ends_at")
+
+
+@blp.before_request
+def require_merchant() -> None:
+    current_merchant()  # 401 `unauthorized` before any body is read
+
+
+def _times(body: dict[str, Any]) -> dict[str, Any]:
+    """Request date-times -> epoch seconds, only for the keys given."""
+    return {k: (to_epoch(v) if k in TIMES else v) for k, v in body.items()}
+
+
+@blp.route("/activities")
+class Activities(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.arguments(ActivityListQuerySchema, location="query")
+    @blp.response(200, ActivityPageSchema)
+    @documents_errors(blp, "unauthorized", "validation_error")
+    def get(self, query: dict[str, Any]) -> Any:
+        """The merchant's activities, a page at a time"""
+        items, cursor = get_engine().list_activities(
+            current_merchant(), status=query.get("status"), search=query.get("q"),
+            cursor=query.get("cursor"), limit=query["limit"])
+        return {"items": iso_times(items), "next_cursor": cursor}
+
+    @blp.doc(security=MERCHANT, parameters=[ACCEPT_LANGUAGE])
+    @blp.arguments(ActivityCreateSchema)
+    @blp.response(201, ActivitySchema)
+    @documents_errors(blp, "unauthorized", *BODY, "invalid_config", "invalid_activity")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a draft activity from a template"""
+        body = _times(body)
+        return iso_times(get_engine().create_activity(
+            current_merchant(), body["template_id"], body["config"], title=body.get("title"),
+            template_version=body.get("template_version"), timezone=body.get("timezone"),
+            starts_at=body.get("starts_at"), ends_at=body.get("ends_at"), lang=request_lang()))
+
+
+@blp.route("/activities/<activity_id>")
+class Activity(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.response(200, ActivitySchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found")
+    def get(self, activity_id: str) -> Any:
+        """One activity"""
+        return iso_times(get_engine().get_activity(current_merchant(), activity_id))
+
+    @blp.doc(security=MERCHANT, parameters=[ACCEPT_LANGUAGE])
+    @blp.arguments(ActivityPatchSchema)
+    @blp.response(200, ActivitySchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "invalid_config",
+                      "invalid_activity", "not_editable")
+    def patch(self, body: dict[str, Any], activity_id: str) -> Any:
+        """Change a draft; once published, only the template's live-editable config fields"""
+        engine, merchant = get_engine(), current_merchant()
+        if not body:  # nothing to change
+            return iso_times(engine.get_activity(merchant, activity_id))
+        return iso_times(engine.update_activity(merchant, activity_id, _times(body),
+                                                lang=request_lang()))
+
+
+@blp.route("/activities/<activity_id>/publish")
+class Publish(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.arguments(PublishSchema, required=False)
+    @blp.response(200, ActivitySchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "invalid_transition",
+                      "invalid_activity")
+    def post(self, body: dict[str, Any], activity_id: str) -> Any:
+        """Publish a draft: live now, or scheduled for `starts_at`"""
+        return iso_times(get_engine().publish(current_merchant(), activity_id,
+                                              starts_at=to_epoch(body["starts_at"])))
+
+
+def _lifecycle(verb: str, summary: str) -> None:
+    class Transition(MethodView):
+        @blp.doc(security=MERCHANT)
+        @blp.response(200, ActivitySchema)
+        @documents_errors(blp, "unauthorized", "activity_not_found", "invalid_transition")
+        def post(self, activity_id: str) -> Any:
+            return iso_times(getattr(get_engine(), verb)(current_merchant(), activity_id))
+
+    Transition.post.__doc__ = summary
+    Transition.__name__ = verb.title()
+    blp.route(f"/activities/<activity_id>/{verb}", endpoint=verb)(Transition)
+
+
+_lifecycle("pause", "Pause a live activity: actions are refused until it resumes")
+_lifecycle("resume", "Resume a paused activity")
+_lifecycle("end", "End the activity now; the lottery seed is revealed")
+_lifecycle("archive", "Archive a draft or an ended activity")
+
+
+@blp.route("/activities/<activity_id>/duplicate")
+class Duplicate(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.response(201, ActivitySchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found")
+    def post(self, activity_id: str) -> Any:
+        """A new draft with the same template version, config and settings"""
+        return iso_times(get_engine().duplicate(current_merchant(), activity_id))
+
+
+@blp.route("/activities/<activity_id>/stats")
+class Stats(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.response(200, StatsSchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found")
+    def get(self, activity_id: str) -> Any:
+        """Participations, participants, interaction time and completions, with hourly buckets"""
+        stats = get_engine().stats(current_merchant(), activity_id)
+        stats["hourly"] = [{**h, "hour": to_iso(h["hour"])} for h in stats["hourly"]]
+        return stats
+
+
+@blp.route("/activities/<activity_id>/actions")
+class ActionLog(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.arguments(ActionLogQuerySchema, location="query")
+    @blp.response(200, ActionLogPageSchema)
+    @documents_errors(blp, "unauthorized", "activity_not_found", "validation_error")
+    def get(self, query: dict[str, Any], activity_id: str) -> Any:
+        """The action log in order; page with `after` = the previous `next_cursor`"""
+        items, cursor = get_engine().action_log(current_merchant(), activity_id,
+                                                after=query["after"], limit=query["limit"])
+        return {"items": iso_times(items), "next_cursor": cursor}
+
+
+@blp.route("/activities/<activity_id>/actions/<action>")
+class MerchantAction(MethodView):
+    @blp.doc(security=MERCHANT, parameters=[IDEMPOTENCY_KEY, ACCEPT_LANGUAGE])
+    @blp.arguments(MerchantActionRequestSchema)
+    @blp.response(200, ActionResultSchema, headers={
+        "Idempotent-Replayed": {"description": "`true` for a replayed first response",
+                                "schema": {"type": "string"}}})
+    @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "unknown_action",
+                      "room_not_found", "activity_not_live", "invalid_idempotency_key",
+                      "idempotency_key_reused", "idempotency_in_flight", "conflict",
+                      "invalid_params", "not_allowed", "room_required", "room_closed",
+                      "room_full", "already_joined", "limit_reached", "rule_error",
+                      refusals=True)
+    def post(self, body: dict[str, Any], activity_id: str, action: str) -> Any:
+        """Perform a `by: merchant` action for one participant (e.g. the lottery's `grant`)"""
+        return action_response(get_engine().merchant_act(
+            current_merchant(), activity_id, action, body["participant"], params=body["params"],
+            room_id=body["room"], idempotency_key=request.headers.get("Idempotency-Key"),
+            lang=request_lang()))
+
+
+@blp.route("/participant-tokens")
+class ParticipantTokens(MethodView):
+    @blp.doc(security=MERCHANT)
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenSchema)
+    @documents_errors(blp, "unauthorized", *BODY)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Sign a participant token for one of your shoppers (or sign it yourself)"""
+        token, expires_at = get_engine().participant_token(
+            current_merchant(), body["participant"], body["display_name"], body["ttl"])
+        return {"token": token, "expires_at": to_iso(expires_at)}

@@ -1,0 +1,48 @@
+"""Helpers shared by the blueprints: documenting error responses, raw JSON responses."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify
+
+from magic_cube.api.codes import status_of
+from magic_cube.api.schemas import ErrorSchema
+
+# Statuses a template's own refusal codes use (docs/templates.md: `errors`).
+REFUSAL_STATUSES = (403, 409, 422, 429)
+REFUSAL_NOTE = "or a refusal by the template's rules, with the template's own code (its `errors`)"
+
+
+def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
+    """Document the error responses an operation can give, one entry per status listing the
+    codes, all with the one error body."""
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for code in codes:
+        by_status[status_of(code)].append(code)
+    if refusals:
+        for status in REFUSAL_STATUSES:
+            by_status.setdefault(status, [])
+
+    def decorator(func: Callable) -> Callable:
+        for status, found in sorted(by_status.items()):
+            listed = ", ".join(f"`{c}`" for c in found)
+            if refusals and status in REFUSAL_STATUSES:
+                description = f"{listed} {REFUSAL_NOTE}" if listed else REFUSAL_NOTE.removeprefix("or ")
+            else:
+                description = listed
+            func = blp.alt_response(status, schema=ErrorSchema, description=description)(func)
+        return func
+
+    return decorator
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response passed through as is (flask-smorest does not re-serialise a Response)."""
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,338 @@
+"""marshmallow schemas: what requests may hold and what responses hold.
+
+They validate requests (422 `validation_error`, errors keyed by field) and serialise responses,
+and flask-smorest turns them into `/openapi.json`, so the document cannot drift from what the
+API does. Open-ended parts — a template's config, views and action results — are plain objects.
+Timestamps are ISO 8601: with an offset in requests, UTC `Z` strings in responses.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from magic_cube.engine.lifecycle import STATUSES
+
+ID = {"validate": validate.Length(min=1, max=128)}
+
+
+def timestamp(description: str, **kwargs) -> fields.String:
+    """A response timestamp: ISO 8601 in UTC, or null."""
+    return fields.String(allow_none=True, metadata={
+        "format": "date-time", "example": "2026-11-11T02:00:00Z", "description": description},
+        **kwargs)
+
+
+def date_time(description: str, **kwargs) -> fields.AwareDateTime:
+    """A request date-time: ISO 8601 with an offset (`2026-11-11T10:00:00+08:00`), or null."""
+    return fields.AwareDateTime(format="iso", allow_none=True, metadata={
+        "description": description, "example": "2026-11-11T10:00:00+08:00"}, **kwargs)
+
+
+# errors ---------------------------------------------------------------------------------------
+
+class ErrorSchema(Schema):
+    """The one error body of every failure."""
+
+    error = fields.String(required=True, metadata={
+        "description": "Stable machine code; clients switch on it", "example": "group_full"})
+    message = fields.String(required=True, metadata={
+        "description": "Human-readable, in the request's language where the source has one"})
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status again"})
+    errors = fields.Dict(metadata={
+        "description": "Details, keyed by field path (`config.prizes.0.stock`), when there are any"})
+
+
+# shared ---------------------------------------------------------------------------------------
+
+class I18nTextSchema(Schema):
+    zh = fields.String()
+    en = fields.String()
+
+
+class ActionRequestSchema(Schema):
+    """A participant action: `params` for the action, `room` for a room action."""
+
+    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={
+        "description": "The action's parameters (see the template's `params` schema)"})
+    room = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 128),
+                         metadata={"description": "The room acted on, for `room: target` actions"})
+
+
+class ActionResultSchema(Schema):
+    """An accepted action."""
+
+    ok = fields.Boolean(required=True)
+    action = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "Position in the action log"})
+    result = fields.Dict(required=True, metadata={"description": "The template's `result`"})
+    events = fields.List(fields.String(), required=True, metadata={
+        "description": "Types of the events the action emitted"})
+    room = fields.String(required=True, allow_none=True, metadata={
+        "description": "The room acted on or opened, if any"})
+
+
+# participant side -----------------------------------------------------------------------------
+
+class PollQuerySchema(Schema):
+    """Long-poll: hold the request up to `wait` seconds while `If-None-Match` still matches."""
+
+    error_code = "invalid_wait"
+    error_message = "wait must be a number of seconds from 0 to 25"
+
+    wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=25), metadata={
+        "description": "Seconds to hold a poll whose ETag still matches (0-25)"})
+
+
+class PublicTemplateSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True)
+
+
+class PublicActionSchema(Schema):
+    name = fields.String(required=True)
+    title = fields.String(required=True)
+    room = fields.String(required=True, metadata={"description": "`none` or `target`"})
+
+
+class FairnessSchema(Schema):
+    seed_commitment = fields.String(required=True, allow_none=True, metadata={
+        "description": "sha256(seed), hex: published when the activity goes live"})
+    seed = fields.String(required=True, allow_none=True, metadata={
+        "description": "The seed itself, revealed once the activity has ended"})
+
+
+class PublicActivitySchema(Schema):
+    """What anyone may see of an activity."""
+
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    template = fields.Nested(PublicTemplateSchema, required=True)
+    timezone = fields.String(required=True)
+    starts_at = timestamp("Scheduled start", required=True)
+    ends_at = timestamp("Scheduled end", required=True)
+    view = fields.Dict(required=True, metadata={"description": "The template's activity view"})
+    actions = fields.List(fields.Nested(PublicActionSchema), required=True)
+    fairness = fields.Nested(FairnessSchema, required=True)
+    heartbeat_interval = fields.Integer(required=True, metadata={
+        "description": "Seconds between heartbeats the client should send"})
+
+
+class RoomViewSchema(Schema):
+    id = fields.String(required=True)
+    activity_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`open`, `succeeded`, `failed` or `expired`"})
+    view = fields.Dict(required=True, metadata={"description": "The template's room view"})
+
+
+class MeViewSchema(Schema):
+    activity_id = fields.String(required=True)
+    participant = fields.String(required=True)
+    view = fields.Dict(required=True, metadata={"description": "The template's `me` view"})
+    rooms = fields.List(fields.String(), required=True, metadata={
+        "description": "Rooms the participant belongs to, newest first"})
+
+
+class HeartbeatSchema(Schema):
+    credited = fields.Integer(required=True, metadata={"description": "Seconds credited now"})
+    interaction_seconds = fields.Integer(required=True)
+    next_heartbeat = fields.Integer(required=True, metadata={
+        "description": "Seconds until the next heartbeat"})
+
+
+# merchant side --------------------------------------------------------------------------------
+
+class ActivityCreateSchema(Schema):
+    template_id = fields.String(required=True, **ID)
+    template_version = fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "Pin this version; the latest when omitted"})
+    title = fields.String(validate=validate.Length(1, 200))
+    config = fields.Dict(keys=fields.String(), load_default=dict, metadata={
+        "description": "The merchant's configuration (the template's config schema)"})
+    timezone = fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "IANA time zone of day boundaries; Asia/Shanghai by default"})
+    starts_at = date_time("When to go live once published; now when null")
+    ends_at = date_time("When the activity ends by itself")
+
+
+class ActivityPatchSchema(Schema):
+    """Drafts change freely; published activities only their live-editable config fields."""
+
+    title = fields.String(validate=validate.Length(1, 200))
+    config = fields.Dict(keys=fields.String())
+    timezone = fields.String(validate=validate.Length(1, 64))
+    starts_at = date_time("Scheduled start")
+    ends_at = date_time("Scheduled end")
+
+
+class PublishSchema(Schema):
+    starts_at = date_time("Go live at this time instead of now", load_default=None)
+
+
+class ActivityListQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    q = fields.String(validate=validate.Length(max=200), metadata={
+        "description": "Search in titles"})
+    cursor = fields.String(validate=validate.Length(max=128), metadata={
+        "description": "`next_cursor` of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class PinnedTemplateSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    hash = fields.String(required=True, metadata={"description": "sha256 of the template"})
+
+
+class ActivitySchema(Schema):
+    """The merchant's view of an activity."""
+
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    template = fields.Nested(PinnedTemplateSchema, required=True)
+    config = fields.Dict(required=True)
+    timezone = fields.String(required=True)
+    starts_at = timestamp("Scheduled start", required=True)
+    ends_at = timestamp("Scheduled end", required=True)
+    created_at = timestamp("Created", required=True)
+    updated_at = timestamp("Last changed", required=True)
+    published_at = timestamp("Published", required=True)
+    ended_at = timestamp("Ended", required=True)
+    seed_commitment = fields.String(required=True, allow_none=True)
+    seed = fields.String(required=True, allow_none=True, metadata={
+        "description": "Revealed once ended"})
+    actions = fields.Integer(required=True, metadata={"description": "Actions logged so far"})
+
+
+class ActivityPageSchema(Schema):
+    items = fields.List(fields.Nested(ActivitySchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class StatsTotalsSchema(Schema):
+    participations = fields.Integer(required=True)
+    unique_participants = fields.Integer(required=True)
+    first_time_participants = fields.Integer(required=True)
+    interaction_seconds = fields.Integer(required=True)
+    completions = fields.Integer(required=True)
+    actions = fields.Integer(required=True)
+
+
+class HourlyStatsSchema(Schema):
+    hour = fields.String(required=True, metadata={
+        "format": "date-time", "description": "Start of the hour, UTC"})
+    participations = fields.Integer(required=True)
+    participants = fields.Integer(required=True)
+    new_participants = fields.Integer(required=True)
+    first_time = fields.Integer(required=True)
+    interaction_seconds = fields.Integer(required=True)
+    completions = fields.Integer(required=True)
+    actions = fields.Integer(required=True)
+
+
+class StatsSchema(Schema):
+    activity_id = fields.String(required=True)
+    totals = fields.Nested(StatsTotalsSchema, required=True)
+    completions = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    events = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    hourly = fields.List(fields.Nested(HourlyStatsSchema), required=True)
+
+
+class ActionLogQuerySchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={
+        "description": "Return actions after this sequence number (`next_cursor`)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
+
+
+class ActionLogEntrySchema(Schema):
+    seq = fields.Integer(required=True)
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    actor = fields.String(required=True, metadata={
+        "description": "`participant`, `merchant` or `timer`"})
+    participant = fields.String(required=True)
+    action = fields.String(required=True)
+    room = fields.String(required=True, allow_none=True)
+    params = fields.Dict(required=True)
+    result = fields.Dict(required=True)
+    events = fields.List(fields.Dict(), required=True)
+    random = fields.List(fields.Raw(), required=True, metadata={
+        "description": "The random draws, for `magic-cube audit`"})
+    first_time = fields.Boolean(required=True)
+
+
+class ActionLogPageSchema(Schema):
+    items = fields.List(fields.Nested(ActionLogEntrySchema), required=True)
+    next_cursor = fields.Integer(required=True, allow_none=True)
+
+
+class MerchantActionRequestSchema(ActionRequestSchema):
+    participant = fields.String(required=True, **ID, metadata={
+        "description": "The participant the action is performed for"})
+
+
+class TokenRequestSchema(Schema):
+    participant = fields.String(required=True, **ID, metadata={
+        "description": "Your own user id for the shopper"})
+    display_name = fields.String(load_default="", validate=validate.Length(max=64), metadata={
+        "description": "Shown masked to other participants"})
+    ttl = fields.Integer(allow_none=True, load_default=None,
+                         validate=validate.Range(1, 366 * 86400),
+                         metadata={"description": "Seconds the token is valid (default 7 days)"})
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = timestamp("When the token stops working", required=True)
+
+
+# templates ------------------------------------------------------------------------------------
+
+class TemplateQuerySchema(Schema):
+    version = fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "A specific version; the latest when omitted"})
+
+
+class TemplateActionSchema(Schema):
+    name = fields.String(required=True)
+    title = fields.Nested(I18nTextSchema, required=True)
+    by = fields.String(required=True, metadata={
+        "description": "`participant`, `merchant` or `timer`"})
+    room = fields.String(required=True)
+    params = fields.Dict(required=True, metadata={"description": "JSON Schema of `params`"})
+
+
+class TemplateErrorSchema(Schema):
+    status = fields.Integer(required=True)
+    message = fields.Nested(I18nTextSchema, required=True)
+
+
+class TemplateConfigSchema(Schema):
+    schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the config"})
+    checks = fields.List(fields.Dict(), required=True)
+    live_editable = fields.List(fields.String(), required=True)
+
+
+class TemplateSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.Nested(I18nTextSchema, required=True)
+    description = fields.Nested(I18nTextSchema, required=True)
+    currency = fields.String(required=True)
+    hash = fields.String(required=True)
+    config = fields.Nested(TemplateConfigSchema, required=True)
+    actions = fields.List(fields.Nested(TemplateActionSchema), required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Nested(TemplateErrorSchema),
+                         required=True, metadata={"description": "The template's own error codes"})
+
+
+class TemplateListSchema(Schema):
+    items = fields.List(fields.Nested(TemplateSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})

@@ -1,0 +1,153 @@
+"""Fixtures for the API tests (flaskr style): an app on a real SQLite file in tmp_path, a test
+client, a clock the test moves by hand, a merchant with an API key, and helpers to create
+activities of each bundled template and to mint participant tokens."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from magic_cube.app import create_app
+from magic_cube.catalog import Catalog
+
+# 2026-11-11T02:00:00Z (10:00 in Shanghai)
+START = 1_794_362_400
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "lottery": {"prizes": [{"name": "Coupon", "type": "coupon", "stock": 5, "odds": 5000}],
+                "draws_per_day": 3, "draws_total": 10, "extra_draws_max": 5},
+    "bargain": {"product_name": "Tea set", "original_price": 10000, "floor_price": 1000,
+                "helpers_needed": 3, "cut_min": 1000, "cut_max": 5000, "stock": 5},
+    "group_buy": {"product_name": "Rice cooker", "original_price": 29900, "group_price": 19900,
+                  "group_size": 3, "stock": 10},
+    "gift": {"gift_name": "Coffee", "mode": "units"},
+}
+
+
+class Clock:
+    """The engine's clock: `now` stays put until a test moves it."""
+
+    def __init__(self, now: int = START) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The bundled templates, discovered once for the whole run."""
+    return Catalog.discover()
+
+
+@pytest.fixture
+def app(tmp_path, clock, catalog):
+    app = create_app({
+        "CATALOG": catalog,
+        "TESTING": True,
+        "SETTINGS": {"database_url": f"sqlite:///{tmp_path}/t.db", "long_poll_interval": 0.1},
+        "CLOCK": clock,
+    })
+    yield app
+    app.extensions["magic_cube"].store.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(app):
+    return app.extensions["magic_cube"]
+
+
+@dataclass
+class Shop:
+    """A merchant, its API key and shortcuts over the API."""
+
+    client: Any
+    engine: Any
+    merchant: Any
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def token(self, participant: str, display_name: str = "", ttl: int | None = None) -> str:
+        return self.engine.participant_token(self.merchant, participant, display_name, ttl)[0]
+
+    def as_(self, participant: str, display_name: str = "",
+            extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Headers of a request made by `participant`'s mini-program."""
+        return {"Authorization": f"Bearer {self.token(participant, display_name)}",
+                **(extra or {})}
+
+    def create(self, template: str, config: dict[str, Any] | None = None,
+               **fields: Any) -> dict[str, Any]:
+        body = {"template_id": template,
+                "config": copy.deepcopy(CONFIGS[template] if config is None else config), **fields}
+        r = self.client.post("/v1/merchant/activities", json=body, headers=self.headers)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def publish(self, activity_id: str, **body: Any) -> dict[str, Any]:
+        r = self.client.post(f"/v1/merchant/activities/{activity_id}/publish", json=body,
+                             headers=self.headers)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    def live(self, template: str, config: dict[str, Any] | None = None,
+             **fields: Any) -> dict[str, Any]:
+        """A published (live) activity of `template`."""
+        activity = self.create(template, config, **fields)
+        return self.publish(activity["id"])
+
+    def lifecycle(self, activity_id: str, verb: str) -> Any:
+        return self.client.post(f"/v1/merchant/activities/{activity_id}/{verb}",
+                                headers=self.headers)
+
+    def act(self, activity_id: str, action: str, participant: str, room: str | None = None,
+            params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+        body: dict[str, Any] = {}
+        if room is not None:
+            body["room"] = room
+        if params is not None:
+            body["params"] = params
+        return self.client.post(f"/v1/activities/{activity_id}/actions/{action}", json=body,
+                                headers=self.as_(participant, extra=headers))
+
+
+@pytest.fixture
+def merchant(engine):
+    """(merchant, api_key)"""
+    return engine.create_merchant("Tea House")
+
+
+@pytest.fixture
+def shop(client, engine, merchant) -> Shop:
+    return Shop(client, engine, merchant[0], merchant[1])
+
+
+@pytest.fixture
+def other_shop(client, engine) -> Shop:
+    merchant, key = engine.create_merchant("Rival")
+    return Shop(client, engine, merchant, key)
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def any_live_activity(request, shop) -> dict[str, Any]:
+    """A live activity of each bundled template in turn."""
+    return shop.live(request.param)

@@ -1,0 +1,78 @@
+"""The template author's commands."""
+
+import json
+
+from click.testing import CliRunner
+
+from magic_cube.catalog import Catalog, validate_path
+from magic_cube.cli import cli
+from magic_cube.scenarios import run_template_scenarios
+
+
+def test_templates_list_shows_the_four_core_templates():
+    result = CliRunner().invoke(cli, ["templates", "list"])
+    assert result.exit_code == 0, result.output
+    for template_id in ("bargain", "group_buy", "lottery", "gift"):
+        assert template_id in result.output
+    assert "INVALID" not in result.output
+
+
+def test_templates_show_lists_actions_and_errors():
+    result = CliRunner().invoke(cli, ["templates", "show", "bargain"])
+    assert result.exit_code == 0, result.output
+    assert "help" in result.output and "own_bargain" in result.output
+
+
+def test_templates_show_unknown_template_fails():
+    result = CliRunner().invoke(cli, ["templates", "show", "nope"])
+    assert result.exit_code != 0
+    assert "nope" in result.output
+
+
+def test_templates_test_runs_every_scenario_and_passes():
+    result = CliRunner().invoke(cli, ["templates", "test"])
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output
+
+
+def test_templates_new_scaffolds_a_template_that_validates_and_passes(tmp_path):
+    result = CliRunner().invoke(cli, ["templates", "new", "check_in", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert validate_path(tmp_path / "check_in") == []
+    entry = Catalog.discover([tmp_path], entry_points=False).get("check_in")
+    results = run_template_scenarios(entry)
+    assert results and all(r.ok for r in results), [r.failures for r in results]
+
+
+def test_templates_new_refuses_a_bad_name_or_an_existing_directory(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["templates", "new", "Bad Name", "--dir", str(tmp_path)]).exit_code != 0
+    assert runner.invoke(cli, ["templates", "new", "x", "--dir", str(tmp_path)]).exit_code == 0
+    again = runner.invoke(cli, ["templates", "new", "x", "--dir", str(tmp_path)])
+    assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_templates_validate_reports_file_and_path_and_fails(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "broken", "--dir", str(tmp_path)])
+    file = tmp_path / "broken" / "template.json"
+    doc = json.loads(file.read_text())
+    doc["actions"]["check_in"]["guards"][0]["rule"] = {"method": ["x", "upper"]}
+    file.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(file)])
+    assert result.exit_code == 1
+    assert str(file) in result.output
+    assert "actions.check_in.guards[0].rule" in result.output
+
+
+def test_a_failing_scenario_is_reported_with_its_step(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "wrong", "--dir", str(tmp_path)])
+    scenario = tmp_path / "wrong" / "scenarios" / "01_check_in.json"
+    doc = json.loads(scenario.read_text())
+    doc["steps"][0]["expect"]["result"]["days"] = 5
+    scenario.write_text(json.dumps(doc))
+    entry = Catalog.discover([tmp_path], entry_points=False).get("wrong")
+    (result,) = run_template_scenarios(entry)
+    assert not result.ok
+    assert "steps[0]: result.days: expected 5, got 1" in result.failures
