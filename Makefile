@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
 run: $(VENV)/.installed
 	$(VENV)/bin/magic-cube demo --host $(HOST) --port $(PORT)

@@ -1,0 +1,172 @@
+"""The merchant web console, mounted at `/console`.
+
+`init_app(app)` registers the console blueprint (with one child blueprint per feature: auth,
+activities, dashboard, settings), CSRF protection for every console form, Flask-Babel (zh/en)
+and the session cookie's flags. Every page works without JavaScript: each button is a form.
+
+The JSON API under `/v1` authenticates with bearer tokens, never cookies, so CSRF cannot
+apply to it and its blueprints are exempted; the console's are not.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from magic_cube.console import activities, auth, dashboard, settings_page
+from magic_cube.console.context import (
+    LANGUAGES,
+    format_time,
+    get_engine,
+    i18n,
+    input_time,
+    lang,
+)
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+bp.register_blueprint(auth.bp)
+bp.register_blueprint(activities.bp)
+bp.register_blueprint(dashboard.bp)
+bp.register_blueprint(settings_page.bp)
+
+
+def select_locale() -> str:
+    """`?lang=` (remembered in the session), then the session, then Accept-Language."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+@bp.before_request
+def remember_language() -> None:
+    asked = request.args.get("lang")
+    if asked in LANGUAGES and session.get("lang") != asked:
+        session["lang"] = asked
+
+
+@bp.after_request
+def security_headers(response):
+    # Console pages hold a merchant's data: never framed, never cached by a shared cache.
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def lang_url(code: str) -> str:
+    """The current page in another language (a GET of the same path)."""
+    args = request.args.to_dict()
+    args["lang"] = code
+    if request.endpoint and request.method == "GET":
+        try:
+            return url_for(request.endpoint, **(request.view_args or {}), **args)
+        except Exception:  # an endpoint whose arguments cannot be rebuilt: fall back to the path
+            pass
+    from urllib.parse import urlencode
+    return f"{request.path}?{urlencode(args)}"
+
+
+@bp.context_processor
+def helpers() -> dict[str, Any]:
+    return {"lang": lang(), "i18n": i18n, "format_time": format_time,
+            "input_time": input_time, "lang_url": lang_url, "languages": LANGUAGES}
+
+
+def _error_page(status: int, title: str, message: str):
+    return render_template("console/error.html", status=status, title=title,
+                           message=message), status
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(exc: CSRFError):
+    return _error_page(400, _("The form has expired"),
+                       _("The page was open too long or came from another site. Go back, "
+                         "reload the page and try again."))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    status = exc.code or 500
+    if status == 404:
+        return _error_page(404, _("Not found"), _("There is no such page or activity."))
+    if status == 405:
+        return _error_page(405, _("Not allowed"), _("This page does not accept that request."))
+    return _error_page(status, _("Something went wrong"), _("The request could not be handled."))
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(exc: Exception):
+    # An HTML page for a person, never a traceback; the details go to the log.
+    current_app.logger.error("console error: %s", exc, exc_info=exc)
+    return _error_page(500, _("Something went wrong"), _("The request could not be handled."))
+
+
+def _exempt_api(app: Flask, csrf: CSRFProtect) -> None:
+    # The console's own child blueprints are registered as "console.<name>": never exempt.
+    for name, blueprint in app.blueprints.items():
+        if name != "console" and not name.startswith("console."):
+            csrf.exempt(blueprint)
+
+
+def init_app(app: Flask) -> None:
+    """Mount the console on `app` (whose engine is at `app.extensions["magic_cube"]`)."""
+    if "console" in app.blueprints:
+        return  # already mounted
+    engine = get_engine_of(app)
+    if not app.config.get("SECRET_KEY"):
+        # A random key signs sessions of this process only: set `secret_key` for more than one.
+        app.config["SECRET_KEY"] = engine.settings.secret_key or secrets.token_hex(32)
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+
+    directories = [d for d in app.config.get("BABEL_TRANSLATION_DIRECTORIES", "").split(";") if d]
+    if str(TRANSLATIONS) not in directories:
+        directories.append(str(TRANSLATIONS))
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
+    if "babel" not in app.extensions:
+        Babel(app, locale_selector=select_locale)
+
+    app.register_blueprint(bp)
+
+    csrf = app.extensions.get("csrf")
+    if csrf is None:
+        csrf = CSRFProtect()
+        exempted = {"done": False}
+
+        @app.before_request
+        def exempt_api_once() -> None:
+            # Registered before CSRFProtect's own hook, so that it runs first: blueprints
+            # registered after init_app (the JSON API, if app.py mounts it later) are exempted
+            # too. Flask refuses new blueprints once requests are served, so once is enough.
+            if not exempted["done"]:
+                _exempt_api(app, csrf)
+                exempted["done"] = True
+
+        csrf.init_app(app)
+    _exempt_api(app, csrf)
+
+
+def get_engine_of(app: Flask):
+    with app.app_context():
+        return get_engine()

@@ -1,0 +1,186 @@
+"""Merchant accounts in the console: sign-up, login, logout and `login_required`.
+
+Passwords are hashed with werkzeug (scrypt). After `MAX_FAILURES` failed logins for one email
+the email is locked for `LOCK_SECONDS`: the counter lives in the database (`login_failures`),
+so the lock holds across processes and restarts. Time is the engine's clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from magic_cube.console.context import FieldErrors, add_error, get_engine
+from magic_cube.store import Conflict
+from magic_cube.store.records import Merchant
+
+bp = Blueprint("auth", __name__)
+
+MAX_FAILURES = 5
+LOCK_SECONDS = 15 * 60
+MIN_PASSWORD = 8
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Checked when the email is unknown, so that a wrong email takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        merchant_id = session.get("merchant_id")
+        merchant = get_engine().get_merchant(merchant_id) if merchant_id else None
+        if merchant is None:
+            session.pop("merchant_id", None)
+            target = request.full_path if request.method == "GET" else None
+            return redirect(url_for("console.auth.login", next=target))
+        g.merchant = merchant
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def normal_email(value: str) -> str:
+    return (value or "").strip().lower()
+
+
+def safe_next(target: str | None) -> str:
+    """Only a console path: a login link must not send a merchant to another site."""
+    if target and target.startswith("/console/") and not target.startswith("//") \
+            and "\\" not in target:
+        return target
+    return url_for("console.activities.index")
+
+
+def start_session(merchant: Merchant) -> None:
+    language = session.get("lang")
+    session.clear()  # a fresh session on login: no fixation
+    if language:
+        session["lang"] = language
+    session["merchant_id"] = merchant.id
+
+
+class LockedOut(Exception):
+    def __init__(self, until: int) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+def check_login(email: str, password: str) -> Merchant | None:
+    """The merchant when the password is right; None when not (counted); LockedOut while
+    the email is locked (the password is not even checked)."""
+    engine = get_engine()
+    now = engine.now()
+    with engine.store.transaction(write=False) as tx:
+        failures = tx.get_login_failures(email)
+        merchant = tx.get_merchant_by_email(email)
+    if failures is not None and failures[2] is not None and failures[2] > now:
+        raise LockedOut(failures[2])
+    stored = merchant.password_hash if merchant is not None else None
+    ok = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
+    if ok:
+        if failures is not None:
+            with engine.store.transaction() as tx:
+                tx.clear_login_failures(email)
+        return merchant
+    with engine.store.transaction() as tx:
+        _count, locked_until = tx.add_login_failure(email, now, now - LOCK_SECONDS, MAX_FAILURES,
+                                                    now + LOCK_SECONDS)
+    if locked_until is not None and locked_until > now:
+        raise LockedOut(locked_until)
+    return None
+
+
+def lock_message(until: int) -> str:
+    minutes = max(1, -(-(until - get_engine().now()) // 60))
+    return ngettext("Too many failed logins. Try again in %(num)d minute.",
+                    "Too many failed logins. Try again in %(num)d minutes.", minutes)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    errors: FieldErrors = {}
+    form_error = None
+    email = ""
+    status = 200
+    if request.method == "POST":
+        email = normal_email(request.form.get("email", ""))
+        password = request.form.get("password", "")
+        if not email:
+            add_error(errors, "email", "required", _("Enter your email address"))
+        if not password:
+            add_error(errors, "password", "required", _("Enter your password"))
+        if not errors:
+            try:
+                merchant = check_login(email, password)
+            except LockedOut as exc:
+                form_error = lock_message(exc.until)
+                status = 429
+            else:
+                if merchant is not None:
+                    start_session(merchant)
+                    return redirect(safe_next(request.form.get("next")))
+                form_error = _("The email or password is not right")
+                status = 401
+        else:
+            status = 422
+    return render_template("console/login.html", errors=errors, form_error=form_error,
+                           email=email, next=request.values.get("next", "")), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    return redirect(url_for("console.auth.login"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    errors: FieldErrors = {}
+    values = {"name": "", "email": ""}
+    if request.method == "POST":
+        values = {"name": request.form.get("name", "").strip(),
+                  "email": normal_email(request.form.get("email", ""))}
+        password = request.form.get("password", "")
+        if not values["name"]:
+            add_error(errors, "name", "required", _("Enter your shop's name"))
+        elif len(values["name"]) > 100:
+            add_error(errors, "name", "too_long", _("At most 100 characters"))
+        if not EMAIL.match(values["email"]) or len(values["email"]) > 254:
+            add_error(errors, "email", "invalid", _("Enter a valid email address"))
+        if len(password) < MIN_PASSWORD:
+            add_error(errors, "password", "too_short",
+                      _("At least %(num)d characters", num=MIN_PASSWORD))
+        elif len(password) > 200:
+            add_error(errors, "password", "too_long", _("At most 200 characters"))
+        engine = get_engine()
+        if "email" not in errors:
+            with engine.store.transaction(write=False) as tx:
+                taken = tx.get_merchant_by_email(values["email"]) is not None
+            if taken:
+                add_error(errors, "email", "taken",
+                          _("An account with this email already exists"))
+        if not errors:
+            try:
+                merchant, api_key = engine.create_merchant(values["name"], values["email"],
+                                                           generate_password_hash(password))
+            except Conflict:  # the same email signed up a moment ago
+                add_error(errors, "email", "taken",
+                          _("An account with this email already exists"))
+            else:
+                start_session(merchant)
+                g.merchant = merchant
+                # Shown once, in this response: never put a secret in a (signed, readable)
+                # session cookie or a redirect URL.
+                return render_template("console/api_key.html", api_key=api_key, welcome=True)
+    return render_template("console/signup.html", errors=errors, values=values), \
+        (422 if errors else 200)

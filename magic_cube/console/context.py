@@ -1,0 +1,99 @@
+"""What every console view needs: the engine, the signed-in merchant, the language, times in
+an activity's time zone, and field errors in the shape the config form uses.
+
+Field errors everywhere in the console are `{path: [{"code", "message"}]}`, exactly as the
+engine reports config errors, so one template macro shows any of them next to its field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import abort, current_app, g
+from flask_babel import get_locale
+
+from magic_cube.engine import Engine
+from magic_cube.engine.errors import ActivityNotFound
+from magic_cube.store.records import Merchant
+
+LANGUAGES = ("zh", "en")
+FieldErrors = dict[str, list[dict[str, str]]]
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["magic_cube"]
+
+
+def current_merchant() -> Merchant:
+    """The signed-in merchant (set by `auth.login_required`)."""
+    return g.merchant
+
+
+def lang() -> str:
+    """"zh" or "en": the language the page is rendered in."""
+    locale = get_locale()
+    return "zh" if locale is not None and locale.language == "zh" else "en"
+
+
+def i18n(text: Any) -> str:
+    """A template's `{"zh": …, "en": …}` text in the page's language (English as fallback)."""
+    if not isinstance(text, dict):
+        return "" if text is None else str(text)
+    return text.get(lang()) or text.get("en") or next(iter(text.values()), "")
+
+
+def load_activity(activity_id: str) -> dict[str, Any]:
+    """The merchant's activity, or 404: another merchant's activity looks exactly missing."""
+    try:
+        return get_engine().get_activity(current_merchant(), activity_id)
+    except ActivityNotFound:
+        abort(404)
+
+
+def tz_or_utc(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_time(ts: int | None, tz: str | None = None, seconds: bool = False) -> str:
+    """Epoch seconds as local wall time in `tz`, e.g. `2026-11-11 10:00`."""
+    if ts is None:
+        return "—"
+    moment = datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz))
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def input_time(ts: int | None, tz: str | None) -> str:
+    """Epoch seconds as the value of an `<input type="datetime-local">` in `tz`."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz)).strftime(
+        "%Y-%m-%dT%H:%M")
+
+
+def parse_local_time(value: str, tz: str | None) -> int | None:
+    """A `datetime-local` value read as wall time in `tz`; None when empty.
+
+    Raises ValueError for text that is not a date and time.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz_or_utc(tz))
+    return int(moment.timestamp())
+
+
+def add_error(errors: FieldErrors, field: str, code: str, message: str) -> None:
+    errors.setdefault(field, []).append({"code": code, "message": message})
+
+
+def iso_utc(ts: int | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

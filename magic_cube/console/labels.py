@@ -1,0 +1,38 @@
+"""Translated names of statuses, template kinds and lifecycle verbs (lazy: resolved when a
+page renders, in its language)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "scheduled": _l("Scheduled"),
+    "live": _l("Live"),
+    "paused": _l("Paused"),
+    "ended": _l("Ended"),
+    "archived": _l("Archived"),
+}
+
+KIND_LABELS = {
+    "bargain": _l("Bargain"),
+    "group_buy": _l("Group buy"),
+    "lottery": _l("Lottery"),
+    "gift": _l("Gift"),
+    "other": _l("Other"),
+}
+
+VERB_LABELS = {
+    "pause": _l("Pause"),
+    "resume": _l("Resume"),
+    "end": _l("End now"),
+    "archive": _l("Archive"),
+    "duplicate": _l("Duplicate as a new draft"),
+}
+
+VERB_DONE = {
+    "pause": _l("The activity is paused."),
+    "resume": _l("The activity is live again."),
+    "end": _l("The activity has ended."),
+    "archive": _l("The activity is archived."),
+}

@@ -1,0 +1,85 @@
+"""The merchant's settings: API keys (created and shown once, listed by prefix, revoked) and
+the webhook endpoint with the secret its deliveries are signed with."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from magic_cube.console.auth import login_required
+from magic_cube.console.context import FieldErrors, add_error, current_merchant, get_engine
+
+bp = Blueprint("settings", __name__)
+
+MIN_SECRET = 16
+
+
+def page(errors: FieldErrors | None = None, webhook: dict[str, str] | None = None,
+         status: int = 200):
+    engine = get_engine()
+    merchant = current_merchant()
+    with engine.store.transaction(write=False) as tx:
+        keys = tx.list_api_keys(merchant.id)
+    if webhook is None:
+        webhook = {"webhook_url": merchant.webhook_url or "",
+                   "webhook_secret": merchant.webhook_secret or ""}
+    return render_template("console/settings.html", keys=keys, errors=errors or {},
+                           webhook=webhook, merchant=merchant), status
+
+
+@bp.route("/settings")
+@login_required
+def show():
+    return page()
+
+
+@bp.route("/settings/keys", methods=["POST"])
+@login_required
+def create_key():
+    api_key = get_engine().create_api_key(current_merchant())
+    # Shown in this response only; the store keeps its hash.
+    return render_template("console/api_key.html", api_key=api_key, welcome=False)
+
+
+@bp.route("/settings/keys/<key_id>/revoke", methods=["POST"])
+@login_required
+def revoke_key(key_id: str):
+    if get_engine().revoke_api_key(current_merchant(), key_id):
+        flash(_("The API key is revoked."), "success")
+    else:
+        flash(_("No such active API key."), "error")
+    return redirect(url_for("console.settings.show"))
+
+
+def valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 2000
+
+
+@bp.route("/settings/webhook", methods=["POST"])
+@login_required
+def save_webhook():
+    merchant = current_merchant()
+    url = request.form.get("webhook_url", "").strip()
+    secret = request.form.get("webhook_secret", "").strip()
+    if request.form.get("generate"):
+        secret = secrets.token_urlsafe(24)
+    errors: FieldErrors = {}
+    if url and not valid_url(url):
+        add_error(errors, "webhook_url", "invalid",
+                  _("Enter a full http:// or https:// address"))
+    if len(secret) < MIN_SECRET:
+        add_error(errors, "webhook_secret", "too_short",
+                  _("At least %(num)d characters", num=MIN_SECRET))
+    elif len(secret) > 200:
+        add_error(errors, "webhook_secret", "too_long", _("At most 200 characters"))
+    if errors:
+        return page(errors, {"webhook_url": url, "webhook_secret": secret}, status=422)
+    engine = get_engine()
+    with engine.store.transaction() as tx:
+        tx.update_merchant(merchant.id, webhook_url=url or None, webhook_secret=secret)
+    flash(_("Webhook settings saved."), "success")
+    return redirect(url_for("console.settings.show"))

@@ -1,0 +1,877 @@
+"""The merchant console through Flask's test client, on a real SQLite file (tmp_path).
+
+Forms are filled the way a browser without JavaScript fills them: the page is fetched, its
+form's fields are read from the HTML, a few are changed, and everything is posted back with
+the page's CSRF token.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from werkzeug.datastructures import MultiDict
+
+from magic_cube import console
+from magic_cube.console import charts, dashboard
+from magic_cube.engine import Participant
+from magic_cube.store.records import ActionRecord, ParticipantRecord
+from magic_cube.store.sqlite import SQLiteTx
+
+CONSOLE_DIR = console.TRANSLATIONS.parent
+PO_FILE = console.TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
+MO_FILE = console.TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.mo"
+BABEL_CFG = CONSOLE_DIR.parents[1] / "babel.cfg"
+
+# What a merchant types into each template's form (money in yuan: the form stores fen), and
+# one mistake per template with the field its error must sit on.
+FORM_VALUES: dict[str, dict[str, str]] = {
+    "bargain": {"product_name": "Tea set", "original_price": "100", "floor_price": "10",
+                "helpers_needed": "3", "cut_min": "10", "cut_max": "50", "stock": "5"},
+    "group_buy": {"product_name": "Rice cooker", "original_price": "299", "group_price": "199",
+                  "group_size": "3", "stock": "10"},
+    "gift": {"gift_name": "Coffee"},
+    "lottery": {"prizes.0.name": "Coupon", "prizes.0.stock": "5", "prizes.0.odds": "5000",
+                "draws_per_day": "3", "draws_total": "10"},
+}
+MISTAKES: dict[str, tuple[str, str]] = {
+    "bargain": ("floor_price", "200"),  # above the original price: a cross-field check
+    "group_buy": ("group_size", "1"),  # below the schema's minimum
+    "gift": ("gift_name", ""),  # required
+    "lottery": ("prizes.0.odds", "20000"),  # above 10,000 (100 %)
+}
+EXPECTED: dict[str, dict[str, Any]] = {
+    "bargain": {"original_price": 10000, "floor_price": 1000, "cut_max": 5000},
+    "group_buy": {"group_size": 3, "group_price": 19900},
+    "gift": {"gift_name": "Coffee", "mode": "units"},
+    "lottery": {"prizes": [{"name": "Coupon", "type": "coupon", "stock": 5, "odds": 5000}]},
+}
+
+
+# reading pages --------------------------------------------------------------------------------
+
+class FormReader(HTMLParser):
+    """The successful controls of one `<form>` (as a browser would submit them), its submit
+    buttons, and every element's attributes by id."""
+
+    def __init__(self, form_class: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.form_class = form_class
+        self.inside = False
+        self.fields: list[list[str]] = []
+        self.buttons: list[tuple[str, str]] = []
+        self.by_id: dict[str, dict[str, str]] = {}
+        self._select: str | None = None
+        self._options: list[tuple[str, bool]] = []
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if "id" in a:
+            self.by_id[a["id"]] = {"tag": tag, **a}
+        if tag == "form" and self.form_class in a.get("class", "").split():
+            self.inside = True
+        if not self.inside:
+            return
+        name = a.get("name")
+        disabled = "disabled" in a
+        if tag == "input" and name and not disabled:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.fields.append([name, a.get("value", "on")])
+            elif kind not in ("submit", "button", "image", "reset"):
+                self.fields.append([name, a.get("value", "")])
+        elif tag == "button" and name:
+            self.buttons.append((name, a.get("value", "")))
+        elif tag == "select" and name and not disabled:
+            self._select, self._options = name, []
+        elif tag == "option" and self._select is not None:
+            self._options.append((a.get("value", ""), "selected" in a))
+        elif tag == "textarea" and name and not disabled:
+            self._textarea, self._text = name, ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.inside:
+            self.inside = False
+        elif tag == "select" and self._select is not None:
+            chosen = [v for v, s in self._options if s] or [v for v, _ in self._options[:1]]
+            if chosen:
+                self.fields.append([self._select, chosen[0]])
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            self.fields.append([self._textarea, self._text])
+            self._textarea = None
+
+
+def read_form(html: str, form_class: str = "activity-form") -> FormReader:
+    reader = FormReader(form_class)
+    reader.feed(html)
+    return reader
+
+
+def with_values(fields: list[list[str]], values: dict[str, str]) -> MultiDict:
+    """The form's fields with `values` typed in (`config.` names for config paths)."""
+    out = [list(f) for f in fields]
+    for name, value in values.items():
+        for f in out:
+            if f[0] == name:
+                f[1] = value
+                break
+        else:
+            out.append([name, value])
+    return MultiDict([tuple(f) for f in out])
+
+
+def config_values(values: dict[str, str]) -> dict[str, str]:
+    return {f"config.{k}": v for k, v in values.items()}
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# fixtures -------------------------------------------------------------------------------------
+
+class Web:
+    """A merchant's browser without JavaScript: a test client that posts forms with their token."""
+
+    def __init__(self, client: Any, engine: Any) -> None:
+        self.client = client
+        self.engine = engine
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.client.get(url, **kw)
+
+    def token(self) -> str:
+        return csrf_token(self.client.get("/console/login").get_data(as_text=True))
+
+    def post(self, url: str, data: Any = None, **kw: Any) -> Any:
+        data = MultiDict(data or {})
+        data["csrf_token"] = self.token()
+        return self.client.post(url, data=data, **kw)
+
+    def signup(self, email: str = "tea@example.com", password: str = "correct horse",
+               name: str = "Tea House") -> str:
+        r = self.post("/console/signup", {"name": name, "email": email, "password": password})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        key = re.search(r'value="(mck_[^"]+)"', r.get_data(as_text=True))
+        assert key, "the new API key is shown once"
+        return key.group(1)
+
+    def login(self, email: str, password: str) -> Any:
+        return self.post("/console/login", {"email": email, "password": password})
+
+    def logout(self) -> Any:
+        return self.post("/console/logout")
+
+    @property
+    def merchant(self) -> Any:
+        with self.engine.store.transaction(write=False) as tx:
+            return tx.get_merchant(self._merchant_id())
+
+    def _merchant_id(self) -> str:
+        with self.client.session_transaction() as session:
+            return session["merchant_id"]
+
+    def create(self, template: str, values: dict[str, str] | None = None, **settings: str) -> str:
+        """A draft made through the form; returns its id."""
+        html = self.new_form(template)
+        fields = read_form(html).fields
+        data = with_values(fields, {**config_values(values or FORM_VALUES[template]),
+                                    **settings})
+        r = self.post(f"/console/activities/new/{template}", data)
+        assert r.status_code == 302, text_of(r.get_data(as_text=True))[:2000]
+        return r.headers["Location"].split("/")[-2]
+
+    def new_form(self, template: str) -> str:
+        """The new-activity form, with one prize row added (no JavaScript) for a lottery."""
+        r = self.get(f"/console/activities/new/{template}")
+        assert r.status_code == 200
+        html = r.get_data(as_text=True)
+        if template == "lottery":
+            page = read_form(html)
+            add = [b for b in page.buttons if b[0] == "__add:config.prizes"]
+            assert add, page.buttons
+            r = self.post(f"/console/activities/new/{template}",
+                          MultiDict([*map(tuple, page.fields), add[0]]))
+            assert r.status_code == 200
+            html = r.get_data(as_text=True)
+            assert 'name="config.prizes.0.name"' in html
+        return html
+
+    def live(self, template: str, **settings: str) -> str:
+        activity_id = self.create(template, **settings)
+        r = self.post(f"/console/activities/{activity_id}/publish", {"when": "now"})
+        assert r.status_code == 302
+        return activity_id
+
+    def status(self, activity_id: str) -> str:
+        return self.engine.get_activity(self.merchant, activity_id)["status"]
+
+
+@pytest.fixture
+def web_app(app):
+    if "console" not in app.blueprints:  # until app.py mounts the console itself
+        console.init_app(app)
+    return app
+
+
+@pytest.fixture
+def web(web_app, engine) -> Web:
+    return Web(web_app.test_client(), engine)
+
+
+@pytest.fixture
+def signed_in(web) -> Web:
+    web.signup()
+    return web
+
+
+# accounts -------------------------------------------------------------------------------------
+
+def test_signup_logs_in_and_shows_the_api_key_once(web, engine):
+    key = web.signup("shop@example.com", "s3cret-pass", "Shop")
+    assert engine.merchant_for_key(key).email == "shop@example.com"
+    r = web.get("/console/activities")
+    assert r.status_code == 200 and "Shop" in r.get_data(as_text=True)
+    assert key not in web.get("/console/settings").get_data(as_text=True)
+    with engine.store.transaction(write=False) as tx:
+        stored = tx.get_merchant_by_email("shop@example.com").password_hash
+    assert stored and "s3cret-pass" not in stored
+
+
+def test_signup_errors_are_inline_and_email_must_be_new(web):
+    web.signup("taken@example.com")
+    web.logout()
+    r = web.post("/console/signup", {"name": "", "email": "taken@example.com", "password": "short"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    page = read_form(html, "narrow-form")
+    for field in ("name", "email", "password"):
+        attrs = page.by_id[f"field-{field}"]
+        assert attrs["aria-invalid"] == "true"
+        assert f"field-{field}-error" in attrs["aria-describedby"].split()
+        assert f'id="field-{field}-error"' in html
+    assert html.index("error-summary") < html.index('class="narrow-form"')
+    assert "already exists" in html
+
+
+def test_login_and_logout(web):
+    web.signup("a@example.com", "password-a")
+    web.logout()
+    assert web.get("/console/activities").status_code == 302
+    r = web.login("a@example.com", "wrong-password")
+    assert r.status_code == 401 and "not right" in r.get_data(as_text=True)
+    r = web.login("A@Example.com ", "password-a")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/console/")
+    assert web.get("/console/activities").status_code == 200
+    web.logout()
+    r = web.get("/console/activities")
+    assert r.status_code == 302 and "/console/login" in r.headers["Location"]
+
+
+def test_login_returns_to_the_page_asked_for_but_never_off_site(web):
+    web.signup("a@example.com", "password-a")
+    web.logout()
+    r = web.get("/console/settings")
+    assert "next=" in r.headers["Location"]
+    r = web.post("/console/login", {"email": "a@example.com", "password": "password-a",
+                                    "next": "/console/settings?tab=keys"})
+    assert r.headers["Location"] == "/console/settings?tab=keys"
+    web.logout()
+    r = web.post("/console/login", {"email": "a@example.com", "password": "password-a",
+                                    "next": "https://evil.example/"})
+    assert r.headers["Location"] == "/console/"
+
+
+def test_five_failed_logins_lock_the_email_for_15_minutes(web, clock):
+    web.signup("a@example.com", "password-a")
+    web.logout()
+    for _ in range(4):
+        assert web.login("a@example.com", "nope").status_code == 401
+    r = web.login("a@example.com", "nope")
+    assert r.status_code == 429 and "15 minutes" in r.get_data(as_text=True)
+    # Locked: even the right password is refused, without being checked.
+    assert web.login("a@example.com", "password-a").status_code == 429
+    clock.advance(14 * 60)
+    assert web.login("a@example.com", "password-a").status_code == 429
+    clock.advance(61)
+    assert web.login("a@example.com", "password-a").status_code == 302
+    # A success clears the count: four more failures do not lock.
+    web.logout()
+    for _ in range(4):
+        assert web.login("a@example.com", "nope").status_code == 401
+    assert web.login("a@example.com", "password-a").status_code == 302
+
+
+def test_lock_out_is_kept_in_the_database(web, engine, clock):
+    for _ in range(5):
+        web.login("ghost@example.com", "nope")
+    with engine.store.transaction(write=False) as tx:
+        failures, _last, locked_until = tx.get_login_failures("ghost@example.com")
+    assert failures == 5 and locked_until == clock.now + 15 * 60
+
+
+def test_console_form_without_csrf_token_is_refused(web, engine):
+    web.signup()
+    r = web.client.post("/console/settings/keys")
+    assert r.status_code == 400
+    assert "expired" in r.get_data(as_text=True)
+    r = web.client.post("/console/login", data={"email": "tea@example.com", "password": "x"})
+    assert r.status_code == 400
+
+
+def test_json_api_needs_no_csrf_token(web, engine):
+    key = web.signup()
+    r = web.client.post("/v1/merchant/activities", headers={"Authorization": f"Bearer {key}"},
+                        json={"template_id": "gift",
+                              "config": {"gift_name": "Tea", "mode": "units"}})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_session_cookie_flags(web_app, web):
+    web.signup()
+    cookie = web.client.get_cookie("session")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    assert web_app.config["SESSION_COOKIE_SECURE"] is False  # TESTING; True in production
+    from magic_cube.app import create_app
+    prod = create_app({"CATALOG": web_app.extensions["magic_cube"].catalog,
+                       "SETTINGS": {"database_url": "sqlite://:memory:",
+                                    "secret_key": "fixed-secret"}})
+    console.init_app(prod) if "console" not in prod.blueprints else None
+    assert prod.config["SESSION_COOKIE_SECURE"] is True
+    assert prod.config["SECRET_KEY"] == "fixed-secret"
+    prod.extensions["magic_cube"].store.close()
+
+
+# isolation ------------------------------------------------------------------------------------
+
+def test_a_merchant_cannot_see_or_change_another_merchants_activity(web, engine):
+    web.signup("a@example.com")
+    theirs = web.live("lottery")
+    web.logout()
+    web.signup("b@example.com")
+    for path in ("", "/preview", "/dashboard", "/edit", "/export/participants.csv",
+                 "/export/actions.csv"):
+        r = web.get(f"/console/activities/{theirs}{path}")
+        assert r.status_code == 404, path
+    for verb in ("pause", "end", "archive", "duplicate", "publish", "edit"):
+        r = web.post(f"/console/activities/{theirs}/{verb}", {"when": "now"})
+        assert r.status_code == 404, verb
+    assert theirs not in web.get("/console/activities").get_data(as_text=True)
+    web.logout()
+    web.login("a@example.com", "correct horse")
+    assert web.status(theirs) == "live"
+
+
+# activities -----------------------------------------------------------------------------------
+
+def test_the_catalog_shows_every_template_as_a_card(signed_in):
+    html = signed_in.get("/console/activities/new").get_data(as_text=True)
+    for template in ("Bargain", "Group buy", "Lottery", "Gift"):
+        assert template in html
+    for template_id in FORM_VALUES:
+        assert f'href="/console/activities/new/{template_id}"' in html
+
+
+@pytest.mark.parametrize("template", sorted(FORM_VALUES))
+def test_create_each_template_shows_inline_errors_then_saves_a_draft(signed_in, template):
+    web = signed_in
+    fields = read_form(web.new_form(template)).fields
+    field, bad = MISTAKES[template]
+    data = with_values(fields, config_values({**FORM_VALUES[template], field: bad}))
+    data["title"] = f"My {template}"
+    r = web.post(f"/console/activities/new/{template}", data)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    page = read_form(html)
+    field_id = "field-config-" + field.replace(".", "-")
+    attrs = page.by_id[field_id]
+    assert attrs.get("aria-invalid") == "true"
+    assert f"{field_id}-error" in attrs["aria-describedby"].split()
+    assert f'id="{field_id}-error"' in html
+    # The summary sits above the form and links to the field.
+    assert html.index('class="error-summary"') < html.index('class="activity-form"')
+    assert f'href="#{field_id}"' in html
+    # What was typed comes back (the title and the other fields), nothing was saved.
+    assert page.by_id["field-title"]["value"] == f"My {template}"
+    assert signed_in.engine.list_activities(web.merchant)[0] == []
+
+    fixed = with_values(page.fields, config_values(FORM_VALUES[template]))
+    r = web.post(f"/console/activities/new/{template}", fixed)
+    assert r.status_code == 302 and r.headers["Location"].endswith("/preview")
+    activity_id = r.headers["Location"].split("/")[-2]
+    activity = web.engine.get_activity(web.merchant, activity_id)
+    assert activity["status"] == "draft" and activity["title"] == f"My {template}"
+    for key, value in EXPECTED[template].items():
+        assert activity["config"][key] == value
+    assert web.get(r.headers["Location"]).status_code == 200
+
+
+def test_settings_errors_are_inline_too(signed_in):
+    fields = read_form(signed_in.new_form("gift")).fields
+    data = with_values(fields, {**config_values(FORM_VALUES["gift"]), "timezone": "Mars/Base",
+                                "starts_at": "2026-11-12T10:00", "ends_at": "2026-11-11T10:00"})
+    r = signed_in.post("/console/activities/new/gift", data)
+    assert r.status_code == 422
+    page = read_form(r.get_data(as_text=True))
+    assert page.by_id["field-timezone"]["aria-invalid"] == "true"
+    data = with_values(fields, {**config_values(FORM_VALUES["gift"]),
+                                "starts_at": "2026-11-12T10:00", "ends_at": "2026-11-11T10:00"})
+    page = read_form(signed_in.post("/console/activities/new/gift", data).get_data(as_text=True))
+    assert page.by_id["field-ends_at"]["aria-invalid"] == "true"
+    assert "field-ends_at-error" in page.by_id["field-ends_at"]["aria-describedby"]
+
+
+def test_prize_rows_are_added_removed_and_moved_without_javascript(signed_in):
+    web = signed_in
+    html = web.new_form("lottery")
+    page = read_form(html)
+    data = with_values(page.fields, config_values({"prizes.0.name": "First"}))
+    r = web.post("/console/activities/new/lottery",
+                 MultiDict([*data.items(multi=True), ("__add:config.prizes", "")]))
+    page = read_form(r.get_data(as_text=True))
+    data = with_values(page.fields, config_values({"prizes.1.name": "Second"}))
+    r = web.post("/console/activities/new/lottery",
+                 MultiDict([*data.items(multi=True), ("__up:config.prizes.1", "")]))
+    page = read_form(r.get_data(as_text=True))
+    names = [v for n, v in page.fields if re.fullmatch(r"config\.prizes\.\d+\.name", n)]
+    assert names == ["Second", "First"]
+    r = web.post("/console/activities/new/lottery",
+                 MultiDict([*map(tuple, page.fields), ("__remove:config.prizes.0", "")]))
+    page = read_form(r.get_data(as_text=True))
+    names = [v for n, v in page.fields if re.fullmatch(r"config\.prizes\.\d+\.name", n)]
+    assert names == ["First"]
+    assert web.engine.list_activities(web.merchant)[0] == []  # nothing saved on the way
+
+
+def test_lottery_preview_shows_the_odds_table(signed_in):
+    web = signed_in
+    values = {"prizes.0.name": "Big", "prizes.0.stock": "2", "prizes.0.odds": "150",
+              "prizes.1.name": "Small", "prizes.1.stock": "50", "prizes.1.odds": "2500",
+              "prizes.1.type": "points", "miss_name": "Next time"}
+    html = web.new_form("lottery")
+    page = read_form(html)
+    r = web.post("/console/activities/new/lottery",
+                 MultiDict([*map(tuple, page.fields), ("__add:config.prizes", "")]))
+    fields = read_form(r.get_data(as_text=True)).fields
+    r = web.post("/console/activities/new/lottery", with_values(fields, config_values(values)))
+    assert r.status_code == 302
+    preview = text_of(web.get(r.headers["Location"]).get_data(as_text=True))
+    assert "Big 1.50% 2 2" in preview
+    assert "Small 25.00% 50 50" in preview
+    assert "Next time (no prize) 73.50%" in preview
+    # Once live, the table shows the stock left.
+    activity_id = r.headers["Location"].split("/")[-2]
+    web.post(f"/console/activities/{activity_id}/publish", {"when": "now"})
+    token_holder = Participant("p1", "Pat")
+    web.engine.act(activity_id, "draw", token_holder)
+    preview = text_of(web.get(f"/console/activities/{activity_id}/preview").get_data(as_text=True))
+    assert "Big 1.50% 2" in preview and "Live" in preview
+
+
+@pytest.mark.parametrize("template", sorted(FORM_VALUES))
+def test_preview_of_a_draft_renders_the_participant_view(signed_in, template):
+    activity_id = signed_in.create(template)
+    html = signed_in.get(f"/console/activities/{activity_id}/preview").get_data(as_text=True)
+    assert "What participants see" in html and "Publish now" in html
+    assert 'name="starts_at"' in html
+
+
+def test_publish_now_and_schedule(signed_in, clock):
+    web = signed_in
+    now_id = web.create("gift")
+    r = web.post(f"/console/activities/{now_id}/publish", {"when": "now"})
+    assert r.status_code == 302 and web.status(now_id) == "live"
+    assert "The activity is live." in web.get(r.headers["Location"]).get_data(as_text=True)
+
+    later_id = web.create("gift")
+    # 2026-11-11 12:00 in Shanghai = 04:00Z, two hours after the test clock.
+    r = web.post(f"/console/activities/{later_id}/publish",
+                 {"when": "schedule", "starts_at": "2026-11-11T12:00"})
+    assert web.status(later_id) == "scheduled"
+    activity = web.engine.get_activity(web.merchant, later_id)
+    assert activity["starts_at"] == clock.now + 2 * 3600
+    page = web.get(f"/console/activities/{later_id}").get_data(as_text=True)
+    assert "Scheduled" in page and "2026-11-11 12:00" in page
+    clock.advance(2 * 3600)
+    assert web.status(later_id) == "live"
+
+    past_id = web.create("gift")
+    r = web.post(f"/console/activities/{past_id}/publish",
+                 {"when": "schedule", "starts_at": "2026-11-10T12:00"})
+    assert web.status(past_id) == "draft"
+    assert "must be in the future" in web.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_lifecycle_buttons(signed_in):
+    web = signed_in
+    activity_id = web.live("lottery")
+    detail = web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert "Pause" in detail and "End now" in detail
+    commitment = re.search(r'class="seed-commitment">([0-9a-f]{64})<', detail).group(1)
+    assert 'class="seed"' not in detail  # the seed stays secret while live
+
+    web.post(f"/console/activities/{activity_id}/pause")
+    assert web.status(activity_id) == "paused"
+    assert "Resume" in web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    web.post(f"/console/activities/{activity_id}/resume")
+    assert web.status(activity_id) == "live"
+    r = web.post(f"/console/activities/{activity_id}/archive")  # not from live
+    assert "cannot make that change" in web.get(r.headers["Location"]).get_data(as_text=True)
+    assert web.status(activity_id) == "live"
+    web.post(f"/console/activities/{activity_id}/end")
+    assert web.status(activity_id) == "ended"
+    detail = web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    seed = re.search(r'class="seed">([0-9a-f]+)<', detail).group(1)
+    assert hashlib.sha256(seed.encode()).hexdigest() == commitment
+    web.post(f"/console/activities/{activity_id}/archive")
+    assert web.status(activity_id) == "archived"
+
+    r = web.post(f"/console/activities/{activity_id}/duplicate")
+    copy_id = r.headers["Location"].split("/")[-2]
+    assert r.headers["Location"].endswith("/edit") and copy_id != activity_id
+    copy_ = web.engine.get_activity(web.merchant, copy_id)
+    original = web.engine.get_activity(web.merchant, activity_id)
+    assert copy_["status"] == "draft" and copy_["config"] == original["config"]
+
+
+def test_list_filters_by_status_and_searches(signed_in):
+    web = signed_in
+    web.create("gift", title="Spring gift")
+    web.live("lottery", title="Autumn lottery")
+    html = web.get("/console/activities").get_data(as_text=True)
+    assert "Spring gift" in html and "Autumn lottery" in html
+    html = web.get("/console/activities?status=live").get_data(as_text=True)
+    assert "Autumn lottery" in html and "Spring gift" not in html
+    html = web.get("/console/activities?q=spring").get_data(as_text=True)
+    assert "Spring gift" in html and "Autumn lottery" not in html
+    assert "No activity matches" in web.get("/console/activities?q=zzz").get_data(as_text=True)
+
+
+def test_draft_edit_changes_everything(signed_in):
+    web = signed_in
+    activity_id = web.create("bargain")
+    page = read_form(web.get(f"/console/activities/{activity_id}/edit").get_data(as_text=True))
+    assert page.by_id["field-config-original_price"]["value"] == "100.00"  # fen shown as yuan
+    data = with_values(page.fields, {"title": "Renamed", "config.helpers_needed": "4",
+                                     "timezone": "Asia/Tokyo"})
+    r = web.post(f"/console/activities/{activity_id}/edit", data)
+    assert r.status_code == 302
+    activity = web.engine.get_activity(web.merchant, activity_id)
+    assert activity["title"] == "Renamed" and activity["config"]["helpers_needed"] == 4
+    assert activity["timezone"] == "Asia/Tokyo"
+
+
+def test_live_edit_changes_only_live_editable_fields(signed_in):
+    web = signed_in
+    activity_id = web.live("lottery")
+    html = web.get(f"/console/activities/{activity_id}/edit").get_data(as_text=True)
+    page = read_form(html)
+    # Frozen fields are shown read-only; the live-editable ones are not.
+    frozen = page.by_id["field-config-draws_per_day"]
+    assert "readonly" in frozen or "disabled" in frozen
+    editable = page.by_id["field-config-miss_name"]
+    assert "readonly" not in editable and "disabled" not in editable
+    assert "readonly" in page.by_id["field-title"]
+
+    r = web.post(f"/console/activities/{activity_id}/edit",
+                 with_values(page.fields, {"config.miss_name": "Try again"}))
+    assert r.status_code == 302
+    assert web.engine.get_activity(web.merchant, activity_id)["config"]["miss_name"] == "Try again"
+
+    # A frozen field changed anyway (a stale page, a crafted post) is refused, inline.
+    page = read_form(web.get(f"/console/activities/{activity_id}/edit").get_data(as_text=True))
+    r = web.post(f"/console/activities/{activity_id}/edit",
+                 with_values(page.fields, {"config.draws_per_day": "2",
+                                           "config.miss_name": "Again"}))
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert read_form(html).by_id["field-config-draws_per_day"]["aria-invalid"] == "true"
+    assert "cannot change once the activity is published" in html
+    config = web.engine.get_activity(web.merchant, activity_id)["config"]
+    assert config["draws_per_day"] == 3 and config["miss_name"] == "Try again"
+
+
+def test_an_ended_activity_cannot_be_edited(signed_in):
+    activity_id = signed_in.live("gift")
+    signed_in.post(f"/console/activities/{activity_id}/end")
+    r = signed_in.get(f"/console/activities/{activity_id}/edit")
+    assert r.status_code == 302
+
+
+# dashboard ------------------------------------------------------------------------------------
+
+def kpis(html: str) -> dict[str, str]:
+    pairs = re.findall(r'class="tile-label">([^<]*)</span>\s*<span class="tile-value"[^>]*>'
+                       r"([^<]*)</span>", html)
+    return {label: value for label, value in pairs}
+
+
+def test_dashboard_numbers_follow_participant_actions(signed_in, clock):
+    web = signed_in
+    activity_id = web.live("lottery")
+    html = web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
+    assert kpis(html)["Participations"] == "0"
+    engine = web.engine
+    for name in ("alice", "bob", "carol"):
+        assert engine.act(activity_id, "draw", Participant(f"user-{name}", name)).status == 200
+    clock.advance(20)
+    engine.heartbeat(activity_id, Participant("user-alice"))
+    engine.act(activity_id, "draw", Participant("user-alice"))
+    engine.heartbeat(activity_id, Participant("user-dave"))  # looked, never acted
+    html = web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
+    tiles = kpis(html)
+    stats = engine.stats(web.merchant, activity_id)["totals"]
+    assert tiles["Participations"] == "4" == str(stats["participations"])
+    assert tiles["Unique participants"] == "3"
+    assert tiles["First-time participants"] == "3"
+    assert tiles["Interaction minutes"] == "0.3"
+    awarded = engine.stats(web.merchant, activity_id)["completions"]["prize.awarded"]
+    assert tiles["Completions: prize.awarded"] == str(awarded)
+    assert tiles["Stock left: Coupon"] == str(5 - awarded)
+    funnel = re.findall(r'class="funnel-label">([^<]*)</span>.*?class="funnel-value">(\d+)<',
+                        html, re.S)
+    assert funnel == [("Viewed", "4"), ("Acted", "3"), ("Completed", str(min(awarded, 3)))]
+    # Charts are inline SVG with axis titles; no script anywhere on the page.
+    assert html.count("<svg") == 4 and "Hour (Asia/Shanghai)" in html
+    assert "<script" not in html.replace(
+        '<script src="/console/static/forms.js" defer></script>', "")
+    # Recent actions show masked participants only.
+    recent = html[html.index('id="recent-title"'):html.index('id="export-title"')]
+    assert "u***e" in recent and "user-alice" not in recent
+    assert recent.count("<tr>") == 1 + 4  # the header and four draws
+
+
+def test_recent_actions_are_the_last_twenty(signed_in):
+    web = signed_in
+    activity_id = web.live("gift")
+    for i in range(25):
+        r = web.engine.act(activity_id, "send", Participant(f"sender-{i}"), {"shares": 1})
+        assert r.status == 200, r.body
+    html = web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
+    recent = html[html.index('id="recent-title"'):html.index('id="export-title"')]
+    seqs = [int(s) for s in re.findall(r'<tr><td class="num">(\d+)</td>', recent)]
+    assert seqs == list(range(25, 5, -1))
+
+
+def test_charts_have_axes_and_labels():
+    svg = str(charts.bar_chart("c1", ["10:00", "11:00", "12:00"], [3, 0, 7], title="Per hour",
+                               x_title="Hour", y_title="Count"))
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    assert '<title id="c1-title">Per hour</title>' in svg
+    assert svg.count('class="bar"') == 3 and ">Hour</text>" in svg and ">Count</text>" in svg
+    assert ">10:00</text>" in svg and ">0</text>" in svg and ">8</text>" in svg
+    line = str(charts.line_chart("c2", ["a"], [0], title="t", x_title="x", y_title="y"))
+    assert 'class="line"' in line and "<circle" in line
+    assert charts.nice_ticks(7) == [0, 2, 4, 6, 8]
+    assert charts.nice_ticks(0) == [0, 1]
+    assert charts.nice_ticks(2, whole=True) == [0, 1, 2]
+    assert charts.nice_ticks(2) == [0, 0.5, 1, 1.5, 2]
+    assert "&lt;b&gt;" in str(charts.bar_chart("c3", ["<b>"], [1], title="t", x_title="x",
+                                               y_title="y"))
+
+
+# CSV exports ----------------------------------------------------------------------------------
+
+ROWS = 2500
+
+
+def seed_rows(engine, activity_id: str) -> None:
+    """Thousands of participants and log entries, written straight to the store (fast)."""
+    with engine.store.transaction() as tx:
+        for i in range(ROWS):
+            tx.save_participant(ParticipantRecord(activity_id, f"p{i:05d}", f"=Name {i}",
+                                                  {"draws": 1}, 1, 100, 100, 1, 100, 5), None)
+            tx.insert_action(ActionRecord(activity_id, i + 1, 100 + i, "participant", f"p{i:05d}",
+                                          "draw", {}, None, None, {"hit": False}, [], []))
+        tx.update_activity(activity_id, seq=ROWS)
+
+
+def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
+    web = signed_in
+    activity_id = web.live("lottery")
+    seed_rows(web.engine, activity_id)
+    r = web.get(f"/console/activities/{activity_id}/export/participants.csv", buffered=False)
+    assert r.status_code == 200 and r.is_streamed
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in r.headers["Content-Disposition"]
+    chunks = list(r.response)
+    assert len(chunks) == 1 + 3  # the header, then one chunk per 1,000 rows
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
+    assert rows[0] == dashboard.PARTICIPANT_COLUMNS
+    assert len(rows) == 1 + ROWS and rows[1][0] == "p00000" and rows[-1][0] == f"p{ROWS - 1:05d}"
+    assert rows[1][1] == "'=Name 0"  # a shopper's name never runs as a spreadsheet formula
+
+    r = web.get(f"/console/activities/{activity_id}/export/actions.csv", buffered=False)
+    assert r.is_streamed
+    chunks = list(r.response)
+    assert len(chunks) == 1 + 3
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
+    assert rows[0] == dashboard.ACTION_COLUMNS
+    assert [row[0] for row in rows[1:]] == [str(i) for i in range(1, ROWS + 1)]
+
+
+def test_csv_export_reads_the_store_one_page_per_chunk(signed_in, monkeypatch):
+    """Bounded memory: the generator holds one page at a time, reading the next page only
+    when the previous chunk has been sent."""
+    web = signed_in
+    activity_id = web.live("lottery")
+    seed_rows(web.engine, activity_id)
+    reads: list[int] = []
+    original = SQLiteTx.list_participants
+
+    def counting(self, activity_id, after=None, limit=1000):
+        assert limit <= 1000
+        rows = original(self, activity_id, after, limit)
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(SQLiteTx, "list_participants", counting)
+    chunks = dashboard.participants_csv(web.engine, activity_id)
+    next(chunks)  # the header: nothing read yet
+    assert reads == []
+    first = next(chunks)
+    assert reads == [1000] and first.count("\r\n") == 1000
+    next(chunks)
+    assert reads == [1000, 1000]
+    assert [c.count("\r\n") for c in chunks] == [500]
+    assert reads == [1000, 1000, 500]
+
+
+# settings -------------------------------------------------------------------------------------
+
+def test_api_keys_are_created_shown_once_and_revoked(signed_in, engine):
+    web = signed_in
+    r = web.post("/console/settings/keys")
+    key = re.search(r'value="(mck_[^"]+)"', r.get_data(as_text=True)).group(1)
+    assert engine.merchant_for_key(key).id == web.merchant.id
+    html = web.get("/console/settings").get_data(as_text=True)
+    assert key not in html and key[:8] in html
+    key_id = [k["id"] for k in engine.store.transaction(write=False).__enter__()
+              .list_api_keys(web.merchant.id) if key.startswith(k["prefix"])][0]
+    r = web.post(f"/console/settings/keys/{key_id}/revoke")
+    assert "revoked" in web.get(r.headers["Location"]).get_data(as_text=True)
+    api = web.client.get("/v1/merchant/activities", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 401
+
+
+def test_webhook_url_and_secret_are_saved_on_the_merchant(signed_in):
+    web = signed_in
+    r = web.post("/console/settings/webhook", {"webhook_url": "ftp://x", "webhook_secret": "short"})
+    assert r.status_code == 422
+    page = read_form(r.get_data(as_text=True), "narrow-form")
+    assert page.by_id["field-webhook_url"]["aria-invalid"] == "true"
+    assert page.by_id["field-webhook_secret"]["aria-invalid"] == "true"
+    r = web.post("/console/settings/webhook", {"webhook_url": "https://shop.example/hooks",
+                                               "webhook_secret": "0123456789abcdef!"})
+    assert r.status_code == 302
+    merchant = web.merchant
+    assert merchant.webhook_url == "https://shop.example/hooks"
+    assert merchant.webhook_secret == "0123456789abcdef!"
+    web.post("/console/settings/webhook", {"webhook_url": "https://shop.example/hooks",
+                                           "generate": "1"})
+    assert len(web.merchant.webhook_secret) >= 16
+    assert web.merchant.webhook_secret != "0123456789abcdef!"
+
+
+# languages ------------------------------------------------------------------------------------
+
+def test_language_switch_shows_chinese(web):
+    html = web.get("/console/login?lang=zh").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html and "登录" in html and "电子邮箱" in html
+    # Remembered in the session.
+    assert "创建商家账号" in web.get("/console/signup").get_data(as_text=True)
+    web.signup()
+    html = web.get("/console/activities/new").get_data(as_text=True)
+    assert "选择模板" in html and "抽奖" in html and "砍价" in html  # template titles in zh
+    assert "按公布的中奖概率抽取奖品" in html
+    html = web.get("/console/activities/new/lottery").get_data(as_text=True)
+    assert "奖品名称" in html or "奖品" in html
+    html = web.get("/console/login?lang=en").get_data(as_text=True)
+    assert "Log in" in html and "登录" not in html.replace('lang="zh">中文', "")
+
+
+def test_accept_language_picks_chinese(web):
+    html = web.get("/console/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_data(
+        as_text=True)
+    assert "登录" in html
+    html = web.get("/console/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Log in" in html
+
+
+def test_inline_errors_in_chinese(web):
+    web.get("/console/login?lang=zh")
+    web.signup()
+    fields = read_form(web.new_form("gift")).fields
+    r = web.post("/console/activities/new/gift", with_values(fields, {"config.gift_name": ""}))
+    html = r.get_data(as_text=True)
+    assert "此项为必填项" in html and "有问题需要处理" in html
+
+
+def test_every_message_has_a_chinese_translation():
+    with PO_FILE.open("rb") as f:
+        catalog = read_po(f, locale="zh")
+    untranslated = [m.id for m in catalog if m.id and not all(
+        m.string if isinstance(m.string, tuple) else (m.string,))]
+    assert untranslated == []
+    assert not [m.id for m in catalog if m.id and m.fuzzy]
+    # The catalog is up to date with the sources, and compiled.
+    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+    found = {msg[2] if isinstance(msg[2], str) else msg[2][0]
+             for msg in extract_from_dir(str(CONSOLE_DIR), method_map,
+                                         keywords={"_": None, "gettext": None, "_l": None,
+                                                   "lazy_gettext": None,
+                                                   "ngettext": (1, 2)})}
+    assert found - ids == set(), "run the steps in DEVELOPERS.md to update the catalog"
+    with MO_FILE.open("rb") as f:
+        compiled = read_mo(f)
+    assert {m.id if isinstance(m.id, str) else m.id[0] for m in compiled if m.id} == ids
+    assert BABEL_CFG.is_file()
+
+
+# pages without JavaScript ---------------------------------------------------------------------
+
+def test_every_console_page_has_labelled_inputs(signed_in):
+    web = signed_in
+    activity_id = web.live("lottery")
+    draft_id = web.create("bargain")
+    for path in (f"/console/activities/{draft_id}/dashboard",
+                 f"/console/activities/{draft_id}/preview", "/console/activities/new/lottery",
+                 "/console/activities", "/console/activities/new",
+                 "/console/activities/new/bargain", f"/console/activities/{activity_id}",
+                 f"/console/activities/{activity_id}/preview",
+                 f"/console/activities/{activity_id}/edit",
+                 f"/console/activities/{activity_id}/dashboard", "/console/settings"):
+        r = web.get(path)
+        assert r.status_code == 200, path
+        html = r.get_data(as_text=True)
+        labelled = set(re.findall(r'<label for="([^"]+)"', html))
+        for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+            if re.search(r'type="(hidden|submit)"', tag):
+                continue
+            control_id = re.search(r'id="([^"]+)"', tag)
+            assert control_id and control_id.group(1) in labelled, (path, tag)
+        # Nothing depends on a script: no inline handlers, no inline scripts.
+        assert "onclick" not in html and "<script>" not in html and "javascript:" not in html
