@@ -248,6 +248,11 @@ def settings_command() -> None:
         click.echo(f"{s.name:<30} {s.default!r:<36} {s.help}")
 
 
+from magic_cube.worker.command import worker  # noqa: E402  (the command module imports click only)
+
+cli.add_command(worker)
+
+
 def main() -> None:  # pragma: no cover
     cli(prog_name="magic-cube")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from magic_cube.catalog import Catalog
 from magic_cube.engine.actions import ActionResponse, ActionsMixin
 from magic_cube.engine.errors import EngineError
+from magic_cube.engine.events import EventsMixin
 from magic_cube.engine.identity import IdentityMixin, Participant
 from magic_cube.engine.lifecycle import LifecycleMixin
 from magic_cube.engine.stats import StatsMixin
@@ -23,7 +24,7 @@ from magic_cube.store import Store
 __all__ = ["ActionResponse", "Engine", "EngineError", "Participant", "ViewResponse"]
 
 
-class Engine(IdentityMixin, LifecycleMixin, ActionsMixin, ViewsMixin, StatsMixin):
+class Engine(IdentityMixin, LifecycleMixin, ActionsMixin, ViewsMixin, StatsMixin, EventsMixin):
     def __init__(self, store: Store, catalog: Catalog, settings: Settings | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store

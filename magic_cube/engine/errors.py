@@ -95,3 +95,17 @@ class InvalidIdempotencyKey(EngineError):
 
 class ConcurrentUpdate(EngineError):
     code, status, message = "conflict", 409, "Another request changed the same data; try again"
+
+
+class EventNotFound(NotFound):
+    code, message = "event_not_found", "No such event in this activity"
+
+
+class EventPending(EngineError):
+    code, status = "event_pending", 409
+    message = "The event is still pending delivery; only a delivered or dead event is sent again"
+
+
+class InvalidEventStatus(EngineError):
+    code, status = "validation_error", 422
+    message = "status must be pending, delivered or dead"
