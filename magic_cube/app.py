@@ -17,7 +17,9 @@ from typing import Any
 
 from flask import Flask
 
-from magic_cube.api import init_api
+from magic_cube import console
+from magic_cube.api import init_api, participants
+from magic_cube.api.limits import init_limits
 from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine
 from magic_cube.settings import Settings
@@ -27,18 +29,14 @@ from magic_cube.store import Store, open_store
 def database_url(url: str, instance_path: str) -> str:
     """`url` with a relative SQLite path resolved against the instance folder.
 
-    The default setting says `instance/magic-cube.db` (relative to a checkout); its leading
-    `instance/` names the instance folder itself rather than a folder inside it.
+    The default, `sqlite:///magic-cube.db`, is `instance/magic-cube.db` in a checkout.
     """
     if not url.startswith("sqlite:") and "://" in url:
         return url  # PostgreSQL and friends
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if path == ":memory:" or Path(path).is_absolute():
         return url
-    parts = Path(path).parts
-    if parts and parts[0] == "instance":
-        parts = parts[1:]
-    return "sqlite:///" + str(Path(instance_path).joinpath(*parts))
+    return "sqlite:///" + str(Path(instance_path) / path)
 
 
 def open_app_store(settings: Settings, instance_path: str) -> Store:
@@ -77,4 +75,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["magic_cube"] = engine
 
     init_api(app)
+    init_limits(app, participants.blp)
+    console.init_app(app)
     return app

@@ -19,7 +19,7 @@ class Setting:
 
 
 SETTINGS: list[Setting] = [
-    Setting("database_url", "sqlite:///instance/magic-cube.db",
+    Setting("database_url", "sqlite:///magic-cube.db",
             "Where data lives: sqlite:///PATH (the embedded default) or postgresql://…"),
     Setting("secret_key", "", "Signs console sessions; generated per process when empty"),
     Setting("participant_token_ttl", 7 * 86400, "Seconds a participant token issued by the API stays valid"),
@@ -39,7 +39,29 @@ SETTINGS: list[Setting] = [
     Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
     Setting("sqlite_synchronous", "FULL",
             "SQLite synchronous mode: FULL survives power loss; NORMAL only process crashes"),
+    Setting("rate_limit_enabled", True, "Refuse participants and IPs that exceed the limits below (429)"),
+    Setting("rate_limit_storage", "memory://",
+            "Where limit counters live: memory:// (one process) or redis://host:6379 (shared)"),
+    Setting("rate_limit_actions", "5/second;120/minute",
+            "Actions (and heartbeats) per participant per activity"),
+    Setting("rate_limit_polls", "5/second;300/minute", "Polls per participant per activity"),
+    Setting("rate_limit_ip", "100/second;3000/minute",
+            "Requests to the participant endpoints per client IP"),
     Setting("timer_batch", 100, "Most due room timers fired lazily before one action"),
+    Setting("worker_interval", 1.0,
+            "Seconds the worker sleeps between passes when a pass found nothing more to do"),
+    Setting("worker_batch", 500,
+            "Most activities with due timers, and most webhook events, one worker pass handles"),
+    Setting("webhook_timeout", 10.0,
+            "Seconds a webhook receiver has to connect and to answer; slower counts as a failure"),
+    Setting("webhook_max_attempts", 12,
+            "Attempts at delivering one webhook event before it is dead (dead-letter)"),
+    Setting("webhook_backoff_base", 30,
+            "Seconds: after failed attempt n a webhook waits a random time up to base × 2^(n-1)"),
+    Setting("webhook_backoff_cap", 21600, "Longest wait before a webhook retry, in seconds"),
+    Setting("webhook_lease", 60,
+            "Seconds a claimed webhook event is reserved for one worker; must exceed webhook_timeout"),
+    Setting("webhook_concurrency", 8, "Webhook deliveries one worker makes at once"),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

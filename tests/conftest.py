@@ -41,6 +41,12 @@ class Clock:
 
 
 @pytest.fixture
+def configs() -> dict[str, dict[str, Any]]:
+    """A valid config of each bundled template (a fresh copy per test)."""
+    return copy.deepcopy(CONFIGS)
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

@@ -360,9 +360,15 @@ def _stats(engine: Engine, data: dict[str, Any], template) -> list[str]:
         if e.actor_kind == "participant" and e.action in template.participation:
             bucket["participations"] += 1
         bucket["completions"] += sum(1 for ev in e.events if ev["type"] in template.completion)
+    who: dict[int, set[str]] = defaultdict(set)  # distinct participants acting in each hour
+    for e in log:
+        if e.actor_kind == "participant":
+            who[e.at - e.at % 3600].add(e.participant_id)
+    for hour, ids in who.items():
+        by_hour[hour]["participants"] = len(ids)
     for row in data["hourly"]:
         want = by_hour.get(row["hour"], Counter())
-        for name in ("actions", "participations", "completions"):
+        for name in ("actions", "participations", "completions", "participants"):
             if row[name] != want[name]:
                 out.append(f"stats: hour {row['hour']} {name} {row[name]} != {want[name]}")
     hours = {row["hour"] for row in data["hourly"] if row["actions"]}

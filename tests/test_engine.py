@@ -324,6 +324,20 @@ def test_a_due_room_is_expired_before_it_is_acted_on_even_past_the_timer_batch(t
     assert invariants(e, aid) == []
 
 
+@pytest.mark.xfail(strict=True, reason="timers fire only while the activity is live (engine "
+                   "and worker): a group still open when the activity ends never expires, so "
+                   "its members are never refunded and its stock is never returned")
+def test_groups_open_when_the_activity_ends_still_expire_and_refund(env):
+    e, m = env.engine, env.merchant
+    aid = publish(e, m, "group_buy", ends_at=int(env.clock.now) + HOUR)
+    room = ok(e.act(aid, "start", ALICE))["room"]
+    env.clock.advance(25 * HOUR)  # past the end, and past the group's own expiry
+    assert e.public_view(aid).body["status"] == "ended"
+    assert e.room_view(aid, room, ALICE).body["status"] == "expired"
+    assert [o.data["participant"] for o in read_all(e, aid)["outbox"]
+            if o.type == "group.refund"] == ["alice"]
+
+
 def test_room_not_found(env):
     aid = publish(env.engine, env.merchant, "bargain")
     with pytest.raises(RoomNotFound):
@@ -401,6 +415,22 @@ def test_first_time_participants_are_counted_once_across_a_merchants_activities(
     assert e.stats(other, elsewhere)["totals"]["first_time_participants"] == 1
     for activity_id in (first, second, elsewhere):
         assert invariants(e, activity_id) == []
+
+
+def test_participants_are_counted_once_per_hour_they_act_in(env):
+    e, m = env.engine, env.merchant
+    aid = publish(e, m, "lottery", config_for("lottery", draws_per_day=5))
+    ok(e.act(aid, "draw", ALICE))  # 10:00
+    env.clock.advance(30 * 60)
+    ok(e.act(aid, "draw", ALICE))  # 10:30, the same hour
+    ok(e.act(aid, "draw", BOB))
+    env.clock.advance(35 * 60)
+    ok(e.act(aid, "draw", ALICE))  # 11:05
+    hourly = e.stats(m, aid)["hourly"]
+    assert [(h["participants"], h["participations"], h["new_participants"], h["first_time"])
+            for h in hourly] == [(2, 3, 2, 2), (1, 1, 0, 0)]
+    assert [entry.first_time for entry in log_of(e, aid)] == [True, False, True, False]
+    assert invariants(e, aid) == []
 
 
 def test_interaction_time_is_credited_from_heartbeats(env):

@@ -77,20 +77,24 @@ def config_validator(template_id: str) -> Any | None:
 
 # --- valid configs ----------------------------------------------------------------------------
 
+HOURS = st.sampled_from([1, 2, 24, 48, 168])  # room lifetimes: short ones expire mid-run
+LIMITS = st.sampled_from([1, 1, 2, 3])  # per-day limits, always set: tight ones get reached
+
 
 @st.composite
 def bargain_configs(draw: Callable) -> dict[str, Any]:
     original = draw(st.one_of(st.integers(2, 49), st.integers(50, 100_000), st.integers(50, 100_000)))
     floor = draw(st.integers(0, original - 1))
     discount = original - floor
-    helpers = draw(st.integers(1, min(6, discount)))
+    helpers = draw(st.sampled_from(range(1, min(6, discount) + 1)))
     cut_min = draw(st.integers(1, discount // helpers))
     cut_max = draw(st.integers(max(cut_min, -(-discount // helpers)), discount))
     config = {"product_name": "P", "original_price": original, "floor_price": floor,
               "helpers_needed": helpers, "cut_min": cut_min, "cut_max": cut_max,
-              "stock": draw(st.sampled_from(range(6)))}
-    optional = {"time_limit_hours": st.integers(1, 48), "launches_per_participant": st.integers(1, 3),
-                "helps_per_day": st.sampled_from([1, 1, 2, 3]), "new_participants_only": st.booleans(),
+              "stock": draw(st.sampled_from([0, 1, 2, 3, 5, 100])),
+              "helps_per_day": draw(LIMITS)}
+    optional = {"time_limit_hours": HOURS, "launches_per_participant": st.sampled_from([1, 2, 3, 5]),
+                "new_participants_only": st.booleans(),
                 "buy_before_floor": st.booleans()}
     return config | draw(st.fixed_dictionaries({}, optional=optional))
 
@@ -100,8 +104,8 @@ def group_buy_configs(draw: Callable) -> dict[str, Any]:
     original = draw(st.integers(1, 100_000))
     group_price = draw(st.integers(0, original - 1))
     config = {"product_name": "P", "original_price": original, "group_price": group_price,
-              "group_size": draw(st.integers(2, 5)), "stock": draw(st.sampled_from(range(12)))}
-    optional = {"leader_price": st.integers(0, group_price), "expiry_hours": st.integers(1, 48),
+              "group_size": draw(st.sampled_from(range(2, 6))), "stock": draw(st.sampled_from(range(12)))}
+    optional = {"leader_price": st.integers(0, group_price), "expiry_hours": HOURS,
                 "groups_per_participant": st.integers(1, 3), "virtual_completion": st.booleans(),
                 "virtual_min_percent": st.integers(1, 100)}
     return config | draw(st.fixed_dictionaries({}, optional=optional))
@@ -118,7 +122,7 @@ def lottery_configs(draw: Callable) -> dict[str, Any]:
         budget -= odds
         prizes.append({"name": f"prize{i}", "type": draw(st.sampled_from(["physical", "coupon", "points", "virtual"])),
                        "stock": draw(st.sampled_from(range(5))), "odds": odds})
-    per_day = draw(st.integers(1, 3))
+    per_day = draw(LIMITS)
     config = {"prizes": prizes, "draws_per_day": per_day, "draws_total": draw(st.integers(per_day, 6))}
     optional = {"guarantee_every": st.integers(0, 4), "extra_draws_max": st.integers(0, 3),
                 "miss_name": st.just("none")}
@@ -128,11 +132,11 @@ def lottery_configs(draw: Callable) -> dict[str, Any]:
 @st.composite
 def gift_configs(draw: Callable) -> dict[str, Any]:
     min_share = draw(st.integers(1, 50))
-    config = {"gift_name": "G", "mode": draw(st.sampled_from(["units", "amount"]))}
+    config = {"gift_name": "G", "mode": draw(st.sampled_from(["units", "amount"])),
+              "receive_per_day": draw(LIMITS), "sends_per_day": draw(LIMITS)}
     optional = {"split": st.sampled_from(["equal", "random"]), "max_shares": st.integers(1, 6),
                 "min_share": st.just(min_share), "max_amount": st.integers(min_share, 2_000),
-                "expiry_hours": st.integers(1, 48), "receive_per_day": st.sampled_from([1, 1, 2, 3]),
-                "sends_per_day": st.sampled_from([1, 1, 2, 3])}
+                "expiry_hours": HOURS}
     return config | draw(st.fixed_dictionaries({}, optional=optional))
 
 
@@ -146,7 +150,7 @@ actors = st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5])
 acts = st.tuples(st.just("act"), actors, st.integers(0, 7),
                  st.integers(0, 31), st.integers(0, 10**6), st.integers(0, 10**6))
 # Mostly short waits, now and then a jump to a day boundary, past a day, or onto an expiry.
-advances = st.tuples(st.just("advance"), st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5]),
+advances = st.tuples(st.just("advance"), st.sampled_from([0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5]),
                      st.integers(1, 50))
 steps = st.lists(st.one_of(acts, acts, acts, acts, acts, advances), min_size=12, max_size=50)
 
@@ -198,17 +202,20 @@ def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves
     tz, at = start
     sim = Simulation(template, config, int(datetime.fromisoformat(at).timestamp()),
                      seed="prop", timezone=tz, activity_id="prop")
-    names = [name for name, a in template.actions.items() if a.by != "timer"]
-    openers = [name for name, a in template.actions.items() if a.by == "participant" and a.room == "none"]
+    callable_ = [a for a in template.actions.values() if a.by != "timer"]
+    targets = [a for a in callable_ if a.room == "target"]
+    others = [a for a in callable_ if a.room != "target"]
+    openers = [a for a in others if a.by == "participant"]
     declared = set(template.errors) | BUILTIN_CODES
     for move in moves:
         if move[0] == "advance":
             sim.advance(advance_to(sim, move[1], move[2]))
         else:
             _, who, which, room_i, p1, p2 = move
-            action = template.actions[names[which % len(names)]]
+            # 3 in 8 pick an action without a room, 5 in 8 one on a room (help, join, claim, buy)
+            action = others[which % len(others)] if which < 3 or not targets else targets[which % len(targets)]
             if action.room == "target" and not sim.rooms and room_i % 8:
-                action = template.actions[openers[which % len(openers)]]  # mostly, open one first
+                action = openers[which % len(openers)]  # mostly, open a room first
             room, actor = None, ACTORS[who]
             if action.room == "target" and sim.rooms:
                 usable = [r for r, v in sim.rooms.items() if v.status in action.room_status]

@@ -1,16 +1,16 @@
 """The JSON API for mini-programs and merchant backends (flask-smorest, OpenAPI 3).
 
-`init_api(app)` registers the blueprints — participants, merchant, templates, health — the one
-error handler and the offline `/docs` page on an app whose engine is already built.
+`init_api(app)` registers the blueprints — participants, merchant, events, templates, health —
+the one error handler and the offline `/docs` page on an app whose engine is already built.
 """
 
 from __future__ import annotations
 
 import flask_smorest
-from flask import Flask
+from flask import Flask, request
 
-from magic_cube.api import catalog, merchant, meta, participants
-from magic_cube.api.errors import register_error_handler
+from magic_cube.api import catalog, events, merchant, meta, participants
+from magic_cube.api.errors import RouteNotFound, register_error_handler
 from magic_cube.api.schemas import ErrorSchema
 
 
@@ -22,6 +22,12 @@ class Api(flask_smorest.Api):
         register_error_handler(self._app)
 
 
+def _refuse_nul_in_url() -> None:
+    # A NUL in a path or query cannot name anything we store (PostgreSQL text refuses it).
+    if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1"):
+        raise RouteNotFound()
+
+
 def init_api(app: Flask) -> Api:
     api = Api(app)
     api.spec.components.security_scheme("participantToken", {
@@ -31,8 +37,10 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme("apiKey", {
         "type": "http", "scheme": "bearer", "bearerFormat": "mck_…",
         "description": "The merchant's API key"})
+    app.before_request(_refuse_nul_in_url)
     api.register_blueprint(participants.blp)
     api.register_blueprint(merchant.blp)
+    api.register_blueprint(events.blp)
     api.register_blueprint(catalog.blp)
     api.register_blueprint(meta.blp)
     app.register_blueprint(meta.docs)

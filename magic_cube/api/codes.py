@@ -13,6 +13,10 @@ from magic_cube.api import errors as api_errors
 from magic_cube.catalog import Catalog
 from magic_cube.catalog.errors import BUILTIN_ERRORS
 from magic_cube.engine import errors as engine_errors
+from magic_cube.engine import events as engine_events
+
+# Modules whose EngineError subclasses are answered by the API as they are.
+ENGINE_ERROR_MODULES = (engine_errors, engine_events)
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,10 @@ class Code:
 
 def engine_codes() -> dict[str, Code]:
     out: dict[str, Code] = {}
-    for _, cls in inspect.getmembers(engine_errors, inspect.isclass):
-        if issubclass(cls, engine_errors.EngineError) and cls.__module__ == engine_errors.__name__:
-            out.setdefault(cls.code, Code(cls.code, cls.status, cls.message, "engine"))
+    for module in ENGINE_ERROR_MODULES:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, engine_errors.EngineError) and cls.__module__ == module.__name__:
+                out.setdefault(cls.code, Code(cls.code, cls.status, cls.message, "engine"))
     return out
 
 

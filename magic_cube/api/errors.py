@@ -49,6 +49,10 @@ class BadRequest(ApiError):
     code, status, message = "bad_request", 400, "The request could not be understood"
 
 
+class RateLimited(ApiError):
+    code, status, message = "rate_limited", 429, "Too many requests; retry after the time given"
+
+
 class InternalError(ApiError):
     code, status, message = "internal_error", 500, "The server failed to handle the request"
 
@@ -61,12 +65,12 @@ class Unavailable(ApiError):
 # checks). status -> the error raised for an HTTP exception with that status.
 HTTP_ERRORS: dict[int, type[ApiError]] = {
     400: BadRequest, 404: RouteNotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
-    422: ValidationFailed, 500: InternalError, 503: Unavailable,
+    422: ValidationFailed, 429: RateLimited, 500: InternalError, 503: Unavailable,
 }
 HANDLER_CODES: dict[str, int] = {
     cls.code: cls.status
     for cls in (InvalidJson, ValidationFailed, PayloadTooLarge, RouteNotFound, MethodNotAllowed,
-                BadRequest, InternalError, Unavailable)
+                BadRequest, RateLimited, InternalError, Unavailable)
 }
 HANDLER_CODES.update({"invalid_wait": 422, "template_not_found": 404,
                       "template_mismatch": 500, "conflict": 409})
@@ -177,6 +181,13 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="magic-cube"'
+    if isinstance(exc, HTTPException) and exc.code == 429:
+        # Flask-Limiter's headers (Retry-After, X-RateLimit-*) ride on its own response.
+        limited = exc.get_response()
+        for name in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                     "X-RateLimit-Reset"):
+            if name in limited.headers:
+                response.headers[name] = limited.headers[name]
     if isinstance(exc, HTTPException) and exc.code == 405:
         for name, value in exc.get_headers():
             if name.lower() == "allow":

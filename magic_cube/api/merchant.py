@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from flask.views import MethodView
 
 from magic_cube.api.auth import current_merchant
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.parsing import Blueprint
-from magic_cube.api.participants import ACCEPT_LANGUAGE, IDEMPOTENCY_KEY, action_response
+from magic_cube.api.participants import action_response
 from magic_cube.api.responses import documents_errors
 from magic_cube.api.schemas import (
+    ActionHeadersSchema,
     ActionLogPageSchema,
     ActionLogQuerySchema,
     ActionResultSchema,
@@ -25,6 +25,7 @@ from magic_cube.api.schemas import (
     ActivityPageSchema,
     ActivityPatchSchema,
     ActivitySchema,
+    LanguageHeadersSchema,
     MerchantActionRequestSchema,
     PublishSchema,
     StatsSchema,
@@ -65,11 +66,12 @@ class Activities(MethodView):
             cursor=query.get("cursor"), limit=query["limit"])
         return {"items": iso_times(items), "next_cursor": cursor}
 
-    @blp.doc(security=MERCHANT, parameters=[ACCEPT_LANGUAGE])
+    @blp.doc(security=MERCHANT)
     @blp.arguments(ActivityCreateSchema)
+    @blp.arguments(LanguageHeadersSchema, location="headers", arg_name="headers")
     @blp.response(201, ActivitySchema)
     @documents_errors(blp, "unauthorized", *BODY, "invalid_config", "invalid_activity")
-    def post(self, body: dict[str, Any]) -> Any:
+    def post(self, body: dict[str, Any], headers: dict[str, Any]) -> Any:
         """Create a draft activity from a template"""
         body = _times(body)
         return iso_times(get_engine().create_activity(
@@ -87,12 +89,13 @@ class Activity(MethodView):
         """One activity"""
         return iso_times(get_engine().get_activity(current_merchant(), activity_id))
 
-    @blp.doc(security=MERCHANT, parameters=[ACCEPT_LANGUAGE])
+    @blp.doc(security=MERCHANT)
     @blp.arguments(ActivityPatchSchema)
+    @blp.arguments(LanguageHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, ActivitySchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "invalid_config",
                       "invalid_activity", "not_editable")
-    def patch(self, body: dict[str, Any], activity_id: str) -> Any:
+    def patch(self, body: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """Change a draft; once published, only the template's live-editable config fields"""
         engine, merchant = get_engine(), current_merchant()
         if not body:  # nothing to change
@@ -170,8 +173,9 @@ class ActionLog(MethodView):
 
 @blp.route("/activities/<activity_id>/actions/<action>")
 class MerchantAction(MethodView):
-    @blp.doc(security=MERCHANT, parameters=[IDEMPOTENCY_KEY, ACCEPT_LANGUAGE])
+    @blp.doc(security=MERCHANT)
     @blp.arguments(MerchantActionRequestSchema)
+    @blp.arguments(ActionHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` for a replayed first response",
                                 "schema": {"type": "string"}}})
@@ -181,11 +185,12 @@ class MerchantAction(MethodView):
                       "invalid_params", "not_allowed", "room_required", "room_closed",
                       "room_full", "already_joined", "limit_reached", "rule_error",
                       refusals=True)
-    def post(self, body: dict[str, Any], activity_id: str, action: str) -> Any:
+    def post(self, body: dict[str, Any], activity_id: str, action: str,
+             headers: dict[str, Any]) -> Any:
         """Perform a `by: merchant` action for one participant (e.g. the lottery's `grant`)"""
         return action_response(get_engine().merchant_act(
             current_merchant(), activity_id, action, body["participant"], params=body["params"],
-            room_id=body["room"], idempotency_key=request.headers.get("Idempotency-Key"),
+            room_id=body["room"], idempotency_key=headers.get("idempotency_key"),
             lang=request_lang()))
 
 

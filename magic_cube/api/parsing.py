@@ -33,6 +33,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidJson("The request body is not valid JSON") from exc
     if not isinstance(value, dict):
         raise InvalidJson("The request body must be a JSON object")
+    if "\\u0000" in raw.decode("utf-8-sig"):
+        # PostgreSQL text cannot hold NUL; refuse it alike on every store.
+        raise InvalidJson("Text in the request may not contain NUL characters")
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 
 from magic_cube.api.auth import current_participant
@@ -18,12 +18,15 @@ from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors, json_response
 from magic_cube.api.schemas import (
+    ActionHeadersSchema,
     ActionRequestSchema,
     ActionResultSchema,
     HeartbeatSchema,
     MeViewSchema,
+    PollHeadersSchema,
     PollQuerySchema,
     PublicActivitySchema,
+    PublicPollHeadersSchema,
     RoomViewSchema,
 )
 from magic_cube.api.times import iso_times
@@ -35,16 +38,6 @@ blp = Blueprint("participants", __name__, url_prefix="/v1/activities",
 
 PARTICIPANT = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
-IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False,
-                 "schema": {"type": "string"},
-                 "description": "The ETag of the view you have: 304 when it is still current"}
-IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                   "description": "Makes a retry safe: the same key returns the first response "
-                                  "(kept 24 h, per participant and activity)"}
-ACCEPT_LANGUAGE = {"in": "header", "name": "Accept-Language", "required": False,
-                   "schema": {"type": "string", "example": "zh-CN"},
-                   "description": "`zh` or `en` (default) for messages and titles"}
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
 
@@ -69,55 +62,59 @@ def action_response(answer: ActionResponse) -> Any:
     return json_response(body, answer.status, headers)
 
 
-def if_none_match() -> str | None:
-    return request.headers.get("If-None-Match")
-
-
 @blp.route("/<activity_id>")
 class ActivityView(MethodView):
-    @blp.doc(security=[], parameters=[IF_NONE_MATCH, ACCEPT_LANGUAGE])
+    @blp.doc(security=[])
     @blp.arguments(PollQuerySchema, location="query")
+    @blp.arguments(PublicPollHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, PublicActivitySchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "invalid_wait")
-    def get(self, query: dict[str, Any], activity_id: str) -> Any:
+    def get(self, query: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """The public view of an activity (no token needed)"""
         return poll_response(get_engine().public_view(
-            activity_id, if_none_match=if_none_match(), wait=query["wait"], lang=request_lang()))
+            activity_id, if_none_match=headers.get("if_none_match"), wait=query["wait"],
+            lang=request_lang()))
 
 
 @blp.route("/<activity_id>/rooms/<room_id>")
 class RoomView(MethodView):
-    @blp.doc(security=PARTICIPANT, parameters=[IF_NONE_MATCH])
+    @blp.doc(security=PARTICIPANT)
     @blp.arguments(PollQuerySchema, location="query")
+    @blp.arguments(PollHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, RoomViewSchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "room_not_found", "invalid_wait", *TOKEN_ERRORS)
-    def get(self, query: dict[str, Any], activity_id: str, room_id: str) -> Any:
+    def get(self, query: dict[str, Any], activity_id: str, room_id: str,
+            headers: dict[str, Any]) -> Any:
         """A room (a bargain, a group, a gift pack) as this participant sees it"""
         participant = current_participant(activity_id)
         return poll_response(get_engine().room_view(
-            activity_id, room_id, participant, if_none_match=if_none_match(), wait=query["wait"]))
+            activity_id, room_id, participant, if_none_match=headers.get("if_none_match"),
+            wait=query["wait"]))
 
 
 @blp.route("/<activity_id>/me")
 class MeView(MethodView):
-    @blp.doc(security=PARTICIPANT, parameters=[IF_NONE_MATCH])
+    @blp.doc(security=PARTICIPANT)
     @blp.arguments(PollQuerySchema, location="query")
+    @blp.arguments(PollHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, MeViewSchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "invalid_wait", *TOKEN_ERRORS)
-    def get(self, query: dict[str, Any], activity_id: str) -> Any:
+    def get(self, query: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """The participant's own state in the activity, and their rooms"""
         participant = current_participant(activity_id)
         return poll_response(get_engine().me_view(
-            activity_id, participant, if_none_match=if_none_match(), wait=query["wait"]))
+            activity_id, participant, if_none_match=headers.get("if_none_match"),
+            wait=query["wait"]))
 
 
 @blp.route("/<activity_id>/actions/<action>")
 class Action(MethodView):
-    @blp.doc(security=PARTICIPANT, parameters=[IDEMPOTENCY_KEY, ACCEPT_LANGUAGE])
+    @blp.doc(security=PARTICIPANT)
     @blp.arguments(ActionRequestSchema, required=False)
+    @blp.arguments(ActionHeadersSchema, location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` when this is the stored first response "
                                                "to a retried Idempotency-Key",
@@ -128,12 +125,13 @@ class Action(MethodView):
                       "idempotency_in_flight", "conflict", "invalid_params", "not_allowed",
                       "room_required", "room_closed", "room_full", "already_joined",
                       "limit_reached", "rule_error", *TOKEN_ERRORS, refusals=True)
-    def post(self, body: dict[str, Any], activity_id: str, action: str) -> Any:
+    def post(self, body: dict[str, Any], activity_id: str, action: str,
+             headers: dict[str, Any]) -> Any:
         """Perform an action (`start`, `help`, `join`, `draw`, `send`, `claim` …)"""
         participant = current_participant(activity_id)
         return action_response(get_engine().act(
             activity_id, action, participant, params=body["params"], room_id=body["room"],
-            idempotency_key=request.headers.get("Idempotency-Key"), lang=request_lang()))
+            idempotency_key=headers.get("idempotency_key"), lang=request_lang()))
 
 
 @blp.route("/<activity_id>/heartbeat")

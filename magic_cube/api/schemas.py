@@ -71,6 +71,30 @@ class ActionResultSchema(Schema):
         "description": "The room acted on or opened, if any"})
 
 
+# headers (documented and read through schemas, so `/openapi.json` lists them) ----------------
+
+class LanguageHeadersSchema(Schema):
+    accept_language = fields.String(data_key="Accept-Language", metadata={
+        "description": "`zh` or `en` (the default) for messages and titles", "example": "zh-CN"})
+
+
+class PollHeadersSchema(Schema):
+    if_none_match = fields.String(data_key="If-None-Match", metadata={
+        "description": "The ETag of the view you have: 304 while it is still current"})
+
+
+class PublicPollHeadersSchema(PollHeadersSchema, LanguageHeadersSchema):
+    pass
+
+
+class ActionHeadersSchema(LanguageHeadersSchema):
+    # Checked by the engine (400 `invalid_idempotency_key`), not here: documented only.
+    idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
+        "description": "Makes a retry safe: the same key returns the first response (kept "
+                       "24 h, per participant and activity). 1-255 visible ASCII characters",
+        "maxLength": 255})
+
+
 # participant side -----------------------------------------------------------------------------
 
 class PollQuerySchema(Schema):

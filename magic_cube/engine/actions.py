@@ -25,6 +25,7 @@ from magic_cube.engine.errors import (
     UnknownAction,
 )
 from magic_cube.engine.identity import Participant
+from magic_cube.engine.stats import hour_of
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, run
 from magic_cube.rules.model import Actor, Outcome, Rejection, Snapshot
@@ -141,8 +142,8 @@ class ActionsMixin:
     def _checked(self, tx, activity: ActivityRecord, template: CompiledTemplate, req: Request,
                  now: int, lang: str) -> ActionResponse:
         if activity.status != "live":
-            raise ActivityNotLive(f"The activity is {activity.status}",
-                                  errors={"status": activity.status})
+            raise ActivityNotLive(f"The activity is {activity.status}", errors={"status": [
+                {"code": activity.status, "message": f"The activity is {activity.status}"}]})
         spec = template.actions.get(req.action)
         if spec is None or (spec.by == "timer"):
             raise UnknownAction(f"No action {req.action!r} in this activity")
@@ -161,8 +162,10 @@ class ActionsMixin:
         status, messages = error_info(rejection.error, template.errors) or (409, {})
         body = {"error": rejection.error, "status": status,
                 "message": messages.get(lang) or messages.get("en") or rejection.error}
-        if rejection.where or rejection.detail:
-            body["errors"] = {rejection.where or "action": [rejection.detail or rejection.error]}
+        if rejection.error == "invalid_params":
+            # Like every validation error: keyed by field path, each with code and message.
+            body["errors"] = {rejection.where or "params": [
+                {"code": "invalid_params", "message": rejection.detail}]}
         return ActionResponse(status, body)
 
     def fire_due_timers(self, tx, activity: ActivityRecord, template: CompiledTemplate,
@@ -172,11 +175,13 @@ class ActionsMixin:
         that a room is never acted on or shown as open past its expiry. Returns how many fired.
         """
         fired = 0
+        if not template.timers:
+            return fired  # no timers, so no room is ever due
         limit = limit or self.settings.timer_batch
         while fired < limit:
             room_ids = tx.due_rooms(activity.id, now, 1)
             if not room_ids:
-                break
+                return fired  # nothing due anywhere, so not on `room_id` either
             if self._fire_next_timer(tx, activity, template, room_ids[0], now, clear=True):
                 fired += 1
         for _ in range(limit if room_id is not None else 0):  # bounded: `schedule` may re-arm
@@ -220,8 +225,10 @@ class ActionsMixin:
         if forced is not None:
             first_time, new_to_activity = forced.first_time, forced.new_to_activity
         elif req.kind == "participant":
-            first_time = not tx.known_participant(activity.merchant_id, req.participant)
             new_to_activity = record is None or record.first_action_at is None
+            # Whoever already acted in this activity is known to the merchant: no query.
+            first_time = new_to_activity and not tx.known_participant(activity.merchant_id,
+                                                                      req.participant)
         else:
             first_time = new_to_activity = False
         seq = activity.seq + 1
@@ -287,6 +294,7 @@ class ActionsMixin:
         if actor.display_name:
             record.display_name = actor.display_name
         credited = 0
+        previous_action_at = record.last_action_at
         if participant_action:
             if record.first_action_at is None:
                 record.first_action_at = now
@@ -306,9 +314,12 @@ class ActionsMixin:
         if events:
             tx.insert_outbox(activity.id, activity.seq, events, now)
         first_time = False
-        if participant_action:
+        if participant_action and actor.first_time:  # else known already: nothing to insert
             first_time = tx.remember_participant(activity.merchant_id, req.participant,
                                                  activity.id, now)
         self.count(tx, activity, template, req, outcome, now, credited,
                    new_to_activity=actor.new_to_activity and participant_action,
-                   first_time=first_time)
+                   first_time=first_time,
+                   # an earlier action this hour has already marked the participant in it
+                   hour_marked=previous_action_at is not None
+                   and hour_of(previous_action_at) == hour_of(now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -29,7 +30,9 @@ class Participant:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
+    """`prefix_` + milliseconds (hex) + randomness: unguessable, and sorted by creation time
+    so that listings page by id in the order things were made."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:011x}{secrets.token_hex(6)}"
 
 
 def hash_key(api_key: str) -> str:
@@ -54,7 +57,8 @@ def read_participant_token(secret: str, token: str, now: int) -> Participant:
     except BadSignature as exc:
         raise InvalidToken() from exc
     if (not isinstance(payload, dict) or not isinstance(payload.get("p"), str)
-            or not payload["p"] or not isinstance(payload.get("exp"), int)):
+            or not payload["p"] or not isinstance(payload.get("exp"), int)
+            or "\x00" in payload["p"] or "\x00" in str(payload.get("n", ""))):
         raise InvalidToken()
     if payload["exp"] <= now:
         raise TokenExpired()

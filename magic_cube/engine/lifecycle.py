@@ -37,6 +37,12 @@ TRANSITIONS = {
 DRAFT_FIELDS = {"title", "config", "timezone", "starts_at", "ends_at"}
 
 
+def due_change(status: str, starts_at: int | None, ends_at: int | None, now: int) -> bool:
+    """A scheduled start or end is due, so the activity must be advanced before it is shown."""
+    return ((status == "scheduled" and starts_at is not None and starts_at <= now)
+            or (status in ("live", "paused") and ends_at is not None and ends_at <= now))
+
+
 class LifecycleMixin:
     """Creating, editing and moving activities through their statuses (part of `Engine`)."""
 
@@ -124,8 +130,13 @@ class LifecycleMixin:
     def list_activities(self, merchant: Merchant, status: str | None = None,
                         search: str | None = None, cursor: str | None = None,
                         limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
+        now = self.now()
         with self.store.transaction(write=False) as tx:
             rows = tx.list_activities(merchant.id, status, search, cursor, limit + 1)
+        if any(due_change(a.status, a.starts_at, a.ends_at, now) for a in rows):
+            with self.store.transaction() as tx:  # show due starts and ends as they are
+                for activity in rows:
+                    self.advance(tx, activity, now)
         more = len(rows) > limit
         rows = rows[:limit]
         return [self.describe(a) for a in rows], (rows[-1].id if more else None)
@@ -133,6 +144,8 @@ class LifecycleMixin:
     def update_activity(self, merchant: Merchant, activity_id: str, changes: dict[str, Any],
                         lang: str = "en") -> dict[str, Any]:
         """Drafts change freely; afterwards only the template's live-editable config fields."""
+        if not changes:
+            return self.get_activity(merchant, activity_id)
         now = self.now()
         with self.store.transaction() as tx:
             activity = self._activity(tx, activity_id, merchant)
@@ -160,6 +173,9 @@ class LifecycleMixin:
             new = changes["config"]
             if not isinstance(new, dict):
                 raise InvalidConfig(errors={"": [{"code": "type", "message": "must be an object"}]})
+            # The stored config has its defaults filled in: compare like with like, so that
+            # resending the config as first written (defaults omitted) changes nothing frozen.
+            new = entry.config_validator.fill_defaults(new)
             frozen = sorted(k for k in set(new) | set(activity.config)
                             if new.get(k) != activity.config.get(k) and k not in entry.compiled.live_editable)
             if frozen:

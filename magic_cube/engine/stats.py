@@ -46,13 +46,13 @@ class StatsMixin:
 
     def count(self, tx, activity: ActivityRecord, template: CompiledTemplate, req: Any,
               outcome: Outcome, now: int, credited: int, new_to_activity: bool,
-              first_time: bool) -> None:
+              first_time: bool, hour_marked: bool = False) -> None:
         hour = hour_of(now)
         deltas = {"actions": 1, "interaction_seconds": credited}
         if req.kind == "participant":
             if req.action in template.participation:
                 deltas["participations"] = 1
-            if tx.mark_participant_hour(activity.id, req.participant, hour):
+            if not hour_marked and tx.mark_participant_hour(activity.id, req.participant, hour):
                 deltas["participants"] = 1
             deltas["new_participants"] = int(new_to_activity)
             deltas["first_time"] = int(first_time)
@@ -64,13 +64,15 @@ class StatsMixin:
     def heartbeat(self, activity_id: str, participant: Participant) -> dict[str, Any]:
         """Credit interaction time on the server clock; returns the participant's total."""
         now = self.now()
+        # A plain read of the activity: heartbeats must not queue behind its actions.
+        with self.store.transaction(write=False) as tx:
+            live = self._activity(tx, activity_id).status == "live"
         with self.store.transaction() as tx:
-            activity = self._activity(tx, activity_id)
             record = tx.get_participant(activity_id, participant.id)
             expected = record.version if record else None
             if record is None:
                 record = ParticipantRecord(activity_id, participant.id, participant.display_name)
-            credited = self.credit_interaction(record, now) if activity.status == "live" else 0
+            credited = self.credit_interaction(record, now) if live else 0
             tx.save_participant(record, expected)
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from magic_cube.engine.errors import RoomNotFound
+from magic_cube.engine.errors import ActivityNotFound, RoomNotFound
 from magic_cube.engine.identity import Participant
+from magic_cube.engine.lifecycle import due_change
 from magic_cube.rules.days import local_date
 from magic_cube.rules.interpreter import render_view
 from magic_cube.rules.model import Actor, Snapshot
@@ -52,12 +53,6 @@ class Notifier:
             self._cond.wait_for(lambda: self._versions.get(activity_id, 0) != since, timeout)
 
 
-def _pending(status: str, starts_at: int | None, ends_at: int | None, now: int) -> bool:
-    """A scheduled start or end is due: the read path must hand over to the write path."""
-    return ((status == "scheduled" and starts_at is not None and starts_at <= now)
-            or (status in ("live", "paused") and ends_at is not None and ends_at <= now))
-
-
 class ViewsMixin:
     """Polling (part of `Engine`)."""
 
@@ -79,11 +74,14 @@ class ViewsMixin:
             self.notifier.wait(activity_id, mark, min(left, self.settings.long_poll_interval))
 
     def _fresh_activity(self, activity_id: str) -> ActivityRecord:
-        """The activity with any due start or end applied (a write only when one is due)."""
+        """The activity with any due start or end applied (a write only when one is due).
+        Drafts are the merchant's business: to participants they do not exist."""
         now = self.now()
         with self.store.transaction(write=False) as tx:
             activity = self._activity(tx, activity_id)
-        if _pending(activity.status, activity.starts_at, activity.ends_at, now):
+        if activity.status == "draft":
+            raise ActivityNotFound()
+        if due_change(activity.status, activity.starts_at, activity.ends_at, now):
             with self.store.transaction() as tx:
                 activity = self._activity(tx, activity_id)
                 if self.advance(tx, activity, now):
@@ -93,6 +91,10 @@ class ViewsMixin:
     def _fire_room(self, activity_id: str, room_id: str) -> None:
         """Fire due timers before showing a room, so an expired room never looks open."""
         now = self.now()
+        with self.store.transaction(write=False) as tx:
+            room = tx.get_room_state_version(activity_id, room_id)
+        if room is None or room[1] is None or room[1] > now:
+            return  # nothing due: no write transaction, no lock on the activity
         with self.store.transaction() as tx:
             activity = self._activity(tx, activity_id)
             if activity.status == "live" and self.fire_due_timers(
@@ -113,7 +115,7 @@ class ViewsMixin:
             if row is None:
                 return None  # full() raises the 404
             version, status, starts_at, ends_at = row
-            return None if _pending(status, starts_at, ends_at, self.now()) else f'"a{version}"'
+            return None if due_change(status, starts_at, ends_at, self.now()) else f'"a{version}"'
 
         def full() -> ViewResponse:
             activity = self._fresh_activity(activity_id)
@@ -157,7 +159,7 @@ class ViewsMixin:
                 return None
             version, status, starts_at, ends_at = row
             room_version, next_due = room
-            if _pending(status, starts_at, ends_at, now) or (
+            if due_change(status, starts_at, ends_at, now) or (
                     next_due is not None and next_due <= now and status == "live"):
                 return None
             return self._room_etag(version, room_version, mine, activity_id, now)
@@ -209,7 +211,7 @@ class ViewsMixin:
             if row is None:
                 return None
             version, status, starts_at, ends_at = row
-            if _pending(status, starts_at, ends_at, now):
+            if due_change(status, starts_at, ends_at, now):
                 return None
             return f'"m{version}.{mine}.{self._today(activity_id, now)}"'
 

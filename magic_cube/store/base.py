@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from magic_cube.errors import MagicCubeError
 from magic_cube.store.records import (
@@ -35,41 +35,80 @@ class Conflict(MagicCubeError):
     status = 409
 
 
+class OutboxEvent(TypedDict):
+    """An outbox row with its delivery state (times are epoch seconds; `data` is decoded).
+    Its status is `delivered` when `delivered_at` is set, else `dead` when `dead_at` is set,
+    else `pending`."""
+
+    id: int
+    activity_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    created_at: int
+    attempts: int
+    next_attempt_at: int | None
+    delivered_at: int | None
+    dead_at: int | None
+    last_error: str | None
+
+
+class ClaimedEvent(OutboxEvent):
+    """An event claimed for delivery, with where to send it (`attempts` counts this one)."""
+
+    webhook_url: str
+    webhook_secret: str | None
+
+
 class Tx(Protocol):
     """One open transaction."""
 
     def insert_merchant(self, m: Merchant) -> None:
+        """Add a merchant; `Conflict` if its id or email is taken."""
         ...
 
     def get_merchant(self, merchant_id: str) -> Merchant | None:
+        """The merchant with this id, or None."""
         ...
 
     def get_merchant_by_email(self, email: str) -> Merchant | None:
+        """The merchant with this console login email, or None."""
         ...
 
     def update_merchant(self, merchant_id: str, **fields: Any) -> None:
+        """Write the given columns of a merchant."""
         ...
 
     def insert_api_key(self, key_id: str, merchant_id: str, key_hash: str, prefix: str,
                        now: int) -> None:
+        """Store a new API key by its SHA-256 hash (the key itself is never stored)."""
         ...
 
     def merchant_for_key_hash(self, key_hash: str) -> Merchant | None:
+        """The merchant owning an unrevoked key with this hash, or None."""
         ...
 
     def list_api_keys(self, merchant_id: str) -> list[dict[str, Any]]:
+        """A merchant's keys (id, prefix, created_at, revoked_at), oldest first."""
         ...
 
     def revoke_api_key(self, merchant_id: str, key_id: str, now: int) -> bool:
+        """Revoke one of the merchant's keys; False if unknown or already revoked."""
         ...
 
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
+        """The activity, or None. In a write transaction the store also locks its row
+        until the transaction ends (PostgreSQL: `SELECT … FOR NO KEY UPDATE`): the engine
+        reads the activity first in every write transaction, so one activity's writes
+        serialise, and rows are locked in the order activity → room → participant."""
         ...
 
     def get_activity_version(self, activity_id: str) -> tuple[int, str, int | None, int | None] | None:
+        """(version, status, starts_at, ends_at): what a poll's ETag needs; never locks."""
         ...
 
     def insert_activity(self, a: ActivityRecord) -> None:
+        """Add an activity; `Conflict` if its id is taken."""
         ...
 
     def update_activity(self, activity_id: str, bump: bool = True, **fields: Any) -> None:
@@ -79,18 +118,27 @@ class Tx(Protocol):
     def list_activities(self, merchant_id: str, status: str | None = None,
                         search: str | None = None, before: str | None = None,
                         limit: int = 50) -> list[ActivityRecord]:
+        """A merchant's activities, newest id first, optionally by status, by a
+        case-insensitive (ASCII) substring of title or template id, and before id `before`
+        (the keyset cursor)."""
         ...
 
     def due_activities(self, now: int, limit: int) -> list[str]:
+        """Activities with a due room timer, a due scheduled start or a due end (at
+        most `limit`)."""
         ...
 
     def get_room(self, activity_id: str, room_id: str) -> StoredRoom | None:
+        """A room with its members (in join order) and the version read. In a write
+        transaction the room's row is locked too (after its activity's)."""
         ...
 
-    def get_room_version(self, activity_id: str, room_id: str) -> int | None:
+    def get_room_state_version(self, activity_id: str, room_id: str) -> tuple[int, int | None] | None:
+        """(version, next timer due) of a room: enough to answer a poll with 304."""
         ...
 
     def insert_room(self, activity_id: str, room: Room) -> None:
+        """Add a room (version 1); `Conflict` if its id is taken in the activity."""
         ...
 
     def update_room(self, activity_id: str, room: Room, expected_version: int) -> None:
@@ -98,24 +146,33 @@ class Tx(Protocol):
         ...
 
     def insert_member(self, activity_id: str, room_id: str, member: Member, position: int) -> None:
+        """Add a member at `position`; `Conflict` if the participant is already a
+        member or the position is taken (the primary key refuses a second join)."""
         ...
 
     def due_rooms(self, activity_id: str, now: int, limit: int = 100) -> list[str]:
+        """Ids of the activity's rooms with a timer due at `now`, earliest first (then by id)."""
         ...
 
     def next_room_due(self, activity_id: str) -> int | None:
+        """When the activity's earliest room timer is due, or None."""
         ...
 
     def list_rooms(self, activity_id: str) -> list[StoredRoom]:
+        """Every room of the activity, by opening time then id (never locks)."""
         ...
 
     def rooms_of(self, activity_id: str, participant_id: str, limit: int = 20) -> list[str]:
+        """Ids of the rooms a participant is a member of, most recently joined first."""
         ...
 
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
+        """The participant's row in the activity, or None. In a write transaction
+        the row is locked too (last in the order activity → room → participant)."""
         ...
 
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
+        """The version of the participant's row (for ETags), or None."""
         ...
 
     def save_participant(self, p: ParticipantRecord, expected_version: int | None) -> None:
@@ -124,6 +181,7 @@ class Tx(Protocol):
 
     def list_participants(self, activity_id: str, after: str | None = None,
                           limit: int = 1000) -> list[ParticipantRecord]:
+        """The activity's participants by id, after id `after` (the keyset cursor)."""
         ...
 
     def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
@@ -132,31 +190,95 @@ class Tx(Protocol):
         ...
 
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
+        """Whether the merchant has seen this participant act before (in any
+        activity). A write transaction that finds it unknown stays consistent with a
+        concurrent `remember_participant` of the same shopper (PostgreSQL: an advisory lock)."""
         ...
 
     def insert_action(self, a: ActionRecord) -> None:
+        """Append to the action log; `Conflict` if the sequence number is taken."""
         ...
 
     def list_actions(self, activity_id: str, after_seq: int = 0, limit: int = 100) -> list[ActionRecord]:
+        """Logged actions with `seq > after_seq`, in order."""
         ...
 
     def insert_outbox(self, activity_id: str, seq: int, events: list[dict[str, Any]],
                       now: int) -> None:
+        """Queue an action's events for webhook delivery (due now)."""
         ...
 
     def list_outbox(self, activity_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxRecord]:
+        """Outbox rows of the activity with `id > after_id`, in order."""
+        ...
+
+    # the worker: due work across activities, webhook delivery from the outbox ---------------
+
+    def due_activity_ids(self, now: int, limit: int) -> list[str]:
+        """Activities with work due at `now`: live ones with a due room timer, scheduled ones
+        whose `starts_at` has come, live or paused ones whose `ends_at` has come."""
+        ...
+
+    def claim_outbox(self, now: int, lease: int, limit: int) -> list[ClaimedEvent]:
+        """Claim up to `limit` events for delivery, each the oldest undelivered, not-dead event
+        of its activity (so at most one per activity is ever in flight), only for merchants with
+        a `webhook_url`, and only when due (`next_attempt_at <= now`). Claiming counts the
+        attempt and leases the event (`next_attempt_at = now + lease`), so no other worker takes
+        it until the lease ends; a worker that dies mid-delivery loses it to the next claim after
+        that. Must not block on or double-claim another transaction's claim: SQLite claims in
+        its `BEGIN IMMEDIATE` transaction, PostgreSQL with `FOR UPDATE SKIP LOCKED`. Commit
+        before making the HTTP call."""
+        ...
+
+    def mark_delivered(self, event_id: int, now: int) -> bool:
+        """The receiver answered 2xx: delivered (and no longer dead, if it was). True if the
+        event exists."""
+        ...
+
+    def mark_failed(self, event_id: int, now: int, next_attempt_at: int, error: str,
+                    dead: bool) -> bool:
+        """A failed attempt: keep `error`, retry at `next_attempt_at`, or dead-letter it when
+        `dead`. Only touches an event still pending (one another worker delivered meanwhile
+        stays delivered). True if it changed."""
+        ...
+
+    def get_event(self, activity_id: str, event_id: int) -> OutboxEvent | None:
+        """One outbox event of the activity with its delivery state, or None."""
+        ...
+
+    def list_events(self, activity_id: str, status: str | None = None, after: int = 0,
+                    limit: int = 100) -> list[OutboxEvent]:
+        """An activity's events in order, after id `after`; `status` is `pending`,
+        `delivered` or `dead` (None: all)."""
+        ...
+
+    def redeliver(self, activity_id: str, event_id: int, now: int) -> bool:
+        """Make a delivered or dead event pending again, due now, with no attempts counted.
+        False (nothing changed) if it does not exist or is still pending."""
         ...
 
     def add_stats(self, activity_id: str, hour: int, deltas: dict[str, int]) -> None:
+        """Add `deltas` (counter -> amount) to the activity's bucket for `hour` (an upsert)."""
+        ...
+
+    def add_event_stats(self, activity_id: str, hour: int, counts: dict[str, int]) -> None:
+        """Add `counts` (event type -> number) to the activity's per-type counters of `hour`."""
+        ...
+
+    def event_totals(self, activity_id: str) -> dict[str, int]:
+        """Event type -> count over all hours, by type."""
         ...
 
     def mark_participant_hour(self, activity_id: str, participant_id: str, hour: int) -> bool:
+        """Note that the participant acted in this hour; True the first time."""
         ...
 
     def hourly_stats(self, activity_id: str) -> list[dict[str, Any]]:
+        """The activity's hourly buckets, oldest first."""
         ...
 
     def get_idempotency(self, activity_id: str, participant_id: str, key: str) -> IdempotencyRecord | None:
+        """The record of an idempotency key, or None."""
         ...
 
     def claim_idempotency(self, rec: IdempotencyRecord, stale_before: int) -> bool:
@@ -165,12 +287,40 @@ class Tx(Protocol):
 
     def complete_idempotency(self, activity_id: str, participant_id: str, key: str, status: int,
                              response: dict[str, Any]) -> None:
+        """Store the response of a claimed key (in the action's own transaction)."""
         ...
 
     def release_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
+        """Forget a key still pending (its request failed before completing)."""
+        ...
+
+    def delete_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
+        """Forget a key whatever its state (an expired one, before it is used afresh)."""
         ...
 
     def purge_idempotency(self, before: int) -> int:
+        """Delete keys created before `before`; returns how many."""
+        ...
+
+    # the console ------------------------------------------------------------------------------
+
+    def count_participants(self, activity_id: str) -> int:
+        """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
+        ...
+
+    def get_login_failures(self, email: str) -> tuple[int, int, int | None] | None:
+        """(failures, last failure time, locked until) for a console login email, if any."""
+        ...
+
+    def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
+                          lock_until: int) -> tuple[int, int | None]:
+        """Count a failed login in one statement (no read-then-write race): the count starts
+        again when the previous failure is older than `reset_before`; reaching `limit` locks
+        the email until `lock_until`. Returns (failures, locked until)."""
+        ...
+
+    def clear_login_failures(self, email: str) -> None:
+        """Forget a login email's failures (after a successful login)."""
         ...
 
 

@@ -1,8 +1,30 @@
 """Versioned migrations. Each runs once, in order, in its own transaction; running them again
 is a no-op. The statements are plain SQL that SQLite and PostgreSQL both accept (JSON is kept
-as text, times as integer epoch seconds)."""
+as text, times as integer epoch seconds), except for the few spellings `translate` rewrites."""
 
 from __future__ import annotations
+
+import re
+
+_POSTGRESQL = [
+    ("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"),
+    ("datetime('now')", "now()"),
+]
+
+
+def translate(sql: str, dialect: str) -> str:
+    """`sql` as `dialect` spells it: SQLite's text unchanged; for PostgreSQL, SQLite's
+    auto-increment key becomes BIGSERIAL, `datetime('now')` becomes `now()`, and every TEXT
+    column compares bytewise (`COLLATE "C"`, as SQLite does), so that ordering, keyset
+    pagination and LIKE behave the same whatever the server's locale."""
+    if dialect == "sqlite":
+        return sql
+    if dialect != "postgresql":
+        raise ValueError(f"unknown SQL dialect {dialect!r}")
+    for sqlite_text, postgres_text in _POSTGRESQL:
+        sql = sql.replace(sqlite_text, postgres_text)
+    return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', sql)
+
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", [
@@ -156,5 +178,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             created_at BIGINT NOT NULL,
             PRIMARY KEY (activity_id, participant_id, key))""",
         "CREATE INDEX idempotency_created ON idempotency (created_at)",
+    ]),
+    # The console's lock-out after repeated failed logins is kept here, not in process memory,
+    # so that it holds across app processes and restarts.
+    (2, "console login failures", [
+        """CREATE TABLE login_failures (
+            email TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_failed_at BIGINT NOT NULL,
+            locked_until BIGINT)""",
+    ]),
+    # The worker (magic_cube/worker). `outbox_undelivered` finds the oldest undelivered event
+    # of an activity with one index seek, however many were delivered before it;
+    # `outbox_activity` pages through an activity's events. Due room timers are found per live
+    # activity through `rooms_due`: a scan of `rooms (next_due)` would also walk the open rooms
+    # of ended and paused activities, whose timers never fire, and grow without bound.
+    (3, "worker: outbox delivery, due activities", [
+        "CREATE INDEX outbox_undelivered ON outbox (activity_id, id) "
+        "WHERE delivered_at IS NULL AND dead_at IS NULL",
+        "CREATE INDEX outbox_activity ON outbox (activity_id, id)",
+        "CREATE INDEX activities_status ON activities (status)",
     ]),
 ]

@@ -100,12 +100,12 @@ class SQLiteStore(Store):
         applied = []
         with self._connection() as conn:
             db = sqlite_utils.Database(conn)
-            if "_migrations" not in db.table_names():
-                db["_migrations"].create({"version": int, "name": str, "applied_at": str},
-                                         pk="version", if_not_exists=True)
             for version, name, statements in MIGRATIONS:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")  # two processes migrating at once take turns
                 try:
+                    if "_migrations" not in db.table_names():
+                        db["_migrations"].create({"version": int, "name": str, "applied_at": str},
+                                                 pk="version", if_not_exists=True)
                     done = conn.execute("SELECT 1 FROM _migrations WHERE version = ?",
                                         (version,)).fetchone()
                     if not done:
@@ -420,6 +420,81 @@ class SQLiteTx(Tx):
             r["data"] = loads(r["data"])
         return [OutboxRecord(**r) for r in rows]
 
+    # the worker: due work across activities, webhook delivery ------------------------------
+
+    def due_activity_ids(self, now: int, limit: int) -> list[str]:
+        """Activities with work due at `now` (see base.Tx). Driven by the live activities, one
+        `rooms_due` seek each: open rooms of ended activities never fire and are not walked."""
+        rows = self.conn.execute(
+            "SELECT id FROM activities a WHERE a.status = 'live' AND EXISTS (SELECT 1 FROM rooms r "
+            "WHERE r.activity_id = a.id AND r.next_due <= ?) "
+            "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
+            "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "
+            "AND ends_at <= ? LIMIT ?", (now, now, now, limit)).fetchall()
+        return [r[0] for r in rows]
+
+    _EVENT_COLUMNS = ("o.id, o.activity_id, o.seq, o.type, o.data, o.created_at, o.attempts, "
+                      "o.next_attempt_at, o.delivered_at, o.dead_at, o.last_error")
+    # An event is pending while neither delivered nor dead (`outbox_undelivered`'s condition).
+    _PENDING = "{t}.delivered_at IS NULL AND {t}.dead_at IS NULL"
+
+    def claim_outbox(self, now: int, lease: int, limit: int) -> list[dict[str, Any]]:
+        """See base.Tx. Runs in the caller's `BEGIN IMMEDIATE` transaction, which holds the
+        write lock from the first read: two workers' claims are serialised, and the second sees
+        the first one's lease."""
+        rows = self._all(
+            f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
+            "JOIN merchants m ON m.id = a.merchant_id "
+            "JOIN outbox o ON o.id = (SELECT h.id FROM outbox h WHERE h.activity_id = a.id "
+            f"AND {self._PENDING.format(t='h')} ORDER BY h.id LIMIT 1) "
+            "WHERE m.webhook_url IS NOT NULL AND m.webhook_url <> '' "
+            f"AND {self._PENDING.format(t='o')} "  # as in postgres.py (no-op here)
+            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) "
+            "ORDER BY o.next_attempt_at, o.id LIMIT ?", (now, limit))
+        for r in rows:
+            self._exec("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? "
+                       "WHERE id = ?", (now + lease, r["id"]))
+            r["attempts"] += 1
+            r["next_attempt_at"] = now + lease
+            r["data"] = loads(r["data"])
+        return rows
+
+    def mark_delivered(self, event_id: int, now: int) -> bool:
+        return self._exec("UPDATE outbox SET delivered_at = ?, dead_at = NULL, "
+                          "next_attempt_at = NULL WHERE id = ? AND delivered_at IS NULL",
+                          (now, event_id)) == 1
+
+    def mark_failed(self, event_id: int, now: int, next_attempt_at: int, error: str,
+                    dead: bool) -> bool:
+        return self._exec(f"UPDATE outbox SET last_error = ?, next_attempt_at = ?, dead_at = ? "
+                          f"WHERE id = ? AND {self._PENDING.format(t='outbox')}",
+                          (error, None if dead else next_attempt_at, now if dead else None,
+                           event_id)) == 1
+
+    def get_event(self, activity_id: str, event_id: int) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = ? "
+                        "AND o.id = ?", (activity_id, event_id))
+        if row is not None:
+            row["data"] = loads(row["data"])
+        return row
+
+    def list_events(self, activity_id: str, status: str | None = None, after: int = 0,
+                    limit: int = 100) -> list[dict[str, Any]]:
+        where = {None: "", "pending": f"AND {self._PENDING.format(t='o')} ",
+                 "delivered": "AND o.delivered_at IS NOT NULL ",
+                 "dead": "AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL "}[status]
+        rows = self._all(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = ? "
+                         f"AND o.id > ? {where}ORDER BY o.id LIMIT ?", (activity_id, after, limit))
+        for r in rows:
+            r["data"] = loads(r["data"])
+        return rows
+
+    def redeliver(self, activity_id: str, event_id: int, now: int) -> bool:
+        return self._exec("UPDATE outbox SET delivered_at = NULL, dead_at = NULL, attempts = 0, "
+                          "next_attempt_at = ?, last_error = NULL WHERE activity_id = ? "
+                          "AND id = ? AND (delivered_at IS NOT NULL OR dead_at IS NOT NULL)",
+                          (now, activity_id, event_id)) == 1
+
     # stats ---------------------------------------------------------------------------------
 
     def add_stats(self, activity_id: str, hour: int, deltas: dict[str, int]) -> None:
@@ -492,3 +567,38 @@ class SQLiteTx(Tx):
 
     def purge_idempotency(self, before: int) -> int:
         return self._exec("DELETE FROM idempotency WHERE created_at < ?", (before,))
+
+    # console -------------------------------------------------------------------------------
+
+    def count_participants(self, activity_id: str) -> int:
+        """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
+        return self.conn.execute("SELECT count(*) FROM activity_participants "
+                                 "WHERE activity_id = ?", (activity_id,)).fetchone()[0]
+
+    def get_login_failures(self, email: str) -> tuple[int, int, int | None] | None:
+        """(failures, last failure time, locked until) for a console login email, if any."""
+        row = self.conn.execute("SELECT failures, last_failed_at, locked_until FROM "
+                                "login_failures WHERE email = ?", (email,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
+                          lock_until: int) -> tuple[int, int | None]:
+        """Count a failed login in one statement (no read-then-write race): the count starts
+        again when the previous failure is older than `reset_before`; reaching `limit` locks
+        the email until `lock_until`. Returns (failures, locked until)."""
+        self._exec(
+            "INSERT INTO login_failures (email, failures, last_failed_at, locked_until) "
+            "VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN ? END) "
+            "ON CONFLICT (email) DO UPDATE SET "
+            "failures = CASE WHEN login_failures.last_failed_at < ? THEN 1 "
+            "ELSE login_failures.failures + 1 END, "
+            "locked_until = CASE WHEN (CASE WHEN login_failures.last_failed_at < ? THEN 1 "
+            "ELSE login_failures.failures + 1 END) >= ? THEN ? END, "
+            "last_failed_at = excluded.last_failed_at",
+            (email, now, limit, lock_until, reset_before, reset_before, limit, lock_until))
+        row = self.conn.execute("SELECT failures, locked_until FROM login_failures "
+                                "WHERE email = ?", (email,)).fetchone()
+        return row[0], row[1]
+
+    def clear_login_failures(self, email: str) -> None:
+        self._exec("DELETE FROM login_failures WHERE email = ?", (email,))

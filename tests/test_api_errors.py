@@ -1,0 +1,197 @@
+"""One error body everywhere, with a clear 4xx code for bad input and never a partial write."""
+
+from __future__ import annotations
+
+import pytest
+
+from magic_cube.api.errors import as_api_error, field_errors
+from magic_cube.catalog import TemplateMismatch
+from magic_cube.store import Conflict
+
+ACTIVITIES = "/v1/merchant/activities"
+
+
+def assert_error_body(response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) <= {"error", "message", "status", "errors"}
+    assert {"error", "message", "status"} <= set(body)
+    assert body["error"] == code
+    assert body["status"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body.get("errors", {}), dict)
+    return body
+
+
+def count_activities(client, shop) -> int:
+    return len(client.get(ACTIVITIES, headers=shop.headers).get_json()["items"])
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [
+    b"{bad", b"[1, 2]", b'"text"', b"42", b"null", b'{"config": NaN}', b"\xff\xfe{}",
+    b"[" * 30000 + b"]" * 30000, b"template_id=lottery",
+])
+def test_body_that_is_not_a_json_object_is_400_invalid_json(client, shop, raw):
+    r = client.post(ACTIVITIES, data=raw, headers=shop.headers,
+                    content_type="application/json")
+    assert_error_body(r, 400, "invalid_json")
+    assert count_activities(client, shop) == 0
+
+
+def test_invalid_json_on_a_participant_action_writes_nothing(client, shop):
+    activity = shop.live("lottery")
+    r = client.post(f"/v1/activities/{activity['id']}/actions/draw", data="{",
+                    headers=shop.as_("alice"), content_type="application/json")
+    assert_error_body(r, 400, "invalid_json")
+    log = client.get(f"{ACTIVITIES}/{activity['id']}/actions", headers=shop.headers).get_json()
+    assert log["items"] == []
+
+
+def test_json_object_without_json_content_type_is_still_read(client, shop):
+    r = client.post(ACTIVITIES, data='{"template_id": "gift", "config": {"gift_name": "T", '
+                                     '"mode": "units"}}',
+                    headers=shop.headers, content_type="text/plain")
+    assert r.status_code == 201
+
+
+def test_oversized_body_is_413_payload_too_large_and_writes_nothing(client, shop):
+    big = {"template_id": "gift", "config": {"gift_name": "x" * 70_000, "mode": "units"}}
+    r = client.post(ACTIVITIES, json=big, headers=shop.headers)
+    assert_error_body(r, 413, "payload_too_large")
+    assert count_activities(client, shop) == 0
+
+
+def test_oversized_action_is_413(client, shop):
+    activity = shop.live("gift")
+    r = client.post(f"/v1/activities/{activity['id']}/actions/send",
+                    json={"params": {"shares": 1, "message": "x" * 70_000}},
+                    headers=shop.as_("amy"))
+    assert_error_body(r, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("body, field, code", [
+    ({"params": [1, 2]}, "params", "type"),
+    ({"params": "x"}, "params", "type"),
+    ({"room": 7}, "room", "type"),
+    ({"room": ""}, "room", "length"),
+    ({"rooms": "r1"}, "rooms", "unknown_field"),
+])
+def test_wrong_types_in_an_action_body_are_422_validation_error(client, shop, body, field, code):
+    activity = shop.live("bargain")
+    r = client.post(f"/v1/activities/{activity['id']}/actions/start", json=body,
+                    headers=shop.as_("alice"))
+    errors = assert_error_body(r, 422, "validation_error")["errors"]
+    assert errors[field][0]["code"] == code
+    log = client.get(f"{ACTIVITIES}/{activity['id']}/actions", headers=shop.headers).get_json()
+    assert log["items"] == []
+
+
+@pytest.mark.parametrize("body, field, code", [
+    ({"config": {}}, "template_id", "required"),
+    ({"template_id": 5}, "template_id", "type"),
+    ({"template_id": "gift", "config": []}, "config", "type"),
+    ({"template_id": "gift", "starts_at": "tomorrow"}, "starts_at", "type"),
+    ({"template_id": "gift", "colour": "red"}, "colour", "unknown_field"),
+    ({"template_id": "gift", "title": None}, "title", "null"),
+])
+def test_wrong_types_in_a_create_body_are_422_keyed_by_field(client, shop, body, field, code):
+    r = client.post(ACTIVITIES, json=body, headers=shop.headers)
+    errors = assert_error_body(r, 422, "validation_error")["errors"]
+    assert errors[field][0]["code"] == code
+    assert count_activities(client, shop) == 0
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/nope", "/v1/activities", "/v1/activities/a/b/c", "/v2/x"])
+def test_unknown_route_is_404_not_found(client, url):
+    assert_error_body(client.get(url), 404, "not_found")
+
+
+def test_wrong_method_is_405_method_not_allowed_with_allow(client, shop):
+    activity = shop.create("gift")
+    r = client.delete(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers)
+    assert_error_body(r, 405, "method_not_allowed")
+    assert "PATCH" in r.headers["Allow"]
+    r = client.put(f"/v1/activities/{activity['id']}")
+    assert_error_body(r, 405, "method_not_allowed")
+
+
+def test_error_responses_are_not_cached(client):
+    assert client.get("/nope").headers["Cache-Control"] == "no-store"
+
+
+# --- failures inside ----------------------------------------------------------------------------
+
+
+def test_unexpected_exception_is_500_internal_error_without_a_traceback(client, engine,
+                                                                       monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret database password in a message")
+
+    monkeypatch.setattr(engine, "public_view", explode)
+    r = client.get("/v1/activities/act_x")
+    body = assert_error_body(r, 500, "internal_error")
+    text = r.get_data(as_text=True)
+    assert "secret" not in text
+    assert "Traceback" not in text
+    assert "errors" not in body
+
+
+def test_store_conflict_is_409_conflict(client, shop, engine, monkeypatch):
+    activity = shop.live("lottery")
+
+    def conflict(*args, **kwargs):
+        raise Conflict("UNIQUE constraint failed: participants")
+
+    monkeypatch.setattr(engine, "heartbeat", conflict)
+    r = client.post(f"/v1/activities/{activity['id']}/heartbeat", headers=shop.as_("alice"))
+    assert_error_body(r, 409, "conflict")
+
+
+def test_changed_template_is_500_template_mismatch():
+    error = as_api_error(TemplateMismatch("bargain", "1.0.0", "a" * 64, "b" * 64))
+    assert (error.code, error.status) == ("template_mismatch", 500)
+    assert "a" * 12 not in error.message
+
+
+def test_healthz_is_ok(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.get_json() == {"status": "ok"}
+
+
+def test_healthz_is_503_when_the_database_fails(client, engine, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(engine.store, "transaction", broken)
+    assert_error_body(client.get("/healthz"), 503, "unavailable")
+
+
+# --- the shape of field errors ------------------------------------------------------------------
+
+
+def test_nested_marshmallow_errors_flatten_to_dotted_paths():
+    messages = {"config": {"prizes": {0: {"stock": ["Not a valid integer."]}}},
+                "_schema": ["Invalid input type."], "participant": ["Missing data for required field."]}
+    assert field_errors(messages) == {
+        "config.prizes.0.stock": [{"code": "type", "message": "Not a valid integer."}],
+        "": [{"code": "type", "message": "Invalid input type."}],
+        "participant": [{"code": "required", "message": "Missing data for required field."}],
+    }
+
+
+def test_nul_characters_are_refused_before_they_reach_the_store(client, shop):
+    activity = shop.live("lottery")["id"]
+    body = '{"params": {}, "room": "a\\u0000b"}'
+    response = client.post(f"/v1/activities/{activity}/actions/draw", data=body,
+                           headers=shop.as_("amy", extra={"Content-Type": "application/json"}))
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_json"
+    room = client.get(f"/v1/activities/{activity}/rooms/a%00b", headers=shop.as_("amy"))
+    assert room.status_code == 404

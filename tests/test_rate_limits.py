@@ -1,0 +1,101 @@
+"""Abuse limits: per participant and per IP, answered 429 with Retry-After."""
+
+import pytest
+import redis
+
+from magic_cube.app import create_app
+
+
+def _app(tmp_path, catalog, **limits):
+    settings = {"database_url": f"sqlite:///{tmp_path}/limits.db", **limits}
+    return create_app({"SETTINGS": settings, "CATALOG": catalog})
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    from magic_cube.catalog import Catalog
+    return Catalog.discover()
+
+
+def _lottery(app):
+    engine = app.extensions["magic_cube"]
+    merchant, _ = engine.create_merchant("limits")
+    activity = engine.create_activity(merchant, "lottery", {
+        "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
+        "draws_per_day": 100, "draws_total": 100})
+    engine.publish(merchant, activity["id"])
+    return engine, merchant, activity["id"]
+
+
+def _token(engine, merchant, participant):
+    return {"Authorization": f"Bearer {engine.participant_token(merchant, participant)[0]}"}
+
+
+def test_actions_over_the_participant_limit_get_429_with_retry_after(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_actions="3/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    statuses = [client.post(f"/v1/activities/{activity}/actions/draw", headers=amy).status_code
+                for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = client.post(f"/v1/activities/{activity}/actions/draw", headers=amy)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    # Another participant has a budget of their own, and the refused draws changed nothing.
+    ben = _token(engine, merchant, "ben")
+    assert client.post(f"/v1/activities/{activity}/actions/draw", headers=ben).status_code == 200
+    assert engine.stats(merchant, activity)["totals"]["participations"] == 4
+
+
+def test_polls_are_limited_separately_from_actions(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_polls="2/minute", rate_limit_actions="100/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    polls = [client.get(f"/v1/activities/{activity}/me", headers=amy).status_code for _ in range(3)]
+    assert polls == [200, 200, 429]
+    assert client.post(f"/v1/activities/{activity}/actions/draw", headers=amy).status_code == 200
+
+
+def test_the_ip_limit_catches_forged_participant_ids(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_ip="5/minute", rate_limit_actions="100/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    statuses = [client.get(f"/v1/activities/{activity}",
+                           headers={"Authorization": f"Bearer forged{i}.x"}).status_code
+                for i in range(6)]
+    assert statuses[:5] == [200] * 5 and statuses[5] == 429
+
+
+def test_limits_can_be_switched_off(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_enabled=False, rate_limit_polls="1/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    assert all(client.get(f"/v1/activities/{activity}").status_code == 200 for _ in range(5))
+
+
+def test_redis_storage_shares_counters_between_app_processes(tmp_path, catalog):
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.exceptions.ConnectionError:
+        import os
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    first = _app(tmp_path, catalog, rate_limit_storage=url, rate_limit_polls="3/minute")
+    engine, merchant, activity = _lottery(first)
+    # A second app on the same database stands for a second process.
+    second = create_app({"SETTINGS": {"database_url": f"sqlite:///{tmp_path}/limits.db",
+                                      "rate_limit_storage": url, "rate_limit_polls": "3/minute"},
+                         "CATALOG": catalog})
+    amy = _token(engine, merchant, "amy")
+    path = f"/v1/activities/{activity}/me"
+    statuses = [first.test_client().get(path, headers=amy).status_code,
+                second.test_client().get(path, headers=amy).status_code,
+                first.test_client().get(path, headers=amy).status_code,
+                second.test_client().get(path, headers=amy).status_code]
+    assert statuses == [200, 200, 200, 429]
+    redis.Redis.from_url(url).flushdb()
