@@ -18,8 +18,11 @@ install: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
+# The worker (timers, webhooks) runs beside the server and stops with it.
 run: $(VENV)/.installed
 	$(VENV)/bin/magic-cube demo --host $(HOST) --port $(PORT)
+	$(VENV)/bin/magic-cube worker --log-level WARNING & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	MAGIC_CUBE_BIND=$(HOST):$(PORT) MAGIC_CUBE_WORKERS=1 MAGIC_CUBE_ACCESS_LOG=- \
 		$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
