@@ -15,6 +15,7 @@ from typing import Any
 
 from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine
+from magic_cube.engine.lifecycle import follow_config
 from magic_cube.engine.replay import replay
 from magic_cube.rules.days import local_date
 from magic_cube.settings import Settings
@@ -149,6 +150,10 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
         return problems  # never published
     template = engine._entry(activity).compiled
     state, initial = activity.state, activity.initial_state
+    for entry in log:  # live stock edits move the stock on sale, as follow_config says
+        if entry.action == "$config":
+            initial, _ = follow_config(template.doc, initial, entry.params["before"],
+                                       entry.params["after"])
     events = [(entry, e) for entry in log for e in entry.events]
 
     # The log is complete and numbered without gaps.
@@ -322,7 +327,7 @@ def _gift(activity, state, initial, rooms, log, events) -> list[str]:
 def expected_stats(log: list[ActionRecord], template) -> dict[str, int]:
     """The dashboard totals as the action log says they must be."""
     participant_actions = [e for e in log if e.actor_kind == "participant"]
-    counted = [e for e in log if e.action != "$config"
+    counted = [e for e in log if not e.action.startswith("$")
                and not (e.timer and "error" in (e.result or {}))]
     return {
         "participations": sum(1 for e in participant_actions
@@ -353,7 +358,7 @@ def _stats(engine: Engine, data: dict[str, Any], template) -> list[str]:
     # Hourly buckets agree with the log hour by hour.
     by_hour: dict[int, Counter] = defaultdict(Counter)
     for e in log:
-        if e.action == "$config" or (e.timer and "error" in (e.result or {})):
+        if e.action.startswith("$") or (e.timer and "error" in (e.result or {})):
             continue
         bucket = by_hour[e.at - e.at % 3600]
         bucket["actions"] += 1

@@ -219,9 +219,9 @@ def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves
             room, actor = None, ACTORS[who]
             if action.room == "target" and sim.rooms:
                 usable = [r for r, v in sim.rooms.items() if v.status in action.room_status]
-                pool = usable if usable and room_i % 4 else list(sim.rooms)
+                pool = usable if usable and room_i % 8 else list(sim.rooms)
                 room = pool[room_i % len(pool)]
-                if p1 % 4 == 0:
+                if p1 % 8 == 0:
                     actor = sim.rooms[room].initiator  # the starter acts on their own room
             kind = "merchant" if action.by == "merchant" else "participant"
             outcome = sim.act(actor, action.name, params_for(template_id, action.name, config, p1, p2),

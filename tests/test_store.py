@@ -500,11 +500,13 @@ def test_due_activity_ids_for_the_worker(shop):
         tx.insert_room("act_1", room("r1", timers={"expire": T0 + 10}))
         tx.insert_activity(activity("act_s", status="scheduled", starts_at=T0 + 20))
         tx.insert_activity(activity("act_p", status="paused", ends_at=T0 + 5))
-        tx.insert_activity(activity("act_x", status="ended"))
-        tx.insert_room("act_x", room("r1", timers={"expire": T0}))
+        tx.insert_activity(activity("act_x", status="ended"))  # rooms still fire after the end
+        tx.insert_room("act_x", room("r1", timers={"expire": T0 + 10}))
+        tx.insert_activity(activity("act_a", status="archived"))
+        tx.insert_room("act_a", room("r1", timers={"expire": T0}))
     with shop.transaction(write=False) as tx:
         assert tx.due_activity_ids(T0, 10) == []
-        assert sorted(tx.due_activity_ids(T0 + 20, 10)) == ["act_1", "act_p", "act_s"]
+        assert sorted(tx.due_activity_ids(T0 + 20, 10)) == ["act_1", "act_p", "act_s", "act_x"]
         assert len(tx.due_activity_ids(T0 + 20, 1)) == 1
 
 

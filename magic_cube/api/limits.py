@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+
 def participant_key() -> str:
     """`activity:participant` from the bearer token's (unverified) payload, else the IP."""
     header = request.headers.get("Authorization", "")

@@ -92,7 +92,8 @@ class ActionHeadersSchema(LanguageHeadersSchema):
     idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
         "description": "Makes a retry safe: the same key returns the first response (kept "
                        "24 h, per participant and activity). 1-255 visible ASCII characters",
-        "maxLength": 255})
+        # What the engine checks (actions._KEY), so that the document promises no more.
+        "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})
 
 
 # participant side -----------------------------------------------------------------------------

@@ -34,7 +34,46 @@ TRANSITIONS = {
     "end": ("scheduled", "live", "paused"),
     "archive": ("draft", "ended"),
 }
+# Room timers are consequences of earlier actions: they fire whether or not new actions are
+# accepted, and at the end every open room comes due (`close_at_end`).
+TIMER_STATUSES = ("live", "paused", "ended")
 DRAFT_FIELDS = {"title", "config", "timezone", "starts_at", "ends_at"}
+
+
+def follow_config(doc: dict[str, Any], state: dict[str, Any], before: dict[str, Any],
+                  after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply a live config edit to the activity's state: a numeric variable whose initial value
+    is exactly `{"var": "config.X"}` moves by the same amount as X (raising stock from 5 to 9
+    puts 4 more on sale). A move below zero is refused — more is already gone than the new
+    value allows. Returns (new state, errors keyed by field)."""
+    state = dict(state)
+    errors: dict[str, list[dict[str, str]]] = {}
+    for name, decl in doc.get("state", {}).get("activity", {}).items():
+        initial = decl.get("initial")
+        if decl.get("type") not in ("integer", "number") or not isinstance(initial, dict):
+            continue
+        field = initial.get("var")
+        if not isinstance(field, str) or not field.startswith("config."):
+            continue
+        key = field.removeprefix("config.")
+        old, new = before.get(key), after.get(key)
+        if key not in before or not isinstance(old, (int, float)) or not isinstance(new, (int, float)):
+            continue
+        moved = state.get(name, 0) + (new - old)
+        if moved < 0:
+            errors[key] = [{"code": "below_used", "message":
+                            f"At least {old - state.get(name, 0)} are already used"}]
+        state[name] = moved
+    return state, errors
+
+
+def bring_timers_forward(tx, activity_id: str, at: int) -> None:
+    """Every open room's timers due later than `at` become due at `at`."""
+    for room_id in tx.open_room_ids(activity_id):
+        stored = tx.get_room(activity_id, room_id)
+        if any(due > at for due in stored.room.timers.values()):
+            stored.room.timers = {k: min(v, at) for k, v in stored.room.timers.items()}
+            tx.update_room(activity_id, stored.room, stored.version)
 
 
 def due_change(status: str, starts_at: int | None, ends_at: int | None, now: int) -> bool:
@@ -74,7 +113,24 @@ class LifecycleMixin:
             tx.update_activity(activity.id, status=activity.status, ended_at=activity.ended_at,
                                updated_at=now)
             activity.version += 1
+            if activity.status == "ended":
+                self.close_at_end(tx, activity, activity.ended_at, now)
         return changed
+
+    def close_at_end(self, tx, activity: ActivityRecord, ended_at: int, now: int) -> None:
+        """Rooms still open when the activity ends come due at its end: a group that can no
+        longer fill is refunded then, not a day later. Logged (`$end`) so replay agrees."""
+        template = self._entry(activity).compiled
+        if not template.timers:
+            return
+        activity.seq += 1
+        tx.insert_action(ActionRecord(
+            activity_id=activity.id, seq=activity.seq, at=now, actor_kind="merchant",
+            participant_id="", action="$end", params={"at": ended_at}, room_id=None,
+            new_room_id=None, result={}, events=[], random=[]))
+        tx.update_activity(activity.id, bump=False, seq=activity.seq)
+        bring_timers_forward(tx, activity.id, ended_at)
+        self.fire_due_timers(tx, activity, template, now)
 
     def _check_settings(self, fields: dict[str, Any]) -> None:
         errors: dict[str, list[dict[str, str]]] = {}
@@ -185,16 +241,22 @@ class LifecycleMixin:
             config = self._validated_config(entry, new, lang)
             before = {k: activity.config.get(k) for k in config if config.get(k) != activity.config.get(k)}
             if before:
+                after = {k: config.get(k) for k in before}
+                state, errors = follow_config(entry.doc, activity.state, before, after)
+                if errors:
+                    raise NotEditable(errors=errors)
                 # Logged, so that replay applies the change where it happened.
                 activity.seq += 1
                 tx.insert_action(ActionRecord(
                     activity_id=activity.id, seq=activity.seq, at=now, actor_kind="merchant",
                     participant_id="", action="$config", params={"before": before,
-                    "after": {k: config.get(k) for k in before}}, room_id=None, new_room_id=None,
+                    "after": after}, room_id=None, new_room_id=None,
                     result={}, events=[], random=[]))
                 activity.config = config
+                activity.state = state
                 activity.updated_at = now
-                tx.update_activity(activity.id, config=config, seq=activity.seq, updated_at=now)
+                tx.update_activity(activity.id, config=config, state=state, seq=activity.seq,
+                                   updated_at=now)
                 activity.version += 1
         self.notify(activity.id)
         return self.describe(activity)
@@ -237,6 +299,8 @@ class LifecycleMixin:
             for key, value in fields.items():
                 setattr(activity, key, value)
             activity.version += 1
+            if verb == "end":
+                self.close_at_end(tx, activity, now, now)
         self.notify(activity.id)
         return self.describe(activity)
 

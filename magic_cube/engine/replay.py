@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from magic_cube.engine.actions import Request
+from magic_cube.engine.lifecycle import bring_timers_forward, follow_config
 from magic_cube.rules.rng import Rng, action_label, commitment
 from magic_cube.store.records import ActivityRecord
 
@@ -55,7 +56,14 @@ def replay(engine: Any, activity_id: str) -> list[str]:
             activity = tx.get_activity(activity_id)
             if entry.action == "$config":
                 activity.config = {**activity.config, **entry.params["after"]}
-                tx.update_activity(activity_id, config=activity.config, seq=entry.seq)
+                state, _ = follow_config(template.doc, activity.state, entry.params["before"],
+                                         entry.params["after"])
+                tx.update_activity(activity_id, config=activity.config, state=state,
+                                   seq=entry.seq)
+                continue
+            if entry.action == "$end":
+                bring_timers_forward(tx, activity_id, entry.params["at"])
+                tx.update_activity(activity_id, bump=False, seq=entry.seq)
                 continue
             req = Request(entry.action, entry.participant_id, entry.actor_kind, entry.params,
                           entry.room_id, entry.display_name, forced=entry)

@@ -15,7 +15,7 @@ from typing import Any
 
 from magic_cube.engine.errors import ActivityNotFound, RoomNotFound
 from magic_cube.engine.identity import Participant
-from magic_cube.engine.lifecycle import due_change
+from magic_cube.engine.lifecycle import TIMER_STATUSES, due_change
 from magic_cube.rules.days import local_date
 from magic_cube.rules.interpreter import render_view
 from magic_cube.rules.model import Actor, Snapshot
@@ -97,7 +97,7 @@ class ViewsMixin:
             return  # nothing due: no write transaction, no lock on the activity
         with self.store.transaction() as tx:
             activity = self._activity(tx, activity_id)
-            if activity.status == "live" and self.fire_due_timers(
+            if activity.status in TIMER_STATUSES and self.fire_due_timers(
                     tx, activity, self._entry(activity).compiled, now, room_id=room_id):
                 fired = True
             else:
@@ -115,7 +115,10 @@ class ViewsMixin:
             if row is None:
                 return None  # full() raises the 404
             version, status, starts_at, ends_at = row
-            return None if due_change(status, starts_at, ends_at, self.now()) else f'"a{version}"'
+            now = self.now()
+            if due_change(status, starts_at, ends_at, now):
+                return None
+            return f'"a{version}.{self._today(activity_id, now)}"'
 
         def full() -> ViewResponse:
             activity = self._fresh_activity(activity_id)
@@ -141,7 +144,8 @@ class ViewsMixin:
                              else None},
                 "heartbeat_interval": self.settings.heartbeat_interval,
             }
-            return ViewResponse(f'"a{activity.version}"', body)
+            return ViewResponse(f'"a{activity.version}.{self._today(activity_id, self.now())}"',
+                                body)
 
         return self._poll(activity_id, if_none_match, wait, cheap, full)
 

@@ -7,7 +7,6 @@ reproduces the stored state exactly.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -15,7 +14,15 @@ from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
 from magic_cube.rules.effects import Refused, Working, room_info, run_effects
 from magic_cube.rules.jsonlogic import truthy
-from magic_cube.rules.model import Actor, Outcome, Rejection, Room, RoomChange, Snapshot
+from magic_cube.rules.model import (
+    Actor,
+    Outcome,
+    Rejection,
+    Room,
+    RoomChange,
+    Snapshot,
+    clone,
+)
 from magic_cube.rules.rng import Rng
 
 DAY_KEY = "$day"  # which calendar day a scope's daily variables belong to
@@ -50,8 +57,8 @@ def run(
             return Rejection("room_closed", detail=snapshot.room.status)
 
     today = local_date(now, snapshot.timezone)
-    w = _working(template, action, snapshot, actor, params, now, today, rng, new_room_id)
     try:
+        w = _working(template, action, snapshot, actor, params, now, today, rng, new_room_id)
         for guard in action.guards:
             if not truthy(guard.rule(w.data)):
                 return Rejection(guard.error, guard.where)
@@ -84,11 +91,11 @@ def run(
 def _working(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
              actor: Actor, params: dict[str, Any], now: int, today: str, rng: Rng,
              new_room_id: str | None) -> Working:
-    room = copy.deepcopy(snapshot.room) if snapshot.room is not None else None
+    room = snapshot.room.clone() if snapshot.room is not None else None
     data: dict[str, Any] = {
         "config": snapshot.config,
-        "activity": copy.deepcopy(snapshot.activity),
-        "me": copy.deepcopy(snapshot.participant) if snapshot.participant is not None else None,
+        "activity": clone(snapshot.activity),
+        "me": clone(snapshot.participant) if snapshot.participant is not None else None,
         "actor": actor_info(actor),
         "params": params,
         "local": {},
@@ -182,9 +189,13 @@ def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, view
         "now": now, "today": today, "params": {}, "local": {},
         "room": snapshot.room.state if snapshot.room else {},
     }
+    if snapshot.activity.get(DAY_KEY, today) != today:
+        # Show today's values even before today's first action resets them.
+        data["activity"] = clone(snapshot.activity)
+        reset_daily(template.state["activity"], data["activity"], data, today)
     me = snapshot.participant
     if me is None or me.get(DAY_KEY) != today:
-        me = copy.deepcopy(me) if me is not None else None
+        me = clone(me) if me is not None else None
         data["me"] = me
         if me is None:
             data["me"] = initial_state(template.state["participant"], data)

@@ -13,6 +13,16 @@ ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
 ACTOR_KINDS = ("participant", "merchant", "timer")
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): several times faster than
+    `copy.deepcopy`, which matters because every action copies the state it may change."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
 @dataclass
 class Member:
     participant: str
@@ -37,6 +47,13 @@ class Room:
     members: list[Member]
     timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
     closed_at: int | None = None
+
+    def clone(self) -> Room:
+        return Room(self.id, self.status, self.initiator, self.capacity, self.opened_at,
+                    clone(self.state),
+                    [Member(m.participant, m.role, m.joined_at, clone(m.data), m.display_name)
+                     for m in self.members],
+                    dict(self.timers), self.closed_at)
 
     def member(self, participant: str) -> Member | None:
         for m in self.members:

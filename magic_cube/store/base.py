@@ -158,6 +158,10 @@ class Tx(Protocol):
         """When the activity's earliest room timer is due, or None."""
         ...
 
+    def open_room_ids(self, activity_id: str) -> list[str]:
+        """Ids of the activity's open rooms, by opening time then id."""
+        ...
+
     def list_rooms(self, activity_id: str) -> list[StoredRoom]:
         """Every room of the activity, by opening time then id (never locks)."""
         ...

@@ -427,6 +427,11 @@ class PostgresTx(Tx):
         row = self._row("SELECT min(next_due) FROM rooms WHERE activity_id = %s", (activity_id,))
         return row[0] if row else None
 
+    def open_room_ids(self, activity_id: str) -> list[str]:
+        cur = self._cursor("SELECT id FROM rooms WHERE activity_id = %s AND status = 'open' "
+                           "ORDER BY opened_at, id", (activity_id,))
+        return [r[0] for r in cur.fetchall()]
+
     def list_rooms(self, activity_id: str) -> list[StoredRoom]:
         cur = self._cursor("SELECT id FROM rooms WHERE activity_id = %s ORDER BY opened_at, id",
                            (activity_id,))
@@ -551,10 +556,11 @@ class PostgresTx(Tx):
     # the worker: due work across activities, webhook delivery ------------------------------
 
     def due_activity_ids(self, now: int, limit: int) -> list[str]:
-        """Activities with work due at `now` (see base.Tx): live ones with a due room timer,
-        scheduled ones whose start has come, live or paused ones whose end has come."""
+        """Activities with work due at `now` (see base.Tx): live, paused or ended ones with a due
+        room timer, scheduled ones whose start has come, live or paused ones whose end has come."""
         cur = self._cursor(
-            "SELECT id FROM activities a WHERE a.status = 'live' AND EXISTS (SELECT 1 FROM rooms r "
+            "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
+            "AND EXISTS (SELECT 1 FROM rooms r "
             "WHERE r.activity_id = a.id AND r.next_due <= %s) "
             "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= %s "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "

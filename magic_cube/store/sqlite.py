@@ -315,6 +315,11 @@ class SQLiteTx(Tx):
                                 (activity_id,)).fetchone()
         return row[0] if row else None
 
+    def open_room_ids(self, activity_id: str) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM rooms WHERE activity_id = ? AND status = 'open' "
+                                 "ORDER BY opened_at, id", (activity_id,))
+        return [r[0] for r in rows.fetchall()]
+
     def list_rooms(self, activity_id: str) -> list[StoredRoom]:
         ids = [r[0] for r in self.conn.execute("SELECT id FROM rooms WHERE activity_id = ? "
                                                "ORDER BY opened_at, id", (activity_id,))]
@@ -424,9 +429,9 @@ class SQLiteTx(Tx):
 
     def due_activity_ids(self, now: int, limit: int) -> list[str]:
         """Activities with work due at `now` (see base.Tx). Driven by the live activities, one
-        `rooms_due` seek each: open rooms of ended activities never fire and are not walked."""
+        `rooms_due` seek each (open rooms come due when their activity ends, so none lingers)."""
         rows = self.conn.execute(
-            "SELECT id FROM activities a WHERE a.status = 'live' AND EXISTS (SELECT 1 FROM rooms r "
+            "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') AND EXISTS (SELECT 1 FROM rooms r "
             "WHERE r.activity_id = a.id AND r.next_due <= ?) "
             "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from magic_cube.engine.lifecycle import TIMER_STATUSES
 from magic_cube.store import Conflict
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def tick_activity(engine: Any, activity_id: str, now: int) -> ActivityTick | Non
         before = activity.status
         engine.advance(tx, activity, now)
         fired = 0
-        if activity.status == "live":  # as the lazy path: timers run only while live
+        if activity.status in TIMER_STATUSES:  # as the lazy path
             template = engine._entry(activity).compiled
             fired = engine.fire_due_timers(tx, activity, template, now,
                                            limit=engine.settings.timer_batch)
