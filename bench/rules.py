@@ -8,9 +8,10 @@ Run as ``python bench/rules.py [--quick]``. Prints, asserts nothing.
     same rules and the same data in the same run. Goal: ours ≥ 10× panzi.
 (b) Interpreter throughput per template (lottery draws by fresh participants, bargain
     start + helps, group start + joins, gift send + claims), next to a floor measured in the same
-    run: a bare loop doing the same ``copy.deepcopy`` of the same state dicts an action copies.
-    The ratio (interpreter time / floor time) is the figure to watch; the absolute rate depends
-    on the machine.
+    run: a bare loop doing the same ``copy.deepcopy`` of the same state dicts an action copies
+    (and, where the model has it, the same copies with ``model.clone``, which the interpreter
+    itself uses). The ratio (interpreter time / floor time) is the figure to watch; the absolute
+    rate depends on the machine.
 
 Every timing is the best of N repeats with ``time.perf_counter``. ``--quick`` keeps the whole
 run under ~10 s for CI.
@@ -45,6 +46,11 @@ from magic_cube.rules.interpreter import (  # noqa: E402
 from magic_cube.rules.jsonlogic import compile_rule, truthy  # noqa: E402
 from magic_cube.rules.model import Actor, Outcome, Room, Snapshot  # noqa: E402
 from magic_cube.rules.rng import Rng  # noqa: E402
+
+try:
+    from magic_cube.rules.model import clone  # noqa: E402
+except ImportError:  # older models copy with copy.deepcopy only
+    clone = None  # type: ignore[assignment]
 from magic_cube.rules.sim import Simulation  # noqa: E402
 from magic_cube.scenarios import parse_time  # noqa: E402
 
@@ -278,7 +284,10 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], Callable[[Driver, int], None]]] 
 
 def bench_interpreter(repeats: int, actions: int) -> None:
     print(f"\n(b) interpreter, in process, no storage ({actions:,} actions per repeat, best of {repeats})")
-    print(f"{'template':<10} {'workload':<28} {'actions/s':>11} {'floor copies/s':>15} {'x floor':>8}")
+    header = f"{'template':<10} {'workload':<28} {'actions/s':>11} {'deepcopy floor/s':>15} {'x floor':>8}"
+    if clone is not None:  # the copies the interpreter itself makes, when the model has them
+        header += f" {'clone floor/s':>15} {'x clone':>8}"
+    print(header)
     for template_id in TEMPLATES:
         label, config, workload = WORKLOADS[template_id]
         doc, template = load_template(template_id)
@@ -302,10 +311,22 @@ def bench_interpreter(repeats: int, actions: int) -> None:
                 if room is not None:
                     deepcopy(room)
 
+        def clone_floor(copies: list = copies) -> None:
+            for activity, participant, room in copies:
+                clone(activity)
+                if participant is not None:
+                    clone(participant)
+                if room is not None:
+                    room.clone()
+
         t_run = best_of(repeats, interpret)
         t_floor = best_of(repeats, floor)
-        print(f"{template_id:<10} {label:<28} {count / t_run:>11,.0f} {count / t_floor:>15,.0f}"
-              f" {t_run / t_floor:>7.1f}x")
+        line = (f"{template_id:<10} {label:<28} {count / t_run:>11,.0f} {count / t_floor:>15,.0f}"
+                f" {t_run / t_floor:>7.1f}x")
+        if clone is not None:
+            t_clone = best_of(repeats, clone_floor)
+            line += f" {count / t_clone:>15,.0f} {t_run / t_clone:>7.1f}x"
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,13 +95,13 @@ def hot_configs(actions: int) -> dict[str, dict[str, Any]]:
                         "odds": 2500},
                        {"name": "Coupon", "type": "coupon", "stock": max(per // 12, 5),
                         "odds": 3500}],
-            "draws_per_day": 5, "draws_total": 5, "extra_draws_max": 0,
+            "draws_per_day": 5, "draws_total": 5, "extra_draws_max": 2,
         },
         "group_buy": {"product_name": "Tea", "original_price": 10000, "group_price": 6000,
                       "group_size": 3, "stock": max(per // 3, 9), "expiry_hours": 24},
         "bargain": {"product_name": "Kettle", "original_price": 10000, "floor_price": 1000,
                     "helpers_needed": 2, "cut_min": 1000, "cut_max": 8000,
-                    "stock": max(per // 8, 3), "helps_per_day": 3},
+                    "stock": max(per // 10, 3), "helps_per_day": 3},
         "gift": {"gift_name": "Coffee", "mode": "units", "max_shares": 5,
                  "sends_per_day": 3, "receive_per_day": 5},
     }
@@ -213,6 +213,21 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             time.sleep(0.05)
+
+    def log_errors(self) -> tuple[list[str], int]:
+        """(errors the server logged, tracebacks of psycopg_pool's ConnectionPool.__del__
+        at worker exit — a pool never closed, finalised under gevent: noise, counted apart)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return [], 0
+        lines = text.splitlines()
+        pool = "Exception ignored in: <function ConnectionPool.__del__"
+        noise = sum(1 for line in lines if line.startswith(pool))
+        errors = [f"{self.log_path.name}:{i + 1}: {line}" for i, line in enumerate(lines)
+                  if "[ERROR]" in line or "[CRITICAL]" in line or " ERROR " in line
+                  or (line.startswith("Traceback") and not (i and lines[i - 1].startswith(pool)))]
+        return errors, noise
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -327,7 +342,7 @@ class Tally:
     acks: list[Ack] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)  # samples of 5xx answers
     transport_errors: int = 0
-    unknown: int = 0  # actions whose answer never came (connection lost)
+    unknown: int = 0  # actions sent whose answer never came (the connection broke)
     bad_polls: list[str] = field(default_factory=list)  # polls that broke the ETag rules
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -337,7 +352,8 @@ class Tally:
 
     @property
     def actions(self) -> int:
-        return sum(n for (k, _), n in self.statuses.items() if k == "action")
+        """Actions sent (answered, or lost in flight); not those refused while down."""
+        return sum(n for (k, s), n in self.statuses.items() if k == "action" and s != "refused")
 
     @property
     def polls(self) -> int:
@@ -413,6 +429,9 @@ class Hammer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._crashed: list[BaseException] = []
+        self.edits: Counter = Counter()  # activity -> live config edits acknowledged
+        self.seen: dict[tuple[str, str | None], tuple[str, bytes]] = {}  # view -> last 200
+        self.settled_checked = 0
         self.started_at = 0.0
         self.elapsed = 0.0
 
@@ -420,7 +439,7 @@ class Hammer:
 
     def start(self) -> None:
         self.started_at = time.monotonic()
-        for i in range(self.clients):
+        for i in range(self.clients + 1):  # the last one is the merchant's backend
             t = threading.Thread(target=self._client_guarded, args=(i,), daemon=True,
                                  name=f"hammer-{i}")
             t.start()
@@ -460,7 +479,10 @@ class Hammer:
 
     def _client_guarded(self, index: int) -> None:
         try:
-            self._client(index)
+            if index == self.clients:
+                self._merchant()
+            else:
+                self._client(index)
         except BaseException as exc:  # reported by join()
             self._crashed.append(exc)
             self._stop.set()
@@ -493,6 +515,72 @@ class Hammer:
             self._act(session, base, rng, rng.choice(TEMPLATES), people)
         session.close()
 
+    def _merchant(self) -> None:
+        """The merchant's backend, beside the shoppers: grants extra draws now and then, and
+        puts more stock on sale (a live config edit) twice while buyers compete for it."""
+        import requests
+
+        rng = random.Random(self.rng_seed * 1000 - 1)
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {self.seed.api_key}"}
+        span = self.budget or 600  # a continuous run tops up every 600 actions
+        grant_every = max(span // 25, 10)
+        next_grant, top_ups = grant_every, [span // 4, span // 2]
+        done = 0
+        while not self._stop.is_set() and (self.budget is None or self._started < self.budget):
+            sent = self.tally.actions
+            base = rng.choice(self.urls)
+            if sent >= next_grant:
+                next_grant += grant_every
+                self._grant(session, base, rng, headers)
+            if sent >= top_ups[0] + done * (span if self.budget is None else 0):
+                if self.budget is not None:
+                    top_ups = top_ups[1:] + [10**12]
+                else:
+                    done += 1
+                for template in ("group_buy", "bargain"):
+                    self._top_up(session, base, template, headers)
+            time.sleep(0.01)
+        session.close()
+
+    def _grant(self, session, base: str, rng: random.Random, headers: dict[str, str]) -> None:
+        who = rng.choice(self.seed.participants)
+        params = {"count": 1}
+        lottery = self.seed.activities["lottery"]
+        response = self._send(session, "merchant", "POST",
+                              f"{base}/v1/merchant/activities/{lottery}/actions/grant", None,
+                              {"participant": who, "params": params}, headers)
+        if response is None:
+            return
+        answer = response.json()
+        if response.status_code == 200:
+            with self.tally.lock:
+                self.tally.acks.append(Ack("lottery", lottery, "grant", who, params, None,
+                                           answer))
+        else:
+            with self.tally.lock:
+                self.tally.codes[("lottery.grant", answer.get("error", "?"))] += 1
+
+    def _top_up(self, session, base: str, template: str, headers: dict[str, str]) -> None:
+        """GET the config, raise its stock, PATCH it back (the whole config, as documented)."""
+        activity = self.seed.activities[template]
+        url = f"{base}/v1/merchant/activities/{activity}"
+        response = self._send(session, "merchant", "GET", url, None, headers=headers)
+        if response is None or response.status_code != 200:
+            return
+        config = response.json()["config"]
+        config["stock"] += 3 if template == "bargain" else 5
+        response = self._send(session, "merchant", "PATCH", url, None, {"config": config},
+                              headers)
+        if response is None:
+            return
+        if response.status_code == 200:
+            with self.tally.lock:
+                self.edits[activity] += 1
+        else:
+            with self.tally.lock:
+                self.tally.codes[(f"{template}.PATCH", response.json().get("error", "?"))] += 1
+
     # requests -------------------------------------------------------------------------
 
     def _send(self, session, kind: str, method: str, url: str, participant: str | None,
@@ -506,11 +594,14 @@ class Hammer:
             response = session.request(method, url, json=body, headers=headers,
                                        timeout=(5, 90))
         except requests.RequestException as exc:
+            # Refused: the request never reached a server (it is down). Otherwise the
+            # connection broke with the request sent: its outcome is unknown.
+            refused = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
             with self.tally.lock:
                 self.tally.transport_errors += 1
-                if kind == "action":
+                if kind == "action" and not refused:
                     self.tally.unknown += 1
-                self.tally.statuses[(kind, "error")] += 1
+                self.tally.statuses[(kind, "refused" if refused else "error")] += 1
             if not self.tolerate:
                 self.tally.server_errors.append(f"{method} {url}: {exc!r}")
             time.sleep(0.1)  # the server is restarting, or gone: do not spin
@@ -529,7 +620,9 @@ class Hammer:
         activity = self.seed.activities[template]
         who = rng.choice(people)
         choice = rng.random()
-        if choice < 0.5:
+        if choice < 0.05:  # a long poll: held until the next change (or 2 s)
+            url, participant = f"{base}/v1/activities/{activity}?wait=2", None
+        elif choice < 0.5:
             url, participant = f"{base}/v1/activities/{activity}", None
         elif choice < 0.75:
             url, participant = f"{base}/v1/activities/{activity}/me", who
@@ -555,6 +648,36 @@ class Hammer:
                                             f"{etags.get(key)}")
         if response.status_code == 200 and etag:
             etags[key] = etag
+            with self.tally.lock:
+                self.seen[(url, participant)] = (etag, response.content)
+
+    def check_settled_polls(self, limit: int = 300) -> int:
+        """Once the clients have stopped: every view a client saw, polled again with its last
+        ETag. A 304 says nothing changed since, so the body it stands for must be exactly
+        what a fresh full read returns now — else an ETag failed to move with its view and a
+        client would keep showing stale data. Returns how many views were checked."""
+        import requests
+
+        session = requests.Session()
+        checked = 0
+        for (url, participant), (etag, body) in list(self.seen.items())[-limit:]:
+            headers = {"Authorization": f"Bearer {self.seed.tokens[participant]}"} \
+                if participant else {}
+            plain_url = url.split("?")[0]
+            again = session.get(plain_url, headers={**headers, "If-None-Match": etag},
+                                timeout=30)
+            if again.status_code != 304:
+                continue
+            fresh = session.get(plain_url, headers=headers, timeout=30)
+            checked += 1
+            if fresh.headers.get("ETag") != etag or json.loads(fresh.content) != json.loads(body):
+                self.tally.bad_polls.append(
+                    f"GET {plain_url} ({participant}): 304 for ETag {etag}, but the view is "
+                    f"now {fresh.headers.get('ETag')} {fresh.content[:200]!r}, was "
+                    f"{body[:200]!r}")
+        session.close()
+        self.settled_checked = checked
+        return checked
 
     def _act(self, session, base: str, rng: random.Random, template: str,
              people: list[str]) -> None:
@@ -567,7 +690,7 @@ class Hammer:
             action = "draw"
         elif template == "group_buy":
             hot = rooms.hot(template, rng)
-            if hot is None or rooms.count(template) < HOT_ROOMS and rng.random() < 0.5 \
+            if hot is None or (rooms.count(template) < HOT_ROOMS and rng.random() < 0.5) \
                     or rng.random() < 0.25:
                 action = "start"
             else:
@@ -578,14 +701,14 @@ class Hammer:
                 buyable = rooms.to_buy[-HOT_ROOMS:]
             if buyable and rng.random() < 0.5:
                 action, (room, who) = "buy", rng.choice(buyable)
-            elif hot is None or rooms.count(template) < HOT_ROOMS and rng.random() < 0.5 \
+            elif hot is None or (rooms.count(template) < HOT_ROOMS and rng.random() < 0.5) \
                     or rng.random() < 0.2:
                 action = "start"
             else:
                 action, room = "help", hot[0]
         else:
             hot = rooms.hot(template, rng)
-            if hot is None or rooms.count(template) < HOT_ROOMS and rng.random() < 0.5 \
+            if hot is None or (rooms.count(template) < HOT_ROOMS and rng.random() < 0.5) \
                     or rng.random() < 0.25:
                 action, params = "send", {"shares": rng.randint(1, 4)}
             else:
@@ -674,9 +797,11 @@ def read_log(engine, activity_id: str) -> list:
             log += batch
 
 
-def verify(seed: Seed, acks: list[Ack], exact: bool, engine=None) -> Verification:
+def verify(seed: Seed, acks: list[Ack], exact: bool, engine=None,
+           edits: Counter | None = None) -> Verification:
     """Check every rule from the database alone. `exact`: no answer was lost, so the log's
-    participant actions must be exactly the acknowledged ones."""
+    participant and merchant actions (and live config edits, `edits` per activity) must be
+    exactly the acknowledged ones; otherwise at least those."""
     from magic_cube.api.times import iso_times
     from magic_cube.engine.replay import replay
 
@@ -705,12 +830,18 @@ def verify(seed: Seed, acks: list[Ack], exact: bool, engine=None) -> Verificatio
                                         f"{problem}")
                 else:
                     out.acks_matched += 1
+            configs = sum(1 for e in log if e.action == "$config")
+            wanted = (edits or Counter())[activity_id]
+            if configs < wanted or (exact and configs != wanted):
+                out.problems.append(f"{template}: {configs} config edits logged, {wanted} "
+                                    f"acknowledged")
             if exact:
-                logged = {e.seq for e in log if e.actor_kind == "participant"}
+                logged = {e.seq for e in log if e.actor_kind in ("participant", "merchant")
+                          and not e.action.startswith("$")}
                 acked = {a.body.get("seq") for a in mine}
                 if logged != acked:
                     out.problems.append(
-                        f"{template}: logged participant actions without a 2xx answer: "
+                        f"{template}: logged actions without a 2xx answer: "
                         f"{sorted(logged - acked)[:10]}; answered but not logged: "
                         f"{sorted(acked - logged)[:10]}")
             with engine.store.transaction(write=False) as tx:
@@ -1079,6 +1210,17 @@ class Report:
     elapsed: float
     floor: Floor | None = None
     crashes: int = 0
+    edits: Counter = field(default_factory=Counter)
+    settled_checked: int = 0
+    server_log_errors: list[str] = field(default_factory=list)
+    pool_finaliser_noise: int = 0  # see Server.log_errors
+
+    def read_logs(self, servers: list[Server]) -> Report:
+        for server in servers:
+            errors, noise = server.log_errors()
+            self.server_log_errors += errors
+            self.pool_finaliser_noise += noise
+        return self
 
     @property
     def actions_per_second(self) -> float:
@@ -1098,6 +1240,9 @@ class Report:
         if self.tally.bad_polls:
             out.append(f"{len(self.tally.bad_polls)} polls broke the ETag rules: "
                        f"{self.tally.bad_polls[:5]}")
+        if self.server_log_errors:
+            out.append(f"{len(self.server_log_errors)} errors in the server logs: "
+                       f"{self.server_log_errors[:5]}")
         if not self.crashes and self.tally.transport_errors:
             out.append(f"{self.tally.transport_errors} requests lost: "
                        f"{self.tally.server_errors[:5]}")
@@ -1109,19 +1254,29 @@ class Report:
                f"  actions hammered: {t.actions} ({len(t.acks)} acknowledged 2xx), "
                f"polls: {t.polls}, in {self.elapsed:.1f}s",
                f"  answers: {json.dumps(t.by_status())}",
+               f"  merchant: {sum(1 for a in t.acks if a.action == 'grant')} grants, "
+               f"{sum(self.edits.values())} live stock top-ups acknowledged",
                f"  refusals: {json.dumps(_top(t.codes))}",
                f"  invariants checked: {v.invariants_checked} ({v.activities_checked} "
                f"activities × invariants()+replay [{v.invariants_source}], "
                f"{v.acks_matched} acknowledged actions matched in the log of "
                f"{v.logged_actions}, {v.integrity_checks} integrity check)",
                f"  stock left: {json.dumps(v.left)}"]
+        if not self.crashes:
+            out.insert(5, f"  settled polls: {self.settled_checked} views answered 304 after "
+                          f"the run, checked against a fresh read")
         if self.crashes:
             out.append(f"  crashes survived: {self.crashes} (kill -9 of the process group); "
-                       f"{t.unknown} actions lost their answer")
+                       f"{t.unknown} actions in flight lost their answer, "
+                       f"{t.statuses.get(('action', 'refused'), 0)} refused while down")
         if self.floor is not None:
-            out.append(f"  throughput: {self.actions_per_second:.0f} hot actions/s vs "
+            out.append(f"  throughput: {self.actions_per_second:.0f} hot actions/s (with polls "
+                       f"mixed in) vs "
                        f"bare-SQL floor {self.floor.ops_per_second:.0f}/s "
                        f"({self.floor.description}) = {self.ratio:.2f}×")
+        if self.pool_finaliser_noise:
+            out.append(f"  note: {self.pool_finaliser_noise} workers logged psycopg_pool's "
+                       f"ConnectionPool.__del__ failing at exit (the pool is never closed)")
         problems = self.failures()
         out.append(f"  problems: {len(problems)}")
         out += [f"    - {p}" for p in problems[:20]]
@@ -1132,11 +1287,21 @@ def _top(counter: Counter, n: int = 12) -> dict[str, int]:
     return {f"{k[0]} {k[1]}": v for k, v in counter.most_common(n)}
 
 
-def _measure_floor(store: str, database_url: str, profile_url: str,
+def _measure_floor(database_url: str, profile_url: str,
                    configs: dict[str, dict[str, Any]], threads: int,
                    seconds: float) -> Floor:
     profile = statement_profile(profile_url, configs)
     return sql_floor(database_url, profile, threads, seconds)
+
+
+def _report(store: str, topology: str, hammer: Hammer, data: Seed, servers: list[Server],
+            crashes: int = 0) -> Report:
+    """Check everything after a run (exactly, unless answers were lost to crashes)."""
+    tally = hammer.tally
+    verification = verify(data, tally.acks, exact=not crashes, edits=hammer.edits)
+    return Report(store, topology, hammer.clients, tally, verification, hammer.elapsed,
+                  crashes=crashes, edits=hammer.edits,
+                  settled_checked=hammer.settled_checked).read_logs(servers)
 
 
 def run_sqlite(workdir: str | Path, size: Sizes | None = None, clients: int | None = None,
@@ -1154,14 +1319,14 @@ def run_sqlite(workdir: str | Path, size: Sizes | None = None, clients: int | No
     try:
         server.start()
         hammer = Hammer(data, [server.base_url], clients, actions)
-        tally = hammer.run()
+        hammer.run()
+        hammer.check_settled_polls()
     finally:
         server.stop()
-    report = Report("sqlite", f"1 gunicorn × {size.sqlite_workers} gevent workers on one "
-                    f"SQLite file", clients, tally, verify(data, tally.acks, exact=True),
-                    hammer.elapsed)
+    report = _report("sqlite", f"1 gunicorn × {size.sqlite_workers} gevent workers on one "
+                     f"SQLite file", hammer, data, [server])
     if floor:
-        report.floor = _measure_floor("sqlite", url, f"sqlite:///{workdir / 'profile.db'}",
+        report.floor = _measure_floor(url, f"sqlite:///{workdir / 'profile.db'}",
                                       configs, clients, size.floor_seconds)
     return report
 
@@ -1187,15 +1352,15 @@ def run_postgres(database_url: str, profile_url: str | None, workdir: str | Path
         for s in servers:
             s.wait_up()
         hammer = Hammer(data, [s.base_url for s in servers], clients, actions)
-        tally = hammer.run()
+        hammer.run()
+        hammer.check_settled_polls()
     finally:
         for s in servers:
             s.stop()
-    report = Report("postgresql", f"2 gunicorns × {size.postgres_workers} gevent worker(s) "
-                    f"sharing one PostgreSQL schema", clients, tally,
-                    verify(data, tally.acks, exact=True), hammer.elapsed)
+    report = _report("postgresql", f"2 gunicorns × {size.postgres_workers} gevent "
+                     f"worker(s) sharing one PostgreSQL schema", hammer, data, servers)
     if floor and profile_url:
-        report.floor = _measure_floor("postgresql", database_url, profile_url, configs,
+        report.floor = _measure_floor(database_url, profile_url, configs,
                                       clients, size.floor_seconds)
     return report
 
@@ -1224,26 +1389,25 @@ def run_crash(database_url: str, workdir: str | Path, crashes: int,
                 before = hammer.tally.actions
                 deadline = time.monotonic() + 30
                 # Under load: wait for a random number of actions since the last restart.
-                target = before + rng.randint(20, 60)
+                target = before + rng.randint(15, 40)
                 while hammer.tally.actions < target and time.monotonic() < deadline:
                     time.sleep(0.02)
                 server.kill()
                 survived += 1
                 time.sleep(rng.uniform(0.0, 0.3))
                 server.start()
-            target = hammer.tally.actions + 30
+            target = hammer.tally.actions + 20
             deadline = time.monotonic() + 30
             while hammer.tally.actions < target and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
             hammer.stop()
-            tally = hammer.join(120)
+            hammer.join(120)
     finally:
         server.stop()
     kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    return Report(kind, f"1 gunicorn × {workers} workers, SIGKILLed {survived}× under load",
-                  clients, tally, verify(data, tally.acks, exact=False), hammer.elapsed,
-                  crashes=survived)
+    return _report(kind, f"1 gunicorn × {workers} workers, SIGKILLed {survived}× under load",
+                   hammer, data, [server], crashes=survived)
 
 
 # the command ----------------------------------------------------------------------------
@@ -1268,6 +1432,14 @@ def hammer(store: str, database_url: str | None, clients: int | None, actions: i
     """Hammer real servers over HTTP, then check every correctness rule."""
     size = sizes(long_ or None)
     stores = ["sqlite", "postgresql"] if store == "both" else [store]
+    if "postgresql" in stores:
+        import psycopg
+
+        try:
+            psycopg.connect(database_url or postgres_base_url(), connect_timeout=5).close()
+        except psycopg.Error as exc:
+            raise click.ClickException(f"PostgreSQL at {database_url or postgres_base_url()} "
+                                       f"is unreachable: {exc}") from exc
     reports: list[Report] = []
     with tempfile.TemporaryDirectory(prefix="mc-hammer-") as tmp:
         for kind in stores:

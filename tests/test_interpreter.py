@@ -6,12 +6,12 @@ import copy
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from magic_cube.rules.compiler import CompiledTemplate, compile_template
-from magic_cube.rules.effects import Refused
 from magic_cube.rules.interpreter import (
     DAY_KEY,
     initial_activity_state,
@@ -21,6 +21,7 @@ from magic_cube.rules.interpreter import (
 )
 from magic_cube.rules.model import Actor, Member, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng
+from magic_cube.rules.sim import Simulation
 
 
 def utc(text: str) -> int:
@@ -570,9 +571,6 @@ def test_a_write_of_the_wrong_type_is_a_rule_error(decl: str, value: Any) -> Non
     refused(perform(t, snapshot(t, room=open_room(state={"v": initial}))), "rule_error")
 
 
-@pytest.mark.xfail(raises=Refused, strict=False,
-                   reason="interpreter.run builds a new participant's initial state outside its try:"
-                          " the Refused escapes instead of becoming a Rejection")
 def test_a_fractional_initial_value_of_an_integer_is_a_rule_error() -> None:
     t = one([], state={"participant": {"n": {"type": "integer", "initial": 0.5}}})
     refused(perform(t, snapshot(t)), "rule_error")
@@ -735,12 +733,47 @@ def test_activity_view_reads_only_what_the_template_lists() -> None:
     assert render_view(t, "activity", snapshot(t, {"x": 3, "secret": 4}), Actor("amy"), NOW) == {"x": 3}
 
 
-@pytest.mark.xfail(strict=False, reason="render_view resets daily `me` variables but not daily"
-                                        " activity variables, so an activity view shows yesterday's"
-                                        " value until the first action of the day")
 def test_activity_view_shows_daily_activity_values_reset_on_a_new_day() -> None:
     t = template({"act": {"by": "participant"}},
                  state={"activity": {"today": {"type": "integer", "initial": 0, "reset": "daily"}}},
                  views={"activity": {"today": {"var": "activity.today"}}})
     snap = snapshot(t, activity={"today": 9, DAY_KEY: "2026-11-10"})
     assert render_view(t, "activity", snap, Actor("amy"), NOW) == {"today": 0}
+
+
+def _built_in(template_id: str) -> CompiledTemplate:
+    path = Path(__file__).resolve().parents[1] / "activity_templates" / template_id / "template.json"
+    return compile_template(json.loads(path.read_text(encoding="utf-8")))
+
+
+BUILT_IN_RUNS: dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]] = {
+    "bargain": ({"product_name": "P", "original_price": 1000, "floor_price": 100, "helpers_needed": 3,
+                 "cut_min": 100, "cut_max": 500, "stock": 3, "time_limit_hours": 24,
+                 "launches_per_participant": 1, "helps_per_day": 3, "new_participants_only": False,
+                 "buy_before_floor": False},
+                [("start", "uid-0001", {}), ("help", "uid-0002", {}), ("help", "uid-0003", {})]),
+    "group_buy": ({"product_name": "P", "original_price": 1000, "group_price": 500, "group_size": 4,
+                   "stock": 9, "expiry_hours": 24, "groups_per_participant": 1,
+                   "virtual_completion": False, "virtual_min_percent": 80},
+                  [("start", "uid-0001", {}), ("join", "uid-0002", {}), ("join", "uid-0003", {})]),
+    "gift": ({"gift_name": "G", "mode": "amount", "split": "random", "max_shares": 10, "min_share": 1,
+              "max_amount": 20000, "expiry_hours": 24, "receive_per_day": 5, "sends_per_day": 3},
+             [("send", "uid-0001", {"shares": 3, "amount": 300}), ("claim", "uid-0002", {}),
+              ("claim", "uid-0003", {})]),
+}
+
+
+@pytest.mark.parametrize("template_id", sorted(BUILT_IN_RUNS))
+def test_built_in_views_never_show_other_participants_ids(template_id: str) -> None:
+    config, moves = BUILT_IN_RUNS[template_id]
+    sim = Simulation(_built_in(template_id), config, NOW)
+    room = None
+    for action, who, params in moves:
+        out = accepted(sim.act(who, action, params, room=room, display_name=f"Name{who[-1]}"))
+        room = room or out.room.room.id
+    everyone = {"uid-0001", "uid-0002", "uid-0003"}
+    for viewer in sorted(everyone | {"uid-9999"}):
+        for scope in ("activity", "room", "me"):
+            shown = json.dumps(sim.view(scope, viewer, room=room), ensure_ascii=False)
+            leaked = {pid for pid in everyone - {viewer} if pid in shown}
+            assert not leaked, f"{scope} view of {viewer} shows {leaked}: {shown}"

@@ -152,7 +152,8 @@ acts = st.tuples(st.just("act"), actors, st.integers(0, 7),
 # Mostly short waits, now and then a jump to a day boundary, past a day, or onto an expiry.
 advances = st.tuples(st.just("advance"), st.sampled_from([0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5]),
                      st.integers(1, 50))
-steps = st.lists(st.one_of(acts, acts, acts, acts, acts, advances), min_size=12, max_size=50)
+sweeps = st.tuples(st.just("sweep"), actors, st.integers(0, 7))
+steps = st.lists(st.one_of(acts, acts, acts, acts, acts, advances, sweeps), min_size=12, max_size=50)
 
 
 def next_local_midnight(now: int, tz: str) -> int:
@@ -194,11 +195,12 @@ def params_for(template_id: str, action: str, config: dict[str, Any], p1: int, p
 def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves: list[tuple],
          check: Callable[[Simulation, dict[str, Any]], None]) -> Simulation:
     template = compiled(template_id)
-    config = fill_defaults(template_id, config)
     validator = config_validator(template_id)
     if validator is not None:
-        _, errors = validator.validate(config)
+        config, errors = validator.validate(config)
         assert errors == {}, f"the strategy made an invalid config: {errors}"
+    else:
+        config = fill_defaults(template_id, config)
     tz, at = start
     sim = Simulation(template, config, int(datetime.fromisoformat(at).timestamp()),
                      seed="prop", timezone=tz, activity_id="prop")
@@ -207,9 +209,34 @@ def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves
     others = [a for a in callable_ if a.room != "target"]
     openers = [a for a in others if a.by == "participant"]
     declared = set(template.errors) | BUILTIN_CODES
+    checked = 0
+
+    def do(actor: str, action: Any, room: str | None, p1: int, p2: int) -> None:
+        kind = "merchant" if action.by == "merchant" else "participant"
+        outcome = sim.act(actor, action.name, params_for(template_id, action.name, config, p1, p2),
+                          room=room, kind=kind)
+        assert isinstance(outcome, (Outcome, Rejection))
+        verify()
+
+    def verify() -> None:
+        nonlocal checked
+        for entry in sim.log[checked:]:
+            assert entry.error != "rule_error", f"rule_error in {entry}"
+            assert entry.error is None or entry.error in declared, f"undeclared code {entry.error}"
+        checked = len(sim.log)
+        check(sim, config)
+
     for move in moves:
         if move[0] == "advance":
             sim.advance(advance_to(sim, move[1], move[2]))
+            verify()
+        elif move[0] == "sweep":
+            # A busy participant acts on every room the action accepts, one after the other.
+            _, who, which = move
+            if targets:
+                action = targets[which % len(targets)]
+                for room_id in [r for r, v in sim.rooms.items() if v.status in action.room_status]:
+                    do(ACTORS[who], action, room_id, which, which)
         else:
             _, who, which, room_i, p1, p2 = move
             # 3 in 8 pick an action without a room, 5 in 8 one on a room (help, join, claim, buy)
@@ -223,14 +250,7 @@ def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves
                 room = pool[room_i % len(pool)]
                 if p1 % 8 == 0:
                     actor = sim.rooms[room].initiator  # the starter acts on their own room
-            kind = "merchant" if action.by == "merchant" else "participant"
-            outcome = sim.act(actor, action.name, params_for(template_id, action.name, config, p1, p2),
-                              room=room, kind=kind)
-            assert isinstance(outcome, (Outcome, Rejection))
-        for entry in sim.log:
-            assert entry.error != "rule_error", f"rule_error in {entry}"
-            assert entry.error is None or entry.error in declared, f"undeclared code {entry.error}"
-        check(sim, config)
+            do(actor, action, room, p1, p2)
     return sim
 
 
@@ -346,7 +366,7 @@ CHECKS = {"bargain": check_bargain, "group_buy": check_group_buy, "lottery": che
 
 
 def run_template(template_id: str) -> Callable:
-    @examples(150)
+    @examples(250)
     @given(config=CONFIGS[template_id], start=st.sampled_from(STARTS), moves=steps)
     def prop(config: dict[str, Any], start: tuple[str, str], moves: list[tuple]) -> None:
         play(template_id, config, start, moves, CHECKS[template_id])

@@ -28,12 +28,6 @@ UNREACHABLE: dict[tuple[str, str], str] = {
     ("gift", "pack_empty"): "claim closes the pack as succeeded when the last share goes",
 }
 
-# Scenario files that use a form the scenario meta-schema does not (yet) accept: a step with
-# `expect.events` and no action, which magic_cube/scenarios.py supports for timer events.
-SCHEMA_MISMATCH = {
-    "gift/03_expiry_returns_rest": "scenario.schema.json makes `expect` depend on `action`",
-}
-
 
 def _scenario_files() -> list[Path]:
     return sorted(TEMPLATES_DIR.glob("*/scenarios/*.json"))
@@ -116,16 +110,7 @@ def test_scenario_config_is_a_valid_merchant_config(path: Path) -> None:
     assert errors == {}
 
 
-def _scenario_schema_cases() -> list[Any]:
-    cases = []
-    for path in SCENARIOS:
-        reason = SCHEMA_MISMATCH.get(_scenario_id(path))
-        marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-        cases.append(pytest.param(path, id=_scenario_id(path), marks=marks))
-    return cases
-
-
-@pytest.mark.parametrize("path", _scenario_schema_cases())
+@pytest.mark.parametrize("path", SCENARIOS, ids=[_scenario_id(p) for p in SCENARIOS])
 def test_scenario_file_matches_the_scenario_schema(path: Path) -> None:
     try:
         from magic_cube.catalog.metaschema import scenario_problems

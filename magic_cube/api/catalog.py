@@ -60,7 +60,7 @@ class Templates(MethodView):
 @blp.route("/<template_id>")
 class Template(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(TemplateQuerySchema, location="query")
+    @blp.arguments(TemplateQuerySchema(), location="query")
     @blp.response(200, TemplateSchema)
     @documents_errors(blp, "unauthorized", "template_not_found", "validation_error")
     def get(self, query: dict[str, Any], template_id: str) -> Any:

@@ -49,6 +49,10 @@ class BadRequest(ApiError):
     code, status, message = "bad_request", 400, "The request could not be understood"
 
 
+class InvalidWait(ApiError):
+    code, status, message = "invalid_wait", 422, "wait must be a number of seconds from 0 to 25"
+
+
 class RateLimited(ApiError):
     code, status, message = "rate_limited", 429, "Too many requests; retry after the time given"
 
@@ -70,9 +74,9 @@ HTTP_ERRORS: dict[int, type[ApiError]] = {
 HANDLER_CODES: dict[str, int] = {
     cls.code: cls.status
     for cls in (InvalidJson, ValidationFailed, PayloadTooLarge, RouteNotFound, MethodNotAllowed,
-                BadRequest, RateLimited, InternalError, Unavailable)
+                BadRequest, InvalidWait, RateLimited, InternalError, Unavailable)
 }
-HANDLER_CODES.update({"invalid_wait": 422, "template_not_found": 404,
+HANDLER_CODES.update({"template_not_found": 404,
                       "template_mismatch": 500, "conflict": 409})
 
 # marshmallow's default messages -> a stable code per field error.
@@ -136,14 +140,7 @@ def _validation_error(exc: HTTPException) -> EngineError | None:
         messages = merged
     if exc.code == 400:  # webargs' own "Invalid JSON body."
         return InvalidJson()
-    schema = data.get("schema")
-    error = ValidationFailed(errors=field_errors(messages))
-    # A schema may name its own code (the polling query answers `invalid_wait`).
-    code = getattr(schema, "error_code", None)
-    if code:
-        error.code = code
-        error.message = getattr(schema, "error_message", error.message)
-    return error
+    return ValidationFailed(errors=field_errors(messages))
 
 
 def as_api_error(exc: BaseException) -> EngineError:

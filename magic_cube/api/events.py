@@ -96,7 +96,7 @@ def require_merchant() -> None:
 @blp.route("/activities/<activity_id>/events")
 class Events(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(EventQuerySchema, location="query")
+    @blp.arguments(EventQuerySchema(), location="query")
     @blp.response(200, EventPageSchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", "validation_error")
     def get(self, query: dict[str, Any], activity_id: str) -> Any:

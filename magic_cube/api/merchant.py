@@ -56,7 +56,7 @@ def _times(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/activities")
 class Activities(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(ActivityListQuerySchema, location="query")
+    @blp.arguments(ActivityListQuerySchema(), location="query")
     @blp.response(200, ActivityPageSchema)
     @documents_errors(blp, "unauthorized", "validation_error")
     def get(self, query: dict[str, Any]) -> Any:
@@ -67,8 +67,8 @@ class Activities(MethodView):
         return {"items": iso_times(items), "next_cursor": cursor}
 
     @blp.doc(security=MERCHANT)
-    @blp.arguments(ActivityCreateSchema)
-    @blp.arguments(LanguageHeadersSchema, location="headers", arg_name="headers")
+    @blp.arguments(ActivityCreateSchema())
+    @blp.arguments(LanguageHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(201, ActivitySchema)
     @documents_errors(blp, "unauthorized", *BODY, "invalid_config", "invalid_activity")
     def post(self, body: dict[str, Any], headers: dict[str, Any]) -> Any:
@@ -90,8 +90,8 @@ class Activity(MethodView):
         return iso_times(get_engine().get_activity(current_merchant(), activity_id))
 
     @blp.doc(security=MERCHANT)
-    @blp.arguments(ActivityPatchSchema)
-    @blp.arguments(LanguageHeadersSchema, location="headers", arg_name="headers")
+    @blp.arguments(ActivityPatchSchema())
+    @blp.arguments(LanguageHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ActivitySchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "invalid_config",
                       "invalid_activity", "not_editable")
@@ -107,7 +107,7 @@ class Activity(MethodView):
 @blp.route("/activities/<activity_id>/publish")
 class Publish(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(PublishSchema, required=False)
+    @blp.arguments(PublishSchema(), required=False)
     @blp.response(200, ActivitySchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", *BODY, "invalid_transition",
                       "invalid_activity")
@@ -161,7 +161,7 @@ class Stats(MethodView):
 @blp.route("/activities/<activity_id>/actions")
 class ActionLog(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(ActionLogQuerySchema, location="query")
+    @blp.arguments(ActionLogQuerySchema(), location="query")
     @blp.response(200, ActionLogPageSchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", "validation_error")
     def get(self, query: dict[str, Any], activity_id: str) -> Any:
@@ -174,8 +174,8 @@ class ActionLog(MethodView):
 @blp.route("/activities/<activity_id>/actions/<action>")
 class MerchantAction(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(MerchantActionRequestSchema)
-    @blp.arguments(ActionHeadersSchema, location="headers", arg_name="headers")
+    @blp.arguments(MerchantActionRequestSchema())
+    @blp.arguments(ActionHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` for a replayed first response",
                                 "schema": {"type": "string"}}})
@@ -197,7 +197,7 @@ class MerchantAction(MethodView):
 @blp.route("/participant-tokens")
 class ParticipantTokens(MethodView):
     @blp.doc(security=MERCHANT)
-    @blp.arguments(TokenRequestSchema)
+    @blp.arguments(TokenRequestSchema())
     @blp.response(200, TokenSchema)
     @documents_errors(blp, "unauthorized", *BODY)
     def post(self, body: dict[str, Any]) -> Any:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 
 from magic_cube.api.auth import current_participant
 from magic_cube.api.context import get_engine, request_lang
+from magic_cube.api.errors import InvalidWait
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors, json_response
 from magic_cube.api.schemas import (
@@ -23,10 +24,7 @@ from magic_cube.api.schemas import (
     ActionResultSchema,
     HeartbeatSchema,
     MeViewSchema,
-    PollHeadersSchema,
-    PollQuerySchema,
     PublicActivitySchema,
-    PublicPollHeadersSchema,
     RoomViewSchema,
 )
 from magic_cube.api.times import iso_times
@@ -40,6 +38,35 @@ PARTICIPANT = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
+
+
+# The poll arguments, read by hand: polls are the hottest path and a marshmallow load of the
+# query and of every header would cost more than answering a 304.
+ACCEPT_LANGUAGE = {"in": "header", "name": "Accept-Language", "required": False,
+                   "description": "`zh` or `en` (the default) for messages and titles",
+                   "schema": {"type": "string", "example": "zh-CN"}}
+POLL_PARAMETERS = [
+    {"in": "query", "name": "wait", "required": False,
+     "description": "Seconds to hold a poll whose ETag still matches (0-25)",
+     "schema": {"type": "number", "minimum": 0, "maximum": 25, "default": 0}},
+    {"in": "header", "name": "If-None-Match", "required": False,
+     "description": "The ETag of the view you have: 304 while it is still current",
+     "schema": {"type": "string"}},
+]
+
+
+def poll_arguments() -> tuple[float, str | None]:
+    """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`."""
+    raw = request.args.get("wait")
+    wait = 0.0
+    if raw is not None:
+        try:
+            wait = float(raw)
+        except ValueError:
+            wait = -1.0
+        if not 0 <= wait <= 25:  # also refuses NaN
+            raise InvalidWait(errors={"wait": [{"code": "range", "message": InvalidWait.message}]})
+    return wait, request.headers.get("If-None-Match")
 
 
 def poll_response(view: ViewResponse) -> Any:
@@ -64,57 +91,50 @@ def action_response(answer: ActionResponse) -> Any:
 
 @blp.route("/<activity_id>")
 class ActivityView(MethodView):
-    @blp.doc(security=[])
-    @blp.arguments(PollQuerySchema, location="query")
-    @blp.arguments(PublicPollHeadersSchema, location="headers", arg_name="headers")
+    @blp.doc(security=[], parameters=[*POLL_PARAMETERS, ACCEPT_LANGUAGE])
     @blp.response(200, PublicActivitySchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "invalid_wait")
-    def get(self, query: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
+    def get(self, activity_id: str) -> Any:
         """The public view of an activity (no token needed)"""
+        wait, etag = poll_arguments()
         return poll_response(get_engine().public_view(
-            activity_id, if_none_match=headers.get("if_none_match"), wait=query["wait"],
-            lang=request_lang()))
+            activity_id, if_none_match=etag, wait=wait, lang=request_lang()))
 
 
 @blp.route("/<activity_id>/rooms/<room_id>")
 class RoomView(MethodView):
-    @blp.doc(security=PARTICIPANT)
-    @blp.arguments(PollQuerySchema, location="query")
-    @blp.arguments(PollHeadersSchema, location="headers", arg_name="headers")
+    @blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS)
     @blp.response(200, RoomViewSchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "room_not_found", "invalid_wait", *TOKEN_ERRORS)
-    def get(self, query: dict[str, Any], activity_id: str, room_id: str,
-            headers: dict[str, Any]) -> Any:
+    def get(self, activity_id: str, room_id: str) -> Any:
         """A room (a bargain, a group, a gift pack) as this participant sees it"""
+        wait, etag = poll_arguments()
         participant = current_participant(activity_id)
         return poll_response(get_engine().room_view(
-            activity_id, room_id, participant, if_none_match=headers.get("if_none_match"),
-            wait=query["wait"]))
+            activity_id, room_id, participant, if_none_match=etag, wait=wait))
 
 
 @blp.route("/<activity_id>/me")
 class MeView(MethodView):
-    @blp.doc(security=PARTICIPANT)
-    @blp.arguments(PollQuerySchema, location="query")
-    @blp.arguments(PollHeadersSchema, location="headers", arg_name="headers")
+    @blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS)
     @blp.response(200, MeViewSchema, headers=ETAG)
     @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
     @documents_errors(blp, "activity_not_found", "invalid_wait", *TOKEN_ERRORS)
-    def get(self, query: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
+    def get(self, activity_id: str) -> Any:
         """The participant's own state in the activity, and their rooms"""
+        wait, etag = poll_arguments()
         participant = current_participant(activity_id)
         return poll_response(get_engine().me_view(
-            activity_id, participant, if_none_match=headers.get("if_none_match"),
-            wait=query["wait"]))
+            activity_id, participant, if_none_match=etag, wait=wait))
 
 
 @blp.route("/<activity_id>/actions/<action>")
 class Action(MethodView):
     @blp.doc(security=PARTICIPANT)
-    @blp.arguments(ActionRequestSchema, required=False)
-    @blp.arguments(ActionHeadersSchema, location="headers", arg_name="headers")
+    @blp.arguments(ActionRequestSchema(), required=False)
+    @blp.arguments(ActionHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` when this is the stored first response "
                                                "to a retried Idempotency-Key",

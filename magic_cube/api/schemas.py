@@ -78,15 +78,6 @@ class LanguageHeadersSchema(Schema):
         "description": "`zh` or `en` (the default) for messages and titles", "example": "zh-CN"})
 
 
-class PollHeadersSchema(Schema):
-    if_none_match = fields.String(data_key="If-None-Match", metadata={
-        "description": "The ETag of the view you have: 304 while it is still current"})
-
-
-class PublicPollHeadersSchema(PollHeadersSchema, LanguageHeadersSchema):
-    pass
-
-
 class ActionHeadersSchema(LanguageHeadersSchema):
     # Checked by the engine (400 `invalid_idempotency_key`), not here: documented only.
     idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
@@ -97,15 +88,6 @@ class ActionHeadersSchema(LanguageHeadersSchema):
 
 
 # participant side -----------------------------------------------------------------------------
-
-class PollQuerySchema(Schema):
-    """Long-poll: hold the request up to `wait` seconds while `If-None-Match` still matches."""
-
-    error_code = "invalid_wait"
-    error_message = "wait must be a number of seconds from 0 to 25"
-
-    wait = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=25), metadata={
-        "description": "Seconds to hold a poll whose ETag still matches (0-25)"})
 
 
 class PublicTemplateSchema(Schema):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -127,6 +128,16 @@ def _exempt_api(app: Flask, csrf: CSRFProtect) -> None:
             csrf.exempt(blueprint)
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """No sessions for the JSON API: it authenticates every request by a token or key, and
+    polls should not pay for reading and signing a cookie."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(("/v1/", "/healthz")):
+            return None  # Flask then uses a null session
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Mount the console on `app` (whose engine is at `app.extensions["magic_cube"]`)."""
     if "console" in app.blueprints:
@@ -138,6 +149,7 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+    app.session_interface = ConsoleSessions()
 
     directories = [d for d in app.config.get("BABEL_TRANSLATION_DIRECTORIES", "").split(";") if d]
     if str(TRANSLATIONS) not in directories:

@@ -32,7 +32,8 @@ class Engine(IdentityMixin, LifecycleMixin, ActionsMixin, ViewsMixin, StatsMixin
         self.settings = settings or Settings.load()
         self.clock = clock
         self.notifier = Notifier()
-        self._timezones: dict[str, str] = {}
+        self._timezones: dict[str, str] = {}  # activity -> time zone (never changes once live)
+        self._secrets: dict[str, str] = {}  # activity -> its merchant's participant secret
 
     def now(self) -> int:
         """Server time in whole epoch seconds."""

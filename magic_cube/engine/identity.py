@@ -118,7 +118,17 @@ class IdentityMixin:
         """The participant a token names, checked against the activity's merchant's secret."""
         if not token:
             raise InvalidToken("A participant token is required")
-        with self.store.transaction(write=False) as tx:
-            activity = self._activity(tx, activity_id)
-            merchant = tx.get_merchant(activity.merchant_id)
-        return read_participant_token(merchant.participant_secret, token, self.now())
+        return read_participant_token(self._participant_secret(activity_id), token, self.now())
+
+    def _participant_secret(self, activity_id: str) -> str:
+        # An activity never changes merchant and a merchant's secret never changes, so the
+        # answer is kept: every participant request needs it, and it would cost a transaction.
+        secret = self._secrets.get(activity_id)
+        if secret is None:
+            with self.store.transaction(write=False) as tx:
+                activity = self._activity(tx, activity_id)
+                secret = tx.get_merchant(activity.merchant_id).participant_secret
+            if len(self._secrets) >= 100_000:
+                self._secrets.clear()
+            self._secrets[activity_id] = secret
+        return secret

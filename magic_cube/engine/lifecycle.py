@@ -219,6 +219,7 @@ class LifecycleMixin:
                     changes["config"] = self._validated_config(entry, changes["config"], lang)
                 for key, value in changes.items():
                     setattr(activity, key, value)
+                self._timezones.pop(activity.id, None)
                 activity.updated_at = now
                 tx.update_activity(activity.id, updated_at=now, **changes)
                 return self.describe(activity)

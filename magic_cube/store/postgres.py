@@ -54,6 +54,7 @@ from magic_cube.store.schema import MIGRATIONS, translate
 # Advisory lock keys (two-int form): (class, hashtext(name)).
 _MIGRATION_LOCK = 0x6D63_0001  # "mc" 1: migrations of one schema
 _PARTICIPANT_LOCK = 0x6D63_0002  # "mc" 2: first sight of one merchant's participant
+_ACTIVITY_PARTICIPANT_LOCK = 0x6D63_0003  # "mc" 3: first row of a participant in an activity
 
 # Options a database URL may carry as query parameters (removed before libpq sees the URL).
 URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": float,
@@ -447,9 +448,18 @@ class PostgresTx(Tx):
     # participants --------------------------------------------------------------------------
 
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
-        """In a write transaction, also lock the participant's row (last in the order)."""
-        row = self._one(self._lock("SELECT * FROM activity_participants WHERE activity_id = %s "
-                                   "AND participant_id = %s"), (activity_id, participant_id))
+        """In a write transaction, also lock the participant's row (last in the order). A row
+        that does not exist yet cannot be locked: then an advisory lock on (activity,
+        participant), held to the end of the transaction, stands in for it and the row is
+        looked up again, so that two writers of a new participant (an action and a heartbeat
+        that does not take the activity's lock) queue instead of both inserting it."""
+        query = self._lock("SELECT * FROM activity_participants WHERE activity_id = %s "
+                           "AND participant_id = %s")
+        row = self._one(query, (activity_id, participant_id))
+        if row is None and self.write:
+            self._row("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                      (_ACTIVITY_PARTICIPANT_LOCK, f"{activity_id}\x1f{participant_id}"))
+            row = self._one(query, (activity_id, participant_id))
         if row is None:
             return None
         row["state"] = loads(row["state"])
