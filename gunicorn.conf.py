@@ -17,3 +17,13 @@ timeout = 60  # above the longest poll (25 s) with room to spare
 graceful_timeout = 30
 keepalive = 5
 accesslog = os.environ.get("MAGIC_CUBE_ACCESS_LOG")  # "-" for stdout
+# One control socket per user would be shared (and deleted) by every instance on the machine.
+control_socket_disable = True
+
+
+def worker_exit(server, worker):
+    """Close the worker's database pool before it goes, instead of at interpreter teardown."""
+    app = getattr(worker, "wsgi", None)
+    engine = getattr(app, "extensions", {}).get("magic_cube") if app else None
+    if engine is not None:
+        engine.store.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from magic_cube import console
 from magic_cube.api import init_api, participants
@@ -74,6 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                     **({"clock": clock} if clock is not None else {}))
     app.extensions["magic_cube"] = engine
 
+    if settings.trusted_proxies:
+        # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
+        n = int(settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     init_api(app)
     init_limits(app, participants.blp)
     console.init_app(app)

@@ -248,9 +248,11 @@ def settings_command() -> None:
         click.echo(f"{s.name:<30} {s.default!r:<36} {s.help}")
 
 
-from magic_cube.worker.command import worker  # noqa: E402  (the command module imports click only)
+from magic_cube.hammer import hammer  # noqa: E402  (command modules import only what they use)
+from magic_cube.worker.command import worker  # noqa: E402
 
 cli.add_command(worker)
+cli.add_command(hammer)
 
 
 def main() -> None:  # pragma: no cover

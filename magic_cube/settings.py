@@ -39,6 +39,8 @@ SETTINGS: list[Setting] = [
     Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
     Setting("sqlite_synchronous", "FULL",
             "SQLite synchronous mode: FULL survives power loss; NORMAL only process crashes"),
+    Setting("trusted_proxies", 0,
+            "How many reverse proxies in front set X-Forwarded-For/-Proto (the client IP for limits)"),
     Setting("rate_limit_enabled", True, "Refuse participants and IPs that exceed the limits below (429)"),
     Setting("rate_limit_storage", "memory://",
             "Where limit counters live: memory:// (one process) or redis://host:6379 (shared)"),

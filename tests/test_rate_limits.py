@@ -99,3 +99,22 @@ def test_redis_storage_shares_counters_between_app_processes(tmp_path, catalog):
                 second.test_client().get(path, headers=amy).status_code]
     assert statuses == [200, 200, 200, 429]
     redis.Redis.from_url(url).flushdb()
+
+
+def test_public_polls_without_a_token_are_limited_by_ip_only(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_polls="2/minute", rate_limit_ip="100/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    assert all(client.get(f"/v1/activities/{activity}").status_code == 200 for _ in range(10))
+
+
+def test_behind_a_trusted_proxy_each_shopper_has_an_ip_limit_of_their_own(tmp_path, catalog):
+    app = _app(tmp_path, catalog, rate_limit_ip="2/minute", trusted_proxies=1)
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+
+    def poll(ip):
+        return client.get(f"/v1/activities/{activity}",
+                          headers={"X-Forwarded-For": ip}).status_code
+    assert [poll("1.1.1.1"), poll("1.1.1.1"), poll("1.1.1.1")] == [200, 200, 429]
+    assert poll("2.2.2.2") == 200

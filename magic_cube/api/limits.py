@@ -43,9 +43,11 @@ def init_limits(app: Flask, blueprint: Blueprint) -> Limiter:
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.rate_limit_storage,
                       headers_enabled=True, strategy="moving-window",
                       key_prefix="magic-cube", enabled=bool(settings.rate_limit_enabled))
+    # Without a readable token (a public poll, a forged one) only the IP limit applies.
+    anonymous = lambda: participant_key().startswith("ip:")  # noqa: E731
     limiter.limit(settings.rate_limit_polls, key_func=participant_key, methods=["GET"],
-                  scope="polls")(blueprint)
+                  scope="polls", exempt_when=anonymous)(blueprint)
     limiter.limit(settings.rate_limit_actions, key_func=participant_key, methods=["POST"],
-                  scope="actions")(blueprint)
+                  scope="actions", exempt_when=anonymous)(blueprint)
     limiter.limit(settings.rate_limit_ip, key_func=ip_key, scope="ip")(blueprint)
     return limiter

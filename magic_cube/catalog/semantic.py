@@ -249,7 +249,7 @@ class _Checker:
         for key in keys:
             if key in body:
                 self.expr(body[key], [*path, key], ctx)
-        for group in ("data", "object"):  # maps of name -> expression
+        for group in ("data", "object", "miss"):  # maps of name -> expression
             for key, value in body.get(group, {}).items():
                 self.expr(value, [*path, group, key], ctx)
 
@@ -288,7 +288,7 @@ class _Checker:
         self.need_room(path, ctx, "close")
 
     def effect_draw(self, body: dict, path: Path, ctx: Context) -> None:
-        self.exprs(body, ("items", "out_of", "miss", "guarantee"), path, ctx)
+        self.exprs(body, ("items", "out_of", "guarantee"), path, ctx)
         if "stock" in body:
             self.write(body["stock"], [*path, "stock"], ctx, "draw.stock", ("array",))
         self.bind(body["as"], ctx)

@@ -275,7 +275,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     weight_key = body.get("weight", "weight")
     out_of = expr(body["out_of"], f"{where}.out_of") if "out_of" in body else None
     stock = split_path(body["stock"]) if "stock" in body else None
-    miss = expr(body.get("miss", {}), f"{where}.miss")
+    miss = [(k, expr(v, f"{where}.miss.{k}")) for k, v in body.get("miss", {}).items()]
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
 
@@ -316,9 +316,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                 left[chosen] -= 1
             w.data["local"][name] = {**table[chosen], "index": chosen, "hit": True}
         else:
-            base = miss(w.data)
-            w.data["local"][name] = {**(base if isinstance(base, dict) else {}),
-                                     "index": -1, "hit": False}
+            w.data["local"][name] = {**{k: f(w.data) for k, f in miss}, "index": -1, "hit": False}
     return run
 
 
