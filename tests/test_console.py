@@ -863,7 +863,9 @@ def test_every_console_page_has_labelled_inputs(signed_in):
                  "/console/activities/new/bargain", f"/console/activities/{activity_id}",
                  f"/console/activities/{activity_id}/preview",
                  f"/console/activities/{activity_id}/edit",
-                 f"/console/activities/{activity_id}/dashboard", "/console/settings"):
+                 f"/console/activities/{activity_id}/dashboard", "/console/settings",
+                 f"/console/activities/{activity_id}/events",
+                 f"/console/activities/{draft_id}/events"):
         r = web.get(path)
         assert r.status_code == 200, path
         html = r.get_data(as_text=True)
@@ -875,3 +877,152 @@ def test_every_console_page_has_labelled_inputs(signed_in):
             assert control_id and control_id.group(1) in labelled, (path, tag)
         # Nothing depends on a script: no inline handlers, no inline scripts.
         assert "onclick" not in html and "<script>" not in html and "javascript:" not in html
+
+
+# webhook events -------------------------------------------------------------------------------
+
+def event_rows(html: str) -> list[dict[str, Any]]:
+    """The events table: one dict per row, with whether it has a Redeliver button."""
+    rows = []
+    for body in re.findall(r'<tr id="event-(\d+)">(.*?)</tr>', html, re.S):
+        cells = [text_of(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body[1], re.S)]
+        rows.append({"id": int(body[0]), "seq": int(cells[0]), "type": cells[1],
+                     "status": cells[3], "attempts": cells[4], "last_error": cells[5],
+                     "redeliver": "/redeliver" in body[1]})
+    return rows
+
+
+def live_bargain_with_events(web: Web, starters: int = 3) -> str:
+    activity_id = web.live("bargain")
+    for i in range(starters):
+        r = web.engine.act(activity_id, "start", Participant(f"starter-{i}", f"S{i}"))
+        assert r.status == 200, r.body
+    return activity_id
+
+
+def outbox_ids(engine, activity_id: str) -> list[int]:
+    with engine.store.transaction(write=False) as tx:
+        return [e["id"] for e in tx.list_events(activity_id, None, 0, 1000)]
+
+
+def test_events_page_lists_the_activitys_events_in_order(signed_in):
+    web = signed_in
+    activity_id = live_bargain_with_events(web)
+    # Linked from the activity and from its dashboard.
+    url = f"/console/activities/{activity_id}/events"
+    assert url in web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert url in web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
+    r = web.get(url)
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    rows = event_rows(html)
+    assert [row["type"] for row in rows] == ["bargain.started"] * 3
+    assert [row["id"] for row in rows] == outbox_ids(web.engine, activity_id)
+    assert [row["seq"] for row in rows] == sorted(row["seq"] for row in rows)
+    assert all(row["status"] == "Pending" and not row["redeliver"] for row in rows)
+    assert "<script>" not in html and 'name="status"' in html
+    # Chinese too.
+    html = web.get(url + "?lang=zh").get_data(as_text=True)
+    assert "事件" in html and "待投递" in html and "投递状态" in html
+
+
+def test_events_filter_by_status_and_redeliver(signed_in, clock):
+    web = signed_in
+    engine = web.engine
+    activity_id = live_bargain_with_events(web)
+    first, second, third = outbox_ids(engine, activity_id)
+    with engine.store.transaction() as tx:
+        assert tx.mark_delivered(first, clock.now)
+        assert tx.mark_failed(second, clock.now, clock.now + 60, "HTTP 500", dead=True)
+    url = f"/console/activities/{activity_id}/events"
+    by_status = {s: [row["id"] for row in event_rows(web.get(f"{url}?status={s}")
+                                                     .get_data(as_text=True))]
+                 for s in ("pending", "delivered", "dead", "")}
+    assert by_status == {"pending": [third], "delivered": [first], "dead": [second],
+                         "": [first, second, third]}
+    rows = {row["id"]: row for row in event_rows(web.get(url).get_data(as_text=True))}
+    assert rows[first]["status"] == "Delivered" and rows[first]["redeliver"]
+    assert rows[second]["status"] == "Dead" and rows[second]["redeliver"]
+    assert rows[second]["last_error"] == "HTTP 500"
+    assert rows[third]["status"] == "Pending" and not rows[third]["redeliver"]
+    # An unknown status shows every event.
+    assert len(event_rows(web.get(f"{url}?status=bogus").get_data(as_text=True))) == 3
+
+    # Redeliver the dead one from the filtered page: back to that page, flashed, pending again.
+    r = web.post(f"{url}/{second}/redeliver", {"status": "dead"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"{url}?status=dead")
+    html = web.get(r.headers["Location"]).get_data(as_text=True)
+    assert "will be sent again" in html and event_rows(html) == []
+    with engine.store.transaction(write=False) as tx:
+        redone = tx.get_event(activity_id, second)
+    assert redone["dead_at"] is None and redone["attempts"] == 0 and redone["last_error"] is None
+    # The delivered one too.
+    r = web.post(f"{url}/{first}/redeliver")
+    assert "will be sent again" in web.get(r.headers["Location"]).get_data(as_text=True)
+    rows = event_rows(web.get(url).get_data(as_text=True))
+    assert [(row["status"], row["redeliver"]) for row in rows] == [("Pending", False)] * 3
+    # A pending event is not sent again; an unknown one is reported.
+    r = web.post(f"{url}/{first}/redeliver")
+    assert "still waiting to be delivered" in web.get(r.headers["Location"]).get_data(as_text=True)
+    r = web.post(f"{url}/999999/redeliver")
+    assert "no such event" in web.get(r.headers["Location"]).get_data(as_text=True)
+    # Without the CSRF token the form is refused.
+    with engine.store.transaction() as tx:
+        tx.mark_delivered(third, clock.now)
+    r = web.client.post(f"{url}/{third}/redeliver")
+    assert r.status_code == 400 and "expired" in r.get_data(as_text=True)
+    with engine.store.transaction(write=False) as tx:
+        assert tx.get_event(activity_id, third)["delivered_at"] is not None
+
+
+def test_events_pages_older_and_newer(signed_in, monkeypatch):
+    from magic_cube.console import events
+    monkeypatch.setattr(events, "PAGE_SIZE", 2)
+    web = signed_in
+    activity_id = live_bargain_with_events(web, starters=5)
+    ids = outbox_ids(web.engine, activity_id)
+    url = f"/console/activities/{activity_id}/events"
+    html = web.get(url).get_data(as_text=True)
+    seen = [row["id"] for row in event_rows(html)]
+    assert "Older events" not in html
+    pages = 1
+    while "Newer events" in html:
+        newer = re.search(r'<a href="([^"]+)" rel="next">', html).group(1).replace("&amp;", "&")
+        html = web.get(newer).get_data(as_text=True)
+        seen += [row["id"] for row in event_rows(html)]
+        pages += 1
+    assert seen == ids and pages == 3
+    # And back again, page by page, to the first.
+    back = []
+    while "Older events" in html:
+        older = re.search(r'<a href="([^"]+)" rel="prev">', html).group(1).replace("&amp;", "&")
+        html = web.get(older).get_data(as_text=True)
+        back.append([row["id"] for row in event_rows(html)])
+    assert back == [ids[2:4], ids[0:2]]
+
+
+def test_another_merchant_cannot_see_or_redeliver_events(web, engine, clock):
+    web.signup("a@example.com")
+    theirs = live_bargain_with_events(web, starters=1)
+    [event_id] = outbox_ids(engine, theirs)
+    with engine.store.transaction() as tx:
+        tx.mark_delivered(event_id, clock.now)
+    web.logout()
+    web.signup("b@example.com")
+    assert web.get(f"/console/activities/{theirs}/events").status_code == 404
+    r = web.post(f"/console/activities/{theirs}/events/{event_id}/redeliver")
+    assert r.status_code == 404
+    with engine.store.transaction(write=False) as tx:
+        assert tx.get_event(theirs, event_id)["delivered_at"] is not None
+
+
+def test_settings_show_the_participant_secret(signed_in):
+    web = signed_in
+    secret = web.merchant.participant_secret
+    html = web.get("/console/settings").get_data(as_text=True)
+    page = read_form(html)
+    field = page.by_id["field-participant_secret"]
+    assert field["value"] == secret and "readonly" in field and "name" not in field
+    assert 'href="/docs"' in html and "Participant secret" in html
+    html = web.get("/console/settings?lang=zh").get_data(as_text=True)
+    assert "参与者密钥" in html and secret in html

@@ -69,7 +69,11 @@ def shop(store):
 # the contract itself ---------------------------------------------------------------------
 
 def public_methods(cls) -> dict[str, inspect.Signature]:
-    return {n: inspect.signature(v) for n, v in vars(cls).items()
+    """The public methods `cls` defines, itself or through its bases below `Tx` (a store's
+    Tx inherits the shared ones from `sql.SQLTx`); for `Tx` itself, the ones it lists."""
+    mro = cls.__mro__
+    own = mro[:mro.index(Tx)] if cls is not Tx and Tx in mro else (cls,)
+    return {n: inspect.signature(v) for k in reversed(own) for n, v in vars(k).items()
             if callable(v) and not n.startswith("_")}
 
 

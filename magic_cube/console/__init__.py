@@ -1,8 +1,8 @@
 """The merchant web console, mounted at `/console`.
 
 `init_app(app)` registers the console blueprint (with one child blueprint per feature: auth,
-activities, dashboard, settings), CSRF protection for every console form, Flask-Babel (zh/en)
-and the session cookie's flags. Every page works without JavaScript: each button is a form.
+activities, dashboard, events, settings), CSRF protection for every console form, Flask-Babel
+(zh/en) and the session cookie's flags. Every page works without JavaScript: each button is a form.
 
 The JSON API under `/v1` authenticates with bearer tokens, never cookies, so CSRF cannot
 apply to it and its blueprints are exempted; the console's are not.
@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from magic_cube.console import activities, auth, dashboard, settings_page
+from magic_cube.console import activities, auth, dashboard, events, settings_page
 from magic_cube.console.context import (
     LANGUAGES,
     format_time,
@@ -38,6 +38,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 bp.register_blueprint(auth.bp)
 bp.register_blueprint(activities.bp)
 bp.register_blueprint(dashboard.bp)
+bp.register_blueprint(events.bp)
 bp.register_blueprint(settings_page.bp)
 
 

@@ -36,3 +36,9 @@ VERB_DONE = {
     "end": _l("The activity has ended."),
     "archive": _l("The activity is archived."),
 }
+
+EVENT_STATUS_LABELS = {
+    "pending": _l("Pending"),
+    "delivered": _l("Delivered"),
+    "dead": _l("Dead"),
+}

@@ -24,7 +24,7 @@ database-wide writer with row locks:
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -38,18 +38,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from magic_cube.store.base import Conflict, Store, Tx
-from magic_cube.store.records import (
-    ActionRecord,
-    ActivityRecord,
-    IdempotencyRecord,
-    Member,
-    Merchant,
-    OutboxRecord,
-    ParticipantRecord,
-    Room,
-    StoredRoom,
-)
+from magic_cube.store.records import ActivityRecord, ParticipantRecord, StoredRoom
 from magic_cube.store.schema import MIGRATIONS, translate
+from magic_cube.store.sql import SQLTx, loads
 
 # Advisory lock keys (two-int form): (class, hashtext(name)).
 _MIGRATION_LOCK = 0x6D63_0001  # "mc" 1: migrations of one schema
@@ -63,14 +54,6 @@ URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": 
 # Errors that mean "refused because of a concurrent or conflicting write": the transaction is
 # rolled back and the caller may retry.
 _CONFLICTS = (errors.IntegrityError, errors.TransactionRollback, errors.LockNotAvailable)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def split_url(url: str) -> tuple[str, dict[str, Any]]:
@@ -226,7 +209,16 @@ def _conflict(exc: psycopg.Error) -> Conflict:
     return Conflict(str(exc).strip() or type(exc).__name__)
 
 
-class PostgresTx(Tx):
+@functools.lru_cache(maxsize=1024)
+def _placeholders(query: str) -> str:
+    """`query` with psycopg's `%s` for the shared SQL's `?` (no query has a literal `?`)."""
+    return query.replace("?", "%s")
+
+
+class PostgresTx(SQLTx):
+    # ILIKE under the bytewise collation: ASCII case-insensitive, like SQLite's LIKE.
+    _LIKE = "ILIKE"
+
     def __init__(self, conn: psycopg.Connection, write: bool) -> None:
         self.conn = conn
         self.write = write
@@ -238,7 +230,7 @@ class PostgresTx(Tx):
     def _cursor(self, query: str, args: Any = (), rows: bool = False) -> psycopg.Cursor:
         cur = self.conn.cursor(row_factory=dict_row) if rows else self.conn.cursor()
         try:
-            cur.execute(query, args)
+            cur.execute(_placeholders(query), args)
         except _CONFLICTS as exc:
             raise _conflict(exc) from exc
         return cur
@@ -252,6 +244,9 @@ class PostgresTx(Tx):
     def _row(self, query: str, args: Any = ()) -> tuple | None:
         return self._cursor(query, args).fetchone()
 
+    def _rows(self, query: str, args: tuple = ()) -> list[tuple]:
+        return self._cursor(query, args).fetchall()
+
     def _exec(self, query: str, args: tuple = ()) -> int:
         return self._cursor(query, args).rowcount
 
@@ -259,191 +254,25 @@ class PostgresTx(Tx):
         if not args:
             return
         try:
-            self.conn.cursor().executemany(query, args)
+            self.conn.cursor().executemany(_placeholders(query), args)
         except _CONFLICTS as exc:
             raise _conflict(exc) from exc
 
-    # merchants -----------------------------------------------------------------------------
-
-    def insert_merchant(self, m: Merchant) -> None:
-        self._exec("INSERT INTO merchants (id, name, email, password_hash, participant_secret, "
-                   "webhook_url, webhook_secret, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                   (m.id, m.name, m.email, m.password_hash, m.participant_secret, m.webhook_url,
-                    m.webhook_secret, m.created_at))
-
-    def get_merchant(self, merchant_id: str) -> Merchant | None:
-        row = self._one("SELECT * FROM merchants WHERE id = %s", (merchant_id,))
-        return Merchant(**row) if row else None
-
-    def get_merchant_by_email(self, email: str) -> Merchant | None:
-        row = self._one("SELECT * FROM merchants WHERE email = %s", (email,))
-        return Merchant(**row) if row else None
-
-    def update_merchant(self, merchant_id: str, **fields: Any) -> None:
-        sets = ", ".join(f"{k} = %s" for k in fields)
-        self._exec(f"UPDATE merchants SET {sets} WHERE id = %s", (*fields.values(), merchant_id))
-
-    def insert_api_key(self, key_id: str, merchant_id: str, key_hash: str, prefix: str,
-                       now: int) -> None:
-        self._exec("INSERT INTO api_keys (id, merchant_id, key_hash, prefix, created_at) "
-                   "VALUES (%s, %s, %s, %s, %s)", (key_id, merchant_id, key_hash, prefix, now))
-
-    def merchant_for_key_hash(self, key_hash: str) -> Merchant | None:
-        row = self._one("SELECT m.* FROM api_keys k JOIN merchants m ON m.id = k.merchant_id "
-                        "WHERE k.key_hash = %s AND k.revoked_at IS NULL", (key_hash,))
-        return Merchant(**row) if row else None
-
-    def list_api_keys(self, merchant_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT id, prefix, created_at, revoked_at FROM api_keys "
-                         "WHERE merchant_id = %s ORDER BY created_at", (merchant_id,))
-
-    def revoke_api_key(self, merchant_id: str, key_id: str, now: int) -> bool:
-        return self._exec("UPDATE api_keys SET revoked_at = %s WHERE id = %s AND merchant_id = %s "
-                          "AND revoked_at IS NULL", (now, key_id, merchant_id)) == 1
-
     # activities ----------------------------------------------------------------------------
-
-    _ACTIVITY_JSON = ("config", "state", "initial_state")
-
-    def _activity(self, row: dict[str, Any] | None) -> ActivityRecord | None:
-        if row is None:
-            return None
-        for key in self._ACTIVITY_JSON:
-            row[key] = loads(row[key])
-        return ActivityRecord(**row)
 
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
         """In a write transaction, also lock the row until the transaction ends: the first
         lock every engine write transaction takes, so one activity's actions serialise."""
-        query = "SELECT * FROM activities WHERE id = %s"
+        query = "SELECT * FROM activities WHERE id = ?"
         if self.write:
             query += " FOR NO KEY UPDATE"
         return self._activity(self._one(query, (activity_id,)))
-
-    def get_activity_version(self, activity_id: str) -> tuple[int, str, int | None, int | None] | None:
-        row = self._row("SELECT version, status, starts_at, ends_at FROM activities "
-                        "WHERE id = %s", (activity_id,))
-        return tuple(row) if row else None
-
-    def insert_activity(self, a: ActivityRecord) -> None:
-        row = {k: (dumps(v) if k in self._ACTIVITY_JSON else v) for k, v in vars(a).items()}
-        cols = ", ".join(row)
-        marks = ", ".join("%s" for _ in row)
-        self._exec(f"INSERT INTO activities ({cols}) VALUES ({marks})", tuple(row.values()))
-
-    def update_activity(self, activity_id: str, bump: bool = True, **fields: Any) -> None:
-        """Write the given columns; `bump` moves the version a participant's ETag depends on."""
-        sets = [f"{k} = %s" for k in fields]
-        args = [dumps(v) if k in self._ACTIVITY_JSON else v for k, v in fields.items()]
-        if bump:
-            sets.append("version = version + 1")
-        self._exec(f"UPDATE activities SET {', '.join(sets)} WHERE id = %s", (*args, activity_id))
-
-    def list_activities(self, merchant_id: str, status: str | None = None,
-                        search: str | None = None, before: str | None = None,
-                        limit: int = 50) -> list[ActivityRecord]:
-        where, args = ["merchant_id = %s"], [merchant_id]
-        if status:
-            where.append("status = %s")
-            args.append(status)
-        if search:
-            # ILIKE under the bytewise collation: ASCII case-insensitive, like SQLite's LIKE.
-            where.append("(title ILIKE %s OR template_id ILIKE %s)")
-            args += [f"%{search}%", f"%{search}%"]
-        if before:
-            where.append("id < %s")
-            args.append(before)
-        rows = self._all(f"SELECT * FROM activities WHERE {' AND '.join(where)} "
-                         f"ORDER BY id DESC LIMIT %s", (*args, limit))
-        return [self._activity(r) for r in rows]
-
-    def due_activities(self, now: int, limit: int) -> list[str]:
-        cur = self._cursor(
-            "SELECT id FROM activities WHERE (next_due IS NOT NULL AND next_due <= %s) "
-            "OR (status = 'scheduled' AND starts_at <= %s) "
-            "OR (status IN ('live', 'paused') AND ends_at IS NOT NULL AND ends_at <= %s) LIMIT %s",
-            (now, now, now, limit))
-        return [r[0] for r in cur.fetchall()]
 
     # rooms ---------------------------------------------------------------------------------
 
     def get_room(self, activity_id: str, room_id: str) -> StoredRoom | None:
         """In a write transaction, also lock the room row (after the activity's)."""
         return self._room(activity_id, room_id, lock=self.write)
-
-    def _room(self, activity_id: str, room_id: str, lock: bool) -> StoredRoom | None:
-        query = "SELECT * FROM rooms WHERE activity_id = %s AND id = %s"
-        row = self._one(f"{query} FOR UPDATE" if lock else query, (activity_id, room_id))
-        if row is None:
-            return None
-        members = [
-            Member(m["participant_id"], m["role"], m["joined_at"], loads(m["data"]),
-                   m["display_name"])
-            for m in self._all("SELECT * FROM room_members WHERE activity_id = %s "
-                               "AND room_id = %s ORDER BY position", (activity_id, room_id))
-        ]
-        room = Room(id=row["id"], status=row["status"], initiator=row["initiator"],
-                    capacity=row["capacity"], opened_at=row["opened_at"],
-                    state=loads(row["state"]), members=members, timers=loads(row["timers"]),
-                    closed_at=row["closed_at"])
-        return StoredRoom(room, row["version"])
-
-    def get_room_state_version(self, activity_id: str, room_id: str) -> tuple[int, int | None] | None:
-        """(version, next timer due) of a room: enough to answer a poll with 304."""
-        row = self._row("SELECT version, next_due FROM rooms WHERE activity_id = %s AND id = %s",
-                        (activity_id, room_id))
-        return (row[0], row[1]) if row else None
-
-    def insert_room(self, activity_id: str, room: Room) -> None:
-        self._exec("INSERT INTO rooms (activity_id, id, status, initiator, capacity, opened_at, "
-                   "closed_at, state, timers, next_due, size) "
-                   "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                   (activity_id, room.id, room.status, room.initiator, room.capacity,
-                    room.opened_at, room.closed_at, dumps(room.state), dumps(room.timers),
-                    min(room.timers.values(), default=None), len(room.members)))
-
-    def update_room(self, activity_id: str, room: Room, expected_version: int) -> None:
-        """Conditional on the version read: a lost update is refused, never written."""
-        n = self._exec("UPDATE rooms SET status = %s, closed_at = %s, state = %s, timers = %s, "
-                       "next_due = %s, size = %s, version = version + 1 "
-                       "WHERE activity_id = %s AND id = %s AND version = %s",
-                       (room.status, room.closed_at, dumps(room.state), dumps(room.timers),
-                        min(room.timers.values(), default=None) if room.status == "open" else None,
-                        len(room.members), activity_id, room.id, expected_version))
-        if n != 1:
-            raise Conflict(f"room {room.id} changed concurrently")
-
-    def insert_member(self, activity_id: str, room_id: str, member: Member, position: int) -> None:
-        self._exec("INSERT INTO room_members (activity_id, room_id, participant_id, role, data, "
-                   "display_name, joined_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                   (activity_id, room_id, member.participant, member.role, dumps(member.data),
-                    member.display_name, member.joined_at, position))
-
-    def due_rooms(self, activity_id: str, now: int, limit: int = 100) -> list[str]:
-        cur = self._cursor("SELECT id FROM rooms WHERE activity_id = %s AND next_due <= %s "
-                           "ORDER BY next_due, id LIMIT %s", (activity_id, now, limit))
-        return [r[0] for r in cur.fetchall()]
-
-    def next_room_due(self, activity_id: str) -> int | None:
-        row = self._row("SELECT min(next_due) FROM rooms WHERE activity_id = %s", (activity_id,))
-        return row[0] if row else None
-
-    def open_room_ids(self, activity_id: str) -> list[str]:
-        cur = self._cursor("SELECT id FROM rooms WHERE activity_id = %s AND status = 'open' "
-                           "ORDER BY opened_at, id", (activity_id,))
-        return [r[0] for r in cur.fetchall()]
-
-    def list_rooms(self, activity_id: str) -> list[StoredRoom]:
-        cur = self._cursor("SELECT id FROM rooms WHERE activity_id = %s ORDER BY opened_at, id",
-                           (activity_id,))
-        # Listing is not acting: even a write transaction does not lock every room it lists.
-        return [self._room(activity_id, r[0], lock=False) for r in cur.fetchall()]
-
-    def rooms_of(self, activity_id: str, participant_id: str, limit: int = 20) -> list[str]:
-        cur = self._cursor(
-            "SELECT room_id FROM room_members WHERE activity_id = %s AND participant_id = %s "
-            "ORDER BY joined_at DESC, room_id LIMIT %s", (activity_id, participant_id, limit))
-        return [r[0] for r in cur.fetchall()]
 
     # participants --------------------------------------------------------------------------
 
@@ -453,11 +282,11 @@ class PostgresTx(Tx):
         participant), held to the end of the transaction, stands in for it and the row is
         looked up again, so that two writers of a new participant (an action and a heartbeat
         that does not take the activity's lock) queue instead of both inserting it."""
-        query = self._lock("SELECT * FROM activity_participants WHERE activity_id = %s "
-                           "AND participant_id = %s")
+        query = self._lock("SELECT * FROM activity_participants WHERE activity_id = ? "
+                           "AND participant_id = ?")
         row = self._one(query, (activity_id, participant_id))
         if row is None and self.write:
-            self._row("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            self._row("SELECT pg_advisory_xact_lock(?, hashtext(?))",
                       (_ACTIVITY_PARTICIPANT_LOCK, f"{activity_id}\x1f{participant_id}"))
             row = self._one(query, (activity_id, participant_id))
         if row is None:
@@ -465,121 +294,34 @@ class PostgresTx(Tx):
         row["state"] = loads(row["state"])
         return ParticipantRecord(**row)
 
-    def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
-        row = self._row("SELECT version FROM activity_participants WHERE activity_id = %s "
-                        "AND participant_id = %s", (activity_id, participant_id))
-        return row[0] if row else None
-
-    def save_participant(self, p: ParticipantRecord, expected_version: int | None) -> None:
-        """Insert (`expected_version` None) or update conditionally on the version read."""
-        state = dumps(p.state) if p.state is not None else None
-        if expected_version is None:
-            self._exec("INSERT INTO activity_participants (activity_id, participant_id, "
-                       "display_name, state, version, first_action_at, last_action_at, actions, "
-                       "last_seen_at, interaction_seconds) "
-                       "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                       (p.activity_id, p.participant_id, p.display_name, state, p.version,
-                        p.first_action_at, p.last_action_at, p.actions, p.last_seen_at,
-                        p.interaction_seconds))
-            return
-        n = self._exec("UPDATE activity_participants SET display_name = %s, state = %s, "
-                       "version = %s, first_action_at = %s, last_action_at = %s, actions = %s, "
-                       "last_seen_at = %s, interaction_seconds = %s WHERE activity_id = %s "
-                       "AND participant_id = %s AND version = %s",
-                       (p.display_name, state, p.version, p.first_action_at, p.last_action_at,
-                        p.actions, p.last_seen_at, p.interaction_seconds, p.activity_id,
-                        p.participant_id, expected_version))
-        if n != 1:
-            raise Conflict(f"participant {p.participant_id} changed concurrently")
-
-    def list_participants(self, activity_id: str, after: str | None = None,
-                          limit: int = 1000) -> list[ParticipantRecord]:
-        rows = self._all("SELECT * FROM activity_participants WHERE activity_id = %s "
-                         "AND participant_id > %s ORDER BY participant_id LIMIT %s",
-                         (activity_id, after or "", limit))
-        for r in rows:
-            r["state"] = loads(r["state"])
-        return [ParticipantRecord(**r) for r in rows]
-
-    def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
-                             now: int) -> bool:
-        """Record a participant's first accepted action on this deployment; True if it is."""
-        n = self._exec("INSERT INTO participants (merchant_id, id, first_seen_at, "
-                       "first_activity_id) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                       (merchant_id, participant_id, now, activity_id))
-        return n == 1
-
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
         """Whether the merchant has seen this participant. In a write transaction an unknown
         participant is looked up again under an advisory lock on (merchant, participant),
         held to the end of the transaction: a concurrent transaction of another activity
         acting for the same shopper waits, then sees this one's `remember_participant`."""
-        query = "SELECT 1 FROM participants WHERE merchant_id = %s AND id = %s"
+        query = "SELECT 1 FROM participants WHERE merchant_id = ? AND id = ?"
         args = (merchant_id, participant_id)
         if self._row(query, args) is not None:
             return True
         if not self.write:
             return False
-        self._row("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+        self._row("SELECT pg_advisory_xact_lock(?, hashtext(?))",
                   (_PARTICIPANT_LOCK, f"{merchant_id}\x1f{participant_id}"))
         return self._row(query, args) is not None
-
-    # action log, outbox --------------------------------------------------------------------
-
-    _ACTION_JSON = ("params", "result", "events", "random")
-    _ACTION_FLAGS = ("first_time", "new_to_activity")  # INTEGER 0/1 columns, as in SQLite
-
-    def insert_action(self, a: ActionRecord) -> None:
-        row = {k: (dumps(v) if k in self._ACTION_JSON else int(v) if k in self._ACTION_FLAGS
-                   else v) for k, v in vars(a).items()}
-        cols = ", ".join(row)
-        marks = ", ".join("%s" for _ in row)
-        self._exec(f"INSERT INTO actions ({cols}) VALUES ({marks})", tuple(row.values()))
-
-    def list_actions(self, activity_id: str, after_seq: int = 0, limit: int = 100) -> list[ActionRecord]:
-        rows = self._all("SELECT * FROM actions WHERE activity_id = %s AND seq > %s "
-                         "ORDER BY seq LIMIT %s", (activity_id, after_seq, limit))
-        out = []
-        for r in rows:
-            for key in self._ACTION_JSON:
-                r[key] = loads(r[key])
-            for key in self._ACTION_FLAGS:
-                r[key] = bool(r[key])
-            out.append(ActionRecord(**r))
-        return out
-
-    def insert_outbox(self, activity_id: str, seq: int, events: list[dict[str, Any]],
-                      now: int) -> None:
-        self._many(
-            "INSERT INTO outbox (activity_id, seq, type, data, created_at, next_attempt_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [(activity_id, seq, e["type"], dumps(e["data"]), now, now) for e in events])
-
-    def list_outbox(self, activity_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxRecord]:
-        rows = self._all("SELECT id, activity_id, seq, type, data, created_at, attempts, "
-                         "delivered_at FROM outbox WHERE activity_id = %s AND id > %s "
-                         "ORDER BY id LIMIT %s", (activity_id, after_id, limit))
-        for r in rows:
-            r["data"] = loads(r["data"])
-        return [OutboxRecord(**r) for r in rows]
 
     # the worker: due work across activities, webhook delivery ------------------------------
 
     def due_activity_ids(self, now: int, limit: int) -> list[str]:
         """Activities with work due at `now` (see base.Tx): live, paused or ended ones with a due
         room timer, scheduled ones whose start has come, live or paused ones whose end has come."""
-        cur = self._cursor(
+        rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "
-            "WHERE r.activity_id = a.id AND r.next_due <= %s) "
-            "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= %s "
+            "WHERE r.activity_id = a.id AND r.next_due <= ?) "
+            "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "
-            "AND ends_at <= %s ORDER BY 1 LIMIT %s", (now, now, now, limit))
-        return [r[0] for r in cur.fetchall()]
-
-    _EVENT_COLUMNS = ("o.id, o.activity_id, o.seq, o.type, o.data, o.created_at, o.attempts, "
-                      "o.next_attempt_at, o.delivered_at, o.dead_at, o.last_error")
-    _UNDELIVERED = "delivered_at IS NULL AND dead_at IS NULL"  # matches `outbox_undelivered`
+            "AND ends_at <= ? ORDER BY 1 LIMIT ?", (now, now, now, limit))
+        return [r[0] for r in rows]
 
     def claim_outbox(self, now: int, lease: int, limit: int) -> list[dict[str, Any]]:
         """See base.Tx. Each activity's oldest undelivered event is locked `FOR UPDATE SKIP
@@ -591,160 +333,33 @@ class PostgresTx(Tx):
             f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
             "JOIN merchants m ON m.id = a.merchant_id "
             "JOIN outbox o ON o.id = (SELECT h.id FROM outbox h WHERE h.activity_id = a.id "
-            f"AND h.{self._UNDELIVERED.replace(' AND ', ' AND h.')} ORDER BY h.id LIMIT 1) "
+            f"AND {self._PENDING.format(t='h')} ORDER BY h.id LIMIT 1) "
             "WHERE m.webhook_url IS NOT NULL AND m.webhook_url <> '' "
             # Checked on `o` itself, not only in the subquery: when another worker changed the
             # row since this statement's snapshot, FOR UPDATE re-evaluates these conditions on
             # the row's new version (the subquery still sees the old snapshot), so an event
             # delivered or leased meanwhile is not claimed again.
-            f"AND o.{self._UNDELIVERED.replace(' AND ', ' AND o.')} "
-            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= %s) "
-            "ORDER BY o.next_attempt_at, o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
+            f"AND {self._PENDING.format(t='o')} "
+            "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) "
+            "ORDER BY o.next_attempt_at, o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED",
             (now, limit))
         if rows:
-            self._exec("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s "
-                       "WHERE id = ANY(%s)", (now + lease, [r["id"] for r in rows]))
+            self._exec("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? "
+                       "WHERE id = ANY(?)", (now + lease, [r["id"] for r in rows]))
         for r in rows:
             r["attempts"] += 1
             r["next_attempt_at"] = now + lease
             r["data"] = loads(r["data"])
         return rows
 
-    def mark_delivered(self, event_id: int, now: int) -> bool:
-        return self._exec("UPDATE outbox SET delivered_at = %s, dead_at = NULL, "
-                          "next_attempt_at = NULL WHERE id = %s AND delivered_at IS NULL",
-                          (now, event_id)) == 1
-
-    def mark_failed(self, event_id: int, now: int, next_attempt_at: int, error: str,
-                    dead: bool) -> bool:
-        return self._exec(f"UPDATE outbox SET last_error = %s, next_attempt_at = %s, "
-                          f"dead_at = %s WHERE id = %s AND {self._UNDELIVERED}",
-                          (error, None if dead else next_attempt_at, now if dead else None,
-                           event_id)) == 1
-
-    def get_event(self, activity_id: str, event_id: int) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = %s "
-                        "AND o.id = %s", (activity_id, event_id))
-        if row is not None:
-            row["data"] = loads(row["data"])
-        return row
-
-    def list_events(self, activity_id: str, status: str | None = None, after: int = 0,
-                    limit: int = 100) -> list[dict[str, Any]]:
-        where = {None: "", "pending": f"AND o.{self._UNDELIVERED.replace(' AND ', ' AND o.')} ",
-                 "delivered": "AND o.delivered_at IS NOT NULL ",
-                 "dead": "AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL "}[status]
-        rows = self._all(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = %s "
-                         f"AND o.id > %s {where}ORDER BY o.id LIMIT %s",
-                         (activity_id, after, limit))
-        for r in rows:
-            r["data"] = loads(r["data"])
-        return rows
-
-    def redeliver(self, activity_id: str, event_id: int, now: int) -> bool:
-        return self._exec("UPDATE outbox SET delivered_at = NULL, dead_at = NULL, attempts = 0, "
-                          "next_attempt_at = %s, last_error = NULL WHERE activity_id = %s "
-                          "AND id = %s AND (delivered_at IS NOT NULL OR dead_at IS NOT NULL)",
-                          (now, activity_id, event_id)) == 1
-
-    # stats ---------------------------------------------------------------------------------
-
-    def add_stats(self, activity_id: str, hour: int, deltas: dict[str, int]) -> None:
-        deltas = {k: v for k, v in deltas.items() if v}
-        if not deltas:
-            return
-        cols = ", ".join(deltas)
-        marks = ", ".join("%s" for _ in deltas)
-        updates = ", ".join(f"{k} = stats.{k} + excluded.{k}" for k in deltas)
-        self._exec(f"INSERT INTO stats (activity_id, hour, {cols}) VALUES (%s, %s, {marks}) "
-                   f"ON CONFLICT (activity_id, hour) DO UPDATE SET {updates}",
-                   (activity_id, hour, *deltas.values()))
-
-    def add_event_stats(self, activity_id: str, hour: int, counts: dict[str, int]) -> None:
-        """Add to the per-event-type counters of one hour."""
-        self._many(
-            "INSERT INTO event_stats (activity_id, hour, type, count) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (activity_id, hour, type) "
-            "DO UPDATE SET count = event_stats.count + excluded.count",
-            [(activity_id, hour, t, n) for t, n in counts.items()])
-
-    def event_totals(self, activity_id: str) -> dict[str, int]:
-        """Event type -> count over all hours."""
-        cur = self._cursor("SELECT type, sum(count) FROM event_stats WHERE activity_id = %s "
-                           "GROUP BY type ORDER BY type", (activity_id,))
-        return {t: int(n) for t, n in cur.fetchall()}  # sum(bigint) is numeric
-
-    def mark_participant_hour(self, activity_id: str, participant_id: str, hour: int) -> bool:
-        return self._exec("INSERT INTO participant_hours (activity_id, hour, participant_id) "
-                          "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                          (activity_id, hour, participant_id)) == 1
-
-    def hourly_stats(self, activity_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM stats WHERE activity_id = %s ORDER BY hour",
-                         (activity_id,))
-
-    # idempotency ---------------------------------------------------------------------------
-
-    def get_idempotency(self, activity_id: str, participant_id: str, key: str) -> IdempotencyRecord | None:
-        row = self._one("SELECT * FROM idempotency WHERE activity_id = %s AND participant_id = %s "
-                        "AND key = %s", (activity_id, participant_id, key))
-        if row is None:
-            return None
-        row["response"] = loads(row["response"])
-        return IdempotencyRecord(**row)
-
-    def claim_idempotency(self, rec: IdempotencyRecord, stale_before: int) -> bool:
-        """Take the key for a new request: insert it, or take over an abandoned pending one."""
-        n = self._exec("INSERT INTO idempotency (activity_id, participant_id, key, request_hash, "
-                       "state, created_at) VALUES (%s, %s, %s, %s, 'pending', %s) "
-                       "ON CONFLICT DO NOTHING",
-                       (rec.activity_id, rec.participant_id, rec.key, rec.request_hash,
-                        rec.created_at))
-        if n == 1:
-            return True
-        return self._exec("UPDATE idempotency SET created_at = %s, request_hash = %s "
-                          "WHERE activity_id = %s AND participant_id = %s AND key = %s "
-                          "AND state = 'pending' AND created_at < %s",
-                          (rec.created_at, rec.request_hash, rec.activity_id, rec.participant_id,
-                           rec.key, stale_before)) == 1
-
-    def complete_idempotency(self, activity_id: str, participant_id: str, key: str, status: int,
-                             response: dict[str, Any]) -> None:
-        self._exec("UPDATE idempotency SET state = 'done', status = %s, response = %s "
-                   "WHERE activity_id = %s AND participant_id = %s AND key = %s",
-                   (status, dumps(response), activity_id, participant_id, key))
-
-    def release_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
-        self._exec("DELETE FROM idempotency WHERE activity_id = %s AND participant_id = %s "
-                   "AND key = %s AND state = 'pending'", (activity_id, participant_id, key))
-
-    def delete_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
-        """Forget a key whatever its state (an expired one, before it is used afresh)."""
-        self._exec("DELETE FROM idempotency WHERE activity_id = %s AND participant_id = %s "
-                   "AND key = %s", (activity_id, participant_id, key))
-
-    def purge_idempotency(self, before: int) -> int:
-        return self._exec("DELETE FROM idempotency WHERE created_at < %s", (before,))
-
     # console -------------------------------------------------------------------------------
-
-    def count_participants(self, activity_id: str) -> int:
-        """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
-        return self._row("SELECT count(*) FROM activity_participants WHERE activity_id = %s",
-                         (activity_id,))[0]
-
-    def get_login_failures(self, email: str) -> tuple[int, int, int | None] | None:
-        """(failures, last failure time, locked until) for a console login email, if any."""
-        row = self._row("SELECT failures, last_failed_at, locked_until FROM login_failures "
-                        "WHERE email = %s", (email,))
-        return (row[0], row[1], row[2]) if row else None
 
     def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
                           lock_until: int) -> tuple[int, int | None]:
         """Count a failed login in one statement (no read-then-write race): the count starts
         again when the previous failure is older than `reset_before`; reaching `limit` locks
         the email until `lock_until`. Returns (failures, locked until)."""
-        row = self._row(
+        row = self._row(  # named placeholders: `_placeholders` leaves them as they are
             "INSERT INTO login_failures (email, failures, last_failed_at, locked_until) "
             "VALUES (%(email)s, 1, %(now)s, CASE WHEN 1 >= %(limit)s THEN %(lock)s::bigint END) "
             "ON CONFLICT (email) DO UPDATE SET "
@@ -758,6 +373,3 @@ class PostgresTx(Tx):
             {"email": email, "now": now, "limit": limit, "lock": lock_until,
              "reset": reset_before})
         return row[0], row[1]
-
-    def clear_login_failures(self, email: str) -> None:
-        self._exec("DELETE FROM login_failures WHERE email = %s", (email,))
