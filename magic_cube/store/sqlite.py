@@ -9,6 +9,7 @@ race might still let through.
 from __future__ import annotations
 
 import queue
+import random
 import sqlite3
 import threading
 import time
@@ -39,9 +40,11 @@ class SQLiteStore(Store):
         self._memory_conn = self._connect() if self.path == ":memory:" else None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
-                               isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        # No waiting inside SQLite: its busy handler sleeps in C, which would freeze a whole
+        # gevent worker. `_begin` waits for the write lock with a cooperative sleep instead.
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 0")
         if self.path != ":memory:":
             # Switching a new file to WAL needs a moment's exclusive lock, and SQLite does not
             # always wait for it with the busy handler: retry when another process holds it.
@@ -78,21 +81,45 @@ class SQLiteStore(Store):
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._begin(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield SQLiteTx(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                if _busy(exc):  # WAL makes this rare once the write lock is held
+                    raise Conflict("the database was busy; try again") from exc
+                raise
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
+        """Start a transaction, waiting up to the busy timeout for another writer to finish.
+
+        The wait is `time.sleep`, which gevent makes cooperative: while one greenlet waits for
+        the write lock, the others in its process keep answering polls."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.0002
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    if _busy(exc):
+                        raise Conflict("the database stayed busy; try again") from exc
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.005)
 
     def migrate(self) -> list[int]:
         applied = []
         with self._connection() as conn:
             db = sqlite_utils.Database(conn)
             for version, name, statements in MIGRATIONS:
-                conn.execute("BEGIN IMMEDIATE")  # two processes migrating at once take turns
+                self._begin(conn, "BEGIN IMMEDIATE")  # two processes migrating at once take turns
                 try:
                     if "_migrations" not in db.table_names():
                         db["_migrations"].create({"version": int, "name": str, "applied_at": str},
@@ -123,6 +150,11 @@ class SQLiteStore(Store):
                 break
         if self._memory_conn is not None:
             self._memory_conn.close()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc)
+    return "locked" in message or "busy" in message
 
 
 def _translate(exc: sqlite3.IntegrityError) -> Conflict:
