@@ -62,11 +62,13 @@ class ViewsMixin:
     def _poll(self, activity_id: str, if_none_match: str | None, wait: float, cheap, full):
         """Answer 304 from `cheap()` (an ETag, or None if the slow path is needed) when it
         matches, else hold up to `wait` seconds for a change, else render `full()`."""
+        if if_none_match is None:
+            return full()  # nothing to compare: skip the version read
         deadline = time.monotonic() + max(0.0, min(wait, self.settings.long_poll_max))
         while True:
             mark = self.notifier.mark(activity_id)
             etag = cheap()
-            if etag is None or if_none_match is None or not _etag_matches(if_none_match, etag):
+            if etag is None or not _etag_matches(if_none_match, etag):
                 return full()
             left = deadline - time.monotonic()
             if left <= 0:
