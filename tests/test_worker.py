@@ -781,3 +781,14 @@ def test_api_documents_the_event_routes(api):
     assert "event_not_found" in redeliver["responses"]["404"]["description"]
     assert "activity_not_found" in redeliver["responses"]["404"]["description"]
     assert "event_pending" in redeliver["responses"]["409"]["description"]
+
+
+def test_the_worker_forgets_idempotency_keys_past_their_time(env):
+    e, m = env.engine, env.merchant
+    aid = publish(e, m, "lottery")
+    ok(e.act(aid, "draw", ALICE, idempotency_key="k1"))
+    assert env.worker.run_once()["expired_keys"] == 0
+    env.clock.advance(e.settings.idempotency_ttl + 120)
+    assert env.worker.run_once()["expired_keys"] == 1
+    with e.store.transaction(write=False) as tx:
+        assert tx.get_idempotency(aid, "alice", "k1") is None

@@ -40,20 +40,31 @@ class Worker:
         self.batch = int(settings.worker_batch if batch is None else batch)
         self.webhooks = Deliverer(engine, session=session, rng=rng)
         self._stop = threading.Event()
+        self._purged_at = 0  # when expired Idempotency-Keys were last forgotten
 
     def run_once(self, now: int | None = None) -> dict[str, int]:
         """One pass at `now` (default: the engine's clock, read afresh as the pass goes).
 
         Returns counts: `activities` handled, room `timers` fired, activities `started` and
-        `ended`, webhook events `delivered`, `failed` (retry scheduled) and `dead`, `errors`."""
+        `ended`, webhook events `delivered`, `failed` (retry scheduled) and `dead`, `errors`,
+        and `expired_keys` (Idempotency-Keys past their time, forgotten)."""
         def clock() -> int:
             return int(now) if now is not None else self.engine.now()
 
         counts = run_timers(self.engine, clock(), self.batch, self.stopping)
         counts.update(self.webhooks.run(clock, self.batch, self.stopping))
+        counts["expired_keys"] = self.purge_keys(clock())
         if any(counts.values()):
             log.info("worker pass: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
         return counts
+
+    def purge_keys(self, now: int) -> int:
+        """Forget Idempotency-Keys older than `idempotency_ttl` (at most once a minute)."""
+        if now - self._purged_at < 60:
+            return 0
+        self._purged_at = now
+        with self.engine.store.transaction() as tx:
+            return tx.purge_idempotency(now - int(self.engine.settings.idempotency_ttl))
 
     def busy(self, counts: dict[str, int]) -> bool:
         """Whether a pass stopped at its batch limit, so that more work is probably waiting."""
