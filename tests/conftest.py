@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from stores import STORE_PARAMS, store_url
 
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
@@ -57,16 +58,31 @@ def catalog() -> Catalog:
     return Catalog.discover()
 
 
+def pytest_generate_tests(metafunc):
+    # Every API test runs on both stores; other users of `app` (the console) on SQLite.
+    if "store_kind" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        kinds = STORE_PARAMS if module.startswith(("test_api_", "test_openapi")) else ["sqlite"]
+        metafunc.parametrize("store_kind", kinds, indirect=True)
+
+
 @pytest.fixture
-def app(tmp_path, clock, catalog):
+def store_kind(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def app(tmp_path, clock, catalog, store_kind):
+    url, cleanup = store_url(store_kind, tmp_path)
     app = create_app({
         "CATALOG": catalog,
         "TESTING": True,
-        "SETTINGS": {"database_url": f"sqlite:///{tmp_path}/t.db", "long_poll_interval": 0.1},
+        "SETTINGS": {"database_url": url, "long_poll_interval": 0.1},
         "CLOCK": clock,
     })
     yield app
     app.extensions["magic_cube"].store.close()
+    cleanup()
 
 
 @pytest.fixture
