@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_jsonlogic_conformance import js_equal
 
 from magic_cube.rules import jsonlogic as jl
 from magic_cube.rules.jsonlogic import (
@@ -38,19 +39,6 @@ GUARD = {
 }
 
 
-def js_equal(actual: Any, expected: Any) -> bool:
-    """Equality as JSON sees it: 1 == 1.0, NaN == NaN, but a bool is never a number."""
-    if isinstance(actual, bool) or isinstance(expected, bool):
-        return type(actual) is type(expected) and actual == expected
-    if isinstance(actual, int | float) and isinstance(expected, int | float):
-        return actual == expected or (math.isnan(actual) and math.isnan(expected))
-    if isinstance(actual, list) and isinstance(expected, list):
-        return len(actual) == len(expected) and all(map(js_equal, actual, expected))
-    if isinstance(actual, dict) and isinstance(expected, dict):
-        return actual.keys() == expected.keys() and all(
-            js_equal(actual[k], expected[k]) for k in actual
-        )
-    return type(actual) is type(expected) and actual == expected
 
 
 def is_nan(value: Any) -> bool:
