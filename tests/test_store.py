@@ -246,15 +246,6 @@ def test_ids_sort_bytewise_like_sqlite(store):
             sorted(ids, key=lambda s: s.encode(), reverse=True)
 
 
-def test_due_activities(shop):
-    with shop.transaction() as tx:
-        tx.insert_activity(activity("act_s", status="scheduled", starts_at=T0 + 10))
-        tx.insert_activity(activity("act_e", status="paused", ends_at=T0 + 20))
-        tx.insert_activity(activity("act_t", next_due=T0 + 30))
-    with shop.transaction(write=False) as tx:
-        assert tx.due_activities(T0, 10) == []
-        assert sorted(tx.due_activities(T0 + 30, 10)) == ["act_e", "act_s", "act_t"]
-        assert len(tx.due_activities(T0 + 30, 2)) == 2
 
 
 # rooms -----------------------------------------------------------------------------------
@@ -325,8 +316,6 @@ def test_due_rooms_earliest_first_then_by_id(shop):
         assert tx.due_rooms("act_1", T0 + 5) == ["r1"]
         assert tx.due_rooms("act_1", T0 + 100) == ["r1", "r2", "r3"]
         assert tx.due_rooms("act_1", T0 + 100, limit=2) == ["r1", "r2"]
-        assert tx.next_room_due("act_1") == T0 + 5
-        assert tx.next_room_due("act_3") is None
         # Closing a room clears its schedule.
         stored = tx.get_room("act_1", "r1")
         stored.room.status = "expired"

@@ -6,7 +6,6 @@ the engine (lazy timers before each action, sequence-numbered randomness) withou
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +108,3 @@ class Simulation:
 
     def events(self) -> list[Event]:
         return [e for entry in self.log for e in entry.events]
-
-    def snapshot_state(self) -> dict[str, Any]:
-        return copy.deepcopy({"activity": self.activity, "participants": self.participants,
-                              "rooms": {k: vars(r) for k, r in self.rooms.items()}})

@@ -123,11 +123,6 @@ class Tx(Protocol):
         (the keyset cursor)."""
         ...
 
-    def due_activities(self, now: int, limit: int) -> list[str]:
-        """Activities with a due room timer, a due scheduled start or a due end (at
-        most `limit`)."""
-        ...
-
     def get_room(self, activity_id: str, room_id: str) -> StoredRoom | None:
         """A room with its members (in join order) and the version read. In a write
         transaction the room's row is locked too (after its activity's)."""
@@ -152,10 +147,6 @@ class Tx(Protocol):
 
     def due_rooms(self, activity_id: str, now: int, limit: int = 100) -> list[str]:
         """Ids of the activity's rooms with a timer due at `now`, earliest first (then by id)."""
-        ...
-
-    def next_room_due(self, activity_id: str) -> int | None:
-        """When the activity's earliest room timer is due, or None."""
         ...
 
     def open_room_ids(self, activity_id: str) -> list[str]:

@@ -155,14 +155,6 @@ class SQLTx(Tx):
                          f"ORDER BY id DESC LIMIT ?", (*args, limit))
         return [self._activity(r) for r in rows]
 
-    def due_activities(self, now: int, limit: int) -> list[str]:
-        rows = self._rows(
-            "SELECT id FROM activities WHERE (next_due IS NOT NULL AND next_due <= ?) "
-            "OR (status = 'scheduled' AND starts_at <= ?) "
-            "OR (status IN ('live', 'paused') AND ends_at IS NOT NULL AND ends_at <= ?) LIMIT ?",
-            (now, now, now, limit))
-        return [r[0] for r in rows]
-
     # rooms ---------------------------------------------------------------------------------
 
     def get_room(self, activity_id: str, room_id: str) -> StoredRoom | None:
@@ -220,10 +212,6 @@ class SQLTx(Tx):
         rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? AND next_due <= ? "
                           "ORDER BY next_due, id LIMIT ?", (activity_id, now, limit))
         return [r[0] for r in rows]
-
-    def next_room_due(self, activity_id: str) -> int | None:
-        row = self._row("SELECT min(next_due) FROM rooms WHERE activity_id = ?", (activity_id,))
-        return row[0] if row else None
 
     def open_room_ids(self, activity_id: str) -> list[str]:
         rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? AND status = 'open' "
