@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections import Counter
@@ -16,6 +17,32 @@ from magic_cube.rules.rng import Rng, action_label, commitment
 from magic_cube.rules.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
+KNOWN_S_AP1 = [1697, 2375, 4743]  # HMAC-SHA256(b"s", b"a/p/1/i"), i = 0, 1, 2; mod 10000
+
+
+def documented_draws(seed: str, label: str, ns: list[int]) -> list[int]:
+    """Values for successive `below(n)` calls, derived as the docs describe, with `hmac` alone:
+    block i is the first 8 bytes (big-endian) of HMAC-SHA256(seed, f"{label}/{i}"); a block at or
+    above the largest multiple of n is skipped; the value is block % n."""
+    out, i = [], 0
+    for n in ns:
+        limit = 2**64 - 2**64 % n
+        while True:
+            mac = hmac.new(seed.encode(), f"{label}/{i}".encode(), hashlib.sha256).digest()
+            i += 1
+            block = int.from_bytes(mac[:8], "big")
+            if block < limit:
+                out.append(block % n)
+                break
+    return out
+
+
+def test_rng_gives_the_known_answers_of_the_documented_derivation() -> None:
+    ns = [10000, 6, 2**63 + 12345, 100, 1, 7]
+    rng = Rng("revealed-seed", "act-1/amy/3")
+    assert [rng.below(n) for n in ns] == documented_draws("revealed-seed", "act-1/amy/3", ns)
+    # Fixed values, so that a change to the derivation (and the documented audit) shows up here.
+    assert documented_draws("s", "a/p/1", [10000, 10000, 10000]) == KNOWN_S_AP1
 
 
 def stream(seed: str, label: str, n: int, count: int = 50) -> list[int]:
@@ -104,8 +131,9 @@ def test_an_auditor_recomputes_every_lottery_draw_from_the_seed() -> None:
         outcome = sim.act(f"p{i}", "draw")
         assert isinstance(outcome, Outcome)
         entry = sim.log[-1]
-        fresh = Rng(seed, action_label("act-77", entry.actor, entry.seq))
-        recomputed = [[n, fresh.below(n)] for n, _ in outcome.random]
+        ns = [n for n, _ in outcome.random]
+        label = action_label("act-77", entry.actor, entry.seq)
+        recomputed = [list(pair) for pair in zip(ns, documented_draws(seed, label, ns), strict=True)]
         assert recomputed == outcome.random
         assert [n for n, _ in outcome.random] == [10000]
         index = audit_index(prizes, stock, outcome.random[0][1])

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from magic_cube.catalog.config import ConfigValidator
+from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate, compile_template
 from magic_cube.scenarios import run_scenario
 
@@ -51,40 +53,14 @@ def _compiled(template_id: str) -> CompiledTemplate:
     return compile_template(_template_doc(template_id))
 
 
-def _local_fill_defaults(doc: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """Top-level `default`s of the config schema, for optional properties left out."""
-    schema = doc.get("config", {}).get("schema", {})
-    required = set(schema.get("required", []))
-    filled = dict(config)
-    for name, prop in schema.get("properties", {}).items():
-        if name not in filled and name not in required and isinstance(prop, dict) and "default" in prop:
-            filled[name] = prop["default"]
-    return filled
-
-
-def _config_validator(doc: dict[str, Any]) -> Any | None:
-    try:
-        from magic_cube.catalog import ConfigValidator  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from magic_cube.catalog.config import ConfigValidator
-        except ImportError:
-            return None
-    try:
-        return ConfigValidator.for_template(doc)
-    except Exception:  # a half-finished catalog must not hide scenario failures
-        return None
+@cache
+def _config_validator(template_id: str) -> ConfigValidator:
+    return ConfigValidator.for_template(_template_doc(template_id))
 
 
 def fill_defaults(template_id: str, config: dict[str, Any]) -> dict[str, Any]:
-    doc = _template_doc(template_id)
-    validator = _config_validator(doc)
-    if validator is not None:
-        try:
-            return validator.fill_defaults(config)
-        except Exception:
-            pass
-    return _local_fill_defaults(doc, config)
+    filled: dict[str, Any] = _config_validator(template_id).fill_defaults(config)
+    return filled
 
 
 SCENARIOS = _scenario_files()
@@ -102,20 +78,13 @@ def test_scenario_passes(path: Path) -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[_scenario_id(p) for p in SCENARIOS])
 def test_scenario_config_is_a_valid_merchant_config(path: Path) -> None:
-    doc = _template_doc(path.parent.parent.name)
-    validator = _config_validator(doc)
-    if validator is None:
-        pytest.skip("magic_cube.catalog.ConfigValidator is not available")
+    validator = _config_validator(path.parent.parent.name)
     _, errors = validator.validate(_load(path)["config"])
     assert errors == {}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[_scenario_id(p) for p in SCENARIOS])
 def test_scenario_file_matches_the_scenario_schema(path: Path) -> None:
-    try:
-        from magic_cube.catalog.metaschema import scenario_problems
-    except ImportError:
-        pytest.skip("magic_cube.catalog.metaschema is not available")
     problems = scenario_problems(_load(path), str(path))
     assert not problems, "\n".join(str(p) for p in problems)
 
