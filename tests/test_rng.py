@@ -133,7 +133,8 @@ def test_an_auditor_recomputes_every_lottery_draw_from_the_seed() -> None:
         entry = sim.log[-1]
         ns = [n for n, _ in outcome.random]
         label = action_label("act-77", entry.actor, entry.seq)
-        recomputed = [list(pair) for pair in zip(ns, documented_draws(seed, label, ns), strict=True)]
+        draws = documented_draws(seed, label, ns)
+        recomputed = [list(pair) for pair in zip(ns, draws, strict=True)]
         assert recomputed == outcome.random
         assert [n for n, _ in outcome.random] == [10000]
         index = audit_index(prizes, stock, outcome.random[0][1])
