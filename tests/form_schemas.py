@@ -1,5 +1,5 @@
 """A synthetic config schema exercising every feature of the console's form renderer
-(magic_cube/console/forms.py), with a valid config for it. Used by tests/test_forms.py."""
+(magic_cube/console/forms/), with a valid config for it. Used by tests/test_forms.py."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ EVERYTHING: dict[str, Any] = {
     },
     "properties": {
         "title": {"type": "string", "minLength": 2, "maxLength": 30,
-                  "x-ui": {"label": t("Title", "标题"), "help": t("Shown to everyone", "对所有人显示"),
+                  "x-ui": {"label": t("Title", "标题"),
+                           "help": t("Shown to everyone", "对所有人显示"),
                            "placeholder": t("Summer sale", "夏季促销"),
                            "group": t("Basics", "基本")}},
         "description": {"type": "string", "maxLength": 500,
@@ -78,7 +79,8 @@ EVERYTHING: dict[str, Any] = {
                    "items": {"$ref": "#/$defs/prize"},
                    "x-ui": {"label": t("Prizes", "奖品")}},
         "shipping": {"$ref": "#/$defs/address",
-                     "x-ui": {"label": t("Shipping", "配送"), "help": t("Where prizes go", "奖品寄往")}},
+                     "x-ui": {"label": t("Shipping", "配送"),
+                              "help": t("Where prizes go", "奖品寄往")}},
         "stages": {"type": "array",
                    "items": {"type": "object", "required": ["name", "thresholds"],
                              "properties": {
@@ -102,11 +104,14 @@ EVERYTHING: dict[str, Any] = {
             ],
             "x-ui": {"label": t("Reward", "奖励")},
         },
-        "starts_on": {"type": "string", "format": "date", "x-ui": {"label": t("Start day", "开始日期")}},
+        "starts_on": {"type": "string", "format": "date",
+                      "x-ui": {"label": t("Start day", "开始日期")}},
         "starts_at": {"type": "string", "format": "date-time",
                       "x-ui": {"label": t("Starts at", "开始时间")}},
-        "daily_at": {"type": "string", "format": "time", "x-ui": {"label": t("Daily at", "每日时间")}},
-        "contact": {"type": "string", "format": "email", "x-ui": {"label": t("Contact", "联系邮箱")}},
+        "daily_at": {"type": "string", "format": "time",
+                     "x-ui": {"label": t("Daily at", "每日时间")}},
+        "contact": {"type": "string", "format": "email",
+                    "x-ui": {"label": t("Contact", "联系邮箱")}},
         "homepage": {"type": "string", "format": "uri", "x-ui": {"label": t("Homepage", "主页")}},
         "enabled": {"type": "boolean", "default": True,
                     "x-ui": {"label": t("Enabled", "启用"), "widget": "switch"}},

@@ -1,4 +1,4 @@
-"""The console's schema-driven config form (magic_cube/console/forms.py).
+"""The console's schema-driven config form (magic_cube/console/forms/).
 
 Assertions read the HTML with a real HTML parser (the stdlib's html.parser, into a small tree
 below) and submit it as a browser would: enabled named controls outside <template>, checked
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask_babel import Babel
 from werkzeug.datastructures import MultiDict
 
 from magic_cube.catalog import ConfigValidator
-from magic_cube.console import forms
+from magic_cube.console import TRANSLATIONS, forms
 from magic_cube.console.forms import (
     apply_array_action,
     error_summary,
@@ -193,6 +195,17 @@ def assert_well_formed(root: Node) -> None:
         assert len(inner) == len(set(inner)), "duplicate ids in a row template"
 
 
+@pytest.fixture
+def console_catalog():
+    """An app with the console's catalog, where the form's own words (Add, Remove, …) come
+    from Flask-Babel as they do in the console."""
+    app = Flask(__name__)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    Babel(app)
+    with app.app_context():
+        yield app
+
+
 def render(schema: dict[str, Any], values: Any = None, errors: Any = None, lang: str = "en",
            **kw: Any) -> Node:
     root = parse_html(render_form(schema, values, errors, lang=lang, **kw))
@@ -321,7 +334,8 @@ def test_each_array_has_a_row_template_for_javascript():
     names = [n.get("name") for n in row.iter(templates=True) if n.get("name")]
     assert "config.prizes.__i0__.name" in names and "__remove:config.prizes.__i0__" in names
     # a new row starts from the item's defaults
-    select = next(n for n in row.iter(templates=True) if n.get("name") == "config.prizes.__i0__.type")
+    select = next(n for n in row.iter(templates=True)
+                  if n.get("name") == "config.prizes.__i0__.type")
     assert next(o for o in select.elements() if o.has("selected")).get("value") == "coupon"
     # nested arrays get their own placeholder
     nested = render(EVERYTHING, EVERYTHING_CONFIG).by_id("field-config-stages")
@@ -462,7 +476,8 @@ def test_required_marker_and_constraints_become_attributes():
     assert (title.get("minlength"), title.get("maxlength")) == ("2", "30")
     marker = next(n for n in root.iter() if n.tag == "label" and n.get("for") == title.get("id"))
     star = marker.find("abbr")
-    assert star.text() == "*" and star.get("aria-hidden") == "true" and star.get("title") == "required"
+    assert star.text() == "*" and star.get("aria-hidden") == "true"
+    assert star.get("title") == "required"
     description = control(root, "config.description")
     assert not description.has("required")
     assert not [n for n in root.iter() if n.tag == "label" and n.get("for") == description.get("id")
@@ -549,7 +564,8 @@ def test_ui_hints_widget_order_help_placeholder_hidden_readonly_groups():
     assert not enabled.has("checked")
     secret = root.named("config.secret")
     assert [(n.get("type"), n.get("value")) for n in secret] == [("hidden", "s3")]
-    assert not [n for n in root.iter() if n.tag == "label" and n.get("for") == "field-config-secret"]
+    assert not [n for n in root.iter()
+                if n.tag == "label" and n.get("for") == "field-config-secret"]
     serial = control(root, "config.serial")
     assert serial.has("readonly") and serial.get("value") == "A-1"
     # hidden columns of a table travel as hidden inputs of their row
@@ -784,7 +800,7 @@ def test_parse_coerces_numbers_money_percent_and_booleans():
     assert parse_form(EVERYTHING, MultiDict({"config.enabled": "false"}))[0]["enabled"] is False
 
 
-def test_parse_reports_unreadable_numbers_instead_of_raising():
+def test_parse_reports_unreadable_numbers_instead_of_raising(console_catalog):
     form = MultiDict({"config.prizes.0.weight": "2.5", "config.budget": "12.345",
                       "config.discount": "lots", "config.prizes.0.name": "x"})
     parsed, errors = parse_form(EVERYTHING, form)
@@ -929,15 +945,23 @@ def test_adding_a_row_without_javascript_round_trips_through_the_server():
 
 # -- languages, escaping, the rest ------------------------------------------------------------
 
-def test_chinese_labels_and_our_own_words():
+def test_chinese_labels_and_our_own_words(console_catalog):
     root = render(EVERYTHING, EVERYTHING_CONFIG, lang="zh")
     assert label_of(root, control(root, "config.title")) == "标题*"
     assert root.find("button", name="__add:config.keywords").text() == "添加"
     remove = root.find("button", name="__remove:config.keywords.0")
     assert remove.text().startswith("删除")
+    assert root.find("button", name="__up:config.keywords.1").text().startswith("上移")
     assert control(root, "config.channel").find("option").text() == "请选择…"
+    assert root.find("abbr", **{"class": "required"}).get("title") == "必填"
     assert root.by_id("field-config-title").get("placeholder") == "夏季促销"
-    assert set(forms.STRINGS["zh"]) == set(forms.STRINGS["en"])
+
+
+def test_outside_an_app_our_own_words_are_english():
+    # No Flask-Babel without an app: the template's texts still follow `lang`.
+    root = render(EVERYTHING, EVERYTHING_CONFIG, lang="zh")
+    assert label_of(root, control(root, "config.title")) == "标题*"
+    assert root.find("button", name="__add:config.keywords").text() == "Add"
 
 
 def test_labels_fall_back_to_title_then_the_name():

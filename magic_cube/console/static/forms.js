@@ -1,4 +1,4 @@
-/* The config form (console/forms.py), made instant: array rows are added, removed and moved
+/* The config form (console/forms/), made instant: array rows are added, removed and moved
    without a round trip (a new row is cloned from the <template> the server rendered for each
    array, then every row's names, ids and labels are renumbered), fields that show only under a
    condition (data-show-if) and oneOf variants follow the values as they change.
