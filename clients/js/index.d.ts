@@ -1,0 +1,269 @@
+// Types for the magic-cube JavaScript client (src/client.js). See README.md and docs/api.md.
+
+// -- transport ------------------------------------------------------------------------------------
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** JSON text, or undefined when the request has no body. */
+  body?: string;
+  timeoutMs?: number;
+  /** Aborted when the loop that sent the request stops (where AbortController exists). */
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  /** The response text ("" for none), or an already parsed value. */
+  body: unknown;
+}
+
+/** Resolves for every HTTP status; rejects only when no answer came. */
+export type RequestFunction = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** `request` on the global fetch (browsers, Node 18+). */
+export declare const fetchRequest: RequestFunction;
+
+/** The parts of WeChat's `wx` object the adapter uses. */
+export interface WxLike {
+  request(options: {
+    url: string;
+    method: string;
+    header: Record<string, string>;
+    data?: string;
+    timeout?: number;
+    dataType?: string;
+    responseType?: string;
+    success(result: { statusCode: number; header: Record<string, string>; data: unknown }): void;
+    fail(error: { errMsg?: string }): void;
+  }): { abort?(): void } | void;
+}
+
+/** `request` for mini-programs: `wxRequest(wx)`. */
+export declare function wxRequest(wx: WxLike): RequestFunction;
+
+// -- errors ---------------------------------------------------------------------------------------
+
+export interface FieldError {
+  code: string;
+  message: string;
+}
+
+/** Any failure answered by the server; switch on `code` (docs/api.md#error-codes). */
+export declare class MagicCubeError extends Error {
+  constructor(init?: {
+    code: string;
+    message?: string;
+    status?: number;
+    errors?: Record<string, FieldError[]>;
+    retryAfter?: number | null;
+  });
+  /** The stable error code, e.g. "group_full"; `http_<status>` for a body that is not ours. */
+  code: string;
+  /** The HTTP status; 0 when there was no answer. */
+  status: number;
+  /** Details keyed by field path (`params.shares`, `status` …); {} when there are none. */
+  errors: Record<string, FieldError[]>;
+  /** Seconds from Retry-After (on 429), else null. */
+  retryAfter: number | null;
+  /** On errors thrown by `act`: the key the action was sent with. */
+  idempotencyKey?: string;
+}
+
+/** No answer: offline, a timeout, DNS or TLS failure. `code` is "network_error". */
+export declare class NetworkError extends MagicCubeError {
+  constructor(message?: string, options?: { cause?: unknown });
+  code: "network_error";
+  cause?: unknown;
+}
+
+/** `act` gave up without a definite answer; resend with `idempotencyKey` to learn it. */
+export declare class ActionUnsettledError extends MagicCubeError {
+  code: "action_unsettled";
+  idempotencyKey: string;
+  attempts: number;
+  /** The last failure: a NetworkError or a 5xx MagicCubeError. */
+  cause: MagicCubeError;
+}
+
+// -- the client -----------------------------------------------------------------------------------
+
+export interface TokenRequest {
+  /** True after the server refused the last token (401 token_expired / invalid_token). */
+  refresh: boolean;
+}
+
+/** Called before every request that needs a token; return null for none. */
+export type TokenProvider = (request: TokenRequest) => Promise<string | null> | string | null;
+
+/** The subset of `document` used to pause loops while the page is hidden. */
+export interface VisibilitySource {
+  hidden: boolean;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+export interface ClientOptions {
+  /** e.g. "https://cube.example.com"; "" (default) for the page's own origin. */
+  baseUrl?: string;
+  /** Default: fetchRequest where fetch exists, else wxRequest(wx). */
+  request?: RequestFunction;
+  getToken?: TokenProvider;
+  /** Sent as Accept-Language ("zh" gives Chinese messages). */
+  lang?: string;
+  /** Per-request timeout for everything but long polls; default 15000. */
+  timeoutMs?: number;
+  /** Attempts per action before giving up; default 5. */
+  maxActionAttempts?: number;
+  /** No retry of an action starts after this many ms; default 30000. */
+  maxActionMs?: number;
+  /** Shortest time between two polls that answer 304 at once; default 1000. */
+  minPollIntervalMs?: number;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+  /** Default: the global `document` when there is one; null never pauses. */
+  document?: VisibilitySource | null;
+}
+
+export interface WatchOptions {
+  /** Long-poll seconds, 0-25 (default 25). */
+  wait?: number;
+  /** Send a token; default: every view but the public activity view. */
+  auth?: boolean;
+  /** Start from an ETag you already have. */
+  etag?: string;
+  /** Every failure; `willRetry` false means the loop has stopped (404, 401 …). */
+  onError?: (error: Error, info: { willRetry: boolean }) => void;
+}
+
+/** Called with each new version of a view and its ETag. */
+export type OnChange<T> = (body: T, info: { etag: string | null }) => void;
+
+/** Stops the loop; `done` settles once it has ended. */
+export interface Stop {
+  (): void;
+  done: Promise<void>;
+}
+
+export interface ActOptions {
+  /** The room acted on, for `room: "target"` actions. */
+  room?: string;
+  params?: Record<string, unknown>;
+  /** Resume an unsettled action with its key; a new key otherwise. */
+  idempotencyKey?: string;
+  /** Called before each retry, e.g. to show "retrying…". */
+  onRetry?: (error: MagicCubeError, info: { attempt: number; delayMs: number }) => void;
+}
+
+export interface ActionResult {
+  ok: true;
+  action: string;
+  seq: number;
+  room: string | null;
+  result: Record<string, unknown>;
+  events: string[];
+}
+
+export interface HeartbeatResult {
+  credited: number;
+  interaction_seconds: number;
+  next_heartbeat: number;
+}
+
+export interface HeartbeatOptions {
+  onBeat?: (answer: HeartbeatResult) => void;
+  onError?: (error: Error, info: { willRetry: boolean }) => void;
+}
+
+export interface SendOptions {
+  method?: string;
+  path: string;
+  query?: Record<string, string | number>;
+  headers?: Record<string, string>;
+  body?: unknown;
+  auth?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ParsedResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Parsed JSON; null for an empty body. */
+  body: any;
+}
+
+export declare const MAX_WAIT: 25;
+
+export declare class MagicCubeClient {
+  constructor(options?: ClientOptions);
+  /** One exchange, any status; refreshes the token once on 401 token_expired/invalid_token. */
+  send(options: SendOptions): Promise<ParsedResponse>;
+  /** `send`, then the 2xx body or a thrown MagicCubeError. */
+  call<T = any>(options: SendOptions): Promise<T>;
+  get<T = any>(path: string, options?: { auth?: boolean }): Promise<T>;
+
+  watch<T = any>(path: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
+  watchActivity<T = any>(activityId: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
+  watchRoom<T = any>(activityId: string, room: string, onChange: OnChange<T>,
+    options?: WatchOptions): Stop;
+  watchMe<T = any>(activityId: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
+
+  act(activityId: string, action: string, options?: ActOptions): Promise<ActionResult>;
+  heartbeat(activityId: string): Promise<HeartbeatResult>;
+  startHeartbeats(activityId: string, intervalMs?: number, options?: HeartbeatOptions): Stop;
+  share(activityId: string, options?: { room?: string }): Promise<{ url: string; code: string }>;
+  guest(activityId: string, nickname: string):
+    Promise<{ token: string; participant: string; expires_at: string }>;
+}
+
+/** `new MagicCubeClient(options)`. */
+export declare function createClient(options?: ClientOptions): MagicCubeClient;
+
+// -- ids ------------------------------------------------------------------------------------------
+
+/** A random v4 UUID (crypto.randomUUID when available). */
+export declare function randomId(): string;
+
+/** A stable random id for this device, kept in wx storage or localStorage when available. */
+export declare function deviceId(options?: {
+  store?: { get(): string | null | undefined; set(value: string): void } | null;
+}): string;
+
+// -- JsonLogic ------------------------------------------------------------------------------------
+
+export type Rule = unknown;
+
+export declare class JsonLogicError extends Error {
+  /** "unknown_operator", "rule_too_deep", "rule_too_large", "invalid_rule", "evaluation_error". */
+  code: string;
+  /** Where in the rule: ["and", 1, "!"]. */
+  path: Array<string | number>;
+}
+
+/** Evaluate a rule once, as json-logic-js would (with the server's allow-list). */
+export declare function apply(rule: Rule, data?: unknown): any;
+/** Validate once; the returned function evaluates the rule against data. */
+export declare function compileRule(rule: Rule): (data?: unknown) => any;
+/** JsonLogic truthiness: JavaScript's, except that [] is falsy. */
+export declare function truthy(value: unknown): boolean;
+
+export interface Guard {
+  rule: Rule;
+  error: string;
+  message?: I18nText;
+}
+
+export type I18nText = string | { zh?: string; en?: string };
+
+/** A template's `errors` table: code -> {status, message}. */
+export type ErrorTable = Record<string, { status?: number; message?: I18nText }>;
+
+/** The first failing guard as {code, message}, or null when all pass. */
+export declare function canAct(guards: Guard[], data: unknown,
+  options?: { errors?: ErrorTable; lang?: string }): { code: string; message: string } | null;

@@ -1,0 +1,364 @@
+// The magic-cube client for shopper pages and mini-programs (docs/api.md).
+//
+// Plain ES modules with relative imports and no dependencies, so that a browser loads them as
+// they are and a mini-program copies the folder. The platform enters through one `request`
+// function (fetchRequest, wxRequest(wx), or a fake in tests); time through `now`/`sleep`.
+
+import { ActionUnsettledError, MagicCubeError, NetworkError, parseRetryAfter } from "./errors.js";
+import { fetchRequest, header, parseBody, wxRequest } from "./http.js";
+import { randomId } from "./ids.js";
+import {
+  STOPPED, createStopper, defaultSleep, isHidden, retryDelay, whenVisible,
+} from "./timing.js";
+
+export { ActionUnsettledError, MagicCubeError, NetworkError } from "./errors.js";
+export { fetchRequest, wxRequest } from "./http.js";
+export { deviceId, randomId } from "./ids.js";
+
+export const MAX_WAIT = 25; // seconds: the server refuses longer long polls (422 invalid_wait)
+
+const TOKEN_CODES = ["token_expired", "invalid_token"];
+// Refusals that mean "try again in a moment" rather than "no".
+const RETRY_CODES = ["rate_limited", "idempotency_in_flight", "conflict"];
+
+const enc = encodeURIComponent;
+const activityPath = (id) => `/v1/activities/${enc(id)}`;
+
+/** Whether retrying can give another answer: no answer, a server failure, a busy signal. */
+function isTransient(error) {
+  if (error.status === 0 || error.status >= 500) return true;
+  // A template's own 429s (help_limit, send_limit …) are answers; a proxy's bare 429 is not.
+  return RETRY_CODES.includes(error.code) || error.code === "http_429";
+}
+
+/** `wait` as the server takes it: whole seconds from 0 to 25 (25 when not a number). */
+function clampWait(wait) {
+  const seconds = Math.floor(Number(wait === undefined ? MAX_WAIT : wait));
+  return Number.isFinite(seconds) ? Math.max(0, Math.min(MAX_WAIT, seconds)) : MAX_WAIT;
+}
+
+// The outcome of an action may be unknown only when it may have run: no answer, a 5xx, or a
+// first request with the same key still running.
+const mayHaveRun = (error) =>
+  error.status === 0 || error.status >= 500 || error.code === "idempotency_in_flight";
+
+function defaultRequest() {
+  if (typeof fetch === "function") return fetchRequest;
+  if (typeof wx !== "undefined" && wx && typeof wx.request === "function") return wxRequest(wx);
+  throw new Error("No fetch or wx.request here: pass a `request` function");
+}
+
+function report(handler, error, info) {
+  if (handler) {
+    handler(error, info);
+  } else if (!info.willRetry && typeof console !== "undefined") {
+    console.error(error); // a loop that ends silently would leave a page frozen
+  }
+}
+
+/** Hand a value to the caller's callback; a callback that throws must not end the loop. */
+function deliver(callback, onError, ...args) {
+  try {
+    callback(...args);
+  } catch (err) {
+    report(onError, err, { willRetry: true });
+  }
+}
+
+/** `new MagicCubeClient(options)`, for those who prefer a function. */
+export function createClient(options) {
+  return new MagicCubeClient(options);
+}
+
+export class MagicCubeClient {
+  /**
+   * @param {object} options see index.d.ts (ClientOptions)
+   */
+  constructor(options = {}) {
+    this.baseUrl = (options.baseUrl || "").replace(/\/+$/, "");
+    this.request = options.request || defaultRequest();
+    this.getToken = options.getToken || null;
+    this.lang = options.lang || null;
+    this.timeoutMs = options.timeoutMs || 15000;
+    this.maxActionAttempts = options.maxActionAttempts || 5;
+    this.maxActionMs = options.maxActionMs || 30000;
+    this.minPollIntervalMs = options.minPollIntervalMs === undefined
+      ? 1000 : options.minPollIntervalMs;
+    this.sleep = options.sleep || defaultSleep;
+    this.now = options.now || (() => Date.now());
+    this.random = options.random || Math.random;
+    this.document = options.document !== undefined
+      ? options.document : (typeof document !== "undefined" ? document : null);
+    this._refreshing = null;
+  }
+
+  // -- one request -------------------------------------------------------------------------------
+
+  _token(refresh) {
+    if (!this.getToken) return Promise.resolve(null);
+    if (!refresh) return Promise.resolve(this.getToken({ refresh: false }));
+    // Requests that all meet an expired token share one refresh.
+    if (!this._refreshing) {
+      this._refreshing = Promise.resolve(this.getToken({ refresh: true }))
+        .finally(() => { this._refreshing = null; });
+    }
+    return this._refreshing;
+  }
+
+  async _transmit({ method, url, headers, body, timeoutMs, signal }, token) {
+    const all = { Accept: "application/json", ...headers };
+    if (token) all.Authorization = `Bearer ${token}`;
+    if (this.lang) all["Accept-Language"] = this.lang;
+    if (body !== undefined) all["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await this.request({ method, url, headers: all, body, timeoutMs, signal });
+    } catch (err) {
+      if (err instanceof MagicCubeError) throw err;
+      throw new NetworkError(`${method} ${url}: ${(err && err.message) || err}`, { cause: err });
+    }
+    return {
+      status: response.status,
+      headers: response.headers || {},
+      body: parseBody(response.body),
+    };
+  }
+
+  /**
+   * One HTTP exchange; resolves with `{status, headers, body}` for any status, so that callers
+   * decide what a 304 or a 429 means. On 401 token_expired/invalid_token it asks `getToken`
+   * for a fresh token once and sends the request again.
+   */
+  async send({ method = "GET", path, query, headers = {}, body, auth = true, timeoutMs, signal }) {
+    const search = query
+      ? "?" + Object.keys(query).map((k) => `${enc(k)}=${enc(query[k])}`).join("&") : "";
+    const req = {
+      method,
+      url: this.baseUrl + path + search,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      timeoutMs: timeoutMs || this.timeoutMs,
+      signal,
+    };
+    let response = await this._transmit(req, auth ? await this._token(false) : null);
+    if (auth && this.getToken && response.status === 401
+        && TOKEN_CODES.includes(response.body && response.body.error)) {
+      response = await this._transmit(req, await this._token(true));
+    }
+    return response;
+  }
+
+  _error(response) {
+    const data = response.body && typeof response.body === "object" ? response.body : {};
+    return new MagicCubeError({
+      code: typeof data.error === "string" ? data.error : `http_${response.status}`,
+      message: typeof data.message === "string" ? data.message : `HTTP ${response.status}`,
+      status: response.status,
+      errors: data.errors,
+      retryAfter: parseRetryAfter(header(response.headers, "retry-after"), this.now()),
+    });
+  }
+
+  /** `send`, then the body of a 2xx or a thrown MagicCubeError. */
+  async call(options) {
+    const response = await this.send(options);
+    if (response.status >= 200 && response.status < 300) return response.body;
+    throw this._error(response);
+  }
+
+  /** GET a path once: the parsed body. */
+  get(path, { auth = !isPublicView(path) } = {}) {
+    return this.call({ path, auth });
+  }
+
+  // -- polling -----------------------------------------------------------------------------------
+
+  /**
+   * Poll a view until stopped: `onChange(body, {etag})` on every new version. Long polls with
+   * `?wait=` (at most 25 s) and If-None-Match; a 304 means nothing changed. Backs off on 429
+   * (Retry-After), 5xx and network errors; stops on any other error (a 404: the activity or
+   * room is gone) after telling `onError`. Pauses while the page is hidden.
+   * Returns `stop()`; `stop.done` settles when the loop has ended.
+   */
+  watch(path, onChange, options = {}) {
+    const wait = clampWait(options.wait);
+    const auth = options.auth === undefined ? !isPublicView(path) : options.auth;
+    const stopper = createStopper();
+    const state = { etag: options.etag || null, failures: 0 };
+    const poll = () => this.send({
+      path,
+      auth,
+      query: { wait },
+      headers: state.etag ? { "If-None-Match": state.etag } : {},
+      timeoutMs: (wait + 10) * 1000, // the server holds up to `wait`; leave room for the trip
+      signal: stopper.controller ? stopper.controller.signal : undefined,
+    });
+    const step = async () => {
+      const started = this.now();
+      const response = await stopper.until(poll());
+      if (response === STOPPED) return 0;
+      if (response.status === 304) {
+        state.failures = 0;
+        state.etag = header(response.headers, "etag") || state.etag;
+        // A server that does not hold the poll must not turn this loop into a busy one.
+        return this.minPollIntervalMs - (this.now() - started);
+      }
+      if (response.status < 200 || response.status >= 300) throw this._error(response);
+      state.failures = 0;
+      state.etag = header(response.headers, "etag") || null;
+      deliver(onChange, options.onError, response.body, { etag: state.etag });
+      return 0;
+    };
+    const run = async () => {
+      while (!stopper.stopped) {
+        if (isHidden(this.document)) {
+          await whenVisible(this.document, stopper);
+          continue;
+        }
+        let pause;
+        try {
+          pause = await step();
+        } catch (err) {
+          if (stopper.stopped) break;
+          const willRetry = isTransient(err);
+          report(options.onError, err, { willRetry });
+          if (!willRetry) break;
+          state.failures += 1;
+          pause = retryDelay(err, state.failures, this.random);
+        }
+        if (pause > 0 && !stopper.stopped) await stopper.until(this.sleep(pause));
+      }
+      stopper.stop();
+    };
+    const stop = () => stopper.stop();
+    stop.done = run();
+    return stop;
+  }
+
+  /** Poll the public view of an activity (no token). */
+  watchActivity(activityId, onChange, options) {
+    return this.watch(activityPath(activityId), onChange, options);
+  }
+
+  /** Poll a room as this participant sees it. */
+  watchRoom(activityId, room, onChange, options) {
+    return this.watch(`${activityPath(activityId)}/rooms/${enc(room)}`, onChange, options);
+  }
+
+  /** Poll this participant's own state. */
+  watchMe(activityId, onChange, options) {
+    return this.watch(`${activityPath(activityId)}/me`, onChange, options);
+  }
+
+  // -- actions -----------------------------------------------------------------------------------
+
+  /**
+   * Perform a participant action. One Idempotency-Key per call (or `idempotencyKey` to resume
+   * an unsettled one), sent again on every retry, so a lost answer never acts twice. Retries
+   * on no answer, 5xx, 429 rate_limited, 409 idempotency_in_flight/conflict until a definite
+   * answer, at most `maxActionAttempts` times within `maxActionMs`. Resolves with the action's
+   * answer `{ok, action, seq, room, result, events}`; throws the refusal as MagicCubeError
+   * (with `.idempotencyKey`), or ActionUnsettledError when the outcome stays unknown.
+   * `onRetry(error, {attempt, delayMs})` hears about each retry (to show "retrying…").
+   */
+  async act(activityId, action, { room, params, idempotencyKey, onRetry } = {}) {
+    const key = idempotencyKey || randomId();
+    const body = {};
+    if (room !== undefined && room !== null) body.room = room;
+    if (params !== undefined && params !== null) body.params = params;
+    const path = `${activityPath(activityId)}/actions/${enc(action)}`;
+    const started = this.now();
+    let uncertain = false;
+    for (let attempt = 1; ; attempt += 1) {
+      let error;
+      try {
+        const response = await this.send({
+          method: "POST", path, body, headers: { "Idempotency-Key": key },
+        });
+        if (response.status >= 200 && response.status < 300) return response.body;
+        error = this._error(response);
+      } catch (err) {
+        if (!(err instanceof NetworkError)) throw err;
+        error = err;
+      }
+      error.idempotencyKey = key;
+      if (!isTransient(error)) throw error;
+      uncertain = uncertain || mayHaveRun(error);
+      const delay = retryDelay(error, attempt, this.random);
+      if (attempt >= this.maxActionAttempts || this.now() + delay - started > this.maxActionMs) {
+        if (!uncertain) throw error; // every attempt was refused before the action ran
+        throw new ActionUnsettledError({ idempotencyKey: key, attempts: attempt, cause: error });
+      }
+      if (onRetry) onRetry(error, { attempt, delayMs: delay });
+      await this.sleep(delay);
+    }
+  }
+
+  // -- heartbeats, sharing, guests ---------------------------------------------------------------
+
+  /** "Still here": `{credited, interaction_seconds, next_heartbeat}`. */
+  heartbeat(activityId) {
+    return this.call({ method: "POST", path: `${activityPath(activityId)}/heartbeat` });
+  }
+
+  /**
+   * Send a heartbeat every `intervalMs` (then every `next_heartbeat` seconds the server asks
+   * for) while the page is visible; none while it is hidden, one at once when it shows again.
+   * Stops by itself on a definite refusal (404, 401 after a refresh). Returns `stop()`.
+   */
+  startHeartbeats(activityId, intervalMs = 15000, { onBeat, onError } = {}) {
+    const stopper = createStopper();
+    const run = async () => {
+      let interval = intervalMs;
+      while (!stopper.stopped) {
+        if (isHidden(this.document)) {
+          await whenVisible(this.document, stopper);
+          continue;
+        }
+        let pause = interval;
+        try {
+          const answer = await stopper.until(this.heartbeat(activityId));
+          if (answer === STOPPED) break;
+          if (answer && answer.next_heartbeat > 0) interval = answer.next_heartbeat * 1000;
+          pause = interval;
+          if (onBeat) deliver(onBeat, onError, answer);
+        } catch (err) {
+          if (stopper.stopped) break;
+          const willRetry = isTransient(err);
+          report(onError, err, { willRetry });
+          if (!willRetry) break;
+          if (typeof err.retryAfter === "number") pause = Math.max(pause, err.retryAfter * 1000);
+        }
+        await stopper.until(this.sleep(pause));
+      }
+      stopper.stop();
+    };
+    const stop = () => stopper.stop();
+    stop.done = run();
+    return stop;
+  }
+
+  /** A share link for the activity, or for one of its rooms: `{url, code}`. */
+  share(activityId, { room } = {}) {
+    return this.call({
+      method: "POST",
+      path: `${activityPath(activityId)}/share`,
+      body: room === undefined || room === null ? {} : { room },
+    });
+  }
+
+  /** A participant token for a shopper without an account: `{token, participant, expires_at}`. */
+  guest(activityId, nickname) {
+    return this.call({
+      method: "POST",
+      path: `${activityPath(activityId)}/guest`,
+      body: { nickname },
+      auth: false,
+    });
+  }
+}
+
+/** The public view of an activity is the one view that needs no token. */
+function isPublicView(path) {
+  return /^\/v1\/activities\/[^/?]+\/?$/.test(path);
+}

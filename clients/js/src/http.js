@@ -1,0 +1,95 @@
+// The one thing the client needs from a platform: a `request` function.
+//
+//   request({method, url, headers, body, timeoutMs, signal}) -> Promise<{status, headers, body}>
+//
+// `body` goes out as a string (JSON) or undefined; the answer's `headers` is a plain object with
+// lowercase names and its `body` the response text (or an already parsed value). A request
+// that gets no answer rejects; any HTTP status, 4xx and 5xx included, resolves.
+
+import { NetworkError } from "./errors.js";
+
+/** A header from a plain object, whatever the case of its name. */
+export function header(headers, name) {
+  if (!headers) return undefined;
+  const wanted = name.toLowerCase();
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() === wanted) return headers[key];
+  }
+  return undefined;
+}
+
+function lowercaseKeys(headers) {
+  const out = {};
+  for (const key of Object.keys(headers || {})) out[key.toLowerCase()] = String(headers[key]);
+  return out;
+}
+
+/** `request` for browsers (and Node 18+), on the global `fetch`. */
+export async function fetchRequest({ method, url, headers, body, timeoutMs, signal }) {
+  const controller = typeof AbortController === "function" ? new AbortController() : null;
+  let timedOut = false;
+  const timer = controller && timeoutMs
+    ? setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs)
+    : null;
+  const cancel = () => controller && controller.abort();
+  if (signal) signal.addEventListener("abort", cancel, { once: true });
+  try {
+    const response = await fetch(url, {
+      method,
+      headers,
+      body,
+      // The client does its own ETag bookkeeping: the HTTP cache must never answer for it.
+      cache: "no-store",
+      signal: controller ? controller.signal : undefined,
+    });
+    const out = {};
+    response.headers.forEach((value, key) => { out[key.toLowerCase()] = value; });
+    return { status: response.status, headers: out, body: await response.text() };
+  } catch (err) {
+    const reason = timedOut ? `timed out after ${timeoutMs} ms` : (err && err.message) || err;
+    throw new NetworkError(`${method} ${url}: ${reason}`, { cause: err });
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (signal) signal.removeEventListener("abort", cancel);
+  }
+}
+
+/**
+ * `request` for WeChat mini-programs: `wxRequest(wx)`. wx.request is callback-based, parses
+ * JSON by itself unless told otherwise and keeps the server's header case; this wrapper asks
+ * for text (a 304 has no body to parse) and lowercases the header names.
+ */
+export function wxRequest(wx) {
+  return ({ method, url, headers, body, timeoutMs, signal }) =>
+    new Promise((resolve, reject) => {
+      const task = wx.request({
+        url,
+        method,
+        header: headers,
+        data: body,
+        timeout: timeoutMs,
+        dataType: "text",
+        responseType: "text",
+        success: (res) =>
+          resolve({ status: res.statusCode, headers: lowercaseKeys(res.header), body: res.data }),
+        fail: (err) => {
+          const reason = (err && err.errMsg) || "wx.request failed";
+          reject(new NetworkError(`${method} ${url}: ${reason}`, { cause: err }));
+        },
+      });
+      if (signal && task && typeof task.abort === "function") {
+        signal.addEventListener("abort", () => task.abort(), { once: true });
+      }
+    });
+}
+
+/** A response body as a value: JSON parsed; "" is null; text that is not JSON stays text. */
+export function parseBody(body) {
+  if (typeof body !== "string") return body === undefined ? null : body;
+  if (body === "") return null;
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    return body; // e.g. a proxy's HTML error page
+  }
+}

@@ -1,0 +1,357 @@
+// JsonLogic (https://jsonlogic.com) with json-logic-js semantics, as the server evaluates it.
+//
+// Templates guard their actions with JsonLogic rules; evaluating the same rules here lets a
+// page grey out a button before the server would refuse the tap. The server's evaluator is the
+// reference: the same operator allow-list (no `method`, no `log`), its domain operators
+// `length`, `floor` and `ceil`, and its size limits. Where json-logic-js would reach into
+// JavaScript itself (a prototype property through `var`, a `valueOf` key in the data), both
+// sides read plain data only, so a rule gives the same answer here and on the server.
+
+export const MAX_DEPTH = 64;
+export const MAX_NODES = 10000;
+
+/** A rule that cannot be evaluated: unknown operator, too deep, too large, not JSON. */
+export class JsonLogicError extends Error {
+  constructor(message, path = [], code = "invalid_rule") {
+    super(path.length ? `${pointer(path)}: ${message}` : message);
+    this.name = "JsonLogicError";
+    this.code = code;
+    this.path = path;
+  }
+}
+
+function pointer(path) {
+  return path.map((p) => "/" + String(p).replace(/~/g, "~0").replace(/\//g, "~1")).join("");
+}
+
+const REFUSED = {
+  method: "operator 'method' is refused: it calls arbitrary methods on data",
+  log: "operator 'log' is refused: rules have no side effects",
+};
+
+// -- JS values, read as data ------------------------------------------------------------------
+
+const isObject = (v) => v !== null && typeof v === "object";
+const own = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
+
+/** Truthiness as jsonlogic.com defines it: JavaScript's, except that `[]` is falsy. */
+export function truthy(value) {
+  return Array.isArray(value) ? value.length > 0 : Boolean(value);
+}
+
+/** `String(value)` without calling methods found in the data. */
+function toStr(value) {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) {
+    return value.map((v) => (v === null || v === undefined ? "" : toStr(v))).join(",");
+  }
+  if (isObject(value)) return "[object Object]";
+  return String(value);
+}
+
+// Arrays and objects enter arithmetic and comparisons through their string form, as in JS.
+const prim = (value) => (isObject(value) ? toStr(value) : value);
+const toNum = (value) => Number(prim(value));
+const parseNum = (value) => (typeof value === "number" ? value : parseFloat(toStr(value)));
+const lt = (a, b) => prim(a) < prim(b);
+const le = (a, b) => prim(a) <= prim(b);
+
+function looseEq(a, b) {
+  if (isObject(a) && isObject(b)) return a === b;
+  return prim(a) == prim(b); // JsonLogic's == is JavaScript's loose ==, on primitives
+}
+
+/** `obj[key]` for data only: own keys, array indexes and `length`; else undefined. */
+function prop(obj, key) {
+  if (typeof obj === "string" || Array.isArray(obj)) {
+    if (key === "length") return obj.length;
+    return /^(0|[1-9][0-9]*)$/.test(key) ? obj[Number(key)] : undefined;
+  }
+  return isObject(obj) && own(obj, key) ? obj[key] : undefined;
+}
+
+function readVar(data, path, fallback) {
+  if (path === undefined || path === null || path === "") return data;
+  const notFound = fallback === undefined ? null : fallback;
+  let value = data;
+  for (const key of toStr(path).split(".")) {
+    if (value === null || value === undefined) return notFound;
+    value = prop(value, key);
+    if (value === undefined) return notFound;
+  }
+  return value;
+}
+
+function missing(values, data) {
+  const keys = Array.isArray(values[0]) ? values[0] : values;
+  const absent = [];
+  for (const key of keys) {
+    // A key may itself be [path, default], as {"var": key} would read it.
+    const value = Array.isArray(key) ? readVar(data, key[0], key[1]) : readVar(data, key);
+    if (value === null || value === "") absent.push(key);
+  }
+  return absent;
+}
+
+function missingSome(need, options, data) {
+  if (options === null || options === undefined) {
+    throw new JsonLogicError("missing_some needs a list of keys, got null", [], "evaluation_error");
+  }
+  const absent = missing(Array.isArray(options) ? options : [options], data);
+  const count = Array.isArray(options) || typeof options === "string" ? options.length : NaN;
+  return le(need, count - absent.length) ? [] : absent;
+}
+
+function substr(source, start, end) {
+  const text = toStr(source);
+  if (end !== undefined && lt(end, 0)) {
+    // A negative length stops that many characters before the end, as PHP does.
+    const rest = text.substr(prim(start));
+    return rest.substr(0, rest.length + prim(end));
+  }
+  return text.substr(prim(start), end === undefined ? undefined : prim(end));
+}
+
+function contains(needle, haystack) {
+  if (typeof haystack === "string") return haystack !== "" && haystack.includes(toStr(needle));
+  if (Array.isArray(haystack)) return haystack.indexOf(needle) !== -1;
+  return false;
+}
+
+function clone(value) {
+  // Literal objects come back as fresh copies, so a caller cannot change the rule.
+  return isObject(value) ? JSON.parse(JSON.stringify(value)) : value;
+}
+
+// -- operators ----------------------------------------------------------------------------------
+
+// Operators that receive their arguments evaluated.
+const EAGER = {
+  missing: (data, ...values) => missing(values, data),
+  "!": (data, a) => !truthy(a),
+  "!!": (data, a) => truthy(a),
+  "==": (data, a, b) => looseEq(a, b),
+  "!=": (data, a, b) => !looseEq(a, b),
+  "===": (data, a, b) => a === b,
+  "!==": (data, a, b) => a !== b,
+  "<": (data, a, b, ...rest) => (rest.length ? lt(a, b) && lt(b, rest[0]) : lt(a, b)),
+  "<=": (data, a, b, ...rest) => (rest.length ? le(a, b) && le(b, rest[0]) : le(a, b)),
+  ">": (data, a, b) => lt(b, a),
+  ">=": (data, a, b) => le(b, a),
+  max: (data, ...values) => Math.max(...values.map(toNum)),
+  min: (data, ...values) => Math.min(...values.map(toNum)),
+  "+": (data, ...values) => values.reduce((sum, v) => sum + parseNum(v), 0),
+  "-": (data, ...args) => (args.length < 2 ? -toNum(args[0]) : toNum(args[0]) - toNum(args[1])),
+  // reduce() without an initial value: one argument comes back unchanged, even a string.
+  "*": (data, ...values) => values.reduce((product, v) => parseNum(product) * parseNum(v)),
+  "/": (data, a, b) => toNum(a) / toNum(b),
+  "%": (data, a, b) => toNum(a) % toNum(b),
+  merge: (data, ...values) => [].concat(...values.map((v) => (Array.isArray(v) ? v : [v]))),
+  in: (data, a, b) => contains(a, b),
+  cat: (data, ...values) =>
+    values.map((v) => (v === null || v === undefined ? "" : toStr(v))).join(""),
+  substr: (data, source, start, end) => substr(source, start, end),
+  // The server's domain operators.
+  length: (data, a) => (typeof a === "string" || Array.isArray(a) ? a.length : 0),
+  floor: (data, a) => Math.floor(toNum(a)),
+  ceil: (data, a) => Math.ceil(toNum(a)),
+};
+
+function evalIf(args, data) {
+  let i = 0;
+  for (; i < args.length - 1; i += 2) {
+    if (truthy(evaluate(args[i], data))) return evaluate(args[i + 1], data);
+  }
+  return i === args.length - 1 ? evaluate(args[i], data) : null;
+}
+
+function evalAndOr(args, data, stopWhen) {
+  let value = null;
+  for (const arg of args) {
+    value = evaluate(arg, data);
+    if (truthy(value) === stopWhen) return value;
+  }
+  return value;
+}
+
+// Per-item bodies see the item as their data; anything but an array counts as no items.
+function scoped(args, data) {
+  const items = args.length ? evaluate(args[0], data) : null;
+  return [Array.isArray(items) ? items : null, args.length > 1 ? args[1] : null];
+}
+
+function evalReduce(args, data) {
+  const [items, body] = scoped(args, data);
+  let accumulator = args.length > 2 ? evaluate(args[2], data) : null;
+  if (items === null) return accumulator;
+  for (const current of items) accumulator = evaluate(body, { current, accumulator });
+  return accumulator;
+}
+
+function evalAll(args, data) {
+  const [items, body] = scoped(args, data);
+  if (!items || !items.length) return false; // all of nothing is false
+  return items.every((item) => truthy(evaluate(body, item)));
+}
+
+const NOT_FOUND = {};
+
+function evalVar(args, data) {
+  const path = args.length ? evaluate(args[0], data) : undefined;
+  const value = readVar(data, path, NOT_FOUND);
+  if (value !== NOT_FOUND) return value;
+  return args.length > 1 ? evaluate(args[1], data) : null; // the default, only when needed
+}
+
+// Operators that decide themselves what to evaluate, and when.
+const LAZY = {
+  var: evalVar,
+  if: evalIf,
+  "?:": evalIf,
+  and: (args, data) => evalAndOr(args, data, false),
+  or: (args, data) => evalAndOr(args, data, true),
+  map: (args, data) => {
+    const [items, body] = scoped(args, data);
+    return items ? items.map((item) => evaluate(body, item)) : [];
+  },
+  filter: (args, data) => {
+    const [items, body] = scoped(args, data);
+    return items ? items.filter((item) => truthy(evaluate(body, item))) : [];
+  },
+  reduce: evalReduce,
+  all: evalAll,
+  none: (args, data) => {
+    const [items, body] = scoped(args, data);
+    return !items || !items.some((item) => truthy(evaluate(body, item)));
+  },
+  some: (args, data) => {
+    const [items, body] = scoped(args, data);
+    return Boolean(items) && items.some((item) => truthy(evaluate(body, item)));
+  },
+};
+
+/** Every operator a rule may use: jsonlogic.com's, less `method` and `log`, plus ours. */
+export const ALLOWED_OPERATORS = Object.freeze(
+  [...Object.keys(EAGER), ...Object.keys(LAZY), "missing_some"].sort(),
+);
+
+// How many arguments an operator reads; the server never evaluates the ones beyond.
+const ARITY = {
+  "!": 1, "!!": 1, length: 1, floor: 1, ceil: 1,
+  "==": 2, "!=": 2, "===": 2, "!==": 2, ">": 2, ">=": 2, "-": 2, "/": 2, "%": 2, in: 2,
+  missing_some: 2, "<": 3, "<=": 3, substr: 3,
+};
+
+const isOperation = (node) =>
+  isObject(node) && !Array.isArray(node) && Object.keys(node).length === 1;
+
+const argsOf = (values) => (Array.isArray(values) ? values : [values]);
+
+function evaluate(node, data) {
+  if (Array.isArray(node)) return node.map((item) => evaluate(item, data));
+  if (!isOperation(node)) return clone(node);
+  const op = Object.keys(node)[0];
+  const args = argsOf(node[op]);
+  if (own(LAZY, op)) return LAZY[op](args, data);
+  const used = own(ARITY, op) ? args.slice(0, ARITY[op]) : args;
+  const values = used.map((arg) => evaluate(arg, data));
+  if (op === "missing_some") return missingSome(values[0], values[1], data);
+  return EAGER[op](data, ...values);
+}
+
+// -- validation ---------------------------------------------------------------------------------
+
+function checkShape(rule) {
+  // Iterative, so that a hostile rule cannot exhaust the stack before it is refused.
+  let count = 0;
+  const stack = [[rule, [], 1]];
+  while (stack.length) {
+    const [node, path, depth] = stack.pop();
+    if (++count > MAX_NODES) {
+      throw new JsonLogicError(`rule has more than ${MAX_NODES} values`, [], "rule_too_large");
+    }
+    if (isObject(node)) {
+      if (depth > MAX_DEPTH) {
+        const message = `rule nests deeper than ${MAX_DEPTH} levels`;
+        throw new JsonLogicError(message, path, "rule_too_deep");
+      }
+      for (const [key, value] of Object.entries(node)) {
+        stack.push([value, [...path, Array.isArray(node) ? Number(key) : key], depth + 1]);
+      }
+    } else if (!["string", "number", "boolean"].includes(typeof node) && node !== null) {
+      throw new JsonLogicError(`not a JSON value: ${typeof node}`, path);
+    }
+  }
+}
+
+function checkOperators(node, path) {
+  if (Array.isArray(node)) {
+    node.forEach((item, i) => checkOperators(item, [...path, i]));
+    return;
+  }
+  if (!isOperation(node)) return; // literal objects are data: nothing inside them runs
+  const op = Object.keys(node)[0];
+  if (!ALLOWED_OPERATORS.includes(op)) {
+    throw new JsonLogicError(REFUSED[op] || `unknown operator '${op}'`, path, "unknown_operator");
+  }
+  const args = argsOf(node[op]);
+  // json-logic-js always throws on these two; refuse them up front, as the server does.
+  if (op === "*" && !args.length) {
+    throw new JsonLogicError("'*' needs at least one argument", path);
+  }
+  if (op === "missing_some" && args.length < 2) {
+    throw new JsonLogicError("missing_some takes [how many, [keys...]]", path);
+  }
+  const at = Array.isArray(node[op]) ? (i) => [...path, op, i] : () => [...path, op];
+  args.forEach((arg, i) => checkOperators(arg, at(i)));
+}
+
+const checked = new WeakSet();
+
+/** Validate `rule` once; returns `(data) => result`. Throws JsonLogicError with `.path`. */
+export function compileRule(rule) {
+  if (!isObject(rule) || !checked.has(rule)) {
+    checkShape(rule);
+    checkOperators(rule, []);
+    if (isObject(rule)) checked.add(rule);
+  }
+  return (data = null) => evaluate(rule, data);
+}
+
+/** One evaluation, like `jsonLogic.apply(rule, data)`. */
+export function apply(rule, data = null) {
+  return compileRule(rule)(data);
+}
+
+// -- guards -------------------------------------------------------------------------------------
+
+function pickText(text, lang) {
+  if (!isObject(text)) return text === undefined || text === null ? null : String(text);
+  const zh = /^zh\b/i.test(lang || "");
+  return (zh ? text.zh || text.en : text.en || text.zh) || null;
+}
+
+/**
+ * The first guard of `guards` that fails for `data`, as `{code, message}`, or null when the
+ * action would pass them all. A guard is `{rule, error}` as in a template; `message` comes from
+ * the guard, else from the template's `errors` table, in `lang`. A rule that fails while it
+ * runs refuses the action with `rule_error`, as on the server.
+ */
+export function canAct(guards, data, { errors = {}, lang = "en" } = {}) {
+  for (const guard of guards || []) {
+    const evaluateGuard = compileRule(guard.rule);
+    let passed;
+    try {
+      passed = truthy(evaluateGuard(data));
+    } catch (err) {
+      if (!(err instanceof JsonLogicError)) throw err;
+      return { code: "rule_error", message: err.message };
+    }
+    if (!passed) {
+      const declared = errors[guard.error] || {};
+      const message = pickText(guard.message || declared.message, lang);
+      return { code: guard.error, message: message || guard.error };
+    }
+  }
+  return null;
+}

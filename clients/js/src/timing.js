@@ -1,0 +1,56 @@
+// Waiting: backoff delays, stoppable sleeps and the page's visibility.
+
+/** Exponential backoff with jitter: 1 s, 2 s, 4 s … capped at 30 s, plus up to half again. */
+export function backoffDelay(failures, random = Math.random, baseMs = 1000, capMs = 30000) {
+  const delay = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
+  return delay + random() * (delay / 2);
+}
+
+/** How long to wait before retrying after `error`: Retry-After when the server gave one. */
+export function retryDelay(error, failures, random) {
+  if (error && typeof error.retryAfter === "number") return error.retryAfter * 1000;
+  return backoffDelay(failures, random);
+}
+
+export const defaultSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const STOPPED = Symbol("stopped");
+
+/** The stop switch of one loop; `until(p)` settles with STOPPED as soon as it is thrown. */
+export function createStopper() {
+  let resolveStop;
+  const stopper = {
+    stopped: false,
+    promise: new Promise((resolve) => { resolveStop = resolve; }),
+    controller: typeof AbortController === "function" ? new AbortController() : null,
+    stop() {
+      if (stopper.stopped) return;
+      stopper.stopped = true;
+      if (stopper.controller) stopper.controller.abort();
+      resolveStop(STOPPED);
+    },
+    until(promise) {
+      return Promise.race([promise, stopper.promise]);
+    },
+  };
+  return stopper;
+}
+
+/** Whether `doc` (a `document`, or null outside a browser) says the page is hidden. */
+export function isHidden(doc) {
+  return Boolean(doc && doc.hidden);
+}
+
+/** Resolves when the page is visible again or the loop is stopped, whichever comes first. */
+export function whenVisible(doc, stopper) {
+  if (!isHidden(doc) || stopper.stopped) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      doc.removeEventListener("visibilitychange", check);
+      resolve();
+    };
+    const check = () => { if (!doc.hidden) done(); };
+    doc.addEventListener("visibilitychange", check);
+    stopper.promise.then(done);
+  });
+}
