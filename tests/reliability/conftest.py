@@ -1,6 +1,6 @@
 """Fixtures of the reliability suite (tests/reliability/): real gunicorn servers, hammered.
 
-The machinery lives in `magic_cube/hammer.py` (shared with `magic-cube hammer`); these
+The machinery lives in `magic_cube/hammer/` (shared with `magic-cube hammer`); these
 fixtures give it PostgreSQL schemas and collect each run's figures, which are printed in the
 terminal summary. Short by default; `MAGIC_CUBE_LONG=1` for the long run. PostgreSQL comes
 from `tests/stores.py`: unreachable, it fails the run in CI (`CI=true`) and skips elsewhere.
