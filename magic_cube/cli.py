@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +68,16 @@ def templates_show(template_id: str, version: str | None) -> None:
     except TemplateNotFound as exc:
         raise click.ClickException(str(exc)) from exc
     doc = entry.doc
-    click.echo(f"{entry.id} {entry.version} ({entry.kind}) — {entry.title['en']} / {entry.title['zh']}")
+    click.echo(f"{entry.id} {entry.version} ({entry.kind}) — "
+               f"{entry.title['en']} / {entry.title['zh']}")
     click.echo(f"  {entry.path}\n  hash {entry.content_hash}")
     click.echo(f"\n{entry.description['en']}\n")
     click.echo("config:")
     for name, prop in doc["config"]["schema"].get("properties", {}).items():
         required = name in doc["config"]["schema"].get("required", [])
         label = prop.get("x-ui", {}).get("label", {}).get("en", "")
-        click.echo(f"  {name:<26} {prop.get('type', ''):<8} {'required' if required else '':<9}{label}")
+        flag = "required" if required else ""
+        click.echo(f"  {name:<26} {prop.get('type', ''):<8} {flag:<9}{label}")
     click.echo("state:")
     for scope, decls in doc.get("state", {}).items():
         for name, decl in decls.items():
@@ -260,4 +261,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

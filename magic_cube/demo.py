@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from magic_cube.engine import Engine
+
 DEMO_EMAIL = "demo@example.com"
 DEMO_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bargain": ("砍价 · Teapot", {
@@ -24,10 +26,9 @@ DEMO_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def ensure_demo(engine: Any) -> dict[str, Any]:
+def ensure_demo(engine: Engine) -> dict[str, Any]:
     """Create what is missing (safe to run again) and return a fresh key and token."""
-    with engine.store.transaction(write=False) as tx:
-        merchant = tx.get_merchant_by_email(DEMO_EMAIL)
+    merchant = engine.merchant_by_email(DEMO_EMAIL)
     if merchant is None:
         merchant, key = engine.create_merchant("Demo shop", DEMO_EMAIL)
     else:

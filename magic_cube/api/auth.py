@@ -10,8 +10,7 @@ from __future__ import annotations
 from flask import g, request
 
 from magic_cube.api.context import get_engine
-from magic_cube.engine import Participant
-from magic_cube.store.records import Merchant
+from magic_cube.engine import Merchant, Participant
 
 
 def bearer() -> str | None:

@@ -8,32 +8,24 @@ activity answers like a missing one.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from magic_cube.api.auth import current_merchant
-from magic_cube.api.codes import status_of
 from magic_cube.api.context import get_engine
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
-from magic_cube.api.schemas import ErrorSchema, timestamp
+from magic_cube.api.schemas import timestamp
 from magic_cube.api.times import iso_times
-from magic_cube.engine.events import (
-    EVENT_STATUSES,
-    EventNotFound,
-    EventPending,
-    list_events,
-    redeliver_event,
-)
+from magic_cube.engine.events import EVENT_STATUSES
 
 blp = Blueprint("events", __name__, url_prefix="/v1/merchant",
                 description="For merchant backends: the events each activity emitted, their "
                             "webhook delivery, and redelivery. Authenticated by an API key.")
 
-MERCHANT = [{"apiKey": []}]
+MERCHANT: list[dict[str, list[str]]] = [{"apiKey": []}]
 
 
 class EventQuerySchema(Schema):
@@ -71,23 +63,6 @@ class EventPageSchema(Schema):
     next_cursor = fields.Integer(required=True, allow_none=True)
 
 
-def _documents(*errors: str | type) -> Any:
-    """`documents_errors` for codes of the API's table (str) and this module's own (classes,
-    defined with the engine's events rather than in engine/errors.py), one entry per status."""
-    by_status: dict[int, list[str]] = defaultdict(list)
-    for error in errors:
-        code, status = (error, status_of(error)) if isinstance(error, str) \
-            else (error.code, error.status)
-        by_status[status].append(code)
-
-    def decorator(func: Any) -> Any:
-        for status, codes in sorted(by_status.items()):
-            func = blp.alt_response(status, schema=ErrorSchema,
-                                    description=", ".join(f"`{c}`" for c in codes))(func)
-        return func
-    return decorator
-
-
 @blp.before_request
 def require_merchant() -> None:
     current_merchant()  # 401 `unauthorized` before anything else
@@ -101,9 +76,9 @@ class Events(MethodView):
     @documents_errors(blp, "unauthorized", "activity_not_found", "validation_error")
     def get(self, query: dict[str, Any], activity_id: str) -> Any:
         """The activity's events in order, with their webhook delivery state"""
-        items, cursor = list_events(get_engine(), current_merchant(), activity_id,
-                                    status=query.get("status"), after=query["after"],
-                                    limit=query["limit"])
+        items, cursor = get_engine().list_events(
+            current_merchant(), activity_id, status=query.get("status"), after=query["after"],
+            limit=query["limit"])
         return {"items": iso_times(items), "next_cursor": cursor}
 
 
@@ -111,9 +86,10 @@ class Events(MethodView):
 class Redeliver(MethodView):
     @blp.doc(security=MERCHANT)
     @blp.response(200, EventSchema)
-    @_documents("unauthorized", "activity_not_found", EventNotFound, EventPending)
+    @documents_errors(blp, "unauthorized", "activity_not_found", "event_not_found",
+                      "event_pending")
     def post(self, activity_id: str, event_id: int) -> Any:
         """Send a delivered or dead event again (it becomes pending, with no attempts counted);
         later pending events of the activity wait until it is delivered or dead"""
-        return iso_times(redeliver_event(get_engine(), current_merchant(), activity_id,
-                                         event_id))
+        return iso_times(get_engine().redeliver_event(current_merchant(), activity_id,
+                                                      event_id))

@@ -39,7 +39,7 @@ blp = Blueprint("merchant", __name__, url_prefix="/v1/merchant",
                             "results, issue participant tokens. Authenticated by an API key.")
 
 BODY = ("invalid_json", "payload_too_large", "validation_error")
-MERCHANT = [{"apiKey": []}]
+MERCHANT: list[dict[str, list[str]]] = [{"apiKey": []}]
 TIMES = ("starts_at", "ends_at")
 
 

@@ -22,22 +22,24 @@ from magic_cube.api.schemas import (
     ActionHeadersSchema,
     ActionRequestSchema,
     ActionResultSchema,
+    ErrorSchema,
     HeartbeatSchema,
     MeViewSchema,
     PublicActivitySchema,
     RoomViewSchema,
 )
 from magic_cube.api.times import iso_times
-from magic_cube.engine import ActionResponse, ViewResponse
+from magic_cube.engine import ActionOutcome, Refused, ViewResponse
 
 blp = Blueprint("participants", __name__, url_prefix="/v1/activities",
                 description="For shoppers' mini-programs: poll an activity, act on it, report "
                             "interaction time. Authenticated by a participant token.")
 
-PARTICIPANT = [{"participantToken": []}]
+PARTICIPANT: list[dict[str, list[str]]] = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
+ERROR_SCHEMA = ErrorSchema()
 
 
 # The poll arguments, read by hand: polls are the hottest path and a marshmallow load of the
@@ -80,15 +82,16 @@ def poll_response(view: ViewResponse) -> Any:
     return json_response(iso_times(view.body), 200, headers)
 
 
-def action_response(answer: ActionResponse) -> Any:
-    """An accepted action through its schema; a refusal (any status) as the engine wrote it."""
-    headers = {**answer.headers, "Cache-Control": "no-store"}
-    if answer.replayed:
+def action_response(outcome: ActionOutcome) -> Any:
+    """An action's outcome as HTTP, for participants and merchants alike: an accepted action
+    through its schema (the route's), a refusal through the one error body's, with the status
+    its code is declared with. A replayed outcome says so."""
+    headers = {"Cache-Control": "no-store"}
+    if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    body = iso_times(answer.body)
-    if answer.status == 200:
-        return body, 200, headers
-    return json_response(body, answer.status, headers)
+    if isinstance(outcome, Refused):
+        return json_response(ERROR_SCHEMA.dump(outcome.body), outcome.status, headers)
+    return iso_times(outcome.body), 200, headers
 
 
 @blp.route("/<activity_id>")

@@ -30,7 +30,8 @@ def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
         for status, found in sorted(by_status.items()):
             listed = ", ".join(f"`{c}`" for c in found)
             if refusals and status in REFUSAL_STATUSES:
-                description = f"{listed} {REFUSAL_NOTE}" if listed else REFUSAL_NOTE.removeprefix("or ")
+                description = (f"{listed} {REFUSAL_NOTE}" if listed
+                               else REFUSAL_NOTE.removeprefix("or "))
             else:
                 description = listed
             func = blp.alt_response(status, schema=ErrorSchema, description=description)(func)

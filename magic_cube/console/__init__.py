@@ -80,7 +80,8 @@ def lang_url(code: str) -> str:
     args["lang"] = code
     if request.endpoint and request.method == "GET":
         try:
-            return url_for(request.endpoint, **(request.view_args or {}), **args)
+            values: dict[str, Any] = {**(request.view_args or {}), **args}
+            return url_for(request.endpoint, **values)
         except Exception:  # an endpoint whose arguments cannot be rebuilt: fall back to the path
             pass
     from urllib.parse import urlencode

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -31,6 +30,7 @@ from magic_cube.console.context import (
     parse_local_time,
 )
 from magic_cube.console.labels import KIND_LABELS, STATUS_LABELS, VERB_DONE, VERB_LABELS
+from magic_cube.engine import STATUSES, known_timezone
 from magic_cube.engine.errors import (
     EngineError,
     InvalidActivity,
@@ -38,10 +38,6 @@ from magic_cube.engine.errors import (
     InvalidTransition,
     NotEditable,
 )
-from magic_cube.engine.lifecycle import STATUSES
-from magic_cube.rules.days import zone
-from magic_cube.rules.interpreter import initial_activity_state, render_view
-from magic_cube.rules.model import Actor, Snapshot
 
 bp = Blueprint("activities", __name__)
 
@@ -101,9 +97,7 @@ def read_settings(form, default_tz: str) -> tuple[dict[str, Any], FieldErrors]:
     if len(title) > 200:
         add_error(errors, "title", "too_long", _("At most 200 characters"))
     tz = form.get("timezone", "").strip() or default_tz
-    try:
-        zone(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not known_timezone(tz):
         add_error(errors, "timezone", "invalid_timezone",
                   _("Unknown time zone: use a name such as Asia/Shanghai"))
     fields: dict[str, Any] = {"title": title or None, "timezone": tz}
@@ -143,7 +137,8 @@ def merge_errors(*many: FieldErrors) -> FieldErrors:
 def check_config(entry: TemplateEntry, config: dict[str, Any],
                  coercion: FieldErrors) -> FieldErrors:
     """Schema and cross-field errors of `config`; a value the form could not even read
-    (`coercion`, e.g. letters in a number field) speaks for its field instead."""
+    (`coercion`, e.g. letters in a number field) speaks for its field instead. Only for a form
+    that goes back with errors anyway: otherwise the engine validates the config, once."""
     _filled, errors = entry.config_validator.validate(config, lang=lang())
     errors = {k: v for k, v in errors.items() if k not in coercion}
     return merge_errors(coercion, errors)
@@ -170,11 +165,9 @@ def form_page(entry: TemplateEntry, *, activity: dict[str, Any] | None, settings
 
 
 def valid_tz(name: str | None) -> str:
-    try:
-        zone(name or "")
-    except (ZoneInfoNotFoundError, ValueError):
-        return get_engine().settings.default_timezone
-    return name or get_engine().settings.default_timezone
+    if name and known_timezone(name):
+        return name
+    return get_engine().settings.default_timezone
 
 
 def setting_labels() -> dict[str, str]:
@@ -239,8 +232,10 @@ def new(template_id: str):
         config = forms.apply_array_action(config, action, schema=schema, prefix="config")
         return form_page(entry, activity=None, settings=settings, config=config,
                          setting_errors={}, config_errors={})
-    config_errors = check_config(entry, config, coercion)
-    if not setting_errors and not config_errors:
+    config_errors: FieldErrors = {}
+    if setting_errors or coercion:  # the engine is not asked: show every error at once
+        config_errors = check_config(entry, config, coercion)
+    else:  # the engine validates the config (once) as it creates the draft
         try:
             activity = engine.create_activity(
                 current_merchant(), entry.id, config, title=settings["title"],
@@ -269,18 +264,10 @@ def detail(activity_id: str):
                            live_fields=sorted(live_editable(entry)))
 
 
-def participant_view(activity: dict[str, Any], entry: TemplateEntry) -> dict[str, Any]:
+def participant_view(activity: dict[str, Any]) -> dict[str, Any]:
     """What a participant's client shows: the engine's public view of a published activity;
     for a draft, the template's activity view rendered on its initial state."""
-    engine = get_engine()
-    if activity["status"] != "draft":
-        return engine.public_view(activity["id"], lang=lang()).body["view"]
-    now = engine.now()
-    template = entry.compiled
-    state = initial_activity_state(template, activity["config"], now, activity["timezone"])
-    snapshot = Snapshot(activity["id"], activity["config"], state, None, None,
-                        activity["timezone"])
-    return render_view(template, "activity", snapshot, Actor(""), now)
+    return get_engine().preview(current_merchant(), activity["id"], lang=lang())
 
 
 def odds_table(entry: TemplateEntry, config: dict[str, Any],
@@ -323,7 +310,7 @@ def display_value(value: Any) -> str:
 def preview(activity_id: str):
     activity = load_activity(activity_id)
     entry = pinned_entry(activity)
-    view = participant_view(activity, entry)
+    view = participant_view(activity)
     actions = [{"name": a.name, "title": i18n(a.title)} for a in entry.compiled.actions.values()
                if a.by == "participant"]
     view_rows = [(key.replace("_", " "), display_value(value)) for key, value in view.items()]
@@ -419,8 +406,10 @@ def edit(activity_id: str):
             if name not in live_editable(entry) and name not in config:
                 config[name] = value
         config = entry.config_validator.fill_defaults(config)
-    config_errors = check_config(entry, config, coercion)
-    if not setting_errors and not config_errors:
+    config_errors: FieldErrors = {}
+    if setting_errors or coercion:
+        config_errors = check_config(entry, config, coercion)
+    else:
         changes: dict[str, Any] = {"config": config}
         if draft:
             changes.update(settings)

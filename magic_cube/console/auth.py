@@ -1,8 +1,7 @@
 """Merchant accounts in the console: sign-up, login, logout and `login_required`.
 
-Passwords are hashed with werkzeug (scrypt). After `MAX_FAILURES` failed logins for one email
-the email is locked for `LOCK_SECONDS`: the counter lives in the database (`login_failures`),
-so the lock holds across processes and restarts. Time is the engine's clock.
+The engine keeps the accounts: it hashes passwords, checks them, and locks an email after too
+many failed logins (`engine.accounts`); this module turns that into pages and a session.
 """
 
 from __future__ import annotations
@@ -15,20 +14,14 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from magic_cube.console.context import FieldErrors, add_error, get_engine
-from magic_cube.store import Conflict
-from magic_cube.store.records import Merchant
+from magic_cube.engine import EmailTaken, LockedOut, Merchant
 
 bp = Blueprint("auth", __name__)
 
-MAX_FAILURES = 5
-LOCK_SECONDS = 15 * 60
 MIN_PASSWORD = 8
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Checked when the email is unknown, so that a wrong email takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password")
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,37 +59,6 @@ def start_session(merchant: Merchant) -> None:
     session["merchant_id"] = merchant.id
 
 
-class LockedOut(Exception):
-    def __init__(self, until: int) -> None:
-        super().__init__(until)
-        self.until = until
-
-
-def check_login(email: str, password: str) -> Merchant | None:
-    """The merchant when the password is right; None when not (counted); LockedOut while
-    the email is locked (the password is not even checked)."""
-    engine = get_engine()
-    now = engine.now()
-    with engine.store.transaction(write=False) as tx:
-        failures = tx.get_login_failures(email)
-        merchant = tx.get_merchant_by_email(email)
-    if failures is not None and failures[2] is not None and failures[2] > now:
-        raise LockedOut(failures[2])
-    stored = merchant.password_hash if merchant is not None else None
-    ok = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
-    if ok:
-        if failures is not None:
-            with engine.store.transaction() as tx:
-                tx.clear_login_failures(email)
-        return merchant
-    with engine.store.transaction() as tx:
-        _count, locked_until = tx.add_login_failure(email, now, now - LOCK_SECONDS, MAX_FAILURES,
-                                                    now + LOCK_SECONDS)
-    if locked_until is not None and locked_until > now:
-        raise LockedOut(locked_until)
-    return None
-
-
 def lock_message(until: int) -> str:
     minutes = max(1, -(-(until - get_engine().now()) // 60))
     return ngettext("Too many failed logins. Try again in %(num)d minute.",
@@ -118,7 +80,7 @@ def login():
             add_error(errors, "password", "required", _("Enter your password"))
         if not errors:
             try:
-                merchant = check_login(email, password)
+                merchant = get_engine().log_in(email, password)
             except LockedOut as exc:
                 form_error = lock_message(exc.until)
                 status = 429
@@ -163,17 +125,12 @@ def signup():
         elif len(password) > 200:
             add_error(errors, "password", "too_long", _("At most 200 characters"))
         engine = get_engine()
-        if "email" not in errors:
-            with engine.store.transaction(write=False) as tx:
-                taken = tx.get_merchant_by_email(values["email"]) is not None
-            if taken:
-                add_error(errors, "email", "taken",
-                          _("An account with this email already exists"))
+        if "email" not in errors and engine.email_taken(values["email"]):
+            add_error(errors, "email", "taken", _("An account with this email already exists"))
         if not errors:
             try:
-                merchant, api_key = engine.create_merchant(values["name"], values["email"],
-                                                           generate_password_hash(password))
-            except Conflict:  # the same email signed up a moment ago
+                merchant, api_key = engine.sign_up(values["name"], values["email"], password)
+            except EmailTaken:  # the same email signed up a moment ago
                 add_error(errors, "email", "taken",
                           _("An account with this email already exists"))
             else:

@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import abort, current_app, g
 from flask_babel import get_locale
 
-from magic_cube.engine import Engine
+from magic_cube.engine import Engine, Merchant
 from magic_cube.engine.errors import ActivityNotFound
-from magic_cube.store.records import Merchant
 
 LANGUAGES = ("zh", "en")
 FieldErrors = dict[str, list[dict[str, str]]]

@@ -31,8 +31,7 @@ from magic_cube.console.context import (
     tz_or_utc,
 )
 from magic_cube.console.labels import STATUS_LABELS
-from magic_cube.engine import Engine
-from magic_cube.store.records import Merchant
+from magic_cube.engine import Engine, Merchant
 
 bp = Blueprint("dashboard", __name__)
 
@@ -79,8 +78,7 @@ def participants_csv(engine: Engine, activity_id: str, page: int = PAGE) -> Iter
     yield "\ufeff" + _rows_chunk([PARTICIPANT_COLUMNS])  # the BOM: Excel reads UTF-8 Chinese
     after: str | None = None
     while True:
-        with engine.store.transaction(write=False) as tx:
-            rows = tx.list_participants(activity_id, after, page)
+        rows = engine.participants(activity_id, after, page)  # its own read transaction
         if not rows:
             return
         yield _rows_chunk([[r.participant_id, r.display_name, iso_utc(r.first_action_at),
@@ -193,7 +191,8 @@ def stock_tiles(entry: Any, config: dict[str, Any], view: dict[str, Any]) -> lis
     if isinstance(left, bool) or left is None:
         return []
     if isinstance(left, list):
-        prizes = config.get("prizes") if isinstance(config.get("prizes"), list) else []
+        listed = config.get("prizes")
+        prizes: list[Any] = listed if isinstance(listed, list) else []
         out = []
         for i, value in enumerate(left):
             name = prizes[i].get("name") if i < len(prizes) and isinstance(prizes[i], dict) else ""
@@ -226,9 +225,8 @@ def show(activity_id: str):
     entry = pinned_entry(activity)
     stats = engine.stats(merchant, activity_id)
     totals = stats["totals"]
-    view = participant_view(activity, entry) if activity["status"] != "draft" else {}
-    with engine.store.transaction(write=False) as tx:
-        viewed = tx.count_participants(activity_id)
+    view = participant_view(activity) if activity["status"] != "draft" else {}
+    viewed = engine.count_participants(activity_id)
     acted = totals["unique_participants"]
     # Completions count events, not people: one participant may complete twice (and a
     # bargain's completion is set off by the last helper). Capped at `acted`, it approximates

@@ -16,7 +16,7 @@ from magic_cube.console.auth import login_required
 from magic_cube.console.context import current_merchant, get_engine, load_activity
 from magic_cube.console.labels import EVENT_STATUS_LABELS, STATUS_LABELS
 from magic_cube.engine.errors import ActivityNotFound, EventNotFound, EventPending
-from magic_cube.engine.events import EVENT_STATUSES, list_events, redeliver_event
+from magic_cube.engine.events import EVENT_STATUSES
 
 bp = Blueprint("events", __name__)
 
@@ -57,9 +57,9 @@ def show(activity_id: str):
     activity = load_activity(activity_id)  # 404 for another merchant's activity
     view = read_view(request.args)
     try:
-        items, next_cursor = list_events(get_engine(), current_merchant(), activity_id,
-                                         status=view["status"], after=view["after"],
-                                         limit=PAGE_SIZE)
+        items, next_cursor = get_engine().list_events(
+            current_merchant(), activity_id, status=view["status"], after=view["after"],
+            limit=PAGE_SIZE)
     except ActivityNotFound:
         abort(404)
     status, after, back = view["status"], view["after"], view["back"]
@@ -82,7 +82,7 @@ def redeliver(activity_id: str, event_id: int):
     load_activity(activity_id)
     view = read_view(request.form)
     try:
-        event = redeliver_event(get_engine(), current_merchant(), activity_id, event_id)
+        event = get_engine().redeliver_event(current_merchant(), activity_id, event_id)
     except ActivityNotFound:
         abort(404)
     except EventNotFound:

@@ -19,10 +19,8 @@ MIN_SECRET = 16
 
 def page(errors: FieldErrors | None = None, webhook: dict[str, str] | None = None,
          status: int = 200):
-    engine = get_engine()
     merchant = current_merchant()
-    with engine.store.transaction(write=False) as tx:
-        keys = tx.list_api_keys(merchant.id)
+    keys = get_engine().list_api_keys(merchant)
     if webhook is None:
         webhook = {"webhook_url": merchant.webhook_url or "",
                    "webhook_secret": merchant.webhook_secret or ""}
@@ -78,8 +76,6 @@ def save_webhook():
         add_error(errors, "webhook_secret", "too_long", _("At most 200 characters"))
     if errors:
         return page(errors, {"webhook_url": url, "webhook_secret": secret}, status=422)
-    engine = get_engine()
-    with engine.store.transaction() as tx:
-        tx.update_merchant(merchant.id, webhook_url=url or None, webhook_secret=secret)
+    get_engine().set_webhook(merchant, url or None, secret)
     flash(_("Webhook settings saved."), "success")
     return redirect(url_for("console.settings.show"))

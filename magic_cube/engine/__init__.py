@@ -1,40 +1,290 @@
-"""The engine: the only place that opens a transaction.
+"""The engine: the only door to the store, and the only place that opens a transaction.
 
-`Engine` combines merchant identity, activity lifecycle, actions, polling views and stats over
-one `Store` and one template `Catalog`. Time comes from its clock (the server's), never from
-a client.
+`Engine` is the one object the layers above use (API, console, worker, CLI). It is a facade
+over small parts that share one `Core` (store, catalog, settings, clock, notifier, caches) and
+take the other parts they call in their constructors:
+
+    Accounts(core)                         merchants, logins, API keys, tokens, webhooks
+    Performer(core)                        one action inside an open transaction; timers
+    Lifecycle(core, performer)             create, edit, publish … archive; due work
+    Actions(core, lifecycle, performer)    one action = one transaction; idempotency
+    Views(core, lifecycle, performer)      polling with ETags; the console's preview
+    Results(core)                          heartbeats, stats, the action log, participants
+    Events(core)                           the outbox: listing, redelivery, webhook leases
+
+Replay and audit (`engine.replay`) are functions over the core. Time comes from the engine's
+clock (the server's), never from a client. The record types the layers above see are
+re-exported here, so that none of them imports the store or the rules.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from magic_cube.catalog import Catalog
-from magic_cube.engine.actions import ActionResponse, ActionsMixin
+from magic_cube.catalog import Catalog, TemplateEntry
+from magic_cube.engine.accounts import Accounts, EmailTaken, LockedOut, Participant
+from magic_cube.engine.actions import Actions
+from magic_cube.engine.core import Core, Notifier
 from magic_cube.engine.errors import EngineError
-from magic_cube.engine.events import EventsMixin
-from magic_cube.engine.identity import IdentityMixin, Participant
-from magic_cube.engine.lifecycle import LifecycleMixin
-from magic_cube.engine.stats import StatsMixin
-from magic_cube.engine.views import Notifier, ViewResponse, ViewsMixin
+from magic_cube.engine.events import Attempt, Events
+from magic_cube.engine.lifecycle import (
+    STATUSES,
+    ActivityTick,
+    Lifecycle,
+    known_timezone,
+)
+from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused
+from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.stats import Results
+from magic_cube.engine.views import ViewResponse, Views
 from magic_cube.settings import Settings
-from magic_cube.store import Store
+from magic_cube.store import Conflict, Store
+from magic_cube.store.base import ClaimedEvent
+from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant, ParticipantRecord
 
-__all__ = ["ActionResponse", "Engine", "EngineError", "Participant", "ViewResponse"]
+__all__ = [
+    "STATUSES", "Accepted", "ActionOutcome", "ActionRecord", "ActivityRecord", "ActivityTick",
+    "Attempt", "ClaimedEvent", "Conflict", "EmailTaken", "Engine", "EngineError", "LockedOut",
+    "Merchant", "Participant", "ParticipantRecord", "Refused", "ViewResponse", "known_timezone",
+]
 
 
-class Engine(IdentityMixin, LifecycleMixin, ActionsMixin, ViewsMixin, StatsMixin, EventsMixin):
+class Engine:
     def __init__(self, store: Store, catalog: Catalog, settings: Settings | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.settings = settings or Settings.load()
-        self.clock = clock
-        self.notifier = Notifier()
-        self._timezones: dict[str, str] = {}  # activity -> time zone (never changes once live)
-        self._secrets: dict[str, str] = {}  # activity -> its merchant's participant secret
+        self.core = core = Core(store, catalog, settings or Settings.load(), clock)
+        self.accounts = Accounts(core)
+        self.performer = Performer(core)
+        self.lifecycle = Lifecycle(core, self.performer)
+        self.actions = Actions(core, self.lifecycle, self.performer)
+        self.views = Views(core, self.lifecycle, self.performer)
+        self.results = Results(core)
+        self.events = Events(core)
+
+    # what the parts share ------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self.core.store
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.core.catalog
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.core.clock
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.core.notifier
 
     def now(self) -> int:
         """Server time in whole epoch seconds."""
-        return int(self.clock())
+        return self.core.now()
+
+    def notify(self, activity_id: str) -> None:
+        """Wake this process's long polls on the activity."""
+        self.core.notify(activity_id)
+
+    def _entry(self, activity: ActivityRecord) -> TemplateEntry:
+        return self.core.entry(activity)
+
+    def close(self) -> None:
+        """Close the store (its connections); the engine is not used afterwards."""
+        self.core.store.close()
+
+    def check_database(self) -> None:
+        """Raise unless the database answers a read transaction (the health check)."""
+        with self.core.store.transaction(write=False) as tx:
+            tx.get_merchant("")
+
+    # accounts ------------------------------------------------------------------------------
+
+    def create_merchant(self, name: str, email: str | None = None,
+                        password_hash: str | None = None) -> tuple[Merchant, str]:
+        return self.accounts.create_merchant(name, email, password_hash)
+
+    def sign_up(self, name: str, email: str, password: str) -> tuple[Merchant, str]:
+        return self.accounts.sign_up(name, email, password)
+
+    def email_taken(self, email: str) -> bool:
+        return self.accounts.email_taken(email)
+
+    def merchant_by_email(self, email: str) -> Merchant | None:
+        return self.accounts.merchant_by_email(email)
+
+    def log_in(self, email: str, password: str) -> Merchant | None:
+        return self.accounts.log_in(email, password)
+
+    def get_merchant(self, merchant_id: str) -> Merchant | None:
+        return self.accounts.get_merchant(merchant_id)
+
+    def set_webhook(self, merchant: Merchant, url: str | None, secret: str) -> None:
+        self.accounts.set_webhook(merchant, url, secret)
+
+    def create_api_key(self, merchant: Merchant) -> str:
+        return self.accounts.create_api_key(merchant)
+
+    def revoke_api_key(self, merchant: Merchant, key_id: str) -> bool:
+        return self.accounts.revoke_api_key(merchant, key_id)
+
+    def list_api_keys(self, merchant: Merchant) -> list[dict[str, Any]]:
+        return self.accounts.list_api_keys(merchant)
+
+    def merchant_for_key(self, api_key: str | None) -> Merchant:
+        return self.accounts.merchant_for_key(api_key)
+
+    def participant_token(self, merchant: Merchant, participant_id: str, display_name: str = "",
+                          ttl: int | None = None) -> tuple[str, int]:
+        return self.accounts.participant_token(merchant, participant_id, display_name, ttl)
+
+    def authenticate_participant(self, activity_id: str, token: str | None) -> Participant:
+        return self.accounts.authenticate_participant(activity_id, token)
+
+    # activities ----------------------------------------------------------------------------
+
+    def create_activity(self, merchant: Merchant, template_id: str, config: Any,
+                        title: str | None = None, template_version: str | None = None,
+                        timezone: str | None = None, starts_at: int | None = None,
+                        ends_at: int | None = None, lang: str = "en") -> dict[str, Any]:
+        return self.lifecycle.create_activity(merchant, template_id, config, title,
+                                              template_version, timezone, starts_at, ends_at,
+                                              lang)
+
+    def get_activity(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.get_activity(merchant, activity_id)
+
+    def list_activities(self, merchant: Merchant, status: str | None = None,
+                        search: str | None = None, cursor: str | None = None,
+                        limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
+        return self.lifecycle.list_activities(merchant, status, search, cursor, limit)
+
+    def update_activity(self, merchant: Merchant, activity_id: str, changes: dict[str, Any],
+                        lang: str = "en") -> dict[str, Any]:
+        return self.lifecycle.update_activity(merchant, activity_id, changes, lang)
+
+    def publish(self, merchant: Merchant, activity_id: str,
+                starts_at: int | None = None) -> dict[str, Any]:
+        """Go live now, or at `starts_at` when that is in the future."""
+        return self.lifecycle.transition(merchant, activity_id, "publish", starts_at)
+
+    def pause(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.transition(merchant, activity_id, "pause")
+
+    def resume(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.transition(merchant, activity_id, "resume")
+
+    def end(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.transition(merchant, activity_id, "end")
+
+    def archive(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.transition(merchant, activity_id, "archive")
+
+    def duplicate(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.lifecycle.duplicate(merchant, activity_id)
+
+    # actions -------------------------------------------------------------------------------
+
+    def act(self, activity_id: str, action: str, participant: Participant,
+            params: dict[str, Any] | None = None, room_id: str | None = None,
+            idempotency_key: str | None = None, lang: str = "en") -> ActionOutcome:
+        """A participant performs `action`: `Accepted`, or `Refused` by the template."""
+        request = ActionRequest(action, participant.id, "participant", params or {}, room_id,
+                                participant.display_name)
+        return self.actions.act(activity_id, request, idempotency_key, None, lang)
+
+    def merchant_act(self, merchant: Merchant, activity_id: str, action: str,
+                     participant_id: str, params: dict[str, Any] | None = None,
+                     room_id: str | None = None, idempotency_key: str | None = None,
+                     lang: str = "en") -> ActionOutcome:
+        """The merchant's backend performs a `by: merchant` action for one participant."""
+        request = ActionRequest(action, participant_id, "merchant", params or {}, room_id)
+        return self.actions.act(activity_id, request, idempotency_key, merchant, lang)
+
+    # Two steps inside an action that tests replace: the one after an Idempotency-Key is
+    # claimed (slowed down to hold a key in flight) and the counting (failed, to show that
+    # counters commit with their action or not at all).
+    @property
+    def _act_once(self) -> Callable[..., ActionOutcome]:
+        return self.actions.act_once
+
+    @_act_once.setter
+    def _act_once(self, step: Callable[..., ActionOutcome]) -> None:
+        setattr(self.actions, "act_once", step)  # noqa: B010 (mypy refuses method assignment)
+
+    @property
+    def count(self) -> Callable[..., None]:
+        return self.performer.count
+
+    @count.setter
+    def count(self, step: Callable[..., None]) -> None:
+        self.performer.count = step
+
+    # polling -------------------------------------------------------------------------------
+
+    def public_view(self, activity_id: str, if_none_match: str | None = None, wait: float = 0,
+                    lang: str = "en") -> ViewResponse:
+        return self.views.public_view(activity_id, if_none_match, wait, lang)
+
+    def room_view(self, activity_id: str, room_id: str, participant: Participant,
+                  if_none_match: str | None = None, wait: float = 0) -> ViewResponse:
+        return self.views.room_view(activity_id, room_id, participant, if_none_match, wait)
+
+    def me_view(self, activity_id: str, participant: Participant,
+                if_none_match: str | None = None, wait: float = 0) -> ViewResponse:
+        return self.views.me_view(activity_id, participant, if_none_match, wait)
+
+    def preview(self, merchant: Merchant, activity_id: str, lang: str = "en") -> dict[str, Any]:
+        """The participant's view of the merchant's activity, a draft's included."""
+        return self.views.preview(merchant, activity_id, lang)
+
+    # results -------------------------------------------------------------------------------
+
+    def heartbeat(self, activity_id: str, participant: Participant) -> dict[str, Any]:
+        return self.results.heartbeat(activity_id, participant)
+
+    def stats(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        return self.results.stats(merchant, activity_id)
+
+    def action_log(self, merchant: Merchant, activity_id: str, after: int = 0,
+                   limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+        return self.results.action_log(merchant, activity_id, after, limit)
+
+    def participants(self, activity_id: str, after: str | None = None,
+                     limit: int = 1000) -> list[ParticipantRecord]:
+        return self.results.participants(activity_id, after, limit)
+
+    def count_participants(self, activity_id: str) -> int:
+        return self.results.count_participants(activity_id)
+
+    def list_events(self, merchant: Merchant, activity_id: str, status: str | None = None,
+                    after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+        return self.events.page(merchant, activity_id, status, after, limit)
+
+    def redeliver_event(self, merchant: Merchant, activity_id: str,
+                        event_id: int) -> dict[str, Any]:
+        return self.events.redeliver(merchant, activity_id, event_id)
+
+    # the worker ----------------------------------------------------------------------------
+
+    def due_activities(self, now: int, limit: int) -> list[str]:
+        return self.lifecycle.due_activities(now, limit)
+
+    def tick(self, activity_id: str, now: int) -> ActivityTick | None:
+        return self.lifecycle.tick(activity_id, now)
+
+    def claim_events(self, now: int, lease: int, limit: int) -> list[ClaimedEvent]:
+        return self.events.claim(now, lease, limit)
+
+    def record_attempts(self, attempts: list[Attempt], now: int) -> None:
+        self.events.record(attempts, now)
+
+    def purge_idempotency_keys(self, now: int) -> int:
+        return self.actions.purge_keys(now)

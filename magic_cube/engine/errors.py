@@ -55,7 +55,8 @@ class InvalidTransition(EngineError):
 
 
 class NotEditable(EngineError):
-    code, status, message = "not_editable", 409, "These fields cannot change in the activity's status"
+    code, status = "not_editable", 409
+    message = "These fields cannot change in the activity's status"
 
 
 class InvalidConfig(EngineError):
@@ -71,7 +72,8 @@ class Unauthorized(EngineError):
 
 
 class InvalidToken(EngineError):
-    code, status, message = "invalid_token", 401, "The participant token is missing, malformed or forged"
+    code, status = "invalid_token", 401
+    message = "The participant token is missing, malformed or forged"
 
 
 class TokenExpired(EngineError):

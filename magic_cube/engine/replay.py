@@ -1,78 +1,114 @@
 """Replay and audit: rebuild an activity from its action log and compare.
 
 Replay copies the activity as it was published into a scratch in-memory store and runs every
-logged action again through the same engine code, with the logged time, actor and random
-inputs; the rebuilt state, rooms, members, participants and every action's result and events
-must equal what is stored. Audit recomputes every random draw from the revealed seed.
+logged action again through the same engine code (`Performer`), with the logged time, actor
+and random inputs; the rebuilt state, rooms, members, participants and every action's result
+and events must equal what is stored. Audit recomputes every random draw from the revealed
+seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from magic_cube.engine.actions import Request
+from magic_cube.engine.core import Core
 from magic_cube.engine.lifecycle import bring_timers_forward, follow_config
+from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.rooms import load_room
+from magic_cube.rules.compiler import CompiledTemplate
+from magic_cube.rules.model import Rejection
 from magic_cube.rules.rng import Rng, action_label, commitment
-from magic_cube.store.records import ActivityRecord
+from magic_cube.store import Tx
+from magic_cube.store.records import (
+    ActionRecord,
+    ActivityRecord,
+    Merchant,
+    ParticipantRecord,
+    Room,
+)
+from magic_cube.store.sqlite import SQLiteStore
 
-
-def replay(engine: Any, activity_id: str) -> list[str]:
-    """Differences between the stored activity and one rebuilt from its log (empty: none)."""
+if TYPE_CHECKING:
     from magic_cube.engine import Engine
-    from magic_cube.store.sqlite import SQLiteStore
 
-    with engine.store.transaction(write=False) as tx:
-        stored = engine._activity(tx, activity_id)
-        merchant = tx.get_merchant(stored.merchant_id)
-        log = []
-        while True:
-            batch = tx.list_actions(activity_id, log[-1].seq if log else 0, 1000)
-            if not batch:
-                break
-            log += batch
-        rooms = {r.room.id: r.room for r in tx.list_rooms(activity_id)}
-        participants = {p.participant_id: p for p in tx.list_participants(activity_id, limit=10**9)}
-    if stored.initial_state is None:
+ROOM_FIELDS = ("status", "state", "timers", "capacity", "initiator", "closed_at")
+
+
+@dataclass
+class Stored:
+    """An activity as stored: the row, its log, rooms and participants."""
+
+    activity: ActivityRecord
+    log: list[ActionRecord]
+    rooms: dict[str, Room]
+    participants: dict[str, ParticipantRecord]
+
+
+def _read(tx: Tx, activity: ActivityRecord) -> Stored:
+    log: list[ActionRecord] = []
+    while True:
+        batch = tx.list_actions(activity.id, log[-1].seq if log else 0, 1000)
+        if not batch:
+            break
+        log += batch
+    rooms = {r.room.id: r.room for r in tx.list_rooms(activity.id)}
+    participants = {p.participant_id: p
+                    for p in tx.list_participants(activity.id, limit=10**9)}
+    return Stored(activity, log, rooms, participants)
+
+
+def replay(engine: Engine, activity_id: str) -> list[str]:
+    """Differences between the stored activity and one rebuilt from its log (empty: none)."""
+    core = engine.core
+    with core.store.transaction(write=False) as tx:
+        stored = _read(tx, core.activity(tx, activity_id))
+        merchant = tx.get_merchant(stored.activity.merchant_id)
+    if stored.activity.initial_state is None or merchant is None:
         return []  # never published: nothing happened
-    template = engine._entry(stored).compiled
-
+    template = core.template(stored.activity)
     scratch = SQLiteStore(":memory:")
     scratch.migrate()
-    shadow = Engine(scratch, engine.catalog, engine.settings)
-    config = dict(stored.config)
-    for entry in reversed([e for e in log if e.action == "$config"]):
+    try:
+        shadow = Core(scratch, core.catalog, core.settings)
+        diffs = _rerun(shadow, merchant, stored, template)
+        with scratch.transaction(write=False) as tx:
+            rebuilt = _read(tx, shadow.activity(tx, activity_id))
+    finally:
+        scratch.close()
+    return diffs + _compare(stored, rebuilt)
+
+
+def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
+           template: CompiledTemplate) -> list[str]:
+    """Run the log again into `shadow`'s empty store; the differences in results."""
+    activity_id = stored.activity.id
+    performer = Performer(shadow)
+    config = dict(stored.activity.config)
+    for entry in reversed([e for e in stored.log if e.action == "$config"]):
         config.update(entry.params["before"])
-    start = replace(stored, state=stored.initial_state, config=config, seq=0, version=1,
-                    status="live")
-    with scratch.transaction() as tx:
+    assert stored.activity.initial_state is not None
+    start = replace(stored.activity, state=stored.activity.initial_state, config=config, seq=0,
+                    version=1, status="live")
+    with shadow.store.transaction() as tx:
         tx.insert_merchant(merchant)
         tx.insert_activity(start)
-
     diffs: list[str] = []
-    activity: ActivityRecord = start
-    for entry in log:
-        with scratch.transaction() as tx:
-            activity = tx.get_activity(activity_id)
-            if entry.action == "$config":
-                activity.config = {**activity.config, **entry.params["after"]}
-                state, _ = follow_config(template.doc, activity.state, entry.params["before"],
-                                         entry.params["after"])
-                tx.update_activity(activity_id, config=activity.config, state=state,
-                                   seq=entry.seq)
+    for entry in stored.log:
+        with shadow.store.transaction() as tx:
+            activity = shadow.activity(tx, activity_id)
+            if _merchant_entry(tx, activity, template, entry):
                 continue
-            if entry.action == "$end":
-                bring_timers_forward(tx, activity_id, entry.params["at"])
-                tx.update_activity(activity_id, bump=False, seq=entry.seq)
-                continue
-            req = Request(entry.action, entry.participant_id, entry.actor_kind, entry.params,
-                          entry.room_id, entry.display_name, forced=entry)
-            preloaded = tx.get_room(activity_id, entry.room_id) if entry.timer else None
-            outcome = shadow._perform(tx, activity, template, req, entry.at, timer=entry.timer,
-                                      preloaded=preloaded)
-        if not outcome.ok and entry.timer and entry.result == {"error": outcome.error}:
-            continue  # a timer whose action refused, as logged
-        if not outcome.ok:
+            request = ActionRequest(entry.action, entry.participant_id, entry.actor_kind,
+                                    entry.params, entry.room_id, entry.display_name,
+                                    replayed_from=entry)
+            preloaded = load_room(tx, activity_id, entry.room_id) \
+                if entry.timer and entry.room_id else None
+            outcome = performer.perform(tx, activity, template, request, entry.at,
+                                        timer=entry.timer, preloaded=preloaded)
+        if isinstance(outcome, Rejection):
+            if entry.timer and entry.result == {"error": outcome.error}:
+                continue  # a timer whose action refused, as logged
             diffs.append(f"seq {entry.seq}: logged as accepted, replay refused it "
                          f"({outcome.error} at {outcome.where})")
             break
@@ -82,27 +118,47 @@ def replay(engine: Any, activity_id: str) -> list[str]:
             diffs.append(f"seq {entry.seq}: result {outcome.result!r} != logged {entry.result!r}")
         if [e.as_dict() for e in outcome.events] != entry.events:
             diffs.append(f"seq {entry.seq}: events differ from the log")
+    return diffs
 
-    with scratch.transaction(write=False) as tx:
-        rebuilt = tx.get_activity(activity_id)
-        rebuilt_rooms = {r.room.id: r.room for r in tx.list_rooms(activity_id)}
-        rebuilt_participants = {p.participant_id: p
-                                for p in tx.list_participants(activity_id, limit=10**9)}
-    scratch.close()
-    if rebuilt.state != stored.state:
-        diffs.append(f"activity state: stored {stored.state!r} != replayed {rebuilt.state!r}")
-    if set(rooms) != set(rebuilt_rooms):
-        diffs.append(f"rooms: stored {sorted(rooms)} != replayed {sorted(rebuilt_rooms)}")
-    for room_id in sorted(set(rooms) & set(rebuilt_rooms)):
-        a, b = rooms[room_id], rebuilt_rooms[room_id]
-        for attr in ("status", "state", "timers", "capacity", "initiator", "closed_at"):
+
+def _merchant_entry(tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                    entry: ActionRecord) -> bool:
+    """Apply a logged live config edit (`$config`) or end (`$end`); False for an action."""
+    if entry.action == "$config":
+        activity.config = {**activity.config, **entry.params["after"]}
+        state, _ = follow_config(template.doc, activity.state, entry.params["before"],
+                                 entry.params["after"])
+        tx.update_activity(activity.id, config=activity.config, state=state, seq=entry.seq)
+        return True
+    if entry.action == "$end":
+        bring_timers_forward(tx, activity.id, entry.params["at"])
+        tx.update_activity(activity.id, bump=False, seq=entry.seq)
+        return True
+    return False
+
+
+def _members(room: Room) -> list[tuple[str, str, int, dict[str, Any]]]:
+    return [(m.participant, m.role, m.joined_at, m.data) for m in room.members]
+
+
+def _compare(stored: Stored, rebuilt: Stored) -> list[str]:
+    diffs: list[str] = []
+    if rebuilt.activity.state != stored.activity.state:
+        diffs.append(f"activity state: stored {stored.activity.state!r} != replayed "
+                     f"{rebuilt.activity.state!r}")
+    rooms, again = stored.rooms, rebuilt.rooms
+    if set(rooms) != set(again):
+        diffs.append(f"rooms: stored {sorted(rooms)} != replayed {sorted(again)}")
+    for room_id in sorted(set(rooms) & set(again)):
+        a, b = rooms[room_id], again[room_id]
+        for attr in ROOM_FIELDS:
             if getattr(a, attr) != getattr(b, attr):
                 diffs.append(f"room {room_id}.{attr}: stored {getattr(a, attr)!r} "
                              f"!= replayed {getattr(b, attr)!r}")
-        if [m.as_dict() for m in a.members] != [m.as_dict() for m in b.members]:
+        if _members(a) != _members(b):
             diffs.append(f"room {room_id}: members differ")
-    for pid, record in sorted(participants.items()):
-        other = rebuilt_participants.get(pid)
+    for pid, record in sorted(stored.participants.items()):
+        other = rebuilt.participants.get(pid)
         if record.state is None:
             continue  # only heartbeats: no state to rebuild
         if other is None or other.state != record.state:
@@ -111,10 +167,11 @@ def replay(engine: Any, activity_id: str) -> list[str]:
     return diffs
 
 
-def audit(engine: Any, activity_id: str) -> dict[str, Any]:
+def audit(engine: Engine, activity_id: str) -> dict[str, Any]:
     """Recompute every logged random draw from the revealed seed."""
-    with engine.store.transaction(write=False) as tx:
-        activity = engine._activity(tx, activity_id)
+    core = engine.core
+    with core.store.transaction(write=False) as tx:
+        activity = core.activity(tx, activity_id)
         log = tx.list_actions(activity_id, 0, 10**9)
     if activity.status not in ("ended", "archived") or not activity.seed:
         return {"activity_id": activity_id, "ok": False, "checked": 0,

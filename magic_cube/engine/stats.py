@@ -2,7 +2,8 @@
 
 Counters move in the same transaction as the action they count (no nightly batch), in hourly
 buckets; totals are sums of the buckets, so totals and the hourly chart always agree, and both
-agree with the action log (a test recomputes them from it).
+agree with the action log (a test recomputes them from it). `count` and `credit_interaction`
+run inside an action's transaction; `Results` takes heartbeats and reads what was counted.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from magic_cube.engine.identity import Participant
+from magic_cube.engine.accounts import Participant
+from magic_cube.engine.core import Core
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.model import Outcome
-from magic_cube.store.records import ActivityRecord, Merchant, ParticipantRecord
+from magic_cube.settings import Settings
+from magic_cube.store import Tx
+from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant, ParticipantRecord
 
 COUNTERS = ("participations", "participants", "new_participants", "first_time",
             "interaction_seconds", "completions", "actions")
@@ -23,69 +27,84 @@ def hour_of(ts: int) -> int:
     return ts - ts % 3600
 
 
-class StatsMixin:
-    """Counting (part of `Engine`)."""
+def credit_interaction(record: ParticipantRecord, now: int, settings: Settings) -> int:
+    """Seconds to credit for activity at `now` after the participant was last seen.
 
-    def credit_interaction(self, record: ParticipantRecord, now: int) -> int:
-        """Seconds to credit for activity at `now` after the participant was last seen.
+    A gap up to the cap counts in full; a longer gap within the session timeout counts the
+    cap (the participant was probably still there); past the timeout a new session starts and
+    nothing is credited.
+    """
+    credit = 0
+    if record.last_seen_at is not None:
+        gap = max(0, now - record.last_seen_at)
+        if gap <= settings.interaction_gap_cap:
+            credit = gap
+        elif gap <= settings.session_timeout:
+            credit = int(settings.interaction_gap_cap)
+    record.last_seen_at = max(now, record.last_seen_at or now)
+    record.interaction_seconds += credit
+    return credit
 
-        A gap up to the cap counts in full; a longer gap within the session timeout counts
-        the cap (the participant was probably still there); past the timeout a new session
-        starts and nothing is credited.
-        """
-        credit = 0
-        if record.last_seen_at is not None:
-            gap = max(0, now - record.last_seen_at)
-            if gap <= self.settings.interaction_gap_cap:
-                credit = gap
-            elif gap <= self.settings.session_timeout:
-                credit = int(self.settings.interaction_gap_cap)
-        record.last_seen_at = max(now, record.last_seen_at or now)
-        record.interaction_seconds += credit
-        return credit
 
-    def count(self, tx, activity: ActivityRecord, template: CompiledTemplate, req: Any,
-              outcome: Outcome, now: int, credited: int, new_to_activity: bool,
-              first_time: bool, hour_marked: bool = False) -> None:
-        hour = hour_of(now)
-        deltas = {"actions": 1, "interaction_seconds": credited}
-        if req.kind == "participant":
-            if req.action in template.participation:
-                deltas["participations"] = 1
-            if not hour_marked and tx.mark_participant_hour(activity.id, req.participant, hour):
-                deltas["participants"] = 1
-            deltas["new_participants"] = int(new_to_activity)
-            deltas["first_time"] = int(first_time)
-        deltas["completions"] = sum(1 for e in outcome.events if e.type in template.completion)
-        tx.add_stats(activity.id, hour, deltas)
-        if outcome.events:
-            tx.add_event_stats(activity.id, hour, Counter(e.type for e in outcome.events))
+def count(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, action: str,
+          participant: str, by_participant: bool, outcome: Outcome, now: int, credited: int,
+          new_to_activity: bool, first_time: bool, hour_marked: bool = False) -> None:
+    """Move the activity's counters for one accepted action (in the action's transaction)."""
+    hour = hour_of(now)
+    deltas = {"actions": 1, "interaction_seconds": credited}
+    if by_participant:
+        if action in template.participation:
+            deltas["participations"] = 1
+        if not hour_marked and tx.mark_participant_hour(activity.id, participant, hour):
+            deltas["participants"] = 1
+        deltas["new_participants"] = int(new_to_activity)
+        deltas["first_time"] = int(first_time)
+    deltas["completions"] = sum(1 for e in outcome.events if e.type in template.completion)
+    tx.add_stats(activity.id, hour, deltas)
+    if outcome.events:
+        tx.add_event_stats(activity.id, hour, Counter(e.type for e in outcome.events))
+
+
+def describe_action(r: ActionRecord) -> dict[str, Any]:
+    """The merchant's view of one logged action."""
+    return {"seq": r.seq, "at": r.at, "actor": r.actor_kind, "participant": r.participant_id,
+            "action": r.action, "room": r.room_id or r.new_room_id, "params": r.params,
+            "result": r.result, "events": r.events, "random": r.random,
+            "first_time": r.first_time}
+
+
+class Results:
+    """What an activity's participants did: heartbeats, counters, the log, the participants."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
 
     def heartbeat(self, activity_id: str, participant: Participant) -> dict[str, Any]:
         """Credit interaction time on the server clock; returns the participant's total."""
-        now = self.now()
+        core = self.core
+        now = core.now()
         # A plain read of the activity: heartbeats must not queue behind its actions.
-        with self.store.transaction(write=False) as tx:
-            live = self._activity(tx, activity_id).status == "live"
-        with self.store.transaction() as tx:
+        with core.store.transaction(write=False) as tx:
+            live = core.activity(tx, activity_id).status == "live"
+        with core.store.transaction() as tx:
             record = tx.get_participant(activity_id, participant.id)
             expected = record.version if record else None
             if record is None:
                 record = ParticipantRecord(activity_id, participant.id, participant.display_name)
-            credited = self.credit_interaction(record, now) if live else 0
+            credited = credit_interaction(record, now, core.settings) if live else 0
             tx.save_participant(record, expected)
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})
         return {"credited": credited, "interaction_seconds": record.interaction_seconds,
-                "next_heartbeat": self.settings.heartbeat_interval}
+                "next_heartbeat": core.settings.heartbeat_interval}
 
     def stats(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
         """Totals, hourly buckets and counts per event type of one activity."""
-        with self.store.transaction(write=False) as tx:
-            activity = self._activity(tx, activity_id, merchant)
+        with self.core.store.transaction(write=False) as tx:
+            activity = self.core.activity(tx, activity_id, merchant)
             hourly = tx.hourly_stats(activity_id)
             events = tx.event_totals(activity_id)
-        template = self._entry(activity).compiled
+        template = self.core.template(activity)
         totals = {c: sum(h[c] for h in hourly) for c in COUNTERS}
         return {
             "activity_id": activity_id,
@@ -105,13 +124,21 @@ class StatsMixin:
     def action_log(self, merchant: Merchant, activity_id: str, after: int = 0,
                    limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
         """Accepted actions in order; the cursor is the last sequence number returned."""
-        with self.store.transaction(write=False) as tx:
-            self._activity(tx, activity_id, merchant)
+        with self.core.store.transaction(write=False) as tx:
+            self.core.activity(tx, activity_id, merchant)
             rows = tx.list_actions(activity_id, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [{"seq": r.seq, "at": r.at, "actor": r.actor_kind, "participant": r.participant_id,
-                  "action": r.action, "room": r.room_id or r.new_room_id, "params": r.params,
-                  "result": r.result, "events": r.events, "random": r.random,
-                  "first_time": r.first_time} for r in rows]
-        return items, (rows[-1].seq if more and rows else None)
+        return [describe_action(r) for r in rows], (rows[-1].seq if more and rows else None)
+
+    def participants(self, activity_id: str, after: str | None = None,
+                     limit: int = 1000) -> list[ParticipantRecord]:
+        """A page of the activity's participants by id, after id `after`, in its own short
+        read transaction (an export of millions reads page by page)."""
+        with self.core.store.transaction(write=False) as tx:
+            return tx.list_participants(activity_id, after, limit)
+
+    def count_participants(self, activity_id: str) -> int:
+        """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
+        with self.core.store.transaction(write=False) as tx:
+            return tx.count_participants(activity_id)

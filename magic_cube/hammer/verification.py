@@ -15,7 +15,7 @@ from magic_cube.hammer.tally import Ack
 
 if TYPE_CHECKING:
     from magic_cube.engine import Engine
-    from magic_cube.store.records import ActionRecord
+    from magic_cube.engine import ActionRecord
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""Rows as the engine sees them, independent of the database behind the store."""
+"""Rows as the engine sees them, independent of the database behind the store.
+
+Plain data: the store imports nothing of the engine, the catalog or the rules.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-from magic_cube.rules.model import Member, Room
 
 __all__ = ["ActivityRecord", "ActionRecord", "Merchant", "ParticipantRecord", "IdempotencyRecord",
            "OutboxRecord", "Member", "Room", "StoredRoom"]
@@ -47,6 +48,33 @@ class ActivityRecord:
     seed: str | None = None
     seed_commitment: str | None = None
     next_due: int | None = None  # earliest open-room timer, for the worker
+
+
+@dataclass
+class Member:
+    """A row of `room_members`: who joined a room, when, as what, with what data."""
+
+    participant: str
+    role: str
+    joined_at: int
+    data: dict[str, Any] = field(default_factory=dict)
+    display_name: str = ""
+
+
+@dataclass
+class Room:
+    """A room as stored: its row and its members in join order. The engine turns it into the
+    rules' own `Room` (and back), so that the store never depends on the rules."""
+
+    id: str
+    status: str
+    initiator: str
+    capacity: int | None
+    opened_at: int
+    state: dict[str, Any]
+    members: list[Member]
+    timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
+    closed_at: int | None = None
 
 
 @dataclass

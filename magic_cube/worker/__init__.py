@@ -18,10 +18,10 @@ import logging
 import random
 import threading
 import time
-from typing import Any
 
 import requests
 
+from magic_cube.engine import Engine
 from magic_cube.worker.timers import run_timers
 from magic_cube.worker.webhooks import Deliverer
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, engine: Any, interval: float | None = None, batch: int | None = None,
+    def __init__(self, engine: Engine, interval: float | None = None, batch: int | None = None,
                  session: requests.Session | None = None,
                  rng: random.Random | None = None) -> None:
         self.engine = engine
@@ -63,8 +63,7 @@ class Worker:
         if now - self._purged_at < 60:
             return 0
         self._purged_at = now
-        with self.engine.store.transaction() as tx:
-            return tx.purge_idempotency(now - int(self.engine.settings.idempotency_ttl))
+        return self.engine.purge_idempotency_keys(now)
 
     def busy(self, counts: dict[str, int]) -> bool:
         """Whether a pass stopped at its batch limit, so that more work is probably waiting."""

@@ -55,4 +55,4 @@ def worker(once: bool, interval: float | None, database: str | None, log_level: 
             for sig, old in previous.items():
                 signal.signal(sig, old)
     finally:
-        engine.store.close()
+        engine.close()

@@ -16,7 +16,10 @@ redirect, a timeout, a refused connection — is a failed attempt, retried after
 up to `webhook_backoff_base × 2^(attempts−1)` seconds, at most `webhook_backoff_cap` ("full
 jitter", so that a receiver coming back is not hit by every retry at once), until
 `webhook_max_attempts` attempts have failed; then the event is dead and the activity's next
-event goes. A dead (or delivered) event is sent again with `redeliver_event`.
+event goes. A dead (or delivered) event is sent again with `Engine.redeliver_event`.
+
+The engine does the claiming and recording (`engine.claim_events`, `engine.record_attempts`):
+this module only decides what to send, sends it, and works out the next attempt.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,10 +41,9 @@ from typing import Any
 import requests
 
 from magic_cube import __version__
-from magic_cube.engine.events import list_events, redeliver_event
+from magic_cube.engine import Attempt, ClaimedEvent, Engine
 
-__all__ = ["Deliverer", "Outcome", "backoff", "list_events", "payload", "redeliver_event",
-           "sign", "verify"]
+__all__ = ["Deliverer", "Outcome", "backoff", "payload", "sign", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def iso(epoch: int) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def payload(event: dict[str, Any]) -> bytes:
+def payload(event: Mapping[str, Any]) -> bytes:
     """The request body: compact UTF-8 JSON. It is signed as these exact bytes."""
     body = {"id": event["id"], "type": event["type"], "activity_id": event["activity_id"],
             "seq": event["seq"], "data": event["data"], "created_at": iso(event["created_at"])}
@@ -107,7 +110,7 @@ class Deliverer:
     """Delivers due outbox events for one worker: a `requests.Session` (connection reuse) and
     a small thread pool, so that one slow receiver does not hold up the others."""
 
-    def __init__(self, engine: Any, session: requests.Session | None = None,
+    def __init__(self, engine: Engine, session: requests.Session | None = None,
                  rng: random.Random | None = None) -> None:
         self.engine = engine
         self.settings = engine.settings
@@ -134,35 +137,38 @@ class Deliverer:
                                             thread_name_prefix="magic-cube-webhook")
         return list(self._pool.map(func, items))
 
-    def run(self, now: Any, limit: int, stopping: Any = lambda: False) -> dict[str, int]:
+    def run(self, now: Callable[[], int], limit: int,
+            stopping: Callable[[], bool] = lambda: False) -> dict[str, int]:
         """Deliver up to `limit` due events. `now()` gives the time (the engine's clock, or a
         fixed time in tests). Returns counts: delivered, failed (to be retried), dead."""
         counts = {"delivered": 0, "failed": 0, "dead": 0}
         handled = 0
         batch_size = max(1, int(self.settings.webhook_concurrency))
         while handled < limit and not stopping():
-            claimed_at = now()
-            with self.engine.store.transaction() as tx:
-                batch = tx.claim_outbox(claimed_at, int(self.settings.webhook_lease),
-                                        min(batch_size, limit - handled))
+            batch = self.engine.claim_events(now(), int(self.settings.webhook_lease),
+                                             min(batch_size, limit - handled))
             if not batch:
                 break
             handled += len(batch)
             outcomes = self._map(lambda e: self.send(e, now()), batch)
             finished = now()
-            with self.engine.store.transaction() as tx:
-                for event, outcome in zip(batch, outcomes, strict=True):
-                    counts[self._record(tx, event, outcome, finished)] += 1
+            attempts = [self._attempt(event, outcome, finished)
+                        for event, outcome in zip(batch, outcomes, strict=True)]
+            self.engine.record_attempts(attempts, finished)
+            for attempt in attempts:
+                counts["delivered" if attempt.delivered else
+                       "dead" if attempt.dead else "failed"] += 1
         return counts
 
-    def send(self, event: dict[str, Any], now: int) -> Outcome:
+    def send(self, event: ClaimedEvent, now: int) -> Outcome:
         """One attempt: POST the event to its merchant's webhook_url."""
         body = payload(event)
         headers = {"Content-Type": "application/json",
                    "Magic-Cube-Event-Id": str(event["id"]),
                    "Magic-Cube-Event": event["type"]}
-        if event.get("webhook_secret"):
-            headers["Magic-Cube-Signature"] = sign(event["webhook_secret"], int(now), body)
+        secret = event.get("webhook_secret")
+        if secret:
+            headers["Magic-Cube-Signature"] = sign(secret, int(now), body)
         timeout = float(self.settings.webhook_timeout)
         started = time.monotonic()
         try:
@@ -187,33 +193,33 @@ class Deliverer:
             self._check_lease(event, time.monotonic() - started)
         return Outcome(event["id"], event["activity_id"], False, error[:ERROR_CHARS])
 
-    def _check_lease(self, event: dict[str, Any], elapsed: float) -> None:
+    def _check_lease(self, event: ClaimedEvent, elapsed: float) -> None:
         # `webhook_timeout` bounds each network wait, not the whole request: a receiver that
         # trickles its answer can outlast the lease, and another worker may send it again.
         if elapsed > int(self.settings.webhook_lease):
             log.warning("webhook event %s took %.0f s, more than webhook_lease (%s s): it may "
                         "have been sent twice", event["id"], elapsed, self.settings.webhook_lease)
 
-    def _record(self, tx: Any, event: dict[str, Any], outcome: Outcome, now: int) -> str:
+    def _attempt(self, event: ClaimedEvent, outcome: Outcome, now: int) -> Attempt:
+        """What to record of one attempt: delivered, or when to retry, or dead."""
         if outcome.ok:
-            tx.mark_delivered(event["id"], now)
             log.info("webhook event %s (%s, activity %s) delivered", event["id"],
                      event["type"], event["activity_id"])
-            return "delivered"
+            return Attempt(event["id"], delivered=True)
         attempts = event["attempts"]
         dead = attempts >= int(self.settings.webhook_max_attempts)
         with self._rng_lock:
             wait = backoff(attempts, self.settings.webhook_backoff_base,
                            self.settings.webhook_backoff_cap, self.rng)
-        tx.mark_failed(event["id"], now, now + wait, outcome.error or "failed", dead)
         if dead:
             log.warning("webhook event %s (%s, activity %s) is dead after %d attempts: %s",
                         event["id"], event["type"], event["activity_id"], attempts,
                         outcome.error)
-            return "dead"
-        log.info("webhook event %s (activity %s) attempt %d failed (%s); retry in %d s",
-                 event["id"], event["activity_id"], attempts, outcome.error, wait)
-        return "failed"
+        else:
+            log.info("webhook event %s (activity %s) attempt %d failed (%s); retry in %d s",
+                     event["id"], event["activity_id"], attempts, outcome.error, wait)
+        return Attempt(event["id"], delivered=False, next_attempt_at=now + wait,
+                       error=outcome.error or "failed", dead=dead)
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,227 @@
+"""Running one action inside an open write transaction: a participant's, a merchant's or a
+room timer's, and replay's too.
+
+`Performer.perform` reads what the action may read (its room, the actor's row), runs the pure
+interpreter, and writes an accepted outcome: room and members, activity state, the actor's
+row, the log entry, outbox events and counters. A refusal writes nothing — except for a
+timer, which fires once whatever its action decides. The transaction itself belongs to the
+caller (`Actions`, `Lifecycle`, `Views`, replay), so that lazy work and the action commit
+together.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from magic_cube.engine.core import Core
+from magic_cube.engine.errors import RoomNotFound
+from magic_cube.engine.rooms import LoadedRoom, load_room, member_record, to_record, update_room
+from magic_cube.engine.stats import count, credit_interaction, hour_of
+from magic_cube.rules.compiler import CompiledTemplate
+from magic_cube.rules.interpreter import due_timers, run
+from magic_cube.rules.model import Actor, Outcome, Rejection, Snapshot
+from magic_cube.rules.rng import Rng, action_label
+from magic_cube.store import Tx
+from magic_cube.store.records import ActionRecord, ActivityRecord, ParticipantRecord
+
+
+@dataclass
+class ActionRequest:
+    """Everything that decides an action's outcome; a logged action replays from these."""
+
+    action: str
+    participant: str
+    kind: str  # "participant", "merchant" or "timer"
+    params: dict[str, Any]
+    room_id: str | None
+    display_name: str = ""
+    # Set by replay: the log entry the action is run again from, whose first-time flags and
+    # new room id are taken as logged instead of being worked out afresh.
+    replayed_from: ActionRecord | None = None
+
+
+class Performer:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.count = count  # moves the counters (an attribute, so that a test can fail it)
+
+    def perform(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                request: ActionRequest, now: int, timer: str | None = None,
+                preloaded: LoadedRoom | None = None) -> Outcome | Rejection:
+        """Run one action against the stored state and persist an accepted outcome."""
+        loaded = preloaded
+        if request.room_id is not None and loaded is None:
+            loaded = load_room(tx, activity.id, request.room_id)
+            if loaded is None:
+                raise RoomNotFound()
+        if timer is not None:
+            assert loaded is not None  # a timer always belongs to a room
+            loaded.room.timers.pop(timer, None)  # a timer fires once, whatever its action does
+        record = tx.get_participant(activity.id, request.participant)
+        actor = self._actor(tx, activity, request, record)
+        seq = activity.seq + 1
+        logged = request.replayed_from
+        new_room_id = logged.new_room_id if logged else secrets.token_hex(6)
+        snapshot = Snapshot(activity.id, activity.config, activity.state,
+                            record.state if record else None,
+                            loaded.room if loaded else None, activity.timezone)
+        rng = Rng(activity.seed or "", action_label(activity.id, request.participant, seq))
+        outcome = run(template, request.action, snapshot, actor, request.params, now, rng,
+                      new_room_id=new_room_id)
+        if isinstance(outcome, Rejection):
+            if timer is not None:
+                assert loaded is not None
+                # A timer fires once even when its action refuses; logged so replay agrees.
+                update_room(tx, activity.id, loaded)
+                activity.seq = seq
+                tx.update_activity(activity.id, bump=False, seq=seq)
+                tx.insert_action(ActionRecord(
+                    activity_id=activity.id, seq=seq, at=now, actor_kind="timer",
+                    participant_id=request.participant, action=request.action, params={},
+                    room_id=request.room_id, new_room_id=None,
+                    result={"error": outcome.error}, events=[], random=rng.drawn, timer=timer))
+            return outcome
+        activity.seq = seq
+        created = new_room_id if outcome.room and outcome.room.created else None
+        self._persist(tx, activity, template, request, actor, outcome, loaded, record, now,
+                      timer, created)
+        return outcome
+
+    def _actor(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
+               record: ParticipantRecord | None) -> Actor:
+        logged = request.replayed_from
+        if logged is not None:
+            first_time, new_to_activity = logged.first_time, logged.new_to_activity
+        elif request.kind == "participant":
+            new_to_activity = record is None or record.first_action_at is None
+            # Whoever already acted in this activity is known to the merchant: no query.
+            first_time = new_to_activity and not tx.known_participant(activity.merchant_id,
+                                                                      request.participant)
+        else:
+            first_time = new_to_activity = False
+        return Actor(request.participant, request.kind, first_time, new_to_activity,
+                     request.display_name or (record.display_name if record else ""))
+
+    def _persist(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                 request: ActionRequest, actor: Actor, outcome: Outcome,
+                 loaded: LoadedRoom | None, record: ParticipantRecord | None, now: int,
+                 timer: str | None, new_room_id: str | None) -> None:
+        self._write_room(tx, activity, outcome, loaded, timer)
+        if outcome.activity_changed:
+            activity.state = outcome.activity
+            tx.update_activity(activity.id, state=activity.state, seq=activity.seq)
+            activity.version += 1
+        else:
+            tx.update_activity(activity.id, bump=False, seq=activity.seq)
+
+        by_participant = request.kind == "participant"
+        previous_action_at = record.last_action_at if record else None
+        credited = self._write_participant(tx, activity, request, actor, outcome, record, now)
+        events = [e.as_dict() for e in outcome.events]
+        tx.insert_action(ActionRecord(
+            activity_id=activity.id, seq=activity.seq, at=now, actor_kind=request.kind,
+            participant_id=request.participant, action=request.action, params=request.params,
+            room_id=request.room_id, new_room_id=new_room_id, result=outcome.result,
+            events=events, random=outcome.random, first_time=actor.first_time,
+            new_to_activity=actor.new_to_activity and by_participant,
+            display_name=actor.display_name, timer=timer))
+        if events:
+            tx.insert_outbox(activity.id, activity.seq, events, now)
+        first_time = False
+        if by_participant and actor.first_time:  # else known already: nothing to insert
+            first_time = tx.remember_participant(activity.merchant_id, request.participant,
+                                                 activity.id, now)
+        self.count(tx, activity, template, request.action, request.participant, by_participant,
+                   outcome, now, credited,
+                   new_to_activity=actor.new_to_activity and by_participant,
+                   first_time=first_time,
+                   # an earlier action this hour has already marked the participant in it
+                   hour_marked=previous_action_at is not None
+                   and hour_of(previous_action_at) == hour_of(now))
+
+    @staticmethod
+    def _write_room(tx: Tx, activity: ActivityRecord, outcome: Outcome,
+                    loaded: LoadedRoom | None, timer: str | None) -> None:
+        change = outcome.room
+        if change is not None:
+            room = change.room
+            if change.created:
+                tx.insert_room(activity.id, to_record(room))
+                start = 0
+            else:
+                assert loaded is not None  # a changed room was read first
+                tx.update_room(activity.id, to_record(room), loaded.version)
+                start = len(room.members) - len(change.joined)
+            for i, member in enumerate(change.joined):
+                tx.insert_member(activity.id, room.id, member_record(member), start + i)
+        elif timer is not None:
+            assert loaded is not None
+            update_room(tx, activity.id, loaded)
+
+    def _write_participant(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
+                           actor: Actor, outcome: Outcome, record: ParticipantRecord | None,
+                           now: int) -> int:
+        """Save the actor's row; returns the interaction seconds the action credits."""
+        if record is None:
+            record = ParticipantRecord(activity.id, request.participant, actor.display_name)
+            expected = None
+        else:
+            expected = record.version
+        record.state = outcome.participant
+        record.version += 1
+        if actor.display_name:
+            record.display_name = actor.display_name
+        credited = 0
+        if request.kind == "participant":
+            if record.first_action_at is None:
+                record.first_action_at = now
+            record.last_action_at = now
+            record.actions += 1
+            credited = credit_interaction(record, now, self.core.settings)
+        tx.save_participant(record, expected)
+        return credited
+
+    # room timers ---------------------------------------------------------------------------
+
+    def fire_due_timers(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                        now: int, limit: int | None = None, room_id: str | None = None) -> int:
+        """Run the activity's due room timers, earliest first, up to `limit`; then whatever is
+        still due on `room_id` (the room about to be acted on or shown), whatever the limit, so
+        that a room is never acted on or shown as open past its expiry. Returns how many fired.
+        """
+        fired = 0
+        if not template.timers:
+            return fired  # no timers, so no room is ever due
+        limit = limit or self.core.settings.timer_batch
+        while fired < limit:
+            room_ids = tx.due_rooms(activity.id, now, 1)
+            if not room_ids:
+                return fired  # nothing due anywhere, so not on `room_id` either
+            if self._fire_next_timer(tx, activity, template, room_ids[0], now, clear=True):
+                fired += 1
+        for _ in range(limit if room_id is not None else 0):  # bounded: `schedule` may re-arm
+            assert room_id is not None
+            if not self._fire_next_timer(tx, activity, template, room_id, now, clear=False):
+                break
+            fired += 1
+        return fired
+
+    def _fire_next_timer(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                         room_id: str, now: int, clear: bool) -> bool:
+        """Fire the room's earliest due timer; False if none is due."""
+        loaded = load_room(tx, activity.id, room_id)
+        if loaded is None:
+            return False
+        due = due_timers(loaded.room, now)
+        if not due:
+            if clear:  # listed as due but closed meanwhile: clear its schedule
+                loaded.room.timers.clear()
+                update_room(tx, activity.id, loaded)
+            return False
+        _, name = due[0]
+        timer = template.timers[name]
+        request = ActionRequest(timer.action, loaded.room.initiator, "timer", {}, loaded.room.id)
+        self.perform(tx, activity, template, request, now, timer=name, preloaded=loaded)
+        return True
