@@ -60,7 +60,8 @@ NOW = 1_794_376_800  # 2026-11-11T10:00:00+08:00
 
 
 def load_template(template_id: str) -> tuple[dict[str, Any], CompiledTemplate]:
-    doc = json.loads((ROOT / "activity_templates" / template_id / "template.json").read_text("utf-8"))
+    path = ROOT / "activity_templates" / template_id / "template.json"
+    doc = json.loads(path.read_text("utf-8"))
     return doc, compile_template(doc)
 
 
@@ -89,7 +90,8 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> float:
 # --- (a) guards ----------------------------------------------------------------------------------
 
 
-def mid_run(template: CompiledTemplate, doc: dict[str, Any], scenario: dict[str, Any]) -> Simulation:
+def mid_run(template: CompiledTemplate, doc: dict[str, Any],
+            scenario: dict[str, Any]) -> Simulation:
     """The simulation of `scenario` stopped half-way through its steps."""
     config = fill_defaults(doc, scenario["config"])
     tz = scenario.get("timezone", TZ)
@@ -106,7 +108,8 @@ def mid_run(template: CompiledTemplate, doc: dict[str, Any], scenario: dict[str,
         if actor == "merchant":
             actor, kind = step["subject"], "merchant"
         out = sim.act(actor, step["action"], step.get("params", {}),
-                      room=rooms.get(step.get("room", "")), kind=kind, first_time=step.get("first_time"))
+                      room=rooms.get(step.get("room", "")), kind=kind,
+                      first_time=step.get("first_time"))
         if isinstance(out, Outcome) and out.room is not None and "save_room" in step:
             rooms[step["save_room"]] = out.room.room.id
     return sim
@@ -153,13 +156,17 @@ def context(template: CompiledTemplate, sim: Simulation, pid: str, room: Room | 
         "room": room.state if room else {}, "room_info": room_info(room, pid),
     }
     me = sim.participants.get(pid)
-    data["me"] = copy.deepcopy(me) if me is not None else initial_state(template.state["participant"], data)
+    if me is not None:
+        data["me"] = copy.deepcopy(me)
+    else:
+        data["me"] = initial_state(template.state["participant"], data)
     return data
 
 
 def bench_guards(repeats: int, rounds: int) -> None:
     print("(a) guard evaluation: compiled closures vs panzi-json-logic, same rules and data")
-    print(f"{'template':<10} {'rules':>5} {'cases':>6} {'ours ops/s':>13} {'panzi ops/s':>13} {'ratio':>7}")
+    print(f"{'template':<10} {'rules':>5} {'cases':>6} {'ours ops/s':>13} {'panzi ops/s':>13}"
+          f" {'ratio':>7}")
     time_ours = time_panzi = 0.0
     evals_ours = evals_panzi = 0
     for template_id in TEMPLATES:
@@ -186,8 +193,8 @@ def bench_guards(repeats: int, rounds: int) -> None:
         time_ours, time_panzi = time_ours + t_ours, time_panzi + t_panzi
         evals_ours, evals_panzi = evals_ours + n_ours, evals_panzi + n_panzi
         note = f"  ({differ} results differ)" if differ else ""
-        print(f"{template_id:<10} {len(rules):>5} {len(cases):>6} {r_ours:>13,.0f} {r_panzi:>13,.0f}"
-              f" {r_ours / r_panzi:>6.1f}x{note}")
+        print(f"{template_id:<10} {len(rules):>5} {len(cases):>6} {r_ours:>13,.0f}"
+              f" {r_panzi:>13,.0f} {r_ours / r_panzi:>6.1f}x{note}")
     # overall: every (rule, data) case of every template pooled
     ours_rate, panzi_rate = evals_ours / time_ours, evals_panzi / time_panzi
     print(f"{'overall':<10} {'':>5} {'':>6} {ours_rate:>13,.0f} {panzi_rate:>13,.0f}"
@@ -200,7 +207,8 @@ def bench_guards(repeats: int, rounds: int) -> None:
 class Driver:
     """Just enough bookkeeping to chain actions: the state each accepted action returns."""
 
-    def __init__(self, template: CompiledTemplate, config: dict[str, Any], record: bool = False) -> None:
+    def __init__(self, template: CompiledTemplate, config: dict[str, Any],
+                 record: bool = False) -> None:
         self.template, self.config = template, config
         self.activity = initial_activity_state(template, config, NOW, TZ)
         self.participants: dict[str, dict[str, Any]] = {}
@@ -216,8 +224,10 @@ class Driver:
                             self.rooms.get(room) if room else None, TZ)
         if self.copies is not None:
             self.copies.append((snapshot.activity, snapshot.participant, snapshot.room))
-        out = run(self.template, action, snapshot, Actor(actor, first_time=True, new_to_activity=True),
-                  params, NOW, Rng("bench-seed", f"bench/{actor}/{self.seq}"), new_room_id=f"r{self.seq}")
+        who = Actor(actor, first_time=True, new_to_activity=True)
+        rng = Rng("bench-seed", f"bench/{actor}/{self.seq}")
+        out = run(self.template, action, snapshot, who, params, NOW, rng,
+                  new_room_id=f"r{self.seq}")
         if not isinstance(out, Outcome):
             raise RuntimeError(f"{action} by {actor} refused: {out}")
         self.actions += 1
@@ -255,7 +265,8 @@ def group_workload(d: Driver, n: int) -> None:
 def gift_workload(d: Driver, n: int) -> None:
     i = 0
     while d.actions < n:
-        room = d.act(f"g{i}", "send", {"shares": 4, "amount": 888, "message": "恭喜"}).result["room"]
+        sent = d.act(f"g{i}", "send", {"shares": 4, "amount": 888, "message": "恭喜"})
+        room = sent.result["room"]
         for j in range(4):
             d.act(f"c{i}.{j}", "claim", room=room)
         i += 1
@@ -283,8 +294,10 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], Callable[[Driver, int], None]]] 
 
 
 def bench_interpreter(repeats: int, actions: int) -> None:
-    print(f"\n(b) interpreter, in process, no storage ({actions:,} actions per repeat, best of {repeats})")
-    header = f"{'template':<10} {'workload':<28} {'actions/s':>11} {'deepcopy floor/s':>15} {'x floor':>8}"
+    print(f"\n(b) interpreter, in process, no storage ({actions:,} actions per repeat,"
+          f" best of {repeats})")
+    header = (f"{'template':<10} {'workload':<28} {'actions/s':>11} {'deepcopy floor/s':>15}"
+              f" {'x floor':>8}")
     if clone is not None:  # the copies the interpreter itself makes, when the model has them
         header += f" {'clone floor/s':>15} {'x clone':>8}"
     print(header)

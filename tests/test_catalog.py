@@ -27,7 +27,8 @@ from magic_cube.rules.compiler import CompiledTemplate
 
 def write_versions(root: Path, *versions: str, template_id: str = "mini") -> None:
     for version in versions:
-        write_template(root, minimal_template(id=template_id, version=version), f"{template_id}-{version}")
+        doc = minimal_template(id=template_id, version=version)
+        write_template(root, doc, f"{template_id}-{version}")
 
 
 def test_discover_loads_every_template_in_the_directories(tmp_path):
@@ -99,7 +100,8 @@ def test_pin_and_get_pinned_round_trip(tmp_path):
     catalog = Catalog.discover([tmp_path], entry_points=False)
     old = catalog.get("mini", "1.0.0")
     pinned = pin(old)
-    assert pinned == {"template_id": "mini", "template_version": "1.0.0", "template_hash": old.content_hash}
+    assert pinned == {"template_id": "mini", "template_version": "1.0.0",
+                      "template_hash": old.content_hash}
     assert catalog.get_pinned(*pinned.values()) is old
 
 
@@ -122,7 +124,8 @@ def test_same_id_and_version_with_different_content_is_a_problem_for_the_second(
     catalog = Catalog.discover([tmp_path / "a", tmp_path / "b"], entry_points=False)
     assert catalog.get("mini").kind == "group_buy"
     [problem] = catalog.problems
-    assert (problem.file, problem.path, problem.code) == (str(second.resolve()), "version", "duplicate_version")
+    assert (problem.file, problem.path, problem.code) == (
+        str(second.resolve()), "version", "duplicate_version")
 
 
 def test_same_template_found_twice_with_identical_content_is_not_a_problem(tmp_path):
@@ -184,9 +187,10 @@ def fake_distribution(tmp_path, monkeypatch):
                                         encoding="utf-8")
 
     def publish(**entry_points: str) -> None:
-        lines = [f"{name} = {target.format(package=package)}" for name, target in entry_points.items()]
-        (dist_info / "entry_points.txt").write_text("[magic_cube.templates]\n" + "\n".join(lines) + "\n",
-                                                    encoding="utf-8")
+        lines = [f"{name} = {target.format(package=package)}"
+                 for name, target in entry_points.items()]
+        text = "[magic_cube.templates]\n" + "\n".join(lines) + "\n"
+        (dist_info / "entry_points.txt").write_text(text, encoding="utf-8")
         monkeypatch.syspath_prepend(str(site))  # also invalidates the import caches
     return publish
 
@@ -236,11 +240,14 @@ def test_validate_path_checks_the_template_scenarios(tmp_path):
     scenarios.mkdir()
     good = {"title": "two join", "config": {"team_size": 2}, "start": "2026-11-11T10:00:00+08:00",
             "steps": [{"actor": "alice", "action": "start", "save_room": "t"},
-                      {"actor": "bob", "action": "join", "room": "t", "expect": {"error": "joins_used_up"}}]}
+                      {"actor": "bob", "action": "join", "room": "t",
+                       "expect": {"error": "joins_used_up"}}]}
     (scenarios / "good.json").write_text(json.dumps(good), encoding="utf-8")
     assert validate_path(file) == []
-    bad = {**good, "steps": [{"actor": "alice", "action": "help", "expect": {"error": "own_bargain"}},
-                             {"actor": "bob", "at": "later"}]}
+    bad = {**good, "steps": [
+        {"actor": "alice", "action": "help", "expect": {"error": "own_bargain"}},
+        {"actor": "bob", "at": "later"},
+    ]}
     (scenarios / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
     [problem] = validate_path(file)
     assert (Path(problem.file).name, problem.path) == ("bad.json", "steps[1].at")
@@ -251,8 +258,9 @@ def test_validate_path_checks_the_template_scenarios(tmp_path):
 
 
 @pytest.mark.parametrize(("lower", "higher"), [
-    ("1.0.0", "2.0.0"), ("1.9.0", "1.10.0"), ("1.0.0-alpha", "1.0.0"), ("1.0.0-alpha", "1.0.0-alpha.1"),
-    ("1.0.0-alpha.1", "1.0.0-alpha.beta"), ("1.0.0-beta.2", "1.0.0-beta.11"), ("1.0.0-rc.1", "1.0.0"),
+    ("1.0.0", "2.0.0"), ("1.9.0", "1.10.0"), ("1.0.0-alpha", "1.0.0"),
+    ("1.0.0-alpha", "1.0.0-alpha.1"), ("1.0.0-alpha.1", "1.0.0-alpha.beta"),
+    ("1.0.0-beta.2", "1.0.0-beta.11"), ("1.0.0-rc.1", "1.0.0"),
 ])
 def test_semver_precedence(lower, higher):
     assert version_key(lower) < version_key(higher)

@@ -32,7 +32,8 @@ NOW = utc("2026-11-11T02:00:00")  # 10:00 in Shanghai
 
 
 def template(actions: dict[str, Any], state: dict[str, Any] | None = None,
-             timers: dict[str, Any] | None = None, views: dict[str, Any] | None = None) -> CompiledTemplate:
+             timers: dict[str, Any] | None = None,
+             views: dict[str, Any] | None = None) -> CompiledTemplate:
     doc: dict[str, Any] = {"id": "t", "version": "1.0.0", "state": state or {}, "actions": actions}
     if timers:
         doc["timers"] = timers
@@ -52,7 +53,8 @@ def one(effects: list[dict[str, Any]], *, state: dict[str, Any] | None = None,
         body["params"] = params
     actions = {"act": body}
     if timers:
-        actions["expire"] = {"by": "timer", "room": "target", "effects": [{"close": {"status": "expired"}}]}
+        actions["expire"] = {"by": "timer", "room": "target",
+                             "effects": [{"close": {"status": "expired"}}]}
     return template(actions, state, timers)
 
 
@@ -132,10 +134,12 @@ def test_add_below_min_is_refused_with_limit_reached() -> None:
 
 
 def test_add_above_max_is_refused_with_its_own_error_code() -> None:
-    t = one([{"add": {"path": "activity.n", "value": 4, "max": {"var": "config.cap"}, "error": "too_many"}}],
+    t = one([{"add": {"path": "activity.n", "value": 4, "max": {"var": "config.cap"},
+                      "error": "too_many"}}],
             state={"activity": {"n": INT}})
     refused(perform(t, snapshot(t, {"cap": 3})), "too_many")
-    t2 = one([{"add": {"path": "activity.n", "value": 3, "max": {"var": "config.cap"}, "error": "too_many"}}],
+    t2 = one([{"add": {"path": "activity.n", "value": 3, "max": {"var": "config.cap"},
+                       "error": "too_many"}}],
              state={"activity": {"n": INT}})
     assert accepted(perform(t2, snapshot(t2, {"cap": 3}))).activity["n"] == 3
 
@@ -212,13 +216,15 @@ ROOM_TEMPLATE_STATE = {"room": {"goal": {"type": "integer", "initial": {"var": "
 def test_create_room_opens_a_room_with_the_actor_as_first_member() -> None:
     t = one([{"create_room": {"capacity": {"+": [{"var": "params.goal"}, 1]}, "role": "leader",
                               "data": {"price": 5}}}],
-            state=ROOM_TEMPLATE_STATE, result={"room": {"var": "room_info.id"}, "size": {"var": "room_info.size"}})
+            state=ROOM_TEMPLATE_STATE,
+            result={"room": {"var": "room_info.id"}, "size": {"var": "room_info.size"}})
     out = accepted(perform(t, snapshot(t), params={"goal": 3}, new_room_id="r9"))
     room = out.room.room
     assert out.room.created
     assert out.result == {"room": "r9", "size": 1}
     assert (room.id, room.status, room.initiator, room.capacity) == ("r9", "open", "amy", 4)
-    assert [(m.participant, m.role, m.data) for m in room.members] == [("amy", "leader", {"price": 5})]
+    members = [(m.participant, m.role, m.data) for m in room.members]
+    assert members == [("amy", "leader", {"price": 5})]
     assert [m.participant for m in out.room.joined] == ["amy"]
 
 
@@ -230,7 +236,8 @@ def test_initial_room_state_reads_the_params_and_the_actor_of_the_opening_action
 
 def test_create_room_schedules_each_timer_after_its_delay() -> None:
     t = one([{"create_room": {}}], state={"room": {}},
-            timers={"expire": {"after": {"*": [{"var": "config.hours"}, 3600]}, "action": "expire"}},
+            timers={"expire": {"after": {"*": [{"var": "config.hours"}, 3600]},
+                               "action": "expire"}},
             result={"expires_at": {"var": "room_info.timers.expire"}})
     out = accepted(perform(t, snapshot(t, {"hours": 2})))
     assert out.room.room.timers == {"expire": NOW + 7200}
@@ -253,13 +260,15 @@ def test_join_adds_the_actor_with_role_and_data() -> None:
             result={"size": {"var": "room_info.size"}, "me": {"var": "room_info.is_member"}})
     out = accepted(perform(t, snapshot(t, room=open_room(capacity=3)), params={"n": 1}))
     assert out.result == {"size": 2, "me": True}
-    assert [(m.participant, m.role, m.data) for m in out.room.room.members][1] == ("amy", "helper", {"n": 1})
+    members = [(m.participant, m.role, m.data) for m in out.room.room.members]
+    assert members[1] == ("amy", "helper", {"n": 1})
     assert [m.participant for m in out.room.joined] == ["amy"]
 
 
 def test_join_on_full_room_is_refused_with_room_full() -> None:
     t = one([{"join": {}}], room="target")
-    refused(perform(t, snapshot(t, room=open_room([("ivy", "Ivy"), ("bo", "Bo")], capacity=2))), "room_full")
+    full = open_room([("ivy", "Ivy"), ("bo", "Bo")], capacity=2)
+    refused(perform(t, snapshot(t, room=full)), "room_full")
 
 
 def test_join_on_full_room_is_refused_with_the_templates_own_code() -> None:
@@ -284,7 +293,8 @@ def test_join_without_capacity_is_never_full() -> None:
 def test_close_sets_the_status_and_cancels_pending_timers() -> None:
     t = one([{"close": {"status": "succeeded"}}], room="target",
             result={"status": {"var": "room_info.status"}, "timers": {"var": "room_info.timers"}})
-    out = accepted(perform(t, snapshot(t, room=open_room(timers={"expire": NOW + 60, "remind": NOW + 30}))))
+    room = open_room(timers={"expire": NOW + 60, "remind": NOW + 30})
+    out = accepted(perform(t, snapshot(t, room=room)))
     assert out.room.room.status == "succeeded"
     assert out.room.room.timers == {}
     assert out.room.room.closed_at == NOW
@@ -306,17 +316,21 @@ def test_schedule_without_a_room_is_refused() -> None:
 
 # --- draw -------------------------------------------------------------------------------------
 
-DRAW_STATE = {"activity": {"stock": {"type": "array", "initial": {"map": [{"var": "config.prizes"}, {"var": "stock"}]}}}}
+DRAW_STATE = {"activity": {"stock": {
+    "type": "array", "initial": {"map": [{"var": "config.prizes"}, {"var": "stock"}]},
+}}}
 
 
 def draw_template(**draw: Any) -> CompiledTemplate:
-    body = {"items": {"var": "config.prizes"}, "weight": "w", "stock": "activity.stock", "as": "p", **draw}
+    body = {"items": {"var": "config.prizes"}, "weight": "w", "stock": "activity.stock", "as": "p",
+            **draw}
     return one([{"draw": body}], state=DRAW_STATE,
                result={"index": {"var": "local.p.index"}, "hit": {"var": "local.p.hit"},
                        "name": {"var": "local.p.name"}})
 
 
-def draw_many(t: CompiledTemplate, prizes: list[dict[str, Any]], n: int, seed: str = "draws") -> Counter:
+def draw_many(t: CompiledTemplate, prizes: list[dict[str, Any]], n: int,
+              seed: str = "draws") -> Counter:
     snap = snapshot(t, {"prizes": prizes})
     counts: Counter = Counter()
     for i in range(n):
@@ -333,7 +347,8 @@ def test_draw_follows_the_weights_of_the_items() -> None:
 
 def test_draw_out_of_leaves_the_rest_of_the_scale_as_a_miss() -> None:
     prizes = [{"name": "a", "w": 2, "stock": 10**6}]
-    counts = draw_many(draw_template(out_of=10, miss={"name": "none", "kind": "miss"}), prizes, 3000)
+    t = draw_template(out_of=10, miss={"name": "none", "kind": "miss"})
+    counts = draw_many(t, prizes, 3000)
     assert set(counts) == {0, -1}
     assert 0.16 < counts[0] / 3000 < 0.24
 
@@ -343,7 +358,8 @@ def test_draw_decrements_stock_and_never_below_zero() -> None:
     prizes = [{"name": "sure", "w": 100, "stock": 1}]
     first = accepted(perform(t, snapshot(t, {"prizes": prizes})))
     assert (first.result["hit"], first.activity["stock"]) == (True, [0])
-    second = accepted(perform(t, snapshot(t, {"prizes": prizes}, activity=first.activity), label="x"))
+    again = snapshot(t, {"prizes": prizes}, activity=first.activity)
+    second = accepted(perform(t, again, label="x"))
     assert (second.result["index"], second.result["hit"]) == (-1, False)
     assert second.activity["stock"] == [0]
 
@@ -405,8 +421,8 @@ def test_split_returns_a_part_within_bounds_that_leaves_a_feasible_rest() -> Non
     total, parts, lo, hi = 100, 4, 10, 40
     seen = set()
     for i in range(300):
-        x = accepted(perform(t, snapshot(t), params={"total": total, "parts": parts, "min": lo, "max": hi},
-                             label=f"s/{i}")).result["x"]
+        params = {"total": total, "parts": parts, "min": lo, "max": hi}
+        x = accepted(perform(t, snapshot(t), params=params, label=f"s/{i}")).result["x"]
         rest = total - x
         assert lo <= x <= hi
         assert (parts - 1) * lo <= rest <= (parts - 1) * hi
@@ -429,10 +445,12 @@ def test_split_with_one_possible_value_takes_it() -> None:
     assert accepted(out).result["x"] == 20
 
 
-@pytest.mark.parametrize(("total", "parts", "lo", "hi"), [(10, 3, 4, 10), (100, 3, 1, 30), (5, 0, 0, 5), (-1, 1, 0, 5)])
+@pytest.mark.parametrize(("total", "parts", "lo", "hi"),
+                         [(10, 3, 4, 10), (100, 3, 1, 30), (5, 0, 0, 5), (-1, 1, 0, 5)])
 def test_split_without_a_solution_is_a_rule_error(total: int, parts: int, lo: int, hi: int) -> None:
     t = split_template()
-    refused(perform(t, snapshot(t), params={"total": total, "parts": parts, "min": lo, "max": hi}), "rule_error")
+    params = {"total": total, "parts": parts, "min": lo, "max": hi}
+    refused(perform(t, snapshot(t), params=params), "rule_error")
 
 
 # --- emit, if, each, reject ----------------------------------------------------------------------
@@ -449,7 +467,8 @@ def test_emit_records_events_in_order_with_their_data() -> None:
 @pytest.mark.parametrize(("flag", "branch"), [(True, "then"), (False, "else")])
 def test_if_runs_then_or_else(flag: bool, branch: str) -> None:
     t = one([{"if": {"rule": {"var": "params.flag"},
-                     "then": [{"emit": {"event": "then"}}], "else": [{"emit": {"event": "else"}}]}}])
+                     "then": [{"emit": {"event": "then"}}],
+                     "else": [{"emit": {"event": "else"}}]}}])
     out = accepted(perform(t, snapshot(t), params={"flag": flag}))
     assert [e.type for e in out.events] == [branch]
 
@@ -476,7 +495,8 @@ def test_each_over_a_non_array_does_nothing() -> None:
 
 def test_reject_refuses_with_its_code_after_earlier_effects() -> None:
     t = one([{"add": {"path": "activity.n", "value": 1}},
-             {"if": {"rule": {">": [{"var": "activity.n"}, 0]}, "then": [{"reject": {"error": "nope"}}]}}],
+             {"if": {"rule": {">": [{"var": "activity.n"}, 0]},
+                     "then": [{"reject": {"error": "nope"}}]}}],
             state={"activity": {"n": INT}})
     out = refused(perform(t, snapshot(t)), "nope")
     assert out.where.endswith(".reject")
@@ -522,10 +542,13 @@ def test_a_refused_action_leaves_the_snapshot_untouched() -> None:
 
 
 def test_an_accepted_action_does_not_mutate_the_snapshot_in_place() -> None:
-    t = one([{"add": {"path": "activity.n", "value": 1}}, {"append": {"path": "activity.log", "value": 1}},
-             {"join": {}}, {"set": {"path": "room.v", "value": 2}}, {"close": {"status": "failed"}}],
+    t = one([{"add": {"path": "activity.n", "value": 1}},
+             {"append": {"path": "activity.log", "value": 1}},
+             {"join": {}}, {"set": {"path": "room.v", "value": 2}},
+             {"close": {"status": "failed"}}],
             room="target",
-            state={"activity": {"n": INT, "log": {"type": "array", "initial": []}}, "room": {"v": INT}})
+            state={"activity": {"n": INT, "log": {"type": "array", "initial": []}},
+                   "room": {"v": INT}})
     snap = snapshot(t, room=open_room(state={"v": 1}, timers={"expire": NOW + 5}))
     before = copy.deepcopy(snap)
     out = accepted(perform(t, snap))
@@ -534,7 +557,8 @@ def test_an_accepted_action_does_not_mutate_the_snapshot_in_place() -> None:
 
 
 def test_a_new_participant_gets_the_initial_state() -> None:
-    t = one([], state={"participant": {"n": {"type": "integer", "initial": {"var": "config.start"}}}})
+    t = one([], state={"participant": {"n": {"type": "integer",
+                                             "initial": {"var": "config.start"}}}})
     out = accepted(perform(t, snapshot(t, {"start": 4})))
     assert out.participant == {"n": 4, DAY_KEY: "2026-11-11"}
 
@@ -562,10 +586,13 @@ def test_integer_state_turns_an_integral_float_into_an_int() -> None:
 
 
 @pytest.mark.parametrize(("decl", "value"), [
-    ("integer", True), ("number", "1"), ("string", 1), ("boolean", 0), ("array", {}), ("object", []),
+    ("integer", True), ("number", "1"), ("string", 1), ("boolean", 0), ("array", {}),
+    ("object", []),
 ])
 def test_a_write_of_the_wrong_type_is_a_rule_error(decl: str, value: Any) -> None:
-    initial = {"integer": 0, "number": 0, "string": "", "boolean": False, "array": [], "object": {}}[decl]
+    initials = {"integer": 0, "number": 0, "string": "", "boolean": False, "array": [],
+                "object": {}}
+    initial = initials[decl]
     t = one([{"set": {"path": "room.v", "value": value}}], room="target",
             state={"room": {"v": {"type": decl, "initial": initial}}})
     refused(perform(t, snapshot(t, room=open_room(state={"v": initial}))), "rule_error")
@@ -596,8 +623,8 @@ def daily_template() -> CompiledTemplate:
     # fall back: the local day of 1 November has 25 hours, midnight is 05:00 UTC (EST)
     ("America/New_York", "2026-11-02T04:59:59", "2026-11-01", "2026-11-02"),
 ])
-def test_daily_variables_reset_at_the_activitys_local_midnight(tz: str, last_second: str,
-                                                                 day_before: str, new_day: str) -> None:
+def test_daily_variables_reset_at_the_activitys_local_midnight(
+        tz: str, last_second: str, day_before: str, new_day: str) -> None:
     t = daily_template()
     end = utc(last_second)
     me = {"today": 2, "total": 2, DAY_KEY: day_before}
@@ -614,7 +641,8 @@ def test_shanghai_day_turns_at_1600_utc() -> None:
     same_day = accepted(perform(t, snapshot(t, me=me), now=utc("2026-11-11T00:00:00")))
     assert same_day.participant["today"] == 2  # 08:00 in Shanghai, still 11 November
     prev = {"today": 2, "total": 2, DAY_KEY: "2026-11-10"}
-    assert accepted(perform(t, snapshot(t, me=prev), now=utc("2026-11-10T16:00:00"))).participant["today"] == 1
+    out = accepted(perform(t, snapshot(t, me=prev), now=utc("2026-11-10T16:00:00")))
+    assert out.participant["today"] == 1
 
 
 # --- who may act, params, rooms -------------------------------------------------------------------
@@ -626,14 +654,16 @@ ROLES = {
 }
 
 
-@pytest.mark.parametrize(("action", "kind"), [("p", "merchant"), ("p", "timer"), ("m", "participant"),
-                                              ("tick", "participant"), ("tick", "merchant")])
+@pytest.mark.parametrize(("action", "kind"), [("p", "merchant"), ("p", "timer"),
+                                              ("m", "participant"), ("tick", "participant"),
+                                              ("tick", "merchant")])
 def test_an_action_by_the_wrong_kind_of_caller_is_not_allowed(action: str, kind: str) -> None:
     t = template(ROLES)
     refused(perform(t, snapshot(t, room=open_room()), action, kind=kind), "not_allowed")
 
 
-@pytest.mark.parametrize(("action", "kind"), [("p", "participant"), ("m", "merchant"), ("tick", "timer")])
+@pytest.mark.parametrize(("action", "kind"),
+                         [("p", "participant"), ("m", "merchant"), ("tick", "timer")])
 def test_an_action_by_the_right_kind_of_caller_is_accepted(action: str, kind: str) -> None:
     t = template(ROLES)
     accepted(perform(t, snapshot(t, room=open_room()), action, kind=kind))
@@ -655,7 +685,8 @@ def test_params_that_do_not_match_the_schema_are_invalid_params(params: dict[str
 
 def test_invalid_params_names_the_offending_field() -> None:
     t = one([], params={"type": "object", "properties": {"count": {"type": "integer"}}})
-    assert refused(perform(t, snapshot(t), params={"count": "x"}), "invalid_params").where == "params.count"
+    out = refused(perform(t, snapshot(t), params={"count": "x"}), "invalid_params")
+    assert out.where == "params.count"
 
 
 def test_a_target_action_without_a_room_is_refused_with_room_required() -> None:
@@ -684,27 +715,30 @@ def test_actor_flags_are_readable_by_guards() -> None:
 # --- views ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "masked"), [("张三", "张*"), ("欧阳娜娜", "欧***"), ("alice", "a***"),
-                                              ("a", "a*"), ("", "*"), ("Bo", "B***")])
+@pytest.mark.parametrize(("name", "masked"), [("张三", "张*"), ("欧阳娜娜", "欧***"),
+                                              ("alice", "a***"), ("a", "a*"), ("", "*"),
+                                              ("Bo", "B***")])
 def test_mask_name_keeps_only_the_first_character(name: str, masked: str) -> None:
     assert mask_name(name) == masked
 
 
 def view_template() -> CompiledTemplate:
     return template({"act": {"by": "participant"}},
-                    state={"participant": {"n": {"type": "integer", "initial": 0, "reset": "daily"}},
+                    state={"participant": {"n": {"type": "integer", "initial": 0,
+                                                 "reset": "daily"}},
                            "room": {"v": INT}},
                     views={"room": {"members": {"var": "room_info.members"},
                                     "initiator": {"var": "room_info.initiator"},
-                                    "is_member": {"var": "room_info.is_member"}, "v": {"var": "room.v"}},
+                                    "is_member": {"var": "room_info.is_member"},
+                                    "v": {"var": "room.v"}},
                            "me": {"n": {"var": "me.n"}},
                            "activity": {"x": {"var": "config.x"}}})
 
 
 def test_room_view_masks_member_names_and_hides_other_participants_ids() -> None:
     t = view_template()
-    room = open_room([("uid-alice-1001", "Alice"), ("uid-zhang-2002", "张三"), ("uid-bob-3003", "")],
-                     state={"v": 4})
+    room = open_room([("uid-alice-1001", "Alice"), ("uid-zhang-2002", "张三"),
+                      ("uid-bob-3003", "")], state={"v": 4})
     snap = snapshot(t, {"x": 1}, room=room)
     view = render_view(t, "room", snap, Actor("uid-zhang-2002"), NOW)
     assert [(m["name"], m["is_me"], m["role"]) for m in view["members"]] == [
@@ -724,13 +758,15 @@ def test_me_view_shows_todays_values_without_changing_the_snapshot() -> None:
     before = copy.deepcopy(snap)
     assert render_view(t, "me", snap, Actor("amy"), NOW) == {"n": 0}
     assert snap == before
-    assert render_view(t, "me", snapshot(t, me={"n": 5, DAY_KEY: "2026-11-11"}), Actor("amy"), NOW) == {"n": 5}
+    today = snapshot(t, me={"n": 5, DAY_KEY: "2026-11-11"})
+    assert render_view(t, "me", today, Actor("amy"), NOW) == {"n": 5}
     assert render_view(t, "me", snapshot(t), Actor("new"), NOW) == {"n": 0}
 
 
 def test_activity_view_reads_only_what_the_template_lists() -> None:
     t = view_template()
-    assert render_view(t, "activity", snapshot(t, {"x": 3, "secret": 4}), Actor("amy"), NOW) == {"x": 3}
+    snap = snapshot(t, {"x": 3, "secret": 4})
+    assert render_view(t, "activity", snap, Actor("amy"), NOW) == {"x": 3}
 
 
 def test_activity_view_shows_daily_activity_values_reset_on_a_new_day() -> None:
@@ -742,22 +778,24 @@ def test_activity_view_shows_daily_activity_values_reset_on_a_new_day() -> None:
 
 
 def _built_in(template_id: str) -> CompiledTemplate:
-    path = Path(__file__).resolve().parents[1] / "activity_templates" / template_id / "template.json"
+    root = Path(__file__).resolve().parents[1]
+    path = root / "activity_templates" / template_id / "template.json"
     return compile_template(json.loads(path.read_text(encoding="utf-8")))
 
 
 BUILT_IN_RUNS: dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]] = {
-    "bargain": ({"product_name": "P", "original_price": 1000, "floor_price": 100, "helpers_needed": 3,
-                 "cut_min": 100, "cut_max": 500, "stock": 3, "time_limit_hours": 24,
-                 "launches_per_participant": 1, "helps_per_day": 3, "new_participants_only": False,
-                 "buy_before_floor": False},
+    "bargain": ({"product_name": "P", "original_price": 1000, "floor_price": 100,
+                 "helpers_needed": 3, "cut_min": 100, "cut_max": 500, "stock": 3,
+                 "time_limit_hours": 24, "launches_per_participant": 1, "helps_per_day": 3,
+                 "new_participants_only": False, "buy_before_floor": False},
                 [("start", "uid-0001", {}), ("help", "uid-0002", {}), ("help", "uid-0003", {})]),
     "group_buy": ({"product_name": "P", "original_price": 1000, "group_price": 500, "group_size": 4,
                    "stock": 9, "expiry_hours": 24, "groups_per_participant": 1,
                    "virtual_completion": False, "virtual_min_percent": 80},
                   [("start", "uid-0001", {}), ("join", "uid-0002", {}), ("join", "uid-0003", {})]),
-    "gift": ({"gift_name": "G", "mode": "amount", "split": "random", "max_shares": 10, "min_share": 1,
-              "max_amount": 20000, "expiry_hours": 24, "receive_per_day": 5, "sends_per_day": 3},
+    "gift": ({"gift_name": "G", "mode": "amount", "split": "random", "max_shares": 10,
+              "min_share": 1, "max_amount": 20000, "expiry_hours": 24, "receive_per_day": 5,
+              "sends_per_day": 3},
              [("send", "uid-0001", {"shares": 3, "amount": 300}), ("claim", "uid-0002", {}),
               ("claim", "uid-0003", {})]),
 }

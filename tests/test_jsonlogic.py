@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_jsonlogic_conformance import js_equal
 
+import magic_cube.rules.jsonlogic.compile as compile_module
 from magic_cube.rules import jsonlogic as jl
 from magic_cube.rules.jsonlogic import (
     ALLOWED_OPERATORS,
@@ -24,7 +25,10 @@ from magic_cube.rules.jsonlogic import (
     RuleTooLarge,
     UnknownOperator,
     apply,
+    closures,
     compile_rule,
+    js,
+    operators,
     operators_in,
     scoped_var_paths,
     truthy,
@@ -609,7 +613,7 @@ def test_compile_once_evaluate_many() -> None:
 
 def test_compiled_rule_looks_up_no_operator_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
     evaluate = compile_rule(GUARD)
-    monkeypatch.setattr(jl, "_BUILDERS", {})
+    monkeypatch.setattr(compile_module, "OPERATORS", {})
     data = {
         "me": {"draws_today": 1},
         "config": {"draws_per_day": 2},
@@ -619,27 +623,26 @@ def test_compiled_rule_looks_up_no_operator_at_run_time(monkeypatch: pytest.Monk
     assert evaluate(data) is True
 
 
-def test_constant_subexpressions_are_folded() -> None:
+def test_constant_subexpressions_are_folded(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
     evaluate = compile_rule({"<": [{"var": "t"}, {"*": [60, 60, 24]}]})
-    original = jl._mul
+    original = operators.multiply
 
     def counting(values: list) -> Any:
         nonlocal calls
         calls += 1
         return original(values)
 
-    jl._mul = counting
-    try:
-        assert evaluate({"t": 100}) is True
-    finally:
-        jl._mul = original
+    monkeypatch.setattr(closures, "multiply", counting)  # where the '*' closure looks it up
+    assert evaluate({"t": 100}) is True
     assert calls == 0
+    assert compile_rule({"*": [{"var": "t"}, 60, 24]})({"t": 1}) == 1440
+    assert calls == 1  # the patch is seen where nothing is constant
 
 
 # -- properties ----------------------------------------------------------------
 
-U = jl._UNDEF
+U = js.UNDEFINED
 
 
 def _lt3(lt: Any, a: Any = U, b: Any = U, c: Any = U, *_: Any) -> bool:
@@ -647,30 +650,30 @@ def _lt3(lt: Any, a: Any = U, b: Any = U, c: Any = U, *_: Any) -> bool:
 
 
 REFERENCE_OPS: dict[str, Any] = {
-    "==": lambda a=U, b=U, *_: jl._loose_eq(a, b),
-    "!=": lambda a=U, b=U, *_: not jl._loose_eq(a, b),
-    "===": lambda a=U, b=U, *_: jl._strict_eq(a, b),
-    "!==": lambda a=U, b=U, *_: not jl._strict_eq(a, b),
-    ">": lambda a=U, b=U, *_: jl._lt(b, a),
-    ">=": lambda a=U, b=U, *_: jl._le(b, a),
-    "<": lambda *args: _lt3(jl._lt, *args),
-    "<=": lambda *args: _lt3(jl._le, *args),
+    "==": lambda a=U, b=U, *_: js.loose_equals(a, b),
+    "!=": lambda a=U, b=U, *_: not js.loose_equals(a, b),
+    "===": lambda a=U, b=U, *_: js.strict_equals(a, b),
+    "!==": lambda a=U, b=U, *_: not js.strict_equals(a, b),
+    ">": lambda a=U, b=U, *_: js.less_than(b, a),
+    ">=": lambda a=U, b=U, *_: js.less_or_equal(b, a),
+    "<": lambda *args: _lt3(js.less_than, *args),
+    "<=": lambda *args: _lt3(js.less_or_equal, *args),
     "!!": lambda a=U, *_: truthy(a),
     "!": lambda a=U, *_: not truthy(a),
-    "%": lambda a=U, b=U, *_: jl._mod(a, b),
-    "in": lambda a=U, b=U, *_: jl._in(a, b),
-    "cat": lambda *args: jl._cat(list(args)),
-    "substr": lambda s=U, start=U, end=U, *_: jl._substr(s, start, end),
-    "+": lambda *args: jl._add(list(args)),
-    "*": lambda *args: jl._mul(list(args)),
-    "-": lambda a=U, b=U, *_: -jl._to_number(a) if b is U else jl._sub(a, b),
-    "/": lambda a=U, b=U, *_: jl._div(a, b),
-    "min": lambda *args: jl._min(list(args)),
-    "max": lambda *args: jl._max(list(args)),
-    "merge": lambda *args: jl._merge(list(args)),
-    "length": lambda a=U, *_: jl._length(a),
-    "floor": lambda a=U, *_: jl._rounded(a, math.floor),
-    "ceil": lambda a=U, *_: jl._rounded(a, math.ceil),
+    "%": lambda a=U, b=U, *_: operators.remainder(a, b),
+    "in": lambda a=U, b=U, *_: operators.contains(a, b),
+    "cat": lambda *args: operators.cat(list(args)),
+    "substr": lambda s=U, start=U, end=U, *_: operators.substr(s, start, end),
+    "+": lambda *args: operators.add(list(args)),
+    "*": lambda *args: operators.multiply(list(args)),
+    "-": lambda a=U, b=U, *_: -js.to_number(a) if b is U else operators.subtract(a, b),
+    "/": lambda a=U, b=U, *_: operators.divide(a, b),
+    "min": lambda *args: operators.minimum(list(args)),
+    "max": lambda *args: operators.maximum(list(args)),
+    "merge": lambda *args: operators.merge(list(args)),
+    "length": lambda a=U, *_: operators.length(a),
+    "floor": lambda a=U, *_: operators.rounded(a, math.floor),
+    "ceil": lambda a=U, *_: operators.rounded(a, math.ceil),
 }
 
 
@@ -688,37 +691,49 @@ def reference_apply(rule: Any, data: Any) -> Any:
     if not isinstance(values, list):
         values = [values]
     if op in ("if", "?:"):
-        i = 0
-        while i < len(values) - 1:
-            if truthy(reference_apply(values[i], data)):
-                return reference_apply(values[i + 1], data)
-            i += 2
-        return reference_apply(values[i], data) if len(values) == i + 1 else None
+        return _reference_if(values, data)
     if op in ("and", "or"):
-        current = None
-        for value in values:
-            current = reference_apply(value, data)
-            if truthy(current) is (op == "or"):
-                return current
-        return current
+        return _reference_and_or(op, values, data)
     if op in ("map", "filter", "all", "some", "none"):
-        items = reference_apply(values[0], data) if values else None
-        body = values[1] if len(values) > 1 else None
-        if not isinstance(items, list):
-            return {"map": [], "filter": [], "all": False, "some": False, "none": True}[op]
-        results = [reference_apply(body, item) for item in items]
-        if op == "map":
-            return results
-        if op == "filter":
-            return [item for item, r in zip(items, results, strict=True) if truthy(r)]
-        tests = [truthy(r) for r in results]
-        return {"all": bool(tests) and all(tests), "some": any(tests), "none": not any(tests)}[op]
+        return _reference_scoped(op, values, data)
     values = [reference_apply(value, data) for value in values]
     if op == "var":
-        return jl._var(data, *values[:2])
+        return operators.var(data, *values[:2])
     if op == "missing":
-        return jl._missing(values, data)
+        return operators.missing(values, data)
     return REFERENCE_OPS[op](*values)
+
+
+def _reference_if(values: list, data: Any) -> Any:
+    i = 0
+    while i < len(values) - 1:
+        if truthy(reference_apply(values[i], data)):
+            return reference_apply(values[i + 1], data)
+        i += 2
+    return reference_apply(values[i], data) if len(values) == i + 1 else None
+
+
+def _reference_and_or(op: str, values: list, data: Any) -> Any:
+    current = None
+    for value in values:
+        current = reference_apply(value, data)
+        if truthy(current) is (op == "or"):
+            return current
+    return current
+
+
+def _reference_scoped(op: str, values: list, data: Any) -> Any:
+    items = reference_apply(values[0], data) if values else None
+    body = values[1] if len(values) > 1 else None
+    if not isinstance(items, list):
+        return {"map": [], "filter": [], "all": False, "some": False, "none": True}[op]
+    results = [reference_apply(body, item) for item in items]
+    if op == "map":
+        return results
+    if op == "filter":
+        return [item for item, r in zip(items, results, strict=True) if truthy(r)]
+    tests = [truthy(r) for r in results]
+    return {"all": bool(tests) and all(tests), "some": any(tests), "none": not any(tests)}[op]
 
 
 json_scalars = (

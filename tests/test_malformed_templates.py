@@ -136,28 +136,34 @@ CASES: list[tuple[Mutate, str, str, str]] = [
     (unknown_effect, "actions.join.effects[1].jion", "schema.enum", "unknown effect"),
     (effect_missing_a_field, "actions.join.effects[0].add", "schema.required", "'value'"),
     (undeclared_state_read, "actions.join.guards[0].rule", "undeclared_state", "me.helps_today"),
-    (write_to_undeclared_state, "actions.start.effects[1].add.path", "undeclared_state", "team_count"),
+    (write_to_undeclared_state, "actions.start.effects[1].add.path", "undeclared_state",
+     "team_count"),
     (unknown_operator, "actions.join.guards[0].rule.and[1]", "unknown_operator", "frobnicate"),
     (method_operator, "views.me.keys", "unknown_operator", "method"),
     (undeclared_error_code, "actions.join.guards[0].error", "undeclared_error", "team_is_mine"),
     (timer_naming_a_missing_action, "timers.expire.action", "unknown_action", "expire_room"),
     (metrics_naming_a_missing_action, "metrics.participation[1]", "unknown_action", "help"),
     (join_without_a_room, "actions.start.effects[0].join", "room_not_available", "needs a room"),
-    (bad_config_schema, "config.schema.properties.team_size.type", "bad_schema", "not a valid JSON Schema"),
+    (bad_config_schema, "config.schema.properties.team_size.type", "bad_schema",
+     "not a valid JSON Schema"),
     (live_editable_missing_field, "config.live_editable[0]", "unknown_config_field", "stock"),
     (local_never_bound, "actions.join.result.cut", "unbound_local", "never bound"),
     (view_reading_params, "views.me.choice", "name_not_allowed", "cannot read params"),
     (undeclared_config_read, "timers.expire.after", "undeclared_config", "config.hour"),
     (room_read_outside_a_room, "views.activity.joined", "name_not_allowed", "cannot read room"),
     (check_reading_state, "config.checks[0].rule", "name_not_allowed", "cannot read activity"),
-    (two_rooms_in_one_action, "actions.start.effects[2].create_room", "create_room_twice", "at most one room"),
-    (schedule_of_an_undeclared_timer, "actions.join.effects[5].schedule.timer", "unknown_timer", "remind"),
-    (timer_action_callable_by_participants, "timers.expire.action", "timer_action_not_by_timer", '"by": "timer"'),
+    (two_rooms_in_one_action, "actions.start.effects[2].create_room", "create_room_twice",
+     "at most one room"),
+    (schedule_of_an_undeclared_timer, "actions.join.effects[5].schedule.timer", "unknown_timer",
+     "remind"),
+    (timer_action_callable_by_participants, "timers.expire.action", "timer_action_not_by_timer",
+     '"by": "timer"'),
     (bad_params_schema, "actions.start.params.required", "bad_schema", "params schema"),
-    (add_to_a_string_variable, "actions.start.effects[1].add.path", "wrong_type", "declared as string"),
+    (add_to_a_string_variable, "actions.start.effects[1].add.path", "wrong_type",
+     "declared as string"),
     (check_field_missing, "config.checks[0].field", "unknown_config_field", "joins_a_day"),
-    (object_reading_an_undeclared_variable, "actions.join.effects[5].let.object.n", "undeclared_state",
-     "me.joins"),
+    (object_reading_an_undeclared_variable, "actions.join.effects[5].let.object.n",
+     "undeclared_state", "me.joins"),
     (local_read_before_bound, "actions.join.guards[0].rule", "unbound_local", "before it is bound"),
 ]
 
@@ -174,11 +180,13 @@ def catalog_with(tmp_path: Path, bad: dict | str) -> tuple[Catalog, Path]:
     bad_dir = tmp_path / "broken"
     bad_dir.mkdir()
     bad_file = bad_dir / "template.json"
-    bad_file.write_text(bad if isinstance(bad, str) else json.dumps(bad, indent=2), encoding="utf-8")
+    text = bad if isinstance(bad, str) else json.dumps(bad, indent=2)
+    bad_file.write_text(text, encoding="utf-8")
     return Catalog.discover([tmp_path], entry_points=False), bad_file.resolve()
 
 
-@pytest.mark.parametrize(("mutate", "path", "code", "words"), CASES, ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize(("mutate", "path", "code", "words"), CASES,
+                         ids=[c[0].__name__ for c in CASES])
 def test_mistake_is_reported_with_file_and_path_and_the_good_template_still_loads(
         tmp_path, mutate, path, code, words):
     catalog, bad_file = catalog_with(tmp_path, broken_template(mutate))

@@ -148,7 +148,8 @@ def test_each_requires_its_body():
     doc = minimal_template()
     doc["actions"]["join"]["effects"].append({"each": {"in": [], "as": "n"}})
     [problem] = problems_of(doc)
-    assert (problem.path, problem.message) == ("actions.join.effects[5].each", "'do' is a required property")
+    assert (problem.path, problem.message) == (
+        "actions.join.effects[5].each", "'do' is a required property")
 
 
 @pytest.mark.parametrize("path", ["stock", "config.stock", "activity", "me..x", "local.1x"])
@@ -170,7 +171,8 @@ def test_room_variables_cannot_reset_daily():
 def test_state_declaration_needs_type_and_initial():
     doc = minimal_template()
     doc["state"]["activity"]["teams"] = {"type": "int", "initial": 0, "reset": "weekly"}
-    assert sorted(paths(problems_of(doc))) == ["state.activity.teams.reset", "state.activity.teams.type"]
+    assert sorted(paths(problems_of(doc))) == [
+        "state.activity.teams.reset", "state.activity.teams.type"]
 
 
 def test_error_codes_status_and_names_are_checked():
@@ -191,13 +193,15 @@ def test_event_types_are_dotted_lowercase_words():
     doc = minimal_template()
     doc["metrics"]["completion"] = ["Team.Completed"]
     doc["actions"]["join"]["effects"].append({"emit": {"event": "team..done"}})
-    assert paths(problems_of(doc)) == ["actions.join.effects[5].emit.event", "metrics.completion[0]"]
+    assert paths(problems_of(doc)) == [
+        "actions.join.effects[5].emit.event", "metrics.completion[0]"]
 
 
 def test_action_fields_are_checked():
     doc = minimal_template()
     doc["actions"]["join"].update(by="anyone", room="maybe", room_status=["closed"])
-    assert paths(problems_of(doc)) == ["actions.join.by", "actions.join.room", "actions.join.room_status[0]"]
+    assert paths(problems_of(doc)) == [
+        "actions.join.by", "actions.join.room", "actions.join.room_status[0]"]
 
 
 def test_config_schema_must_be_an_object_schema():
@@ -237,11 +241,15 @@ DOCUMENTED_SCENARIO = {
     "start": "2026-11-11T10:00:00+08:00",
     "seed": "scenario-seed",
     "steps": [
-        {"actor": "alice", "action": "start", "save_room": "b1", "expect": {"result": {"price": 10000}}},
-        {"actor": "bob", "action": "help", "room": "b1", "at": "+5m", "expect": {"events": ["bargain.cut"]}},
+        {"actor": "alice", "action": "start", "save_room": "b1",
+         "expect": {"result": {"price": 10000}}},
+        {"actor": "bob", "action": "help", "room": "b1", "at": "+5m",
+         "expect": {"events": ["bargain.cut"]}},
         {"actor": "alice", "action": "help", "room": "b1", "expect": {"error": "own_bargain"}},
-        {"actor": "merchant", "subject": "bob", "action": "grant", "params": {"n": 1}, "first_time": False},
-        {"at": "+25h", "expect_state": {"room:b1": {"status": "expired"}, "me:bob": {}, "activity": {}}},
+        {"actor": "merchant", "subject": "bob", "action": "grant", "params": {"n": 1},
+         "first_time": False},
+        {"at": "+25h",
+         "expect_state": {"room:b1": {"status": "expired"}, "me:bob": {}, "activity": {}}},
         {"at": "2026-11-13T00:00:00+08:00"},
     ],
 }
@@ -254,7 +262,8 @@ def test_documented_scenario_passes_the_scenario_schema():
 @pytest.mark.parametrize(("step", "path"), [
     ({"actor": "bob", "action": "help", "at": "5 minutes later"}, "steps[0].at"),
     ({"action": "help"}, "steps[0]"),
-    ({"at": "+1h", "expect_state": {"room:b1": {"colour": "red"}}}, 'steps[0].expect_state["room:b1"].colour'),
+    ({"at": "+1h", "expect_state": {"room:b1": {"colour": "red"}}},
+     'steps[0].expect_state["room:b1"].colour'),
     ({"at": "+1h", "expect_state": {"rooms": {}}}, "steps[0].expect_state"),
     ({"actor": "bob", "action": "help", "expect": {"error": "Bad Code"}}, "steps[0].expect.error"),
     ({"actor": "bob", "action": "help", "wait": 3}, "steps[0].wait"),
@@ -270,16 +279,19 @@ def test_set_append_and_let_take_object_in_place_of_value():
     doc["state"]["participant"]["log"] = {"type": "array", "initial": []}
     doc["actions"]["join"]["effects"] += [
         {"let": {"name": "entry", "object": {"at": {"var": "now"}}}},
-        {"append": {"path": "me.log", "object": {"at": {"var": "now"}, "size": {"var": "local.size"}}}},
+        {"append": {"path": "me.log",
+                    "object": {"at": {"var": "now"}, "size": {"var": "local.size"}}}},
     ]
     assert problems_of(doc) == []
 
 
 def test_value_and_object_together_is_one_problem():
     doc = minimal_template()
-    doc["actions"]["join"]["effects"].append({"set": {"path": "room.joined", "value": 1, "object": {}}})
+    doc["actions"]["join"]["effects"].append(
+        {"set": {"path": "room.joined", "value": 1, "object": {}}})
     [problem] = problems_of(doc)
-    assert (problem.path, problem.message) == ("actions.join.effects[5].set", "give value or object, not both")
+    assert (problem.path, problem.message) == (
+        "actions.join.effects[5].set", "give value or object, not both")
 
 
 def test_neither_value_nor_object_is_one_problem():

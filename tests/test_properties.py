@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from magic_cube.rules.compiler import CompiledTemplate, compile_template
 from magic_cube.rules.days import local_date, zone
-from magic_cube.rules.effects import Refused, split_amount
+from magic_cube.rules.effects import split_amount
+from magic_cube.rules.errors import Refused
 from magic_cube.rules.model import Outcome, Rejection
 from magic_cube.rules.rng import Rng
 from magic_cube.rules.sim import Simulation
@@ -83,7 +84,8 @@ LIMITS = st.sampled_from([1, 1, 2, 3])  # per-day limits, always set: tight ones
 
 @st.composite
 def bargain_configs(draw: Callable) -> dict[str, Any]:
-    original = draw(st.one_of(st.integers(2, 49), st.integers(50, 100_000), st.integers(50, 100_000)))
+    original = draw(st.one_of(st.integers(2, 49), st.integers(50, 100_000),
+                              st.integers(50, 100_000)))
     floor = draw(st.integers(0, original - 1))
     discount = original - floor
     helpers = draw(st.sampled_from(range(1, min(6, discount) + 1)))
@@ -93,7 +95,8 @@ def bargain_configs(draw: Callable) -> dict[str, Any]:
               "helpers_needed": helpers, "cut_min": cut_min, "cut_max": cut_max,
               "stock": draw(st.sampled_from([0, 1, 2, 3, 5, 100])),
               "helps_per_day": draw(LIMITS)}
-    optional = {"time_limit_hours": HOURS, "launches_per_participant": st.sampled_from([1, 2, 3, 5]),
+    optional = {"time_limit_hours": HOURS,
+                "launches_per_participant": st.sampled_from([1, 2, 3, 5]),
                 "new_participants_only": st.booleans(),
                 "buy_before_floor": st.booleans()}
     return config | draw(st.fixed_dictionaries({}, optional=optional))
@@ -104,7 +107,8 @@ def group_buy_configs(draw: Callable) -> dict[str, Any]:
     original = draw(st.integers(1, 100_000))
     group_price = draw(st.integers(0, original - 1))
     config = {"product_name": "P", "original_price": original, "group_price": group_price,
-              "group_size": draw(st.sampled_from(range(2, 6))), "stock": draw(st.sampled_from(range(12)))}
+              "group_size": draw(st.sampled_from(range(2, 6))),
+              "stock": draw(st.sampled_from(range(12)))}
     optional = {"leader_price": st.integers(0, group_price), "expiry_hours": HOURS,
                 "groups_per_participant": st.integers(1, 3), "virtual_completion": st.booleans(),
                 "virtual_min_percent": st.integers(1, 100)}
@@ -120,10 +124,12 @@ def lottery_configs(draw: Callable) -> dict[str, Any]:
         odds = draw(st.sampled_from([0, 1, 100, 2500, 5000, 10_000]) | st.integers(0, 10_000))
         odds = min(odds, budget)
         budget -= odds
-        prizes.append({"name": f"prize{i}", "type": draw(st.sampled_from(["physical", "coupon", "points", "virtual"])),
+        kind = draw(st.sampled_from(["physical", "coupon", "points", "virtual"]))
+        prizes.append({"name": f"prize{i}", "type": kind,
                        "stock": draw(st.sampled_from(range(5))), "odds": odds})
     per_day = draw(LIMITS)
-    config = {"prizes": prizes, "draws_per_day": per_day, "draws_total": draw(st.integers(per_day, 6))}
+    config = {"prizes": prizes, "draws_per_day": per_day,
+              "draws_total": draw(st.integers(per_day, 6))}
     optional = {"guarantee_every": st.integers(0, 4), "extra_draws_max": st.integers(0, 3),
                 "miss_name": st.just("none")}
     return config | draw(st.fixed_dictionaries({}, optional=optional))
@@ -153,7 +159,8 @@ acts = st.tuples(st.just("act"), actors, st.integers(0, 7),
 advances = st.tuples(st.just("advance"), st.sampled_from([0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5]),
                      st.integers(1, 50))
 sweeps = st.tuples(st.just("sweep"), actors, st.integers(0, 7))
-steps = st.lists(st.one_of(acts, acts, acts, acts, acts, advances, sweeps), min_size=12, max_size=50)
+steps = st.lists(st.one_of(acts, acts, acts, acts, acts, advances, sweeps),
+                 min_size=12, max_size=50)
 
 
 def next_local_midnight(now: int, tz: str) -> int:
@@ -173,11 +180,14 @@ def advance_to(sim: Simulation, choice: int, amount: int) -> int:
         return next_local_midnight(sim.now, sim.timezone)
     if choice == 4:
         return sim.now + 25 * 3600
-    due = [d for room in sim.rooms.values() if room.status == "open" for d in room.timers.values()]
-    return max(min(due, default=sim.now), sim.now) + (amount % 2)  # exactly at or just past an expiry
+    due = [d for room in sim.rooms.values() if room.status == "open"
+           for d in room.timers.values()]
+    # Exactly at or just past an expiry.
+    return max(min(due, default=sim.now), sim.now) + (amount % 2)
 
 
-def params_for(template_id: str, action: str, config: dict[str, Any], p1: int, p2: int) -> dict[str, Any]:
+def params_for(template_id: str, action: str, config: dict[str, Any], p1: int,
+               p2: int) -> dict[str, Any]:
     if template_id == "gift" and action == "send":
         shares = 1 + p1 % (config["max_shares"] + 1)  # now and then one too many
         params: dict[str, Any] = {"shares": shares}
@@ -240,7 +250,10 @@ def play(template_id: str, config: dict[str, Any], start: tuple[str, str], moves
         else:
             _, who, which, room_i, p1, p2 = move
             # 3 in 8 pick an action without a room, 5 in 8 one on a room (help, join, claim, buy)
-            action = others[which % len(others)] if which < 3 or not targets else targets[which % len(targets)]
+            if which < 3 or not targets:
+                action = others[which % len(others)]
+            else:
+                action = targets[which % len(targets)]
             if action.room == "target" and not sim.rooms and room_i % 8:
                 action = openers[which % len(openers)]  # mostly, open a room first
             room, actor = None, ACTORS[who]
@@ -312,7 +325,8 @@ def check_lottery(sim: Simulation, config: dict[str, Any]) -> None:
     assert all(left >= 0 for left in stock)
     awarded = Counter(e.data["index"] for e in sim.events() if e.type == "prize.awarded")
     for i, prize in enumerate(prizes):
-        assert awarded[i] == prize["stock"] - stock[i], "prizes awarded != initial stock - stock left"
+        assert awarded[i] == prize["stock"] - stock[i], (
+            "prizes awarded != initial stock - stock left")
         assert awarded[i] <= prize["stock"]
         if prize["odds"] == 0:
             assert awarded[i] == 0, "a prize with zero odds was awarded"

@@ -124,11 +124,13 @@ class Catalog:
             try:
                 directory = _entry_point_dir(ep.load())
             except Exception as exc:  # a broken package must not break discovery
-                self.problems.append(TemplateProblem(where, "", f"cannot load: {exc}", "entry_point"))
+                self.problems.append(TemplateProblem(where, "", f"cannot load: {exc}",
+                                                     "entry_point"))
                 continue
             if directory is None:
                 self.problems.append(TemplateProblem(
-                    where, "", "must give a directory: a path, a string or a callable returning one",
+                    where, "",
+                    "must give a directory: a path, a string or a callable returning one",
                     "entry_point"))
                 continue
             self.add_directory(directory)
@@ -207,7 +209,8 @@ def read_json(file: Path) -> tuple[Any, list[TemplateProblem]]:
     try:
         text = file.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        return None, [TemplateProblem(name, "", f"cannot read: {exc.strerror or exc}", "unreadable")]
+        return None, [TemplateProblem(name, "", f"cannot read: {exc.strerror or exc}",
+                                      "unreadable")]
     except UnicodeDecodeError as exc:
         return None, [TemplateProblem(name, "", f"not UTF-8 text: {exc}", "unreadable")]
     duplicates: list[str] = []
@@ -243,7 +246,8 @@ def check_document(doc: Any, file: str) -> tuple[Any, list[TemplateProblem]]:
 def compile_document(doc: dict[str, Any], file: str) -> tuple[Any, list[TemplateProblem]]:
     try:
         # Imported here: the rules compiler is optional for validation-only uses.
-        from magic_cube.rules.compiler import TemplateCompileError, compile_template
+        from magic_cube.rules.compiler import compile_template
+        from magic_cube.rules.errors import TemplateCompileError
     except ImportError:
         return None, []
     try:
@@ -330,7 +334,7 @@ def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
                                                 "unknown_action"))
             code = step.get("expect", {}).get("error")
             if code is not None and code not in declared and code not in BUILTIN_ERRORS:
-                problems.append(TemplateProblem(str(file), f"steps[{i}].expect.error",
-                                                f"error code {code!r} is not declared by {entry.id}",
-                                                "undeclared_error"))
+                problems.append(TemplateProblem(
+                    str(file), f"steps[{i}].expect.error",
+                    f"error code {code!r} is not declared by {entry.id}", "undeclared_error"))
     return problems

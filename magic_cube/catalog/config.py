@@ -28,7 +28,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "maximum": {"en": "Must be at most {limit}", "zh": "不能大于 {limit}"},
     "exclusiveMinimum": {"en": "Must be greater than {limit}", "zh": "必须大于 {limit}"},
     "exclusiveMaximum": {"en": "Must be less than {limit}", "zh": "必须小于 {limit}"},
-    "minLength": {"en": "Must be at least {limit} characters long", "zh": "至少需要 {limit} 个字符"},
+    "minLength": {"en": "Must be at least {limit} characters long",
+                  "zh": "至少需要 {limit} 个字符"},
     "maxLength": {"en": "Must be at most {limit} characters long", "zh": "最多 {limit} 个字符"},
     "pattern": {"en": "Does not have the expected format", "zh": "格式不正确"},
     "enum": {"en": "Must be one of: {choices}", "zh": "必须是以下之一：{choices}"},
@@ -66,7 +67,8 @@ class ConfigValidator:
 
     def __init__(self, schema: dict[str, Any], checks: list[dict[str, Any]] | None = None) -> None:
         self.schema = schema
-        self.validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        self.validator = Draft202012Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         self.checks: list[tuple[Callable[[Any], Any], dict[str, Any]]] = [
             (compile_rule(check["rule"]), check) for check in checks or []]
 
@@ -148,7 +150,8 @@ def _message(error: ValidationError, lang: str) -> str:
     if keyword == "additionalProperties":
         schema = error.schema if isinstance(error.schema, dict) else {}
         known = schema.get("properties", {})
-        extra = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
+        instance = error.instance
+        extra = [k for k in instance if k not in known] if isinstance(instance, dict) else []
         return template.format(fields=", ".join(extra))
     return template.format(limit=_show(value))
 

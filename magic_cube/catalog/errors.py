@@ -19,7 +19,9 @@ BUILTIN_ERRORS: dict[str, tuple[int, dict[str, str]]] = {
 }
 
 
-def error_info(code: str, declared: dict[str, dict] | None = None) -> tuple[int, dict[str, str]] | None:
+def error_info(
+    code: str, declared: dict[str, dict] | None = None
+) -> tuple[int, dict[str, str]] | None:
     """(status, message) of `code`: the template's own declaration wins over the built-in."""
     if declared and code in declared:
         entry = declared[code]

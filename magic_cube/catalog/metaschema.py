@@ -126,7 +126,8 @@ def _unexpected(error: ValidationError, file: str,
         if key in allowed or any(p.search(key) for p in patterns):
             continue
         message = f"unexpected field {json.dumps(key, ensure_ascii=False)}"
-        guess = difflib.get_close_matches(key, missing, n=1) or difflib.get_close_matches(key, allowed, n=1)
+        guess = (difflib.get_close_matches(key, missing, n=1)
+                 or difflib.get_close_matches(key, allowed, n=1))
         if guess:
             message += f"; did you mean {json.dumps(guess[0])}?"
             if guess[0] in missing:

@@ -30,12 +30,14 @@ from magic_cube.rules.jsonlogic import (
 Path = list[str | int]
 
 # The names of the table in docs/templates.md, in its order (messages list them this way).
-NAMES = ("config", "activity", "room", "room_info", "me", "actor", "params", "local", "now", "today")
+NAMES = ("config", "activity", "room", "room_info", "me", "actor", "params", "local", "now",
+         "today")
 ROOM_INFO_KEYS = frozenset({"id", "status", "initiator", "size", "capacity", "opened_at", "timers",
                             "members", "is_member", "is_initiator", "my_role"})
 ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity"})
 STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant"}
-SCALARS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "a boolean"}
+SCALARS = {"integer": "an integer", "number": "a number", "string": "a string",
+           "boolean": "a boolean"}
 
 # Who may read what (docs/templates.md, "Expressions and the names they read").
 CHECK_NAMES = frozenset({"config"})
@@ -94,8 +96,9 @@ class _Checker:
         self.problems: list[TemplateProblem] = []
         config = doc.get("config", {})
         self.config_schema: dict[str, Any] = config.get("schema", {})
+        declared = doc.get("state", {})
         self.state: dict[str, dict[str, Any]] = {
-            scope: doc.get("state", {}).get(scope, {}) for scope in ("activity", "room", "participant")}
+            scope: declared.get(scope, {}) for scope in ("activity", "room", "participant")}
         self.actions: dict[str, Any] = doc.get("actions", {})
         self.timers: dict[str, Any] = doc.get("timers", {})
         self.errors = set(doc.get("errors", {})) | set(BUILTIN_ERRORS)
@@ -141,8 +144,8 @@ class _Checker:
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
-            self.report([*path, *exc.absolute_path], f"{what} is not a valid JSON Schema: {exc.message}",
-                        "bad_schema")
+            self.report([*path, *exc.absolute_path],
+                        f"{what} is not a valid JSON Schema: {exc.message}", "bad_schema")
 
     def check_ui_hints(self, node: Any, path: Path) -> None:
         """`x-ui` annotations drive the console's form; validation ignores them, so we check."""
@@ -165,13 +168,14 @@ class _Checker:
         for hint, value in ui.items():
             where = [*path, hint]
             if hint not in UI_HINTS:
-                self.report(where, f"unknown UI hint {hint!r}; hints are {', '.join(sorted(UI_HINTS))}",
-                            "bad_ui_hint")
+                self.report(where, f"unknown UI hint {hint!r}; hints are "
+                            f"{', '.join(sorted(UI_HINTS))}", "bad_ui_hint")
             elif hint in UI_TEXT_HINTS and not _is_i18n(value):
-                self.report(where, f"{hint} must be i18n text {{\"zh\": …, \"en\": …}}", "bad_ui_hint")
-            elif hint == "widget" and value not in UI_WIDGETS:
-                self.report(where, f"unknown widget {value!r}; widgets are {', '.join(sorted(UI_WIDGETS))}",
+                self.report(where, f"{hint} must be i18n text {{\"zh\": …, \"en\": …}}",
                             "bad_ui_hint")
+            elif hint == "widget" and value not in UI_WIDGETS:
+                self.report(where, f"unknown widget {value!r}; widgets are "
+                            f"{', '.join(sorted(UI_WIDGETS))}", "bad_ui_hint")
             elif hint in ("hidden", "readonly") and not isinstance(value, bool):
                 self.report(where, f"{hint} must be true or false", "bad_ui_hint")
             elif hint == "order":
@@ -181,7 +185,8 @@ class _Checker:
                     continue
                 for i, name in enumerate(value):
                     if name not in props:
-                        self.report([*where, i], f"order names {name!r}, which is not a property here",
+                        self.report([*where, i],
+                                    f"order names {name!r}, which is not a property here",
                                     "bad_ui_hint")
 
     # -- state -------------------------------------------------------------------------------
@@ -190,7 +195,8 @@ class _Checker:
         room_ctx = self.room_opening_context("a room variable's initial value", ROOM_INITIAL_NAMES)
         contexts = {
             "activity": Context("an activity variable's initial value", ACTIVITY_INITIAL_NAMES),
-            "participant": Context("a participant variable's initial value", PARTICIPANT_INITIAL_NAMES),
+            "participant": Context("a participant variable's initial value",
+                                   PARTICIPANT_INITIAL_NAMES),
             "room": room_ctx,
         }
         for scope, decls in self.state.items():
@@ -198,8 +204,8 @@ class _Checker:
                 path: Path = ["state", scope, name, "initial"]
                 self.expr(decl["initial"], path, contexts[scope])
                 if not _literal_fits(decl["initial"], decl["type"]):
-                    self.report(path, f"the initial value {decl['initial']!r} is not {_a(decl['type'])}",
-                                "wrong_type")
+                    self.report(path, f"the initial value {decl['initial']!r} is not "
+                                f"{_a(decl['type'])}", "wrong_type")
 
     def room_opening_context(self, where: str, names: frozenset[str]) -> Context:
         """Room initials and timer delays are evaluated inside whichever action opens the room."""
@@ -219,14 +225,16 @@ class _Checker:
         if "params" in action:
             self.check_schema(action["params"], [*base, "params"], "the params schema")
         if "room_status" in action and not target:
-            self.report([*base, "room_status"], 'room_status only applies to actions with "room": "target"',
+            self.report([*base, "room_status"],
+                        'room_status only applies to actions with "room": "target"',
                         "room_status_without_room")
         creates = _find(effects, "create_room", [*base, "effects"])
         for extra in creates[1:]:
-            self.report(extra, "an action opens at most one room (a second create_room)", "create_room_twice")
+            self.report(extra, "an action opens at most one room (a second create_room)",
+                        "create_room_twice")
         if creates and target:
-            self.report(creates[0], 'create_room is only allowed in "room": "none" actions; this one '
-                        "targets an existing room", "create_room_in_room_action")
+            self.report(creates[0], 'create_room is only allowed in "room": "none" actions; '
+                        "this one targets an existing room", "create_room_in_room_action")
         ctx = Context(f"action {name}", ACTION_NAMES, room=target,
                       params=[(name, action.get("params"))], bound=set(),
                       all_locals=_bound_names(effects))
@@ -274,7 +282,8 @@ class _Checker:
     def effect_create_room(self, body: dict, path: Path, ctx: Context) -> None:
         self.exprs(body, ("capacity",), path, ctx)
         if ctx.in_loop:
-            self.report(path, "create_room inside each would open one room per item", "create_room_twice")
+            self.report(path, "create_room inside each would open one room per item",
+                        "create_room_twice")
         ctx.room = True
 
     def effect_join(self, body: dict, path: Path, ctx: Context) -> None:
@@ -340,7 +349,8 @@ class _Checker:
         if head == "local":
             problem = self.local_problem(keys[0], ctx)
             if problem:
-                self.report(path, f"{what} writes {target}, but local.{keys[0]} {problem}", "unbound_local")
+                self.report(path, f"{what} writes {target}, but local.{keys[0]} {problem}",
+                            "unbound_local")
             return
         if head == "room" and not ctx.room:
             self.report(path, ROOM_HINT_ACTION.format(what=f"{what} writes {target}, which"),
@@ -349,8 +359,8 @@ class _Checker:
         scope = STATE_SCOPE[head]
         decl = self.state[scope].get(keys[0])
         if decl is None:
-            self.report(path, f"{what} writes {target}, but {keys[0]!r} is not declared in state.{scope}",
-                        "undeclared_state")
+            self.report(path, f"{what} writes {target}, but {keys[0]!r} is not declared in "
+                        f"state.{scope}", "undeclared_state")
         elif len(keys) > 1:
             self.deeper(decl, keys[1:], target, path)
         elif types and decl["type"] not in types:
@@ -360,12 +370,13 @@ class _Checker:
 
     def deeper(self, decl: dict[str, Any], keys: list[str], name: str, path: Path) -> None:
         kind = decl["type"]
+        variable = ".".join(name.split(".")[:2])
         if kind in SCALARS:
-            self.report(path, f"{name}: {'.'.join(name.split('.')[:2])} is {SCALARS[kind]} and has no keys",
+            self.report(path, f"{name}: {variable} is {SCALARS[kind]} and has no keys",
                         "wrong_type")
         elif kind == "array" and not keys[0].isdigit():
-            self.report(path, f"{name}: {'.'.join(name.split('.')[:2])} is an array; index it with a "
-                        "number", "wrong_type")
+            self.report(path, f"{name}: {variable} is an array; index it with a number",
+                        "wrong_type")
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -374,7 +385,7 @@ class _Checker:
             compile_rule(rule)
             reads = var_paths(rule)
         except JsonLogicError as exc:
-            self.report([*path, *(getattr(exc, "path", None) or [])], str(exc), _jsonlogic_code(exc))
+            self.report([*path, *exc.path], str(exc), _jsonlogic_code(exc))
             return
         for var in reads:
             self.read(str(var), path, ctx)
@@ -391,29 +402,17 @@ class _Checker:
                         "name_not_allowed")
             return
         if head in ("room", "room_info") and not ctx.room:
-            self.report(path, ROOM_HINT_ACTION.format(what=f"reads {var}, which"), "room_not_available")
+            self.report(path, ROOM_HINT_ACTION.format(what=f"reads {var}, which"),
+                        "room_not_available")
             return
         if not keys:
             return
         if head == "config":
-            bad = undeclared_segment(self.config_schema, keys)
-            if bad is not None:
-                self.report(path, f"reads {var}, but config.{'.'.join(keys[:bad + 1])} is not a "
-                            "property of the config schema", "undeclared_config")
+            self.read_config(var, keys, path)
         elif head in STATE_SCOPE:
-            scope = STATE_SCOPE[head]
-            decl = self.state[scope].get(keys[0])
-            if decl is None:
-                self.report(path, f"reads {var}, but {keys[0]!r} is not declared in state.{scope}",
-                            "undeclared_state")
-            elif len(keys) > 1:
-                self.deeper(decl, keys[1:], var, path)
+            self.read_state(STATE_SCOPE[head], var, keys, path)
         elif head == "room_info":
-            if keys[0] not in ROOM_INFO_KEYS:
-                self.report(path, f"reads {var}, but room_info has no {keys[0]!r} (it has "
-                            f"{', '.join(sorted(ROOM_INFO_KEYS))})", "unknown_key")
-            elif keys[0] == "timers" and len(keys) > 1 and keys[1] not in self.timers:
-                self.report(path, f"reads {var}, but {keys[1]!r} is not a declared timer", "unknown_timer")
+            self.read_room_info(var, keys, path)
         elif head == "actor":
             if keys[0] not in ACTOR_KEYS:
                 self.report(path, f"reads {var}, but actor has no {keys[0]!r} (it has "
@@ -425,7 +424,30 @@ class _Checker:
             if problem:
                 self.report(path, f"reads {var}, but local.{keys[0]} {problem}", "unbound_local")
         else:  # now, today
-            self.report(path, f"reads {var}, but {head} is a single value without keys", "unknown_key")
+            self.report(path, f"reads {var}, but {head} is a single value without keys",
+                        "unknown_key")
+
+    def read_config(self, var: str, keys: list[str], path: Path) -> None:
+        bad = undeclared_segment(self.config_schema, keys)
+        if bad is not None:
+            self.report(path, f"reads {var}, but config.{'.'.join(keys[:bad + 1])} is not a "
+                        "property of the config schema", "undeclared_config")
+
+    def read_state(self, scope: str, var: str, keys: list[str], path: Path) -> None:
+        decl = self.state[scope].get(keys[0])
+        if decl is None:
+            self.report(path, f"reads {var}, but {keys[0]!r} is not declared in state.{scope}",
+                        "undeclared_state")
+        elif len(keys) > 1:
+            self.deeper(decl, keys[1:], var, path)
+
+    def read_room_info(self, var: str, keys: list[str], path: Path) -> None:
+        if keys[0] not in ROOM_INFO_KEYS:
+            self.report(path, f"reads {var}, but room_info has no {keys[0]!r} (it has "
+                        f"{', '.join(sorted(ROOM_INFO_KEYS))})", "unknown_key")
+        elif keys[0] == "timers" and len(keys) > 1 and keys[1] not in self.timers:
+            self.report(path, f"reads {var}, but {keys[1]!r} is not a declared timer",
+                        "unknown_timer")
 
     def read_param(self, var: str, keys: list[str], path: Path, ctx: Context) -> None:
         if not ctx.params:
@@ -435,21 +457,24 @@ class _Checker:
             root = schema if isinstance(schema, dict) else {}
             bad = undeclared_segment(root, keys)
             if bad is not None:
-                self.report(path, f"reads {var}, but params.{'.'.join(keys[:bad + 1])} is not declared "
-                            f"in the params schema of action {action!r}", "undeclared_param")
+                self.report(path, f"reads {var}, but params.{'.'.join(keys[:bad + 1])} is not "
+                            f"declared in the params schema of action {action!r}",
+                            "undeclared_param")
 
     @staticmethod
     def local_problem(name: str, ctx: Context) -> str | None:
         if ctx.bound is not None and name in ctx.bound:
             return None
         if name in ctx.all_locals:
-            return None if ctx.bound is None else "is read before it is bound (effects run in order)"
+            if ctx.bound is None:
+                return None
+            return "is read before it is bound (effects run in order)"
         return "is never bound (by let, draw, split or each)"
 
     def error_code(self, code: str, path: Path) -> None:
         if code not in self.errors:
-            self.report(path, f"error code {code!r} is not declared in errors (and is not built in)",
-                        "undeclared_error")
+            self.report(path, f"error code {code!r} is not declared in errors (and is not "
+                        "built in)", "undeclared_error")
 
     # -- timers, views, metrics --------------------------------------------------------------
 
@@ -459,16 +484,16 @@ class _Checker:
             path: Path = ["timers", name]
             self.expr(timer["after"], [*path, "after"], ctx)
             action = self.actions.get(timer["action"])
+            runs = f"timer runs action {timer['action']!r}"
             if action is None:
-                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which does not exist",
-                            "unknown_action")
+                self.report([*path, "action"], f"{runs}, which does not exist", "unknown_action")
                 continue
             if action.get("by") != "timer":
-                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which must have "
-                            '"by": "timer"', "timer_action_not_by_timer")
+                self.report([*path, "action"], f'{runs}, which must have "by": "timer"',
+                            "timer_action_not_by_timer")
             if action.get("room", "none") != "target":
-                self.report([*path, "action"], f"timer runs action {timer['action']!r}, which must have "
-                            '"room": "target"', "timer_action_without_room")
+                self.report([*path, "action"], f'{runs}, which must have "room": "target"',
+                            "timer_action_without_room")
 
     def check_views(self) -> None:
         for scope, view in self.doc.get("views", {}).items():
@@ -480,8 +505,8 @@ class _Checker:
     def check_metrics(self) -> None:
         for i, name in enumerate(self.doc.get("metrics", {}).get("participation", [])):
             if name not in self.actions:
-                self.report(["metrics", "participation", i], f"{name!r} is not an action of this template",
-                            "unknown_action")
+                self.report(["metrics", "participation", i],
+                            f"{name!r} is not an action of this template", "unknown_action")
 
 
 def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
@@ -509,14 +534,12 @@ def _bound_names(effects: list[Any]) -> set[str]:
         ((kind, body),) = effect.items()
         if not isinstance(body, dict):
             continue
-        if kind == "let":
-            names.add(body.get("name"))
-        elif kind in ("draw", "split", "each"):
-            names.add(body.get("as"))
+        bound = body.get("name") if kind == "let" else body.get("as")
+        if isinstance(bound, str) and kind in ("let", "draw", "split", "each"):
+            names.add(bound)
         for sub in ("then", "else", "do"):
             if kind in ("if", "each") and isinstance(body.get(sub), list):
                 names |= _bound_names(body[sub])
-    names.discard(None)  # type: ignore[arg-type]
     return names
 
 
@@ -537,7 +560,8 @@ def _literal_fits(value: Any, kind: str) -> bool:
     if isinstance(value, list):
         return kind == "array"
     if kind == "integer":
-        return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and float(value).is_integer())
     if kind == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "string":
@@ -548,7 +572,8 @@ def _literal_fits(value: Any, kind: str) -> bool:
 
 
 def _a(kind: str) -> str:
-    return {"array": "an array", "object": "an object", "integer": "an integer"}.get(kind, f"a {kind}")
+    articles = {"array": "an array", "object": "an object", "integer": "an integer"}
+    return articles.get(kind, f"a {kind}")
 
 
 def _is_i18n(value: Any) -> bool:

@@ -13,21 +13,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from magic_cube.errors import MagicCubeError
-from magic_cube.rules import effects as fx
+from magic_cube.rules.effects import Effect, compile_effects
+from magic_cube.rules.errors import TemplateCompileError
 from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule
 
 Expr = Callable[[Any], Any]
-
-
-class TemplateCompileError(MagicCubeError):
-    """A template that cannot be compiled; `path` locates the offending node."""
-
-    code = "template_invalid"
-
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
 
 
 @dataclass
@@ -53,7 +43,7 @@ class CompiledAction:
     room_status: tuple[str, ...]
     params: Draft202012Validator
     guards: list[Guard]
-    effects: list[fx.Effect]
+    effects: list[Effect]
     result: list[tuple[str, Expr]]
     title: dict[str, str]
 
@@ -110,7 +100,8 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     """Turn a validated template document into a `CompiledTemplate`."""
     state = {
         scope: {
-            name: VarDecl(name, decl["type"], expr(decl.get("initial"), f"state.{scope}.{name}.initial"),
+            name: VarDecl(name, decl["type"],
+                          expr(decl.get("initial"), f"state.{scope}.{name}.initial"),
                           decl.get("reset"))
             for name, decl in doc.get("state", {}).get(scope, {}).items()
         }
@@ -123,12 +114,14 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     }
     for timer in timers.values():
         if timer.action not in actions:
-            raise TemplateCompileError(f"unknown action {timer.action!r}", f"timers.{timer.name}.action")
+            raise TemplateCompileError(f"unknown action {timer.action!r}",
+                                       f"timers.{timer.name}.action")
     views = {scope: expr_map(doc.get("views", {}).get(scope, {}), f"views.{scope}")
              for scope in ("activity", "room", "me")}
     config = doc.get("config", {})
     checks = [
-        Check(expr(c["rule"], f"config.checks[{i}].rule"), c["field"], c["error"], c.get("message", {}))
+        Check(expr(c["rule"], f"config.checks[{i}].rule"), c["field"], c["error"],
+              c.get("message", {}))
         for i, c in enumerate(config.get("checks", []))
     ]
     metrics = doc.get("metrics", {})
@@ -153,9 +146,10 @@ def _action(name: str, body: dict[str, Any]) -> CompiledAction:
         by=body.get("by", "participant"),
         room=room,
         room_status=tuple(body.get("room_status", ["open"])),
-        params=Draft202012Validator(params_schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        params=Draft202012Validator(params_schema,
+                                    format_checker=Draft202012Validator.FORMAT_CHECKER),
         guards=guards,
-        effects=fx.compile_effects(body.get("effects", []), f"{path}.effects", expr),
+        effects=compile_effects(body.get("effects", []), f"{path}.effects", expr),
         result=expr_map(body.get("result", {}), f"{path}.result"),
         title=body.get("title", {}),
     )

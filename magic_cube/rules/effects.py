@@ -1,8 +1,8 @@
 """Effects: the small declarative vocabulary an action uses to change state.
 
-Each effect compiles to a callable on a `Working` copy of the state; any refusal raises
-`Refused`, and the interpreter then throws the whole working copy away, so a refused action
-never changes anything.
+Each effect compiles to a callable on an `ActionState`, the copy of the state one action
+works on; any refusal raises `Refused`, and the interpreter then throws the whole copy away,
+so a refused action never changes anything.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from magic_cube.rules.errors import Refused, TemplateCompileError
 from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.model import Actor, Event, Member, Room
 from magic_cube.rules.rng import Rng
@@ -22,19 +23,9 @@ EFFECTS = ("set", "add", "append", "let", "create_room", "join", "close", "draw"
 SCOPES = {"activity", "room", "me", "local"}
 
 
-class Refused(Exception):
-    """Raised inside effects; the interpreter turns it into a `Rejection`."""
-
-    def __init__(self, error: str, where: str, detail: str = "") -> None:
-        super().__init__(error)
-        self.error = error
-        self.where = where
-        self.detail = detail
-
-
 @dataclass
-class Working:
-    """The mutable working copy one action runs on, plus what it produced."""
+class ActionState:
+    """The mutable copy of the state one action runs on, plus what it produced."""
 
     data: dict[str, Any]  # the names expressions read: config, activity, room, me, …
     actor: Actor
@@ -47,14 +38,14 @@ class Working:
     joined: list[Member] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     # Set by the interpreter: builds a new room's initial state and timers.
-    open_room: Callable[[Working, Room], None] | None = None
+    open_room: Callable[[ActionState, Room], None] | None = None
 
     def refresh_room_info(self) -> None:
         self.data["room_info"] = room_info(self.room, self.actor.id)
         self.data["room"] = self.room.state if self.room else {}
 
 
-Effect = Callable[[Working], None]
+Effect = Callable[[ActionState], None]
 Compile = Callable[[Any, str], Callable[[Any], Any]]
 
 
@@ -78,14 +69,14 @@ def split_path(path: str) -> tuple[str, list[str | int]]:
     return head, [int(k) if k.isdigit() else k for k in rest]
 
 
-def _container(w: Working, scope: str) -> Any:
-    if scope == "room" and w.room is None:
+def _container(state: ActionState, scope: str) -> Any:
+    if scope == "room" and state.room is None:
         raise Refused("room_required", "", "no room to write to")
-    return w.data[scope]
+    return state.data[scope]
 
 
-def read(w: Working, scope: str, keys: list[str | int]) -> Any:
-    value = _container(w, scope)
+def read(state: ActionState, scope: str, keys: list[str | int]) -> Any:
+    value = _container(state, scope)
     for key in keys:
         if isinstance(value, dict):
             value = value.get(key)
@@ -96,8 +87,9 @@ def read(w: Working, scope: str, keys: list[str | int]) -> Any:
     return value
 
 
-def write(w: Working, scope: str, keys: list[str | int], value: Any, where: str) -> None:
-    target = _container(w, scope)
+def write(state: ActionState, scope: str, keys: list[str | int], value: Any, where: str) -> None:
+    target: Any = _container(state, scope)
+    key: Any  # a list indexed by a name raises TypeError, reported as a rule_error too
     for key in keys[:-1]:
         target = target[key] if isinstance(target, (dict, list)) else None
         if target is None:
@@ -120,15 +112,14 @@ def compile_effects(effects: list[dict[str, Any]], path: str, expr: Compile) -> 
         (name, body), = effect.items()
         maker = _MAKERS.get(name)
         if maker is None:
-            from magic_cube.rules.compiler import TemplateCompileError
             raise TemplateCompileError(f"unknown effect {name!r}", f"{path}[{i}]")
         out.append(maker(body, f"{path}[{i}].{name}", expr))
     return out
 
 
-def run_effects(effects: list[Effect], w: Working) -> None:
+def run_effects(effects: list[Effect], state: ActionState) -> None:
     for effect in effects:
-        effect(w)
+        effect(state)
 
 
 # Each maker takes the effect's body, its path (for error reports) and the expression compiler.
@@ -145,11 +136,11 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     scope, keys = split_path(body["path"])
     value = _value(body, where, expr)
 
-    def run(w: Working) -> None:
+    def run(state: ActionState) -> None:
         if keys:
-            write(w, scope, keys, value(w.data), where)
+            write(state, scope, keys, value(state.data), where)
         else:
-            w.data[scope] = value(w.data)  # only `local` (validated) is replaced wholesale
+            state.data[scope] = value(state.data)  # only `local` (validated) is replaced wholesale
     return run
 
 
@@ -161,18 +152,18 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     error = body.get("error", "limit_reached")
     clamp = body.get("clamp", False)
 
-    def run(w: Working) -> None:
-        current = read(w, scope, keys) or 0
-        result = _num(current, where) + _num(value(w.data), where)
-        if lo is not None and result < (low := _num(lo(w.data), where)):
+    def run(state: ActionState) -> None:
+        current = read(state, scope, keys) or 0
+        result = _num(current, where) + _num(value(state.data), where)
+        if lo is not None and result < (low := _num(lo(state.data), where)):
             if not clamp:
                 raise Refused(error, where, f"{result} is below {low}")
             result = low
-        if hi is not None and result > (high := _num(hi(w.data), where)):
+        if hi is not None and result > (high := _num(hi(state.data), where)):
             if not clamp:
                 raise Refused(error, where, f"{result} is above {high}")
             result = high
-        write(w, scope, keys, result, where)
+        write(state, scope, keys, result, where)
     return run
 
 
@@ -188,14 +179,14 @@ def _append(body: dict, where: str, expr: Compile) -> Effect:
     scope, keys = split_path(body["path"])
     value = _value(body, where, expr)
 
-    def run(w: Working) -> None:
-        current = read(w, scope, keys)
+    def run(state: ActionState) -> None:
+        current = read(state, scope, keys)
         if current is None:
             current = []
-            write(w, scope, keys, current, where)
+            write(state, scope, keys, current, where)
         if not isinstance(current, list):
             raise Refused("rule_error", where, "append to a non-array")
-        current.append(value(w.data))
+        current.append(value(state.data))
     return run
 
 
@@ -203,8 +194,8 @@ def _let(body: dict, where: str, expr: Compile) -> Effect:
     name = body["name"]
     value = _value(body, where, expr)
 
-    def run(w: Working) -> None:
-        w.data["local"][name] = value(w.data)
+    def run(state: ActionState) -> None:
+        state.data["local"][name] = value(state.data)
     return run
 
 
@@ -217,20 +208,21 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
     role = body.get("role", "initiator")
     data = _data(body, where, expr)
 
-    def run(w: Working) -> None:
-        if w.room is not None or w.new_room_id is None:
+    def run(state: ActionState) -> None:
+        if state.room is not None or state.new_room_id is None:
             raise Refused("rule_error", where, "this action cannot open a room")
-        cap = _int(capacity(w.data), where, "capacity") if capacity else None
-        member = Member(w.actor.id, role, w.now, {k: f(w.data) for k, f in data},
-                        w.actor.display_name)
-        w.room = Room(id=w.new_room_id, status="open", initiator=w.actor.id, capacity=cap,
-                      opened_at=w.now, state={}, members=[member], timers={})
-        w.room_created = True
-        w.joined.append(member)
-        w.refresh_room_info()
-        assert w.open_room is not None
-        w.open_room(w, w.room)
-        w.refresh_room_info()
+        cap = _int(capacity(state.data), where, "capacity") if capacity else None
+        member = Member(state.actor.id, role, state.now, {k: f(state.data) for k, f in data},
+                        state.actor.display_name)
+        state.room = Room(id=state.new_room_id, status="open", initiator=state.actor.id,
+                          capacity=cap, opened_at=state.now, state={}, members=[member],
+                          timers={})
+        state.room_created = True
+        state.joined.append(member)
+        state.refresh_room_info()
+        assert state.open_room is not None
+        state.open_room(state, state.room)
+        state.refresh_room_info()
     return run
 
 
@@ -240,33 +232,33 @@ def _join(body: dict, where: str, expr: Compile) -> Effect:
     full_error = body.get("full_error", "room_full")
     twice_error = body.get("twice_error", "already_joined")
 
-    def run(w: Working) -> None:
-        room = w.room
+    def run(state: ActionState) -> None:
+        room = state.room
         if room is None:
             raise Refused("room_required", where)
-        if room.member(w.actor.id) is not None:
+        if room.member(state.actor.id) is not None:
             raise Refused(twice_error, where)
         if room.capacity is not None and len(room.members) >= room.capacity:
             raise Refused(full_error, where)
-        member = Member(w.actor.id, role, w.now, {k: f(w.data) for k, f in data},
-                        w.actor.display_name)
+        member = Member(state.actor.id, role, state.now, {k: f(state.data) for k, f in data},
+                        state.actor.display_name)
         room.members.append(member)
-        w.joined.append(member)
-        w.refresh_room_info()
+        state.joined.append(member)
+        state.refresh_room_info()
     return run
 
 
 def _close(body: dict, where: str, expr: Compile) -> Effect:
     status = body["status"]
 
-    def run(w: Working) -> None:
-        if w.room is None:
+    def run(state: ActionState) -> None:
+        if state.room is None:
             raise Refused("room_required", where)
-        w.room.status = status
-        w.room.closed_at = w.now
-        w.room.timers.clear()
-        w.room_status_changed = True
-        w.refresh_room_info()
+        state.room.status = status
+        state.room.closed_at = state.now
+        state.room.timers.clear()
+        state.room_status_changed = True
+        state.refresh_room_info()
     return run
 
 
@@ -279,13 +271,13 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
 
-    def run(w: Working) -> None:
-        table = items(w.data)
+    def run(state: ActionState) -> None:
+        table = items(state.data)
         if not isinstance(table, list):
             raise Refused("rule_error", where, "items must be an array")
         weights = [max(0, _int((it or {}).get(weight_key, 0) if isinstance(it, dict) else 0,
                                where, "weight")) for it in table]
-        left = read(w, *stock) if stock else None
+        left = read(state, *stock) if stock else None
         if stock and (not isinstance(left, list) or len(left) != len(table)):
             raise Refused("rule_error", where, "stock must be an array as long as items")
 
@@ -293,19 +285,19 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
             return left is None or left[i] > 0
 
         chosen = -1
-        if guarantee is not None and truthy(guarantee(w.data)):
+        if guarantee is not None and truthy(guarantee(state.data)):
             pool = [i for i, wt in enumerate(weights) if wt > 0 and in_stock(i)]
             if pool:
-                roll = w.rng.below(sum(weights[i] for i in pool))
+                roll = state.rng.below(sum(weights[i] for i in pool))
                 for i in pool:
                     if roll < weights[i]:
                         chosen = i
                         break
                     roll -= weights[i]
         else:
-            scale = _int(out_of(w.data), where, "out_of") if out_of else sum(weights)
+            scale = _int(out_of(state.data), where, "out_of") if out_of else sum(weights)
             if scale > 0:
-                roll = w.rng.below(scale)
+                roll = state.rng.below(scale)
                 for i, wt in enumerate(weights):
                     if roll < wt:
                         chosen = i if in_stock(i) else -1
@@ -314,9 +306,10 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
         if chosen >= 0:
             if left is not None:
                 left[chosen] -= 1
-            w.data["local"][name] = {**table[chosen], "index": chosen, "hit": True}
+            state.data["local"][name] = {**table[chosen], "index": chosen, "hit": True}
         else:
-            w.data["local"][name] = {**{k: f(w.data) for k, f in miss}, "index": -1, "hit": False}
+            missed = {k: f(state.data) for k, f in miss}
+            state.data["local"][name] = {**missed, "index": -1, "hit": False}
     return run
 
 
@@ -327,12 +320,12 @@ def _split(body: dict, where: str, expr: Compile) -> Effect:
     max_e = expr(body["max"], f"{where}.max") if "max" in body else None
     name = body["as"]
 
-    def run(w: Working) -> None:
-        total = _int(total_e(w.data), where, "total")
-        parts = _int(parts_e(w.data), where, "parts")
-        lo_b = _int(min_e(w.data), where, "min", math.ceil)
-        hi_b = _int(max_e(w.data), where, "max", math.floor) if max_e else total
-        w.data["local"][name] = split_amount(w.rng, total, parts, lo_b, hi_b, where)
+    def run(state: ActionState) -> None:
+        total = _int(total_e(state.data), where, "total")
+        parts = _int(parts_e(state.data), where, "parts")
+        lo_b = _int(min_e(state.data), where, "min", math.ceil)
+        hi_b = _int(max_e(state.data), where, "max", math.floor) if max_e else total
+        state.data["local"][name] = split_amount(state.rng, total, parts, lo_b, hi_b, where)
     return run
 
 
@@ -353,8 +346,8 @@ def _emit(body: dict, where: str, expr: Compile) -> Effect:
     event = body["event"]
     data = _data(body, where, expr)
 
-    def run(w: Working) -> None:
-        w.events.append(Event(event, {k: f(w.data) for k, f in data}))
+    def run(state: ActionState) -> None:
+        state.events.append(Event(event, {k: f(state.data) for k, f in data}))
     return run
 
 
@@ -362,11 +355,11 @@ def _schedule(body: dict, where: str, expr: Compile) -> Effect:
     timer = body["timer"]
     at = expr(body["at"], f"{where}.at")
 
-    def run(w: Working) -> None:
-        if w.room is None:
+    def run(state: ActionState) -> None:
+        if state.room is None:
             raise Refused("room_required", where)
-        w.room.timers[timer] = _int(at(w.data), where, "at")
-        w.refresh_room_info()
+        state.room.timers[timer] = _int(at(state.data), where, "at")
+        state.refresh_room_info()
     return run
 
 
@@ -375,8 +368,8 @@ def _if(body: dict, where: str, expr: Compile) -> Effect:
     then = compile_effects(body.get("then", []), f"{where}.then", expr)
     other = compile_effects(body.get("else", []), f"{where}.else", expr)
 
-    def run(w: Working) -> None:
-        run_effects(then if truthy(rule(w.data)) else other, w)
+    def run(state: ActionState) -> None:
+        run_effects(then if truthy(rule(state.data)) else other, state)
     return run
 
 
@@ -385,18 +378,18 @@ def _each(body: dict, where: str, expr: Compile) -> Effect:
     name = body["as"]
     do = compile_effects(body.get("do", []), f"{where}.do", expr)
 
-    def run(w: Working) -> None:
-        seq = items(w.data)
+    def run(state: ActionState) -> None:
+        seq = items(state.data)
         for item in list(seq) if isinstance(seq, list) else []:
-            w.data["local"][name] = item
-            run_effects(do, w)
+            state.data["local"][name] = item
+            run_effects(do, state)
     return run
 
 
 def _reject(body: dict, where: str, expr: Compile) -> Effect:
     error = body["error"]
 
-    def run(w: Working) -> None:
+    def run(state: ActionState) -> None:
         raise Refused(error, where)
     return run
 

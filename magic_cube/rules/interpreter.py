@@ -12,7 +12,8 @@ from typing import Any
 
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
-from magic_cube.rules.effects import Refused, Working, room_info, run_effects
+from magic_cube.rules.effects import ActionState, room_info, run_effects
+from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.model import (
     Actor,
@@ -58,13 +59,14 @@ def run(
 
     today = local_date(now, snapshot.timezone)
     try:
-        w = _working(template, action, snapshot, actor, params, now, today, rng, new_room_id)
+        state = _action_state(template, action, snapshot, actor, params, now, today, rng,
+                              new_room_id)
         for guard in action.guards:
-            if not truthy(guard.rule(w.data)):
+            if not truthy(guard.rule(state.data)):
                 return Rejection(guard.error, guard.where)
-        run_effects(action.effects, w)
-        _check_types(template, w)
-        result = {key: value(w.data) for key, value in action.result}
+        run_effects(action.effects, state)
+        _check_types(template, state)
+        result = {key: value(state.data) for key, value in action.result}
     except Refused as refusal:
         return Rejection(refusal.error, refusal.where, refusal.detail)
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
@@ -72,25 +74,27 @@ def run(
 
     room_change = None
     old = snapshot.room
-    if w.room is not None and (w.room_created or w.joined or w.room_status_changed
-                               or old is None or w.room.state != old.state
-                               or w.room.timers != old.timers):
-        room_change = RoomChange(w.room, w.room_created, w.joined, w.room_status_changed)
+    room = state.room
+    if room is not None and (state.room_created or state.joined or state.room_status_changed
+                             or old is None or room.state != old.state
+                             or room.timers != old.timers):
+        room_change = RoomChange(room, state.room_created, state.joined,
+                                 state.room_status_changed)
     return Outcome(
-        activity=w.data["activity"],
-        participant=w.data["me"],
+        activity=state.data["activity"],
+        participant=state.data["me"],
         room=room_change,
-        events=w.events,
+        events=state.events,
         result=result,
         random=rng.drawn,
-        activity_changed=w.data["activity"] != snapshot.activity,
-        participant_changed=w.data["me"] != snapshot.participant,
+        activity_changed=state.data["activity"] != snapshot.activity,
+        participant_changed=state.data["me"] != snapshot.participant,
     )
 
 
-def _working(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
-             actor: Actor, params: dict[str, Any], now: int, today: str, rng: Rng,
-             new_room_id: str | None) -> Working:
+def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
+                  actor: Actor, params: dict[str, Any], now: int, today: str, rng: Rng,
+                  new_room_id: str | None) -> ActionState:
     room = snapshot.room.clone() if snapshot.room is not None else None
     data: dict[str, Any] = {
         "config": snapshot.config,
@@ -106,23 +110,23 @@ def _working(template: CompiledTemplate, action: CompiledAction, snapshot: Snaps
     }
     reset_daily(template.state["activity"], data["activity"], data, today)
     if data["me"] is None:
-        data["me"] = initial_state(template.state["participant"], data)
-        data["me"][DAY_KEY] = today
+        data["me"] = {**initial_state(template.state["participant"], data), DAY_KEY: today}
     else:
         reset_daily(template.state["participant"], data["me"], data, today)
-    w = Working(data=data, actor=actor, rng=rng, now=now,
-                new_room_id=new_room_id if action.room == "none" else None, room=room)
-    w.open_room = lambda w, room: _open_room(template, w, room)
-    return w
+    state = ActionState(data=data, actor=actor, rng=rng, now=now,
+                        new_room_id=new_room_id if action.room == "none" else None, room=room)
+    state.open_room = lambda opening, new_room: _open_room(template, opening, new_room)
+    return state
 
 
-def _open_room(template: CompiledTemplate, w: Working, room: Room) -> None:
-    room.state.update(initial_state(template.state["room"], w.data))
+def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> None:
+    room.state.update(initial_state(template.state["room"], state.data))
     for timer in template.timers.values():
-        after = timer.after(w.data)
-        if isinstance(after, bool) or not isinstance(after, (int, float)) or not math.isfinite(after):
+        after = timer.after(state.data)
+        if (isinstance(after, bool) or not isinstance(after, (int, float))
+                or not math.isfinite(after)):
             raise Refused("rule_error", f"timers.{timer.name}.after", f"not a number: {after!r}")
-        room.timers[timer.name] = w.now + int(after)
+        room.timers[timer.name] = state.now + int(after)
 
 
 def actor_info(actor: Actor) -> dict[str, Any]:
@@ -167,14 +171,15 @@ def coerce(decl: VarDecl, value: Any) -> Any:
     return value
 
 
-def _check_types(template: CompiledTemplate, w: Working) -> None:
-    for scope, state in (("activity", w.data["activity"]), ("participant", w.data["me"]),
-                         ("room", w.room.state if w.room else None)):
-        if state is None:
+def _check_types(template: CompiledTemplate, state: ActionState) -> None:
+    scopes = (("activity", state.data["activity"]), ("participant", state.data["me"]),
+              ("room", state.room.state if state.room else None))
+    for scope, values in scopes:
+        if values is None:
             continue
         for name, decl in template.state[scope].items():
-            if name in state:
-                state[name] = coerce(decl, state[name])
+            if name in values:
+                values[name] = coerce(decl, values[name])
 
 
 def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, viewer: Actor,

@@ -87,10 +87,12 @@ class Simulation:
         outcome = run(self.template, action, snapshot, actor, params, self.now, rng,
                       new_room_id=f"r{self.seq}")
         entry = LogEntry(self.seq, self.now, actor.id, actor.kind, action, params, room_id,
-                         outcome.ok, None if outcome.ok else outcome.error,
-                         outcome.result if outcome.ok else None)
+                         outcome.ok, error=None, result=None)
         self.log.append(entry)
-        if isinstance(outcome, Outcome):
+        if isinstance(outcome, Rejection):
+            entry.error = outcome.error
+        else:
+            entry.result = outcome.result
             self.activity = outcome.activity
             self.participants[actor.id] = outcome.participant
             if outcome.room is not None:

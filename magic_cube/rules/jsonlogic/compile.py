@@ -1,0 +1,124 @@
+"""Validate a whole rule once and compile it into a tree of closures.
+
+Evaluating a compiled rule looks nothing up by operator name, and every operation whose
+arguments are all constant has already been computed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from magic_cube.rules.jsonlogic.closures import (
+    ALLOWED_OPERATORS,
+    JSON_SCALARS,
+    NOT_CONSTANT,
+    OPERATORS,
+    Evaluator,
+    constant,
+    constant_value,
+)
+from magic_cube.rules.jsonlogic.errors import (
+    InvalidRule,
+    Path,
+    RuleTooDeep,
+    RuleTooLarge,
+    UnknownOperator,
+)
+
+MAX_DEPTH = 64
+"""Deepest nesting of objects and arrays a rule may have."""
+MAX_NODES = 10_000
+"""Most values (objects, arrays and scalars) a rule may contain."""
+
+_REFUSED = {
+    "method": "operator 'method' is refused: it calls arbitrary methods on data",
+    "log": "operator 'log' is refused: rules have no side effects",
+}
+# Operators whose result depends on nothing but their arguments, so constant
+# arguments give a constant result that can be computed once.
+_FOLDABLE = ALLOWED_OPERATORS - {"var", "missing", "missing_some"}
+
+
+def _check(rule: Any) -> None:
+    """Refuse non-JSON values and oversized rules before anything recurses."""
+    count = 0
+    stack: list[tuple[Any, tuple, int]] = [(rule, (), 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise RuleTooLarge(f"rule has more than {MAX_NODES} values", [])
+        t = type(node)
+        if t is dict or t is list:
+            if depth > MAX_DEPTH:
+                raise RuleTooDeep(f"rule nests deeper than {MAX_DEPTH} levels", list(path))
+            if t is dict:
+                for key, value in node.items():
+                    if type(key) is not str:
+                        raise InvalidRule(
+                            f"object keys must be strings, not {type(key).__name__}", list(path)
+                        )
+                    stack.append((value, (*path, key), depth + 1))
+            else:
+                stack.extend((value, (*path, i), depth + 1) for i, value in enumerate(node))
+        elif t not in JSON_SCALARS:
+            raise InvalidRule(f"not a JSON value: {t.__name__}", list(path))
+
+
+def _compile(node: Any, path: Path) -> Evaluator:
+    t = type(node)
+    if t is dict:
+        if len(node) != 1:
+            return _literal_object(node)
+        ((op, values),) = node.items()
+        return _compile_op(op, values, path)
+    if t is list:
+        fs = [_compile(item, [*path, i]) for i, item in enumerate(node)]
+        consts = [constant_value(f) for f in fs]
+        if NOT_CONSTANT not in consts:
+            array = lambda data: list(consts)  # noqa: E731 - a fresh array per evaluation, as in JS
+            array.constant_items = consts  # type: ignore[attr-defined]
+            return array
+        fs_t = tuple(fs)
+        return lambda data: [f(data) for f in fs_t]
+    return constant(node)
+
+
+def _literal_object(node: dict) -> Evaluator:
+    # Objects with other than one key are data, not operations.
+    if not node:
+        return lambda data: {}
+    frozen = copy.deepcopy(node)
+    return lambda data: copy.deepcopy(frozen)
+
+
+def _compile_op(op: str, values: Any, path: Path) -> Evaluator:
+    build = OPERATORS.get(op)
+    if build is None:
+        raise UnknownOperator(op, path, _REFUSED.get(op), known=ALLOWED_OPERATORS)
+    if type(values) is list:
+        args = [_compile(v, [*path, op, i]) for i, v in enumerate(values)]
+    else:
+        args = [_compile(values, [*path, op])]  # {"var": "x"} is short for {"var": ["x"]}
+    fn = build(args, path)
+    if op in _FOLDABLE and all(constant_value(f) is not NOT_CONSTANT for f in args):
+        value = fn(None)
+        if type(value) in JSON_SCALARS:
+            return constant(value)
+    return fn
+
+
+def compile_rule(rule: Any) -> Evaluator:
+    """Validate ``rule`` once and return ``f(data)`` that evaluates it like json-logic-js.
+
+    Raises a ``JsonLogicError`` (with ``.path``) for unknown or refused
+    operators, non-JSON values and rules over ``MAX_DEPTH`` / ``MAX_NODES``.
+    """
+    _check(rule)
+    return _compile(rule, [])
+
+
+def apply(rule: Any, data: Any = None) -> Any:
+    """One-off evaluation, like ``jsonLogic.apply``; compile once when reusing a rule."""
+    return compile_rule(rule)(data)

@@ -1,0 +1,87 @@
+"""What a rule reads and which operators it uses, without compiling or running it.
+
+The catalog's semantic pass uses these to check every name a template's expressions read
+against what the template declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from magic_cube.rules.jsonlogic.js import to_string
+
+# Operators whose second argument runs once per item, with the item as its data.
+SCOPED_OPERATORS = frozenset({"map", "filter", "reduce", "all", "none", "some"})
+
+
+def _operations(rule: Any) -> Iterator[tuple[str, list, bool]]:
+    """Yield ``(operator, arguments, scoped)`` for every operation that would run.
+
+    ``scoped`` is true inside the per-item body of map/filter/reduce/all/none/some,
+    where ``var`` reads the item rather than the data. Literal objects are skipped:
+    json-logic-js never evaluates what is inside them.
+    """
+    stack: list[tuple[Any, bool]] = [(rule, False)]
+    while stack:
+        node, scoped = stack.pop()
+        if type(node) is list:
+            stack.extend((item, scoped) for item in reversed(node))
+        elif type(node) is dict and len(node) == 1:
+            ((op, values),) = node.items()
+            args = values if type(values) is list else [values]
+            yield op, args, scoped
+            stack.extend(
+                (arg, scoped or (op in SCOPED_OPERATORS and i == 1))
+                for i, arg in reversed(list(enumerate(args)))
+            )
+
+
+def operators_in(rule: Any) -> set[str]:
+    """Names of the operations ``rule`` uses, unknown ones included (nothing is raised)."""
+    return {op for op, _, _ in _operations(rule)}
+
+
+def _literal_path(value: Any) -> str | None:
+    if type(value) in (str, int, float, bool) and value != "":
+        return to_string(value)
+    return None
+
+
+def _keys_read(op: str, args: list) -> list:
+    """The arguments of a data-reading operation that name paths."""
+    if op == "var":
+        return args[:1]
+    if op == "missing":
+        return args[0] if args and type(args[0]) is list else args
+    if op == "missing_some":
+        return args[1] if len(args) > 1 and type(args[1]) is list else args[1:2]
+    return []
+
+
+def _read_paths(rule: Any, want_scoped: bool) -> list[str]:
+    paths: dict[str, None] = {}
+    for op, args, scoped in _operations(rule):
+        if scoped is not want_scoped:
+            continue
+        for key in _keys_read(op, args):
+            literal = _literal_path(key)
+            if literal is not None:
+                paths[literal] = None
+    return list(paths)
+
+
+def var_paths(rule: Any) -> list[str]:
+    """Literal data paths ``rule`` reads (``var``, ``missing``, ``missing_some`` keys).
+
+    Paths inside the per-item body of map/filter/reduce/all/none/some are left
+    out: they name fields of the item, not of the data (see ``scoped_var_paths``).
+    Computed paths and ``""`` (the whole data) are left out too.
+    """
+    return _read_paths(rule, want_scoped=False)
+
+
+def scoped_var_paths(rule: Any) -> list[str]:
+    """Literal paths read inside per-item bodies, relative to the item
+    (``current``/``accumulator`` for ``reduce``)."""
+    return _read_paths(rule, want_scoped=True)
