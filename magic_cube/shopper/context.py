@@ -1,0 +1,94 @@
+"""What a page partial is given: the participant's views of an activity, its actions with their
+parameter fields, labels and links — plain values only (see docs/templates.md, "Shopper pages")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUS_LABELS = {
+    "open": {"zh": "进行中", "en": "open"},
+    "succeeded": {"zh": "已成功", "en": "succeeded"},
+    "failed": {"zh": "未成功", "en": "failed"},
+    "expired": {"zh": "已过期", "en": "expired"},
+}
+
+
+def _pick(text: Any, lang: str) -> Any:
+    if isinstance(text, dict) and ("zh" in text or "en" in text):
+        return text.get(lang) or text.get("en") or text.get("zh") or ""
+    return text
+
+
+def param_fields(schema: dict[str, Any] | None, lang: str) -> list[dict[str, Any]]:
+    """An action's parameter schema as form fields (flat objects of scalars, which is what an
+    action's params are in practice; anything else is left to the template's own partial)."""
+    if not isinstance(schema, dict):
+        return []
+    required = set(schema.get("required") or [])
+    fields = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        kind = prop.get("type")
+        if kind not in ("integer", "number", "string", "boolean"):
+            continue
+        ui = prop.get("x-ui") or {}
+        labels = (ui.get("choices") or {}) if isinstance(ui, dict) else {}
+        enum = [{"value": v, "label": _pick(labels.get(str(v)), lang) or v}
+                for v in prop.get("enum", [])]
+        fields.append({
+            "name": name, "type": kind, "required": name in required,
+            "label": _pick(ui.get("label"), lang) or name.replace("_", " ").capitalize(),
+            "help": _pick(ui.get("help"), lang) or "",
+            "money": ui.get("widget") == "money" and kind == "integer",
+            "minimum": prop.get("minimum"), "maximum": prop.get("maximum"),
+            "max_length": prop.get("maxLength"), "default": prop.get("default"),
+            "enum": enum,
+        })
+    return fields
+
+
+def money_keys(doc: dict[str, Any]) -> set[str]:
+    """View keys that show money: those read straight from a money field of the config."""
+    props = doc.get("config", {}).get("schema", {}).get("properties", {})
+    money_fields = {name for name, prop in props.items() if isinstance(prop, dict)
+                    and (prop.get("x-ui") or {}).get("widget") == "money"}
+    keys = set()
+    for view in (doc.get("views") or {}).values():
+        for key, rule in (view or {}).items():
+            if isinstance(rule, dict) and isinstance(rule.get("var"), str) \
+                    and rule["var"].removeprefix("config.") in money_fields:
+                keys.add(key)
+    return keys
+
+
+def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
+    """Labels for view keys: the template's `page.labels`, else the label of the config field a
+    key reads straight from."""
+    props = doc.get("config", {}).get("schema", {}).get("properties", {})
+    labels: dict[str, str] = {}
+    for view in (doc.get("views") or {}).values():
+        for key, rule in (view or {}).items():
+            if isinstance(rule, dict) and isinstance(rule.get("var"), str):
+                prop = props.get(rule["var"].removeprefix("config."))
+                if isinstance(prop, dict) and (prop.get("x-ui") or {}).get("label"):
+                    labels.setdefault(key, _pick(prop["x-ui"]["label"], lang))
+    for key, text in ((doc.get("page") or {}).get("labels") or {}).items():
+        labels[key] = _pick(text, lang)
+    return labels
+
+
+def actions_of(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The participant actions of a template, in declaration order, with their form fields."""
+    out = []
+    for name, action in (doc.get("actions") or {}).items():
+        if action.get("by", "participant") != "participant":
+            continue
+        out.append({"name": name, "title": _pick(action.get("title"), lang) or name,
+                    "room": action.get("room", "none"),
+                    "fields": param_fields(action.get("params"), lang)})
+    return out
+
+
+def status_label(status: str | None, lang: str) -> str:
+    return _pick(STATUS_LABELS.get(status or "", {}), lang) or (status or "")

@@ -1,0 +1,161 @@
+"""The shopper's pages: one per activity (`/s/<activity>`) and one per room
+(`/s/<activity>/r/<room>`, the link a friend opens).
+
+A page is server-rendered HTML that works at first paint; its script (the same JavaScript client
+a mini-program uses) then finds the shopper's token, re-renders the play part with their own
+views (`/s/<activity>/part`), keeps it current by polling the JSON API with ETags and `wait`,
+sends heartbeats and sends each action with an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask_babel import Domain, force_locale
+from markupsafe import Markup
+
+from magic_cube.engine import Engine, EngineError, Participant
+from magic_cube.shopper import context as ctx
+from magic_cube.shopper.partials import Formatter, render_partial
+
+LANGUAGES = ("zh", "en")
+# The shopper's own words have their own catalog (shopper/translations), apart from the console's.
+TRANSLATIONS = Domain(translation_directories=[str(Path(__file__).parent / "translations")])
+_ = TRANSLATIONS.gettext
+ANONYMOUS = Participant("")
+
+bp = Blueprint("shopper", __name__, url_prefix="/s", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+
+def engine() -> Engine:
+    return current_app.extensions["magic_cube"]
+
+
+def page_lang() -> str:
+    """`?lang=`, then the `mc_lang` cookie the switch leaves, then Accept-Language."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    if request.cookies.get("mc_lang") in LANGUAGES:
+        return request.cookies["mc_lang"]
+    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+
+
+def _participant(activity_id: str) -> Participant | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    try:
+        return engine().authenticate_participant(activity_id, header.removeprefix("Bearer "))
+    except EngineError:
+        return None
+
+
+def play(activity_id: str, room_id: str | None, participant: Participant | None,
+         lang: str) -> tuple[dict[str, Any], Markup, Formatter]:
+    """The public view, the rendered play part of one page, and its formatter."""
+    eng = engine()
+    try:
+        public = eng.public_view(activity_id, lang=lang).body or {}
+    except EngineError:
+        abort(404)
+    if public.get("status") == "draft":
+        abort(404)
+    entry = eng.catalog.get(public["template"]["id"], public["template"]["version"])
+    room = me = None
+    if room_id is not None:
+        try:
+            room = eng.room_view(activity_id, room_id, participant or ANONYMOUS).body
+        except EngineError:
+            abort(404)
+    if participant is not None:
+        me = eng.me_view(activity_id, participant).body
+    fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
+    actions = ctx.actions_of(entry.doc, lang)
+    context = {
+        "activity": public, "room": room, "me": me, "now": eng.now(),
+        "template": {"id": entry.id, "kind": entry.kind, "title": fmt.pick(entry.title),
+                     "description": fmt.pick(entry.description)},
+        "actions": actions, "actions_by_name": {a["name"]: a for a in actions},
+        "labels": ctx.view_labels(entry.doc, lang), "money_keys": ctx.money_keys(entry.doc),
+        "room_status": ctx.status_label(room["status"] if room else None, lang),
+        "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
+                                        room_id=str(rid)),
+        "signed_in": participant is not None, "preview": False,
+    }
+    part = render_partial((entry.id, entry.content_hash), entry.directory, context, fmt)
+    return public, part, fmt
+
+
+def _strings() -> dict[str, str]:
+    """The page script's own words, in the page's language."""
+    return {
+        "retrying": _("Network trouble, trying again…"),
+        "failed": _("Something went wrong. Please try again."),
+        "copied": _("Link copied: send it to a friend"),
+        "share_title": _("Share this link"),
+        "sign_in": _("Open this page from the shop's app to take part."),
+        "guest_title": _("Take part as a guest"),
+        "nickname": _("Your nickname"),
+        "join": _("Continue"),
+        "done": _("Done"),
+        "ended": _("Ended"),
+        "days": _("d"),
+        "close": _("Close"),
+    }
+
+
+def _page(activity_id: str, room_id: str | None) -> Response:
+    lang = page_lang()
+    with force_locale(lang):
+        public, part, fmt = play(activity_id, room_id, None, lang)
+        config = {"activity": activity_id, "room": room_id, "lang": lang,
+                  "now": engine().now(), "strings": _strings(),
+                  "heartbeat": public.get("heartbeat_interval", 15),
+                  "guests": bool(public.get("guests")), "status": public.get("status"),
+                  "part": url_for("shopper.part", activity_id=activity_id),
+                  "api": request.host_url.rstrip("/")}
+        # "</" escaped: the JSON sits inside a <script> element.
+        data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+        html = render_template("shopper/page.html", activity=public, part=part, lang=lang,
+                               room_id=room_id, config=data, ends=fmt.datetime(public["ends_at"]),
+                               _=_, other_lang="en" if lang == "zh" else "zh")
+    response = Response(html, mimetype="text/html")
+    if request.args.get("lang") in LANGUAGES:
+        response.set_cookie("mc_lang", lang, max_age=365 * 86400, samesite="Lax")
+    return response
+
+
+@bp.get("/<activity_id>")
+def activity_page(activity_id: str) -> Response:
+    return _page(activity_id, None)
+
+
+@bp.get("/<activity_id>/r/<room_id>")
+def room_page(activity_id: str, room_id: str) -> Response:
+    return _page(activity_id, room_id)
+
+
+@bp.get("/<activity_id>/part")
+def part(activity_id: str) -> Response:
+    """The play part for the shopper holding the token (anonymous without one)."""
+    lang = page_lang()
+    room_id = request.args.get("room") or None
+    with force_locale(lang):
+        html = play(activity_id, room_id, _participant(activity_id), lang)[1]
+    response = Response(html, mimetype="text/html")
+    response.headers["X-Server-Time"] = str(engine().now())
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Authorization, Accept-Language, Cookie"
+    return response
+
+
+@bp.after_request
+def headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response

@@ -1,0 +1,145 @@
+"""Page partials: the part of a shopper page that shows one template's play.
+
+A template may ship `page.html` in its folder; a template that does not is shown by the generic
+partial (`shopper/partials/generic.html`), built from its declared views, actions and parameter
+schemas. Both render in one sandboxed Jinja environment: a partial is data written by a template
+author, so it sees only the values handed to it (the participant's views, labels, formatting
+helpers), never the app, its config, the request or Python internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import DictLoader, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+log = logging.getLogger(__name__)
+GENERIC = Path(__file__).parent / "partials" / "generic.html"
+PARTIAL_NAME = "page.html"
+CURRENCY_SIGNS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": "¥"}
+
+
+class PartialError(Exception):
+    """A template's page partial failed to render; the page falls back to the generic one."""
+
+
+def money(amount: Any, currency: str = "CNY") -> str:
+    """Smallest units (fen, cents) as a price with two decimals: 1234 -> ¥12.34."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return ""
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{CURRENCY_SIGNS.get(currency, currency + ' ')}{whole:,}.{cents:02d}"
+
+
+def percent(odds: Any, scale: Any = 10000) -> str:
+    """Odds out of `scale` as a percentage with up to two decimals: 525 / 10000 -> 5.25%."""
+    if not isinstance(odds, int | float) or not isinstance(scale, int | float) or not scale:
+        return ""
+    text = f"{odds * 100 / scale:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+class Formatter:
+    """Formatting helpers bound to one page's language and time zone."""
+
+    def __init__(self, lang: str, timezone: str, currency: str) -> None:
+        self.lang = lang
+        self.zone = ZoneInfo(timezone)
+        self.currency = currency
+
+    def money(self, amount: Any) -> str:
+        return money(amount, self.currency)
+
+    def datetime(self, epoch: Any) -> str:
+        """Epoch seconds as local date and time, in the activity's time zone."""
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return ""
+        local = datetime.fromtimestamp(epoch, UTC).astimezone(self.zone)
+        if self.lang == "zh":
+            return f"{local.month}月{local.day}日 {local:%H:%M}"
+        return f"{local:%d %b %H:%M}"
+
+    def countdown(self, epoch: Any) -> Markup:
+        """A countdown to `epoch` that the page script keeps ticking on the server's clock."""
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return Markup("")
+        return Markup('<time class="mc-countdown" data-countdown="{0}" datetime="{1}">'
+                      '{2}</time>').format(epoch, datetime.fromtimestamp(epoch, UTC).isoformat(),
+                                           self.datetime(epoch))
+
+    def tr(self, zh: str = "", en: str = "") -> str:
+        """The partial's own words in the page's language: `tr(zh="砍一刀", en="Help")`."""
+        return (zh or en) if self.lang == "zh" else (en or zh)
+
+    def pick(self, text: Any) -> Any:
+        """A template's `{"zh": …, "en": …}` text in the page's language (other values as is)."""
+        if isinstance(text, dict) and ("zh" in text or "en" in text):
+            return text.get(self.lang) or text.get("en") or text.get("zh") or ""
+        return text
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    # The only file a partial may import is our macro library (`{% import "mc.html" as mc %}`).
+    library = (Path(__file__).parent / "partials" / "mc.html").read_text(encoding="utf-8")
+    env = ImmutableSandboxedEnvironment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                                        loader=DictLoader({"mc.html": library}))
+    env.filters["percent"] = percent
+    return env
+
+
+ENV = _environment()
+GENERIC_PARTIAL = ENV.from_string(GENERIC.read_text(encoding="utf-8"))
+# (template id, content hash, folder) -> compiled partial; read once per process, like the
+# template itself.
+_cache: dict[tuple[str, str, str], Any] = {}
+
+
+def partial_source(directory: Path | None) -> str | None:
+    """The page partial a template ships in its folder, or None."""
+    if directory is None:
+        return None
+    path = directory / PARTIAL_NAME
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _compiled(template: tuple[str, str], directory: Path | None) -> Any:
+    key = (*template, str(directory))
+    if key not in _cache:
+        source = partial_source(directory)
+        try:
+            _cache[key] = ENV.from_string(source) if source is not None else None
+        except TemplateError as exc:
+            raise PartialError(f"{directory / PARTIAL_NAME}: {exc}") from exc
+    return _cache[key]
+
+
+def render_partial(key: tuple[str, str], directory: Path | None, context: dict[str, Any],
+                   fmt: Formatter) -> Markup:
+    """The template's own partial if it has one and it renders, else the generic partial."""
+    names = {"money": fmt.money, "datetime": fmt.datetime, "countdown": fmt.countdown,
+             "tr": fmt.tr, "pick": fmt.pick, "lang": fmt.lang}
+    template = _compiled(key, directory)
+    if template is not None:
+        try:
+            return Markup(template.render(**context, **names))
+        except (TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A broken partial must not take the activity down: show the generic page.
+            log.warning("page partial of %s failed: %s", key[0], exc)
+            context = {**context, "partial_error": str(exc)}
+    return Markup(GENERIC_PARTIAL.render(**context, **names))
+
+
+def validate_partial(source: str) -> str | None:
+    """Why a page partial cannot be compiled, or None (for `templates validate`)."""
+    try:
+        ENV.from_string(source)
+    except TemplateError as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,169 @@
+"""The shopper pages through Flask's test client: a page per activity and per room for every
+bundled template in both languages, the play part re-rendered with the shopper's own views,
+the sandbox around template partials, and the generic page of a template with no partial."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magic_cube.app import create_app
+from magic_cube.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "activity_templates"
+
+# What each bundled template's page must show at first paint, in each language.
+FIRST_PAINT = {
+    "bargain": {"en": ["Tea set", "¥10.00", "Start a bargain", "How it works"],
+                "zh": ["Tea set", "¥10.00", "发起砍价", "活动规则"]},
+    "group_buy": {"en": ["Rice cooker", "¥199.00", "Start a group"],
+                  "zh": ["Rice cooker", "¥199.00", "开团"]},
+    "lottery": {"en": ["Coupon", "50%", "Draw", "Rules and odds"],
+                "zh": ["Coupon", "50%", "抽奖", "活动规则与概率"]},
+    "gift": {"en": ["Coffee", "Send a gift", "Shares"], "zh": ["Coffee", "送礼给好友", "份数"]},
+}
+
+
+def text(response: Any) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("template", sorted(FIRST_PAINT))
+def test_every_bundled_template_has_a_page_in_both_languages(shop, client, template, lang):
+    activity = shop.live(template)
+    r = client.get(f"/s/{activity['id']}", headers={"Accept-Language": lang})
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
+    shown = text(r)
+    for words in FIRST_PAINT[template][lang]:
+        assert words in shown, (words, shown[:3000])
+    html = r.get_data(as_text=True)
+    assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in html
+    config = json.loads(re.search(r'id="mc-config">(.*?)</script>', html, re.S).group(1))
+    assert config["activity"] == activity["id"] and config["lang"] == lang
+
+
+def test_the_language_switch_is_remembered(shop, client):
+    activity = shop.live("bargain")
+    r = client.get(f"/s/{activity['id']}?lang=zh", headers={"Accept-Language": "en"})
+    assert "发起砍价" in text(r)
+    assert "mc_lang=zh" in r.headers["Set-Cookie"]
+    r = client.get(f"/s/{activity['id']}", headers={"Accept-Language": "en"})
+    assert "发起砍价" in text(r)
+
+
+def test_a_room_page_shows_the_room_a_friend_opens(shop, client):
+    activity = shop.live("bargain")
+    room = shop.act(activity["id"], "start", "alice").get_json()["room"]
+    shop.act(activity["id"], "help", "bob", room=room)
+    r = client.get(f"/s/{activity['id']}/r/{room}", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    shown = text(r)
+    assert "Help " in shown and "2 more friends needed" in shown
+    assert "bob" not in shown and "alice" not in shown  # masked names, never ids
+    assert 'data-countdown="' in r.get_data(as_text=True)
+
+
+def test_the_play_part_shows_the_shoppers_own_state(shop, client):
+    activity = shop.live("bargain")
+    room = shop.act(activity["id"], "start", "alice").get_json()["room"]
+    url = f"/s/{activity['id']}/part?room={room}&lang=en"
+    mine = client.get(url, headers=shop.as_("alice"))
+    assert mine.status_code == 200
+    assert "My bargain" in text(mine) and "Ask friends to help" in text(mine)
+    assert mine.headers["Cache-Control"] == "no-store"
+    assert int(mine.headers["X-Server-Time"]) > 0
+    friend = client.get(url, headers=shop.as_("bob"))
+    assert "Help cut" in text(friend) and "My bargain" not in text(friend)
+    anonymous = client.get(url, headers={"Authorization": "Bearer forged"})
+    assert anonymous.status_code == 200  # a bad token is shown the public page
+
+
+@pytest.mark.parametrize("path", ["/s/act_missing", "/s/act_missing/r/x"])
+def test_unknown_activities_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_drafts_and_unknown_rooms_are_404(shop, client):
+    draft = shop.create("lottery")
+    assert client.get(f"/s/{draft['id']}").status_code == 404
+    live = shop.live("bargain")
+    assert client.get(f"/s/{live['id']}/r/no-such-room").status_code == 404
+
+
+def test_money_is_in_yuan_with_two_decimals(shop, client, configs):
+    config = {**configs["bargain"], "original_price": 123456, "floor_price": 1}
+    config.update(cut_min=1, cut_max=123455, helpers_needed=1)
+    activity = shop.live("bargain", config)
+    shown = text(client.get(f"/s/{activity['id']}", headers={"Accept-Language": "zh"}))
+    assert "¥1,234.56" in shown and "¥0.01" in shown
+
+
+# partials from template folders -----------------------------------------------------------
+
+def catalog_with(tmp_path: Path, name: str, page: str | None, base: str = "lottery") -> Catalog:
+    """The bundled templates plus a copy of `base` named `name`, with `page` as its partial."""
+    folder = tmp_path / "templates" / name
+    shutil.copytree(TEMPLATES / base, folder)
+    doc = json.loads((folder / "template.json").read_text(encoding="utf-8"))
+    doc["id"] = name
+    doc["$schema"] = str(ROOT / "schemas" / "template.schema.json")
+    (folder / "template.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (folder / "page.html").unlink()
+    if page is not None:
+        (folder / "page.html").write_text(page, encoding="utf-8")
+    return Catalog.discover([TEMPLATES, tmp_path / "templates"], entry_points=False)
+
+
+def app_with(tmp_path: Path, catalog: Catalog, clock: Any) -> Any:
+    return create_app({"CATALOG": catalog, "TESTING": True, "CLOCK": clock,
+                       "SETTINGS": {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"}})
+
+
+def live_activity(app: Any, template: str, config: dict[str, Any]) -> tuple[Any, str]:
+    engine = app.extensions["magic_cube"]
+    merchant, _key = engine.create_merchant("Shop")
+    activity = engine.create_activity(merchant, template, config, title="Spin")
+    engine.publish(merchant, activity["id"])
+    return engine, activity["id"]
+
+
+@pytest.mark.parametrize("page", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",  # the sandbox refuses
+    "{{ config }}{{ request }}{{ url_for }}",  # the app's names are not there: empty
+    "{% include 'nothing.html' %}",
+])
+def test_a_partial_cannot_reach_the_app(tmp_path, clock, configs, page):
+    app = app_with(tmp_path, catalog_with(tmp_path, "spin", page), clock)
+    _engine, activity_id = live_activity(app, "spin", configs["lottery"])
+    r = app.test_client().get(f"/s/{activity_id}", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "subclasses" not in html and "<class" not in html
+    assert "SECRET" not in html and "Config" not in html
+
+
+def test_a_template_without_a_partial_gets_the_generic_page(tmp_path, clock, configs):
+    app = app_with(tmp_path, catalog_with(tmp_path, "spin", None), clock)
+    engine, activity_id = live_activity(app, "spin", configs["lottery"])
+    client = app.test_client()
+    shown = text(client.get(f"/s/{activity_id}", headers={"Accept-Language": "en"}))
+    assert "Spin" in shown and "Draw" in shown
+    assert 'data-action="draw"' in client.get(f"/s/{activity_id}").get_data(as_text=True)
+
+
+def test_a_partial_shipped_in_the_folder_is_used(tmp_path, clock, configs):
+    page = ('{% import "mc.html" as mc with context %}<p id="own">{{ tr(zh="你好", en="Hello") }}'
+            ' {{ money(activity.view.prize_stock[0] * 100) }}</p>{{ mc.action("draw", "Go") }}')
+    app = app_with(tmp_path, catalog_with(tmp_path, "spin", page), clock)
+    _engine, activity_id = live_activity(app, "spin", configs["lottery"])
+    client = app.test_client()
+    assert "Hello ¥5.00" in text(client.get(f"/s/{activity_id}?lang=en"))
+    assert "你好 ¥5.00" in text(client.get(f"/s/{activity_id}?lang=zh"))
