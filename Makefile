@@ -49,6 +49,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/jsonlogic.py
 	$(PY) bench/rules.py
 	$(PY) bench/engine.py
+	$(PY) bench/festival.py
 
 bench-http: $(VENV)/.installed
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
