@@ -1,0 +1,158 @@
+"""How a simulated visitor behaves, per template kind.
+
+Each model is a few lines on purpose: the rules themselves (limits, stock, odds, splits,
+expiry) come from the template through the real interpreter, so a model only says what a
+person *tries*, each step taken with the chance the merchant assumed (`Assumptions.conversion`):
+
+- lottery — a visitor draws (`act`), draws again while the rules allow (`again` each time),
+  shares the link (`share`), and comes back the next day (`return`, again each day). A friend
+  who opens a shared link draws too (`friend`), but does not share further.
+- bargain — a visitor starts a bargain (`act`) and shares it (`share`); each friend helps
+  (`friend`); when the bargain completes its initiator buys (`buy`).
+- group_buy — a visitor opens a group (`act`) and shares it (`share`); each friend joins
+  (`friend`).
+- gift — a visitor sends a pack (`act`) with one share per expected friend (within the
+  template's limit) and shares it (`share`); each friend claims (`friend`).
+
+Friends reach a link `friends` per share on average, after a delay whose mean is
+`friend_delay_hours`; they come one generation deep, so the crowd never grows without bound.
+`given_away` is the money a model's events hand out (discounts, cash), beside the item costs
+that the template's `fulfilment` events count.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from magic_cube.rules.model import Event, Outcome, Rejection, Room
+
+if TYPE_CHECKING:
+    from magic_cube.forecast.simulate import Run
+
+
+class Behaviour(Protocol):
+    kind: str
+
+    def visit(self, run: Run, visitor: str) -> None:
+        """A visitor arrives on their own (not through a friend's link)."""
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        """Money an accepted action's event gives away, in the smallest unit."""
+
+
+def opened(outcome: Outcome | Rejection) -> str | None:
+    """The room an accepted action opened (or acted on)."""
+    if isinstance(outcome, Outcome) and outcome.room is not None:
+        return outcome.room.room.id
+    return None
+
+
+def succeeded(outcome: Outcome | Rejection) -> bool:
+    """Whether the action completed its room."""
+    return (isinstance(outcome, Outcome) and outcome.room is not None
+            and outcome.room.status_changed and outcome.room.room.status == "succeeded")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class Lottery:
+    kind = "lottery"
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if run.chance("act"):
+            self.session(run, visitor, True)
+
+    def session(self, run: Run, who: str, may_share: bool) -> None:
+        while run.act(who, "draw").ok and run.chance("again"):
+            pass
+        if may_share and run.chance("share"):
+            run.bring_friends(who, self.friend)
+        if run.chance("return"):
+            run.later(run.now + 86400, self.session, who, False)
+
+    def friend(self, run: Run, friend: str, sharer: str) -> None:
+        if run.chance("friend"):
+            self.session(run, friend, False)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        return 0
+
+
+class Bargain:
+    kind = "bargain"
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if not run.chance("act"):
+            return
+        outcome = run.act(visitor, "start")
+        room = opened(outcome)
+        if room is not None and run.chance("share"):
+            run.bring_friends(visitor, self.help, room)
+
+    def help(self, run: Run, friend: str, sharer: str, room: str) -> None:
+        if not run.chance("friend"):
+            return
+        if succeeded(run.act(friend, "help", room)) and run.chance("buy"):
+            run.act(sharer, "buy", room)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        if event.type != "order.created":
+            return 0
+        return max(0, _int(run.config.get("original_price")) - _int(event.data.get("price")))
+
+
+class GroupBuy:
+    kind = "group_buy"
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if not run.chance("act"):
+            return
+        outcome = run.act(visitor, "start")
+        room = opened(outcome)
+        if room is not None and run.chance("share"):
+            run.bring_friends(visitor, self.join, room)
+
+    def join(self, run: Run, friend: str, sharer: str, room: str) -> None:
+        if run.chance("friend"):
+            run.act(friend, "join", room)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        if event.type != "group.succeeded" or room is None:
+            return 0
+        original = _int(run.config.get("original_price"))
+        return sum(max(0, original - _int(m.data.get("price"))) for m in room.members)
+
+
+class Gift:
+    kind = "gift"
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if not run.chance("act"):
+            return
+        outcome = run.act(visitor, "send", params=self.pack(run))
+        room = opened(outcome)
+        if room is not None and run.chance("share"):
+            run.bring_friends(visitor, self.claim, room)
+
+    def pack(self, run: Run) -> dict[str, Any]:
+        shares = max(1, min(_int(run.config.get("max_shares")) or 1,
+                            round(run.plan.assumptions.friends)))
+        params: dict[str, Any] = {"shares": shares}
+        if run.config.get("mode") == "amount":
+            amount = run.plan.assumptions.gift_amount or _int(run.config.get("max_amount"))
+            params["amount"] = max(amount, shares * max(1, _int(run.config.get("min_share"))))
+        return params
+
+    def claim(self, run: Run, friend: str, sharer: str, room: str) -> None:
+        if run.chance("friend"):
+            run.act(friend, "claim", room)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        if event.type != "gift.claimed" or run.config.get("mode") != "amount":
+            return 0
+        return _int(event.data.get("share"))
+
+
+BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (Lottery(), Bargain(), GroupBuy(), Gift())}

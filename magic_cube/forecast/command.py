@@ -1,0 +1,93 @@
+"""`magic-cube forecast`: the command line of a launch forecast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from magic_cube.catalog import Catalog, TemplateNotFound
+from magic_cube.forecast.assumptions import AssumptionError, parse_pairs, read_forecast_file
+from magic_cube.forecast.montecarlo import Forecast
+from magic_cube.forecast.montecarlo import forecast as run_forecast
+
+
+@click.command("forecast")
+@click.argument("template_id")
+@click.option("--config", "config_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The activity's config (JSON), or {\"config\": …, \"assumptions\": …}")
+@click.option("--visitors-per-day", type=click.IntRange(min=0), default=None,
+              help="Visitors who come on their own each day [200]")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Duration in days [7]")
+@click.option("--friends", type=click.FloatRange(min=0), default=None,
+              help="Friends a share brings, on average [3]")
+@click.option("--conversion", multiple=True, metavar="STEP=RATE",
+              help="Chance of a step: act, again, return, share, friend, buy (repeatable, "
+                   "or comma-separated)")
+@click.option("--cost", multiple=True, metavar="ITEM=AMOUNT",
+              help="What one prize or product costs, in the smallest unit (repeatable)")
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", default="0", show_default=True, help="Same seed, same forecast")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON")
+def forecast(template_id: str, config_file: Path, visitors_per_day: int | None,
+             days: int | None, friends: float | None, conversion: tuple[str, ...],
+             cost: tuple[str, ...], runs: int, seed: str, timezone: str,
+             as_json: bool) -> None:
+    """Forecast an activity of TEMPLATE_ID before launch: Monte Carlo runs of its rules."""
+    try:
+        entry = Catalog.discover().get(template_id)
+        config, assumptions = read_forecast_file(config_file)
+        assumptions = assumptions.updated(
+            visitors_per_day=visitors_per_day, days=days, friends=friends,
+            conversion=parse_pairs(conversion) or None,
+            costs=parse_pairs(cost, int) or None)
+        with click.progressbar(length=runs, label="forecasting", file=sys.stderr) as bar:
+            result = run_forecast(entry, config, assumptions, runs=runs, seed=seed,
+                                  timezone=timezone, progress=bar.update)
+    except (TemplateNotFound, AssumptionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report(result))
+
+
+def _row(label: str, q: dict[str, Any], unit: str = "") -> str:
+    cells = "  ".join(f"{q[k]!s:>12}" for k in ("p10", "p50", "p90"))
+    return f"  {label:<28}{cells}  {unit}".rstrip()
+
+
+def report(result: Forecast) -> str:
+    """The forecast in plain text: one line per figure, P10/P50/P90 across."""
+    s = result.summary()
+    a = s["assumptions"]
+    money = s["currency"] and f"{s['currency']} (smallest unit)"
+    lines = [
+        f"{s['template']} ({s['kind']}): {s['runs']} runs, {a['days']} days, "
+        f"{a['visitors_per_day']} visitors a day, {a['friends']} friends a share",
+        f"  {'':<28}{'P10':>12}  {'P50':>12}  {'P90':>12}",
+        _row("participations", s["participations"]),
+        _row("participants", s["participants"]),
+        _row("first-time participants", s["first_time"]),
+        _row("completions", s["completions"]),
+        _row("cost", s["cost"], money),
+        _row("  prize cost", s["prize_cost"], money),
+        _row("  money given away", s["given_away"], money),
+    ]
+    for item, q in s["awarded"].items():
+        lines.append(_row(f"  handed out: {item}", q))
+    for name, q in s["stock_out"].items():
+        lines.append(_row(f"{name} runs out (hour)", q,
+                          f"runs out in {q['share_of_runs']:.0%} of runs"))
+    rooms = s["rooms"]
+    if rooms["completion_share"] is not None:
+        lines.append(_row("rooms started", rooms["started"]))
+        lines.append(f"  {'rooms that complete':<28}{rooms['completion_share']:>12.0%}  (mean)")
+    lines.append(f"  expected first-time participants: {s['first_time_mean']}")
+    lines += [f"warning: {w}" for w in s["warnings"]]
+    return "\n".join(lines)

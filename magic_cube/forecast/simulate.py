@@ -1,0 +1,275 @@
+"""One Monte Carlo run: the real interpreter, a clock and a queue of what happens next.
+
+Like `rules.sim.Simulation` it keeps the activity in memory and fires room timers the way the
+engine does (every due timer before the next action), but from a heap, so a run with
+thousands of open rooms costs the same per action as a run with one, and it keeps no log:
+only the counters a forecast reports.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from magic_cube.forecast.assumptions import Assumptions
+from magic_cube.rules.compiler import CompiledTemplate
+from magic_cube.rules.interpreter import initial_activity_state, run
+from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
+from magic_cube.rules.rng import Rng, action_label
+
+HOUR = 3600
+DAY = 86400
+_TIMER, _VISIT = 0, 1  # at the same second, due timers run before anyone acts (as in the engine)
+
+
+@dataclass
+class RunResult:
+    """What one run produced. Money is in the template's smallest unit; hours count from
+    the start; `None` in `stock_out` means the stock lasted."""
+
+    actions: int = 0  # every action tried, refused ones included (the benchmark's unit)
+    accepted: int = 0
+    participations: int = 0
+    participants: int = 0
+    first_time: int = 0
+    completions: int = 0
+    rooms_started: int = 0
+    rooms_completed: int = 0
+    prize_cost: int = 0
+    given_away: int = 0
+    awarded: dict[str, int] = field(default_factory=dict)  # item -> units handed out
+    stock_out: dict[str, float | None] = field(default_factory=dict)
+    stock_out_after: dict[str, int | None] = field(default_factory=dict)  # participations then
+    refusals: dict[str, int] = field(default_factory=dict)  # error code -> count
+
+    @property
+    def cost(self) -> int:
+        return self.prize_cost + self.given_away
+
+    @property
+    def completion_share(self) -> float | None:
+        return self.rooms_completed / self.rooms_started if self.rooms_started else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every run of one forecast shares: the template, its config and the assumptions."""
+
+    template: CompiledTemplate
+    config: dict[str, Any]
+    assumptions: Assumptions
+    behaviour: Any  # a behaviour.Behaviour
+    participation: frozenset[str]
+    completion: frozenset[str]
+    fulfilment: dict[str, Any]
+    start: int
+    timezone: str = "Asia/Shanghai"
+
+
+class Run:
+    """A single simulated activity. Behaviours drive it through `act`, `later`, `chance`
+    and `bring_friends`."""
+
+    def __init__(self, plan: Plan, seed: str) -> None:
+        self.plan = plan
+        self.config = plan.config
+        self.seed = seed
+        self.random = random.Random(seed)  # the crowd's choices; the rules draw from Rng
+        self.now = plan.start
+        self.end = plan.start + plan.assumptions.days * DAY
+        self.activity = initial_activity_state(plan.template, plan.config, plan.start,
+                                               plan.timezone)
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.rooms: dict[str, Room] = {}
+        self.new_to_platform: dict[str, bool] = {}
+        self.inviter: dict[str, str] = {}
+        self.acted: set[str] = set()
+        self.queue: list[tuple[int, int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.order = 0
+        self.seq = 0
+        self.result = RunResult()
+        self.stocks = stock_names(self.activity, plan.config)
+        for name in self.stocks:
+            self.result.stock_out[name] = None
+            self.result.stock_out_after[name] = None
+        self._check_stock()
+
+    # what behaviours use ---------------------------------------------------------------
+
+    def chance(self, step: str) -> bool:
+        return self.random.random() < self.plan.assumptions.rate(step)
+
+    def later(self, at: float, what: Callable[..., None], *args: Any) -> None:
+        """Do `what(self, *args)` at epoch second `at`, if that is before the end."""
+        when = int(at)
+        if when < self.end:
+            self._push(when, _VISIT, what, args)
+
+    def newcomer(self, prefix: str, inviter: str | None = None) -> str:
+        pid = f"{prefix}{len(self.new_to_platform)}"
+        self.new_to_platform[pid] = self.random.random() < self.plan.assumptions.new_share
+        if inviter is not None:
+            self.inviter[pid] = inviter
+        return pid
+
+    def bring_friends(self, sharer: str, what: Callable[..., None], *args: Any) -> None:
+        """The friends a share brings: `friends` on average (its whole part, plus one more
+        with the chance of its fraction), each opening the link after an exponential delay."""
+        friends = self.plan.assumptions.friends
+        count = int(friends) + (self.random.random() < friends - int(friends))
+        mean = self.plan.assumptions.friend_delay_hours * HOUR
+        for _ in range(count):
+            delay = self.random.expovariate(1 / mean) if mean > 0 else 0.0
+            friend = self.newcomer("f", inviter=sharer)
+            self.later(self.now + delay, what, friend, sharer, *args)
+
+    def act(self, actor: str, action: str, room: str | None = None,
+            params: dict[str, Any] | None = None) -> Outcome | Rejection:
+        who = Actor(actor, first_time=self.new_to_platform.get(actor, False)
+                    and actor not in self.acted,
+                    new_to_activity=actor not in self.participants,
+                    inviter=self.inviter.get(actor),
+                    generation=1 if actor in self.inviter else 0)
+        return self._perform(who, action, params or {}, room)
+
+    # the run itself ----------------------------------------------------------------------
+
+    def play(self) -> RunResult:
+        days, per_day = self.plan.assumptions.days, self.plan.assumptions.visitors_per_day
+        for at in arrivals(self.random, self.plan.start, days, per_day):
+            self.later(at, _arrive)
+        while self.queue:
+            at, _, _, what, args = heapq.heappop(self.queue)
+            self.now = at
+            what(self, *args)
+        self.result.participants = len(self.acted)
+        self.result.first_time = sum(1 for p in self.acted if self.new_to_platform.get(p))
+        return self.result
+
+    def _push(self, at: int, priority: int, what: Callable[..., None],
+              args: tuple[Any, ...]) -> None:
+        self.order += 1
+        heapq.heappush(self.queue, (at, priority, self.order, what, args))
+
+    def _fire(self, room_id: str, name: str, due: int) -> None:
+        room = self.rooms[room_id]
+        if room.status != "open" or room.timers.get(name) != due:
+            return
+        del room.timers[name]
+        timer = self.plan.template.timers[name]
+        self._perform(Actor(room.initiator, kind="timer"), timer.action, {}, room_id)
+
+    def _perform(self, actor: Actor, action: str, params: dict[str, Any],
+                 room_id: str | None) -> Outcome | Rejection:
+        self.seq += 1
+        self.result.actions += 1
+        snapshot = Snapshot("forecast", self.config, self.activity,
+                            self.participants.get(actor.id),
+                            self.rooms.get(room_id) if room_id else None, self.plan.timezone)
+        rng = Rng(self.seed, action_label("forecast", actor.id, self.seq))
+        outcome = run(self.plan.template, action, snapshot, actor, params, self.now, rng,
+                      new_room_id=f"r{self.seq}")
+        if isinstance(outcome, Rejection):
+            refusals = self.result.refusals
+            refusals[outcome.error] = refusals.get(outcome.error, 0) + 1
+            return outcome
+        self._accept(actor, action, outcome)
+        return outcome
+
+    def _accept(self, actor: Actor, action: str, outcome: Outcome) -> None:
+        result = self.result
+        result.accepted += 1
+        self.activity = outcome.activity
+        self.participants[actor.id] = outcome.participant
+        if actor.kind != "timer":
+            self.acted.add(actor.id)
+        if action in self.plan.participation:
+            result.participations += 1
+        room = outcome.room.room if outcome.room is not None else None
+        if room is not None and outcome.room is not None:
+            self.rooms[room.id] = room
+            if outcome.room.created:
+                result.rooms_started += 1
+                for name, due in room.timers.items():
+                    self._push(due, _TIMER, Run._fire, (room.id, name, due))
+            if outcome.room.status_changed and room.status == "succeeded":
+                result.rooms_completed += 1
+        for event in outcome.events:
+            self._count(event, room)
+        if outcome.activity_changed:
+            self._check_stock()
+
+    def _count(self, event: Event, room: Room | None) -> None:
+        result = self.result
+        if event.type in self.plan.completion:
+            result.completions += 1
+        spec = self.plan.fulfilment.get(event.type)
+        if spec is not None:
+            item = str(resolve(spec.get("item"), event.data, self.config) or event.type)
+            # one unit per participant named, or per member of the room (`members: true`)
+            units = len(room.members) if spec.get("members") and room is not None else 1
+            result.awarded[item] = result.awarded.get(item, 0) + units
+            costs = self.plan.assumptions.costs
+            result.prize_cost += units * costs.get(item, self.plan.assumptions.unit_cost)
+        result.given_away += self.plan.behaviour.given_away(self, event, room)
+
+    def _check_stock(self) -> None:
+        for name, (key, index) in self.stocks.items():
+            if self.result.stock_out[name] is not None:
+                continue
+            value = self.activity.get(key)
+            if index is not None and isinstance(value, list):
+                value = value[index] if index < len(value) else None
+            if isinstance(value, int) and value <= 0:
+                self.result.stock_out[name] = (self.now - self.plan.start) / HOUR
+                self.result.stock_out_after[name] = self.result.participations
+
+
+def _arrive(run_: Run) -> None:
+    run_.plan.behaviour.visit(run_, run_.newcomer("v"))
+
+
+def arrivals(rng: random.Random, start: int, days: int, per_day: int) -> list[int]:
+    """Visitors spread evenly at random over each day: `per_day` of them every day."""
+    out: list[int] = []
+    for day in range(days):
+        base = start + day * DAY
+        out.extend(base + int(rng.random() * DAY) for _ in range(per_day))
+    return out
+
+
+def stock_names(activity: dict[str, Any],
+                config: dict[str, Any]) -> dict[str, tuple[str, int | None]]:
+    """The stocks a template keeps: an activity variable named `stock`, either a number
+    (named after the product) or a list aligned with `config.prizes` (named after each prize)."""
+    value = activity.get("stock")
+    if isinstance(value, bool):
+        return {}
+    if isinstance(value, int):
+        name = config.get("product_name") or config.get("gift_name") or "stock"
+        return {str(name): ("stock", None)}
+    if isinstance(value, list):
+        prizes = config.get("prizes")
+        names: dict[str, tuple[str, int | None]] = {}
+        for i in range(len(value)):
+            name = f"stock[{i}]"
+            if isinstance(prizes, list) and i < len(prizes) and isinstance(prizes[i], dict):
+                name = str(prizes[i].get("name", name))
+            names[name if name not in names else f"{name} #{i + 1}"] = ("stock", i)
+        return names
+    return {}
+
+
+def resolve(spec: Any, data: dict[str, Any], config: dict[str, Any]) -> Any:
+    """A fulfilment field: an event data key, `{"config": key}` or `{"value": v}`."""
+    if isinstance(spec, str):
+        return data.get(spec)
+    if isinstance(spec, dict):
+        if "config" in spec:
+            return config.get(spec["config"])
+        return spec.get("value")
+    return None
+

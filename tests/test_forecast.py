@@ -1,0 +1,157 @@
+"""Launch forecasts: deterministic, and right where the answer is known analytically."""
+
+from __future__ import annotations
+
+import json
+import math
+from statistics import fmean
+
+import pytest
+from click.testing import CliRunner
+
+from magic_cube.catalog import Catalog
+from magic_cube.cli import cli
+from magic_cube.forecast import AssumptionError, Assumptions, forecast, parse_pairs
+
+# Every step taken for sure, except those a test turns down.
+SURE = {"act": 1.0, "again": 0.0, "return": 0.0, "share": 0.0, "friend": 1.0, "buy": 1.0}
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.discover()
+
+
+def lottery_config(odds: int, stock: int) -> dict:
+    return {"prizes": [{"name": "tea set", "type": "physical", "stock": stock, "odds": odds}],
+            "draws_per_day": 1, "draws_total": 1}
+
+
+def one_draw_each(visitors: int) -> Assumptions:
+    return Assumptions(visitors_per_day=visitors, days=1, conversion=SURE)
+
+
+def test_the_same_seed_gives_the_same_forecast(catalog):
+    entry = catalog.get("lottery")
+    config = lottery_config(odds=500, stock=3)
+    assumptions = Assumptions(visitors_per_day=40, days=2)
+    first = forecast(entry, config, assumptions, runs=4, seed=7)
+    again = forecast(entry, config, assumptions, runs=4, seed=7)
+    other = forecast(entry, config, assumptions, runs=4, seed=8)
+    assert first.summary() == again.summary()
+    assert first.runs == again.runs
+    assert other.runs != first.runs
+
+
+def test_a_lottery_awards_its_odds_times_its_draws(catalog):
+    # 100 draws at 10% from a stock that never runs out: Binomial(100, 0.1) prizes a run.
+    runs, draws, p = 40, 100, 0.1
+    result = forecast(catalog.get("lottery"), lottery_config(odds=1000, stock=100_000),
+                      one_draw_each(draws), runs=runs, seed="odds")
+    assert {r.participations for r in result.runs} == {draws}
+    awarded = [r.awarded.get("tea set", 0) for r in result.runs]
+    error = math.sqrt(draws * p * (1 - p) / runs)
+    assert abs(fmean(awarded) - draws * p) < 4 * error
+    assert result.summary()["stock_out"]["tea set"]["p90"] == "never"
+
+
+def test_a_lottery_stock_runs_out_at_the_expected_draw(catalog):
+    # Stock 10 at 20%: the draw that takes the last prize is negative-binomial,
+    # mean 10 / 0.2 = 50 draws, standard deviation sqrt(10 * 0.8) / 0.2.
+    runs, stock, p = 40, 10, 0.2
+    assumptions = one_draw_each(200).updated(costs={"tea set": 8800})
+    result = forecast(catalog.get("lottery"), lottery_config(odds=2000, stock=stock),
+                      assumptions, runs=runs, seed="stock")
+    out_at = [r.stock_out_after["tea set"] for r in result.runs]
+    assert None not in out_at
+    error = math.sqrt(stock * (1 - p)) / p / math.sqrt(runs)
+    assert abs(fmean(out_at) - stock / p) < 4 * error  # type: ignore[arg-type]
+    assert {r.awarded["tea set"] for r in result.runs} == {stock}
+    assert {r.cost for r in result.runs} == {stock * 8800}
+    # 200 visitors spread over a day: the 50th draw comes about a quarter of the way in.
+    assert 3 < result.summary()["stock_out"]["tea set"]["p50"] < 10
+
+
+def test_a_bargain_whose_friends_always_help_always_completes(catalog):
+    config = {"product_name": "kettle", "original_price": 10_000, "floor_price": 1_000,
+              "stock": 1_000, "helpers_needed": 3, "cut_min": 100, "cut_max": 9_000}
+    assumptions = Assumptions(visitors_per_day=20, days=2, friends=3, friend_delay_hours=0,
+                              conversion={**SURE, "share": 1.0})
+    result = forecast(catalog.get("bargain"), config, assumptions, runs=5, seed=1)
+    for run in result.runs:
+        assert run.rooms_started == 40
+        assert run.completion_share == 1.0
+        assert run.given_away == 40 * 9_000  # every buyer pays the floor price
+    assert result.summary()["rooms"]["completion_share"] == 1.0
+
+
+def test_a_group_buy_fills_when_enough_friends_join(catalog):
+    config = {"product_name": "pot", "original_price": 5_000, "group_price": 3_000,
+              "stock": 10_000, "group_size": 3}
+    assumptions = Assumptions(visitors_per_day=10, days=1, friends=2, friend_delay_hours=0,
+                              conversion={**SURE, "share": 1.0})
+    result = forecast(catalog.get("group_buy"), config, assumptions, runs=3, seed=1)
+    for run in result.runs:
+        assert run.rooms_completed == run.rooms_started == 10
+        assert run.given_away == 10 * 3 * 2_000
+        assert run.awarded == {"pot": 30}
+
+
+def test_gift_claims_hand_out_the_amount_sent(catalog):
+    config = {"gift_name": "red packet", "mode": "amount", "max_shares": 5,
+              "max_amount": 1_000}
+    assumptions = Assumptions(visitors_per_day=10, days=1, friends=4, friend_delay_hours=0,
+                              conversion={**SURE, "share": 1.0})
+    result = forecast(catalog.get("gift"), config, assumptions, runs=2, seed=1)
+    for run in result.runs:
+        assert run.rooms_started == 10
+        assert run.given_away == 10 * 1_000
+
+
+def test_warnings_say_when_a_prize_is_gone_early(catalog):
+    result = forecast(catalog.get("lottery"), lottery_config(odds=5000, stock=2),
+                      Assumptions(visitors_per_day=2_000, days=1, conversion=SURE),
+                      runs=2, seed=1)
+    assert any("tea set is gone within the first hour" in w for w in result.warnings)
+
+
+def test_bad_assumptions_are_refused():
+    with pytest.raises(AssumptionError):
+        Assumptions(conversion={"act": 1.5})
+    with pytest.raises(AssumptionError):
+        Assumptions(conversion={"dance": 0.5})
+    with pytest.raises(AssumptionError):
+        parse_pairs(("act",))
+    assert parse_pairs(("act=0.4,share=0.6", "buy=1")) == {"act": 0.4, "share": 0.6,
+                                                             "buy": 1.0}
+
+
+def test_the_command_prints_json(tmp_path):
+    file = tmp_path / "lottery.json"
+    file.write_text(json.dumps({"config": lottery_config(odds=1000, stock=5),
+                                "assumptions": {"costs": {"tea set": 100}}}))
+    args = ["forecast", "lottery", "--config", str(file), "--visitors-per-day", "30",
+            "--days", "1", "--runs", "3", "--seed", "9", "--conversion", "act=1,again=0",
+            "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("participations", "cost"):
+        assert set(data[key]) >= {"p10", "p50", "p90"}
+    assert set(data["stock_out"]["tea set"]) >= {"p10", "p50", "p90"}
+    assert data["assumptions"]["conversion"]["act"] == 1.0
+    assert data == json.loads(CliRunner().invoke(cli, args).stdout)
+
+
+def test_the_command_prints_a_report_and_refuses_bad_input(tmp_path):
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps(lottery_config(odds=1000, stock=5)))
+    base = ["forecast", "lottery", "--config", str(file), "--runs", "2", "--days", "1",
+            "--visitors-per-day", "20"]
+    result = CliRunner().invoke(cli, base)
+    assert result.exit_code == 0, result.output
+    assert "participations" in result.stdout and "P50" in result.stdout
+    bad = CliRunner().invoke(cli, [*base, "--conversion", "act=2"])
+    assert bad.exit_code != 0 and "between 0 and 1" in bad.output
+    file.write_text(json.dumps({"prizes": []}))
+    assert CliRunner().invoke(cli, base).exit_code != 0
