@@ -167,3 +167,39 @@ def test_a_partial_shipped_in_the_folder_is_used(tmp_path, clock, configs):
     client = app.test_client()
     assert "Hello ¥5.00" in text(client.get(f"/s/{activity_id}?lang=en"))
     assert "你好 ¥5.00" in text(client.get(f"/s/{activity_id}?lang=zh"))
+
+
+# preview and translations ---------------------------------------------------------------------
+
+def test_the_merchant_previews_a_draft_and_nothing_can_be_done(shop, client, engine):
+    draft = shop.create("bargain")
+    token = engine.preview_token(shop.merchant, draft["id"])
+    r = client.get(f"/s/{draft['id']}?preview={token}&lang=en")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "Preview" in text(r) and "Start a bargain" in text(r)
+    assert re.search(r'data-action="start"[^>]*disabled', html)
+    assert r.headers["Cache-Control"] == "no-store"
+    assert client.get(f"/s/{draft['id']}?preview=forged").status_code == 404
+    other = engine.create_merchant("Rival")[0]
+    assert client.get(f"/s/{draft['id']}?preview="
+                      f"{engine.preview_token(shop.merchant, shop.create('lottery')['id'])}"
+                      ).status_code == 404  # a token names one activity
+    with pytest.raises(Exception):
+        engine.preview_token(other, draft["id"])  # another merchant's activity
+
+
+def test_every_shopper_message_has_a_chinese_translation():
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+    folder = ROOT / "magic_cube" / "shopper"
+    po = folder / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
+    with po.open(encoding="utf-8") as f:
+        catalog = read_po(f)
+    done = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+    used = {m[2] for m in extract_from_dir(str(folder), method_map, keywords={"_": None})}
+    assert used - done == set(), "update the shopper catalog (DEVELOPERS.md, Translations)"
+    with po.with_suffix(".mo").open("rb") as f:
+        assert {m.id for m in read_mo(f) if m.id} == {m.id for m in catalog if m.id}

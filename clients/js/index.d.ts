@@ -154,6 +154,9 @@ export interface ActOptions {
   /** The room acted on, for `room: "target"` actions. */
   room?: string;
   params?: Record<string, unknown>;
+  /** The share code of the first link that brought this device to the activity: the
+   * participant's first accepted action then names the sharer as their inviter. */
+  via?: string;
   /** Resume an unsettled action with its key; a new key otherwise. */
   idempotencyKey?: string;
   /** Called before each retry, e.g. to show "retrying…". */

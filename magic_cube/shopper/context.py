@@ -63,8 +63,8 @@ def money_keys(doc: dict[str, Any]) -> set[str]:
 
 
 def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
-    """Labels for view keys: the template's `page.labels`, else the label of the config field a
-    key reads straight from."""
+    """Labels for view keys: the template's `view_labels`, else the label of the config field
+    a key reads straight from."""
     props = doc.get("config", {}).get("schema", {}).get("properties", {})
     labels: dict[str, str] = {}
     for view in (doc.get("views") or {}).values():
@@ -73,7 +73,7 @@ def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
                 prop = props.get(rule["var"].removeprefix("config."))
                 if isinstance(prop, dict) and (prop.get("x-ui") or {}).get("label"):
                     labels.setdefault(key, _pick(prop["x-ui"]["label"], lang))
-    for key, text in ((doc.get("page") or {}).get("labels") or {}).items():
+    for key, text in (doc.get("view_labels") or {}).items():
         labels[key] = _pick(text, lang)
     return labels
 

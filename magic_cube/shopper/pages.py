@@ -13,7 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import Domain, force_locale
 from markupsafe import Markup
 
@@ -27,8 +36,8 @@ TRANSLATIONS = Domain(translation_directories=[str(Path(__file__).parent / "tran
 _ = TRANSLATIONS.gettext
 ANONYMOUS = Participant("")
 
-bp = Blueprint("shopper", __name__, url_prefix="/s", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint("shopper", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/s/static")
 
 
 def engine() -> Engine:
@@ -56,14 +65,16 @@ def _participant(activity_id: str) -> Participant | None:
 
 
 def play(activity_id: str, room_id: str | None, participant: Participant | None,
-         lang: str) -> tuple[dict[str, Any], Markup, Formatter]:
-    """The public view, the rendered play part of one page, and its formatter."""
+         lang: str, preview: str | None = None) -> tuple[dict[str, Any], Markup, Formatter]:
+    """The public view, the rendered play part of one page, and its formatter. With a
+    `preview` token from the console, the merchant's own activity (a draft too), inert."""
     eng = engine()
     try:
-        public = eng.public_view(activity_id, lang=lang).body or {}
+        public = (eng.preview_public_view(activity_id, preview, lang) if preview
+                  else eng.public_view(activity_id, lang=lang).body or {})
     except EngineError:
         abort(404)
-    if public.get("status") == "draft":
+    if public.get("status") == "draft" and not preview:
         abort(404)
     entry = eng.catalog.get(public["template"]["id"], public["template"]["version"])
     room = me = None
@@ -85,7 +96,7 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
         "room_status": ctx.status_label(room["status"] if room else None, lang),
         "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
                                         room_id=str(rid)),
-        "signed_in": participant is not None, "preview": False,
+        "signed_in": participant is not None, "preview": bool(preview),
     }
     part = render_partial((entry.id, entry.content_hash), entry.directory, context, fmt)
     return public, part, fmt
@@ -111,9 +122,11 @@ def _strings() -> dict[str, str]:
 
 def _page(activity_id: str, room_id: str | None) -> Response:
     lang = page_lang()
+    preview = request.args.get("preview") or None
     with force_locale(lang):
-        public, part, fmt = play(activity_id, room_id, None, lang)
+        public, part, fmt = play(activity_id, room_id, None, lang, preview)
         config = {"activity": activity_id, "room": room_id, "lang": lang,
+                  "preview": bool(preview),
                   "now": engine().now(), "strings": _strings(),
                   "heartbeat": public.get("heartbeat_interval", 15),
                   "guests": bool(public.get("guests")), "status": public.get("status"),
@@ -123,24 +136,28 @@ def _page(activity_id: str, room_id: str | None) -> Response:
         data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
         html = render_template("shopper/page.html", activity=public, part=part, lang=lang,
                                room_id=room_id, config=data, ends=fmt.datetime(public["ends_at"]),
+                               preview=bool(preview),
                                _=_, other_lang="en" if lang == "zh" else "zh")
     response = Response(html, mimetype="text/html")
+    if preview:  # shown in the console's phone frame (same origin), never cached
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
     if request.args.get("lang") in LANGUAGES:
         response.set_cookie("mc_lang", lang, max_age=365 * 86400, samesite="Lax")
     return response
 
 
-@bp.get("/<activity_id>")
+@bp.get("/s/<activity_id>")
 def activity_page(activity_id: str) -> Response:
     return _page(activity_id, None)
 
 
-@bp.get("/<activity_id>/r/<room_id>")
+@bp.get("/s/<activity_id>/r/<room_id>")
 def room_page(activity_id: str, room_id: str) -> Response:
     return _page(activity_id, room_id)
 
 
-@bp.get("/<activity_id>/part")
+@bp.get("/s/<activity_id>/part")
 def part(activity_id: str) -> Response:
     """The play part for the shopper holding the token (anonymous without one)."""
     lang = page_lang()
@@ -152,6 +169,20 @@ def part(activity_id: str) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Authorization, Accept-Language, Cookie"
     return response
+
+
+@bp.get("/j/<code>")
+def join(code: str) -> Any:
+    """A share link: counts the open and leads to the page, carrying the code as `via` (the
+    page keeps the first code that brought this device to the activity)."""
+    try:
+        shared = engine().open_share(code)
+    except EngineError:
+        abort(404)
+    target = (url_for("shopper.room_page", activity_id=shared["activity_id"],
+                      room_id=shared["room"]) if shared["room"]
+              else url_for("shopper.activity_page", activity_id=shared["activity_id"]))
+    return redirect(f"{target}?via={code}", 302)
 
 
 @bp.after_request

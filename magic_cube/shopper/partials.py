@@ -116,7 +116,7 @@ def _compiled(template: tuple[str, str], directory: Path | None) -> Any:
         try:
             _cache[key] = ENV.from_string(source) if source is not None else None
         except TemplateError as exc:
-            raise PartialError(f"{directory / PARTIAL_NAME}: {exc}") from exc
+            raise PartialError(f"{directory}/{PARTIAL_NAME}: {exc}") from exc
     return _cache[key]
 
 

@@ -261,11 +261,13 @@ export class MagicCubeClient {
    * (with `.idempotencyKey`), or ActionUnsettledError when the outcome stays unknown.
    * `onRetry(error, {attempt, delayMs})` hears about each retry (to show "retrying…").
    */
-  async act(activityId, action, { room, params, idempotencyKey, onRetry } = {}) {
+  async act(activityId, action, { room, params, via, idempotencyKey, onRetry } = {}) {
     const key = idempotencyKey || randomId();
     const body = {};
     if (room !== undefined && room !== null) body.room = room;
     if (params !== undefined && params !== null) body.params = params;
+    // The share code of the first link that brought this device here (attribution).
+    if (via) body.via = via;
     const path = `${activityPath(activityId)}/actions/${enc(action)}`;
     const started = this.now();
     let uncertain = false;

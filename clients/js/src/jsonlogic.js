@@ -3,9 +3,12 @@
 // Templates guard their actions with JsonLogic rules; evaluating the same rules here lets a
 // page grey out a button before the server would refuse the tap. The server's evaluator is the
 // reference: the same operator allow-list (no `method`, no `log`), its domain operators
-// `length`, `floor` and `ceil`, and its size limits. Where json-logic-js would reach into
-// JavaScript itself (a prototype property through `var`, a `valueOf` key in the data), both
-// sides read plain data only, so a rule gives the same answer here and on the server.
+// `length`, `floor` and `ceil`, the newer dialect (`val` with scopes, `exists`, `??`, `try`,
+// `throw`, `preserve`), and its size limits. The server's date operators, which need the
+// activity's time zone, are not here: such a rule is left to the server. Where json-logic-js
+// would reach into JavaScript itself (a prototype property through `var`, a `valueOf` key in
+// the data), both sides read plain data only, so a rule gives the same answer here and on the
+// server.
 
 export const MAX_DEPTH = 64;
 export const MAX_NODES = 10000;
@@ -180,18 +183,130 @@ function scoped(args, data) {
   return [Array.isArray(items) ? items : null, args.length > 1 ? args[1] : null];
 }
 
+// A per-item body (and a try fallback) gets new data: the item, the error. The data it
+// replaced stays readable with {"val": [[level], …]}: a loop keeps it here while its body runs.
+const SCOPES = [];
+
+function inScope(data, run) {
+  SCOPES.push(data);
+  try {
+    return run();
+  } finally {
+    SCOPES.pop();
+  }
+}
+
 function evalReduce(args, data) {
   const [items, body] = scoped(args, data);
   let accumulator = args.length > 2 ? evaluate(args[2], data) : null;
   if (items === null) return accumulator;
-  for (const current of items) accumulator = evaluate(body, { current, accumulator });
-  return accumulator;
+  return inScope(data, () => {
+    for (const current of items) accumulator = evaluate(body, { current, accumulator });
+    return accumulator;
+  });
 }
 
 function evalAll(args, data) {
   const [items, body] = scoped(args, data);
   if (!items || !items.length) return false; // all of nothing is false
-  return items.every((item) => truthy(evaluate(body, item)));
+  return inScope(data, () => items.every((item) => truthy(evaluate(body, item))));
+}
+
+// -- the newer dialect: val, exists, ??, try, throw, preserve ------------------------------------
+
+const ABSENT = {};
+
+const isIndex = (key) =>
+  (typeof key === "number" && Number.isInteger(key) && key >= 0) ||
+  (typeof key === "string" && /^(0|[1-9][0-9]*)$/.test(key));
+
+/** The value at `keys`, each one key read literally (no dots); ABSENT when there is none. */
+function lookup(value, keys) {
+  for (const key of keys) {
+    if (Array.isArray(value)) {
+      if (!isIndex(key) || Number(key) >= value.length) return ABSENT;
+      value = value[Number(key)];
+    } else if (isObject(value)) {
+      const name = toStr(key);
+      if (!own(value, name)) return ABSENT;
+      value = value[name];
+    } else {
+      return ABSENT;
+    }
+  }
+  return value;
+}
+
+const levelOf = (first) =>
+  Array.isArray(first) && first.length === 1 && typeof first[0] === "number"
+    ? Math.abs(Math.trunc(first[0]))
+    : null;
+
+function evalVal(args, data) {
+  if (!args.length) return data;
+  const keys = args.map((arg) => evaluate(arg, data));
+  const level = levelOf(keys[0]);
+  let root = data;
+  if (level !== null && level > 0) {
+    root = level <= SCOPES.length ? SCOPES[SCOPES.length - level] : ABSENT;
+  }
+  const found = lookup(root, level === null ? keys : keys.slice(1));
+  return found === ABSENT || found === undefined ? null : found;
+}
+
+function evalExists(args, data) {
+  let keys = args.map((arg) => evaluate(arg, data));
+  if (keys.length === 1 && Array.isArray(keys[0])) keys = keys[0];
+  return keys.length > 0 && lookup(data, keys) !== ABSENT;
+}
+
+function evalCoalesce(args, data) {
+  for (const arg of args) {
+    const value = evaluate(arg, data);
+    if (value !== null && value !== undefined) return value;
+  }
+  return null;
+}
+
+/** What `throw` raises; `error` is the error object a `try` fallback reads. */
+export class ThrownError extends JsonLogicError {
+  constructor(error) {
+    super(`thrown: ${JSON.stringify(error)}`, [], "evaluation_error");
+    this.name = "ThrownError";
+    this.error = error;
+  }
+}
+
+const errorObject = (err) =>
+  err instanceof ThrownError ? err.error : { type: "Invalid Arguments", message: err.message };
+
+function evalThrow(args, data) {
+  const value = args.length ? evaluate(args[0], data) : undefined;
+  const error = isObject(value) && !Array.isArray(value)
+    ? value
+    : { type: value === undefined ? null : value };
+  throw new ThrownError(error);
+}
+
+function evalTry(args, data) {
+  if (!args.length) return null;
+  let failure;
+  try {
+    return evaluate(args[0], data);
+  } catch (err) {
+    if (!(err instanceof JsonLogicError)) throw err;
+    failure = err;
+  }
+  for (const fallback of args.slice(1)) {
+    try {
+      const error = errorObject(failure);
+      return inScope(data, () => evaluate(fallback, error));
+    } catch (err) {
+      if (!(err instanceof JsonLogicError)) throw err;
+      failure = err;
+    }
+  }
+  throw failure;
 }
 
 const NOT_FOUND = {};
@@ -212,27 +327,34 @@ const LAZY = {
   or: (args, data) => evalAndOr(args, data, true),
   map: (args, data) => {
     const [items, body] = scoped(args, data);
-    return items ? items.map((item) => evaluate(body, item)) : [];
+    return items ? inScope(data, () => items.map((item) => evaluate(body, item))) : [];
   },
   filter: (args, data) => {
     const [items, body] = scoped(args, data);
-    return items ? items.filter((item) => truthy(evaluate(body, item))) : [];
+    return items ? inScope(data, () => items.filter((item) => truthy(evaluate(body, item)))) : [];
   },
   reduce: evalReduce,
   all: evalAll,
   none: (args, data) => {
     const [items, body] = scoped(args, data);
-    return !items || !items.some((item) => truthy(evaluate(body, item)));
+    return !items || !inScope(data, () => items.some((item) => truthy(evaluate(body, item))));
   },
   some: (args, data) => {
     const [items, body] = scoped(args, data);
-    return Boolean(items) && items.some((item) => truthy(evaluate(body, item)));
+    return Boolean(items) &&
+      inScope(data, () => items.some((item) => truthy(evaluate(body, item))));
   },
+  val: evalVal,
+  exists: evalExists,
+  "??": evalCoalesce,
+  try: evalTry,
+  throw: evalThrow,
 };
 
-/** Every operator a rule may use: jsonlogic.com's, less `method` and `log`, plus ours. */
+/** Every operator a rule may use: jsonlogic.com's, less `method` and `log`; the newer
+ * dialect's `val`, `exists`, `??`, `try`, `throw` and `preserve`; plus ours. */
 export const ALLOWED_OPERATORS = Object.freeze(
-  [...Object.keys(EAGER), ...Object.keys(LAZY), "missing_some"].sort(),
+  [...Object.keys(EAGER), ...Object.keys(LAZY), "missing_some", "preserve"].sort(),
 );
 
 // How many arguments an operator reads; the server never evaluates the ones beyond.
@@ -251,6 +373,7 @@ function evaluate(node, data) {
   if (Array.isArray(node)) return node.map((item) => evaluate(item, data));
   if (!isOperation(node)) return clone(node);
   const op = Object.keys(node)[0];
+  if (op === "preserve") return clone(node[op]); // as written, never evaluated
   const args = argsOf(node[op]);
   if (own(LAZY, op)) return LAZY[op](args, data);
   const used = own(ARITY, op) ? args.slice(0, ARITY[op]) : args;
@@ -294,6 +417,7 @@ function checkOperators(node, path) {
   if (!ALLOWED_OPERATORS.includes(op)) {
     throw new JsonLogicError(REFUSED[op] || `unknown operator '${op}'`, path, "unknown_operator");
   }
+  if (op === "preserve") return; // what it holds is data
   const args = argsOf(node[op]);
   // json-logic-js always throws on these two; refuse them up front, as the server does.
   if (op === "*" && !args.length) {

@@ -25,6 +25,12 @@ test("act posts the room and params with an Idempotency-Key and returns the answ
   assert.match(call.headers["Idempotency-Key"], /^[0-9a-f-]{36}$/);
 });
 
+test("act sends the share code that brought the device as via", async () => {
+  const { client, request } = makeClient({ script: [OK] });
+  await client.act("act_1", "help", { room: "r1", via: "Xk3v9QpL2mZa" });
+  assert.deepEqual(JSON.parse(request.calls[0].body), { room: "r1", via: "Xk3v9QpL2mZa" });
+});
+
 test("every act call is a new logical action with a new key", async () => {
   const { client, request } = makeClient({ script: [OK, OK] });
   await client.act("act_1", "draw");

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
-  ALLOWED_OPERATORS, JsonLogicError, MAX_DEPTH, MAX_NODES, apply, canAct, compileRule, truthy,
+  ALLOWED_OPERATORS, JsonLogicError, MAX_DEPTH, MAX_NODES, ThrownError, apply, canAct, compileRule,
+  truthy,
 } from "../src/jsonlogic.js";
 
 // The official suite (jsonlogic.com/tests.json), the same file the server's tests run.
@@ -25,7 +26,7 @@ test("every conformance case, through apply and compileRule", () => {
 });
 
 test("the allow-list is the server's: no method, no log; plus length, floor, ceil", () => {
-  assert.equal(ALLOWED_OPERATORS.length, 37);
+  assert.equal(ALLOWED_OPERATORS.length, 43); // 37 classic and ours, 6 of the newer dialect
   for (const op of ["length", "floor", "ceil", "missing_some", "?:"]) {
     assert.ok(ALLOWED_OPERATORS.includes(op), op);
   }
@@ -186,4 +187,40 @@ test("canAct refuses with rule_error when a guard fails while it runs", () => {
   const guards = [{ rule: { missing_some: [1, { var: "keys" }] }, error: "x" }];
   assert.equal(canAct(guards, {}).code, "rule_error");
   assert.throws(() => canAct([{ rule: { nope: 1 }, error: "x" }], {}), JsonLogicError);
+});
+
+// The newer dialect: the same cases the server's tests run (tests/test_jsonlogic_dialect.py).
+const DIALECT = new URL("../../../tests/conformance/jsonlogic/dialect.json", import.meta.url);
+const DIALECT_CASES = JSON.parse(readFileSync(DIALECT, "utf8")).filter(Array.isArray);
+
+test("every case of the newer dialect, through apply and compileRule", () => {
+  assert.ok(DIALECT_CASES.length >= 40);
+  for (const [rule, data, expected] of DIALECT_CASES) {
+    const label = JSON.stringify(rule);
+    const throws = expected !== null && typeof expected === "object" && !Array.isArray(expected) &&
+      Object.keys(expected).length === 1 && "error" in expected;
+    for (const run of [() => apply(rule, data), () => compileRule(rule)(data)]) {
+      if (throws) {
+        assert.throws(run, (err) => {
+          assert.ok(err instanceof ThrownError, label);
+          assert.deepEqual(err.error, expected.error, label);
+          return true;
+        });
+      } else {
+        assert.deepEqual(run(), expected, label);
+      }
+    }
+  }
+});
+
+test("the dialect's operators are allowed, and preserve hides what it holds", () => {
+  for (const op of ["val", "exists", "??", "try", "throw", "preserve"]) {
+    assert.ok(ALLOWED_OPERATORS.includes(op), op);
+  }
+  assert.deepEqual(apply({ preserve: { method: 1 } }), { method: 1 });
+});
+
+test("a failing loop body leaves no scope behind", () => {
+  assert.throws(() => apply({ map: [[1], { throw: "x" }] }, {}), ThrownError);
+  assert.equal(apply({ val: [[1], "x"] }, { x: 1 }), null);
 });

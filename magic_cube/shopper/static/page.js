@@ -41,7 +41,7 @@ const client = createClient({
 
 window.addEventListener("message", (event) => {
   const data = event.data;
-  if (data && data.type === "magic-cube:token" && typeof data.token === "string") {
+  if (!config.preview && data && data.type === "magic-cube:token" && typeof data.token === "string") {
     store.set(tokenKey, data.token);
     start();
   }
@@ -270,9 +270,10 @@ function start() {
     return client.watch(path, () => { if (seen) refresh(); seen = true; }, { wait: 25 });
   });
   if (signedIn) {
-    refresh();
     if (config.status === "live") heartbeats = client.startHeartbeats(activity, config.heartbeat * 1000);
   }
+  // "ready": the page shows this shopper's own state (a host page or a test may wait for it).
+  (signedIn ? refresh() : Promise.resolve()).then(() => { document.documentElement.dataset.mcReady = "1"; });
 }
 
 function safeStorage() {
@@ -285,4 +286,8 @@ function safeStorage() {
   };
 }
 
-start();
+if (config.preview) {
+  document.documentElement.dataset.mcReady = "1"; // inert: no identity, no polls, no actions
+} else {
+  start();
+}

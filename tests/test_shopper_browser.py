@@ -1,0 +1,280 @@
+"""The shopper pages in a real browser at 390×844: several browser contexts are several friends
+on their own phones, passing share links to each other, in both languages. The pages keep
+themselves current (ETag + wait polls) without reloading, and every action goes through the
+JavaScript client with an Idempotency-Key — retried, with one effect, when the network drops
+the answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import DESKTOP, PHONE, LiveServer, browser, new_page, scroll_width, shot  # noqa: F401
+from conftest import CONFIGS
+
+from magic_cube.app import create_app
+from magic_cube.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: Any, browser: Any) -> Any:  # noqa: F811
+    """A server whose catalog also holds `spin`: the lottery without its page partial."""
+    base = tmp_path_factory.mktemp("shopper")
+    folder = base / "templates" / "spin"
+    shutil.copytree(ROOT / "activity_templates" / "lottery", folder)
+    (folder / "page.html").unlink()
+    doc = json.loads((folder / "template.json").read_text(encoding="utf-8"))
+    doc.update(id="spin", title={"zh": "转盘", "en": "Spin"})
+    doc["$schema"] = str(ROOT / "schemas" / "template.schema.json")
+    (folder / "template.json").write_text(json.dumps(doc), encoding="utf-8")
+    catalog = Catalog.discover([ROOT / "activity_templates", base / "templates"],
+                               entry_points=False)
+    app = create_app({"CATALOG": catalog, "TESTING": True,
+                      "SETTINGS": {"database_url": f"sqlite:///{base / 'shop.db'}",
+                                   "long_poll_interval": 0.2}})
+    running = LiveServer(app)
+    running.merchant, _ = running.engine.create_merchant("Tea House")
+    yield running
+    running.close()
+
+
+def live(server: Any, template: str, config: dict[str, Any] | None = None,
+         guests: bool = False) -> str:
+    engine = server.engine
+    activity = engine.create_activity(server.merchant, template, config or CONFIGS[template],
+                                      title=f"{template} test", guests=guests)
+    engine.publish(server.merchant, activity["id"])
+    return str(activity["id"])
+
+
+def friend(browser: Any, server: Any, name: str, lang: str = "en") -> Any:  # noqa: F811
+    """A friend's phone: a fresh context whose pages carry the friend's token."""
+    page = new_page(browser, lang, PHONE)
+    page.mc_token = server.engine.participant_token(server.merchant, name, name.title())[0]
+    return page
+
+
+def ready(page: Any) -> None:
+    """Wait until the page shows the shopper's own state."""
+    page.wait_for_selector("html[data-mc-ready='1']", state="attached")
+
+
+def visit(page: Any, url: str) -> None:
+    page.goto(f"{url}#token={page.mc_token}")
+    ready(page)
+
+
+def click_action(page: Any, action: str) -> str:
+    """Click an action's button and return the toast the page shows once it is answered."""
+    page.locator(f"#mc-play [data-action='{action}']").first.click()
+    toast = page.locator("#mc-toast:not([hidden])")
+    toast.wait_for()
+    return str(toast.inner_text())
+
+
+def open_room(page: Any, action: str) -> None:
+    """Click an action that opens a room (start, send): the page moves to the room's page."""
+    page.locator(f"#mc-play button[data-action='{action}'], "
+                 f"#mc-play form[data-action='{action}'] button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"/s/\w+/r/\w+"))
+    ready(page)
+
+
+def take_share_link(page: Any) -> str:
+    page.evaluate("navigator.share = undefined")  # the dialog, not the system sheet
+    page.locator("#mc-play [data-share]").first.click()
+    field = page.locator(".mc-share-url")
+    field.wait_for()
+    url = str(field.input_value())
+    page.keyboard.press("Escape")
+    return url
+
+
+def sharing(server: Any, activity_id: str) -> dict[str, Any]:
+    return dict(server.engine.stats(server.merchant, activity_id)["sharing"])
+
+
+def no_sideways_scroll(page: Any) -> None:
+    assert scroll_width(page) <= page.viewport_size["width"], "the page scrolls sideways"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_friends_cut_a_bargain_from_a_share_link(browser, server, lang):  # noqa: F811
+    config = {**CONFIGS["bargain"], "helpers_needed": 2, "cut_min": 1000, "cut_max": 8000}
+    aid = live(server, "bargain", config)
+    amy = friend(browser, server, f"amy-{lang}", lang)
+    visit(amy, f"{server.base}/s/{aid}")
+    no_sideways_scroll(amy)
+    open_room(amy, "start")
+    link = take_share_link(amy)
+    assert re.search(r"/j/[A-Za-z0-9]{1,32}$", link)
+    price = amy.locator(".mc-big").inner_text()
+    assert price == "¥100.00"
+
+    for name in ("ben", "cat"):
+        helper = friend(browser, server, f"{name}-{lang}", lang)
+        visit(helper, link)  # /j/CODE leads to the room's page, carrying the code
+        assert f"/s/{aid}/r/" in helper.url and "via=" not in helper.url
+        said = click_action(helper, "help")
+        assert re.search(r"¥\d+\.\d\d", said), said
+        no_sideways_scroll(helper)
+        shot(helper, f"shopper-bargain-helper-{name}-{lang}")
+        helper.context.close()
+
+    # Amy's page follows without a reload: the price reached the floor, and she can buy.
+    amy.wait_for_function("document.querySelector('.mc-big').textContent === '¥10.00'")
+    assert "reload" not in amy.evaluate("performance.getEntriesByType('navigation')[0].type")
+    click_action(amy, "buy")
+    amy.locator(".mc-ok").wait_for()
+    shot(amy, f"shopper-bargain-bought-{lang}")
+    no_sideways_scroll(amy)
+    stats = sharing(server, aid)
+    assert stats["invited"] == 2 and stats["deepest_generation"] == 1
+    assert stats["by_generation"] == [{"generation": 0, "participants": 1},
+                                      {"generation": 1, "participants": 2}]
+    amy.context.close()
+
+
+def test_a_group_of_three_fills_from_a_link(browser, server):  # noqa: F811
+    aid = live(server, "group_buy")
+    leader = friend(browser, server, "lena", "zh")
+    visit(leader, f"{server.base}/s/{aid}")
+    open_room(leader, "start")
+    link = take_share_link(leader)
+    for name in ("mo", "nia"):
+        member = friend(browser, server, name, "zh")
+        visit(member, link)
+        assert "参团成功" in click_action(member, "join")
+        member.context.close()
+    leader.locator(".mc-ok", has_text="拼团成功").wait_for()
+    assert leader.locator(".mc-seats li.is-taken").count() == 3
+    shot(leader, "shopper-group-full-zh")
+    no_sideways_scroll(leader)
+    assert sharing(server, aid)["invited"] == 2
+    leader.context.close()
+
+
+def test_a_gift_sent_is_claimed_by_two_friends(browser, server):  # noqa: F811
+    aid = live(server, "gift")
+    sender = friend(browser, server, "sue", "en")
+    visit(sender, f"{server.base}/s/{aid}")
+    sender.fill("form[data-action='send'] input[name='shares']", "2")
+    sender.fill("form[data-action='send'] input[name='message']", "For you")
+    open_room(sender, "send")
+    link = take_share_link(sender)
+    for name in ("tom", "uma"):
+        claimant = friend(browser, server, name, "en")
+        visit(claimant, link)
+        assert "Claimed" in click_action(claimant, "claim")
+        claimant.locator(".mc-ok", has_text="You have claimed").wait_for()
+        claimant.context.close()
+    sender.locator("text=All claimed").wait_for()
+    assert sender.locator(".mc-members li").count() == 2
+    shot(sender, "shopper-gift-claimed-en")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_lottery_draw_shows_what_the_action_log_holds(browser, server, lang):  # noqa: F811
+    aid = live(server, "lottery")
+    player = friend(browser, server, f"pat-{lang}", lang)
+    visit(player, f"{server.base}/s/{aid}")
+    player.locator("#mc-play [data-action='draw']").click()
+    # The animation runs while the request is out and lands on the server's answer.
+    landed = player.wait_for_selector("[data-prize-index].is-won", state="attached")
+    index = landed.get_attribute("data-prize-index")
+    toast = player.locator("#mc-toast:not([hidden])")
+    toast.wait_for()
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert len(log) == 1
+    assert index == str(log[0]["result"]["index"])
+    assert log[0]["result"]["prize"] in toast.inner_text()
+    shot(player, f"shopper-lottery-drawn-{lang}")
+    for viewport in (PHONE, DESKTOP):
+        player.set_viewport_size(viewport)
+        no_sideways_scroll(player)
+    player.context.close()
+
+
+def test_an_answer_lost_on_the_network_is_retried_with_one_effect(browser, server):  # noqa: F811
+    aid = live(server, "lottery")
+    player = friend(browser, server, "quinn")
+    visit(player, f"{server.base}/s/{aid}")
+    seen: list[str] = []
+
+    def drop_first_answer(route: Any) -> None:
+        seen.append(route.request.headers["idempotency-key"])
+        if len(seen) == 1:
+            route.fetch()  # the server acts…
+            route.abort("connectionreset")  # …and the answer never arrives
+        else:
+            route.continue_()
+
+    player.route("**/actions/draw", drop_first_answer)
+    player.locator("#mc-play [data-action='draw']").click()
+    player.locator("#mc-toast", has_text="trying again").wait_for()  # the page says so
+    player.locator("#mc-toast", has_text="Result").wait_for(timeout=20_000)
+    assert len(seen) == 2 and seen[0] == seen[1]  # the same Idempotency-Key, sent again
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert len(log) == 1  # exactly one effect
+    player.context.close()
+
+
+def test_a_template_without_a_page_is_playable_through_the_generic_page(
+        browser, server):  # noqa: F811
+    aid = live(server, "spin", CONFIGS["lottery"])
+    player = friend(browser, server, "rex")
+    visit(player, f"{server.base}/s/{aid}")
+    assert "spin test" in player.locator("#mc-play").inner_text()
+    click_action(player, "draw")
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert [entry["action"] for entry in log] == ["draw"]
+    shot(player, "shopper-generic-en")
+    no_sideways_scroll(player)
+    player.context.close()
+
+
+def test_a_guest_joins_with_a_nickname_where_the_merchant_allows(browser, server):  # noqa: F811
+    aid = live(server, "lottery", guests=True)
+    guest = new_page(browser, "zh", PHONE)
+    guest.goto(f"{server.base}/s/{aid}")
+    guest.locator("#mc-play [data-action='draw']").click()
+    guest.fill("#mc-dialog input[name=nickname]", "小红")
+    guest.locator("#mc-dialog button[value=ok]").click()
+    guest.locator("#mc-play [data-action='draw']").click()
+    guest.locator("#mc-toast:not([hidden])").wait_for()
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert len(log) == 1 and log[0]["participant"].startswith("guest_")
+    guest.context.close()
+
+    closed = live(server, "lottery")
+    stranger = new_page(browser, "en", PHONE)
+    stranger.goto(f"{server.base}/s/{closed}")
+    stranger.locator("#mc-play [data-action='draw']").click()
+    assert "shop's app" in stranger.locator("#mc-toast").inner_text()
+    stranger.context.close()
+
+
+def test_the_first_load_is_light_and_a_reload_comes_from_the_cache(browser, server):  # noqa: F811
+    aid = live(server, "lottery")
+    page = new_page(browser, "en", PHONE)
+    answers: list[Any] = []
+    page.on("response", lambda response: answers.append(response))
+    page.goto(f"{server.base}/s/{aid}")
+    ready(page)
+    assets = [r for r in answers if r.request.resource_type in ("script", "stylesheet")]
+    weight = sum(len(r.body()) for r in assets)
+    print(f"first load: {len(assets)} scripts and styles, {weight} bytes")
+    assert weight < 50_000  # script and style together, uncompressed
+    answers.clear()
+    page.reload()
+    ready(page)
+    again = [r for r in answers if r.request.resource_type in ("script", "stylesheet")]
+    assert {r.status for r in again} <= {200, 304}
+    assert any(r.status == 304 for r in again), [(r.url, r.status) for r in again]
+    page.context.close()
