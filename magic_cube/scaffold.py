@@ -8,16 +8,29 @@ scenario that passes, so an author starts from something that works.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from magic_cube.catalog.metaschema import SCENARIO_SCHEMA, TEMPLATE_SCHEMA
+
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
-def scaffold_template(name: str) -> dict[str, Any]:
+def schema_ref(schema: Path, folder: Path) -> str:
+    """`schema` as seen from `folder`: a relative path (editors resolve `$schema` against the
+    file), or a file URI when no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(schema.resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:
+        return schema.resolve().as_uri()
+
+
+def scaffold_template(name: str, schema: str = "../../schemas/template.schema.json"
+                      ) -> dict[str, Any]:
     return {
-        "$schema": "../../schemas/template.schema.json",
+        "$schema": schema,
         "id": name,
         "version": "0.1.0",
         "title": {"zh": "每日签到", "en": "Daily check-in"},
@@ -56,7 +69,8 @@ def scaffold_template(name: str) -> dict[str, Any]:
                 "title": {"zh": "签到", "en": "Check in"},
                 "by": "participant",
                 "params": {"type": "object", "additionalProperties": False},
-                "guards": [{"rule": {"==": [{"var": "me.today"}, 0]}, "error": "already_checked_in"}],
+                "guards": [{"rule": {"==": [{"var": "me.today"}, 0]},
+                            "error": "already_checked_in"}],
                 "effects": [
                     {"set": {"path": "me.today", "value": 1}},
                     {"add": {"path": "me.days", "value": 1}},
@@ -92,14 +106,16 @@ def scaffold_template(name: str) -> dict[str, Any]:
     }
 
 
-def scaffold_scenario() -> dict[str, Any]:
+def scaffold_scenario(schema: str = "../../../schemas/scenario.schema.json") -> dict[str, Any]:
     return {
+        "$schema": schema,
         "title": "two days of check-ins earn the reward; twice a day is refused",
         "config": {"reward_name": "Coupon", "days_for_reward": 2},
         "timezone": "Asia/Shanghai",
         "start": "2026-11-11T09:00:00+08:00",
         "steps": [
-            {"actor": "amy", "action": "check_in", "expect": {"result": {"days": 1, "rewarded": False}}},
+            {"actor": "amy", "action": "check_in",
+             "expect": {"result": {"days": 1, "rewarded": False}}},
             {"actor": "amy", "action": "check_in", "expect": {"error": "already_checked_in"}},
             {"actor": "amy", "action": "check_in", "at": "2026-11-12T00:00:00+08:00",
              "expect": {"result": {"days": 2, "rewarded": True}, "events": ["reward.earned"]},
@@ -111,13 +127,16 @@ def scaffold_scenario() -> dict[str, Any]:
 def scaffold(name: str, root: Path) -> Path:
     """Write `root/NAME/template.json` and one scenario; refuses to overwrite."""
     if not _NAME.match(name):
-        raise ValueError(f"{name!r}: use lowercase letters, digits, - and _, starting with a letter")
+        raise ValueError(
+            f"{name!r}: use lowercase letters, digits, - and _, starting with a letter")
     target = Path(root) / name
     if target.exists():
         raise ValueError(f"{target} already exists")
     (target / "scenarios").mkdir(parents=True)
+    template = scaffold_template(name, schema_ref(TEMPLATE_SCHEMA, target))
+    scenario = scaffold_scenario(schema_ref(SCENARIO_SCHEMA, target / "scenarios"))
     (target / "template.json").write_text(
-        json.dumps(scaffold_template(name), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        json.dumps(template, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (target / "scenarios" / "01_check_in.json").write_text(
-        json.dumps(scaffold_scenario(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        json.dumps(scenario, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return target

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from magic_cube.catalog.catalog import read_json
+from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import epoch
 from magic_cube.rules.model import Outcome
@@ -68,7 +70,11 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
     config = scenario["config"]
     if prepare_config is not None:
         config = prepare_config(config)
-    now = parse_time(scenario["start"], 0)
+    try:
+        now = parse_time(scenario["start"], 0)
+    except ValueError as exc:
+        result.failures.append(f"start: {exc}")
+        return result
     sim = Simulation(template, config, now, seed=scenario.get("seed", "scenario"),
                      timezone=scenario.get("timezone", "Asia/Shanghai"))
     rooms: dict[str, str] = {}
@@ -77,7 +83,11 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
         result.steps += 1
         logged = len(sim.log)
         if "at" in step:
-            at = parse_time(step["at"], sim.now)
+            try:
+                at = parse_time(step["at"], sim.now)
+            except ValueError as exc:
+                result.failures.append(f"{where}.at: {exc}")
+                break
             if at < sim.now:
                 result.failures.append(f"{where}: time goes back")
                 break
@@ -90,9 +100,10 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
             if "events" in step.get("expect", {}):
                 # A step without an action expects the events its due timers emitted.
                 types = [e.type for entry in sim.log[logged:] for e in entry.events]
-                if types != step["expect"]["events"]:
+                wanted = step["expect"]["events"]
+                if types != wanted:
                     result.failures.append(
-                        f"{where}: timer events: expected {step['expect']['events']!r}, got {types!r}")
+                        f"{where}: timer events: expected {wanted!r}, got {types!r}")
         for scope, expected in step.get("expect_state", {}).items():
             actual = _state_of(sim, scope, rooms)
             if actual is None:
@@ -106,6 +117,9 @@ def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: s
     actor = step["actor"]
     kind = "participant"
     if actor == "merchant":
+        if "subject" not in step:
+            # The engine performs a merchant action for one participant: name them.
+            return [f"{where}: a merchant step needs `subject`, the participant acted for"]
         kind, actor = "merchant", step["subject"]
     room = None
     if "room" in step:
@@ -133,7 +147,9 @@ def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: s
         if outcome.room is None and room is None:
             failures.append(f"{where}: save_room but the action has no room")
         else:
-            rooms[step["save_room"]] = outcome.room.room.id if outcome.room else room
+            saved = outcome.room.room.id if outcome.room else room
+            assert saved is not None  # one of the two, checked above
+            rooms[step["save_room"]] = saved
     return failures
 
 
@@ -157,16 +173,32 @@ def load_scenarios(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def run_template_scenarios(entry: Any) -> list[ScenarioResult]:
-    """Every scenario of a catalog entry; a scenario whose config is invalid fails."""
+    """Every scenario of a catalog entry; an unreadable or schema-invalid file, or one whose
+    config is invalid, fails with its problems instead of running."""
     results = []
-    validator = entry.config_validator
-    for path, scenario in load_scenarios(entry.directory):
-        config, errors = validator.validate(scenario.get("config"))
-        if errors:
-            result = ScenarioResult(str(path), scenario.get("title", path.name))
-            result.failures = [f"config.{field}: {e['message']}" for field, items in errors.items()
-                               for e in items]
+    for path in sorted((entry.directory / "scenarios").glob("*.json")):
+        scenario, problems = read_json(path)
+        if scenario is None or problems:
+            result = ScenarioResult(str(path), path.name)
+            result.failures = [f"{p.path or '.'}: {p.message}" for p in problems]
             results.append(result)
             continue
-        results.append(run_scenario(entry.compiled, {**scenario, "config": config}, str(path)))
+        results.append(run_entry_scenario(entry, scenario, str(path)))
     return results
+
+
+def run_entry_scenario(entry: Any, scenario: Any, file: str = "") -> ScenarioResult:
+    """One scenario document against a catalog entry: checked against the scenario schema,
+    its config validated (defaults filled in), then played."""
+    title = scenario.get("title", file) if isinstance(scenario, dict) else file
+    result = ScenarioResult(file, str(title))
+    problems = scenario_problems(scenario, file)
+    if problems:
+        result.failures = [f"{p.path or '.'}: {p.message}" for p in problems]
+        return result
+    config, errors = entry.config_validator.validate(scenario.get("config"))
+    if errors:
+        result.failures = [f"config.{field}: {e['message']}" for field, items in errors.items()
+                           for e in items]
+        return result
+    return run_scenario(entry.compiled, {**scenario, "config": config}, file)

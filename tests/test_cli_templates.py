@@ -1,10 +1,12 @@
 """The template author's commands."""
 
 import json
+import shlex
 
 from click.testing import CliRunner
 
 from magic_cube.catalog import Catalog, validate_path
+from magic_cube.catalog.metaschema import SCENARIO_SCHEMA, TEMPLATE_SCHEMA
 from magic_cube.cli import cli
 from magic_cube.scenarios import run_template_scenarios
 
@@ -46,7 +48,8 @@ def test_templates_new_scaffolds_a_template_that_validates_and_passes(tmp_path):
 
 def test_templates_new_refuses_a_bad_name_or_an_existing_directory(tmp_path):
     runner = CliRunner()
-    assert runner.invoke(cli, ["templates", "new", "Bad Name", "--dir", str(tmp_path)]).exit_code != 0
+    bad = runner.invoke(cli, ["templates", "new", "Bad Name", "--dir", str(tmp_path)])
+    assert bad.exit_code != 0
     assert runner.invoke(cli, ["templates", "new", "x", "--dir", str(tmp_path)]).exit_code == 0
     again = runner.invoke(cli, ["templates", "new", "x", "--dir", str(tmp_path)])
     assert again.exit_code != 0 and "exists" in again.output
@@ -76,3 +79,69 @@ def test_a_failing_scenario_is_reported_with_its_step(tmp_path):
     (result,) = run_template_scenarios(entry)
     assert not result.ok
     assert "steps[0]: result.days: expected 5, got 1" in result.failures
+
+
+def test_templates_test_takes_a_template_folder_anywhere(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "mine", "--dir", str(tmp_path)])
+    folder = tmp_path / "mine"
+    result = runner.invoke(cli, ["templates", "test", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "PASS mine/01_check_in" in result.output and "1 passed, 0 failed" in result.output
+    by_file = runner.invoke(cli, ["templates", "test", str(folder / "template.json")])
+    assert by_file.exit_code == 0, by_file.output
+
+
+def test_templates_test_finds_an_id_in_dir_like_list(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "mine", "--dir", str(tmp_path)])
+    result = runner.invoke(cli, ["templates", "test", "mine", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 passed, 0 failed" in result.output
+    missing = runner.invoke(cli, ["templates", "test", "lottery", "--dir", str(tmp_path)])
+    assert missing.exit_code != 0
+
+
+def test_templates_new_prints_a_next_step_that_works_and_a_schema_that_resolves(tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["templates", "new", "deep", "--dir", "a/b c/d"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "a" / "b c" / "d" / "deep"
+    for step in result.output.split("`")[1::2]:
+        args = shlex.split(step)
+        assert args[:2] == ["magic-cube", "templates"]
+        ran = runner.invoke(cli, args[1:])
+        assert ran.exit_code == 0, (step, ran.output)
+    template = json.loads((folder / "template.json").read_text())
+    scenario = json.loads((folder / "scenarios" / "01_check_in.json").read_text())
+    assert (folder / template["$schema"]).resolve() == TEMPLATE_SCHEMA
+    assert (folder / "scenarios" / scenario["$schema"]).resolve() == SCENARIO_SCHEMA
+
+
+def test_templates_validate_reports_meta_schema_and_semantic_problems_in_one_pass(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "two", "--dir", str(tmp_path)])
+    file = tmp_path / "two" / "template.json"
+    doc = json.loads(file.read_text())
+    doc["actions"]["check_in"]["by"] = "someone"  # meta-schema
+    doc["views"]["me"]["x"] = {"var": "me.nope"}  # semantic
+    file.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(file)])
+    assert result.exit_code == 1
+    assert "actions.check_in.by" in result.output
+    assert "views.me.x: reads me.nope" in result.output
+
+
+def test_validate_flags_a_merchant_step_without_subject(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "m", "--dir", str(tmp_path)])
+    scenario = tmp_path / "m" / "scenarios" / "01_check_in.json"
+    doc = json.loads(scenario.read_text())
+    doc["steps"][0]["actor"] = "merchant"
+    scenario.write_text(json.dumps(doc))
+    problems = validate_path(tmp_path / "m")
+    assert [(p.path, p.code) for p in problems] == [("steps[0]", "missing_subject")]
+    result = runner.invoke(cli, ["templates", "test", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "needs `subject`" in result.output

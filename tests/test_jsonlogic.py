@@ -436,13 +436,16 @@ def test_floor_and_ceil_return_ints() -> None:
     assert apply({"floor": {"/": [1, 0]}}) == math.inf
 
 
-def test_domain_operators_are_the_only_additions() -> None:
+def test_the_newer_dialect_domain_and_date_operators_are_the_only_additions() -> None:
     standard = {
         "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!",
         "or", "and", ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%",
         "map", "reduce", "filter", "all", "none", "some", "merge", "in", "cat", "substr",
     }  # fmt: skip
-    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"}
+    newer = {"val", "exists", "??", "try", "throw", "preserve"}
+    dates = {"date_time", "day_number", "local_date", "week_number", "start_of_day",
+             "add_days", "day_of_week", "time_of_day"}
+    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"} | newer | dates
     assert standard <= ALLOWED_OPERATORS
 
 

@@ -227,12 +227,21 @@ def test_many_mistakes_in_one_template_are_all_reported(tmp_path):
         "metrics.participation[1]"}
 
 
-def test_semantic_checks_wait_for_a_well_formed_document(tmp_path):
+def test_semantic_problems_are_reported_beside_meta_schema_problems(tmp_path):
     doc = minimal_template(id="broken")
     missing_id(doc)
-    undeclared_state_read(doc)  # would be reported if semantics ran on a malformed document
+    undeclared_state_read(doc)
     catalog, _ = catalog_with(tmp_path, doc)
-    assert [p.code for p in catalog.problems] == ["schema.required"]
+    assert [p.code for p in catalog.problems] == ["schema.required", "undeclared_state"]
+
+
+def test_a_malformed_part_is_not_judged_by_the_semantic_pass(tmp_path):
+    doc = minimal_template(id="broken")
+    doc["actions"]["join"]["guards"][0] = {"rule": {"var": "me.nope"}}  # no error: malformed
+    view_reading_params(doc)
+    catalog, _ = catalog_with(tmp_path, doc)
+    assert [(p.path, p.code) for p in catalog.problems] == [
+        ("actions.join.guards[0]", "schema.required"), ("views.me.choice", "name_not_allowed")]
 
 
 def test_validate_path_reports_the_same_problems(tmp_path):

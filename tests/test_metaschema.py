@@ -170,7 +170,7 @@ def test_room_variables_cannot_reset_daily():
 
 def test_state_declaration_needs_type_and_initial():
     doc = minimal_template()
-    doc["state"]["activity"]["teams"] = {"type": "int", "initial": 0, "reset": "weekly"}
+    doc["state"]["activity"]["teams"] = {"type": "int", "initial": 0, "reset": "hourly"}
     assert sorted(paths(problems_of(doc))) == [
         "state.activity.teams.reset", "state.activity.teams.type"]
 
@@ -309,3 +309,15 @@ def test_a_time_step_may_expect_only_the_events_of_its_timers():
     [problem] = scenario_problems(doc, "s.json")
     assert problem.path == "steps[0].expect.result"
     assert "only expect the events" in problem.message
+
+
+@pytest.mark.parametrize("reset", ["daily", "weekly", "monthly"])
+def test_state_resets_daily_weekly_or_monthly(reset):
+    doc = minimal_template()
+    doc["state"]["participant"]["joins_today"]["reset"] = reset
+    assert problems_of(doc) == []
+
+
+def test_definitions_is_a_map_of_named_expressions():
+    assert problems_of(minimal_template(definitions={"a_b": {"var": "config.x"}, "c": 1})) == []
+    assert paths(problems_of(minimal_template(definitions=[1]))) == ["definitions"]

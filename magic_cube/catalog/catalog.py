@@ -7,9 +7,11 @@ must never take the other activities down.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -237,10 +239,52 @@ def read_json(file: Path) -> tuple[Any, list[TemplateProblem]]:
 def check_document(doc: Any, file: str) -> tuple[Any, list[TemplateProblem]]:
     """(compiled template, problems): the meta-schema first; semantic checks only for a
     well-formed document (they trust its shape); compilation only for a sound one."""
-    problems = meta_problems(doc, file) or semantic_problems(doc, file)
+    problems = meta_problems(doc, file)
+    if problems:
+        return None, problems + _semantic_beside(doc, file, problems)
+    problems = semantic_problems(doc, file)
     if problems:
         return None, problems
     return compile_document(doc, file)
+
+
+def _semantic_beside(doc: Any, file: str, meta: list[TemplateProblem]) -> list[TemplateProblem]:
+    """The semantic problems of a document that fails the meta-schema, so one run reports
+    every mistake. The malformed parts are cut out first (the pass trusts the shape), and
+    problems in the same entry as a malformed part (an action, a view, a timer …) are left
+    for the next run: they may only echo the cut."""
+    if not isinstance(doc, dict):
+        return []
+    pruned = copy.deepcopy(doc)
+    entries = set()
+    for problem in meta:
+        parts = _PATH_PART.findall(problem.path)
+        if parts:
+            _cut(pruned, parts)
+            entries.add(tuple(parts[:2]))
+    try:
+        found = semantic_problems(pruned, file)
+    except Exception:  # a shape the cut did not foresee: report the meta-schema problems alone
+        return []
+    return [p for p in found if tuple(_PATH_PART.findall(p.path)[:2]) not in entries]
+
+
+_PATH_PART = re.compile(r"[^.\[\]]+")
+
+
+def _cut(doc: dict[str, Any], parts: list[str]) -> None:
+    """Delete the object member that holds the malformed node: the last key before the first
+    array index (deleting an array item would shift its siblings' paths)."""
+    node: Any = doc
+    for i, part in enumerate(parts):
+        if isinstance(node, dict) and part in node:
+            following = parts[i + 1] if i + 1 < len(parts) else None
+            if following is None or following.isdigit():
+                del node[part]
+                return
+            node = node[part]
+        else:
+            return
 
 
 def compile_document(doc: dict[str, Any], file: str) -> tuple[Any, list[TemplateProblem]]:
@@ -332,6 +376,11 @@ def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
                 problems.append(TemplateProblem(str(file), f"steps[{i}].action",
                                                 f"{action!r} is not an action of {entry.id}",
                                                 "unknown_action"))
+            if action is not None and step.get("actor") == "merchant" and "subject" not in step:
+                problems.append(TemplateProblem(
+                    str(file), f"steps[{i}]",
+                    "a merchant step needs `subject`, the participant acted for",
+                    "missing_subject"))
             code = step.get("expect", {}).get("error")
             if code is not None and code not in declared and code not in BUILTIN_ERRORS:
                 problems.append(TemplateProblem(

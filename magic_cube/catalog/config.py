@@ -17,6 +17,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from magic_cube.catalog.schemaref import array_items, object_properties, resolve
+from magic_cube.rules.compiler import definition_order, inline_definitions
+from magic_cube.rules.errors import TemplateCompileError
 from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule, truthy
 
 FieldErrors = dict[str, list[dict[str, str]]]
@@ -78,7 +80,11 @@ class ConfigValidator:
         if content_hash is not None and content_hash in _CACHE:
             return _CACHE[content_hash]
         config = doc.get("config", {})
-        made = cls(config.get("schema", {"type": "object"}), config.get("checks", []))
+        checks = config.get("checks", [])
+        definitions = doc.get("definitions")
+        if definitions:
+            checks = [{**c, "rule": _inlined(c["rule"], definitions)} for c in checks]
+        made = cls(config.get("schema", {"type": "object"}), checks)
         if content_hash is not None:
             _CACHE[content_hash] = made
         return made
@@ -96,17 +102,68 @@ class ConfigValidator:
             return {}, field_errors(self.validator, config, lang)
         filled = self.fill_defaults(config)
         errors = field_errors(self.validator, filled, lang)
-        if not errors:
-            # Checks compare fields with each other, which only makes sense on a valid config.
-            for rule, check in self.checks:
-                try:
-                    ok = truthy(rule({"config": filled}))
-                except (JsonLogicError, ArithmeticError, TypeError, ValueError):
-                    ok = False  # a check that cannot be evaluated on this config does not pass
-                if not ok:
-                    message = check["message"].get(lang) or check["message"].get("en", "")
-                    _add(errors, check["field"], check["error"], message)
+        # Checks compare fields with each other: each runs when the fields it reads are valid,
+        # so that a merchant sees every mistake at once, not one round after another.
+        for rule, check in self.checks:
+            if not self._readable(check, filled, errors):
+                continue
+            try:
+                ok = truthy(rule({"config": filled}))
+            except (JsonLogicError, ArithmeticError, TypeError, ValueError):
+                ok = False  # a check that cannot be evaluated on this config does not pass
+            if not ok:
+                message = check["message"].get(lang) or check["message"].get("en", "")
+                _add(errors, check["field"], check["error"], message)
         return filled, errors
+
+    def _readable(self, check: dict[str, Any], config: dict[str, Any],
+                  errors: FieldErrors) -> bool:
+        """Whether every config field the check reads is there and free of schema errors."""
+        for name in _config_fields(check["rule"]):
+            if any(path == name or path.startswith(name + ".") for path in errors):
+                return False
+            if name not in config and not _has_default(check["rule"], name):
+                return False
+        return True
+
+
+def _inlined(rule: Any, definitions: dict[str, Any]) -> Any:
+    """A check with the template's named expressions written out, so the fields it reads
+    through them are known (a template with a cycle is refused before it gets here)."""
+    try:
+        definition_order(definitions)
+    except TemplateCompileError:
+        return rule
+    return inline_definitions(rule, definitions)
+
+
+def _config_fields(rule: Any) -> set[str]:
+    """The top-level config fields a JsonLogic rule reads (`{"var": "config.x.y"}` -> x)."""
+    found: set[str] = set()
+    if isinstance(rule, dict):
+        for op, arg in rule.items():
+            if op == "var":
+                name = arg[0] if isinstance(arg, list) and arg else arg
+                if isinstance(name, str) and name.startswith("config."):
+                    found.add(name.split(".")[1])
+            else:
+                found |= _config_fields(arg)
+    elif isinstance(rule, list):
+        for item in rule:
+            found |= _config_fields(item)
+    return found
+
+
+def _has_default(rule: Any, name: str) -> bool:
+    """Whether the rule reads `config.name` with a default (`{"var": ["config.name", 0]}`)."""
+    if isinstance(rule, dict):
+        arg = rule.get("var")
+        if isinstance(arg, list) and len(arg) > 1 and arg[0] == f"config.{name}":
+            return True
+        return any(_has_default(v, name) for v in rule.values())
+    if isinstance(rule, list):
+        return any(_has_default(v, name) for v in rule)
+    return False
 
 
 def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en") -> FieldErrors:

@@ -105,3 +105,19 @@ def undeclared_segment(root: dict[str, Any], segments: list[str]) -> int | None:
             continue
         return None
     return None
+
+
+def schema_at(root: dict[str, Any], segments: list[str]) -> dict[str, Any] | None:
+    """The schema a dotted path leads to (array indexes step into `items`), or None."""
+    node: Any = root
+    for segment in segments:
+        items = array_items(root, node) if segment.isdigit() else None
+        if items is not None:
+            node = items
+            continue
+        props = object_properties(root, node)
+        if props is None or segment not in props:
+            return None
+        node = props[segment]
+    found = resolve(root, node)
+    return found if isinstance(found, dict) else None

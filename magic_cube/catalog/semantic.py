@@ -9,6 +9,8 @@ silent nulls (JsonLogic reads an undeclared name as null).
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,9 @@ from jsonschema.exceptions import SchemaError
 
 from magic_cube.catalog.errors import BUILTIN_ERRORS
 from magic_cube.catalog.problems import TemplateProblem, format_path
-from magic_cube.catalog.schemaref import object_properties, undeclared_segment
+from magic_cube.catalog.schemaref import object_properties, schema_at, undeclared_segment
+from magic_cube.rules.compiler import definition_order, inline_definitions
+from magic_cube.rules.errors import TemplateCompileError
 from magic_cube.rules.jsonlogic import (
     JsonLogicError,
     RuleTooDeep,
@@ -34,7 +38,8 @@ NAMES = ("config", "activity", "room", "room_info", "me", "actor", "params", "lo
          "today")
 ROOM_INFO_KEYS = frozenset({"id", "status", "initiator", "size", "capacity", "opened_at", "timers",
                             "members", "is_member", "is_initiator", "my_role"})
-ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity"})
+ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity", "inviter", "invited",
+                        "generation"})
 STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant"}
 SCALARS = {"integer": "an integer", "number": "a number", "string": "a string",
            "boolean": "a boolean"}
@@ -49,7 +54,8 @@ TIMER_NAMES = frozenset(NAMES)  # evaluated as the room opens, inside the openin
 VIEW_NAMES = frozenset({"config", "activity", "me", "actor", "now", "today"})
 ROOM_VIEW_NAMES = VIEW_NAMES | {"room", "room_info"}
 
-UI_HINTS = {"label", "help", "placeholder", "widget", "order", "group", "hidden", "readonly"}
+UI_HINTS = {"label", "help", "placeholder", "widget", "order", "group", "hidden", "readonly",
+            "choices"}
 UI_TEXT_HINTS = {"label", "help", "placeholder", "group"}
 UI_WIDGETS = {"text", "textarea", "number", "money", "percent", "select", "radio", "checkboxes",
               "switch", "date", "datetime", "hidden"}
@@ -104,8 +110,13 @@ class _Checker:
         self.errors = set(doc.get("errors", {})) | set(BUILTIN_ERRORS)
         self.creators = [name for name, action in self.actions.items()
                          if _find(action.get("effects", []), "create_room", ["effects"])]
+        self.definitions: dict[str, Any] = doc.get("definitions", {})
+        # Stand-ins, so that compiling a rule checks the names it reads with "def".
+        self.stand_ins = {name: _stand_in for name in self.definitions}
+        self.acyclic = True
 
     def run(self) -> list[TemplateProblem]:
+        self.check_definitions()
         self.check_config()
         self.check_state()
         for name, action in self.actions.items():
@@ -117,6 +128,23 @@ class _Checker:
 
     def report(self, path: Path, message: str, code: str) -> None:
         self.problems.append(TemplateProblem(self.file, format_path(path), message, code))
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def check_definitions(self) -> None:
+        """Each definition must compile, and none may reach itself. What a definition reads
+        is judged where it is used, since the names readable there differ."""
+        try:
+            definition_order(self.definitions)
+        except TemplateCompileError as exc:
+            self.acyclic = False
+            where: Path = ["definitions", str(exc.path).removeprefix("definitions.")]
+            self.report(where, str(exc).removeprefix(f"{exc.path}: "), "definition_cycle")
+        for name, rule in self.definitions.items():
+            try:
+                compile_rule(rule, self.stand_ins)
+            except JsonLogicError as exc:
+                self.report(["definitions", name, *exc.path], str(exc), _jsonlogic_code(exc))
 
     # -- config ------------------------------------------------------------------------------
 
@@ -178,6 +206,10 @@ class _Checker:
                             f"{', '.join(sorted(UI_WIDGETS))}", "bad_ui_hint")
             elif hint in ("hidden", "readonly") and not isinstance(value, bool):
                 self.report(where, f"{hint} must be true or false", "bad_ui_hint")
+            elif hint == "choices" and not (isinstance(value, dict)
+                                            and all(_is_i18n(v) for v in value.values())):
+                self.report(where, "choices must map each choice to i18n text "
+                            "{\"zh\": …, \"en\": …}", "bad_ui_hint")
             elif hint == "order":
                 props = object_properties(self.config_schema, schema) or {}
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -382,13 +414,62 @@ class _Checker:
 
     def expr(self, rule: Any, path: Path, ctx: Context) -> None:
         try:
-            compile_rule(rule)
-            reads = var_paths(rule)
+            compile_rule(rule, self.stand_ins)
+            # A definition reads with the data of the place that uses it.
+            reads = var_paths(inline_definitions(rule, self.definitions) if self.acyclic
+                              else rule)
         except JsonLogicError as exc:
             self.report([*path, *exc.path], str(exc), _jsonlogic_code(exc))
             return
         for var in reads:
             self.read(str(var), path, ctx)
+        self.compare_kinds(inline_definitions(rule, self.definitions) if self.acyclic else rule,
+                           path)
+
+    def compare_kinds(self, rule: Any, path: Path) -> None:
+        """Refuse comparing a date-time string with a number (`now`, a counter): JavaScript
+        compares them as numbers, the string reads as NaN, and the rule silently never holds."""
+        for op, args in _operations_outside_literals(rule):
+            if op not in COMPARISONS or len(args) < 2:
+                continue
+            kinds = [self.kind_of(arg) for arg in args[:3]]
+            if "date-time" in kinds and "number" in kinds:
+                shown = next(_describe(a) for a, k in zip(args, kinds, strict=False)
+                             if k == "date-time")
+                self.report(path, f'"{op}" compares a date-time string ({shown}) with a '
+                            "number: JavaScript reads the string as NaN, so the answer never "
+                            'depends on the time; convert it with {"date_time": …} first',
+                            "date_time_compared_with_number")
+
+    def kind_of(self, node: Any) -> str | None:
+        """"number", "date-time" (an ISO string) or None (unknown) for a comparison operand."""
+        if type(node) in (int, float):
+            return "number"
+        if type(node) is str:
+            return "date-time" if _DATE_TIME.match(node) else None
+        if type(node) is not dict or len(node) != 1:
+            return None
+        ((op, values),) = node.items()
+        if op in NUMERIC_OPERATORS:
+            return "number"
+        keys = _literal_read(op, values)
+        if keys is None:
+            return None
+        head, rest = keys[0], keys[1:]
+        if head == "now" and not rest:
+            return "number"
+        if head == "config" and rest:
+            decl = schema_at(self.config_schema, rest)
+            if decl is None:
+                return None
+            if decl.get("format") == "date-time":
+                return "date-time"
+            return "number" if decl.get("type") in ("integer", "number") else None
+        if head in STATE_SCOPE and len(rest) == 1:
+            state = self.state[STATE_SCOPE[head]].get(rest[0])
+            if isinstance(state, dict) and state.get("type") in ("integer", "number"):
+                return "number"
+        return None
 
     def read(self, var: str, path: Path, ctx: Context) -> None:
         head, *keys = var.split(".")
@@ -507,6 +588,11 @@ class _Checker:
             if name not in self.actions:
                 self.report(["metrics", "participation", i],
                             f"{name!r} is not an action of this template", "unknown_action")
+        for i, step in enumerate(self.doc.get("funnel", [])):
+            action = step.get("action")
+            if action is not None and action not in self.actions:
+                self.report(["funnel", i, "action"],
+                            f"{action!r} is not an action of this template", "unknown_action")
 
 
 def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
@@ -541,6 +627,49 @@ def _bound_names(effects: list[Any]) -> set[str]:
             if kind in ("if", "each") and isinstance(body.get(sub), list):
                 names |= _bound_names(body[sub])
     return names
+
+
+COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "===", "!=="})
+NUMERIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "min", "max", "length", "floor", "ceil",
+                               "date_time", "day_number", "week_number", "day_of_week",
+                               "start_of_day", "time_of_day", "add_days"})
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _operations_outside_literals(rule: Any) -> list[tuple[str, list]]:
+    """Every operation of `rule` (not inside literal objects or `preserve`)."""
+    out: list[tuple[str, list]] = []
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if type(node) is list:
+            stack.extend(node)
+        elif type(node) is dict and len(node) == 1:
+            ((op, values),) = node.items()
+            args = values if type(values) is list else [values]
+            out.append((op, args))
+            if op != "preserve":
+                stack.extend(args)
+    return out
+
+
+def _literal_read(op: str, values: Any) -> list[str] | None:
+    """The keys a `var` or `val` with a literal path reads at the top scope, else None."""
+    args = values if type(values) is list else [values]
+    if op == "var" and args and type(args[0]) is str and args[0]:
+        return args[0].split(".")
+    if op == "val" and args and all(type(a) is str for a in args):
+        return list(args)
+    return None
+
+
+def _describe(node: Any) -> str:
+    keys = _literal_read(*next(iter(node.items()))) if type(node) is dict and node else None
+    return ".".join(keys) if keys else json.dumps(node, ensure_ascii=False)
+
+
+def _stand_in(data: Any) -> Any:
+    return None
 
 
 def _jsonlogic_code(exc: JsonLogicError) -> str:

@@ -15,9 +15,15 @@ from jsonschema import Draft202012Validator
 
 from magic_cube.rules.effects import Effect, compile_effects
 from magic_cube.rules.errors import TemplateCompileError
-from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule
+from magic_cube.rules.jsonlogic import (
+    DEFINITION_OPERATOR,
+    Definitions,
+    JsonLogicError,
+    compile_rule,
+)
 
 Expr = Callable[[Any], Any]
+Compile = Callable[[Any, str], Expr]
 
 
 @dataclass
@@ -83,44 +89,114 @@ class CompiledTemplate:
         return self.errors.get(code, {}).get("status", default)
 
 
-def expr(rule: Any, path: str) -> Expr:
+def expr(rule: Any, path: str, definitions: Definitions | None = None) -> Expr:
     """Compile one JsonLogic expression, re-raising its errors with the template path."""
     try:
-        return compile_rule(rule)
+        return compile_rule(rule, {} if definitions is None else definitions)
     except JsonLogicError as exc:
         sub = "/".join(str(p) for p in getattr(exc, "path", []) or [])
         raise TemplateCompileError(str(exc), f"{path}/{sub}" if sub else path) from exc
 
 
-def expr_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
-    return [(key, expr(value, f"{path}.{key}")) for key, value in mapping.items()]
+def definition_order(definitions: dict[str, Any]) -> list[str]:
+    """The names of `definitions`, each after those it reads; raises on a cycle."""
+    order: list[str] = []
+    state: dict[str, str] = {}  # name -> "visiting" | "done"
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done" or name not in definitions:
+            return  # an unknown name is reported where it is compiled
+        if state.get(name) == "visiting":
+            cycle = " -> ".join([*trail[trail.index(name):], name])
+            raise TemplateCompileError(f"definitions refer to each other in a cycle: {cycle}",
+                                       f"definitions.{name}")
+        state[name] = "visiting"
+        for used in definitions_used(definitions[name]):
+            visit(used, [*trail, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in definitions:
+        visit(name, [])
+    return order
+
+
+def definitions_used(rule: Any) -> list[str]:
+    """The names a rule reads with `{"def": NAME}`, literal objects included (cheap and safe)."""
+    out: list[str] = []
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if type(node) is list:
+            stack.extend(node)
+        elif type(node) is dict:
+            if len(node) == 1 and DEFINITION_OPERATOR in node:
+                value = node[DEFINITION_OPERATOR]
+                name = value[0] if type(value) is list and len(value) == 1 else value
+                if type(name) is str:
+                    out.append(name)
+            else:
+                stack.extend(node.values())
+    return out
+
+
+def inline_definitions(rule: Any, definitions: dict[str, Any]) -> Any:
+    """`rule` with every `{"def": NAME}` replaced by NAME's expression (itself inlined), for
+    tools that look at what a rule reads. Unknown names stay as they are; call it only on
+    definitions without cycles (`definition_order` checks)."""
+    if type(rule) is list:
+        return [inline_definitions(item, definitions) for item in rule]
+    if type(rule) is not dict:
+        return rule
+    if len(rule) == 1 and DEFINITION_OPERATOR in rule:
+        names = definitions_used(rule)
+        if names and names[0] in definitions:
+            return inline_definitions(definitions[names[0]], definitions)
+        return rule
+    return {key: inline_definitions(value, definitions) for key, value in rule.items()}
+
+
+def compile_definitions(definitions: dict[str, Any]) -> dict[str, Expr]:
+    """Each named expression compiled once, after those it reads."""
+    compiled: dict[str, Expr] = {}
+    for name in definition_order(definitions):
+        compiled[name] = expr(definitions[name], f"definitions.{name}", compiled)
+    return compiled
 
 
 def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     """Turn a validated template document into a `CompiledTemplate`."""
+    definitions = compile_definitions(doc.get("definitions", {}))
+
+    def ex(rule: Any, path: str) -> Expr:
+        return expr(rule, path, definitions)
+
+    def ex_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
+        return [(key, ex(value, f"{path}.{key}")) for key, value in mapping.items()]
+
     state = {
         scope: {
             name: VarDecl(name, decl["type"],
-                          expr(decl.get("initial"), f"state.{scope}.{name}.initial"),
+                          ex(decl.get("initial"), f"state.{scope}.{name}.initial"),
                           decl.get("reset"))
             for name, decl in doc.get("state", {}).get(scope, {}).items()
         }
         for scope in ("activity", "room", "participant")
     }
-    actions = {name: _action(name, body) for name, body in doc["actions"].items()}
+    actions = {name: _action(name, body, ex) for name, body in doc["actions"].items()}
     timers = {
-        name: Timer(name, expr(t["after"], f"timers.{name}.after"), t["action"])
+        name: Timer(name, ex(t["after"], f"timers.{name}.after"), t["action"])
         for name, t in doc.get("timers", {}).items()
     }
     for timer in timers.values():
         if timer.action not in actions:
             raise TemplateCompileError(f"unknown action {timer.action!r}",
                                        f"timers.{timer.name}.action")
-    views = {scope: expr_map(doc.get("views", {}).get(scope, {}), f"views.{scope}")
+    views = {scope: ex_map(doc.get("views", {}).get(scope, {}), f"views.{scope}")
              for scope in ("activity", "room", "me")}
     config = doc.get("config", {})
     checks = [
-        Check(expr(c["rule"], f"config.checks[{i}].rule"), c["field"], c["error"],
+        Check(ex(c["rule"], f"config.checks[{i}].rule"), c["field"], c["error"],
               c.get("message", {}))
         for i, c in enumerate(config.get("checks", []))
     ]
@@ -135,10 +211,10 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     )
 
 
-def _action(name: str, body: dict[str, Any]) -> CompiledAction:
+def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:
     path = f"actions.{name}"
     params_schema = body.get("params", {"type": "object"})
-    guards = [Guard(expr(g["rule"], f"{path}.guards[{i}].rule"), g["error"], f"guards[{i}]")
+    guards = [Guard(ex(g["rule"], f"{path}.guards[{i}].rule"), g["error"], f"guards[{i}]")
               for i, g in enumerate(body.get("guards", []))]
     room = body.get("room", "none")
     return CompiledAction(
@@ -149,7 +225,7 @@ def _action(name: str, body: dict[str, Any]) -> CompiledAction:
         params=Draft202012Validator(params_schema,
                                     format_checker=Draft202012Validator.FORMAT_CHECKER),
         guards=guards,
-        effects=compile_effects(body.get("effects", []), f"{path}.effects", expr),
-        result=expr_map(body.get("result", {}), f"{path}.result"),
+        effects=compile_effects(body.get("effects", []), f"{path}.effects", ex),
+        result=[(k, ex(v, f"{path}.result.{k}")) for k, v in body.get("result", {}).items()],
         title=body.get("title", {}),
     )

@@ -1,6 +1,7 @@
 """Run one action: `run(template, action, snapshot, …) -> Outcome | Rejection`.
 
-Pure: no I/O, no clock (time comes in as `now`), no globals (randomness comes in as an `Rng`).
+Pure: no I/O, no clock (time comes in as `now`), no globals (randomness comes in as an `Rng`;
+the date operators learn the activity's time zone from `in_zone`, set around each call).
 The engine and the scenario simulator both call it; replaying the action log through it
 reproduces the stored state exactly.
 """
@@ -15,6 +16,7 @@ from magic_cube.rules.days import local_date
 from magic_cube.rules.effects import ActionState, room_info, run_effects
 from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
+from magic_cube.rules.jsonlogic.dates import in_zone, period_key
 from magic_cube.rules.model import (
     Actor,
     Outcome,
@@ -40,6 +42,13 @@ def run(
     new_room_id: str | None = None,
 ) -> Outcome | Rejection:
     """Perform `action_name` for `actor` on `snapshot` at epoch second `now`."""
+    with in_zone(snapshot.timezone):
+        return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id)
+
+
+def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor: Actor,
+         params: dict[str, Any] | None, now: int, rng: Rng,
+         new_room_id: str | None) -> Outcome | Rejection:
     action = template.actions.get(action_name)
     if action is None:
         return Rejection("unknown_action", detail=action_name)
@@ -131,7 +140,8 @@ def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> No
 
 def actor_info(actor: Actor) -> dict[str, Any]:
     return {"id": actor.id, "kind": actor.kind, "first_time": actor.first_time,
-            "new_to_activity": actor.new_to_activity}
+            "new_to_activity": actor.new_to_activity, "inviter": actor.inviter,
+            "invited": actor.inviter is not None, "generation": actor.generation}
 
 
 def initial_state(decls: dict[str, VarDecl], data: dict[str, Any]) -> dict[str, Any]:
@@ -141,11 +151,15 @@ def initial_state(decls: dict[str, VarDecl], data: dict[str, Any]) -> dict[str, 
 
 def reset_daily(decls: dict[str, VarDecl], state: dict[str, Any], data: dict[str, Any],
                 today: str) -> None:
-    """Put `reset: daily` variables back to their initial values on a new calendar day."""
-    if state.get(DAY_KEY) == today:
+    """Put `reset` variables back to their initial values when their period turns: a new
+    calendar day (`daily`), ISO week (`weekly`, from Monday) or month (`monthly`)."""
+    last = state.get(DAY_KEY)
+    if last == today:
         return
     for name, decl in decls.items():
-        if decl.reset == "daily":
+        if decl.reset is not None and (
+                not isinstance(last, str)
+                or period_key(last, decl.reset) != period_key(today, decl.reset)):
             state[name] = coerce(decl, decl.initial(data))
     state[DAY_KEY] = today
 
@@ -188,6 +202,12 @@ def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, view
 
     Room members appear with a masked display name and an `is_me` flag instead of their ids.
     """
+    with in_zone(snapshot.timezone):
+        return _render_view(template, scope, snapshot, viewer, now)
+
+
+def _render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, viewer: Actor,
+                 now: int) -> dict[str, Any]:
     today = local_date(now, snapshot.timezone)
     data: dict[str, Any] = {
         "config": snapshot.config, "activity": snapshot.activity, "actor": actor_info(viewer),
@@ -243,7 +263,8 @@ def initial_activity_state(template: CompiledTemplate, config: dict[str, Any], n
     """The activity-scope state of a new activity (its initial values read `config`)."""
     today = local_date(now, timezone)
     data = {"config": config, "now": now, "today": today, "params": {}, "local": {}}
-    state = initial_state(template.state["activity"], data)
+    with in_zone(timezone):
+        state = initial_state(template.state["activity"], data)
     state[DAY_KEY] = today
     return state
 

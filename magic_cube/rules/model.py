@@ -69,6 +69,8 @@ class Actor:
     first_time: bool = False  # no accepted action anywhere on this deployment before
     new_to_activity: bool = False
     display_name: str = ""
+    inviter: str | None = None  # who shared the link the participant came through
+    generation: int = 0  # 0: came by themselves; else their inviter's generation + 1
 
 
 @dataclass

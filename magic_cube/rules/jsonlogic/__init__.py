@@ -19,7 +19,14 @@ Modules, each importing only those above it:
 """
 
 from magic_cube.rules.jsonlogic.closures import ALLOWED_OPERATORS
-from magic_cube.rules.jsonlogic.compile import MAX_DEPTH, MAX_NODES, apply, compile_rule
+from magic_cube.rules.jsonlogic.compile import (
+    DEFINITION_OPERATOR,
+    MAX_DEPTH,
+    MAX_NODES,
+    Definitions,
+    apply,
+    compile_rule,
+)
 from magic_cube.rules.jsonlogic.errors import (
     EvaluationError,
     InvalidRule,
@@ -33,8 +40,10 @@ from magic_cube.rules.jsonlogic.js import truthy
 
 __all__ = [
     "ALLOWED_OPERATORS",
+    "DEFINITION_OPERATOR",
     "MAX_DEPTH",
     "MAX_NODES",
+    "Definitions",
     "EvaluationError",
     "InvalidRule",
     "JsonLogicError",

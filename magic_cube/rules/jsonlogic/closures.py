@@ -13,10 +13,12 @@ array of constants) and ``all_present`` (``missing`` fused with ``!``).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from magic_cube.rules.jsonlogic.errors import InvalidRule, Path
+from magic_cube.rules.jsonlogic import dates
+from magic_cube.rules.jsonlogic.errors import InvalidRule, JsonLogicError, Path, ThrownError
 from magic_cube.rules.jsonlogic.js import (
     ARRAY,
     UNDEFINED,
@@ -619,12 +621,38 @@ def _items(value: Any) -> list | None:
     return list(value) if kind_of(value) == ARRAY else None
 
 
+# A per-item body (and a try fallback) gets new data: the item, the error. The data it
+# replaced stays readable with {"val": [[level], …]}: each loop keeps it on this stack (one
+# per thread) while its body runs.
+_scopes = threading.local()
+
+
+def _enclosing() -> list:
+    stack: list | None = getattr(_scopes, "stack", None)
+    if stack is None:
+        stack = _scopes.stack = []
+    return stack
+
+
+def _in_scope(data: Any, run: Callable[[list], Any], items: list) -> Any:
+    """``run(items)`` with ``data`` on the scope stack while it runs."""
+    stack = _enclosing()
+    stack.append(data)
+    try:
+        return run(items)
+    finally:
+        stack.pop()
+
+
 def _build_map(args: list[Evaluator], path: Path) -> Evaluator:
     source, body = _scoped_parts(args)
 
+    def each(items: list) -> list:
+        return [body(item) for item in items]
+
     def map_(data: Any) -> list:
         items = _items(source(data))
-        return [] if items is None else [body(item) for item in items]
+        return [] if items is None else _in_scope(data, each, items)
 
     return map_
 
@@ -633,9 +661,12 @@ def _build_filter(args: list[Evaluator], path: Path) -> Evaluator:
     source, body = _scoped_parts(args)
     test = _truth_test(body)
 
+    def keep(items: list) -> list:
+        return [item for item in items if test(item)]
+
     def filter_(data: Any) -> list:
         items = _items(source(data))
-        return [] if items is None else [item for item in items if test(item)]
+        return [] if items is None else _in_scope(data, keep, items)
 
     return filter_
 
@@ -649,57 +680,217 @@ def _build_reduce(args: list[Evaluator], path: Path) -> Evaluator:
         accumulator = initial(data)
         if items is None:
             return accumulator
-        for item in items:
-            accumulator = body({"current": item, "accumulator": accumulator})
-        return accumulator
+
+        def fold(items: list) -> Any:
+            acc = accumulator
+            for item in items:
+                acc = body({"current": item, "accumulator": acc})
+            return acc
+
+        return _in_scope(data, fold, items)
 
     return reduce_
 
 
+def _all_true(test: Evaluator) -> Callable[[list], bool]:
+    return lambda items: all(test(item) for item in items)
+
+
+def _any_true(test: Evaluator) -> Callable[[list], bool]:
+    return lambda items: any(test(item) for item in items)
+
+
 def _build_all(args: list[Evaluator], path: Path) -> Evaluator:
     source, body = _scoped_parts(args)
-    test = _truth_test(body)
+    every = _all_true(_truth_test(body))
 
     def all_(data: Any) -> bool:
         items = _items(source(data))
         if not items:
             return False  # all of nothing is false
-        for item in items:
-            if not test(item):
-                return False
-        return True
+        return bool(_in_scope(data, every, items))
 
     return boolean(all_)
 
 
 def _build_none(args: list[Evaluator], path: Path) -> Evaluator:
     source, body = _scoped_parts(args)
-    test = _truth_test(body)
+    anyone = _any_true(_truth_test(body))
 
     def none_(data: Any) -> bool:
         items = _items(source(data))
-        if items:
-            for item in items:
-                if test(item):
-                    return False
-        return True
+        return not (items and _in_scope(data, anyone, items))
 
     return boolean(none_)
 
 
 def _build_some(args: list[Evaluator], path: Path) -> Evaluator:
     source, body = _scoped_parts(args)
-    test = _truth_test(body)
+    anyone = _any_true(_truth_test(body))
 
     def some_(data: Any) -> bool:
         items = _items(source(data))
-        if items:
-            for item in items:
-                if test(item):
-                    return True
-        return False
+        return bool(items and _in_scope(data, anyone, items))
 
     return boolean(some_)
+
+
+# -- the newer dialect: val, exists, ??, try, throw ------------------------------
+
+_ABSENT = object()
+
+
+def _lookup(value: Any, keys: list) -> Any:
+    """The value at ``keys`` (each one key, read literally: no dots), or _ABSENT."""
+    for key in keys:
+        if type(value) is dict:
+            value = value.get(key if type(key) is str else to_string(key), _ABSENT)
+        elif type(value) is list:
+            index = _index(key)
+            if index is None or index >= len(value):
+                return _ABSENT
+            value = value[index]
+        else:
+            return _ABSENT
+        if value is _ABSENT:
+            return _ABSENT
+    return value
+
+
+def _index(key: Any) -> int | None:
+    """An array index: a whole number, or its decimal digits (no sign, no leading zero)."""
+    if type(key) is int and key >= 0:
+        return key
+    if type(key) is float and key >= 0 and key.is_integer():
+        return int(key)
+    if type(key) is str and (key == "0" or (key[:1] in "123456789" and key.isdecimal()
+                                            and key.isascii())):
+        return int(key)
+    return None
+
+
+def _level(first: Any) -> int | None:
+    """The scope level of a ``val`` whose first argument is ``[n]``, else None."""
+    if type(first) is list and len(first) == 1 and type(first[0]) in (int, float):
+        return abs(int(first[0]))
+    return None
+
+
+def _scope(data: Any, level: int) -> Any:
+    if level == 0:
+        return data
+    stack = _enclosing()
+    return stack[-level] if level <= len(stack) else _ABSENT
+
+
+def _build_val(args: list[Evaluator], path: Path) -> Evaluator:
+    if not args:
+        return _identity
+    fargs = tuple(args)
+
+    def val(data: Any) -> Any:
+        keys = [f(data) for f in fargs]
+        level = _level(keys[0])
+        root = data if level is None else _scope(data, level)
+        found = _lookup(root, keys if level is None else keys[1:])
+        return None if found is _ABSENT or found is UNDEFINED else found
+
+    return val
+
+
+def _build_exists(args: list[Evaluator], path: Path) -> Evaluator:
+    fargs = tuple(args)
+
+    def exists(data: Any) -> bool:
+        keys = [f(data) for f in fargs]
+        if len(keys) == 1 and type(keys[0]) is list:
+            keys = keys[0]
+        return bool(keys) and _lookup(data, keys) is not _ABSENT
+
+    return boolean(exists)
+
+
+def _build_coalesce(args: list[Evaluator], path: Path) -> Evaluator:
+    fargs = tuple(args)
+
+    def coalesce(data: Any) -> Any:
+        for f in fargs:
+            value = f(data)
+            if value is not None and value is not UNDEFINED:
+                return value
+        return None
+
+    return coalesce
+
+
+def _error_object(exc: JsonLogicError) -> Any:
+    if isinstance(exc, ThrownError):
+        return exc.error
+    return {"type": "Invalid Arguments", "message": str(exc)}
+
+
+def _build_throw(args: list[Evaluator], path: Path) -> Evaluator:
+    farg = _arg(args, 0)
+
+    def throw(data: Any) -> Any:
+        value = farg(data)
+        if value is UNDEFINED:
+            value = None
+        raise ThrownError(value if type(value) is dict else {"type": value}, path)
+
+    return throw
+
+
+def _build_try(args: list[Evaluator], path: Path) -> Evaluator:
+    if not args:
+        return _always_null
+    first, fallbacks = args[0], tuple(args[1:])
+
+    def try_(data: Any) -> Any:
+        try:
+            return first(data)
+        except JsonLogicError as exc:
+            failure = exc
+        stack = _enclosing()
+        for fallback in fallbacks:
+            stack.append(data)  # a fallback reads the error; {"val": [[1], …]} the data
+            try:
+                return fallback(_error_object(failure))
+            except JsonLogicError as exc:
+                failure = exc
+            finally:
+                stack.pop()
+        raise failure
+
+    return try_
+
+
+# -- dates and times, in the activity's zone (see ``dates``) -----------------------------
+
+
+def _build_date_time(args: list[Evaluator], path: Path) -> Evaluator:
+    farg = _arg(args, 0)
+    return lambda data: dates.parse_date_time(farg(data), path)
+
+
+def _date_unary(op: str) -> Builder:
+    def build(args: list[Evaluator], path: Path) -> Evaluator:
+        farg = _arg(args, 0)
+        return lambda data: dates.unary(op, farg(data), path)
+
+    return build
+
+
+def _build_add_days(args: list[Evaluator], path: Path) -> Evaluator:
+    fts, fdays = _arg(args, 0), _arg(args, 1)
+    return lambda data: dates.add_days(fts(data), fdays(data), path)
+
+
+DATE_OPERATORS: dict[str, Builder] = {
+    "date_time": _build_date_time,
+    "add_days": _build_add_days,
+    **{op: _date_unary(op) for op in dates.UNARY},
+}
 
 
 OPERATORS: dict[str, Builder] = {
@@ -739,6 +930,12 @@ OPERATORS: dict[str, Builder] = {
     "some": _build_some,
     "merge": _variadic(merge),
     "in": _build_in,
+    # the newer dialect shared by the community engines
+    "val": _build_val,
+    "exists": _build_exists,
+    "??": _build_coalesce,
+    "try": _build_try,
+    "throw": _build_throw,
     # strings
     "cat": _variadic(cat),
     "substr": _build_substr,
@@ -746,8 +943,14 @@ OPERATORS: dict[str, Builder] = {
     "length": _unary(length),
     "floor": _unary(lambda v: rounded(v, math.floor)),
     "ceil": _unary(lambda v: rounded(v, math.ceil)),
+    **DATE_OPERATORS,
 }
 
-ALLOWED_OPERATORS: frozenset[str] = frozenset(OPERATORS)
-"""Every jsonlogic.com operator except ``method`` and ``log``; plus ``length``, ``floor``
-and ``ceil``."""
+PRESERVE = "preserve"
+"""Returns its argument as written, unevaluated; the compiler handles it (no builder: what
+it holds is never compiled)."""
+
+ALLOWED_OPERATORS: frozenset[str] = frozenset(OPERATORS) | {PRESERVE}
+"""Every jsonlogic.com operator except ``method`` and ``log``; ``val``, ``exists``, ``??``,
+``try``, ``throw`` and ``preserve`` of the newer dialect; plus ``length``, ``floor`` and
+``ceil``, and the date operators."""

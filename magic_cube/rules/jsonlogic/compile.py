@@ -7,13 +7,16 @@ arguments are all constant has already been computed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from magic_cube.rules.jsonlogic.closures import (
     ALLOWED_OPERATORS,
+    DATE_OPERATORS,
     JSON_SCALARS,
     NOT_CONSTANT,
     OPERATORS,
+    PRESERVE,
     Evaluator,
     constant,
     constant_value,
@@ -37,7 +40,20 @@ _REFUSED = {
 }
 # Operators whose result depends on nothing but their arguments, so constant
 # arguments give a constant result that can be computed once.
-_FOLDABLE = ALLOWED_OPERATORS - {"var", "missing", "missing_some"}
+# Date operators depend on the activity's zone, known only when a rule runs.
+_FOLDABLE = ALLOWED_OPERATORS - {"var", "missing", "missing_some", "val", "exists", "try",
+                                  "throw", *DATE_OPERATORS}
+# Operators whose second argument runs once per item, with the item as its data.
+_LOOPS = frozenset({"map", "filter", "reduce", "all", "none", "some"})
+
+
+def _rescoped(op: str, index: int) -> bool:
+    """Whether argument ``index`` of ``op`` runs with other data (an item, an error)."""
+    return (op in _LOOPS and index == 1) or (op == "try" and index >= 1)
+DEFINITION_OPERATOR = "def"
+"""Reads a named expression of the template: ``{"def": "NAME"}``."""
+
+Definitions = Mapping[str, Evaluator]
 
 
 def _check(rule: Any) -> None:
@@ -66,15 +82,15 @@ def _check(rule: Any) -> None:
             raise InvalidRule(f"not a JSON value: {t.__name__}", list(path))
 
 
-def _compile(node: Any, path: Path) -> Evaluator:
+def _compile(node: Any, path: Path, defs: Definitions | None, in_loop: bool = False) -> Evaluator:
     t = type(node)
     if t is dict:
         if len(node) != 1:
             return _literal_object(node)
         ((op, values),) = node.items()
-        return _compile_op(op, values, path)
+        return _compile_op(op, values, path, defs, in_loop)
     if t is list:
-        fs = [_compile(item, [*path, i]) for i, item in enumerate(node)]
+        fs = [_compile(item, [*path, i], defs, in_loop) for i, item in enumerate(node)]
         consts = [constant_value(f) for f in fs]
         if NOT_CONSTANT not in consts:
             array = lambda data: list(consts)  # noqa: E731 - a fresh array per evaluation, as in JS
@@ -93,14 +109,45 @@ def _literal_object(node: dict) -> Evaluator:
     return lambda data: copy.deepcopy(frozen)
 
 
-def _compile_op(op: str, values: Any, path: Path) -> Evaluator:
+def _compile_literal(value: Any) -> Evaluator:
+    """``preserve``: the value as written, never evaluated."""
+    if type(value) in JSON_SCALARS:
+        return constant(value)
+    frozen = copy.deepcopy(value)
+    return lambda data: copy.deepcopy(frozen)
+
+
+def _definition(values: Any, path: Path, definitions: Definitions, in_loop: bool) -> Evaluator:
+    name = values[0] if type(values) is list and len(values) == 1 else values
+    where = [*path, DEFINITION_OPERATOR]
+    if type(name) is not str:
+        raise InvalidRule('"def" takes the name of a definition: {"def": "NAME"}', where)
+    if in_loop:
+        # A loop body's data is the item: the definition would read the item's fields.
+        raise InvalidRule(f"def {name!r} is read inside a loop body, where the data is the "
+                          "item: read it outside the loop (e.g. with let)", where)
+    fn = definitions.get(name)
+    if fn is None:
+        known = ", ".join(sorted(definitions)) or "none"
+        raise InvalidRule(f"no definition named {name!r} (defined: {known})", where)
+    return fn  # the same closure at every use: compiled once
+
+
+def _compile_op(op: str, values: Any, path: Path, defs: Definitions | None,
+                in_loop: bool) -> Evaluator:
+    # Outside templates (defs is None) "def" is an unknown operator like any other.
+    if op == DEFINITION_OPERATOR and defs is not None:
+        return _definition(values, path, defs, in_loop)
+    if op == PRESERVE:
+        return _compile_literal(values)
     build = OPERATORS.get(op)
     if build is None:
         raise UnknownOperator(op, path, _REFUSED.get(op), known=ALLOWED_OPERATORS)
     if type(values) is list:
-        args = [_compile(v, [*path, op, i]) for i, v in enumerate(values)]
+        args = [_compile(v, [*path, op, i], defs, in_loop or _rescoped(op, i))
+                for i, v in enumerate(values)]
     else:
-        args = [_compile(values, [*path, op])]  # {"var": "x"} is short for {"var": ["x"]}
+        args = [_compile(values, [*path, op], defs, in_loop)]  # {"var": "x"} is {"var": ["x"]}
     fn = build(args, path)
     if op in _FOLDABLE and all(constant_value(f) is not NOT_CONSTANT for f in args):
         value = fn(None)
@@ -109,14 +156,16 @@ def _compile_op(op: str, values: Any, path: Path) -> Evaluator:
     return fn
 
 
-def compile_rule(rule: Any) -> Evaluator:
+def compile_rule(rule: Any, definitions: Definitions | None = None) -> Evaluator:
     """Validate ``rule`` once and return ``f(data)`` that evaluates it like json-logic-js.
 
-    Raises a ``JsonLogicError`` (with ``.path``) for unknown or refused
-    operators, non-JSON values and rules over ``MAX_DEPTH`` / ``MAX_NODES``.
+    ``definitions`` (a template's named expressions, already compiled) makes ``{"def":
+    "NAME"}`` evaluate the named closure on the same data. Raises a ``JsonLogicError`` (with
+    ``.path``) for unknown or refused operators, unknown definitions, non-JSON values and
+    rules over ``MAX_DEPTH`` / ``MAX_NODES``.
     """
     _check(rule)
-    return _compile(rule, [])
+    return _compile(rule, [], definitions)
 
 
 def apply(rule: Any, data: Any = None) -> Any:

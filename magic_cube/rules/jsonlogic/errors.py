@@ -59,3 +59,11 @@ class InvalidRule(JsonLogicError):
 
 class EvaluationError(JsonLogicError):
     """Raised at run time only where json-logic-js itself throws."""
+
+
+class ThrownError(EvaluationError):
+    """Raised by ``throw``; ``error`` is the error object a ``try`` fallback reads."""
+
+    def __init__(self, error: object, path: Sequence[str | int] = ()) -> None:
+        super().__init__(f"thrown: {error!r}", path)
+        self.error = error

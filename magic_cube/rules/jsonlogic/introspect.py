@@ -15,25 +15,31 @@ from magic_cube.rules.jsonlogic.js import to_string
 SCOPED_OPERATORS = frozenset({"map", "filter", "reduce", "all", "none", "some"})
 
 
-def _operations(rule: Any) -> Iterator[tuple[str, list, bool]]:
-    """Yield ``(operator, arguments, scoped)`` for every operation that would run.
+def _rescoped(op: str, index: int) -> bool:
+    return (op in SCOPED_OPERATORS and index == 1) or (op == "try" and index >= 1)
 
-    ``scoped`` is true inside the per-item body of map/filter/reduce/all/none/some,
-    where ``var`` reads the item rather than the data. Literal objects are skipped:
-    json-logic-js never evaluates what is inside them.
+
+def _operations(rule: Any) -> Iterator[tuple[str, list, int]]:
+    """Yield ``(operator, arguments, depth)`` for every operation that would run.
+
+    ``depth`` counts the per-item bodies of map/filter/reduce/all/none/some and the
+    fallbacks of try around the operation: there ``var`` reads the item (or the error)
+    rather than the data. Literal objects and what ``preserve`` holds are skipped:
+    nothing inside them is evaluated.
     """
-    stack: list[tuple[Any, bool]] = [(rule, False)]
+    stack: list[tuple[Any, int]] = [(rule, 0)]
     while stack:
-        node, scoped = stack.pop()
+        node, depth = stack.pop()
         if type(node) is list:
-            stack.extend((item, scoped) for item in reversed(node))
+            stack.extend((item, depth) for item in reversed(node))
         elif type(node) is dict and len(node) == 1:
             ((op, values),) = node.items()
             args = values if type(values) is list else [values]
-            yield op, args, scoped
+            yield op, args, depth
+            if op == "preserve":
+                continue
             stack.extend(
-                (arg, scoped or (op in SCOPED_OPERATORS and i == 1))
-                for i, arg in reversed(list(enumerate(args)))
+                (arg, depth + _rescoped(op, i)) for i, arg in reversed(list(enumerate(args)))
             )
 
 
@@ -59,10 +65,35 @@ def _keys_read(op: str, args: list) -> list:
     return []
 
 
+def _val_path(op: str, args: list) -> tuple[int, str] | None:
+    """(scope level, dotted path) of a ``val`` or ``exists`` with literal keys, else None."""
+    if op not in ("val", "exists"):
+        return None
+    level = 0
+    if op == "exists" and len(args) == 1 and type(args[0]) is list:
+        args = args[0]
+    elif op == "val" and args and type(args[0]) is list:
+        first = args[0]
+        if len(first) != 1 or type(first[0]) not in (int, float):
+            return None
+        level, args = abs(int(first[0])), args[1:]
+    keys = [_literal_path(key) for key in args]
+    if not keys or None in keys:
+        return None
+    return level, ".".join(k for k in keys if k is not None)
+
+
 def _read_paths(rule: Any, want_scoped: bool) -> list[str]:
     paths: dict[str, None] = {}
-    for op, args, scoped in _operations(rule):
-        if scoped is not want_scoped:
+    for op, args, depth in _operations(rule):
+        found = _val_path(op, args)
+        if found is not None:
+            # A val that climbs `level` scopes reads the data of the scope it lands in.
+            level, path = found
+            if (max(depth - level, 0) > 0) is want_scoped:
+                paths[path] = None
+            continue
+        if (depth > 0) is not want_scoped:
             continue
         for key in _keys_read(op, args):
             literal = _literal_path(key)

@@ -1,0 +1,117 @@
+"""Warnings for texts a template leaves to its merchants' guesswork: a config field without a
+zh/en label, a choice without one (the console would show the raw value), an emitted event
+type without a label in `events`.
+
+These are warnings, not problems: such a template still works, but its console speaks in
+property names and event codes. `magic-cube templates validate` prints them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magic_cube.catalog.problems import TemplateProblem, format_path
+from magic_cube.catalog.schemaref import resolve
+
+Path = list[str | int]
+
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """`value` if it is an object, else an empty one (template data may be anything)."""
+    return value if isinstance(value, dict) else {}
+
+def _has_both(text: Any) -> bool:
+    return isinstance(text, dict) and bool(text.get("zh")) and bool(text.get("en"))
+
+
+def label_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """One warning per config field, choice or emitted event without zh and en labels."""
+    out: list[TemplateProblem] = []
+    schema = doc.get("config", {}).get("schema", {})
+    _fields(schema, schema, ["config", "schema"], out, file, set())
+    labels = mapping(doc.get("events"))
+    for event, path in emitted_events(doc):
+        if not _has_both(labels.get(event)):
+            out.append(TemplateProblem(file, format_path(path),
+                                       f"event {event!r} has no zh/en label in `events`",
+                                       "missing_label"))
+    return out
+
+
+def _fields(root: dict[str, Any], node: Any, path: Path, out: list[TemplateProblem],
+            file: str, seen: set[int]) -> None:
+    if not isinstance(node, dict) or id(node) in seen:
+        return
+    seen.add(id(node))
+    for name, sub in (node.get("properties") or {}).items():
+        here = [*path, "properties", name]
+        target = resolve(root, sub)
+        if not isinstance(target, dict):
+            continue
+        ui = mapping(target.get("x-ui"))
+        hidden = ui.get("hidden") is True or ui.get("widget") == "hidden" or "const" in target
+        if not hidden and not _has_both(ui.get("label")) and not _has_both(target.get("title")):
+            out.append(TemplateProblem(file, format_path(here),
+                                       f"field {name!r} has no zh/en label", "missing_label"))
+        choices = mapping(ui.get("choices"))
+        for value in target.get("enum") or []:
+            if not isinstance(value, bool) and value is not None \
+                    and not _has_both(choices.get(str(value))):
+                out.append(TemplateProblem(file, format_path([*here, "x-ui", "choices"]),
+                                           f"choice {value!r} of {name!r} has no zh/en label",
+                                           "missing_label"))
+        _fields(root, target, here, out, file, seen)
+        items = target.get("items")
+        if isinstance(items, dict):
+            _fields(root, resolve(root, items), [*here, "items"], out, file, seen)
+    for key in ("allOf", "oneOf", "anyOf"):
+        for i, member in enumerate(node.get(key) or []):
+            _fields(root, resolve(root, member), [*path, key, i], out, file, seen)
+    for key in ("then", "else"):
+        _fields(root, node.get(key), [*path, key], out, file, seen)
+
+
+def emitted_events(doc: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(event type, where it is emitted) for every `emit` effect, in document order."""
+    found: list[tuple[str, Path]] = []
+
+    def walk(value: Any, path: Path) -> None:
+        if isinstance(value, dict):
+            emit = value.get("emit")
+            if isinstance(emit, dict) and isinstance(emit.get("event"), str):
+                found.append((emit["event"], [*path, "emit", "event"]))
+            for key, sub in value.items():
+                walk(sub, [*path, key])
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(sub, [*path, i])
+
+    walk(doc.get("actions", {}), ["actions"])
+    walk(doc.get("timers", {}), ["timers"])
+    return found
+
+
+def event_label(doc: dict[str, Any], event: str, lang: str) -> str | None:
+    """An event type's label in `lang` (None when the template has none)."""
+    labels = doc.get("events")
+    text = labels.get(event) if isinstance(labels, dict) else None
+    if not isinstance(text, dict):
+        return None
+    return text.get(lang) or text.get("en")
+
+
+def label_warnings_of(path: Any) -> list[TemplateProblem]:
+    """The label warnings of a template.json, or of every template under a directory."""
+    from pathlib import Path as FsPath
+
+    from magic_cube.catalog.catalog import read_json, template_files
+
+    target = FsPath(path)
+    files = [target] if target.is_file() else template_files(target) if target.is_dir() else []
+    out: list[TemplateProblem] = []
+    for file in files:
+        doc, problems = read_json(file)
+        if isinstance(doc, dict) and not problems:
+            out += label_warnings(doc, str(file))
+    return out
