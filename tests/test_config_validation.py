@@ -40,7 +40,8 @@ CHECKS = [
     {"rule": {"<=": [{"var": "config.draws_per_day"}, {"reduce": [
         {"var": "config.prizes"}, {"+": [{"var": "accumulator"}, {"var": "current.stock"}]}, 0]}]},
      "field": "draws_per_day", "error": "more_draws_than_prizes",
-     "message": i18n("每日抽奖次数不能超过奖品总数", "Daily draws cannot exceed the prizes in stock")},
+     "message": i18n("每日抽奖次数不能超过奖品总数",
+                     "Daily draws cannot exceed the prizes in stock")},
     {"rule": {"!=": [{"var": "config.title"}, "test"]}, "field": "title", "error": "title_reserved",
      "message": i18n("标题不可用", "This title is reserved")},
 ]
@@ -96,7 +97,8 @@ def test_defaults_fill_missing_optional_fields_at_every_depth(validator):
 
 
 def test_defaults_never_fill_required_fields():
-    schema = {"type": "object", "required": ["stock"], "properties": {"stock": {"type": "integer", "default": 1}}}
+    schema = {"type": "object", "required": ["stock"],
+              "properties": {"stock": {"type": "integer", "default": 1}}}
     filled, errors = ConfigValidator(schema).validate({})
     assert "stock" not in filled
     assert codes(errors) == {"stock": ["required"]}
@@ -117,9 +119,11 @@ def test_failing_check_reports_its_code_on_its_field(validator):
     }
 
 
-def test_checks_run_only_when_the_schema_passes(validator):
+def test_checks_run_beside_schema_errors_unless_they_read_a_field_in_error(validator):
+    # Every mistake at once: the draws check reads valid fields, so it speaks beside the
+    # title's schema error; the title check reads the invalid title, so it stays quiet.
     _, errors = validator.validate({**VALID, "draws_per_day": 9, "title": "t"})
-    assert codes(errors) == {"title": ["minLength"]}
+    assert codes(errors) == {"title": ["minLength"], "draws_per_day": ["more_draws_than_prizes"]}
 
 
 def test_messages_in_chinese(validator):
@@ -134,9 +138,12 @@ def test_messages_in_chinese(validator):
 @pytest.mark.parametrize(("change", "path", "code", "en", "zh"), [
     ({"draws_per_day": "3"}, "draws_per_day", "type", "Must be a whole number", "应为整数"),
     ({"draws_per_day": 11}, "draws_per_day", "maximum", "Must be at most 10", "不能大于 10"),
-    ({"mode": "medium"}, "mode", "enum", "Must be one of: fast, slow", "必须是以下之一：fast, slow"),
-    ({"colour": "red"}, "", "additionalProperties", "Unknown field: colour", "不允许的字段：colour"),
-    ({"title": "x" * 21}, "title", "maxLength", "Must be at most 20 characters long", "最多 20 个字符"),
+    ({"mode": "medium"}, "mode", "enum",
+     "Must be one of: fast, slow", "必须是以下之一：fast, slow"),
+    ({"colour": "red"}, "", "additionalProperties",
+     "Unknown field: colour", "不允许的字段：colour"),
+    ({"title": "x" * 21}, "title", "maxLength",
+     "Must be at most 20 characters long", "最多 20 个字符"),
 ])
 def test_common_keywords_have_both_languages(validator, change, path, code, en, zh):
     for lang, text in (("en", en), ("zh", zh)):
@@ -145,7 +152,8 @@ def test_common_keywords_have_both_languages(validator, change, path, code, en, 
 
 
 def test_other_keywords_fall_back_to_the_jsonschema_message():
-    schema = {"type": "object", "properties": {"tags": {"type": "array", "contains": {"const": "x"}}}}
+    schema = {"type": "object",
+              "properties": {"tags": {"type": "array", "contains": {"const": "x"}}}}
     _, errors = ConfigValidator(schema).validate({"tags": ["y"]})
     assert errors["tags"][0]["code"] == "contains"
     assert errors["tags"][0]["message"]

@@ -18,6 +18,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from console_values import EXPECTED, FORM_VALUES, MISTAKES
 from werkzeug.datastructures import MultiDict
 
 from magic_cube import console
@@ -30,31 +31,6 @@ CONSOLE_DIR = console.TRANSLATIONS.parent
 PO_FILE = console.TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
 MO_FILE = console.TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.mo"
 BABEL_CFG = CONSOLE_DIR.parents[1] / "babel.cfg"
-
-# What a merchant types into each template's form (money in yuan: the form stores fen), and
-# one mistake per template with the field its error must sit on.
-FORM_VALUES: dict[str, dict[str, str]] = {
-    "bargain": {"product_name": "Tea set", "original_price": "100", "floor_price": "10",
-                "helpers_needed": "3", "cut_min": "10", "cut_max": "50", "stock": "5"},
-    "group_buy": {"product_name": "Rice cooker", "original_price": "299", "group_price": "199",
-                  "group_size": "3", "stock": "10"},
-    "gift": {"gift_name": "Coffee"},
-    "lottery": {"prizes.0.name": "Coupon", "prizes.0.stock": "5", "prizes.0.odds": "5000",
-                "draws_per_day": "3", "draws_total": "10"},
-}
-MISTAKES: dict[str, tuple[str, str]] = {
-    "bargain": ("floor_price", "200"),  # above the original price: a cross-field check
-    "group_buy": ("group_size", "1"),  # below the schema's minimum
-    "gift": ("gift_name", ""),  # required
-    "lottery": ("prizes.0.odds", "20000"),  # above 10,000 (100 %)
-}
-EXPECTED: dict[str, dict[str, Any]] = {
-    "bargain": {"original_price": 10000, "floor_price": 1000, "cut_max": 5000},
-    "group_buy": {"group_size": 3, "group_price": 19900},
-    "gift": {"gift_name": "Coffee", "mode": "units"},
-    "lottery": {"prizes": [{"name": "Coupon", "type": "coupon", "stock": 5, "odds": 5000}]},
-}
-
 
 # reading pages --------------------------------------------------------------------------------
 
@@ -328,7 +304,8 @@ def test_lock_out_is_kept_in_the_database(web, engine, clock):
     for _ in range(5):
         web.login("ghost@example.com", "nope")
     with engine.store.transaction(write=False) as tx:
-        failures, _last, locked_until = tx.get_login_failures("ghost@example.com")
+        failures, _last, locked_until = tx.get_login_failures("ghost@example.com",
+                                                              "127.0.0.1")
     assert failures == 5 and locked_until == clock.now + 15 * 60
 
 
@@ -540,7 +517,11 @@ def test_lifecycle_buttons(signed_in):
     r = web.post(f"/console/activities/{activity_id}/archive")  # not from live
     assert "cannot make that change" in web.get(r.headers["Location"]).get_data(as_text=True)
     assert web.status(activity_id) == "live"
-    web.post(f"/console/activities/{activity_id}/end")
+    r = web.post(f"/console/activities/{activity_id}/end")  # asks first: it cannot be undone
+    assert r.headers["Location"].endswith(f"/console/activities/{activity_id}/end")
+    assert "cannot be undone" in web.get(r.headers["Location"]).get_data(as_text=True)
+    assert web.status(activity_id) == "live"
+    web.post(f"/console/activities/{activity_id}/end", {"confirm": "yes"})
     assert web.status(activity_id) == "ended"
     detail = web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
     seed = re.search(r'class="seed">([0-9a-f]+)<', detail).group(1)
@@ -615,7 +596,7 @@ def test_live_edit_changes_only_live_editable_fields(signed_in):
 
 def test_an_ended_activity_cannot_be_edited(signed_in):
     activity_id = signed_in.live("gift")
-    signed_in.post(f"/console/activities/{activity_id}/end")
+    signed_in.post(f"/console/activities/{activity_id}/end", {"confirm": "yes"})
     r = signed_in.get(f"/console/activities/{activity_id}/edit")
     assert r.status_code == 302
 
@@ -648,19 +629,22 @@ def test_dashboard_numbers_follow_participant_actions(signed_in, clock):
     assert tiles["First-time participants"] == "3"
     assert tiles["Interaction minutes"] == "0.3"
     awarded = engine.stats(web.merchant, activity_id)["completions"]["prize.awarded"]
-    assert tiles["Completions: prize.awarded"] == str(awarded)
+    assert tiles["Completions: Prize won"] == str(awarded)  # the template's label
     assert tiles["Stock left: Coupon"] == str(5 - awarded)
     funnel = re.findall(r'class="funnel-label">([^<]*)</span>.*?class="funnel-value">(\d+)<',
                         html, re.S)
-    assert funnel == [("Viewed", "4"), ("Acted", "3"), ("Completed", str(min(awarded, 3)))]
+    winners = len({c["participant_id"] for c in engine.redemptions(web.merchant, activity_id)})
+    assert funnel == [("Drew", "3"), ("Won a prize", str(winners))]  # the template's steps
     # Charts are inline SVG with axis titles; no script anywhere on the page.
     assert html.count("<svg") == 4 and "Hour (Asia/Shanghai)" in html
     assert "<script" not in html.replace(
         '<script src="/console/static/forms.js" defer></script>', "")
-    # Recent actions show masked participants only.
+    # Recent actions name the merchant's own users, and say which prize was won.
     recent = html[html.index('id="recent-title"'):html.index('id="export-title"')]
-    assert "u***e" in recent and "user-alice" not in recent
+    assert "user-alice" in recent and "alice" in recent
     assert recent.count("<tr>") == 1 + 4  # the header and four draws
+    if awarded:
+        assert "Prize won: Coupon" in recent
 
 
 def test_recent_actions_are_the_last_twenty(signed_in):
@@ -719,7 +703,10 @@ def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
     chunks = list(r.response)
     assert len(chunks) == 1 + 3  # the header, then one chunk per 1,000 rows
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-    assert rows[0] == dashboard.PARTICIPANT_COLUMNS
+    assert rows[0] == ["Participant ID", "Name", "First action", "Last action", "Actions",
+                       "Interaction seconds", "Invited by", "Generation", "draws today", "draws",
+                       "extra", "since win", "prizes"]  # each participant variable in a column
+    assert rows[1][2] == "1970-01-01T08:01:40+08:00"  # in the activity's zone
     assert len(rows) == 1 + ROWS and rows[1][0] == "p00000" and rows[-1][0] == f"p{ROWS - 1:05d}"
     assert rows[1][1] == "'=Name 0"  # a shopper's name never runs as a spreadsheet formula
 
@@ -728,7 +715,7 @@ def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
     chunks = list(r.response)
     assert len(chunks) == 1 + 3
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-    assert rows[0] == dashboard.ACTION_COLUMNS
+    assert rows[0][:5] == ["No.", "Time", "Actor", "Participant ID", "Action"]
     assert [row[0] for row in rows[1:]] == [str(i) for i in range(1, ROWS + 1)]
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from a shared module are named as arguments)
 """The console in a real browser: Debian's Chromium driven by Playwright against a real server
 (werkzeug in a thread, on 127.0.0.1 and a free port) with the app on a SQLite file.
 
@@ -12,81 +13,28 @@ skipped on a developer's machine and fail when CI=true.
 
 from __future__ import annotations
 
-import os
-import threading
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
+from browser import DESKTOP, PHONE, LiveServer, browser, new_page, scroll_width, shot  # noqa: F401
+from console_values import FORM_VALUES as VALUES
+from console_values import MISTAKES
 
-from magic_cube import console
 from magic_cube.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
 PASSWORD = "browser-pass-1"
 
-# Money in yuan, as a merchant types it; one mistake per template and the field it marks.
-VALUES: dict[str, dict[str, str]] = {
-    "bargain": {"product_name": "Tea set", "original_price": "100", "floor_price": "10",
-                "helpers_needed": "2", "cut_min": "10", "cut_max": "80", "stock": "5"},
-    "group_buy": {"product_name": "Rice cooker", "original_price": "299", "group_price": "199",
-                  "group_size": "3", "stock": "10"},
-    "gift": {"gift_name": "Coffee"},
-    "lottery": {"prizes.0.name": "Coupon", "prizes.0.stock": "5", "prizes.0.odds": "5000",
-                "draws_per_day": "3", "draws_total": "10"},
-}
-MISTAKES: dict[str, tuple[str, str]] = {
-    "bargain": ("floor_price", "200"),
-    "group_buy": ("group_size", "1"),
-    "gift": ("gift_name", ""),
-    "lottery": ("prizes.0.odds", "20000"),
-}
 
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed (pip install -e '.[test]')"
-    if not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing (apt-get install chromium; `make test` does it)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    why = _missing()
-    if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {why}")
-        pytest.skip(why)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
-class Server:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.engine = app.extensions["magic_cube"]
-        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+class Server(LiveServer):
+    """The app behind a real server, and a participant's mini-program acting through the API."""
 
     def merchant(self, email: str) -> Any:
-        with self.engine.store.transaction(write=False) as tx:
-            return tx.get_merchant_by_email(email)
+        return self.engine.merchant_by_email(email)
 
     def act(self, email: str, activity_id: str, action: str, participant: str,
             room: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A participant's mini-program acting through the JSON API."""
         token, _ = self.engine.participant_token(self.merchant(email), participant,
                                                  participant.title())
         body: dict[str, Any] = {}
@@ -99,19 +47,12 @@ class Server:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.thread.join(5)
-        self.engine.store.close()
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, catalog, browser):
     db = tmp_path_factory.mktemp("browser") / "console.db"
     app = create_app({"CATALOG": catalog, "TESTING": True,
                       "SETTINGS": {"database_url": f"sqlite:///{db}"}})
-    if "console" not in app.blueprints:
-        console.init_app(app)
     running = Server(app)
     yield running
     running.close()
@@ -119,16 +60,9 @@ def server(tmp_path_factory, catalog, browser):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+    page = new_page(browser, "en", DESKTOP)
     yield page
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.context.close()
 
 
 def sign_up(page: Any, server: Server, email: str) -> None:
@@ -259,3 +193,122 @@ def test_language_switch(page, server):
     shot(page, "language-zh")
     page.click(".lang-switch a[hreflang=en]")
     assert page.locator("h1").inner_text() == "New Lottery"
+
+
+# every page, both languages, phone and desktop ------------------------------------------------
+
+# Words a Chinese page may still show: names of things, units and the language switch.
+ALLOWED_LATIN = {"magic", "cube", "English", "CSV", "API", "ID", "Asia", "Shanghai", "URL",
+                 "SHA", "Webhook", "webhook", "Bearer", "Authorization", "https", "http", "docs",
+                 "UTC", "POST", "Alice", "Bob"}  # the last two: shoppers' own names
+VISIBLE_TEXT = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.nodeType === 3) { out.push(node.textContent); return; }
+    if (node.nodeType !== 1) return;
+    const el = node;
+    if (['CODE', 'SCRIPT', 'STYLE', 'TEMPLATE', 'OPTION'].includes(el.tagName)) return;
+    if (el.closest('[lang="en"]') || el.hidden) return;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden') return;
+    el.childNodes.forEach(walk);
+  };
+  walk(document.body);
+  return out.join(' ');
+}"""
+
+
+@pytest.fixture(scope="module")
+def shop(server):
+    """A merchant with one live activity of each template (names in Chinese, as a Chinese
+    merchant types them), some participation, and a draft."""
+    engine = server.engine
+    merchant, _key = engine.sign_up("茶馆", "sweep@example.com", PASSWORD)
+    configs = {
+        "lottery": {"prizes": [{"name": "茶杯", "type": "physical", "stock": 10, "odds": 5000}],
+                    "draws_per_day": 3, "draws_total": 10},
+        "bargain": {"product_name": "茶具", "original_price": 10000, "floor_price": 1000,
+                    "helpers_needed": 2, "cut_min": 1000, "cut_max": 8000, "stock": 5},
+        "group_buy": {"product_name": "电饭煲", "original_price": 29900, "group_price": 19900,
+                      "group_size": 2, "stock": 10},
+        "gift": {"gift_name": "咖啡", "mode": "amount", "max_amount": 5000},
+    }
+    ids = {}
+    for template, config in configs.items():
+        activity = engine.create_activity(merchant, template, config,
+                                          title=f"双十一{TITLES[template]}")
+        engine.publish(merchant, activity["id"])
+        ids[template] = activity["id"]
+    server.act("sweep@example.com", ids["lottery"], "draw", "alice")
+    room = server.act("sweep@example.com", ids["group_buy"], "start", "alice")["room"]
+    server.act("sweep@example.com", ids["group_buy"], "join", "bob", room=room)
+    ids["draft"] = engine.create_activity(merchant, "bargain", configs["bargain"],
+                                          title="草稿活动")["id"]
+    return ids
+
+
+TITLES = {"lottery": "抽奖", "bargain": "砍价", "group_buy": "拼团", "gift": "送礼"}
+
+
+def pages_of(ids: dict[str, str]) -> list[tuple[str, str]]:
+    lottery = ids["lottery"]
+    out = [("list", "/console/activities"), ("templates", "/console/activities/new"),
+           ("settings", "/console/settings"), ("redeem", "/console/redeem")]
+    for template in ("lottery", "bargain", "group_buy", "gift"):
+        out.append((f"new-{template}", f"/console/activities/new/{template}"))
+    for name, activity_id in (("lottery", lottery), ("group", ids["group_buy"])):
+        base = f"/console/activities/{activity_id}"
+        out += [(f"{name}-detail", base), (f"{name}-preview", f"{base}/preview"),
+                (f"{name}-dashboard", f"{base}/dashboard"), (f"{name}-events", f"{base}/events"),
+                (f"{name}-winners", f"{base}/fulfilment"), (f"{name}-edit", f"{base}/edit"),
+                (f"{name}-end", f"{base}/end")]
+    out.append(("draft-preview", f"/console/activities/{ids['draft']}/preview"))
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_every_console_page_fits_and_speaks_the_language(browser, server, shop, lang, size):
+    viewport = PHONE if size == "phone" else DESKTOP
+    page = new_page(browser, lang, viewport)
+    page.goto(f"{server.base}/console/login?lang={lang}")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.wait_for_url("**/console/activities")
+    problems = []
+    for name, path in pages_of(shop):
+        page.goto(f"{server.base}{path}")
+        if name == "new-lottery":
+            page.click("button.array-add")
+        width = scroll_width(page)
+        if width > viewport["width"]:
+            problems.append(f"{name}: {width} px wide at {viewport['width']} px")
+        text = page.evaluate(VISIBLE_TEXT)
+        assert "(cents)" not in text and "（分）" not in text, name
+        if lang == "zh":
+            words = set(re.findall(r"[A-Za-z][A-Za-z_.]{2,}", text)) - ALLOWED_LATIN
+            if words:
+                problems.append(f"{name}: English left: {sorted(words)[:8]}")
+        if name in ("new-lottery", "lottery-dashboard", "lottery-detail", "lottery-preview",
+                    "group-winners", "gift-edit", "list"):
+            shot(page, f"console-{name}-{lang}-{size}")
+    page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_read_only_cells_of_a_live_edit_look_read_only(browser, server, shop):
+    page = new_page(browser, "en", DESKTOP)
+    page.goto(f"{server.base}/console/login")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.goto(f"{server.base}/console/activities/{shop['lottery']}/edit")
+    cell = page.locator("#field-config-prizes-0-stock")
+    assert cell.get_attribute("readonly") is not None
+    style = cell.evaluate("el => [getComputedStyle(el).backgroundColor, "
+                          "getComputedStyle(el).borderTopStyle]")
+    assert style == ["rgb(236, 238, 242)", "dashed"]
+    editable = page.locator("#field-config-miss_name")
+    assert editable.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    page.context.close()

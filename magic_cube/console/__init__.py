@@ -10,7 +10,6 @@ apply to it and its blueprints are exempted; the console's are not.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,18 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from magic_cube.console import activities, auth, dashboard, events, settings_page
+from magic_cube.console import (
+    activities,
+    auth,
+    dashboard,
+    events,
+    fulfilment,
+    settings_page,
+    sharing,
+)
 from magic_cube.console.context import (
     LANGUAGES,
     format_time,
-    get_engine,
     i18n,
     input_time,
     lang,
@@ -39,6 +45,8 @@ bp.register_blueprint(auth.bp)
 bp.register_blueprint(activities.bp)
 bp.register_blueprint(dashboard.bp)
 bp.register_blueprint(events.bp)
+bp.register_blueprint(fulfilment.bp)
+bp.register_blueprint(sharing.bp)
 bp.register_blueprint(settings_page.bp)
 
 
@@ -130,24 +138,24 @@ def _exempt_api(app: Flask, csrf: CSRFProtect) -> None:
             csrf.exempt(blueprint)
 
 
+NO_SESSION = ("/v1/", "/healthz", "/readyz", "/metrics")
+
+
 class ConsoleSessions(SecureCookieSessionInterface):
-    """No sessions for the JSON API: it authenticates every request by a token or key, and
-    polls should not pay for reading and signing a cookie."""
+    """No sessions for the JSON API and the operators' probes: the API authenticates every
+    request by a token or key, and polls and probes should not pay for a cookie."""
 
     def open_session(self, app: Flask, request: Any) -> Any:
-        if request.path.startswith(("/v1/", "/healthz")):
+        if request.path.startswith(NO_SESSION):
             return None  # Flask then uses a null session
         return super().open_session(app, request)
 
 
 def init_app(app: Flask) -> None:
-    """Mount the console on `app` (whose engine is at `app.extensions["magic_cube"]`)."""
+    """Mount the console on `app` (whose engine is at `app.extensions["magic_cube"]`, and
+    whose `SECRET_KEY` `create_app` has set: the setting, else the instance folder's key)."""
     if "console" in app.blueprints:
         return  # already mounted
-    engine = get_engine_of(app)
-    if not app.config.get("SECRET_KEY"):
-        # A random key signs sessions of this process only: set `secret_key` for more than one.
-        app.config["SECRET_KEY"] = engine.settings.secret_key or secrets.token_hex(32)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
@@ -180,7 +188,3 @@ def init_app(app: Flask) -> None:
         csrf.init_app(app)
     _exempt_api(app, csrf)
 
-
-def get_engine_of(app: Flask):
-    with app.app_context():
-        return get_engine()

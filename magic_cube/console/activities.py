@@ -30,6 +30,12 @@ from magic_cube.console.context import (
     parse_local_time,
 )
 from magic_cube.console.labels import KIND_LABELS, STATUS_LABELS, VERB_DONE, VERB_LABELS
+from magic_cube.console.present import (
+    ODDS_KEYS,
+    field_name,
+    money_errors,
+    view_rows,
+)
 from magic_cube.engine import STATUSES, known_timezone
 from magic_cube.engine.errors import (
     EngineError,
@@ -38,6 +44,7 @@ from magic_cube.engine.errors import (
     InvalidTransition,
     NotEditable,
 )
+from magic_cube.shopper.urls import shopper_url
 
 bp = Blueprint("activities", __name__)
 
@@ -49,7 +56,7 @@ LIFECYCLE = ("pause", "resume", "end", "archive")
 # status -> the lifecycle buttons that make sense in it (the engine has the last word)
 BUTTONS = {
     "draft": ("archive", "duplicate"),
-    "scheduled": ("end", "duplicate"),
+    "scheduled": ("start", "end", "duplicate"),
     "live": ("pause", "end", "duplicate"),
     "paused": ("resume", "end", "duplicate"),
     "ended": ("archive", "duplicate"),
@@ -90,8 +97,10 @@ def frozen_schema(entry: TemplateEntry) -> dict[str, Any]:
     return schema
 
 
-def read_settings(form, default_tz: str) -> tuple[dict[str, Any], FieldErrors]:
-    """The activity's own fields from the form, checked, with translated messages."""
+def read_settings(form, default_tz: str, now: int | None = None
+                  ) -> tuple[dict[str, Any], FieldErrors]:
+    """The activity's own fields from the form, checked, with translated messages (`now`: an
+    end that has already passed is refused here, not later when publishing fails)."""
     errors: FieldErrors = {}
     title = form.get("title", "").strip()
     if len(title) > 200:
@@ -110,6 +119,10 @@ def read_settings(form, default_tz: str) -> tuple[dict[str, Any], FieldErrors]:
     if fields["starts_at"] is not None and fields["ends_at"] is not None \
             and fields["ends_at"] <= fields["starts_at"] and "ends_at" not in errors:
         add_error(errors, "ends_at", "ends_before_start", _("The end must be after the start"))
+    if now is not None and fields["ends_at"] is not None and fields["ends_at"] <= now \
+            and "ends_at" not in errors:
+        add_error(errors, "ends_at", "ends_in_past",
+                  _("This time has already passed: choose an end in the future"))
     return fields, errors
 
 
@@ -149,7 +162,9 @@ def form_page(entry: TemplateEntry, *, activity: dict[str, Any] | None, settings
               config_errors: FieldErrors, schema: dict[str, Any] | None = None,
               status: int = 200, mode: str = "new"):
     schema = schema if schema is not None else config_schema(entry)
-    config_form = forms.render_form(schema, config, config_errors, lang=lang(), prefix="config",
+    config_errors = money_errors(entry, config_errors)
+    shown_errors = with_cell_errors(entry, config, config_errors)
+    config_form = forms.render_form(schema, config, shown_errors, lang=lang(), prefix="config",
                                     timezone=valid_tz(settings.get("timezone")),
                                     currency=entry.doc.get("currency", "CNY"))
     # One summary at the top: the activity's own fields first, then the config's in form order.
@@ -161,7 +176,95 @@ def form_page(entry: TemplateEntry, *, activity: dict[str, Any] | None, settings
     return render_template(
         "console/activity_form.html", entry=entry, activity=activity, settings=settings,
         setting_errors=setting_errors, config_errors=config_errors, config_form=config_form,
-        summary=summary, timezones=COMMON_TIMEZONES, mode=mode), status
+        summary=summary, timezones=COMMON_TIMEZONES, mode=mode,
+        totals=running_totals(entry, config), warnings=stock_warnings(entry, config or {})), status
+
+
+def table_totals(entry: TemplateEntry) -> list[dict[str, Any]]:
+    """Checks that cap the sum of a column of a table (`{"<=": [{"reduce": [{"var":
+    "config.prizes"}, {"+": [acc, {"var": "current.odds"}]}, 0]}, 10000]}`): the table, the
+    column and the cap, so that the form can keep a running total and mark the column's cells."""
+    out = []
+    for check in entry.doc.get("config", {}).get("checks", []):
+        rule = check.get("rule")
+        if not isinstance(rule, dict) or set(rule) != {"<="} or len(rule["<="]) != 2:
+            continue
+        reduced, cap = rule["<="]
+        body = reduced.get("reduce") if isinstance(reduced, dict) else None
+        if not isinstance(body, list) or len(body) != 3 or not isinstance(cap, int | float):
+            continue
+        rows = body[0].get("var") if isinstance(body[0], dict) else None
+        column = next((v for v in _vars(body[1]) if v.startswith("current.")), None)
+        if isinstance(rows, str) and rows.startswith("config.") and column:
+            out.append({"table": rows.removeprefix("config."),
+                        "column": column.removeprefix("current."), "cap": cap,
+                        "field": check.get("field"), "error": check.get("error")})
+    return out
+
+
+def _vars(rule: Any) -> list[str]:
+    if isinstance(rule, dict):
+        return [v for key, arg in rule.items()
+                for v in ([arg] if key == "var" and isinstance(arg, str) else _vars(arg))]
+    if isinstance(rule, list):
+        return [v for item in rule for v in _vars(item)]
+    return []
+
+
+def with_cell_errors(entry: TemplateEntry, config: dict[str, Any] | None,
+                     errors: FieldErrors) -> FieldErrors:
+    """A table-level error about a column's total also marks each cell of that column, so the
+    merchant sees which numbers to change (the summary still lists it once)."""
+    rows_of = config or {}
+    out = dict(errors)
+    for total in table_totals(entry):
+        if not any(e.get("code") == total["error"] for e in errors.get(total["field"], [])):
+            continue
+        rows = rows_of.get(total["table"])
+        for i in range(len(rows) if isinstance(rows, list) else 0):
+            key = f"{total['table']}.{i}.{total['column']}"
+            out[key] = [*out.get(key, []), {"code": "in_total",
+                                            "message": _("Counts toward the total above")}]
+    return out
+
+
+def running_totals(entry: TemplateEntry, config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The running total of each capped column (the lottery's odds), as the form shows it."""
+    out = []
+    for total in table_totals(entry):
+        rows = (config or {}).get(total["table"])
+        rows = rows if isinstance(rows, list) else []
+        value = sum(r.get(total["column"], 0) for r in rows if isinstance(r, dict)
+                    and isinstance(r.get(total["column"]), int | float))
+        out.append({**total, "value": value, "percent": 100.0 * value / total["cap"],
+                    "left": max(0.0, 100.0 - 100.0 * value / total["cap"]),
+                    "over": value > total["cap"],
+                    "label": field_name(entry, f"{total['table']}.0.{total['column']}")})
+    return out
+
+
+WARN_DRAWS = 500  # a prize that runs out within this many draws is worth a warning
+
+
+def stock_warnings(entry: TemplateEntry, config: dict[str, Any]) -> list[str]:
+    """Prizes whose stock runs out almost at once at their odds (a 50 % prize with a stock of
+    10 is gone after about 20 draws): saved anyway, but said."""
+    if entry.kind != "lottery" or not isinstance(config.get("prizes"), list):
+        return []
+    scale = 10000
+    out = []
+    for prize in config["prizes"]:
+        if not isinstance(prize, dict):
+            continue
+        odds, stock = prize.get("odds"), prize.get("stock")
+        if not isinstance(odds, int) or not isinstance(stock, int) or odds <= 0:
+            continue
+        draws = stock * scale // odds
+        if draws < WARN_DRAWS:
+            out.append(_("%(prize)s: at %(percent)s%% odds its stock of %(stock)s runs out after "
+                         "about %(draws)s draws.", prize=prize.get("name") or "?",
+                         percent=f"{100 * odds / scale:.2f}", stock=stock, draws=max(1, draws)))
+    return out
 
 
 def valid_tz(name: str | None) -> str:
@@ -224,7 +327,7 @@ def new(template_id: str):
         return form_page(entry, activity=None, settings=settings, config=None,
                          setting_errors={}, config_errors={})
 
-    settings, setting_errors = read_settings(request.form, default_tz)
+    settings, setting_errors = read_settings(request.form, default_tz, engine.now())
     config, coercion = forms.parse_form(schema, request.form, prefix="config", lang=lang(),
                                         timezone=valid_tz(settings["timezone"]))
     action = forms.form_action(request.form)
@@ -247,9 +350,23 @@ def new(template_id: str):
             setting_errors = engine_setting_errors(exc)
         else:
             flash(_("Draft saved. Check the preview, then publish it."), "success")
+            for warning in stock_warnings(entry, activity["config"]):
+                flash(warning, "warning")
             return redirect(url_for("console.activities.preview", activity_id=activity["id"]))
     return form_page(entry, activity=None, settings=settings, config=config,
                      setting_errors=setting_errors, config_errors=config_errors, status=422)
+
+
+def draws_at_random(entry: TemplateEntry) -> bool:
+    """Whether any action of the template draws or splits at random (only then is there a
+    seed commitment worth showing)."""
+    def walk(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(k in ("draw", "split") or walk(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+    return walk(entry.doc.get("actions", {})) or walk(entry.doc.get("timers", {}))
 
 
 @bp.route("/activities/<activity_id>")
@@ -257,11 +374,28 @@ def new(template_id: str):
 def detail(activity_id: str):
     activity = load_activity(activity_id)
     entry = pinned_entry(activity)
+    published = activity["status"] in ("scheduled", "live", "paused")
+    stock = get_engine().stock_lines(current_merchant(), activity_id) if published else []
     return render_template("console/activity.html", activity=activity, entry=entry,
                            buttons=BUTTONS.get(activity["status"], ()), verb_labels=VERB_LABELS,
                            status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
                            editable=activity["status"] not in ("ended", "archived"),
-                           live_fields=sorted(live_editable(entry)))
+                           live_fields=[field_name(entry, f) for f in entry.doc.get(
+                               "config", {}).get("live_editable", [])],
+                           fair=draws_at_random(entry) and activity["seed_commitment"],
+                           published=published, stock=stock_rows(entry, stock),
+                           now=get_engine().now())
+
+
+def stock_rows(entry: TemplateEntry, lines: list[Any]) -> list[dict[str, Any]]:
+    """Each stock that can be topped up, named as the merchant knows it."""
+    out = []
+    for line in lines:
+        name = field_name(entry, line.field)
+        if line.row is not None and line.row.get("name"):
+            name = f"{line.row['name']} · {name}"
+        out.append({"field": line.field, "name": name, "left": line.left, "total": line.total})
+    return out
 
 
 def participant_view(activity: dict[str, Any]) -> dict[str, Any]:
@@ -313,11 +447,14 @@ def preview(activity_id: str):
     view = participant_view(activity)
     actions = [{"name": a.name, "title": i18n(a.title)} for a in entry.compiled.actions.values()
                if a.by == "participant"]
-    view_rows = [(key.replace("_", " "), display_value(value)) for key, value in view.items()]
+    odds = odds_table(entry, activity["config"], view)
     return render_template("console/preview.html", activity=activity, entry=entry,
-                           view_rows=view_rows,
-                           odds=odds_table(entry, activity["config"], view), actions=actions,
-                           status_labels=STATUS_LABELS)
+                           view_rows=view_rows(entry, view, skip=ODDS_KEYS if odds else None),
+                           odds=odds, actions=actions, status_labels=STATUS_LABELS,
+                           warnings=stock_warnings(entry, activity["config"]),
+                           now=get_engine().now(),
+                           shopper_preview=shopper_url(activity_id) + "?preview="
+                           + get_engine().preview_token(current_merchant(), activity_id))
 
 
 @bp.route("/activities/<activity_id>/publish", methods=["POST"])
@@ -337,11 +474,19 @@ def publish(activity_id: str):
         if starts_at <= engine.now():
             flash(_("The start must be in the future; to start now, publish it now."), "error")
             return redirect(url_for("console.activities.preview", activity_id=activity_id))
+    if activity["status"] == "draft" and activity["ends_at"] is not None \
+            and activity["ends_at"] <= engine.now():
+        flash(_("The end time of this draft has already passed. Edit the draft and choose an "
+                "end in the future, then publish it."), "error")
+        return redirect(url_for("console.activities.preview", activity_id=activity_id))
+    if request.form.get("when") != "schedule" and activity["status"] == "draft" \
+            and activity["starts_at"] is not None and activity["starts_at"] > engine.now():
+        # "Publish now" means now: the draft's planned start gives way (Schedule keeps it).
+        engine.update_activity(current_merchant(), activity_id, {"starts_at": None})
     try:
         done = engine.publish(current_merchant(), activity_id, starts_at=starts_at)
     except InvalidTransition:
-        flash(_("This activity cannot be published now (it is not a draft, or its end has "
-                "passed)."), "error")
+        flash(_("This activity cannot be published now: it is no longer a draft."), "error")
     except InvalidActivity as exc:
         errors = engine_setting_errors(exc)
         flash("; ".join(e["message"] for entries in errors.values() for e in entries), "error")
@@ -356,10 +501,21 @@ def publish(activity_id: str):
 @bp.route("/activities/<activity_id>/<verb>", methods=["POST"])
 @login_required
 def lifecycle(activity_id: str, verb: str):
-    if verb not in (*LIFECYCLE, "duplicate"):
+    if verb not in (*LIFECYCLE, "duplicate", "start"):
         abort(404)
-    load_activity(activity_id)
+    activity = load_activity(activity_id)
     engine = get_engine()
+    if verb == "end" and request.form.get("confirm") != "yes":
+        # Ending cannot be undone: the button leads to a page that says so and asks again.
+        return redirect(url_for("console.activities.confirm_end", activity_id=activity_id))
+    if verb == "start":
+        try:
+            engine.start_now(current_merchant(), activity_id)
+        except InvalidTransition:
+            flash(_("Only a scheduled activity can be started early."), "error")
+        else:
+            flash(_("The activity is live."), "success")
+        return redirect(url_for("console.activities.detail", activity_id=activity["id"]))
     if verb == "duplicate":
         copy_ = engine.duplicate(current_merchant(), activity_id)
         flash(_("A new draft was made from this activity."), "success")
@@ -391,8 +547,8 @@ def edit(activity_id: str):
         return form_page(entry, activity=activity, settings=current, config=activity["config"],
                          setting_errors={}, config_errors={}, schema=schema, mode=mode)
 
-    settings, setting_errors = (read_settings(request.form, activity["timezone"]) if draft
-                                else (current, {}))
+    settings, setting_errors = (read_settings(request.form, activity["timezone"], engine.now())
+                                if draft else (current, {}))
     config, coercion = forms.parse_form(schema, request.form, prefix="config", lang=lang(),
                                         timezone=valid_tz(settings["timezone"]))
     action = forms.form_action(request.form)
@@ -430,3 +586,79 @@ def edit(activity_id: str):
     return form_page(entry, activity=activity, settings=settings, config=config,
                      setting_errors=setting_errors, config_errors=config_errors, schema=schema,
                      status=422, mode=mode)
+
+
+# live controls ------------------------------------------------------------------------------
+
+@bp.route("/activities/<activity_id>/end")
+@login_required
+def confirm_end(activity_id: str):
+    """Ending cannot be undone: say what it does and ask once more."""
+    activity = load_activity(activity_id)
+    if activity["status"] not in ("scheduled", "live", "paused"):
+        return redirect(url_for("console.activities.detail", activity_id=activity_id))
+    return render_template("console/confirm_end.html", activity=activity,
+                           status_labels=STATUS_LABELS)
+
+
+@bp.route("/activities/<activity_id>/ends_at", methods=["POST"])
+@login_required
+def set_end(activity_id: str):
+    activity = load_activity(activity_id)
+    try:
+        ends_at = parse_local_time(request.form.get("ends_at", ""), activity["timezone"])
+    except ValueError:
+        ends_at = None
+    if ends_at is None:
+        flash(_("Enter a date and time for the new end."), "error")
+        return redirect(url_for("console.activities.detail", activity_id=activity_id))
+    try:
+        get_engine().set_end(current_merchant(), activity_id, ends_at)
+    except InvalidTransition:
+        flash(_("The end of this activity can no longer change."), "error")
+    except InvalidActivity:
+        flash(_("The new end must be in the future and after the start."), "error")
+    else:
+        flash(_("The end time is changed."), "success")
+    return redirect(url_for("console.activities.detail", activity_id=activity_id))
+
+
+@bp.route("/activities/<activity_id>/stock", methods=["POST"])
+@login_required
+def top_up(activity_id: str):
+    load_activity(activity_id)
+    field = request.form.get("field", "")
+    try:
+        add = int((request.form.get("add") or "").strip())
+    except ValueError:
+        add = 0
+    try:
+        get_engine().top_up(current_merchant(), activity_id, field, add)
+    except InvalidTransition:
+        flash(_("Stock can be topped up only while the activity is scheduled, live or paused."),
+              "error")
+    except InvalidConfig:
+        flash(_("Top up by a whole number of at least 1."), "error")
+    else:
+        flash(_("%(count)s more on sale.", count=add), "success")
+    return redirect(url_for("console.activities.detail", activity_id=activity_id))
+
+
+# console errors are console pages ------------------------------------------------------------
+
+@bp.route("/activities/<activity_id>/<verb>", methods=["GET"])
+@bp.route("/activities/<activity_id>/publish", methods=["GET"], endpoint="publish_get")
+@bp.route("/activities/<activity_id>/stock", methods=["GET"], endpoint="stock_get")
+@bp.route("/activities/<activity_id>/ends_at", methods=["GET"], endpoint="ends_at_get")
+@login_required
+def action_by_get(activity_id: str, verb: str = ""):
+    """A button's address opened as a page (a bookmark, a reload): say so, in a page."""
+    if verb and verb not in (*LIFECYCLE, "duplicate", "start"):
+        abort(404)
+    load_activity(activity_id)
+    abort(405)
+
+
+@bp.route("/<path:anything>", methods=["GET", "POST"])
+def not_found(anything: str):
+    abort(404)

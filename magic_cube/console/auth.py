@@ -1,7 +1,8 @@
 """Merchant accounts in the console: sign-up, login, logout and `login_required`.
 
-The engine keeps the accounts: it hashes passwords, checks them, and locks an email after too
-many failed logins (`engine.accounts`); this module turns that into pages and a session.
+The engine keeps the accounts: it hashes passwords, checks them, and throttles failed logins
+per email and client address (`engine.accounts`); this module turns that into pages and a
+session.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def login():
     form_error = None
     email = ""
     status = 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         email = normal_email(request.form.get("email", ""))
         password = request.form.get("password", "")
@@ -80,10 +82,11 @@ def login():
             add_error(errors, "password", "required", _("Enter your password"))
         if not errors:
             try:
-                merchant = get_engine().log_in(email, password)
+                merchant = get_engine().log_in(email, password, request.remote_addr)
             except LockedOut as exc:
                 form_error = lock_message(exc.until)
                 status = 429
+                headers["Retry-After"] = str(max(1, exc.until - get_engine().now()))
             else:
                 if merchant is not None:
                     start_session(merchant)
@@ -93,7 +96,7 @@ def login():
         else:
             status = 422
     return render_template("console/login.html", errors=errors, form_error=form_error,
-                           email=email, next=request.values.get("next", "")), status
+                           email=email, next=request.values.get("next", "")), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
@@ -121,7 +124,8 @@ def signup():
             add_error(errors, "email", "invalid", _("Enter a valid email address"))
         if len(password) < MIN_PASSWORD:
             add_error(errors, "password", "too_short",
-                      _("At least %(num)d characters", num=MIN_PASSWORD))
+                      _("This password is too short: use %(num)d characters or more",
+                        num=MIN_PASSWORD))
         elif len(password) > 200:
             add_error(errors, "password", "too_long", _("At most 200 characters"))
         engine = get_engine()

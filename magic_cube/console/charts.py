@@ -12,9 +12,12 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 52
-MAX_X_LABELS = 12
+# A narrow canvas with large type: on a 390 px phone it scales to about two thirds, and its
+# text stays readable.
+WIDTH, HEIGHT = 480, 260
+LEFT, RIGHT, TOP, BOTTOM = 62, 24, 16, 56
+MAX_X_LABELS = 6
+TICK_FONT, TITLE_FONT = 15, 15
 
 
 def nice_ticks(top: float, count: int = 5, whole: bool = False) -> list[float]:
@@ -33,10 +36,22 @@ def nice_ticks(top: float, count: int = 5, whole: bool = False) -> list[float]:
     return ticks
 
 
-def _number(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.1f}"
+def _number(value: float, decimals: int | None = None) -> str:
+    if decimals is None:
+        if float(value).is_integer():
+            return f"{int(value):,}"
+        return f"{value:,.1f}"
+    return f"{value:,.{decimals}f}"
+
+
+def tick_decimals(ticks: list[float]) -> int:
+    """Decimals that tell every tick apart (steps of 0.02 need two: 0, 0.02, 0.04)."""
+    if len(ticks) < 2:
+        return 0
+    step = ticks[1] - ticks[0]
+    if step >= 1:
+        return 0
+    return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
 class _Frame:
@@ -48,6 +63,7 @@ class _Frame:
         self.width, self.height = width, height
         whole = all(v.is_integer() for v in self.values)
         self.ticks = nice_ticks(max(self.values, default=0), whole=whole)
+        self.decimals = tick_decimals(self.ticks)
         self.top = self.ticks[-1] or 1
         self.plot_w = width - LEFT - RIGHT
         self.plot_h = height - TOP - BOTTOM
@@ -65,8 +81,8 @@ class _Frame:
             y = self.y(tick)
             out.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{self.width - RIGHT}" '
                        f'y2="{y:.1f}" stroke="#e3e6ea" />')
-            out.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                       f'font-size="11">{_number(tick)}</text>')
+            out.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end" '
+                       f'font-size="{TICK_FONT}">{_number(tick, self.decimals)}</text>')
         base = TOP + self.plot_h
         out.append(f'<line class="axis" x1="{LEFT}" y1="{base}" x2="{self.width - RIGHT}" '
                    f'y2="{base}" stroke="#555" />')
@@ -75,14 +91,16 @@ class _Frame:
         every = max(1, math.ceil(len(self.labels) / MAX_X_LABELS))
         for i, label in enumerate(self.labels):
             if i % every == 0:
-                out.append(f'<text class="tick" x="{self.x_center(i):.1f}" y="{base + 16}" '
-                           f'text-anchor="middle" font-size="11">{escape(label)}</text>')
+                out.append(f'<text class="tick" x="{self.x_center(i):.1f}" y="{base + 19}" '
+                           f'text-anchor="middle" font-size="{TICK_FONT}">{escape(label)}'
+                           f'</text>')
+        middle = TOP + self.plot_h / 2
         out.append(f'<text class="axis-title" x="{LEFT + self.plot_w / 2:.1f}" '
-                   f'y="{self.height - 8}" text-anchor="middle" font-size="12">'
+                   f'y="{self.height - 8}" text-anchor="middle" font-size="{TITLE_FONT}">'
                    f'{escape(x_title)}</text>')
-        out.append(f'<text class="axis-title" x="14" y="{TOP + self.plot_h / 2:.1f}" '
-                   f'text-anchor="middle" font-size="12" '
-                   f'transform="rotate(-90 14 {TOP + self.plot_h / 2:.1f})">{escape(y_title)}</text>')
+        out.append(f'<text class="axis-title" x="16" y="{middle:.1f}" text-anchor="middle" '
+                   f'font-size="{TITLE_FONT}" transform="rotate(-90 16 {middle:.1f})">'
+                   f'{escape(y_title)}</text>')
         return out
 
 

@@ -12,10 +12,10 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, render_template, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
 
 from magic_cube.console.activities import participant_view, pinned_entry
@@ -26,29 +26,21 @@ from magic_cube.console.context import (
     format_time,
     get_engine,
     i18n,
-    iso_utc,
     load_activity,
     tz_or_utc,
 )
 from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.console.present import action_name, event_name, field_name, show_value, yuan
 from magic_cube.engine import Engine, Merchant
 
 bp = Blueprint("dashboard", __name__)
 
 PAGE = 1000  # rows read from the store per CSV chunk
 RECENT = 20
-CHART_HOURS = 48  # the charts show at most the last 48 hours…
-MIN_CHART_HOURS = 12  # …and at least 12, so that one busy hour is not one wide bar
+CHART_HOURS = 48  # the charts show at most the last 48 hours of the range…
+MIN_CHART_HOURS = 6  # …and at least 6 after the activity began (never hours before it)
+MAX_RANGE_DAYS = 92
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def mask_id(participant_id: str) -> str:
-    """`user-12345` -> `u***5`: enough to tell rows apart, not to identify a shopper."""
-    if not participant_id:
-        return ""
-    if len(participant_id) <= 3:
-        return participant_id[0] + "***"
-    return participant_id[0] + "***" + participant_id[-1]
 
 
 def cell(value: Any) -> Any:
@@ -67,37 +59,63 @@ def _rows_chunk(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-PARTICIPANT_COLUMNS = ["participant_id", "display_name", "first_action_at", "last_action_at",
-                       "actions", "interaction_seconds", "state"]
-ACTION_COLUMNS = ["seq", "at", "actor", "participant_id", "action", "room", "params", "result",
-                  "events", "first_time"]
+def participant_columns() -> list[str]:
+    return [_("Participant ID"), _("Name"), _("First action"), _("Last action"), _("Actions"),
+            _("Interaction seconds"), _("Invited by"), _("Generation")]
 
 
-def participants_csv(engine: Engine, activity_id: str, page: int = PAGE) -> Iterator[str]:
-    """The participants CSV: a header chunk, then one chunk per page of `page` rows."""
-    yield "\ufeff" + _rows_chunk([PARTICIPANT_COLUMNS])  # the BOM: Excel reads UTF-8 Chinese
+def action_columns() -> list[str]:
+    return [_("No."), _("Time"), _("Actor"), _("Participant ID"), _("Action"), _("Room"),
+            _("Parameters"), _("Result"), _("Events"), _("First time")]
+
+
+def local_iso(ts: int | None, tz: str) -> str:
+    """Epoch seconds as ISO 8601 wall time in the activity's zone, with its offset."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz)).isoformat()
+
+
+def state_columns(entry: Any) -> list[tuple[str, str]]:
+    """(variable, header) of each declared participant variable: one CSV column each."""
+    declared = entry.doc.get("state", {}).get("participant", {})
+    return [(name, humanise_state(name)) for name in declared]
+
+
+def humanise_state(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def participants_csv(engine: Engine, activity_id: str, page: int = PAGE, *,
+                     tz: str = "UTC", entry: Any = None) -> Iterator[str]:
+    """The participants CSV: a header chunk, then one chunk per page of `page` rows; each
+    participant variable in a column of its own, times in the activity's zone."""
+    extra = state_columns(entry) if entry is not None else []
+    header = participant_columns() + [h for _n, h in extra]
+    yield "\ufeff" + _rows_chunk([header])  # the BOM: Excel reads UTF-8 Chinese
     after: str | None = None
     while True:
         rows = engine.participants(activity_id, after, page)  # its own read transaction
         if not rows:
             return
-        yield _rows_chunk([[r.participant_id, r.display_name, iso_utc(r.first_action_at),
-                            iso_utc(r.last_action_at), r.actions, r.interaction_seconds,
-                            r.state if r.state is not None else ""] for r in rows])
+        yield _rows_chunk([[r.participant_id, r.display_name, local_iso(r.first_action_at, tz),
+                            local_iso(r.last_action_at, tz), r.actions, r.interaction_seconds,
+                            r.inviter or "", r.generation,
+                            *[(r.state or {}).get(n, "") for n, _h in extra]] for r in rows])
         if len(rows) < page:
             return
         after = rows[-1].participant_id
 
 
 def actions_csv(engine: Engine, merchant: Merchant, activity_id: str,
-                page: int = PAGE) -> Iterator[str]:
+                page: int = PAGE, *, tz: str = "UTC") -> Iterator[str]:
     """The action log CSV, one chunk per page of `page` log entries."""
-    yield "\ufeff" + _rows_chunk([ACTION_COLUMNS])
+    yield "\ufeff" + _rows_chunk([action_columns()])
     after = 0
     while True:
         items, cursor = engine.action_log(merchant, activity_id, after=after, limit=page)
         if items:
-            yield _rows_chunk([[i["seq"], iso_utc(i["at"]), i["actor"], i["participant"],
+            yield _rows_chunk([[i["seq"], local_iso(i["at"], tz), i["actor"], i["participant"],
                                 i["action"], i["room"] or "", i["params"], i["result"],
                                 i["events"], int(bool(i["first_time"]))] for i in items])
         if cursor is None:
@@ -116,32 +134,45 @@ def csv_response(chunks: Iterator[str], filename: str) -> Response:
 @bp.route("/activities/<activity_id>/export/participants.csv")
 @login_required
 def export_participants(activity_id: str):
-    load_activity(activity_id)  # 404 for another merchant's activity
-    return csv_response(participants_csv(get_engine(), activity_id),
+    activity = load_activity(activity_id)  # 404 for another merchant's activity
+    return csv_response(participants_csv(get_engine(), activity_id, tz=activity["timezone"],
+                                         entry=pinned_entry(activity)),
                         f"{activity_id}-participants.csv")
 
 
 @bp.route("/activities/<activity_id>/export/actions.csv")
 @login_required
 def export_actions(activity_id: str):
-    load_activity(activity_id)
-    return csv_response(actions_csv(get_engine(), current_merchant(), activity_id),
+    activity = load_activity(activity_id)
+    return csv_response(actions_csv(get_engine(), current_merchant(), activity_id,
+                                    tz=activity["timezone"]),
                         f"{activity_id}-actions.csv")
 
 
 # the page -----------------------------------------------------------------------------------
 
-def hourly_series(hourly: list[dict[str, Any]], now: int, live: bool) -> list[dict[str, Any]]:
-    """The last hours of buckets (between `MIN_CHART_HOURS` and `CHART_HOURS`), gaps filled
-    with zeros."""
+def hourly_series(hourly: list[dict[str, Any]], now: int, live: bool,
+                  began: int | None = None, window: tuple[int, int] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Hourly buckets from the activity's first hour (`began`) to the last with numbers (to now
+    while live), at most `CHART_HOURS` of them, gaps filled with zeros; within `window`
+    ([since, until)) when a date range is chosen."""
+    if window is not None:
+        hourly = [h for h in hourly if window[0] <= h["hour"] < window[1]]
     if not hourly:
         return []
     by_hour = {h["hour"]: h for h in hourly}
     last = max(by_hour)
-    if live:
+    if live and (window is None or now < window[1]):
         last = max(last, now - now % 3600)
     first = max(min(by_hour), last - (CHART_HOURS - 1) * 3600)
-    first = min(first, last - (MIN_CHART_HOURS - 1) * 3600)
+    floor = min(by_hour)
+    if began is not None:
+        floor = min(floor, max(began - began % 3600, last - (CHART_HOURS - 1) * 3600))
+    if window is not None:
+        floor = max(floor, window[0] - window[0] % 3600)
+    # a few hours at least, so that one busy hour is not one wide bar, but none before `floor`
+    first = max(floor, min(first, last - (MIN_CHART_HOURS - 1) * 3600))
     empty = {k: 0 for k in hourly[0] if k not in ("hour", "activity_id")}
     return [{**empty, **by_hour.get(h, {}), "hour": h} for h in range(first, last + 1, 3600)]
 
@@ -168,21 +199,25 @@ def charts(series: list[dict[str, Any]], tz: str) -> list[Any]:
     participants = _("Participants per hour")
     minutes = _("Interaction minutes per hour")
     completions = _("Completions per hour")
-    return [
-        bar_chart("chart-participations", labels, [h["participations"] for h in series],
-                  title=participations, x_title=x_title, y_title=_("Participations"),
-                  tooltips=tips, describe=summary(participations)),
-        line_chart("chart-participants", labels, [h["participants"] for h in series],
-                   title=participants, x_title=x_title, y_title=_("Participants"),
-                   tooltips=tips, describe=summary(participants)),
-        line_chart("chart-minutes", labels,
-                   [round(h["interaction_seconds"] / 60, 1) for h in series],
-                   title=minutes, x_title=x_title, y_title=_("Minutes"), tooltips=tips,
-                   describe=summary(minutes)),
-        bar_chart("chart-completions", labels, [h["completions"] for h in series],
-                  title=completions, x_title=x_title, y_title=_("Completions"), tooltips=tips,
-                  describe=summary(completions)),
+    figures = [
+        (participations, bar_chart(
+            "chart-participations", labels, [h["participations"] for h in series],
+            title=participations, x_title=x_title, y_title=_("Participations"), tooltips=tips,
+            describe=summary(participations))),
+        (participants, line_chart(
+            "chart-participants", labels, [h["participants"] for h in series],
+            title=participants, x_title=x_title, y_title=_("Participants"), tooltips=tips,
+            describe=summary(participants))),
+        (minutes, line_chart(
+            "chart-minutes", labels, [round(h["interaction_seconds"] / 60, 1) for h in series],
+            title=minutes, x_title=x_title, y_title=_("Minutes"), tooltips=tips,
+            describe=summary(minutes))),
+        (completions, bar_chart(
+            "chart-completions", labels, [h["completions"] for h in series],
+            title=completions, x_title=x_title, y_title=_("Completions"), tooltips=tips,
+            describe=summary(completions))),
     ]
+    return [{"title": title, "svg": svg} for title, svg in figures]
 
 
 def stock_tiles(entry: Any, config: dict[str, Any], view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -195,12 +230,10 @@ def stock_tiles(entry: Any, config: dict[str, Any], view: dict[str, Any]) -> lis
         prizes: list[Any] = listed if isinstance(listed, list) else []
         out = []
         for i, value in enumerate(left):
-            name = prizes[i].get("name") if i < len(prizes) and isinstance(prizes[i], dict) else ""
-            total = prizes[i].get("stock") if i < len(prizes) and isinstance(prizes[i], dict) \
-                else None
-            name = name or "#" + str(i + 1)
+            prize = prizes[i] if i < len(prizes) and isinstance(prizes[i], dict) else {}
+            name = prize.get("name") or "#" + str(i + 1)
             out.append({"label": _("Stock left: %(name)s", name=name),
-                        "value": value, "of": total})
+                        "value": value, "of": prize.get("stock")})
         return out
     if isinstance(left, int | float):
         total = config.get("stock")
@@ -209,11 +242,62 @@ def stock_tiles(entry: Any, config: dict[str, Any], view: dict[str, Any]) -> lis
     return []
 
 
-def action_title(entry: Any, name: str) -> str:
-    if name == "$config":
-        return _("Settings changed by the merchant")
-    action = entry.compiled.actions.get(name)
-    return i18n(action.title) if action is not None else name
+def read_range(args: Any, tz: str, now: int) -> tuple[str, str, tuple[int, int] | None]:
+    """The dashboard's date range (`from`, `to`: dates in the activity's zone, both included)
+    as (from text, to text, [since, until) epoch seconds), or no range."""
+    zone = tz_or_utc(tz)
+    texts = [(args.get(k) or "").strip() for k in ("from", "to")]
+    if not any(texts):
+        return "", "", None
+    try:
+        days = [date.fromisoformat(t) if t else None for t in texts]
+    except ValueError:
+        return texts[0], texts[1], None
+    today = datetime.fromtimestamp(now, tz=UTC).astimezone(zone).date()
+    first = days[0] or (days[1] or today) - timedelta(days=6)
+    last = days[1] or today
+    if last < first:
+        first, last = last, first
+    first = max(first, last - timedelta(days=MAX_RANGE_DAYS))
+    since = int(datetime.combine(first, time(), zone).timestamp())
+    until = int(datetime.combine(last + timedelta(days=1), time(), zone).timestamp())
+    return first.isoformat(), last.isoformat(), (since, until)
+
+
+def event_text(entry: Any, event: dict[str, Any]) -> str:
+    """An event as a merchant reads it: its label, and what was won or bought."""
+    label = event_name(entry, event.get("type", ""))
+    raw = event.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    what = data.get("prize")
+    if what:
+        return _("%(event)s: %(prize)s", event=label, prize=what)
+    return label
+
+
+def recent_rows(engine: Engine, merchant: Merchant, activity: dict[str, Any],
+                entry: Any) -> list[dict[str, Any]]:
+    seq = activity["actions"]
+    recent, _cursor = engine.action_log(merchant, activity["id"], after=max(0, seq - RECENT),
+                                        limit=RECENT)
+    return [{"seq": r["seq"], "at": format_time(r["at"], activity["timezone"], seconds=True),
+             "who": r["participant"], "name": r.get("display_name") or "",
+             "actor": r["actor"], "action": action_name(entry, r["action"]),
+             "details": merchant_details(entry, r),
+             "events": "; ".join(event_text(entry, e) for e in r["events"] or [])}
+            for r in reversed(recent)]
+
+
+def merchant_details(entry: Any, r: dict[str, Any]) -> str:
+    """What a merchant's own logged change did (a top-up, a new end)."""
+    params = r.get("params") or {}
+    if r["action"] == "$stock":
+        return f"{field_name(entry, params.get('field', ''))} +{params.get('add')}"
+    if r["action"] == "$config":
+        after = params.get("after") or {}
+        return ", ".join(f"{field_name(entry, k)}: {show_value(None, v)}"
+                         for k, v in after.items())
+    return ""
 
 
 @bp.route("/activities/<activity_id>/dashboard")
@@ -223,47 +307,57 @@ def show(activity_id: str):
     merchant = current_merchant()
     activity = load_activity(activity_id)
     entry = pinned_entry(activity)
+    tz = activity["timezone"]
+    now = engine.now()
+    range_from, range_to, window = read_range(request.args, tz, now)
     stats = engine.stats(merchant, activity_id)
-    totals = stats["totals"]
     view = participant_view(activity) if activity["status"] != "draft" else {}
+    since, until = window or (0, now + 1)
+    hourly = [h for h in stats["hourly"] if since <= h["hour"] < until]
+    totals = {k: sum(h[k] for h in hourly) for k in
+              ("participations", "first_time", "interaction_seconds", "completions")}
+    acted = engine.actors(merchant, activity_id, since, until) if window \
+        else stats["totals"]["unique_participants"]
     viewed = engine.count_participants(activity_id)
-    acted = totals["unique_participants"]
-    # Completions count events, not people: one participant may complete twice (and a
-    # bargain's completion is set off by the last helper). Capped at `acted`, it approximates
-    # the participants who completed without scanning the log.
-    completed = min(totals["completions"], acted)
-    funnel = [
-        {"label": _("Viewed"), "value": max(viewed, acted),
-         "help": _("Participants who opened the activity (sent a heartbeat or acted)")},
-        {"label": _("Acted"), "value": acted, "help": _("Unique participants who acted")},
-        {"label": _("Completed"), "value": completed,
-         "help": _("Completion events, at most one per participant (an approximation)")},
-    ]
-    top = max(1, funnel[0]["value"])
-    for step in funnel:
-        step["percent"] = 100.0 * step["value"] / top
-
-    seq = activity["actions"]
-    recent, _cursor = engine.action_log(merchant, activity_id, after=max(0, seq - RECENT),
-                                        limit=RECENT)
-    recent = [{"seq": r["seq"], "at": format_time(r["at"], activity["timezone"], seconds=True),
-               "who": mask_id(r["participant"]), "actor": r["actor"],
-               "action": action_title(entry, r["action"]),
-               "events": ", ".join(e.get("type", "") for e in r["events"] or [])}
-              for r in reversed(recent)]
-
-    series = hourly_series(stats["hourly"], engine.now(), activity["status"] == "live")
+    funnel = funnel_steps(engine, merchant, activity_id, entry, since, until,
+                          max(viewed, acted) if window is None else acted)
     tiles = [
         {"label": _("Participations"), "value": totals["participations"]},
-        {"label": _("Unique participants"), "value": totals["unique_participants"]},
-        {"label": _("First-time participants"), "value": totals["first_time_participants"]},
+        {"label": _("Unique participants"), "value": acted},
+        {"label": _("First-time participants"), "value": totals["first_time"]},
         {"label": _("Interaction minutes"),
          "value": round(totals["interaction_seconds"] / 60, 1)},
     ]
-    for event_type, count in stats["completions"].items():
-        tiles.append({"label": _("Completions: %(event)s", event=event_type), "value": count})
-    tiles += stock_tiles(entry, activity["config"], view)
+    if window is None:
+        for event_type, count in stats["completions"].items():
+            tiles.append({"label": _("Completions: %(event)s",
+                                     event=event_name(entry, event_type)), "value": count})
+        tiles += stock_tiles(entry, activity["config"], view)
+        sharing = stats["sharing"]
+        tiles += [{"label": _("Invited participants"), "value": sharing["invited"]},
+                  {"label": _("New customers brought"), "value": sharing["invited_first_time"]},
+                  {"label": _("K-factor"), "value": f"{sharing['k_factor']:.2f}"}]
+    series = hourly_series(stats["hourly"], now, activity["status"] == "live",
+                           began=activity["published_at"], window=window)
     return render_template("console/dashboard.html", activity=activity, entry=entry,
-                           tiles=tiles, funnel=funnel, recent=recent,
-                           charts=charts(series, activity["timezone"]),
-                           series=series, status_labels=STATUS_LABELS)
+                           tiles=tiles, funnel=funnel,
+                           recent=recent_rows(engine, merchant, activity, entry),
+                           charts=charts(series, tz), series=series,
+                           status_labels=STATUS_LABELS, range_from=range_from,
+                           range_to=range_to, ranged=window is not None, yuan=yuan)
+
+
+def funnel_steps(engine: Engine, merchant: Merchant, activity_id: str, entry: Any, since: int,
+                 until: int, top_value: int) -> list[dict[str, Any]]:
+    """The template's funnel (its declared steps), or opened → acted when it declares none."""
+    declared = engine.funnel(merchant, activity_id, since, until)
+    if declared:
+        steps = [{"label": i18n(s["label"]), "value": s["count"], "help": None}
+                 for s in declared]
+    else:
+        steps = [{"label": _("Acted"), "value": top_value,
+                  "help": _("Unique participants who acted")}]
+    top = max([1, *(s["value"] for s in steps)])
+    for step in steps:
+        step["percent"] = 100.0 * step["value"] / top
+    return steps

@@ -23,6 +23,7 @@ KIND_LABELS = {
 }
 
 VERB_LABELS = {
+    "start": _l("Start now"),
     "pause": _l("Pause"),
     "resume": _l("Resume"),
     "end": _l("End now"),

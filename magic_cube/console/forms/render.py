@@ -166,12 +166,13 @@ class FormRenderer:
         current = value if isinstance(value, dict) else {}
         out: list[dict[str, Any]] = []
         groups: dict[str, dict[str, Any]] = {}
+        money = frozenset(p.name for p in properties if self.info(p.schema).widget == "money")
         for prop in properties:
             child = self.field([*path, prop.name], prop.schema, current.get(prop.name, MISSING),
                                prop.name in required or prop.required_when_shown, ctx)
             if prop.show_if is not None:
-                child["show_if"] = json.dumps(with_input_names(prop.show_if, self.name(path)),
-                                              ensure_ascii=False)
+                condition = with_input_names(prop.show_if, self.name(path), money)
+                child["show_if"] = json.dumps(condition, ensure_ascii=False)
                 child["shown"] = condition_holds(self.root, prop.show_if, current, properties)
             group = localised(self.info(prop.schema).ui.get("group"), self.lang)
             if not group or child["kind"] == "hidden":

@@ -21,7 +21,9 @@ from jsonschema import Draft202012Validator
 from magic_cube.catalog.schemaref import resolve
 from magic_cube.console.forms.values import MISSING, json_equal, option_str
 
-Condition = dict[str, Any]  # {"property", "const"|"enum"}, {"all": [...]} or {"not": ...}
+# {"property", "const"|"enum"|"truthy"|bounds}, {"all": [...]} or {"not": ...}
+Condition = dict[str, Any]
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 # -- texts -------------------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def _typed_info(root: dict[str, Any], node: dict[str, Any], lang: str) -> FieldI
     if isinstance(node.get("enum"), list):
         values = [v for v in node["enum"] if v is not None]
         return FieldInfo(node, "choice", nullable or None in node["enum"],
-                         [(v, enum_label(v)) for v in values])
+                         [(v, choice_label(node, v, lang)) for v in values])
     if "const" in node:
         return FieldInfo(node, "const", options=[(node["const"], enum_label(node["const"]))])
     kinds = [t for t in types if t != "null"]
@@ -172,6 +174,13 @@ def _typed_info(root: dict[str, Any], node: dict[str, Any], lang: str) -> FieldI
     elif kind == "boolean" and info.widget in ("select", "radio"):
         return FieldInfo(node, "choice", nullable, [(True, _("Yes")), (False, _("No"))])
     return info
+
+
+def choice_label(node: dict[str, Any], value: Any, lang: str) -> str:
+    """A choice's label: the template's `x-ui.choices` text, else the value made readable."""
+    ui = node["x-ui"] if isinstance(node.get("x-ui"), dict) else {}
+    choices = ui["choices"] if isinstance(ui.get("choices"), dict) else {}
+    return localised(choices.get(option_str(value)), lang) or enum_label(value)
 
 
 def field_label(info: FieldInfo, name: str, lang: str) -> str:
@@ -201,6 +210,7 @@ class _ObjectParts:
     required: set[str] = field(default_factory=set)
     branches: list[tuple[Condition | None, dict[str, Any]]] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
+    dependent: dict[str, str] = field(default_factory=dict)  # shown name -> the name it needs
 
 
 def object_properties(root: dict[str, Any], node: Any) -> tuple[list[Property], set[str]]:
@@ -225,6 +235,10 @@ def _collect(root: dict[str, Any], raw: Any, parts: _ObjectParts, depth: int = 0
         parts.properties.setdefault(name, Property(name, sub))
     if isinstance(node.get("required"), list):
         parts.required.update(str(x) for x in node["required"])
+    if isinstance(node.get("dependentRequired"), dict):
+        for name, needed in node["dependentRequired"].items():
+            for other in needed if isinstance(needed, list) else []:
+                parts.dependent.setdefault(str(other), str(name))
     for member in node["allOf"] if isinstance(node.get("allOf"), list) else []:
         _collect(root, member, parts, depth + 1)
     if "if" in node:
@@ -243,7 +257,10 @@ def _properties_of(node: dict[str, Any]) -> dict[str, Any]:
 
 def _add_branch_properties(parts: _ObjectParts) -> None:
     """Properties only in `then`/`else` show under the branch's condition; one in both always
-    shows."""
+    shows. A property declared outright but required by one branch only matters there, so it
+    shows under that branch's condition too; one that `dependentRequired` makes needed by
+    another shows while that other is on."""
+    _conditional_declared(parts)
     branches_naming = Counter(name for _when, branch in parts.branches
                               for name in _properties_of(branch))
     for when, branch in parts.branches:
@@ -257,9 +274,32 @@ def _add_branch_properties(parts: _ObjectParts) -> None:
                 required_when_shown=name in needed and when is not None and not always)
 
 
+def _conditional_declared(parts: _ObjectParts) -> None:
+    named = Counter(name for _when, branch in parts.branches
+                    for name in {*_properties_of(branch), *_required_of(branch)})
+    for when, branch in parts.branches:
+        for name in _required_of(branch):
+            prop = parts.properties.get(name)
+            if when is None or prop is None or prop.show_if is not None \
+                    or name in parts.required or named[name] > 1:
+                continue
+            prop.show_if, prop.required_when_shown = when, True
+    for name, needs in parts.dependent.items():
+        prop = parts.properties.get(name)
+        if prop is not None and prop.show_if is None and needs in parts.properties \
+                and name not in parts.required:
+            prop.show_if = {"property": needs, "truthy": True}
+
+
+def _required_of(node: dict[str, Any]) -> list[str]:
+    required = node.get("required")
+    return [str(x) for x in required] if isinstance(required, list) else []
+
+
 def show_if_condition(root: dict[str, Any], raw: Any) -> Condition | None:
-    """An `if` schema as a show-if condition (`{"property", "const"|"enum"}` or `{"all": […]}`),
-    or None when it says more than property values we can compare in a browser."""
+    """An `if` schema as a show-if condition (`{"property", "const"|"enum"|bounds}` or
+    `{"all": […]}`), or None when it says more than property values we can compare in a
+    browser. Bounds are `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`."""
     node = resolve_node(root, raw)
     properties = node.get("properties")
     allowed = {"properties", "required", "type", "title", "description", "$comment"}
@@ -272,19 +312,30 @@ def show_if_condition(root: dict[str, Any], raw: Any) -> Condition | None:
             leaves.append({"property": name, "const": sub["const"]})
         elif isinstance(sub.get("enum"), list):
             leaves.append({"property": name, "enum": sub["enum"]})
+        elif isinstance(sub.get("not"), dict) and "const" in sub["not"]:
+            leaves.append({"not": {"property": name, "const": sub["not"]["const"]}})
+        elif any(k in sub for k in BOUNDS) and set(sub) <= {*BOUNDS, "type"} and all(
+                isinstance(sub[k], int | float) and not isinstance(sub[k], bool)
+                for k in BOUNDS if k in sub):
+            leaves.append({"property": name, **{k: sub[k] for k in BOUNDS if k in sub}})
         else:
             return None
     return leaves[0] if len(leaves) == 1 else {"all": leaves}
 
 
-def with_input_names(condition: Condition, object_name: str) -> Condition:
-    """The condition with the input name of each property, for forms.js."""
+def with_input_names(condition: Condition, object_name: str,
+                     money: frozenset[str] = frozenset()) -> Condition:
+    """The condition with the input name of each property, for forms.js (`money`: properties
+    typed in yuan, whose bounds are in fen)."""
     if "not" in condition:
-        return {"not": with_input_names(condition["not"], object_name)}
+        return {"not": with_input_names(condition["not"], object_name, money)}
     if "all" in condition:
-        return {"all": [with_input_names(c, object_name) for c in condition["all"]]}
+        return {"all": [with_input_names(c, object_name, money) for c in condition["all"]]}
     prop = condition["property"]
-    return {**condition, "name": f"{object_name}.{prop}" if object_name else prop}
+    named = {**condition, "name": f"{object_name}.{prop}" if object_name else prop}
+    if prop in money and any(k in condition for k in BOUNDS):
+        named["money"] = True
+    return named
 
 
 def condition_holds(root: dict[str, Any], condition: Condition, value: dict[str, Any],
@@ -299,11 +350,28 @@ def condition_holds(root: dict[str, Any], condition: Condition, value: dict[str,
     if current is MISSING:
         schema = next((resolve_node(root, p.schema) for p in properties if p.name == name), {})
         current = schema.get("default", MISSING)
+    if condition.get("truthy"):
+        return current is not MISSING and current not in (None, "", False, 0)
     if current is MISSING:
         return False
     if "const" in condition:
         return json_equal(current, condition["const"])
-    return any(json_equal(current, v) for v in condition.get("enum", []))
+    if "enum" in condition:
+        return any(json_equal(current, v) for v in condition["enum"])
+    return within_bounds(current, condition)
+
+
+def within_bounds(value: Any, condition: Condition) -> bool:
+    """Whether a number is within a condition's `minimum` … `exclusiveMaximum`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    checks = {"minimum": value >= condition.get("minimum", value),
+              "maximum": value <= condition.get("maximum", value),
+              "exclusiveMinimum": "exclusiveMinimum" not in condition
+              or value > condition["exclusiveMinimum"],
+              "exclusiveMaximum": "exclusiveMaximum" not in condition
+              or value < condition["exclusiveMaximum"]}
+    return all(checks.values())
 
 
 # -- variants and defaults ---------------------------------------------------------------------

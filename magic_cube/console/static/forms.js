@@ -204,12 +204,29 @@
     return value;
   }
 
+  var BOUNDS = {
+    minimum: function (v, b) { return v >= b; },
+    maximum: function (v, b) { return v <= b; },
+    exclusiveMinimum: function (v, b) { return v > b; },
+    exclusiveMaximum: function (v, b) { return v < b; }
+  };
+
   function holds(cond, form) {
     if (cond.not) return !holds(cond.not, form);
     if (cond.all) return cond.all.every(function (c) { return holds(c, form); });
-    var wanted = Object.prototype.hasOwnProperty.call(cond, "const") ? [cond.const] : (cond.enum || []);
     var current = currentValue(form, cond.name);
-    return wanted.some(function (w) { return formString(w) === current; });
+    if (cond.truthy) return current !== "" && current !== "false" && current !== "0";
+    var has = function (key) { return Object.prototype.hasOwnProperty.call(cond, key); };
+    if (has("const") || has("enum")) {
+      var wanted = has("const") ? [cond.const] : cond.enum;
+      return wanted.some(function (w) { return formString(w) === current; });
+    }
+    var number = parseFloat(current);
+    if (current === "" || isNaN(number)) return false;
+    if (cond.money) number = Math.round(number * 100);
+    return Object.keys(BOUNDS).every(function (key) {
+      return !has(key) || BOUNDS[key](number, cond[key]);
+    });
   }
 
   function refresh(form) {
@@ -295,8 +312,43 @@
     refresh(form);
   }
 
+  // -- a running total (the lottery's odds) ------------------------------------------------
+
+  /* An element with data-total-of="config.prizes" and data-total-field="odds" shows the sum of
+     that column as the merchant types; data-total-max marks it when the sum goes over. */
+  function updateTotals(form) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-total-of]"), function (box) {
+      var prefix = box.getAttribute("data-total-of") + ".";
+      var field = "." + box.getAttribute("data-total-field");
+      var scale = parseFloat(box.getAttribute("data-total-scale") || "1");
+      var max = parseFloat(box.getAttribute("data-total-max") || "Infinity");
+      var sum = 0;
+      Array.prototype.forEach.call(form.querySelectorAll("input[name]"), function (el) {
+        var name = el.name;
+        if (name.indexOf(prefix) !== 0 || name.slice(-field.length) !== field) return;
+        if (name.slice(prefix.length, -field.length).indexOf(".") !== -1 || el.disabled) return;
+        var value = parseFloat(el.value);
+        if (!isNaN(value)) sum += value;
+      });
+      var out = box.querySelector("[data-total-value]");
+      if (out) out.textContent = (100 * sum / scale).toFixed(2) + "%";
+      box.classList.toggle("total--over", sum > max);
+    });
+  }
+
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-mc-form]"), init);
+    var form = document.querySelector("form.activity-form");
+    if (form && document.querySelector("[data-total-of]")) {
+      var update = function () { updateTotals(form); };
+      form.addEventListener("input", update);
+      form.addEventListener("change", update);
+      form.addEventListener("click", function () { setTimeout(update, 0); });
+      update();
+    }
+    // After a failed submit, the summary of errors takes the focus (a screen reader reads it).
+    var summary = document.getElementById("error-summary");
+    if (summary) summary.focus();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,137 @@
+"""Fulfilment in the console: an activity's winners and orders with their redemption codes
+(核销码), shipping details for physical items, the warehouse CSV, and a page to verify and
+redeem a code at a counter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from magic_cube.console.activities import pinned_entry
+from magic_cube.console.auth import login_required
+from magic_cube.console.context import current_merchant, get_engine, load_activity
+from magic_cube.console.dashboard import _rows_chunk, csv_response, local_iso
+from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.console.present import event_name, yuan
+from magic_cube.engine import Engine, Merchant
+from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+from magic_cube.engine.fulfilment import SHIPPING_FIELDS
+
+bp = Blueprint("fulfilment", __name__)
+
+PAGE = 100
+
+
+def kind_labels() -> dict[str, str]:
+    return {"physical": _("Physical goods"), "coupon": _("Coupon"), "points": _("Points"),
+            "virtual": _("Virtual item"), "units": _("Gift units"),
+            "amount": _("An amount of money")}
+
+
+def shipping_labels() -> dict[str, str]:
+    return {"name": _("Recipient"), "phone": _("Phone"), "address": _("Address"),
+            "carrier": _("Carrier"), "tracking": _("Tracking number")}
+
+
+@bp.route("/activities/<activity_id>/fulfilment")
+@login_required
+def show(activity_id: str):
+    activity = load_activity(activity_id)
+    entry = pinned_entry(activity)
+    search = (request.args.get("q") or "").strip() or None
+    after = request.args.get("after") or None
+    items = get_engine().redemptions(current_merchant(), activity_id, after=after,
+                                     limit=PAGE + 1, search=search)
+    more = len(items) > PAGE
+    items = items[:PAGE]
+    for item in items:
+        item["event_label"] = event_name(entry, item["event"])
+    return render_template("console/fulfilment.html", activity=activity, items=items,
+                           search=search or "", next_after=items[-1]["code"] if more else None,
+                           kinds=kind_labels(), shipping_labels=shipping_labels(),
+                           shipping_fields=SHIPPING_FIELDS, status_labels=STATUS_LABELS,
+                           yuan=yuan)
+
+
+@bp.route("/activities/<activity_id>/fulfilment/<code>/shipping", methods=["POST"])
+@login_required
+def ship(activity_id: str, code: str):
+    load_activity(activity_id)
+    shipping = {k: request.form.get(k, "") for k in SHIPPING_FIELDS}
+    try:
+        get_engine().ship(current_merchant(), code, shipping,
+                          shipped=request.form.get("shipped") == "1")
+    except CodeNotFound:
+        flash(_("There is no such code."), "error")
+    else:
+        flash(_("Shipping details saved for %(code)s.", code=code), "success")
+    return redirect(url_for("console.fulfilment.show", activity_id=activity_id) + f"#c-{code}")
+
+
+def warehouse_columns() -> list[str]:
+    return [_("Code"), _("Won at"), _("Participant ID"), _("Name"), _("What happened"),
+            _("Item"), _("Kind"), _("Amount"), _("Redeemed at"), *shipping_labels().values(),
+            _("Shipped at")]
+
+
+def warehouse_csv(engine: Engine, merchant: Merchant, activity: dict[str, Any],
+                  entry: Any) -> Iterator[str]:
+    """Every winner and order, one chunk per page, with shipping details, for the warehouse."""
+    yield "\ufeff" + _rows_chunk([warehouse_columns()])
+    tz, kinds = activity["timezone"], kind_labels()
+    after: str | None = None
+    while True:
+        items = engine.redemptions(merchant, activity["id"], after=after, limit=PAGE)
+        if not items:
+            return
+        yield _rows_chunk([[
+            i["code"], local_iso(i["created_at"], tz), i["participant_id"], i["display_name"],
+            event_name(entry, i["event"]), i["item"], kinds.get(i["kind"], i["kind"]),
+            yuan(i["amount"]) if i["amount"] is not None else "",
+            local_iso(i["redeemed_at"], tz),
+            *[(i["shipping"] or {}).get(k, "") for k in SHIPPING_FIELDS],
+            local_iso(i["shipped_at"], tz)] for i in items])
+        if len(items) < PAGE:
+            return
+        after = items[-1]["code"]
+
+
+@bp.route("/activities/<activity_id>/export/fulfilment.csv")
+@login_required
+def export(activity_id: str):
+    activity = load_activity(activity_id)
+    return csv_response(warehouse_csv(get_engine(), current_merchant(), activity,
+                                      pinned_entry(activity)),
+                        f"{activity_id}-fulfilment.csv")
+
+
+@bp.route("/redeem", methods=["GET", "POST"])
+@login_required
+def redeem():
+    """Verify a code (GET ?code=) and redeem it (POST), once."""
+    engine = get_engine()
+    code = (request.values.get("code") or "").strip()
+    found, error, done = None, None, False
+    if code:
+        try:
+            if request.method == "POST":
+                found = engine.redeem_code(current_merchant(), code, by=_("console"))
+                done = True
+            else:
+                found = engine.verify_code(current_merchant(), code)
+        except CodeNotFound:
+            error = _("There is no such code. Check the letters and try again.")
+        except AlreadyRedeemed:
+            found = engine.verify_code(current_merchant(), code)
+            error = _("This code was already redeemed.")
+    activity = None
+    if found is not None:
+        activity = engine.get_activity(current_merchant(), found["activity_id"])
+        found["event_label"] = event_name(pinned_entry(activity), found["event"])
+    status = 404 if error and found is None else 409 if error else 200
+    return render_template("console/redeem.html", code=code, found=found, error=error,
+                           done=done, activity=activity, kinds=kind_labels(),
+                           yuan=yuan), status

@@ -1,0 +1,156 @@
+"""How the console shows a template's values to a merchant: human labels for config fields,
+choices, view keys and event types (from the template's own zh/en texts), money in yuan with two
+decimals, and config errors whose limits are quoted in the unit the merchant types.
+
+A template's texts come with it (`x-ui.label`, `x-ui.choices`, `view_labels`, `events`); the
+console's own words come from its catalog. A raw key is shown only when a template has no label
+for it, and `magic-cube templates validate` warns about those.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import gettext as _
+
+from magic_cube.catalog import TemplateEntry
+from magic_cube.catalog.labels import event_label
+from magic_cube.console.context import i18n, lang
+from magic_cube.console.forms.names import FieldErrors
+from magic_cube.console.forms.schema import (
+    choice_label,
+    field_info,
+    field_label,
+    humanise,
+    localised,
+    resolve_node,
+    schema_at,
+)
+
+BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+# Keys of a lottery's view that its odds table already shows.
+ODDS_KEYS = {"prize_names", "prize_odds", "prize_stock", "stock_left", "miss_name", "miss_odds",
+             "odds_scale"}
+MERCHANT_ACTIONS = {"$config", "$end", "$start", "$schedule", "$stock"}
+
+
+def yuan(fen: Any, symbol: str = "¥") -> str:
+    """An amount in fen as yuan with two decimals and thousands separators: `¥1,234.50`."""
+    if isinstance(fen, bool) or not isinstance(fen, int | float):
+        return "—" if fen is None else str(fen)
+    amount = (Decimal(int(fen)) / 100).quantize(Decimal("0.01"))
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{abs(amount):,.2f}"
+
+
+def config_schema(entry: TemplateEntry) -> dict[str, Any]:
+    return entry.doc.get("config", {}).get("schema", {"type": "object"})
+
+
+def field_node(entry: TemplateEntry, path: str) -> dict[str, Any] | None:
+    """The resolved schema node of a config field (`prizes.0.stock`), or None."""
+    root = config_schema(entry)
+    raw = schema_at(root, [p for p in path.split(".") if p], None)
+    return resolve_node(root, raw) if raw is not None else None
+
+
+def is_money(node: dict[str, Any] | None) -> bool:
+    ui = node.get("x-ui") if isinstance(node, dict) else None
+    return isinstance(ui, dict) and ui.get("widget") == "money"
+
+
+def field_name(entry: TemplateEntry, path: str) -> str:
+    """A config field's label in the page's language (`draws_per_day` -> its label)."""
+    root = config_schema(entry)
+    raw = schema_at(root, [p for p in path.split(".") if p], None)
+    if raw is None:
+        return humanise(path.split(".")[-1]) or path
+    return field_label(field_info(root, raw, lang()), path.split(".")[-1], lang())
+
+
+def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥") -> str:
+    """A config value as a merchant reads it: money in yuan, a choice by its label."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if is_money(node):
+        return yuan(value, currency)
+    if isinstance(node, dict) and isinstance(node.get("enum"), list):
+        return choice_label(node, value, lang())
+    if isinstance(value, list):
+        return ", ".join(show_value(None, v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{humanise(k)}: {show_value(None, v)}" for k, v in value.items())
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | None = None
+              ) -> list[tuple[str, str]]:
+    """The activity view as (label, value) rows: a key that shows a config field takes the
+    field's label and way of showing; any other its `view_labels` text."""
+    declared = entry.doc.get("views", {}).get("activity", {})
+    labels = entry.doc.get("view_labels") or {}
+    rows = []
+    for key, value in view.items():
+        if skip and key in skip:
+            continue
+        expression = declared.get(key)
+        field = _config_var(expression)
+        if field is not None and field_node(entry, field) is not None:
+            rows.append((field_name(entry, field), show_value(field_node(entry, field), value)))
+            continue
+        label = localised(labels.get(key), lang()) or humanise(key)
+        rows.append((label, show_value(None, value)))
+    return rows
+
+
+def _config_var(expression: Any) -> str | None:
+    if isinstance(expression, dict) and set(expression) == {"var"} \
+            and isinstance(expression["var"], str) and expression["var"].startswith("config."):
+        return expression["var"].removeprefix("config.")
+    return None
+
+
+def event_name(entry: TemplateEntry, event_type: str) -> str:
+    """An event type's label in the page's language; the type itself when it has none."""
+    return event_label(entry.doc, event_type, lang()) or event_type
+
+
+def action_name(entry: TemplateEntry, name: str) -> str:
+    """An action's title, or what a merchant's own logged change was."""
+    merchant = {"$config": _("Settings changed by the merchant"),
+                "$end": _("Activity ended: open rooms closed"),
+                "$start": _("Started early by the merchant"),
+                "$schedule": _("End time changed by the merchant"),
+                "$stock": _("Stock topped up by the merchant")}
+    if name in merchant:
+        return merchant[name]
+    action = entry.compiled.actions.get(name)
+    return i18n(action.title) if action is not None else name
+
+
+def money_errors(entry: TemplateEntry, errors: FieldErrors) -> FieldErrors:
+    """Config errors with the limits of money fields quoted in yuan, as the merchant types
+    them (the validator speaks in fen, the unit stored)."""
+    out: FieldErrors = {}
+    for path, entries in errors.items():
+        node = field_node(entry, path) if path else None
+        fixed = []
+        for e in entries:
+            code = e.get("code", "")
+            if is_money(node) and node is not None and code in BOUND_CODES \
+                    and isinstance(node.get(code), int | float):
+                limit = yuan(node[code])
+                words = {"minimum": _("Must be at least %(amount)s", amount=limit),
+                         "maximum": _("Must be at most %(amount)s", amount=limit),
+                         "exclusiveMinimum": _("Must be more than %(amount)s", amount=limit),
+                         "exclusiveMaximum": _("Must be less than %(amount)s", amount=limit)}
+                fixed.append({**e, "message": words[code]})
+            else:
+                fixed.append(e)
+        out[path] = fixed
+    return out

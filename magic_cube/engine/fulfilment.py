@@ -1,0 +1,128 @@
+"""Fulfilment: a redemption code (核销码) for every prize won and order placed, verified and
+redeemed exactly once, with shipping details for physical goods.
+
+Which events are wins or orders is the template's to say (`fulfilment`, see docs/templates.md):
+for each such event type, whose it is (a data key naming the participant, or every member of
+the event's room), what was won (a data key, a config field or a fixed value), what kind of item
+it is (`physical` ones are shipped) and an amount. Codes are written by `issue` inside the
+transaction of the action that emitted the events, so a win and its code commit together.
+
+Redeeming is one conditional UPDATE: of two concurrent redeems of one code, exactly one wins.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from magic_cube.engine.core import Core
+from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+from magic_cube.store import Tx
+from magic_cube.store.records import ActivityRecord, Merchant
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a counter
+CODE_LENGTH = 10
+SHIPPING_FIELDS = ("name", "phone", "address", "carrier", "tracking")
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normal_code(code: str) -> str:
+    """A code as typed at a counter: spaces and dashes dropped, upper case."""
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
+def _pick(spec: Any, data: dict[str, Any], config: dict[str, Any]) -> Any:
+    if isinstance(spec, str):
+        return data.get(spec)
+    if isinstance(spec, dict) and "config" in spec:
+        return config.get(spec["config"])
+    if isinstance(spec, dict) and "value" in spec:
+        return spec["value"]
+    return None
+
+
+def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
+          events: list[dict[str, Any]], now: int) -> int:
+    """Write a code for each win or order among an action's `events`; how many were written."""
+    specs = doc.get("fulfilment")
+    if not isinstance(specs, dict):
+        return 0
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        spec = specs.get(event.get("type"))
+        if not isinstance(spec, dict):
+            continue
+        raw = event.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        if spec.get("members"):
+            stored = tx.get_room(activity.id, str(data.get("room", "")))
+            people = [(m.participant, m.display_name) for m in stored.room.members] \
+                if stored is not None else []
+        else:
+            who = _pick(spec.get("participant"), data, activity.config)
+            people = [(str(who), "")] if who else []
+        item, kind = _pick(spec.get("item"), data, activity.config), \
+            _pick(spec.get("kind"), data, activity.config)
+        amount = _pick(spec.get("amount"), data, activity.config)
+        for participant, name in people:
+            rows.append({
+                "code": new_code(), "merchant_id": activity.merchant_id,
+                "activity_id": activity.id, "seq": seq, "position": len(rows),
+                "participant_id": participant, "display_name": name or "",
+                "event": event["type"], "item": "" if item is None else str(item),
+                "kind": "" if kind is None else str(kind),
+                "amount": amount if isinstance(amount, int) and not isinstance(amount, bool)
+                else None, "created_at": now})
+    if rows:
+        tx.insert_redemptions(rows)
+    return len(rows)
+
+
+class Fulfilment:
+    """Winners and orders with their codes: listing, verifying, redeeming, shipping."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def list(self, merchant: Merchant, activity_id: str, after: str | None = None,
+             limit: int = 100, search: str | None = None) -> list[dict[str, Any]]:
+        with self.core.store.transaction(write=False) as tx:
+            self.core.activity(tx, activity_id, merchant)
+            return tx.list_redemptions(activity_id, after, limit, search)
+
+    def verify(self, merchant: Merchant, code: str) -> dict[str, Any]:
+        """A code's details (redeemed or not), or `CodeNotFound`."""
+        with self.core.store.transaction(write=False) as tx:
+            found = tx.get_redemption(merchant.id, normal_code(code))
+        if found is None:
+            raise CodeNotFound()
+        return found
+
+    def redeem(self, merchant: Merchant, code: str, by: str = "") -> dict[str, Any]:
+        """Redeem a code once: its details, `AlreadyRedeemed` the second time."""
+        code = normal_code(code)
+        now = self.core.now()
+        with self.core.store.transaction() as tx:
+            won = tx.redeem(merchant.id, code, now, by[:100])
+            found = tx.get_redemption(merchant.id, code)
+        if found is None:
+            raise CodeNotFound()
+        if not won:
+            raise AlreadyRedeemed(found["redeemed_at"])
+        return found
+
+    def ship(self, merchant: Merchant, code: str, shipping: dict[str, Any],
+             shipped: bool = False) -> dict[str, Any]:
+        """Record where a physical item goes (and that it went)."""
+        code = normal_code(code)
+        clean = {k: str(shipping.get(k) or "").strip()[:500] for k in SHIPPING_FIELDS}
+        with self.core.store.transaction() as tx:
+            if not tx.set_shipping(merchant.id, code, clean,
+                                   self.core.now() if shipped else None):
+                raise CodeNotFound()
+            found = tx.get_redemption(merchant.id, code)
+        assert found is not None
+        return found

@@ -1,0 +1,88 @@
+# ruff: noqa: F811  (fixtures imported from a shared module are named as arguments)
+"""Fulfilment on both stores: a redemption code per prize won or order placed, written with the
+action; verified, redeemed exactly once (also under concurrent redeems), shipping details."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import CONFIGS
+from test_live_controls import act, live_engine, publish  # noqa: F401  (fixture)
+
+from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+
+SURE_WIN = {**CONFIGS["lottery"], "prizes": [
+    {"name": "Tea set", "type": "physical", "stock": 5, "odds": 10000}]}
+
+
+def test_each_prize_won_gets_a_code_in_its_action(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "lottery", SURE_WIN)
+    act(engine, activity_id, "draw", "alice")
+    act(engine, activity_id, "draw", "bob")
+    codes = engine.redemptions(merchant, activity_id)
+    assert [(c["participant_id"], c["item"], c["kind"], c["event"]) for c in codes] == [
+        ("alice", "Tea set", "physical", "prize.awarded"),
+        ("bob", "Tea set", "physical", "prize.awarded")]
+    items, _ = engine.action_log(merchant, activity_id)
+    assert [c["seq"] for c in codes] == [i["seq"] for i in items]
+    assert len({c["code"] for c in codes}) == 2
+
+
+def test_a_group_that_succeeds_gives_every_member_a_code(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "group_buy")
+    room = act(engine, activity_id, "start", "alice").body["room"]
+    act(engine, activity_id, "join", "bob", room)
+    assert engine.redemptions(merchant, activity_id) == []
+    act(engine, activity_id, "join", "carol", room)
+    codes = engine.redemptions(merchant, activity_id)
+    assert sorted(c["participant_id"] for c in codes) == ["alice", "bob", "carol"]
+    assert {c["item"] for c in codes} == {"Rice cooker"}
+
+
+def test_verify_redeem_once_and_ship(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "lottery", SURE_WIN)
+    act(engine, activity_id, "draw", "alice")
+    code = engine.redemptions(merchant, activity_id)[0]["code"]
+    typed = f"{code[:5].lower()}-{code[5:]}"  # as read out at a counter
+    assert engine.verify_code(merchant, typed)["redeemed_at"] is None
+    done = engine.redeem_code(merchant, typed, by="counter 1")
+    assert done["redeemed_at"] is not None and done["redeemed_by"] == "counter 1"
+    with pytest.raises(AlreadyRedeemed):
+        engine.redeem_code(merchant, code)
+    shipped = engine.ship(merchant, code, {"name": "Alice", "phone": "138", "address": "Road 1"},
+                          shipped=True)
+    assert shipped["shipping"]["address"] == "Road 1" and shipped["shipped_at"] is not None
+    other, _key = engine.create_merchant("Other shop")
+    for call in (lambda: engine.verify_code(other, code),
+                 lambda: engine.redeem_code(other, code),
+                 lambda: engine.verify_code(merchant, "NOSUCHCODE")):
+        with pytest.raises(CodeNotFound):
+            call()
+
+
+def test_concurrent_redeems_of_one_code_exactly_one_wins(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "lottery", SURE_WIN)
+    act(engine, activity_id, "draw", "alice")
+    code = engine.redemptions(merchant, activity_id)[0]["code"]
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def redeem(i: int) -> None:
+        start.wait()
+        try:
+            engine.redeem_code(merchant, code, by=f"counter {i}")
+            outcomes.append("won")
+        except AlreadyRedeemed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=redeem, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["refused"] * 7 + ["won"]
