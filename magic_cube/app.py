@@ -8,21 +8,33 @@ Tests pass `create_app({"SETTINGS": {...}, "CLOCK": callable})`: `SETTINGS` over
 settings, `CLOCK` (zero arguments, epoch seconds) replaces the engine's clock, `CATALOG` (a
 discovered `Catalog`) spares a test suite discovering the templates for every app; any other
 key is Flask config.
+
+Every request gets an id (`X-Request-Id`, see magic_cube/logs.py) and is measured
+(magic_cube/metrics.py) by the hooks registered here, before any other, so that they see
+requests that a limit or a malformed URL refuses too.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
+from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
-from magic_cube import console
-from magic_cube.api import init_api, participants
+from magic_cube import console, metrics, shopper
+from magic_cube.api import init_api, ops, participants, sharing
 from magic_cube.api.limits import init_limits
+from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine
+from magic_cube.logs import LOG_FORMATS, REQUEST_ID, request_id_for, use_json
 from magic_cube.settings import Settings
 from magic_cube.store import Store, open_store
 
@@ -49,6 +61,71 @@ def open_app_store(settings: Settings, instance_path: str) -> Store:
     return open_store(url, **options)
 
 
+def instance_secret(instance_path: str) -> str:
+    """The session key kept in the instance folder: made once, readable by its owner only
+    (0600), and read by every process, so that all workers of a server sign sessions alike."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        os.makedirs(instance_path, exist_ok=True)
+        draft = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            # A hard link appears whole, and never replaces the key a process made first.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it (a new key is made) or fill it")
+    return key
+
+
+class Int64Converter(IntegerConverter):
+    """`<int:…>` in a route, limited to the stores' 64-bit integers: a larger number names
+    nothing and matches no route (404) instead of overflowing a query."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = MAX_INT64, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def _begin_request() -> None:
+    g.started = time.perf_counter()
+    g.request_id = request_id_for(request.headers.get("X-Request-Id"))
+    REQUEST_ID.set(g.request_id)
+    if request.endpoint in metrics.POLL_ENDPOINTS and _waits():
+        g.long_poll = True
+        metrics.long_poll_started()
+
+
+def _waits() -> bool:
+    try:
+        return float(request.args.get("wait") or 0) > 0
+    except ValueError:
+        return False
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id
+        metrics.record_request(request.endpoint, request.method, response.status_code,
+                               time.perf_counter() - g.started)
+    return response
+
+
+def _end_request(_exc: BaseException | None) -> None:
+    if g.pop("long_poll", False):
+        metrics.long_poll_ended()
+    REQUEST_ID.set(None)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = dict(test_config or {})
     settings = Settings.load(config.pop("SETTINGS", None))
@@ -67,7 +144,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.config.from_mapping(config)
-    app.json.ensure_ascii = False  # Chinese titles and messages as UTF-8, not \u escapes
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.ensure_ascii = False  # Chinese titles and messages as UTF-8, not \u escapes
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.secret_key or instance_secret(app.instance_path)
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
+    if settings.log_format == "json":
+        use_json()
+        app.logger.removeHandler(default_handler)  # its lines go to the root's JSON handler
+    app.url_map.converters["int"] = Int64Converter  # before any route is added
 
     store = open_app_store(settings, app.instance_path)
     store.migrate()
@@ -79,7 +165,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
         n = int(settings.trusted_proxies)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    init_api(app)
-    init_limits(app, participants.blp)
+    app.before_request(_begin_request)
+    app.after_request(_finish_request)
+    app.teardown_request(_end_request)
+    api = init_api(app)
+    api.register_blueprint(ops.blp)
+    app.register_blueprint(ops.metrics_bp)
+    init_limits(app, participants.blp, sharing.blp)
     console.init_app(app)
+    shopper.init_app(app)
     return app

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import click
 
 from magic_cube.catalog import Catalog, TemplateNotFound, validate_path
+from magic_cube.catalog.labels import label_warnings_of
 from magic_cube.scenarios import run_template_scenarios
 
 
@@ -81,8 +83,8 @@ def templates_show(template_id: str, version: str | None) -> None:
     click.echo("state:")
     for scope, decls in doc.get("state", {}).items():
         for name, decl in decls.items():
-            daily = " (daily)" if decl.get("reset") == "daily" else ""
-            click.echo(f"  {scope}.{name}: {decl['type']}{daily}")
+            reset = f" ({decl['reset']})" if decl.get("reset") else ""
+            click.echo(f"  {scope}.{name}: {decl['type']}{reset}")
     click.echo("actions:")
     for name, action in doc["actions"].items():
         click.echo(f"  {name:<10} by {action.get('by', 'participant'):<12} room "
@@ -104,22 +106,35 @@ def templates_validate(path: Path | None) -> None:
     problems = validate_path(target)
     for problem in problems:
         click.secho(str(problem), fg="red", err=True)
+    for warning in label_warnings_of(target):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if problems:
         raise SystemExit(1)
     click.echo(f"{target}: valid")
 
 
 @templates.command("test")
-@click.argument("template_id", required=False)
-def templates_test(template_id: str | None) -> None:
-    """Run the scenarios of one template, or of all."""
-    catalog = Catalog.discover()
+@click.argument("target", required=False)
+@click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Template directories (default: activity_templates/)")
+def templates_test(target: str | None, dirs: tuple[Path, ...]) -> None:
+    """Run the scenarios of one template (an id, or a template folder anywhere), or of all.
+
+    A TARGET that exists on disk is a folder (or its template.json); otherwise an id looked up
+    in --dir like `list`."""
+    if target is not None and Path(target).exists():
+        folder = Path(target)
+        folder = folder.parent if folder.is_file() else folder
+        catalog = Catalog.discover([folder], entry_points=False)
+        entries = catalog.entries()
+    else:
+        catalog = Catalog.discover(list(dirs) or None)
+        try:
+            entries = [catalog.get(target)] if target else catalog.entries()
+        except TemplateNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
     for problem in catalog.problems:
         click.secho(f"INVALID {problem}", fg="red", err=True)
-    try:
-        entries = [catalog.get(template_id)] if template_id else catalog.entries()
-    except TemplateNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
     passed = failed = 0
     for entry in entries:
         results = run_template_scenarios(entry)
@@ -154,8 +169,9 @@ def templates_new(name: str, directory: Path | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {target}")
+    where = shlex.quote(str(target))
     click.echo(f"next: edit {target / 'template.json'}, then run "
-               f"`magic-cube templates validate {target}` and `magic-cube templates test {name}`")
+               f"`magic-cube templates validate {where}` and `magic-cube templates test {where}`")
 
 
 # operating -------------------------------------------------------------------------------
@@ -229,9 +245,16 @@ def demo(database: str | None, host: str, port: int) -> None:
     info = ensure_demo(_engine(database))
     base = f"http://{host}:{port}"
     click.echo(f"magic-cube demo on {base}")
+    click.echo("  play as a shopper (open on a phone or in a narrow window; guests welcome):")
+    for activity in info["activities"]:
+        click.echo(f"    {activity['template']:<10} {base}/s/{activity['id']}")
+    click.echo(f"  the merchant console: {base}/console   "
+               f"(log in as {info['email']} / {info['password']})")
     click.echo(f"  API docs:     {base}/docs   (OpenAPI: {base}/openapi.json)")
-    click.echo(f"  merchant API key:  {info['api_key']}")
-    click.echo(f"  participant token: {info['token']}  (participant {info['participant']})")
+    click.echo(f"  merchant API key:   {info['api_key']}")
+    click.echo(f"  participant token:  {info['token']}  (participant {info['participant']})")
+    click.echo(f"  participant secret: {info['participant_secret']}  "
+               "(sign your own tokens: docs/api.md, Participant tokens)")
     for activity in info["activities"]:
         click.echo(f"  {activity['template']:<10} {base}/v1/activities/{activity['id']}")
     lottery = next(a["id"] for a in info["activities"] if a["template"] == "lottery")
@@ -249,11 +272,13 @@ def settings_command() -> None:
         click.echo(f"{s.name:<30} {s.default!r:<36} {s.help}")
 
 
+from magic_cube.forecast.command import forecast  # noqa: E402
 from magic_cube.hammer import hammer  # noqa: E402  (command modules import only what they use)
 from magic_cube.worker.command import worker  # noqa: E402
 
 cli.add_command(worker)
 cli.add_command(hammer)
+cli.add_command(forecast)
 
 
 def main() -> None:  # pragma: no cover

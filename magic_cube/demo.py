@@ -1,12 +1,16 @@
-"""Demo data for `make run`: one merchant with a live activity of each core template."""
+"""Demo data for `make run`: one merchant with a live activity of each core template, open to
+guests so that anyone can play on the shopper pages, and a console login."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from werkzeug.security import generate_password_hash
+
 from magic_cube.engine import Engine
 
 DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"  # for trying the console on your own machine only
 DEMO_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bargain": ("砍价 · Teapot", {
         "product_name": "Teapot", "original_price": 19900, "floor_price": 9900,
@@ -30,7 +34,8 @@ def ensure_demo(engine: Engine) -> dict[str, Any]:
     """Create what is missing (safe to run again) and return a fresh key and token."""
     merchant = engine.merchant_by_email(DEMO_EMAIL)
     if merchant is None:
-        merchant, key = engine.create_merchant("Demo shop", DEMO_EMAIL)
+        merchant, key = engine.create_merchant("Demo shop", DEMO_EMAIL,
+                                               generate_password_hash(DEMO_PASSWORD))
     else:
         key = engine.create_api_key(merchant)
     existing, _ = engine.list_activities(merchant, limit=200)
@@ -39,9 +44,13 @@ def ensure_demo(engine: Engine) -> dict[str, Any]:
     for template_id, (title, config) in DEMO_CONFIGS.items():
         activity = by_template.get(template_id)
         if activity is None:
-            activity = engine.create_activity(merchant, template_id, config, title=title)
+            activity = engine.create_activity(merchant, template_id, config, title=title,
+                                              guests=True)
             activity = engine.publish(merchant, activity["id"])
+        elif not activity["guests"]:
+            activity = engine.update_activity(merchant, activity["id"], {"guests": True})
         activities.append({"template": template_id, "id": activity["id"]})
     token, _ = engine.participant_token(merchant, "demo-user", "Demo user")
     return {"merchant": merchant.id, "api_key": key, "token": token, "participant": "demo-user",
-            "activities": activities}
+            "participant_secret": merchant.participant_secret, "email": DEMO_EMAIL,
+            "password": DEMO_PASSWORD, "activities": activities}

@@ -21,16 +21,33 @@ class Setting:
 SETTINGS: list[Setting] = [
     Setting("database_url", "sqlite:///magic-cube.db",
             "Where data lives: sqlite:///PATH (the embedded default) or postgresql://…"),
-    Setting("secret_key", "", "Signs console sessions; generated per process when empty"),
-    Setting("participant_token_ttl", 7 * 86400, "Seconds a participant token issued by the API stays valid"),
+    Setting("secret_key", "",
+            "Signs console sessions; when empty, a key kept in the instance folder "
+            "(secret_key, made once, mode 0600) that every process of the machine shares"),
+    Setting("participant_token_ttl", 7 * 86400,
+            "Seconds a participant token issued by the API stays valid"),
     Setting("heartbeat_interval", 15, "Seconds between heartbeats a client is asked to send"),
+    Setting("public_url", "",
+            "The address shoppers reach this server at (e.g. https://shop.example.com), used "
+            "in share links and shopper page URLs; empty: the address each request came to"),
     Setting("interaction_gap_cap", 60,
-            "A gap between a participant's heartbeats or actions up to this many seconds is credited in full"),
+            "A gap between a participant's heartbeats or actions up to this many seconds is "
+            "credited in full"),
     Setting("session_timeout", 300,
-            "A longer gap, up to this many seconds, is credited the cap; beyond it a new session starts"),
-    Setting("long_poll_max", 25, "Longest ?wait= a poll may hold, in seconds (WeChat allows 60 at most)"),
+            "A longer gap, up to this many seconds, is credited the cap; beyond it a new "
+            "session starts"),
+    Setting("long_poll_max", 25,
+            "Longest ?wait= a poll may hold, in seconds (WeChat allows 60 at most)"),
     Setting("long_poll_interval", 1.0,
-            "Seconds between database checks while a poll waits (changes in this process wake it at once)"),
+            "Seconds between database checks while a poll waits (changes in this process wake "
+            "it at once)"),
+    Setting("poll_wake_interval", 1.0,
+            "Seconds: held polls of an activity are woken, and its public view republished to "
+            "them, at most once per interval (the first change after a quiet interval at "
+            "once); 0 wakes them at every change"),
+    Setting("write_batch", 64,
+            "Most actions one process commits in one shared write transaction (group commit; "
+            "each action in its own savepoint, each answered after the commit)"),
     Setting("idempotency_ttl", 86400, "Seconds an Idempotency-Key and its first response are kept"),
     Setting("idempotency_pending_timeout", 60,
             "Seconds after which a request still in flight with a key counts as abandoned"),
@@ -40,8 +57,10 @@ SETTINGS: list[Setting] = [
     Setting("sqlite_synchronous", "FULL",
             "SQLite synchronous mode: FULL survives power loss; NORMAL only process crashes"),
     Setting("trusted_proxies", 0,
-            "How many reverse proxies in front set X-Forwarded-For/-Proto (the client IP for limits)"),
-    Setting("rate_limit_enabled", True, "Refuse participants and IPs that exceed the limits below (429)"),
+            "How many reverse proxies in front set X-Forwarded-For/-Proto (the client IP for "
+            "limits)"),
+    Setting("rate_limit_enabled", True,
+            "Refuse participants and IPs that exceed the limits below (429)"),
     Setting("rate_limit_storage", "memory://",
             "Where limit counters live: memory:// (one process) or redis://host:6379 (shared)"),
     Setting("rate_limit_actions", "5/second;120/minute",
@@ -62,8 +81,11 @@ SETTINGS: list[Setting] = [
             "Seconds: after failed attempt n a webhook waits a random time up to base × 2^(n-1)"),
     Setting("webhook_backoff_cap", 21600, "Longest wait before a webhook retry, in seconds"),
     Setting("webhook_lease", 60,
-            "Seconds a claimed webhook event is reserved for one worker; must exceed webhook_timeout"),
+            "Seconds a claimed webhook event is reserved for one worker; must exceed "
+            "webhook_timeout"),
     Setting("webhook_concurrency", 8, "Webhook deliveries one worker makes at once"),
+    Setting("log_format", "text",
+            "text (for people) or json (one JSON object per line, each with its request_id)"),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

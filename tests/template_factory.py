@@ -91,8 +91,12 @@ _MINIMAL: dict[str, Any] = {
         "expire": {"after": {"*": [{"var": "config.hours"}, 3600]}, "action": "expire"},
     },
     "errors": {
-        "joins_used_up": {"status": 409, "message": i18n("今天的参团次数已用完", "No joins left today")},
-        "too_many_joins_per_day": {"status": 422, "message": i18n("每日参团次数过多", "Too many joins a day")},
+        "joins_used_up": {
+            "status": 409, "message": i18n("今天的参团次数已用完", "No joins left today"),
+        },
+        "too_many_joins_per_day": {
+            "status": 422, "message": i18n("每日参团次数过多", "Too many joins a day"),
+        },
     },
     "views": {
         "activity": {"teams": {"var": "activity.teams"}},

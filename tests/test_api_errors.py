@@ -179,7 +179,8 @@ def test_healthz_is_503_when_the_database_fails(client, engine, monkeypatch):
 
 def test_nested_marshmallow_errors_flatten_to_dotted_paths():
     messages = {"config": {"prizes": {0: {"stock": ["Not a valid integer."]}}},
-                "_schema": ["Invalid input type."], "participant": ["Missing data for required field."]}
+                "_schema": ["Invalid input type."],
+                "participant": ["Missing data for required field."]}
     assert field_errors(messages) == {
         "config.prizes.0.stock": [{"code": "type", "message": "Not a valid integer."}],
         "": [{"code": "type", "message": "Invalid input type."}],

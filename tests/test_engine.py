@@ -361,7 +361,8 @@ def test_groups_open_at_the_end_are_refunded_at_the_end_not_at_their_own_expiry(
     ok(e.act(aid, "join", BOB, room_id=room))
     env.clock.advance(2 * HOUR)  # the activity has ended; the group had 22 hours left
     assert e.room_view(aid, room, ALICE).body["status"] == "expired"
-    refunds = [o.data["participant"] for o in read_all(e, aid)["outbox"] if o.type == "group.refund"]
+    outbox = read_all(e, aid)["outbox"]
+    refunds = [o.data["participant"] for o in outbox if o.type == "group.refund"]
     assert refunds == ["alice", "bob"]
     assert [entry.action for entry in log_of(e, aid)][-2:] == ["$end", "expire"]
     assert invariants(e, aid) == []

@@ -19,6 +19,9 @@ OPERATIONS = {
     ("get", "/v1/activities/{activity_id}/me"),
     ("post", "/v1/activities/{activity_id}/actions/{action}"),
     ("post", "/v1/activities/{activity_id}/heartbeat"),
+    ("post", "/v1/activities/{activity_id}/share"),
+    ("post", "/v1/activities/{activity_id}/guest"),
+    ("get", "/v1/shares/{code}"),
     ("get", "/v1/merchant/activities"),
     ("post", "/v1/merchant/activities"),
     ("get", "/v1/merchant/activities/{activity_id}"),
@@ -36,8 +39,13 @@ OPERATIONS = {
     ("post", "/v1/merchant/activities/{activity_id}/events/{event_id}/redeliver"),
     ("post", "/v1/merchant/participant-tokens"),
     ("get", "/v1/merchant/templates"),
+    ("get", "/v1/merchant/activities/{activity_id}/redemptions"),
+    ("get", "/v1/merchant/codes/{code}"),
+    ("post", "/v1/merchant/codes/{code}/redeem"),
+    ("put", "/v1/merchant/codes/{code}/shipping"),
     ("get", "/v1/merchant/templates/{template_id}"),
     ("get", "/healthz"),
+    ("get", "/readyz"),
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -82,10 +90,10 @@ def test_spec_documents_every_endpoint(spec):
 
 
 def test_every_route_of_the_app_is_in_the_spec(app, spec):
-    """Every JSON endpoint; the merchant console's HTML pages are not part of the API."""
-    undocumented = {"/openapi.json", "/docs", "/static/<path:filename>"}
+    """Every JSON endpoint; the console's and the shopper's HTML pages are not part of the API."""
+    undocumented = {"/openapi.json", "/docs", "/metrics", "/static/<path:filename>"}
     for rule in app.url_map.iter_rules():
-        if rule.rule in undocumented or rule.rule.startswith("/console"):
+        if rule.rule in undocumented or rule.rule.startswith(("/console", "/s/", "/j/")):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -132,7 +140,8 @@ def test_operations_are_secured_as_documented(spec):
         names = {name for entry in op.get("security", []) for name in entry}
         if path.startswith("/v1/merchant"):
             assert names == {"apiKey"}, (method, path)
-        elif path in ("/v1/activities/{activity_id}", "/healthz"):
+        elif path in ("/v1/activities/{activity_id}", "/healthz", "/readyz",
+                      "/v1/activities/{activity_id}/guest", "/v1/shares/{code}"):
             assert names == set(), (method, path)
         else:
             assert names == {"participantToken"}, (method, path)
@@ -210,6 +219,7 @@ def run_session(call, shop, clock) -> None:
     m = shop.headers
     acts = "/v1/merchant/activities"
     call("get", "/healthz")
+    call("get", "/readyz")
     call("get", "/v1/merchant/templates", headers=m)
     call("get", "/v1/merchant/templates/lottery", headers=m)
     call("get", "/v1/merchant/templates/nope", headers=m)
@@ -263,6 +273,17 @@ def run_session(call, shop, clock) -> None:
     call("post", f"/v1/activities/{bid}/actions/help", json={"room": room},
          headers=shop.as_("bob", "Bob"))
     call("get", f"/v1/activities/{bid}/rooms/{room}", headers=alice)
+    code = call("post", f"/v1/activities/{bid}/share", json={"room": room},
+                headers=alice).get_json()["code"]
+    call("post", f"/v1/activities/{bid}/share", json={"room": "missing"}, headers=alice)
+    call("get", f"/v1/shares/{code}")
+    call("get", "/v1/shares/nope")
+    call("post", f"/v1/activities/{bid}/actions/help", json={"room": room, "via": code},
+         headers=shop.as_("cat", "Cat"))
+    call("post", f"/v1/activities/{bid}/guest", json={"nickname": "Lily"})
+    call("patch", f"{acts}/{bid}", json={"guests": True}, headers=m)
+    call("post", f"/v1/activities/{bid}/guest", json={"nickname": "Lily"})
+    call("post", f"/v1/activities/{bid}/guest", json={"nickname": ""})
     call("get", f"/v1/activities/{bid}/rooms/missing", headers=alice)
     call("patch", f"{acts}/{bid}", json={"config": {**bargain["config"], "stock": 9}}, headers=m)
     call("patch", f"{acts}/{bid}", json={"title": "x"}, headers=m)
@@ -278,6 +299,17 @@ def run_session(call, shop, clock) -> None:
     call("get", f"{acts}/{lid}/events?status=lost", headers=m)
     call("post", f"{acts}/{lid}/events/{events[0]['id']}/redeliver", headers=m)  # still pending
     call("post", f"{acts}/{lid}/events/999999/redeliver", headers=m)
+    codes = call("get", f"{acts}/{lid}/redemptions?limit=1", headers=m).get_json()["items"]
+    if codes:  # the Mug is won at 50 %: usually one of the draws above
+        code = codes[0]["code"]
+        call("get", f"/v1/merchant/codes/{code}", headers=m)
+        call("put", f"/v1/merchant/codes/{code}/shipping", json={
+            "name": "Alice", "address": "1 Tea Road", "shipped": True}, headers=m)
+        call("post", f"/v1/merchant/codes/{code}/redeem", json={"by": "counter 1"}, headers=m)
+        call("post", f"/v1/merchant/codes/{code}/redeem", json={}, headers=m)
+    call("get", "/v1/merchant/codes/NOSUCHCODE", headers=m)
+    call("post", "/v1/merchant/codes/NOSUCHCODE/redeem", json={}, headers=m)
+    call("put", "/v1/merchant/codes/NOSUCHCODE/shipping", json={}, headers=m)
     clock.advance(2 * 86400)
     call("get", f"/v1/activities/{lid}")
     call("post", f"{acts}/{bid}/end", headers=m)

@@ -1,4 +1,5 @@
-"""Verifiable randomness: deterministic per (seed, label), uniform, and recomputable by an auditor."""
+"""Verifiable randomness: deterministic per (seed, label), uniform, and recomputable by an
+auditor."""
 
 from __future__ import annotations
 
@@ -54,9 +55,12 @@ def test_rng_is_deterministic_for_a_seed_and_label() -> None:
     assert stream("s", "a/p/1", 1000) == stream("s", "a/p/1", 1000)
 
 
-@pytest.mark.parametrize(("a", "b"), [(("s", "a/p/1"), ("s", "a/p/2")), (("s", "a/p/1"), ("s", "a/q/1")),
+@pytest.mark.parametrize(("a", "b"), [(("s", "a/p/1"), ("s", "a/p/2")),
+                                      (("s", "a/p/1"), ("s", "a/q/1")),
                                       (("s", "a/p/1"), ("t", "a/p/1"))])
-def test_different_labels_or_seeds_give_different_streams(a: tuple[str, str], b: tuple[str, str]) -> None:
+def test_different_labels_or_seeds_give_different_streams(
+    a: tuple[str, str], b: tuple[str, str],
+) -> None:
     assert stream(*a, 10**9) != stream(*b, 10**9)
 
 
@@ -117,7 +121,8 @@ def audit_index(prizes: list[dict], stock: list[int], roll: int) -> int:
 
 
 def test_an_auditor_recomputes_every_lottery_draw_from_the_seed() -> None:
-    doc = json.loads((ROOT / "activity_templates/lottery/template.json").read_text(encoding="utf-8"))
+    path = ROOT / "activity_templates/lottery/template.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
     template = compile_template(doc)
     prizes = [{"name": "A", "type": "coupon", "stock": 3, "odds": 2000},
               {"name": "B", "type": "points", "stock": 50, "odds": 3000}]

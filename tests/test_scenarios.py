@@ -132,8 +132,10 @@ def expected_errors(template_id: str) -> set[str]:
 
 
 def test_effect_code_walker_finds_nested_codes() -> None:
-    effects = [{"if": {"rule": True, "then": [{"add": {"path": "me.x", "value": 1, "error": "a"}}],
-                       "else": [{"each": {"in": [], "as": "i", "do": [{"reject": {"error": "b"}}]}}]}},
+    effects = [{"if": {"rule": True,
+                       "then": [{"add": {"path": "me.x", "value": 1, "error": "a"}}],
+                       "else": [{"each": {"in": [], "as": "i",
+                                          "do": [{"reject": {"error": "b"}}]}}]}},
                {"join": {"full_error": "c", "twice_error": "d"}}]
     assert _effect_codes(effects) == {"a", "b", "c", "d"}
 

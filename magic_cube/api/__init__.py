@@ -9,7 +9,7 @@ from __future__ import annotations
 import flask_smorest
 from flask import Flask, request
 
-from magic_cube.api import catalog, events, merchant, meta, participants
+from magic_cube.api import catalog, events, merchant, meta, participants, sharing
 from magic_cube.api.errors import RouteNotFound, register_error_handler
 from magic_cube.api.schemas import ErrorSchema
 
@@ -39,6 +39,7 @@ def init_api(app: Flask) -> Api:
         "description": "The merchant's API key"})
     app.before_request(_refuse_nul_in_url)
     api.register_blueprint(participants.blp)
+    api.register_blueprint(sharing.blp)
     api.register_blueprint(merchant.blp)
     api.register_blueprint(events.blp)
     api.register_blueprint(catalog.blp)

@@ -21,7 +21,7 @@ from magic_cube.catalog import TemplateEntry
 blp = Blueprint("templates", __name__, url_prefix="/v1/merchant/templates",
                 description="The activity templates merchants create activities from.")
 
-MERCHANT = [{"apiKey": []}]
+MERCHANT: list[dict[str, list[str]]] = [{"apiKey": []}]
 
 
 @blp.before_request

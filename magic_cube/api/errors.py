@@ -16,6 +16,7 @@ from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from magic_cube import metrics
 from magic_cube.catalog import TemplateNotFound
 from magic_cube.engine.errors import EngineError
 from magic_cube.errors import MagicCubeError
@@ -158,18 +159,20 @@ def as_api_error(exc: BaseException) -> EngineError:
         error = cls()
         error.status = status
         return error
-    if isinstance(exc, MagicCubeError) and isinstance(getattr(exc, "code", None), str):
+    code = getattr(exc, "code", None)
+    if isinstance(exc, MagicCubeError) and isinstance(code, str):
         # A deliberate error from a lower layer (the store's Conflict, a changed template).
         status = getattr(exc, "status", 500)
         message = str(exc) if status < 500 else InternalError.message
-        if exc.code == "template_mismatch":
+        if code == "template_mismatch":
             message = "The activity's template was changed on the server; an operator must fix it"
-        return EngineError(message, code=exc.code, status=status)
+        return EngineError(message, code=code, status=status)
     return InternalError()
 
 
 def handle_error(exc: Exception) -> ResponseReturnValue:
     error = as_api_error(exc)
+    metrics.record_refusal(error.code)
     if error.status >= 500:
         original = getattr(exc, "original_exception", None) or exc
         if not isinstance(original, HTTPException):

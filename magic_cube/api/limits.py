@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -35,19 +35,32 @@ def ip_key() -> str:
     return f"ip:{get_remote_address()}"
 
 
-def init_limits(app: Flask, blueprint: Blueprint) -> Limiter:
-    """Limit `blueprint`: polls (GET) and actions (POST) per participant, everything per IP.
+def retry_after_only_when_refused(response: Response) -> Response:
+    """Flask-Limiter sends `Retry-After` with every response it counts; the header tells a
+    client to wait, so only a refusal (429, or 503) may carry it."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
+    """Limit each of `blueprints`: polls (GET) and actions (POST) per participant, everything
+    per IP.
 
     One limiter per app, so that apps (and test apps) never share counters by accident."""
     settings = app.extensions["magic_cube"].settings
+    # Registered before the limiter's own hook, so that it runs after it (Flask runs
+    # after_request functions in reverse order).
+    app.after_request(retry_after_only_when_refused)
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.rate_limit_storage,
                       headers_enabled=True, strategy="moving-window",
                       key_prefix="magic-cube", enabled=bool(settings.rate_limit_enabled))
     # Without a readable token (a public poll, a forged one) only the IP limit applies.
     anonymous = lambda: participant_key().startswith("ip:")  # noqa: E731
-    limiter.limit(settings.rate_limit_polls, key_func=participant_key, methods=["GET"],
-                  scope="polls", exempt_when=anonymous)(blueprint)
-    limiter.limit(settings.rate_limit_actions, key_func=participant_key, methods=["POST"],
-                  scope="actions", exempt_when=anonymous)(blueprint)
-    limiter.limit(settings.rate_limit_ip, key_func=ip_key, scope="ip")(blueprint)
+    for blueprint in blueprints:
+        limiter.limit(settings.rate_limit_polls, key_func=participant_key, methods=["GET"],
+                      scope="polls", exempt_when=anonymous)(blueprint)
+        limiter.limit(settings.rate_limit_actions, key_func=participant_key, methods=["POST"],
+                      scope="actions", exempt_when=anonymous)(blueprint)
+        limiter.limit(settings.rate_limit_ip, key_func=ip_key, scope="ip")(blueprint)
     return limiter

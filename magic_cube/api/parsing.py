@@ -5,11 +5,17 @@ webargs only reads a body sent as `application/json` and lets anything else fall
 JSON object (whatever the Content-Type; some mini-program SDKs send text/plain): otherwise 400
 `invalid_json`. An empty body counts as `{}`. Werkzeug enforces MAX_CONTENT_LENGTH while the body
 is read, so an oversized body is a 413 before any parsing or any write.
+
+This is the one place every JSON body of the API is parsed, so text no store can hold is refused
+here, for every field at once: a NUL (PostgreSQL text cannot hold it) and a lone UTF-16
+surrogate (`"\\ud800"`: valid JSON escapes, but not Unicode text, so neither UTF-8 nor any
+database can store it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import flask
@@ -33,10 +39,32 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidJson("The request body is not valid JSON") from exc
     if not isinstance(value, dict):
         raise InvalidJson("The request body must be a JSON object")
-    if "\\u0000" in raw.decode("utf-8-sig"):
-        # PostgreSQL text cannot hold NUL; refuse it alike on every store.
-        raise InvalidJson("Text in the request may not contain NUL characters")
+    if b"\\u" in raw:  # both come only from escapes: raw UTF-8 has neither
+        _check_text(value)
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> None:
+    """Refuse NULs and lone surrogates in any key or string, at any depth (iteratively: a body
+    nested as deep as json.loads allows must not overflow the stack here)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                # PostgreSQL text cannot hold NUL; refuse it alike on every store.
+                raise InvalidJson("Text in the request may not contain NUL characters")
+            if _SURROGATE.search(item):
+                raise InvalidJson("Text in the request must be Unicode: a \\ud800-\\udfff "
+                                  "escape must be half of a surrogate pair")
 
 
 class JsonBodyParser(FlaskParser):

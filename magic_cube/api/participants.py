@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 
+from magic_cube import metrics
 from magic_cube.api.auth import current_participant
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.errors import InvalidWait
@@ -78,18 +79,29 @@ def poll_response(view: ViewResponse) -> Any:
         response.headers.update(headers)
         return response
     # Passed through as is: the engine's view is already the documented shape, and polls are
-    # too hot for a second serialisation through marshmallow.
-    return json_response(iso_times(view.body), 200, headers)
+    # too hot for a second serialisation through marshmallow. Serialised once per view: the
+    # engine hands every poll a broadcast wakes the same view.
+    if view.encoded is None:
+        view.encoded = f"{current_app.json.dumps(iso_times(view.body))}\n".encode()
+    response = Response(view.encoded, status=200, mimetype="application/json")
+    response.headers.update(headers)
+    return response
 
 
 def action_response(outcome: ActionOutcome) -> Any:
     """An action's outcome as HTTP, for participants and merchants alike: an accepted action
     through its schema (the route's), a refusal through the one error body's, with the status
-    its code is declared with. A replayed outcome says so."""
+    its code is declared with. A replayed outcome says so. Counted in the metrics by the
+    template and action the route names (`activity_id`, `action`)."""
     headers = {"Cache-Control": "no-store"}
+    route = request.view_args or {}
+    template = get_engine().template_of(route["activity_id"])
+    result = "replayed" if outcome.replayed else "accepted" if outcome.ok else "refused"
+    metrics.record_action(template, route["action"], result)
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     if isinstance(outcome, Refused):
+        metrics.record_refusal(outcome.code)
         return json_response(ERROR_SCHEMA.dump(outcome.body), outcome.status, headers)
     return iso_times(outcome.body), 200, headers
 
@@ -156,7 +168,8 @@ class Action(MethodView):
         participant = current_participant(activity_id)
         return action_response(get_engine().act(
             activity_id, action, participant, params=body["params"], room_id=body["room"],
-            idempotency_key=headers.get("idempotency_key"), lang=request_lang()))
+            idempotency_key=headers.get("idempotency_key"), lang=request_lang(),
+            via=body["via"]))
 
 
 @blp.route("/<activity_id>/heartbeat")

@@ -8,11 +8,17 @@ Timestamps are ISO 8601: with an offset in requests, UTC `Z` strings in response
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from magic_cube.engine.lifecycle import STATUSES
 
-ID = {"validate": validate.Length(min=1, max=128)}
+ID: dict[str, Any] = {"validate": validate.Length(min=1, max=128)}
+# Sequence numbers and event ids are 64-bit signed integers in both stores: a cursor beyond
+# that names nothing and cannot even be bound to a query (422, not a crash).
+MAX_INT64 = 2**63 - 1
+CURSOR = validate.Range(0, MAX_INT64)
 
 
 def timestamp(description: str, **kwargs) -> fields.String:
@@ -38,8 +44,8 @@ class ErrorSchema(Schema):
     message = fields.String(required=True, metadata={
         "description": "Human-readable, in the request's language where the source has one"})
     status = fields.Integer(required=True, metadata={"description": "The HTTP status again"})
-    errors = fields.Dict(metadata={
-        "description": "Details, keyed by field path (`config.prizes.0.stock`), when there are any"})
+    errors = fields.Dict(metadata={"description": "Details, keyed by field path "
+                                                  "(`config.prizes.0.stock`), when there are any"})
 
 
 # shared ---------------------------------------------------------------------------------------
@@ -56,6 +62,11 @@ class ActionRequestSchema(Schema):
         "description": "The action's parameters (see the template's `params` schema)"})
     room = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 128),
                          metadata={"description": "The room acted on, for `room: target` actions"})
+    via = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 32),
+                        metadata={"description": "The share code of the first link that brought "
+                                                 "this participant to the activity; it makes "
+                                                 "the sharer their inviter if this is their "
+                                                 "first accepted action here"})
 
 
 class ActionResultSchema(Schema):
@@ -125,6 +136,8 @@ class PublicActivitySchema(Schema):
     fairness = fields.Nested(FairnessSchema, required=True)
     heartbeat_interval = fields.Integer(required=True, metadata={
         "description": "Seconds between heartbeats the client should send"})
+    guests = fields.Boolean(required=True, metadata={
+        "description": "Open to guests: a page may mint a guest token (POST …/guest)"})
 
 
 class RoomViewSchema(Schema):
@@ -163,6 +176,9 @@ class ActivityCreateSchema(Schema):
         "description": "IANA time zone of day boundaries; Asia/Shanghai by default"})
     starts_at = date_time("When to go live once published; now when null")
     ends_at = date_time("When the activity ends by itself")
+    guests = fields.Boolean(load_default=False, metadata={
+        "description": "Open to guests: the shopper page lets anyone take part with a nickname "
+                       "(for trying an activity out; off by default)"})
 
 
 class ActivityPatchSchema(Schema):
@@ -173,6 +189,7 @@ class ActivityPatchSchema(Schema):
     timezone = fields.String(validate=validate.Length(1, 64))
     starts_at = date_time("Scheduled start")
     ends_at = date_time("Scheduled end")
+    guests = fields.Boolean(metadata={"description": "Open to guests (may change at any time)"})
 
 
 class PublishSchema(Schema):
@@ -213,6 +230,9 @@ class ActivitySchema(Schema):
     seed = fields.String(required=True, allow_none=True, metadata={
         "description": "Revealed once ended"})
     actions = fields.Integer(required=True, metadata={"description": "Actions logged so far"})
+    guests = fields.Boolean(required=True, metadata={"description": "Open to guests"})
+    shopper_url = fields.String(required=True, metadata={
+        "description": "The shopper page of the activity: the link to publish or share"})
 
 
 class ActivityPageSchema(Schema):
@@ -241,16 +261,46 @@ class HourlyStatsSchema(Schema):
     actions = fields.Integer(required=True)
 
 
+class GenerationSchema(Schema):
+    generation = fields.Integer(required=True, metadata={
+        "description": "0: came by themselves; n: invited by someone of generation n - 1"})
+    participants = fields.Integer(required=True)
+
+
+class TopSharerSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "Masked display name"})
+    invited = fields.Integer(required=True)
+
+
+class SharingStatsSchema(Schema):
+    """Who brought whom: share links, their opens, and the participants they brought."""
+
+    links = fields.Integer(required=True, metadata={"description": "Share links made"})
+    link_opens = fields.Integer(required=True, metadata={"description": "Times links were opened"})
+    sharers = fields.Integer(required=True, metadata={
+        "description": "Participants who made a share link"})
+    invited = fields.Integer(required=True, metadata={
+        "description": "Participants whose first accepted action came through a share link"})
+    invited_first_time = fields.Integer(required=True, metadata={
+        "description": "Of those, first-time participants: new customers brought by sharing"})
+    k_factor = fields.Float(required=True, metadata={
+        "description": "Invited participants per participant who shared"})
+    deepest_generation = fields.Integer(required=True)
+    by_generation = fields.List(fields.Nested(GenerationSchema), required=True)
+    top_sharers = fields.List(fields.Nested(TopSharerSchema), required=True)
+
+
 class StatsSchema(Schema):
     activity_id = fields.String(required=True)
     totals = fields.Nested(StatsTotalsSchema, required=True)
     completions = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     events = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     hourly = fields.List(fields.Nested(HourlyStatsSchema), required=True)
+    sharing = fields.Nested(SharingStatsSchema, required=True)
 
 
 class ActionLogQuerySchema(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={
+    after = fields.Integer(load_default=0, validate=CURSOR, metadata={
         "description": "Return actions after this sequence number (`next_cursor`)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
 
@@ -343,3 +393,10 @@ class TemplateListSchema(Schema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
+
+
+class ReadySchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "Each check (`database`, `migrations`) with `ok`",
+        "example": {"database": "ok", "migrations": "ok"}})

@@ -19,6 +19,7 @@ re-exported here, so that none of them imports the store or the rules.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +27,12 @@ from typing import Any
 from magic_cube.catalog import Catalog, TemplateEntry
 from magic_cube.engine.accounts import Accounts, EmailTaken, LockedOut, Participant
 from magic_cube.engine.actions import Actions
+from magic_cube.engine.analytics import Analytics
+from magic_cube.engine.controls import Controls, StockLine
 from magic_cube.engine.core import Core, Notifier
 from magic_cube.engine.errors import EngineError
 from magic_cube.engine.events import Attempt, Events
+from magic_cube.engine.fulfilment import Fulfilment
 from magic_cube.engine.lifecycle import (
     STATUSES,
     ActivityTick,
@@ -37,18 +41,24 @@ from magic_cube.engine.lifecycle import (
 )
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused
 from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.previews import Previews
+from magic_cube.engine.sharing import Sharing
 from magic_cube.engine.stats import Results
 from magic_cube.engine.views import ViewResponse, Views
 from magic_cube.settings import Settings
 from magic_cube.store import Conflict, Store
 from magic_cube.store.base import ClaimedEvent
 from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant, ParticipantRecord
+from magic_cube.store.schema import MIGRATIONS
 
 __all__ = [
     "STATUSES", "Accepted", "ActionOutcome", "ActionRecord", "ActivityRecord", "ActivityTick",
     "Attempt", "ClaimedEvent", "Conflict", "EmailTaken", "Engine", "EngineError", "LockedOut",
-    "Merchant", "Participant", "ParticipantRecord", "Refused", "ViewResponse", "known_timezone",
+    "Merchant", "Participant", "ParticipantRecord", "Refused", "StockLine", "ViewResponse",
+    "known_timezone",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -62,6 +72,12 @@ class Engine:
         self.views = Views(core, self.lifecycle, self.performer)
         self.results = Results(core)
         self.events = Events(core)
+        self.controls = Controls(core, self.lifecycle)
+        self.fulfilment = Fulfilment(core)
+        self.analytics = Analytics(core)
+        self.sharing = Sharing(core)
+        self.previews = Previews(core, self.views)
+        self._template_ids: dict[str, str] = {}  # activity -> its template's id (never changes)
 
     # what the parts share ------------------------------------------------------------------
 
@@ -105,6 +121,33 @@ class Engine:
         with self.core.store.transaction(write=False) as tx:
             tx.get_merchant("")
 
+    def ready(self) -> dict[str, str]:
+        """Whether this process can serve (the readiness check): each check (`database`,
+        `migrations`) with `ok` or what is wrong. A database that lacks a migration this code
+        needs (an old or a replaced one) is not ready until `magic-cube migrate` has run."""
+        try:
+            with self.core.store.transaction(write=False) as tx:
+                applied = set(tx.applied_migrations())
+        except Exception as exc:
+            log.error("readiness check failed: %s", exc)
+            return {"database": f"does not answer ({type(exc).__name__})",
+                    "migrations": "unknown"}
+        pending = [str(version) for version, _, _ in MIGRATIONS if version not in applied]
+        return {"database": "ok",
+                "migrations": f"not applied: {', '.join(pending)}" if pending else "ok"}
+
+    def template_of(self, activity_id: str) -> str:
+        """The id of the activity's template (for metrics labels). Kept once read: an
+        activity never changes template, and every action would otherwise pay a read."""
+        template = self._template_ids.get(activity_id)
+        if template is None:
+            with self.core.store.transaction(write=False) as tx:
+                template = self.core.activity(tx, activity_id).template_id
+            if len(self._template_ids) >= 100_000:
+                self._template_ids.clear()
+            self._template_ids[activity_id] = template
+        return template
+
     # accounts ------------------------------------------------------------------------------
 
     def create_merchant(self, name: str, email: str | None = None,
@@ -120,8 +163,10 @@ class Engine:
     def merchant_by_email(self, email: str) -> Merchant | None:
         return self.accounts.merchant_by_email(email)
 
-    def log_in(self, email: str, password: str) -> Merchant | None:
-        return self.accounts.log_in(email, password)
+    def log_in(self, email: str, password: str, address: str | None = None) -> Merchant | None:
+        """The merchant, or None for a wrong password; `LockedOut` while failed logins of
+        this email from this client address (or from many) lock it."""
+        return self.accounts.log_in(email, password, address)
 
     def get_merchant(self, merchant_id: str) -> Merchant | None:
         return self.accounts.get_merchant(merchant_id)
@@ -153,10 +198,11 @@ class Engine:
     def create_activity(self, merchant: Merchant, template_id: str, config: Any,
                         title: str | None = None, template_version: str | None = None,
                         timezone: str | None = None, starts_at: int | None = None,
-                        ends_at: int | None = None, lang: str = "en") -> dict[str, Any]:
+                        ends_at: int | None = None, lang: str = "en",
+                        guests: bool = False) -> dict[str, Any]:
         return self.lifecycle.create_activity(merchant, template_id, config, title,
                                               template_version, timezone, starts_at, ends_at,
-                                              lang)
+                                              lang, guests)
 
     def get_activity(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
         return self.lifecycle.get_activity(merchant, activity_id)
@@ -190,14 +236,36 @@ class Engine:
     def duplicate(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
         return self.lifecycle.duplicate(merchant, activity_id)
 
+    # live controls (each logged for replay) ------------------------------------------------
+
+    def start_now(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
+        """A scheduled activity goes live now."""
+        return self.controls.start_now(merchant, activity_id)
+
+    def set_end(self, merchant: Merchant, activity_id: str, ends_at: int) -> dict[str, Any]:
+        """Move a published activity's end to `ends_at` (in the future)."""
+        return self.controls.set_end(merchant, activity_id, ends_at)
+
+    def stock_lines(self, merchant: Merchant, activity_id: str) -> list[StockLine]:
+        """The stocks of a published activity that a top-up can raise."""
+        return self.controls.stock(merchant, activity_id)
+
+    def top_up(self, merchant: Merchant, activity_id: str, field: str,
+               add: int) -> dict[str, Any]:
+        """Put `add` more units of the stock at `field` (e.g. `prizes.0.stock`) on sale."""
+        return self.controls.top_up(merchant, activity_id, field, add)
+
     # actions -------------------------------------------------------------------------------
 
     def act(self, activity_id: str, action: str, participant: Participant,
             params: dict[str, Any] | None = None, room_id: str | None = None,
-            idempotency_key: str | None = None, lang: str = "en") -> ActionOutcome:
-        """A participant performs `action`: `Accepted`, or `Refused` by the template."""
+            idempotency_key: str | None = None, lang: str = "en",
+            via: str | None = None) -> ActionOutcome:
+        """A participant performs `action`: `Accepted`, or `Refused` by the template. `via`
+        is the share code that brought them (it names their inviter if this is their first
+        accepted action in the activity)."""
         request = ActionRequest(action, participant.id, "participant", params or {}, room_id,
-                                participant.display_name)
+                                participant.display_name, via)
         return self.actions.act(activity_id, request, idempotency_key, None, lang)
 
     def merchant_act(self, merchant: Merchant, activity_id: str, action: str,
@@ -251,7 +319,34 @@ class Engine:
         return self.results.heartbeat(activity_id, participant)
 
     def stats(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
-        return self.results.stats(merchant, activity_id)
+        body = self.results.stats(merchant, activity_id)
+        body["sharing"] = self.sharing.summary(merchant, activity_id)
+        return body
+
+    # sharing -------------------------------------------------------------------------------
+
+    def share(self, activity_id: str, participant: Participant,
+              room_id: str | None = None) -> dict[str, Any]:
+        """The participant's share code for the activity or one of its rooms."""
+        return self.sharing.share(activity_id, participant, room_id)
+
+    def open_share(self, code: str) -> dict[str, Any]:
+        """Where a share code leads; counts one open of the link."""
+        return self.sharing.open_share(code)
+
+    def preview_token(self, merchant: Merchant, activity_id: str) -> str:
+        """A short-lived token that shows the merchant's activity on its shopper page in
+        preview (drafts included; nothing can be done there)."""
+        return self.previews.token(merchant, activity_id)
+
+    def preview_public_view(self, activity_id: str, token: str,
+                            lang: str = "en") -> dict[str, Any]:
+        """The public view a preview token allows (a draft's, on its initial state)."""
+        return self.previews.body(activity_id, token, lang)
+
+    def guest_token(self, activity_id: str, nickname: Any) -> dict[str, Any]:
+        """A guest's token, on an activity open to guests."""
+        return self.accounts.guest_token(activity_id, nickname)
 
     def action_log(self, merchant: Merchant, activity_id: str, after: int = 0,
                    limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
@@ -272,6 +367,31 @@ class Engine:
                         event_id: int) -> dict[str, Any]:
         return self.events.redeliver(merchant, activity_id, event_id)
 
+    # fulfilment and analytics --------------------------------------------------------------
+
+    def redemptions(self, merchant: Merchant, activity_id: str, after: str | None = None,
+                    limit: int = 100, search: str | None = None) -> list[dict[str, Any]]:
+        """The activity's winners and orders with their codes, oldest first."""
+        return self.fulfilment.list(merchant, activity_id, after, limit, search)
+
+    def verify_code(self, merchant: Merchant, code: str) -> dict[str, Any]:
+        return self.fulfilment.verify(merchant, code)
+
+    def redeem_code(self, merchant: Merchant, code: str, by: str = "") -> dict[str, Any]:
+        """Redeem once; `AlreadyRedeemed` afterwards (of concurrent redeems, one wins)."""
+        return self.fulfilment.redeem(merchant, code, by)
+
+    def ship(self, merchant: Merchant, code: str, shipping: dict[str, Any],
+             shipped: bool = False) -> dict[str, Any]:
+        return self.fulfilment.ship(merchant, code, shipping, shipped)
+
+    def funnel(self, merchant: Merchant, activity_id: str, since: int,
+               until: int) -> list[dict[str, Any]]:
+        return self.analytics.funnel(merchant, activity_id, since, until)
+
+    def actors(self, merchant: Merchant, activity_id: str, since: int, until: int) -> int:
+        return self.analytics.actors(merchant, activity_id, since, until)
+
     # the worker ----------------------------------------------------------------------------
 
     def due_activities(self, now: int, limit: int) -> list[str]:
@@ -288,3 +408,12 @@ class Engine:
 
     def purge_idempotency_keys(self, now: int) -> int:
         return self.actions.purge_keys(now)
+
+    def purge_login_failures(self, now: int) -> int:
+        """Forget failed console logins that no longer count towards or hold a lock."""
+        return self.accounts.purge_login_failures(now)
+
+    def pending_webhooks(self) -> int:
+        """Events waiting for webhook delivery: pending, of merchants with a webhook URL."""
+        with self.core.store.transaction(write=False) as tx:
+            return tx.count_pending_webhooks()

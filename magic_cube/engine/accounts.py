@@ -4,31 +4,53 @@ participant tokens they issue.
 API keys are shown once and stored only as a SHA-256 hash. Participant tokens are signed by
 itsdangerous with the merchant's own secret, so a merchant backend can mint them itself
 (docs/api.md gives the format) and one merchant's tokens mean nothing to another's activities.
-Console passwords are hashed with werkzeug (scrypt). After `MAX_FAILURES` failed logins for
-one email the email is locked for `LOCK_SECONDS`: the count lives in the database, so the lock
-holds across processes and restarts.
+Console passwords are hashed with werkzeug (scrypt). Failed logins are throttled per account
+*and* client address, so that whoever knows a merchant's email cannot keep the merchant out:
+`MAX_FAILURES` failures for one email from one address within `LOCK_SECONDS` lock that email
+for that address only, for `LOCK_SECONDS`. `MAX_ACCOUNT_FAILURES` failures for the email from
+all addresses together (a guess spread over many addresses) lock it for every address that has
+failed meanwhile; an address that has not failed may still try. The counts live in the
+database, so they hold across processes and restarts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from magic_cube.engine.core import Core, new_id
-from magic_cube.engine.errors import InvalidToken, TokenExpired, Unauthorized
+from magic_cube.engine.errors import (
+    ActivityNotFound,
+    EngineError,
+    GuestsNotAllowed,
+    InvalidNickname,
+    InvalidToken,
+    TokenExpired,
+    Unauthorized,
+)
 from magic_cube.errors import MagicCubeError
 from magic_cube.store import Conflict, Tx
 from magic_cube.store.records import Merchant
 
 TOKEN_SALT = "magic-cube.participant"
 KEY_PREFIX = "mck_"
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per email and client address
+MAX_ACCOUNT_FAILURES = 50  # per email, from every address together
 LOCK_SECONDS = 15 * 60
+ACCOUNT = ""  # the address of the row that counts an email's failures from every address
+# Participant ids and display names: the limits `POST /v1/merchant/participant-tokens` applies,
+# for self-signed tokens too; no control characters (C0, DEL, C1) and no lone surrogates.
+MAX_PARTICIPANT_ID = 128
+MAX_DISPLAY_NAME = 64
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_EXP = 2**63 - 1
 # Checked when the email is unknown, so that a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 
@@ -42,8 +64,8 @@ class Participant:
 
 
 class LockedOut(MagicCubeError):
-    """Too many failed logins for an email: refused, without checking the password, until
-    `until`."""
+    """Too many failed logins for an email from this address (or from many): refused, without
+    checking the password, until `until`."""
 
     def __init__(self, until: int) -> None:
         super().__init__(until)
@@ -70,19 +92,64 @@ def sign_participant_token(secret: str, participant_id: str, expires_at: int,
     return str(token_serializer(secret).dumps(payload))
 
 
+def participant_text_error(value: str, most: int, least: int = 1) -> str | None:
+    """Why `value` cannot be a participant id or display name (None: it can)."""
+    if not least <= len(value) <= most:
+        return f"{least} to {most} characters"
+    if _NOT_TEXT.search(value):
+        return "No control characters"
+    return None
+
+
 def read_participant_token(secret: str, token: str, now: int) -> Participant:
+    """The participant a token names: `InvalidToken` unless it is signed with `secret` and
+    its payload is well formed (the same limits as the tokens we sign), `TokenExpired` once
+    past its `exp`."""
     try:
         payload = token_serializer(secret).loads(token)
-    except BadSignature as exc:
+    except BadData as exc:  # a forged signature, or a signed payload that is not JSON
         raise InvalidToken() from exc
-    if (not isinstance(payload, dict) or not isinstance(payload.get("p"), str)
-            or not payload["p"] or not isinstance(payload.get("exp"), int)
-            or "\x00" in payload["p"] or "\x00" in str(payload.get("n", ""))):
+    if not isinstance(payload, dict):
         raise InvalidToken()
-    if payload["exp"] <= now:
+    participant, expires, name = payload.get("p"), payload.get("exp"), payload.get("n")
+    name = "" if name is None else name
+    if (not isinstance(participant, str)
+            or participant_text_error(participant, MAX_PARTICIPANT_ID) is not None
+            or not isinstance(name, str)
+            or participant_text_error(name, MAX_DISPLAY_NAME, 0) is not None
+            or type(expires) is not int or not 0 <= expires <= MAX_EXP):
+        raise InvalidToken()
+    if expires <= now:
         raise TokenExpired()
-    name = payload.get("n", "")
-    return Participant(payload["p"], name if isinstance(name, str) else "")
+    return Participant(participant, name)
+
+
+def client_address(remote_addr: str | None) -> str:
+    """The address failed logins are counted under: an IPv4 address as is, an IPv6 one by its
+    /64 (one subscriber usually holds a whole /64, so single addresses would not hold)."""
+    try:
+        address = ipaddress.ip_address(remote_addr or "")
+    except ValueError:
+        return (remote_addr or "unknown")[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+Failures = tuple[int, int, int | None]  # (failures, last failure time, locked until)
+
+
+def locked_until(mine: Failures | None, account: Failures | None, now: int) -> int | None:
+    """Until when a client address may not try an email: its own lock (`mine`), else the
+    email's lock (`account`) if this address has failed within the window."""
+    if mine is not None and mine[2] is not None and mine[2] > now:
+        return mine[2]
+    if (account is not None and account[2] is not None and account[2] > now
+            and mine is not None and mine[1] > now - LOCK_SECONDS):
+        return account[2]
+    return None
 
 
 class Accounts:
@@ -122,27 +189,40 @@ class Accounts:
         with self.core.store.transaction(write=False) as tx:
             return tx.get_merchant(merchant_id)
 
-    def log_in(self, email: str, password: str) -> Merchant | None:
+    def log_in(self, email: str, password: str, address: str | None = None) -> Merchant | None:
         """The merchant when the password is right; None when not (and the failure counts);
-        `LockedOut` while the email is locked (the password is not even checked)."""
+        `LockedOut` while the email is locked for this client address (`request.remote_addr`;
+        the password is then not even checked)."""
         now = self.core.now()
+        address = client_address(address)
         with self.core.store.transaction(write=False) as tx:
-            failures = tx.get_login_failures(email)
+            mine = tx.get_login_failures(email, address)
+            account = tx.get_login_failures(email, ACCOUNT)
             merchant = tx.get_merchant_by_email(email)
-        if failures is not None and failures[2] is not None and failures[2] > now:
-            raise LockedOut(failures[2])
+        until = locked_until(mine, account, now)
+        if until is not None:
+            raise LockedOut(until)
         stored = merchant.password_hash if merchant is not None else None
         if check_password_hash(stored or _DUMMY_HASH, password) and stored is not None:
-            if failures is not None:
+            if mine is not None:
                 with self.core.store.transaction() as tx:
-                    tx.clear_login_failures(email)
+                    tx.clear_login_failures(email, address)
             return merchant
         with self.core.store.transaction() as tx:
-            _count, locked_until = tx.add_login_failure(
-                email, now, now - LOCK_SECONDS, MAX_FAILURES, now + LOCK_SECONDS)
-        if locked_until is not None and locked_until > now:
-            raise LockedOut(locked_until)
+            mine_count, mine_until = tx.add_login_failure(
+                email, now, now - LOCK_SECONDS, MAX_FAILURES, now + LOCK_SECONDS, address)
+            _count, account_until = tx.add_login_failure(
+                email, now, now - LOCK_SECONDS, MAX_ACCOUNT_FAILURES, now + LOCK_SECONDS,
+                ACCOUNT)
+        until = locked_until((mine_count, now, mine_until), (0, now, account_until), now)
+        if until is not None:
+            raise LockedOut(until)
         return None
+
+    def purge_login_failures(self, now: int) -> int:
+        """Forget failed logins that no longer count or lock anything."""
+        with self.core.store.transaction() as tx:
+            return tx.purge_login_failures(now - LOCK_SECONDS, now)
 
     def set_webhook(self, merchant: Merchant, url: str | None, secret: str) -> None:
         """Where the merchant's events are delivered, and the secret that signs them."""
@@ -182,7 +262,17 @@ class Accounts:
 
     def participant_token(self, merchant: Merchant, participant_id: str, display_name: str = "",
                           ttl: int | None = None) -> tuple[str, int]:
-        """A signed token for one of the merchant's shoppers, and when it expires."""
+        """A signed token for one of the merchant's shoppers, and when it expires. The id and
+        name must be ones `read_participant_token` accepts (`validation_error` otherwise)."""
+        errors = {}
+        for field, value, most, least in (("participant", participant_id, MAX_PARTICIPANT_ID, 1),
+                                          ("display_name", display_name, MAX_DISPLAY_NAME, 0)):
+            why = participant_text_error(value, most, least)
+            if why is not None:
+                errors[field] = [{"code": "invalid", "message": why}]
+        if errors:
+            raise EngineError("The participant id or display name is not valid", errors=errors,
+                              code="validation_error", status=422)
         expires_at = self.core.now() + int(ttl or self.core.settings.participant_token_ttl)
         return (sign_participant_token(merchant.participant_secret, participant_id, expires_at,
                                        display_name), expires_at)
@@ -193,6 +283,25 @@ class Accounts:
             raise InvalidToken("A participant token is required")
         return read_participant_token(self._participant_secret(activity_id), token,
                                       self.core.now())
+
+    def guest_token(self, activity_id: str, nickname: Any) -> dict[str, Any]:
+        """A token for a guest with a nickname, on an activity its merchant opened to guests
+        (for trying an activity out; a real shop hands its shoppers their own tokens)."""
+        name = nickname.strip() if isinstance(nickname, str) else ""
+        if not 1 <= len(name) <= 20 or any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c)
+                                           <= 0xDFFF for c in name):
+            raise InvalidNickname(errors={"nickname": [{"code": "invalid",
+                                                        "message": InvalidNickname.message}]})
+        with self.core.store.transaction(write=False) as tx:
+            activity = self.core.activity(tx, activity_id)
+            merchant = tx.get_merchant(activity.merchant_id)
+        if activity.status == "draft" or merchant is None:
+            raise ActivityNotFound()
+        if not activity.guests:
+            raise GuestsNotAllowed()
+        participant = f"guest_{secrets.token_hex(8)}"
+        token, expires_at = self.participant_token(merchant, participant, name)
+        return {"token": token, "participant": participant, "expires_at": expires_at}
 
     def _participant_secret(self, activity_id: str) -> str:
         # An activity never changes merchant and a merchant's secret never changes, so the

@@ -4,10 +4,16 @@ Load the snapshot the action needs, fire the activity's due room timers first (l
 correctness never waits for a worker), run the pure interpreter, then write state changes, the
 action-log entry, outbox events, counters and the idempotency record together — or nothing.
 
-With an `Idempotency-Key` the action is two short transactions: claim the key (pending), then
-act and complete the key inside the action's own transaction. A retry of a completed key
-answers the stored outcome; the same key with another request is refused; a pending key is
-in flight until the first request finishes or is abandoned.
+With an `Idempotency-Key` the action is two short transactions: claim the key (pending, in the
+name of this claim's owner), then act and complete the key inside the action's own transaction,
+only while the claim still holds it. A retry of a completed key answers the stored outcome; the
+same key with another request is refused; a pending key is in flight until the first request
+finishes, or is abandoned: its owner process is gone, or it is older than
+`idempotency_pending_timeout`.
+
+Both transactions go through group commit (`engine/commits.py`): concurrent actions of this
+process share one write transaction, each in its own savepoint, and each answer waits for
+that commit.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from typing import Any
 
 from magic_cube.catalog.errors import error_info
@@ -36,7 +43,7 @@ from magic_cube.store import Conflict, Tx
 from magic_cube.store.records import ActivityRecord, IdempotencyRecord, Merchant
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # what docs/api.md promises a key may be
-Claim = tuple[str, str]  # (scope, key) of a claimed Idempotency-Key
+Claim = tuple[str, str, str]  # (scope, key, owner) of a claimed Idempotency-Key
 
 
 def request_hash(action: str, params: Any, room_id: str | None, kind: str) -> str:
@@ -76,8 +83,8 @@ class Actions:
         try:
             return self.act_once(activity_id, request, merchant, lang, claim)
         except BaseException:
-            with self.core.store.transaction() as tx:
-                tx.release_idempotency(activity_id, *claim)
+            self.core.commits.run(self.core.store.lane(activity_id),
+                                  lambda tx: tx.release_idempotency(activity_id, *claim))
             raise
 
     def _claim(self, activity_id: str, request: ActionRequest, key: str,
@@ -88,39 +95,53 @@ class Actions:
             else f"merchant:{request.participant}"
         now = self.core.now()
         settings = self.core.settings
-        with self.core.store.transaction() as tx:
-            self.core.activity(tx, activity_id, merchant)
-            record = tx.get_idempotency(activity_id, scope, key)
-            if record is not None and record.created_at < now - settings.idempotency_ttl:
+        # The process's owner id, and this claim's own mark: a takeover by this process too
+        # makes the first claim's completion fail.
+        owner = f"{self.core.store.owner()}#{secrets.token_hex(4)}"
+        record = IdempotencyRecord(activity_id, scope, key, digest, "pending", None, None, now,
+                                   owner)
+        stale_before = now - settings.idempotency_pending_timeout
+
+        def claim(tx: Tx) -> Claim | ActionOutcome:
+            if merchant is not None:  # a participant's token already named this activity
+                self.core.activity(tx, activity_id, merchant)
+            if tx.claim_idempotency(record, stale_before):
+                return scope, key, owner  # one statement, the usual case
+            found = tx.get_idempotency(activity_id, scope, key)
+            if found is not None and found.created_at < now - settings.idempotency_ttl:
                 tx.delete_idempotency(activity_id, scope, key)  # expired: usable afresh
-                record = None
-            if record is not None and record.state == "done":
-                if record.request_hash != digest:
-                    raise IdempotencyKeyReused()
-                assert record.status is not None and record.response is not None
-                return from_record(record.status, record.response)
-            claimed = tx.claim_idempotency(
-                IdempotencyRecord(activity_id, scope, key, digest, "pending", None, None, now),
-                stale_before=now - settings.idempotency_pending_timeout)
-            if not claimed:
-                if record is not None and record.request_hash != digest:
-                    raise IdempotencyKeyReused()
+                if tx.claim_idempotency(record, stale_before):
+                    return scope, key, owner
+                found = tx.get_idempotency(activity_id, scope, key)
+            if found is None:
+                raise IdempotencyInFlight()  # released by another request just now
+            if found.request_hash != digest:
+                raise IdempotencyKeyReused()
+            if found.state != "done":
                 raise IdempotencyInFlight()
-        return scope, key
+            assert found.status is not None and found.response is not None
+            return from_record(found.status, found.response)
+
+        return self.core.commits.run(self.core.store.lane(activity_id), claim)
 
     def act_once(self, activity_id: str, request: ActionRequest, merchant: Merchant | None,
                  lang: str, claim: Claim | None) -> ActionOutcome:
-        """The action's own transaction (which completes a claimed key)."""
+        """The action's own transaction (which completes a claimed key), shared with the
+        process's concurrent actions (group commit), answered once it has committed."""
         now = self.core.now()
+
+        def action(tx: Tx) -> ActionOutcome:
+            activity = self.core.activity(tx, activity_id, merchant)
+            self.lifecycle.advance(tx, activity, now)
+            template = self.core.template(activity)
+            outcome = self._checked(tx, activity, template, request, now, lang)
+            if claim is not None:
+                tx.complete_idempotency(activity_id, claim[0], claim[1], outcome.status,
+                                        outcome.body, owner=claim[2])
+            return outcome
+
         try:
-            with self.core.store.transaction() as tx:
-                activity = self.core.activity(tx, activity_id, merchant)
-                self.lifecycle.advance(tx, activity, now)
-                template = self.core.template(activity)
-                outcome = self._checked(tx, activity, template, request, now, lang)
-                if claim is not None:
-                    tx.complete_idempotency(activity_id, claim[0], claim[1], outcome.status,
-                                            outcome.body)
+            outcome = self.core.commits.run(self.core.store.lane(activity_id), action)
         except Conflict as exc:
             raise ConcurrentUpdate() from exc
         self.core.notify(activity_id)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from magic_cube.catalog import Catalog, TemplateEntry
+from magic_cube.engine.commits import GroupCommit
 from magic_cube.engine.errors import ActivityNotFound
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.settings import Settings
@@ -28,24 +29,106 @@ def new_id(prefix: str) -> str:
 
 
 class Notifier:
-    """Wakes long polls waiting on an activity when this process changes it."""
+    """Wakes long polls waiting on an activity when this process changes it.
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._versions: dict[str, int] = {}
+    A festival's hot activity changes many times a second and is watched by thousands: waking
+    every held poll on every change would keep the process busy answering them while actions
+    wait. So wake-ups are coalesced per activity: the first change after a quiet `interval`
+    is broadcast at once (in the caller), later ones at most once per `interval` (a broadcast
+    carries every change before it), whether or not anyone waits at that moment: the view
+    published to held polls moves at broadcasts (`broadcasts`, see `Views`), so a poll
+    answered at one broadcast and asked again is held until the next. A broadcast of many
+    waiters runs in a thread of its own (a greenlet under gevent) and wakes them `chunk` at a
+    time, spread over `SPREAD` of the interval: the polls it answers (and the polls they send
+    again at once) come in small bursts between which actions are served, instead of one burst
+    of a thousand that an action would queue behind. `interval` 0 broadcasts every change at
+    once, in the caller.
+
+    `mark` moves with every change at once: a poll that read the state before a change and
+    waits after it does not sleep through it.
+    """
+
+    SPREAD = 0.4  # of the interval, over which one broadcast's wake-ups are spread
+
+    def __init__(self, interval: float = 0.0, chunk: int = 32) -> None:
+        self.interval = float(interval)
+        self.chunk = max(1, int(chunk))
+        self._lock = threading.Lock()
+        self._changes: dict[str, int] = {}  # changes per activity
+        self._broadcasts: dict[str, int] = {}  # broadcasts per activity
+        self._waiters: dict[str, dict[threading.Event, None]] = {}
+        self._last: dict[str, float] = {}  # when the activity's last broadcast went out
+        self._scheduled: set[str] = set()  # activities with a broadcast to come
 
     def notify(self, activity_id: str) -> None:
-        with self._cond:
-            self._versions[activity_id] = self._versions.get(activity_id, 0) + 1
-            self._cond.notify_all()
+        with self._lock:
+            self._changes[activity_id] = self._changes.get(activity_id, 0) + 1
+            if activity_id in self._scheduled:
+                return  # the broadcast to come carries this change too
+            delay = 0.0 if self.interval <= 0 else \
+                self._last.get(activity_id, float("-inf")) + self.interval - time.monotonic()
+            if delay > 0:
+                self._scheduled.add(activity_id)
+        if delay > 0:
+            timer = threading.Timer(delay, self._broadcast, (activity_id,))
+            timer.daemon = True
+            timer.start()
+            return
+        # Published at once (a poll arriving now sees the new mark); a crowd of waiters is
+        # woken from a thread of its own, so that this caller (an action) is not held up.
+        waiters = self._publish(activity_id)
+        if len(waiters) > self.chunk and self.interval > 0:
+            wake = threading.Thread(target=self._wake, args=(waiters,), daemon=True)
+            wake.start()
+        else:
+            self._wake(waiters)
+
+    def _broadcast(self, activity_id: str) -> None:
+        self._wake(self._publish(activity_id))
+
+    def _publish(self, activity_id: str) -> list[threading.Event]:
+        """Count a broadcast; the waiters it wakes."""
+        with self._lock:
+            self._scheduled.discard(activity_id)
+            self._last[activity_id] = time.monotonic()
+            self._broadcasts[activity_id] = self._broadcasts.get(activity_id, 0) + 1
+            return list(self._waiters.pop(activity_id, ()))
+
+    def _wake(self, waiters: list[threading.Event]) -> None:
+        chunks = -(-len(waiters) // self.chunk)
+        pause = self.interval * self.SPREAD / chunks if chunks > 1 else 0.0
+        for n, event in enumerate(waiters, 1):
+            event.set()
+            if n % self.chunk == 0 and n < len(waiters) and pause:
+                time.sleep(pause)  # the woken answer, and other requests come in, before more
 
     def mark(self, activity_id: str) -> int:
-        with self._cond:
-            return self._versions.get(activity_id, 0)
+        """The activity's change count: `wait(…, since=mark)` returns at once if it moved,
+        else at the next broadcast."""
+        with self._lock:
+            return self._changes.get(activity_id, 0)
+
+    def broadcasts(self, activity_id: str) -> int:
+        """How many broadcasts this process has made for the activity."""
+        return self._broadcasts.get(activity_id, 0)
 
     def wait(self, activity_id: str, since: int, timeout: float) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._versions.get(activity_id, 0) != since, timeout)
+        """Until the next broadcast (at once if a change came after `since`), or `timeout`
+        seconds."""
+        event = threading.Event()
+        with self._lock:
+            if self._changes.get(activity_id, 0) != since:
+                return
+            self._waiters.setdefault(activity_id, {})[event] = None
+        try:
+            event.wait(timeout)
+        finally:
+            with self._lock:
+                waiting = self._waiters.get(activity_id)
+                if waiting is not None:
+                    waiting.pop(event, None)
+                    if not waiting:
+                        del self._waiters[activity_id]
 
 
 class Core:
@@ -55,7 +138,8 @@ class Core:
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
-        self.notifier = Notifier()
+        self.notifier = Notifier(settings.poll_wake_interval)
+        self.commits = GroupCommit(store, settings.write_batch)
         # Kept because they never change once set, and every poll or participant request
         # would otherwise spend a transaction on them.
         self.timezones: dict[str, str] = {}  # activity -> time zone (fixed once live)

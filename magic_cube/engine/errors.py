@@ -111,3 +111,35 @@ class EventPending(EngineError):
 class InvalidEventStatus(EngineError):
     code, status = "validation_error", 422
     message = "status must be pending, delivered or dead"
+
+
+class ShareNotFound(NotFound):
+    code, message = "share_not_found", "No such share link"
+
+
+class GuestsNotAllowed(EngineError):
+    code, status = "guests_not_allowed", 403
+    message = "This activity does not take guests: open it from the shop's app"
+
+
+class InvalidNickname(EngineError):
+    code, status = "validation_error", 422
+    message = "A nickname is 1 to 20 characters, with no control characters"
+
+
+class CodeNotFound(NotFound):
+    """A redemption code the merchant never issued (another merchant's looks the same)."""
+
+    code, message = "code_not_found", "No such redemption code"
+
+
+class AlreadyRedeemed(EngineError):
+    """A redemption code redeemed before: a code is good for one redemption."""
+
+    code, status, message = "already_redeemed", 409, "This code has already been redeemed"
+
+    def __init__(self, redeemed_at: int | None = None) -> None:
+        super().__init__()
+        self.redeemed_at = redeemed_at
+        if redeemed_at is not None:
+            self.errors = {"redeemed_at": redeemed_at}

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from magic_cube.engine.controls import top_up_state
 from magic_cube.engine.lifecycle import follow_config
 from magic_cube.engine.replay import replay
 from magic_cube.rules.compiler import CompiledTemplate
@@ -69,6 +70,9 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
         if entry.action == "$config":
             initial, _ = follow_config(template.doc, initial, entry.params["before"],
                                        entry.params["after"])
+        elif entry.action == "$stock":
+            initial = top_up_state(template.doc, initial, entry.params["field"],
+                                   entry.params["add"])
     events = [(entry, e) for entry in log for e in entry.events]
 
     # The log is complete and numbered without gaps.

@@ -43,7 +43,7 @@ STATUS_AFTER = {"publish": "live", "pause": "paused", "resume": "live", "end": "
 # Room timers are consequences of earlier actions: they fire whether or not new actions are
 # accepted, and at the end every open room comes due (`close_at_end`).
 TIMER_STATUSES = ("live", "paused", "ended")
-DRAFT_FIELDS = {"title", "config", "timezone", "starts_at", "ends_at"}
+DRAFT_FIELDS = {"title", "config", "timezone", "starts_at", "ends_at", "guests"}
 FieldErrors = dict[str, list[dict[str, str]]]
 
 
@@ -135,6 +135,7 @@ def describe(a: ActivityRecord) -> dict[str, Any]:
         "seed_commitment": a.seed_commitment,
         "seed": a.seed if a.status in ("ended", "archived") else None,
         "actions": a.seq,
+        "guests": a.guests,
     }
 
 
@@ -248,7 +249,8 @@ class Lifecycle:
     def create_activity(self, merchant: Merchant, template_id: str, config: Any,
                         title: str | None = None, template_version: str | None = None,
                         timezone: str | None = None, starts_at: int | None = None,
-                        ends_at: int | None = None, lang: str = "en") -> dict[str, Any]:
+                        ends_at: int | None = None, lang: str = "en",
+                        guests: bool = False) -> dict[str, Any]:
         try:
             entry = self.core.catalog.get(template_id, template_version)
         except TemplateNotFound as exc:
@@ -263,7 +265,7 @@ class Lifecycle:
             template_version=entry.version, template_hash=entry.content_hash,
             title=title or entry.title.get(lang) or entry.id, status="draft", config=config,
             timezone=timezone, starts_at=starts_at, ends_at=ends_at, created_at=now,
-            updated_at=now)
+            updated_at=now, guests=bool(guests))
         with self.core.store.transaction() as tx:
             tx.insert_activity(activity)
         return describe(activity)
@@ -302,10 +304,14 @@ class Lifecycle:
                 raise InvalidActivity(errors={k: [{"code": "unknown_field",
                                                    "message": "Not a field of an activity"}]
                                               for k in sorted(unknown)})
+            if "guests" in changes:  # a setting of the page, not of the rules: any time
+                activity.guests = bool(changes.pop("guests"))
+                tx.update_activity(activity.id, bump=False, guests=activity.guests)
             if activity.status == "draft":
                 self._edit_draft(tx, activity, changes, now, lang)
                 return describe(activity)
-            self._edit_live(tx, activity, changes, now, lang)
+            if changes:
+                self._edit_live(tx, activity, changes, now, lang)
         self.core.notify(activity.id)
         return describe(activity)
 
@@ -414,7 +420,7 @@ class Lifecycle:
             id=new_id("act"), merchant_id=merchant.id, template_id=source.template_id,
             template_version=source.template_version, template_hash=source.template_hash,
             title=source.title, status="draft", config=source.config, timezone=source.timezone,
-            starts_at=None, ends_at=None, created_at=now, updated_at=now)
+            starts_at=None, ends_at=None, created_at=now, updated_at=now, guests=source.guests)
         with self.core.store.transaction() as tx:
             tx.insert_activity(copy)
         return describe(copy)

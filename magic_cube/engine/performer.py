@@ -17,7 +17,9 @@ from typing import Any
 
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import RoomNotFound
+from magic_cube.engine.fulfilment import issue as issue_codes
 from magic_cube.engine.rooms import LoadedRoom, load_room, member_record, to_record, update_room
+from magic_cube.engine.sharing import attribution, invited_event, sharer_of
 from magic_cube.engine.stats import count, credit_interaction, hour_of
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, run
@@ -37,6 +39,7 @@ class ActionRequest:
     params: dict[str, Any]
     room_id: str | None
     display_name: str = ""
+    via: str | None = None  # the share code that brought the participant here, if any
     # Set by replay: the log entry the action is run again from, whose first-time flags and
     # new room id are taken as logged instead of being worked out afresh.
     replayed_from: ActionRecord | None = None
@@ -92,6 +95,10 @@ class Performer:
     def _actor(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
                record: ParticipantRecord | None) -> Actor:
         logged = request.replayed_from
+        inviter, generation = None, 0
+        if request.kind == "participant":
+            sharer = logged.inviter if logged else sharer_of(tx, activity, request.via)
+            inviter, generation = attribution(tx, activity, request.participant, record, sharer)
         if logged is not None:
             first_time, new_to_activity = logged.first_time, logged.new_to_activity
         elif request.kind == "participant":
@@ -102,7 +109,8 @@ class Performer:
         else:
             first_time = new_to_activity = False
         return Actor(request.participant, request.kind, first_time, new_to_activity,
-                     request.display_name or (record.display_name if record else ""))
+                     request.display_name or (record.display_name if record else ""),
+                     inviter, generation)
 
     def _persist(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                  request: ActionRequest, actor: Actor, outcome: Outcome,
@@ -118,6 +126,8 @@ class Performer:
 
         by_participant = request.kind == "participant"
         previous_action_at = record.last_action_at if record else None
+        # Invited now: the participant's first accepted action in the activity names a sharer.
+        invited = by_participant and actor.new_to_activity and actor.inviter is not None
         credited = self._write_participant(tx, activity, request, actor, outcome, record, now)
         events = [e.as_dict() for e in outcome.events]
         tx.insert_action(ActionRecord(
@@ -126,9 +136,15 @@ class Performer:
             room_id=request.room_id, new_room_id=new_room_id, result=outcome.result,
             events=events, random=outcome.random, first_time=actor.first_time,
             new_to_activity=actor.new_to_activity and by_participant,
-            display_name=actor.display_name, timer=timer))
-        if events:
-            tx.insert_outbox(activity.id, activity.seq, events, now)
+            display_name=actor.display_name, timer=timer,
+            inviter=actor.inviter if invited else None))
+        webhooks = events + ([invited_event(request.participant, actor.inviter or "",
+                                            actor.generation, actor.first_time)]
+                             if invited else [])
+        if webhooks:
+            tx.insert_outbox(activity.id, activity.seq, webhooks, now)
+        if events and "fulfilment" in template.doc:  # wins and orders get their codes now
+            issue_codes(tx, activity, template.doc, activity.seq, events, now)
         first_time = False
         if by_participant and actor.first_time:  # else known already: nothing to insert
             first_time = tx.remember_participant(activity.merchant_id, request.participant,
@@ -136,7 +152,7 @@ class Performer:
         self.count(tx, activity, template, request.action, request.participant, by_participant,
                    outcome, now, credited,
                    new_to_activity=actor.new_to_activity and by_participant,
-                   first_time=first_time,
+                   first_time=first_time, invited=invited,
                    # an earlier action this hour has already marked the participant in it
                    hour_marked=previous_action_at is not None
                    and hour_of(previous_action_at) == hour_of(now))
@@ -173,6 +189,7 @@ class Performer:
         record.version += 1
         if actor.display_name:
             record.display_name = actor.display_name
+        record.inviter, record.generation = actor.inviter, actor.generation
         credited = 0
         if request.kind == "participant":
             if record.first_action_at is None:

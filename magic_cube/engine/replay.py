@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from magic_cube.engine.controls import apply_top_up, without_top_up
 from magic_cube.engine.core import Core
 from magic_cube.engine.lifecycle import bring_timers_forward, follow_config
 from magic_cube.engine.performer import ActionRequest, Performer
@@ -85,8 +86,11 @@ def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
     activity_id = stored.activity.id
     performer = Performer(shadow)
     config = dict(stored.activity.config)
-    for entry in reversed([e for e in stored.log if e.action == "$config"]):
-        config.update(entry.params["before"])
+    for entry in reversed([e for e in stored.log if e.action in ("$config", "$stock")]):
+        if entry.action == "$stock":
+            config = without_top_up(config, entry.params["field"], entry.params["add"])
+        else:
+            config.update(entry.params["before"])
     assert stored.activity.initial_state is not None
     start = replace(stored.activity, state=stored.activity.initial_state, config=config, seq=0,
                     version=1, status="live")
@@ -123,12 +127,21 @@ def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
 
 def _merchant_entry(tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                     entry: ActionRecord) -> bool:
-    """Apply a logged live config edit (`$config`) or end (`$end`); False for an action."""
+    """Apply a logged live config edit (`$config`), end (`$end`), top-up (`$stock`), early
+    start (`$start`) or moved end (`$schedule`); False for an action."""
     if entry.action == "$config":
         activity.config = {**activity.config, **entry.params["after"]}
         state, _ = follow_config(template.doc, activity.state, entry.params["before"],
                                  entry.params["after"])
         tx.update_activity(activity.id, config=activity.config, state=state, seq=entry.seq)
+        return True
+    if entry.action == "$stock":
+        config, state = apply_top_up(template.doc, activity.config, activity.state,
+                                     entry.params["field"], entry.params["add"])
+        tx.update_activity(activity.id, config=config, state=state, seq=entry.seq)
+        return True
+    if entry.action in ("$start", "$schedule"):
+        tx.update_activity(activity.id, bump=False, seq=entry.seq)
         return True
     if entry.action == "$end":
         bring_timers_forward(tx, activity.id, entry.params["at"])

@@ -48,17 +48,20 @@ def credit_interaction(record: ParticipantRecord, now: int, settings: Settings) 
 
 def count(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, action: str,
           participant: str, by_participant: bool, outcome: Outcome, now: int, credited: int,
-          new_to_activity: bool, first_time: bool, hour_marked: bool = False) -> None:
+          new_to_activity: bool, first_time: bool, hour_marked: bool = False,
+          invited: bool = False) -> None:
     """Move the activity's counters for one accepted action (in the action's transaction)."""
     hour = hour_of(now)
     deltas = {"actions": 1, "interaction_seconds": credited}
     if by_participant:
         if action in template.participation:
             deltas["participations"] = 1
-        if not hour_marked and tx.mark_participant_hour(activity.id, participant, hour):
-            deltas["participants"] = 1
+        if not hour_marked:  # counted once per hour, when the store writes the counters
+            tx.count_participant_hour(activity.id, participant, hour)
         deltas["new_participants"] = int(new_to_activity)
         deltas["first_time"] = int(first_time)
+        deltas["invited"] = int(invited)
+        deltas["invited_first_time"] = int(invited and first_time)
     deltas["completions"] = sum(1 for e in outcome.events if e.type in template.completion)
     tx.add_stats(activity.id, hour, deltas)
     if outcome.events:
@@ -70,7 +73,7 @@ def describe_action(r: ActionRecord) -> dict[str, Any]:
     return {"seq": r.seq, "at": r.at, "actor": r.actor_kind, "participant": r.participant_id,
             "action": r.action, "room": r.room_id or r.new_room_id, "params": r.params,
             "result": r.result, "events": r.events, "random": r.random,
-            "first_time": r.first_time}
+            "first_time": r.first_time, "display_name": r.display_name}
 
 
 class Results:

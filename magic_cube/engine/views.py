@@ -2,12 +2,19 @@
 
 Each view's ETag is built from version counters that change only when that view can change,
 so `If-None-Match` is answered from a few indexed columns in a read transaction (no write
-path, no template evaluation). `wait` holds a poll until the ETag changes: writes in this
-process wake waiters at once; writes by other processes are seen at the next database check.
+path, no template evaluation). The local date is part of a view's ETag only when the view
+shows something that a new day changes (a daily variable, `today`, `now`): a poll held across
+midnight on any other view is not woken by the date.
+
+`wait` holds a poll until the ETag changes: writes in this process wake waiters (coalesced per
+activity, see `Notifier`); writes by other processes are seen at the next database check. The
+public view is the same for every poller: the polls a broadcast wakes share one ETag read and
+one rendered (and, in the API, serialised) body.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,20 +26,63 @@ from magic_cube.engine.errors import RoomNotFound
 from magic_cube.engine.lifecycle import TIMER_STATUSES, Lifecycle, due_change
 from magic_cube.engine.performer import Performer
 from magic_cube.engine.rooms import to_rules
+from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import local_date
 from magic_cube.rules.interpreter import initial_activity_state, render_view
+from magic_cube.rules.jsonlogic.introspect import var_paths
 from magic_cube.rules.model import Actor, Snapshot
-from magic_cube.store.records import Merchant
+from magic_cube.store.records import ActivityRecord, Merchant
+
+SCOPE_STATE = {"activity": ("activity",), "me": ("activity", "participant"),
+               "room": ("activity", "participant")}  # whose daily variables a view may show
+HEADS = {"activity": "activity", "participant": "me"}  # how expressions name those scopes
 
 
 @dataclass
 class ViewResponse:
     etag: str
     body: dict[str, Any] | None  # None: not modified
+    # The body as the API sends it, kept on the view once made: a cached view shared by many
+    # polls is serialised once.
+    encoded: bytes | None = None
 
     @property
     def status(self) -> int:
         return 200 if self.body is not None else 304
+
+
+def _computed_var(rule: Any) -> bool:
+    """Whether `rule` reads a path it computes (which could name anything)."""
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if "var" in node:
+                key = node["var"]
+                key = key[0] if isinstance(key, list) and key else key
+                if isinstance(key, (dict, list)):
+                    return True
+            stack.extend(node.values())
+    return False
+
+
+def shows_the_day(template: CompiledTemplate, scope: str) -> bool:
+    """Whether the `scope` view can change with the local date alone: it reads `today` or
+    `now`, a daily variable, a whole scope that has one, or a computed path."""
+    daily = {HEADS[s]: {n for n, d in template.state[s].items() if d.reset == "daily"}
+             for s in SCOPE_STATE[scope]}
+    for rule in (template.doc.get("views") or {}).get(scope, {}).values():
+        if _computed_var(rule):
+            return True
+        for path in var_paths(rule):
+            head, _, rest = path.partition(".")
+            name = rest.split(".", 1)[0]
+            if head in ("today", "now") or (
+                    head in daily and daily[head] and (not name or name in daily[head])):
+                return True
+    return False
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -47,25 +97,46 @@ class Views:
         self.core = core
         self.lifecycle = lifecycle
         self.performer = performer
+        # Per process: activity -> (time zone, the views whose ETag carries the date). Neither
+        # changes once an activity is live (its template is pinned).
+        self._days: dict[str, tuple[str, frozenset[str]]] = {}
+        # The public view last rendered per (activity, language), and the public ETag last
+        # read per activity with (this process's change count, when): what woken polls share.
+        self._public_views: dict[tuple[str, str], ViewResponse] = {}
+        self._public_etags: dict[str, tuple[int, float, str | None]] = {}
+        self._sharing: dict[str, threading.Lock] = {}  # one woken poll reads for the others
 
     def _poll(self, activity_id: str, if_none_match: str | None, wait: float,
               cheap: Callable[[], str | None],
-              full: Callable[[], ViewResponse]) -> ViewResponse:
+              full: Callable[[], ViewResponse],
+              shared: tuple[Callable[[], str | None], Callable[[], ViewResponse]] | None = None,
+              ) -> ViewResponse:
         """Answer 304 from `cheap()` (an ETag, or None if the slow path is needed) when it
-        matches, else hold up to `wait` seconds for a change, else render `full()`."""
+        matches, else hold up to `wait` seconds for a change, else render `full()`.
+
+        `shared` (when given) stands in for both in a held poll (`wait` > 0): the ETag and the
+        view published to held polls at the last broadcast, shared by all of them. A held poll
+        answered at one broadcast and asked again at once is then held until the next one,
+        not answered again for every change in between: each watcher gets at most one answer
+        per `poll_wake_interval`. A poll that does not wait always reads its own."""
         if if_none_match is None:
             return full()  # nothing to compare: skip the version read
         settings, notifier = self.core.settings, self.core.notifier
         deadline = time.monotonic() + max(0.0, min(wait, settings.long_poll_max))
+        read, render = shared if shared and wait > 0 else (cheap, full)
         while True:
             mark = notifier.mark(activity_id)
-            etag = cheap()
+            etag = read()
             if etag is None or not _etag_matches(if_none_match, etag):
-                return full()
+                view = render()
+                if not _etag_matches(if_none_match, view.etag):
+                    return view
+                etag = view.etag  # the poller has this view already: nothing to answer
             left = deadline - time.monotonic()
             if left <= 0:
                 return ViewResponse(etag, None)
             notifier.wait(activity_id, mark, min(left, settings.long_poll_interval))
+            read, render = shared or (cheap, full)
 
     def _fire_room(self, activity_id: str, room_id: str) -> None:
         """Fire due timers before showing a room, so an expired room never looks open."""
@@ -82,14 +153,21 @@ class Views:
         if fired:
             core.notify(activity_id)
 
-    def _today(self, activity_id: str, now: int) -> str:
-        # Daily limits make "me" and room views change at local midnight.
-        tz = self.core.timezones.get(activity_id)
-        if tz is None:
+    def _day(self, activity_id: str, scope: str, now: int) -> str:
+        """`.YYYYMMDD` (the local date) for a view whose ETag carries it, else ""."""
+        known = self._days.get(activity_id)
+        if known is None or activity_id not in self.core.timezones:
             with self.core.store.transaction(write=False) as tx:
-                tz = self.core.activity(tx, activity_id).timezone
-            self.core.timezones[activity_id] = tz
-        return local_date(now, tz).replace("-", "")
+                activity = self.core.activity(tx, activity_id)
+            template = self.core.template(activity)
+            known = (activity.timezone,
+                     frozenset(s for s in SCOPE_STATE if shows_the_day(template, s)))
+            if len(self._days) >= 100_000:
+                self._days.clear()
+            self._days[activity_id] = known
+            self.core.timezones[activity_id] = activity.timezone  # forgotten on an edit
+        timezone, dated = known
+        return "." + local_date(now, timezone).replace("-", "") if scope in dated else ""
 
     def _activity_etag(self, activity_id: str) -> str | None:
         with self.core.store.transaction(write=False) as tx:
@@ -100,7 +178,36 @@ class Views:
         now = self.core.now()
         if due_change(status, starts_at, ends_at, now):
             return None
-        return f'"a{version}.{self._today(activity_id, now)}"'
+        return f'"a{version}{self._day(activity_id, "activity", now)}"'
+
+    def _shared_activity_etag(self, activity_id: str) -> str | None:
+        """`_activity_etag` as published to held polls: read once per broadcast (and once per
+        `long_poll_interval`, for other processes' changes) for all of them."""
+        with self._share(activity_id):
+            fresh, etag = self._known_public_etag(activity_id)
+            if fresh:
+                return etag
+            published = self.core.notifier.broadcasts(activity_id)
+            etag = self._activity_etag(activity_id)
+            if len(self._public_etags) >= 100_000:
+                self._public_etags.clear()
+            self._public_etags[activity_id] = (published, time.monotonic(), etag)
+            return etag
+
+    def _share(self, activity_id: str) -> threading.Lock:
+        if len(self._sharing) >= 100_000:
+            self._sharing.clear()
+        return self._sharing.setdefault(activity_id, threading.Lock())
+
+    def _known_public_etag(self, activity_id: str) -> tuple[bool, str | None]:
+        """(still good, ETag) of the read published to held polls: good until this process's
+        next broadcast on the activity, and for at most the interval at which held polls look
+        for other processes' changes."""
+        known = self._public_etags.get(activity_id)
+        if known is None or known[0] != self.core.notifier.broadcasts(activity_id) or \
+                time.monotonic() - known[1] >= self.core.settings.long_poll_interval:
+            return False, None
+        return True, known[2]
 
     # activity ------------------------------------------------------------------------------
 
@@ -108,10 +215,39 @@ class Views:
                     lang: str = "en") -> ViewResponse:
         return self._poll(activity_id, if_none_match, wait,
                           lambda: self._activity_etag(activity_id),
-                          lambda: self._public(activity_id, lang))
+                          lambda: self._public(activity_id, lang),
+                          (lambda: self._shared_activity_etag(activity_id),
+                           lambda: self._public(activity_id, lang, shared=True)))
 
-    def _public(self, activity_id: str, lang: str) -> ViewResponse:
+    def _public(self, activity_id: str, lang: str, shared: bool = False) -> ViewResponse:
+        """The public view; the one rendered last for this language when its ETag is still
+        current (one render, and one serialisation, for every poll of a broadcast). `shared`:
+        for a woken poll, which may take the ETag its fellows read."""
+        if shared:
+            with self._share(activity_id):
+                cached = self._public_views.get((activity_id, lang))
+                fresh, etag = self._known_public_etag(activity_id)
+                if cached is not None and fresh and etag == cached.etag:
+                    return cached  # the ETag just read for woken polls is this view's
+                published = self.core.notifier.broadcasts(activity_id)
+                view = self._public(activity_id, lang)
+                # What held polls are sent is what they are held against, until the next
+                # broadcast: else a poll answered with a newer view would be answered again.
+                self._public_etags[activity_id] = (published, time.monotonic(), view.etag)
+                return view
+        cached = self._public_views.get((activity_id, lang))
         activity = self.lifecycle.fresh(activity_id)
+        now = self.core.now()
+        etag = f'"a{activity.version}{self._day(activity_id, "activity", now)}"'
+        if cached is not None and cached.etag == etag:
+            return cached
+        view = self._render_public(activity, lang, etag)
+        if len(self._public_views) >= 10_000:
+            self._public_views.clear()
+        self._public_views[(activity_id, lang)] = view
+        return view
+
+    def _render_public(self, activity: ActivityRecord, lang: str, etag: str) -> ViewResponse:
         entry = self.core.entry(activity)
         template = entry.compiled
         now = self.core.now()
@@ -131,9 +267,9 @@ class Views:
                          "seed": activity.seed if activity.status in ("ended", "archived")
                          else None},
             "heartbeat_interval": self.core.settings.heartbeat_interval,
+            "guests": activity.guests,
         }
-        return ViewResponse(f'"a{activity.version}.{self._today(activity_id, self.core.now())}"',
-                            body)
+        return ViewResponse(etag, body)
 
     def preview(self, merchant: Merchant, activity_id: str, lang: str = "en") -> dict[str, Any]:
         """What a participant's client shows of the activity: the public view once published;
@@ -197,7 +333,7 @@ class Views:
 
     def _room_etag(self, activity_version: int, room_version: int, mine: int, activity_id: str,
                    now: int) -> str:
-        return f'"r{activity_version}.{room_version}.{mine}.{self._today(activity_id, now)}"'
+        return f'"r{activity_version}.{room_version}.{mine}{self._day(activity_id, "room", now)}"'
 
     # me ------------------------------------------------------------------------------------
 
@@ -217,7 +353,7 @@ class Views:
         version, status, starts_at, ends_at = row
         if due_change(status, starts_at, ends_at, now):
             return None
-        return f'"m{version}.{mine}.{self._today(activity_id, now)}"'
+        return f'"m{version}.{mine}{self._day(activity_id, "me", now)}"'
 
     def _me(self, activity_id: str, participant: Participant) -> ViewResponse:
         core = self.core
@@ -234,5 +370,5 @@ class Views:
         body = {"activity_id": activity_id, "participant": participant.id, "view": view,
                 "rooms": rooms}
         mine = record.version if record else 0
-        return ViewResponse(f'"m{activity.version}.{mine}.{self._today(activity_id, now)}"',
+        return ViewResponse(f'"m{activity.version}.{mine}{self._day(activity_id, "me", now)}"',
                             body)

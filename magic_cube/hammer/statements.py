@@ -81,15 +81,16 @@ def count_statements(store: Store) -> list[tuple[bool, int]]:
 
     @contextlib.contextmanager
     def counted(write: bool = True) -> Iterator[Tx]:
-        with original(write) as tx:
-            tally = [0]
-            # Both SQL stores run every statement through their transaction's DB-API `conn`.
-            conn = tx.conn  # type: ignore[attr-defined]
-            tx.conn = _CountingConnection(conn, tally)  # type: ignore[attr-defined]
-            try:
+        tally = [0]
+        try:
+            with original(write) as tx:
+                # Both SQL stores run every statement through their transaction's DB-API
+                # `conn`, those they run on leaving the block (deferred counters) included.
+                conn = tx.conn  # type: ignore[attr-defined]
+                tx.conn = _CountingConnection(conn, tally)  # type: ignore[attr-defined]
                 yield tx
-            finally:
-                record.append((write, tally[0]))
+        finally:
+            record.append((write, tally[0]))
 
     store.transaction = counted  # type: ignore[method-assign]
     return record

@@ -63,6 +63,17 @@ class ClaimedEvent(OutboxEvent):
 class Tx(Protocol):
     """One open transaction."""
 
+    broken: bool  # a savepoint could not be rolled back: the transaction must be
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested part of the transaction that an exception inside rolls back alone (the
+        exception still propagates). Group commit runs each action of a batch in one."""
+        ...
+
+    def flush(self) -> None:
+        """Write deferred counter moves now (the store does it before committing)."""
+        ...
+
     def insert_merchant(self, m: Merchant) -> None:
         """Add a merchant; `Conflict` if its id or email is taken."""
         ...
@@ -103,7 +114,8 @@ class Tx(Protocol):
         serialise, and rows are locked in the order activity → room → participant."""
         ...
 
-    def get_activity_version(self, activity_id: str) -> tuple[int, str, int | None, int | None] | None:
+    def get_activity_version(self, activity_id: str
+                             ) -> tuple[int, str, int | None, int | None] | None:
         """(version, status, starts_at, ends_at): what a poll's ETag needs; never locks."""
         ...
 
@@ -128,7 +140,8 @@ class Tx(Protocol):
         transaction the room's row is locked too (after its activity's)."""
         ...
 
-    def get_room_state_version(self, activity_id: str, room_id: str) -> tuple[int, int | None] | None:
+    def get_room_state_version(self, activity_id: str, room_id: str
+                               ) -> tuple[int, int | None] | None:
         """(version, next timer due) of a room: enough to answer a poll with 304."""
         ...
 
@@ -194,7 +207,8 @@ class Tx(Protocol):
         """Append to the action log; `Conflict` if the sequence number is taken."""
         ...
 
-    def list_actions(self, activity_id: str, after_seq: int = 0, limit: int = 100) -> list[ActionRecord]:
+    def list_actions(self, activity_id: str, after_seq: int = 0,
+                     limit: int = 100) -> list[ActionRecord]:
         """Logged actions with `seq > after_seq`, in order."""
         ...
 
@@ -203,7 +217,8 @@ class Tx(Protocol):
         """Queue an action's events for webhook delivery (due now)."""
         ...
 
-    def list_outbox(self, activity_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxRecord]:
+    def list_outbox(self, activity_id: str, after_id: int = 0,
+                    limit: int = 100) -> list[OutboxRecord]:
         """Outbox rows of the activity with `id > after_id`, in order."""
         ...
 
@@ -237,6 +252,11 @@ class Tx(Protocol):
         stays delivered). True if it changed."""
         ...
 
+    def count_pending_webhooks(self) -> int:
+        """Events neither delivered nor dead of merchants with a `webhook_url`: the worker's
+        queue."""
+        ...
+
     def get_event(self, activity_id: str, event_id: int) -> OutboxEvent | None:
         """One outbox event of the activity with its delivery state, or None."""
         ...
@@ -253,11 +273,18 @@ class Tx(Protocol):
         ...
 
     def add_stats(self, activity_id: str, hour: int, deltas: dict[str, int]) -> None:
-        """Add `deltas` (counter -> amount) to the activity's bucket for `hour` (an upsert)."""
+        """Add `deltas` (counter -> amount) to the activity's bucket for `hour`. Deferred to
+        `flush`: the moves of every action in the transaction become one upsert."""
         ...
 
     def add_event_stats(self, activity_id: str, hour: int, counts: dict[str, int]) -> None:
-        """Add `counts` (event type -> number) to the activity's per-type counters of `hour`."""
+        """Add `counts` (event type -> number) to the activity's per-type counters of `hour`
+        (deferred, like `add_stats`)."""
+        ...
+
+    def count_participant_hour(self, activity_id: str, participant_id: str, hour: int) -> None:
+        """Add 1 to the bucket's `participants` if the participant is not yet marked in that
+        hour, and mark them (deferred, like `add_stats`)."""
         ...
 
     def event_totals(self, activity_id: str) -> dict[str, int]:
@@ -272,21 +299,31 @@ class Tx(Protocol):
         """The activity's hourly buckets, oldest first."""
         ...
 
-    def get_idempotency(self, activity_id: str, participant_id: str, key: str) -> IdempotencyRecord | None:
+    def get_idempotency(self, activity_id: str, participant_id: str,
+                        key: str) -> IdempotencyRecord | None:
         """The record of an idempotency key, or None."""
         ...
 
+    def owner_gone(self, owner: str | None) -> bool:
+        """Whether the process behind a claim's `owner` is known to be gone (store/owners.py);
+        False when the store cannot tell."""
+        ...
+
     def claim_idempotency(self, rec: IdempotencyRecord, stale_before: int) -> bool:
-        """Take the key for a new request: insert it, or take over an abandoned pending one."""
+        """Take the key for a new request (`rec.owner` holds it): insert it, or take over a
+        pending one that is abandoned — created before `stale_before`, or whose owner is gone."""
         ...
 
     def complete_idempotency(self, activity_id: str, participant_id: str, key: str, status: int,
-                             response: dict[str, Any]) -> None:
-        """Store the response of a claimed key (in the action's own transaction)."""
+                             response: dict[str, Any], owner: str | None = None) -> None:
+        """Store the response of a claimed key (in the action's own transaction). With `owner`,
+        `Conflict` unless that claim still holds the key."""
         ...
 
-    def release_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
-        """Forget a key still pending (its request failed before completing)."""
+    def release_idempotency(self, activity_id: str, participant_id: str, key: str,
+                            owner: str | None = None) -> None:
+        """Forget a key still pending (its request failed before completing); with `owner`,
+        only if that claim holds it."""
         ...
 
     def delete_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
@@ -303,24 +340,104 @@ class Tx(Protocol):
         """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
         ...
 
-    def get_login_failures(self, email: str) -> tuple[int, int, int | None] | None:
-        """(failures, last failure time, locked until) for a console login email, if any."""
+    def get_login_failures(self, email: str,
+                           address: str = "") -> tuple[int, int, int | None] | None:
+        """(failures, last failure time, locked until) for a console login email from one
+        client address (`""`: the email's count over every address), if any."""
         ...
 
     def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
-                          lock_until: int) -> tuple[int, int | None]:
-        """Count a failed login in one statement (no read-then-write race): the count starts
-        again when the previous failure is older than `reset_before`; reaching `limit` locks
-        the email until `lock_until`. Returns (failures, locked until)."""
+                          lock_until: int, address: str = "") -> tuple[int, int | None]:
+        """Count a failed login of an email from an address (`""`: over every address) in one
+        statement (no read-then-write race): the count starts again when the previous failure
+        is older than `reset_before`; reaching `limit` locks it until `lock_until`. Returns
+        (failures, locked until)."""
         ...
 
-    def clear_login_failures(self, email: str) -> None:
-        """Forget a login email's failures (after a successful login)."""
+    def clear_login_failures(self, email: str, address: str = "") -> None:
+        """Forget a login email's failures from an address (after a successful login)."""
+        ...
+
+    def purge_login_failures(self, before: int, now: int) -> int:
+        """Forget the counts whose last failure is older than `before` and that lock nothing
+        at `now`; returns how many."""
+        ...
+
+    # the schema -------------------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[int]:
+        """Versions of the migrations applied to this database, in order."""
+        ...
+
+    # the console: fulfilment and analytics ----------------------------------------------------
+
+    def insert_redemptions(self, rows: list[dict[str, Any]]) -> None:
+        """Add redemption codes (columns of `redemptions`); `Conflict` on a taken code."""
+        ...
+
+    def list_redemptions(self, activity_id: str, after: str | None = None, limit: int = 100,
+                         search: str | None = None) -> list[dict[str, Any]]:
+        """An activity's codes in the order won, after code `after`; `search` matches the
+        code or the participant id exactly."""
+        ...
+
+    def get_redemption(self, merchant_id: str, code: str) -> dict[str, Any] | None:
+        """One of the merchant's codes, or None (another merchant's code looks missing)."""
+        ...
+
+    def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:
+        """Mark a code redeemed if it is not yet: True for exactly one of concurrent calls."""
+        ...
+
+    def set_shipping(self, merchant_id: str, code: str, shipping: dict[str, Any] | None,
+                     shipped_at: int | None) -> bool:
+        """Write a code's shipping details (and when it shipped); False if unknown."""
+        ...
+
+    def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
+                      since: int, until: int) -> dict[str, int]:
+        """Distinct participants per step in [since, until): `action:NAME` who performed it;
+        `event:TYPE` whose action emitted it, or who were members of the room it names."""
+        ...
+
+    def count_actors(self, activity_id: str, since: int, until: int) -> int:
+        """Distinct participants with an accepted action in [since, until)."""
+        ...
+
+
+    # share links
+
+    def insert_share(self, code: str, activity_id: str, room_id: str | None, sharer: str,
+                     now: int) -> tuple[str, bool]:
+        """The sharer's code for this activity and room (`code` if new) and whether it is new."""
+        ...
+
+    def get_share(self, code: str) -> dict[str, Any] | None:
+        """code, activity_id, room_id (None for the activity), sharer, created_at, opens."""
+        ...
+
+    def count_share_open(self, code: str) -> None:
+        """One more open of a share link."""
+        ...
+
+    def sharing_summary(self, activity_id: str, top: int = 10) -> dict[str, Any]:
+        """links, sharers, opens, generations [(generation, participants)], top_inviters
+        [(participant, invited, display name)]."""
         ...
 
 
 class Store(ABC):
     dialect: str
+
+    def owner(self) -> str:
+        """This process's owner id for the Idempotency-Keys it claims (store/owners.py)."""
+        return ""
+
+    def lane(self, activity_id: str) -> str:
+        """Writes that may share one transaction (group commit) have the same lane. SQLite has
+        one writer per database: one lane. PostgreSQL locks rows: one lane per activity, so a
+        batch takes its activity's row lock once and other activities never wait for it."""
+        return ""
 
     @abstractmethod
     def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:

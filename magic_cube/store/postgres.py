@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,7 @@ from psycopg import errors, sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from magic_cube.store.base import Conflict, Store, Tx
+from magic_cube.store.base import ClaimedEvent, Conflict, Store, Tx
 from magic_cube.store.records import ActivityRecord, ParticipantRecord, StoredRoom
 from magic_cube.store.schema import MIGRATIONS, translate
 from magic_cube.store.sql import SQLTx, loads
@@ -46,6 +47,7 @@ from magic_cube.store.sql import SQLTx, loads
 _MIGRATION_LOCK = 0x6D63_0001  # "mc" 1: migrations of one schema
 _PARTICIPANT_LOCK = 0x6D63_0002  # "mc" 2: first sight of one merchant's participant
 _ACTIVITY_PARTICIPANT_LOCK = 0x6D63_0003  # "mc" 3: first row of a participant in an activity
+_OWNER_LOCK = 0x6D63_0004  # "mc" 4: held by a live process on its Idempotency-Key owner id
 
 # Options a database URL may carry as query parameters (removed before libpq sees the URL).
 URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": float,
@@ -96,6 +98,8 @@ class PostgresStore(Store):
         self._pool_pid: int | None = None
         self._abandoned: list[ConnectionPool] = []  # inherited across a fork: never touched
         self._lock = threading.Lock()
+        # (pid, owner id, the connection holding the owner's advisory lock)
+        self._owner: tuple[int, str, psycopg.Connection] | None = None
 
     # connections ---------------------------------------------------------------------------
 
@@ -133,6 +137,29 @@ class PostgresStore(Store):
                 self._pool_pid = os.getpid()
             return self._pool
 
+    def lane(self, activity_id: str) -> str:
+        return activity_id
+
+    def owner(self) -> str:
+        """A random id on which this process holds a session advisory lock, on a connection of
+        its own: the server releases it the moment the process or that connection dies, which
+        is how another process sees that the owner's pending keys are abandoned. A new id (and
+        connection) after a fork or once the connection is lost."""
+        held = self._owner
+        if held is not None and held[0] == os.getpid() and not held[2].closed:
+            return held[1]
+        with self._lock:
+            held = self._owner
+            if held is not None and held[0] == os.getpid() and not held[2].closed:
+                return held[1]
+            if held is not None and held[0] == os.getpid():
+                held[2].close()
+            owner = f"pg:{secrets.token_hex(8)}"
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_OWNER_LOCK, owner))
+            self._owner = (os.getpid(), owner, conn)
+            return owner
+
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         """READ COMMITTED with row locks for writes; a REPEATABLE READ READ ONLY snapshot
@@ -145,7 +172,10 @@ class PostgresStore(Store):
             if conn.read_only != (not write):
                 conn.read_only = not write
             with conn.transaction():
-                yield PostgresTx(conn, write)
+                tx = PostgresTx(conn, write)
+                yield tx
+                if write:
+                    tx.flush()
 
     # migrations ----------------------------------------------------------------------------
 
@@ -183,7 +213,7 @@ class PostgresStore(Store):
         problems = []
         try:
             with self.transaction(write=False) as tx:
-                conn = tx.conn
+                conn = tx.conn  # type: ignore[attr-defined]
                 conn.execute("SELECT 1").fetchone()
                 over = conn.execute("SELECT count(*) FROM rooms WHERE capacity IS NOT NULL "
                                     "AND size > capacity").fetchone()[0]
@@ -201,6 +231,9 @@ class PostgresStore(Store):
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            held, self._owner = self._owner, None
+        if held is not None and held[0] == os.getpid():
+            held[2].close()
         if pool is not None and self._pool_pid == os.getpid():
             pool.close()
 
@@ -227,6 +260,15 @@ class PostgresTx(SQLTx):
         """`query` locking the rows it reads, in a write transaction."""
         return f"{query} FOR UPDATE" if self.write else query
 
+    def owner_gone(self, owner: str | None) -> bool:
+        """A `pg:` owner is gone when its advisory lock is free (it would be held by a live
+        owner's session): taking it here, until this transaction ends, tells."""
+        if not owner or not owner.startswith("pg:"):
+            return False
+        row = self._row("SELECT pg_try_advisory_xact_lock(?, hashtext(?))",
+                        (_OWNER_LOCK, owner.split("#", 1)[0]))
+        return bool(row and row[0])
+
     def _cursor(self, query: str, args: Any = (), rows: bool = False) -> psycopg.Cursor:
         cur = self.conn.cursor(row_factory=dict_row) if rows else self.conn.cursor()
         try:
@@ -236,10 +278,10 @@ class PostgresTx(SQLTx):
         return cur
 
     def _one(self, query: str, args: tuple = ()) -> dict[str, Any] | None:
-        return self._cursor(query, args, rows=True).fetchone()
+        return self._cursor(query, args, rows=True).fetchone()  # type: ignore[return-value]
 
     def _all(self, query: str, args: tuple = ()) -> list[dict[str, Any]]:
-        return self._cursor(query, args, rows=True).fetchall()
+        return self._cursor(query, args, rows=True).fetchall()  # type: ignore[return-value]
 
     def _row(self, query: str, args: Any = ()) -> tuple | None:
         return self._cursor(query, args).fetchone()
@@ -323,7 +365,7 @@ class PostgresTx(SQLTx):
             "AND ends_at <= ? ORDER BY 1 LIMIT ?", (now, now, now, limit))
         return [r[0] for r in rows]
 
-    def claim_outbox(self, now: int, lease: int, limit: int) -> list[dict[str, Any]]:
+    def claim_outbox(self, now: int, lease: int, limit: int) -> list[ClaimedEvent]:
         """See base.Tx. Each activity's oldest undelivered event is locked `FOR UPDATE SKIP
         LOCKED`: an event another worker is claiming right now is skipped, not waited for, and
         since only the oldest event of an activity is ever a candidate, that activity's later
@@ -350,19 +392,18 @@ class PostgresTx(SQLTx):
             r["attempts"] += 1
             r["next_attempt_at"] = now + lease
             r["data"] = loads(r["data"])
-        return rows
+        return rows  # type: ignore[return-value]  # the columns of a ClaimedEvent
 
     # console -------------------------------------------------------------------------------
 
     def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
-                          lock_until: int) -> tuple[int, int | None]:
-        """Count a failed login in one statement (no read-then-write race): the count starts
-        again when the previous failure is older than `reset_before`; reaching `limit` locks
-        the email until `lock_until`. Returns (failures, locked until)."""
+                          lock_until: int, address: str = "") -> tuple[int, int | None]:
+        """See base.Tx: one statement, so there is no read-then-write race."""
         row = self._row(  # named placeholders: `_placeholders` leaves them as they are
-            "INSERT INTO login_failures (email, failures, last_failed_at, locked_until) "
-            "VALUES (%(email)s, 1, %(now)s, CASE WHEN 1 >= %(limit)s THEN %(lock)s::bigint END) "
-            "ON CONFLICT (email) DO UPDATE SET "
+            "INSERT INTO login_failures (email, address, failures, last_failed_at, locked_until) "
+            "VALUES (%(email)s, %(address)s, 1, %(now)s, "
+            "CASE WHEN 1 >= %(limit)s THEN %(lock)s::bigint END) "
+            "ON CONFLICT (email, address) DO UPDATE SET "
             "failures = CASE WHEN login_failures.last_failed_at < %(reset)s THEN 1 "
             "ELSE login_failures.failures + 1 END, "
             "locked_until = CASE WHEN (CASE WHEN login_failures.last_failed_at < %(reset)s "
@@ -370,6 +411,7 @@ class PostgresTx(SQLTx):
             "THEN %(lock)s::bigint END, "
             "last_failed_at = excluded.last_failed_at "
             "RETURNING failures, locked_until",
-            {"email": email, "now": now, "limit": limit, "lock": lock_until,
-             "reset": reset_before})
+            {"email": email, "address": address, "now": now, "limit": limit,
+             "lock": lock_until, "reset": reset_before})
+        assert row is not None  # RETURNING always answers a row
         return row[0], row[1]

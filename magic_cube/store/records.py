@@ -48,6 +48,7 @@ class ActivityRecord:
     seed: str | None = None
     seed_commitment: str | None = None
     next_due: int | None = None  # earliest open-room timer, for the worker
+    guests: bool = False  # the shopper page may mint guest tokens for nicknames
 
 
 @dataclass
@@ -97,6 +98,8 @@ class ParticipantRecord:
     actions: int = 0
     last_seen_at: int | None = None
     interaction_seconds: int = 0
+    inviter: str | None = None  # who shared the link this participant came through
+    generation: int = 0  # 0: came by themselves; n: invited by someone of generation n - 1
 
 
 @dataclass
@@ -117,6 +120,7 @@ class ActionRecord:
     new_to_activity: bool = False
     display_name: str = ""
     timer: str | None = None  # for timer actions: which room timer fired
+    inviter: str | None = None  # the inviter this action recorded (a participant's first)
 
 
 @dataclass
@@ -129,6 +133,7 @@ class IdempotencyRecord:
     status: int | None
     response: dict[str, Any] | None
     created_at: int
+    owner: str | None = None  # the claim holding a pending key (store/owners.py)
 
 
 @dataclass

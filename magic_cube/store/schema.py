@@ -199,4 +199,74 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX outbox_activity ON outbox (activity_id, id)",
         "CREATE INDEX activities_status ON activities (status)",
     ]),
+    # Sharing (docs/architecture.md, "Share links and attribution"). A share code names its
+    # sharer, activity and room, so it is looked up, never decoded: it cannot be forged, and it
+    # fits a mini-program code's 32-character `scene`. A participant's inviter is set once, by
+    # their first accepted action; the action log keeps it (`actions.inviter`) for replay.
+    (4, "share links, inviters, guest activities", [
+        """CREATE TABLE shares (
+            code TEXT PRIMARY KEY,
+            activity_id TEXT NOT NULL REFERENCES activities(id),
+            room_id TEXT NOT NULL DEFAULT '',
+            sharer TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            opens BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (activity_id, sharer, room_id))""",
+        "ALTER TABLE activity_participants ADD COLUMN inviter TEXT",
+        "ALTER TABLE activity_participants ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX activity_participants_inviter ON activity_participants "
+        "(activity_id, inviter) WHERE inviter IS NOT NULL",
+        "ALTER TABLE actions ADD COLUMN inviter TEXT",
+        "ALTER TABLE activities ADD COLUMN guests BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE stats ADD COLUMN invited BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE stats ADD COLUMN invited_first_time BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE stats ADD COLUMN shares BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE stats ADD COLUMN share_opens BIGINT NOT NULL DEFAULT 0",
+    ]),
+    # Idempotency-Keys name the claim that holds them while pending, so that a key left by a
+    # process that is gone is abandoned at once (store/owners.py), and so that completing a
+    # key taken over meanwhile is refused.
+    (5, "idempotency key owners", [
+        "ALTER TABLE idempotency ADD COLUMN owner TEXT",
+    ]),
+    # Fulfilment: one redemption code (核销码) per prize won or order placed, written in the
+    # transaction of the action that won it. Redeeming is one conditional UPDATE (`… AND
+    # redeemed_at IS NULL`), so of two concurrent redeems of a code exactly one changes a row.
+    (6, "fulfilment: redemption codes and shipping", [
+        """CREATE TABLE redemptions (
+            code TEXT PRIMARY KEY,
+            merchant_id TEXT NOT NULL,
+            activity_id TEXT NOT NULL REFERENCES activities(id),
+            seq BIGINT NOT NULL,
+            position INTEGER NOT NULL,
+            participant_id TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            event TEXT NOT NULL,
+            item TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT '',
+            amount BIGINT,
+            created_at BIGINT NOT NULL,
+            redeemed_at BIGINT,
+            redeemed_by TEXT,
+            shipping TEXT,
+            shipped_at BIGINT,
+            UNIQUE (activity_id, seq, position))""",
+                "CREATE INDEX redemptions_participant ON redemptions (activity_id, participant_id)",
+    ]),
+    # Failed console logins are counted per email *and* client address (`address`; '' counts
+    # the email's failures from every address), so that one address cannot lock a merchant out
+    # of every other (engine/accounts.py). The counts are short-lived: the old per-email table
+    # is dropped rather than carried over, and the worker forgets stale rows
+    # (`login_failures_last`).
+    (7, "console login failures per client address", [
+        "DROP TABLE login_failures",
+        """CREATE TABLE login_failures (
+            email TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            failures INTEGER NOT NULL,
+            last_failed_at BIGINT NOT NULL,
+            locked_until BIGINT,
+            PRIMARY KEY (email, address))""",
+        "CREATE INDEX login_failures_last ON login_failures (last_failed_at)",
+    ]),
 ]

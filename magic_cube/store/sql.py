@@ -10,10 +10,13 @@ methods whose SQL differs (row locks, `SKIP LOCKED`, `RETURNING`, …).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from magic_cube.store.base import Conflict, Tx
+from magic_cube.store.base import ClaimedEvent, Conflict, OutboxEvent, Tx
 from magic_cube.store.records import (
     ActionRecord,
     ActivityRecord,
@@ -35,11 +38,39 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+# The statements `flush` writes the counters with, made once per shape.
+_HOURS = "INSERT INTO participant_hours (activity_id, hour, participant_id)"
+_EVENTS = "INSERT INTO event_stats (activity_id, hour, type, count)"
+_EVENTS_UPSERT = ("ON CONFLICT (activity_id, hour, type) "
+                  "DO UPDATE SET count = event_stats.count + excluded.count")
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_sql(insert: str, width: int, rows: int, tail: str) -> str:
+    row = f"({', '.join('?' * width)})"
+    return f"{insert} VALUES {', '.join([row] * rows)} {tail}"
+
+
+@functools.lru_cache(maxsize=256)
+def _stats_sql(columns: tuple[str, ...], rows: int) -> str:
+    updates = ", ".join(f"{c} = stats.{c} + excluded.{c}" for c in columns)
+    return _rows_sql(f"INSERT INTO stats (activity_id, hour, {', '.join(columns)})",
+                     len(columns) + 2, rows,
+                     f"ON CONFLICT (activity_id, hour) DO UPDATE SET {updates}")
+
+
 class SQLTx(Tx):
     conn: Any
 
     # The operator of `list_activities`' search: ASCII case-insensitive on both databases.
     _LIKE = "LIKE"
+
+    # Counter moves not yet written: ("stats" | "events" | "hour", activity, hour, what), in
+    # the order they were made. `flush` folds them into a few statements before the commit;
+    # a savepoint rolled back drops the ones made since it.
+    _counts: list[tuple[str, str, int, Any]]
+    _savepoints = 0
+    broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
     # hooks ---------------------------------------------------------------------------------
 
@@ -66,6 +97,74 @@ class SQLTx(Tx):
     def _many(self, sql: str, args: list[tuple]) -> None:
         """Run one statement once per argument tuple."""
         raise NotImplementedError
+
+    # savepoints, deferred counters ---------------------------------------------------------
+
+    def _pending(self) -> list[tuple[str, str, int, Any]]:
+        try:
+            return self._counts
+        except AttributeError:
+            self._counts = []
+            return self._counts
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the transaction that an exception rolls back alone."""
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        pending = self._pending()
+        mark = len(pending)
+        self._exec(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            del pending[mark:]
+            try:
+                self._exec(f"ROLLBACK TO SAVEPOINT {name}")
+                self._exec(f"RELEASE SAVEPOINT {name}")
+            except Exception:
+                self.broken = True  # e.g. SQLite rolled the whole transaction back itself
+            raise
+        self._exec(f"RELEASE SAVEPOINT {name}")
+
+    def flush(self) -> None:
+        """Write the counter moves made so far: the participant-hour marks in one insert, then
+        one upsert of hourly buckets and one of event counts, whatever the number of actions
+        (a batch of actions on one activity in the same hour moves one row of each)."""
+        pending = self._pending()
+        if not pending:
+            return
+        stats: dict[tuple[str, int], dict[str, int]] = {}
+        events: dict[tuple[str, int, str], int] = {}
+        hours: dict[tuple[str, int], dict[str, None]] = {}
+        for kind, activity_id, hour, what in pending:
+            if kind == "stats":
+                bucket = stats.setdefault((activity_id, hour), {})
+                for name, n in what.items():
+                    bucket[name] = bucket.get(name, 0) + n
+            elif kind == "events":
+                for name, n in what.items():
+                    key = (activity_id, hour, name)
+                    events[key] = events.get(key, 0) + n
+            else:
+                hours.setdefault((activity_id, hour), {})[what] = None
+        pending.clear()
+        for (activity_id, hour), people in hours.items():
+            added = self._exec(_rows_sql(_HOURS, 3, len(people), "ON CONFLICT DO NOTHING"),
+                               tuple(v for p in people for v in (activity_id, hour, p)))
+            if added:
+                bucket = stats.setdefault((activity_id, hour), {})
+                bucket["participants"] = bucket.get("participants", 0) + added
+        buckets = {key: deltas for key, deltas in stats.items() if any(deltas.values())}
+        if buckets:
+            columns = tuple(sorted({c for d in buckets.values() for c, v in d.items() if v}))
+            self._exec(_stats_sql(columns, len(buckets)),
+                       tuple(v for (activity_id, hour), deltas in buckets.items()
+                             for v in (activity_id, hour, *(deltas.get(c, 0) for c in columns))))
+        rows = [(a, h, t, n) for (a, h, t), n in events.items() if n]
+        if rows:
+            self._exec(_rows_sql(_EVENTS, 4, len(rows), _EVENTS_UPSERT),
+                       tuple(v for row in rows for v in row))
 
     # merchants -----------------------------------------------------------------------------
 
@@ -114,12 +213,14 @@ class SQLTx(Tx):
             return None
         for key in self._ACTIVITY_JSON:
             row[key] = loads(row[key])
+        row["guests"] = bool(row["guests"])  # SQLite keeps booleans as 0/1
         return ActivityRecord(**row)
 
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
         return self._activity(self._one("SELECT * FROM activities WHERE id = ?", (activity_id,)))
 
-    def get_activity_version(self, activity_id: str) -> tuple[int, str, int | None, int | None] | None:
+    def get_activity_version(self, activity_id: str
+                             ) -> tuple[int, str, int | None, int | None] | None:
         row = self._row("SELECT version, status, starts_at, ends_at FROM activities "
                         "WHERE id = ?", (activity_id,))
         return tuple(row) if row else None
@@ -153,7 +254,7 @@ class SQLTx(Tx):
             args.append(before)
         rows = self._all(f"SELECT * FROM activities WHERE {' AND '.join(where)} "
                          f"ORDER BY id DESC LIMIT ?", (*args, limit))
-        return [self._activity(r) for r in rows]
+        return [a for r in rows if (a := self._activity(r)) is not None]
 
     # rooms ---------------------------------------------------------------------------------
 
@@ -178,7 +279,8 @@ class SQLTx(Tx):
                     closed_at=row["closed_at"])
         return StoredRoom(room, row["version"])
 
-    def get_room_state_version(self, activity_id: str, room_id: str) -> tuple[int, int | None] | None:
+    def get_room_state_version(self, activity_id: str, room_id: str
+                               ) -> tuple[int, int | None] | None:
         """(version, next timer due) of a room: enough to answer a poll with 304."""
         row = self._row("SELECT version, next_due FROM rooms WHERE activity_id = ? AND id = ?",
                         (activity_id, room_id))
@@ -186,7 +288,8 @@ class SQLTx(Tx):
 
     def insert_room(self, activity_id: str, room: Room) -> None:
         self._exec("INSERT INTO rooms (activity_id, id, status, initiator, capacity, opened_at, "
-                   "closed_at, state, timers, next_due, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "closed_at, state, timers, next_due, size) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (activity_id, room.id, room.status, room.initiator, room.capacity,
                     room.opened_at, room.closed_at, dumps(room.state), dumps(room.timers),
                     min(room.timers.values(), default=None), len(room.members)))
@@ -222,7 +325,7 @@ class SQLTx(Tx):
         rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? ORDER BY opened_at, id",
                           (activity_id,))
         # Listing is not acting: even a write transaction does not lock every room it lists.
-        return [self._room(activity_id, r[0], lock=False) for r in rows]
+        return [room for r in rows if (room := self._room(activity_id, r[0], lock=False))]
 
     def rooms_of(self, activity_id: str, participant_id: str, limit: int = 20) -> list[str]:
         rows = self._rows(
@@ -251,18 +354,19 @@ class SQLTx(Tx):
         if expected_version is None:
             self._exec("INSERT INTO activity_participants (activity_id, participant_id, "
                        "display_name, state, version, first_action_at, last_action_at, actions, "
-                       "last_seen_at, interaction_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "last_seen_at, interaction_seconds, inviter, generation) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (p.activity_id, p.participant_id, p.display_name, state, p.version,
                         p.first_action_at, p.last_action_at, p.actions, p.last_seen_at,
-                        p.interaction_seconds))
+                        p.interaction_seconds, p.inviter, p.generation))
             return
-        n = self._exec("UPDATE activity_participants SET display_name = ?, state = ?, version = ?, "
-                       "first_action_at = ?, last_action_at = ?, actions = ?, last_seen_at = ?, "
-                       "interaction_seconds = ? WHERE activity_id = ? AND participant_id = ? "
-                       "AND version = ?",
+        n = self._exec("UPDATE activity_participants SET display_name = ?, state = ?, "
+                       "version = ?, first_action_at = ?, last_action_at = ?, actions = ?, "
+                       "last_seen_at = ?, interaction_seconds = ?, inviter = ?, generation = ? "
+                       "WHERE activity_id = ? AND participant_id = ? AND version = ?",
                        (p.display_name, state, p.version, p.first_action_at, p.last_action_at,
-                        p.actions, p.last_seen_at, p.interaction_seconds, p.activity_id,
-                        p.participant_id, expected_version))
+                        p.actions, p.last_seen_at, p.interaction_seconds, p.inviter,
+                        p.generation, p.activity_id, p.participant_id, expected_version))
         if n != 1:
             raise Conflict(f"participant {p.participant_id} changed concurrently")
 
@@ -278,7 +382,8 @@ class SQLTx(Tx):
     def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
                              now: int) -> bool:
         """Record a participant's first accepted action on this deployment; True if it is."""
-        n = self._exec("INSERT INTO participants (merchant_id, id, first_seen_at, first_activity_id) "
+        n = self._exec("INSERT INTO participants "
+                       "(merchant_id, id, first_seen_at, first_activity_id) "
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                        (merchant_id, participant_id, now, activity_id))
         return n == 1
@@ -299,7 +404,8 @@ class SQLTx(Tx):
         marks = ", ".join("?" for _ in row)
         self._exec(f"INSERT INTO actions ({cols}) VALUES ({marks})", tuple(row.values()))
 
-    def list_actions(self, activity_id: str, after_seq: int = 0, limit: int = 100) -> list[ActionRecord]:
+    def list_actions(self, activity_id: str, after_seq: int = 0,
+                     limit: int = 100) -> list[ActionRecord]:
         rows = self._all("SELECT * FROM actions WHERE activity_id = ? AND seq > ? ORDER BY seq "
                          "LIMIT ?", (activity_id, after_seq, limit))
         out = []
@@ -318,7 +424,8 @@ class SQLTx(Tx):
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(activity_id, seq, e["type"], dumps(e["data"]), now, now) for e in events])
 
-    def list_outbox(self, activity_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxRecord]:
+    def list_outbox(self, activity_id: str, after_id: int = 0,
+                    limit: int = 100) -> list[OutboxRecord]:
         rows = self._all("SELECT id, activity_id, seq, type, data, created_at, attempts, "
                          "delivered_at FROM outbox WHERE activity_id = ? AND id > ? ORDER BY id "
                          "LIMIT ?", (activity_id, after_id, limit))
@@ -332,7 +439,8 @@ class SQLTx(Tx):
         """Activities with work due at `now` (see base.Tx). Driven by the live activities, one
         `rooms_due` seek each (open rooms come due when their activity ends, so none lingers)."""
         rows = self._rows(
-            "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') AND EXISTS (SELECT 1 FROM rooms r "
+            "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
+            "AND EXISTS (SELECT 1 FROM rooms r "
             "WHERE r.activity_id = a.id AND r.next_due <= ?) "
             "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "
@@ -344,7 +452,7 @@ class SQLTx(Tx):
     # An event is pending while neither delivered nor dead (`outbox_undelivered`'s condition).
     _PENDING = "{t}.delivered_at IS NULL AND {t}.dead_at IS NULL"
 
-    def claim_outbox(self, now: int, lease: int, limit: int) -> list[dict[str, Any]]:
+    def claim_outbox(self, now: int, lease: int, limit: int) -> list[ClaimedEvent]:
         """See base.Tx. Runs in the caller's `BEGIN IMMEDIATE` transaction, which holds the
         write lock from the first read: two workers' claims are serialised, and the second sees
         the first one's lease."""
@@ -363,7 +471,7 @@ class SQLTx(Tx):
             r["attempts"] += 1
             r["next_attempt_at"] = now + lease
             r["data"] = loads(r["data"])
-        return rows
+        return rows  # type: ignore[return-value]  # the columns of a ClaimedEvent
 
     def mark_delivered(self, event_id: int, now: int) -> bool:
         return self._exec("UPDATE outbox SET delivered_at = ?, dead_at = NULL, "
@@ -377,15 +485,15 @@ class SQLTx(Tx):
                           (error, None if dead else next_attempt_at, now if dead else None,
                            event_id)) == 1
 
-    def get_event(self, activity_id: str, event_id: int) -> dict[str, Any] | None:
+    def get_event(self, activity_id: str, event_id: int) -> OutboxEvent | None:
         row = self._one(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = ? "
                         "AND o.id = ?", (activity_id, event_id))
         if row is not None:
             row["data"] = loads(row["data"])
-        return row
+        return row  # type: ignore[return-value]  # the columns of an OutboxEvent
 
     def list_events(self, activity_id: str, status: str | None = None, after: int = 0,
-                    limit: int = 100) -> list[dict[str, Any]]:
+                    limit: int = 100) -> list[OutboxEvent]:
         where = {None: "", "pending": f"AND {self._PENDING.format(t='o')} ",
                  "delivered": "AND o.delivered_at IS NOT NULL ",
                  "dead": "AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL "}[status]
@@ -393,7 +501,17 @@ class SQLTx(Tx):
                          f"AND o.id > ? {where}ORDER BY o.id LIMIT ?", (activity_id, after, limit))
         for r in rows:
             r["data"] = loads(r["data"])
-        return rows
+        return rows  # type: ignore[return-value]  # the columns of an OutboxEvent
+
+    def count_pending_webhooks(self) -> int:
+        # From the merchants with a webhook URL down, through `outbox_undelivered` (CROSS JOIN
+        # keeps SQLite to that order): events of merchants without one stay pending for ever,
+        # and are neither counted nor scanned.
+        row = self._row(
+            "SELECT count(*) FROM merchants m CROSS JOIN activities a CROSS JOIN outbox o "
+            "WHERE m.webhook_url IS NOT NULL AND m.webhook_url <> '' "
+            f"AND a.merchant_id = m.id AND o.activity_id = a.id AND {self._PENDING.format(t='o')}")
+        return row[0] if row else 0
 
     def redeliver(self, activity_id: str, event_id: int, now: int) -> bool:
         return self._exec("UPDATE outbox SET delivered_at = NULL, dead_at = NULL, attempts = 0, "
@@ -404,26 +522,23 @@ class SQLTx(Tx):
     # stats ---------------------------------------------------------------------------------
 
     def add_stats(self, activity_id: str, hour: int, deltas: dict[str, int]) -> None:
-        deltas = {k: v for k, v in deltas.items() if v}
-        if not deltas:
-            return
-        cols = ", ".join(deltas)
-        marks = ", ".join("?" for _ in deltas)
-        updates = ", ".join(f"{k} = stats.{k} + excluded.{k}" for k in deltas)
-        self._exec(f"INSERT INTO stats (activity_id, hour, {cols}) VALUES (?, ?, {marks}) "
-                   f"ON CONFLICT (activity_id, hour) DO UPDATE SET {updates}",
-                   (activity_id, hour, *deltas.values()))
+        """Deferred: written by `flush` (before the commit, or a read of the stats)."""
+        if any(deltas.values()):
+            self._pending().append(("stats", activity_id, hour, deltas))
 
     def add_event_stats(self, activity_id: str, hour: int, counts: dict[str, int]) -> None:
-        """Add to the per-event-type counters of one hour."""
-        self._many(
-            "INSERT INTO event_stats (activity_id, hour, type, count) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (activity_id, hour, type) "
-            "DO UPDATE SET count = event_stats.count + excluded.count",
-            [(activity_id, hour, t, n) for t, n in counts.items()])
+        """Add to the per-event-type counters of one hour (deferred, like `add_stats`)."""
+        if counts:
+            self._pending().append(("events", activity_id, hour, counts))
+
+    def count_participant_hour(self, activity_id: str, participant_id: str, hour: int) -> None:
+        """Count the participant in the hour's `participants` unless already marked in it
+        (deferred: `flush` inserts the marks and counts the new ones)."""
+        self._pending().append(("hour", activity_id, hour, participant_id))
 
     def event_totals(self, activity_id: str) -> dict[str, int]:
         """Event type -> count over all hours."""
+        self.flush()
         rows = self._rows("SELECT type, sum(count) FROM event_stats WHERE activity_id = ? "
                           "GROUP BY type ORDER BY type", (activity_id,))
         return {t: int(n) for t, n in rows}  # PostgreSQL's sum(bigint) is numeric
@@ -434,11 +549,13 @@ class SQLTx(Tx):
                           (activity_id, hour, participant_id)) == 1
 
     def hourly_stats(self, activity_id: str) -> list[dict[str, Any]]:
+        self.flush()
         return self._all("SELECT * FROM stats WHERE activity_id = ? ORDER BY hour", (activity_id,))
 
     # idempotency ---------------------------------------------------------------------------
 
-    def get_idempotency(self, activity_id: str, participant_id: str, key: str) -> IdempotencyRecord | None:
+    def get_idempotency(self, activity_id: str, participant_id: str,
+                        key: str) -> IdempotencyRecord | None:
         row = self._one("SELECT * FROM idempotency WHERE activity_id = ? AND participant_id = ? "
                         "AND key = ?", (activity_id, participant_id, key))
         if row is None:
@@ -446,29 +563,59 @@ class SQLTx(Tx):
         row["response"] = loads(row["response"])
         return IdempotencyRecord(**row)
 
+    def owner_gone(self, owner: str | None) -> bool:
+        """Whether the process that claimed a key as `owner` is known to be gone."""
+        return False
+
     def claim_idempotency(self, rec: IdempotencyRecord, stale_before: int) -> bool:
-        """Take the key for a new request: insert it, or take over an abandoned pending one."""
+        """Take the key for a new request: insert it (one statement, the usual case), or take
+        over a pending one that is abandoned: older than `stale_before`, or claimed by an owner
+        that is gone. The takeover is conditional on the claim read."""
         n = self._exec("INSERT INTO idempotency (activity_id, participant_id, key, request_hash, "
-                       "state, created_at) VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                       "state, created_at, owner) VALUES (?, ?, ?, ?, 'pending', ?, ?) "
+                       "ON CONFLICT DO NOTHING",
                        (rec.activity_id, rec.participant_id, rec.key, rec.request_hash,
-                        rec.created_at))
+                        rec.created_at, rec.owner))
         if n == 1:
             return True
-        return self._exec("UPDATE idempotency SET created_at = ?, request_hash = ? "
+        row = self._row("SELECT state, created_at, owner FROM idempotency WHERE activity_id = ? "
+                        "AND participant_id = ? AND key = ?",
+                        (rec.activity_id, rec.participant_id, rec.key))
+        if row is None or row[0] != "pending":
+            return False
+        if row[1] >= stale_before and not self.owner_gone(row[2]):
+            return False
+        same_owner = "owner IS NULL" if row[2] is None else "owner = ?"
+        return self._exec("UPDATE idempotency SET created_at = ?, request_hash = ?, owner = ? "
                           "WHERE activity_id = ? AND participant_id = ? AND key = ? "
-                          "AND state = 'pending' AND created_at < ?",
-                          (rec.created_at, rec.request_hash, rec.activity_id, rec.participant_id,
-                           rec.key, stale_before)) == 1
+                          f"AND state = 'pending' AND created_at = ? AND {same_owner}",
+                          (rec.created_at, rec.request_hash, rec.owner, rec.activity_id,
+                           rec.participant_id, rec.key, row[1],
+                           *(() if row[2] is None else (row[2],)))) == 1
 
     def complete_idempotency(self, activity_id: str, participant_id: str, key: str, status: int,
-                             response: dict[str, Any]) -> None:
-        self._exec("UPDATE idempotency SET state = 'done', status = ?, response = ? "
-                   "WHERE activity_id = ? AND participant_id = ? AND key = ?",
-                   (status, dumps(response), activity_id, participant_id, key))
+                             response: dict[str, Any], owner: str | None = None) -> None:
+        """With `owner`, only while that claim still holds the key: a claim taken over meanwhile
+        raises `Conflict`, which rolls the action back (never two effects for one key)."""
+        sql = ("UPDATE idempotency SET state = 'done', status = ?, response = ? "
+               "WHERE activity_id = ? AND participant_id = ? AND key = ?")
+        args: tuple = (status, dumps(response), activity_id, participant_id, key)
+        if owner is not None:
+            sql += " AND state = 'pending' AND owner = ?"
+            args += (owner,)
+        if self._exec(sql, args) != 1 and owner is not None:
+            raise Conflict(f"Idempotency-Key {key!r} was taken over by another request")
 
-    def release_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
-        self._exec("DELETE FROM idempotency WHERE activity_id = ? AND participant_id = ? "
-                   "AND key = ? AND state = 'pending'", (activity_id, participant_id, key))
+    def release_idempotency(self, activity_id: str, participant_id: str, key: str,
+                            owner: str | None = None) -> None:
+        """Forget a pending key (with `owner`: only that claim's)."""
+        sql = ("DELETE FROM idempotency WHERE activity_id = ? AND participant_id = ? "
+               "AND key = ? AND state = 'pending'")
+        args: tuple = (activity_id, participant_id, key)
+        if owner is not None:
+            sql += " AND owner = ?"
+            args += (owner,)
+        self._exec(sql, args)
 
     def delete_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
         """Forget a key whatever its state (an expired one, before it is used afresh)."""
@@ -482,33 +629,163 @@ class SQLTx(Tx):
 
     def count_participants(self, activity_id: str) -> int:
         """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
-        return self._row("SELECT count(*) FROM activity_participants WHERE activity_id = ?",
-                         (activity_id,))[0]
+        row = self._row("SELECT count(*) FROM activity_participants WHERE activity_id = ?",
+                        (activity_id,))
+        return int(row[0]) if row else 0
 
-    def get_login_failures(self, email: str) -> tuple[int, int, int | None] | None:
-        """(failures, last failure time, locked until) for a console login email, if any."""
+    def get_login_failures(self, email: str,
+                           address: str = "") -> tuple[int, int, int | None] | None:
+        """See base.Tx."""
         row = self._row("SELECT failures, last_failed_at, locked_until FROM login_failures "
-                        "WHERE email = ?", (email,))
+                        "WHERE email = ? AND address = ?", (email, address))
         return (row[0], row[1], row[2]) if row else None
 
     def add_login_failure(self, email: str, now: int, reset_before: int, limit: int,
-                          lock_until: int) -> tuple[int, int | None]:
-        """Count a failed login in one statement (no read-then-write race): the count starts
-        again when the previous failure is older than `reset_before`; reaching `limit` locks
-        the email until `lock_until`. Returns (failures, locked until)."""
+                          lock_until: int, address: str = "") -> tuple[int, int | None]:
+        """See base.Tx: one statement, so there is no read-then-write race."""
         self._exec(
-            "INSERT INTO login_failures (email, failures, last_failed_at, locked_until) "
-            "VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN ? END) "
-            "ON CONFLICT (email) DO UPDATE SET "
+            "INSERT INTO login_failures (email, address, failures, last_failed_at, "
+            "locked_until) VALUES (?, ?, 1, ?, CASE WHEN 1 >= ? THEN ? END) "
+            "ON CONFLICT (email, address) DO UPDATE SET "
             "failures = CASE WHEN login_failures.last_failed_at < ? THEN 1 "
             "ELSE login_failures.failures + 1 END, "
             "locked_until = CASE WHEN (CASE WHEN login_failures.last_failed_at < ? THEN 1 "
             "ELSE login_failures.failures + 1 END) >= ? THEN ? END, "
             "last_failed_at = excluded.last_failed_at",
-            (email, now, limit, lock_until, reset_before, reset_before, limit, lock_until))
-        row = self._row("SELECT failures, locked_until FROM login_failures WHERE email = ?",
-                        (email,))
+            (email, address, now, limit, lock_until, reset_before, reset_before, limit,
+             lock_until))
+        row = self._row("SELECT failures, locked_until FROM login_failures "
+                        "WHERE email = ? AND address = ?", (email, address))
+        assert row is not None  # written just above
         return row[0], row[1]
 
-    def clear_login_failures(self, email: str) -> None:
-        self._exec("DELETE FROM login_failures WHERE email = ?", (email,))
+    def clear_login_failures(self, email: str, address: str = "") -> None:
+        self._exec("DELETE FROM login_failures WHERE email = ? AND address = ?",
+                   (email, address))
+
+    def purge_login_failures(self, before: int, now: int) -> int:
+        return self._exec("DELETE FROM login_failures WHERE last_failed_at < ? "
+                          "AND (locked_until IS NULL OR locked_until <= ?)", (before, now))
+
+    # the schema -------------------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[int]:
+        return [row[0] for row in self._rows("SELECT version FROM _migrations ORDER BY version")]
+
+    # share links ------------------------------------------------------------------------------
+
+    def insert_share(self, code: str, activity_id: str, room_id: str | None, sharer: str,
+                     now: int) -> tuple[str, bool]:
+        """The sharer's code for this activity and room: `code` if new, else the one they
+        already have; and whether it is new."""
+        n = self._exec("INSERT INTO shares (code, activity_id, room_id, sharer, created_at) "
+                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (activity_id, sharer, room_id) "
+                       "DO NOTHING", (code, activity_id, room_id or "", sharer, now))
+        row = self._row("SELECT code FROM shares WHERE activity_id = ? AND sharer = ? "
+                        "AND room_id = ?", (activity_id, sharer, room_id or ""))
+        assert row is not None
+        return row[0], n == 1
+
+    def get_share(self, code: str) -> dict[str, Any] | None:
+        row = self._one("SELECT code, activity_id, room_id, sharer, created_at, opens "
+                        "FROM shares WHERE code = ?", (code,))
+        if row is not None:
+            row["room_id"] = row["room_id"] or None
+        return row
+
+    def count_share_open(self, code: str) -> None:
+        self._exec("UPDATE shares SET opens = opens + 1 WHERE code = ?", (code,))
+
+    def sharing_summary(self, activity_id: str, top: int = 10) -> dict[str, Any]:
+        """Links, sharers and opens; invited participants by generation; the top inviters."""
+        links, sharers, opens = self._row(
+            "SELECT COUNT(*), COUNT(DISTINCT sharer), COALESCE(SUM(opens), 0) FROM shares "
+            "WHERE activity_id = ?", (activity_id,)) or (0, 0, 0)
+        generations = self._rows(
+            "SELECT generation, COUNT(*) FROM activity_participants WHERE activity_id = ? "
+            "AND first_action_at IS NOT NULL GROUP BY generation ORDER BY generation",
+            (activity_id,))
+        inviters = self._rows(
+            "SELECT i.inviter, COUNT(*) AS n, MAX(p.display_name) FROM activity_participants i "
+            "LEFT JOIN activity_participants p ON p.activity_id = i.activity_id "
+            "AND p.participant_id = i.inviter WHERE i.activity_id = ? AND i.inviter IS NOT NULL "
+            "GROUP BY i.inviter ORDER BY n DESC, i.inviter LIMIT ?", (activity_id, top))
+        return {"links": int(links), "sharers": int(sharers), "opens": int(opens),
+                "generations": [(int(g), int(n)) for g, n in generations],
+                "top_inviters": [(who, int(n), name or "") for who, n, name in inviters]}
+
+    # the console: fulfilment and analytics ----------------------------------------------------
+
+    _REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position",
+                           "participant_id", "display_name", "event", "item", "kind", "amount",
+                           "created_at")
+
+    def _redemption(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is not None:
+            row["shipping"] = loads(row["shipping"])
+        return row
+
+    def insert_redemptions(self, rows: list[dict[str, Any]]) -> None:
+        columns = self._REDEMPTION_COLUMNS
+        self._many(f"INSERT INTO redemptions ({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' for _ in columns)})",
+                   [tuple(r.get(c) for c in columns) for r in rows])
+
+    def list_redemptions(self, activity_id: str, after: str | None = None, limit: int = 100,
+                         search: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM redemptions WHERE activity_id = ?", [activity_id]
+        if search:
+            sql += " AND (code = ? OR participant_id = ?)"
+            args += [search.upper(), search]
+        if after:
+            sql += (" AND (seq, position) > (SELECT seq, position FROM redemptions "
+                    "WHERE code = ?)")
+            args.append(after)
+        rows = self._all(sql + " ORDER BY seq, position LIMIT ?", (*args, limit))
+        return [r for r in map(self._redemption, rows) if r is not None]
+
+    def get_redemption(self, merchant_id: str, code: str) -> dict[str, Any] | None:
+        return self._redemption(self._one(
+            "SELECT * FROM redemptions WHERE code = ? AND merchant_id = ?",
+            (code, merchant_id)))
+
+    def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:
+        return self._exec("UPDATE redemptions SET redeemed_at = ?, redeemed_by = ? "
+                          "WHERE code = ? AND merchant_id = ? AND redeemed_at IS NULL",
+                          (now, by, code, merchant_id)) == 1
+
+    def set_shipping(self, merchant_id: str, code: str, shipping: dict[str, Any] | None,
+                     shipped_at: int | None) -> bool:
+        return self._exec("UPDATE redemptions SET shipping = ?, shipped_at = ? "
+                          "WHERE code = ? AND merchant_id = ?",
+                          (dumps(shipping) if shipping is not None else None, shipped_at, code,
+                           merchant_id)) == 1
+
+    def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
+                      since: int, until: int) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name in actions:
+            row = self._row("SELECT COUNT(DISTINCT participant_id) FROM actions "
+                            "WHERE activity_id = ? AND action = ? AND actor_kind = 'participant' "
+                            "AND at >= ? AND at < ?", (activity_id, name, since, until))
+            out[f"action:{name}"] = int(row[0]) if row else 0
+        for event in events:
+            # Events are stored as compact JSON: `{"type":"x",…}`.
+            pattern = f'%"type":"{event}"%'
+            row = self._row(
+                "SELECT COUNT(*) FROM (SELECT m.participant_id FROM actions a "
+                "JOIN room_members m ON m.activity_id = a.activity_id "
+                "AND m.room_id = COALESCE(a.room_id, a.new_room_id) "
+                "WHERE a.activity_id = ? AND a.events LIKE ? AND a.at >= ? AND a.at < ? "
+                "UNION SELECT a.participant_id FROM actions a WHERE a.activity_id = ? "
+                "AND a.events LIKE ? AND a.at >= ? AND a.at < ? "
+                "AND COALESCE(a.room_id, a.new_room_id) IS NULL AND a.participant_id <> '') t",
+                (activity_id, pattern, since, until, activity_id, pattern, since, until))
+            out[f"event:{event}"] = int(row[0]) if row else 0
+        return out
+
+    def count_actors(self, activity_id: str, since: int, until: int) -> int:
+        row = self._row("SELECT COUNT(DISTINCT participant_id) FROM actions "
+                        "WHERE activity_id = ? AND actor_kind = 'participant' "
+                        "AND at >= ? AND at < ?", (activity_id, since, until))
+        return int(row[0]) if row else 0

@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from magic_cube.store.base import Conflict, Store, Tx
+from magic_cube.store.owners import local_owner, local_owner_gone
 from magic_cube.store.schema import MIGRATIONS
 from magic_cube.store.sql import SQLTx
 
@@ -83,7 +84,9 @@ class SQLiteStore(Store):
         with self._connection() as conn:
             self._begin(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield SQLiteTx(conn)
+                tx = SQLiteTx(conn)
+                yield tx
+                tx.flush()
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 conn.execute("ROLLBACK")
@@ -114,6 +117,9 @@ class SQLiteStore(Store):
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.005)
 
+    def owner(self) -> str:
+        return local_owner()
+
     def migrate(self) -> list[int]:
         applied = []
         with self._connection() as conn:
@@ -122,8 +128,9 @@ class SQLiteStore(Store):
                 self._begin(conn, "BEGIN IMMEDIATE")  # two processes migrating at once take turns
                 try:
                     if "_migrations" not in db.table_names():
-                        db["_migrations"].create({"version": int, "name": str, "applied_at": str},
-                                                 pk="version", if_not_exists=True)
+                        db.table("_migrations").create(
+                            {"version": int, "name": str, "applied_at": str}, pk="version",
+                            if_not_exists=True)
                     done = conn.execute("SELECT 1 FROM _migrations WHERE version = ?",
                                         (version,)).fetchone()
                     if not done:
@@ -164,6 +171,9 @@ def _translate(exc: sqlite3.IntegrityError) -> Conflict:
 class SQLiteTx(SQLTx):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    def owner_gone(self, owner: str | None) -> bool:
+        return local_owner_gone(owner)
 
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
         cur = self.conn.execute(sql, args)

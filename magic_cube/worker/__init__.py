@@ -21,6 +21,7 @@ import time
 
 import requests
 
+from magic_cube import metrics
 from magic_cube.engine import Engine
 from magic_cube.worker.timers import run_timers
 from magic_cube.worker.webhooks import Deliverer
@@ -28,6 +29,8 @@ from magic_cube.worker.webhooks import Deliverer
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+
+QUEUE_EVERY = 10  # seconds between counts of the webhook queue
 
 
 class Worker:
@@ -41,6 +44,7 @@ class Worker:
         self.webhooks = Deliverer(engine, session=session, rng=rng)
         self._stop = threading.Event()
         self._purged_at = 0  # when expired Idempotency-Keys were last forgotten
+        self._counted_at: int | None = None  # when the webhook queue was last measured
 
     def run_once(self, now: int | None = None) -> dict[str, int]:
         """One pass at `now` (default: the engine's clock, read afresh as the pass goes).
@@ -54,16 +58,27 @@ class Worker:
         counts = run_timers(self.engine, clock(), self.batch, self.stopping)
         counts.update(self.webhooks.run(clock, self.batch, self.stopping))
         counts["expired_keys"] = self.purge_keys(clock())
+        self.measure_queue(clock())
         if any(counts.values()):
             log.info("worker pass: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
         return counts
 
     def purge_keys(self, now: int) -> int:
-        """Forget Idempotency-Keys older than `idempotency_ttl` (at most once a minute)."""
+        """Forget Idempotency-Keys older than `idempotency_ttl`, and failed console logins
+        that no longer count (at most once a minute). Returns how many keys."""
         if now - self._purged_at < 60:
             return 0
         self._purged_at = now
+        self.engine.purge_login_failures(now)
         return self.engine.purge_idempotency_keys(now)
+
+    def measure_queue(self, now: int) -> None:
+        """Set the webhook queue depth gauge (at most every `QUEUE_EVERY` seconds: a count of
+        a long backlog is not free, and scrapes come seldom)."""
+        if self._counted_at is not None and now - self._counted_at < QUEUE_EVERY:
+            return
+        self._counted_at = now
+        metrics.set_webhook_queue_depth(self.engine.pending_webhooks())
 
     def busy(self, counts: dict[str, int]) -> bool:
         """Whether a pass stopped at its batch limit, so that more work is probably waiting."""

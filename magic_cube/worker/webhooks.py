@@ -40,7 +40,7 @@ from typing import Any
 
 import requests
 
-from magic_cube import __version__
+from magic_cube import __version__, metrics
 from magic_cube.engine import Attempt, ClaimedEvent, Engine
 
 __all__ = ["Deliverer", "Outcome", "backoff", "payload", "sign", "verify"]
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"magic-cube-webhooks/{__version__}"
 ERROR_CHARS = 300  # of a receiver's answer kept in `last_error`
+DRAIN_CHARS = 64 * 1024  # most of a 2xx answer read, to keep its connection
 
 
 def iso(epoch: int) -> str:
@@ -156,8 +157,9 @@ class Deliverer:
                         for event, outcome in zip(batch, outcomes, strict=True)]
             self.engine.record_attempts(attempts, finished)
             for attempt in attempts:
-                counts["delivered" if attempt.delivered else
-                       "dead" if attempt.dead else "failed"] += 1
+                result = "delivered" if attempt.delivered else "dead" if attempt.dead else "failed"
+                counts[result] += 1
+                metrics.record_webhook_delivery(result)
         return counts
 
     def send(self, event: ClaimedEvent, now: int) -> Outcome:
@@ -176,6 +178,7 @@ class Deliverer:
                                    timeout=(timeout, timeout), allow_redirects=False,
                                    stream=True) as response:
                 if 200 <= response.status_code < 300:
+                    _drain(response)
                     return Outcome(event["id"], event["activity_id"], True)
                 text = next(response.iter_content(ERROR_CHARS), b"")
                 answer = text.decode("utf-8", "replace").strip()
@@ -220,6 +223,16 @@ class Deliverer:
                      event["id"], event["activity_id"], attempts, outcome.error, wait)
         return Attempt(event["id"], delivered=False, next_attempt_at=now + wait,
                        error=outcome.error or "failed", dead=dead)
+
+
+def _drain(response: requests.Response) -> None:
+    """Read a short answer to its end, so that its connection goes back to the session's pool
+    for the next delivery (closing it unread would reset it); a long one is cut off."""
+    read = 0
+    for chunk in response.iter_content(DRAIN_CHARS):
+        read += len(chunk)
+        if read >= DRAIN_CHARS:
+            return
 
 
 def _reason(exc: Exception) -> str:

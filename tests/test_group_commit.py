@@ -1,0 +1,296 @@
+"""Group commit on real stores (a SQLite file, a PostgreSQL schema): concurrent actions share one
+transaction, each in its own savepoint; a failing one rolls back alone; nothing is answered
+before the commit, and a process killed with a batch in flight applies none of it.
+
+Also Idempotency-Keys after a crash: a key left pending by a killed process is abandoned at
+once, not after `idempotency_pending_timeout`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import START, Clock, catalog, config_for, create_merchant, invariants, publish
+from engine_helpers import read_all as read_everything
+from stores import STORE_PARAMS, store_url
+
+from magic_cube.engine import Engine, Participant
+from magic_cube.engine.errors import IdempotencyInFlight
+from magic_cube.settings import Settings
+from magic_cube.store import open_store
+
+LOTTERY = config_for("lottery", prizes=[
+    {"name": "Mug", "type": "physical", "stock": 1000, "odds": 3000},
+    {"name": "Coupon", "type": "coupon", "stock": 1000, "odds": 4000}],
+    draws_per_day=1, draws_total=1)
+
+
+def engine_on(url: str, **settings: Any) -> Engine:
+    store = open_store(url)
+    store.migrate()
+    return Engine(store, catalog(), Settings.load(settings, environ={}), Clock(START + 60))
+
+
+@pytest.fixture(params=STORE_PARAMS)
+def url(request, tmp_path) -> Iterator[str]:
+    url, cleanup = store_url(request.param, tmp_path)
+    yield url
+    cleanup()
+
+
+def in_one_batch(engine: Engine, activity_id: str,
+                 calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run `calls` from as many threads, queued behind a transaction held open on the lane so
+    that they all make the next batch; their results (or exceptions)."""
+    commits, lane = engine.core.commits, engine.store.lane(activity_id)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(_tx: Any) -> None:
+        held.set()
+        release.wait(30)
+
+    holder = threading.Thread(target=commits.run, args=(lane, hold))
+    holder.start()
+    assert held.wait(10)
+    results: list[Any] = [None] * len(calls)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # the test looks at it
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while commits.waiting(lane) < len(calls) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert commits.waiting(lane) == len(calls)
+    batches = commits.batches
+    release.set()
+    holder.join(10)
+    for t in threads:
+        t.join(30)
+    # The claims (keys) may take a second batch; actions without keys take exactly one.
+    results.append(commits.batches - batches)
+    return results
+
+
+def test_a_failing_action_in_a_batch_rolls_back_alone(url):
+    engine = engine_on(url)
+    try:
+        merchant = create_merchant(engine)
+        aid = publish(engine, merchant, "lottery", LOTTERY)
+        assert engine.act(aid, "draw", Participant("zed")).status == 200
+        count = engine.count
+
+        def count_unless_bob(tx, activity, template, action, participant, *args, **kwargs):
+            if participant == "bob":  # after bob's room, state, row and log entry were written
+                raise RuntimeError("counting failed")
+            return count(tx, activity, template, action, participant, *args, **kwargs)
+
+        engine.count = count_unless_bob
+        people = ["alice", "bob", "carol", "zed", "dave"]
+        *results, batches = in_one_batch(
+            engine, aid, [lambda p=p: engine.act(aid, "draw", Participant(p)) for p in people])
+        assert batches == 1
+        alice, bob, carol, zed, dave = results
+        assert isinstance(bob, RuntimeError)
+        assert not zed.ok and zed.code == "no_draws_left"  # refused: writes nothing
+        assert [r.status for r in (alice, carol, dave)] == [200, 200, 200]
+        # Bob's sequence number was rolled back with the rest of his action.
+        assert sorted(r.body["seq"] for r in (alice, carol, dave)) == [2, 3, 4]
+        data = read_everything(engine, aid)
+        assert [(e.seq, e.participant_id) for e in data["log"]] == \
+            [(1, "zed")] + sorted((r.body["seq"], p) for p, r in
+                                  (("alice", alice), ("carol", carol), ("dave", dave)))
+        assert "bob" not in {p.participant_id for p in data["participants"]}
+        engine.count = count
+        assert invariants(engine, aid) == []
+        assert engine.act(aid, "draw", Participant("bob")).status == 200  # bob can still draw
+    finally:
+        engine.close()
+
+
+def test_one_key_sent_many_times_in_one_batch_acts_once(url):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        *answers, _ = in_one_batch(engine, aid, [
+            lambda: engine.act(aid, "draw", Participant("alice"), idempotency_key="k1")
+            for _ in range(8)])
+        performed = [a for a in answers if not isinstance(a, Exception) and not a.replayed]
+        assert len(performed) == 1 and performed[0].status == 200
+        assert all(isinstance(a, IdempotencyInFlight) or a.body == performed[0].body
+                   for a in answers)
+        again = engine.act(aid, "draw", Participant("alice"), idempotency_key="k1")
+        assert again.replayed and again.body == performed[0].body
+        assert [e.participant_id for e in read_everything(engine, aid)["log"]] == ["alice"]
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
+# kill -9 -----------------------------------------------------------------------------------
+
+def _spawn() -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def _crash_child(url: str, activity_id: str, directory: str, threads: int) -> None:
+    """Draw from `threads` threads, writing each acknowledged action to `acks`; once 20 are
+    acknowledged, stop the next batch of several actions just before its commit, say which
+    actions it holds, and wait to be killed."""
+    engine = engine_on(url)
+    acks = open(Path(directory, "acks"), "a", buffering=1)
+    lock = threading.Lock()
+    acked = [0]
+    original = engine.store.transaction
+
+    @contextmanager
+    def stalling(write: bool = True) -> Iterator[Any]:
+        with original(write) as tx:
+            logged: list[tuple[str, int]] = []
+            insert = tx.insert_action
+
+            def recording(a: Any) -> None:
+                insert(a)
+                logged.append((a.participant_id, a.seq))
+
+            tx.insert_action = recording
+            yield tx
+            if len(logged) >= 3 and acked[0] >= 20:
+                Path(directory, "stalled.tmp").write_text(json.dumps(logged))
+                os.rename(Path(directory, "stalled.tmp"), Path(directory, "stalled"))
+                time.sleep(120)  # killed here, before the commit
+
+    engine.store.transaction = stalling  # type: ignore[method-assign]
+
+    def draw(n: int) -> None:
+        for i in range(10_000):
+            who = f"t{n}-{i}"
+            answer = engine.act(activity_id, "draw", Participant(who))
+            with lock:
+                acks.write(f"{who} {answer.body['seq']}\n")
+                acked[0] += 1
+
+    pool = [threading.Thread(target=draw, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def test_a_process_killed_mid_batch_loses_no_acknowledged_action_and_applies_none_unanswered(
+        url, tmp_path):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        child = _spawn().Process(target=_crash_child, args=(url, aid, str(tmp_path), 8))
+        child.start()
+        stalled = tmp_path / "stalled"
+        deadline = time.monotonic() + 120
+        while not stalled.exists() and child.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert stalled.exists(), "no batch of several actions was seen"
+        time.sleep(0.5)  # every other thread has written its answer, or queued behind
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(30)
+        in_flight = {p for p, _ in json.loads(stalled.read_text())}
+        lines = (tmp_path / "acks").read_text().split("\n")[:-1]  # a cut last line is no ack
+        acks = dict(line.split() for line in lines)
+        log = read_everything(engine, aid)["log"]
+        logged = {e.participant_id: e.seq for e in log}
+        assert len(in_flight) >= 3 and len(acks) >= 20
+        assert {p: int(s) for p, s in acks.items()} == \
+            {p: s for p, s in logged.items() if p in acks}  # every answer is in the log
+        assert not in_flight & set(logged)  # the batch killed before its commit left nothing
+        assert set(logged) == set(acks)  # and nothing else was in flight
+        assert [e.seq for e in log] == list(range(1, len(log) + 1))
+        assert invariants(engine, aid) == []
+        assert engine.store.integrity_check() == "ok"
+    finally:
+        engine.close()
+
+
+def _claim_and_hang(url: str, activity_id: str, directory: str) -> None:
+    """Claim an Idempotency-Key, say so, and hang before acting (until killed)."""
+    engine = engine_on(url)
+    act_once = engine._act_once
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        Path(directory, "claimed").touch()
+        time.sleep(120)
+        return act_once(*args, **kwargs)
+
+    engine._act_once = hang
+    engine.act(activity_id, "draw", Participant("alice"), idempotency_key="crash-1")
+
+
+def test_a_key_left_pending_by_a_killed_process_is_abandoned_at_once(url, tmp_path):
+    # A pending timeout of an hour: only the owner's death can free the key in this test.
+    engine = engine_on(url, idempotency_pending_timeout=3600)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        child = _spawn().Process(target=_claim_and_hang, args=(url, aid, str(tmp_path)))
+        child.start()
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "claimed").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "claimed").exists()
+        with pytest.raises(IdempotencyInFlight):  # its owner is alive: in flight
+            engine.act(aid, "draw", Participant("alice"), idempotency_key="crash-1")
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(30)
+        # PostgreSQL drops the dead session's lock once it reads the closed socket: a moment.
+        for _ in range(50):
+            try:
+                answer = engine.act(aid, "draw", Participant("alice"),
+                                    idempotency_key="crash-1")
+                break
+            except IdempotencyInFlight:
+                time.sleep(0.1)
+        assert answer.status == 200 and not answer.replayed
+        again = engine.act(aid, "draw", Participant("alice"), idempotency_key="crash-1")
+        assert again.replayed and again.body == answer.body
+        assert [e.participant_id for e in read_everything(engine, aid)["log"]] == ["alice"]
+    finally:
+        engine.close()
+
+
+def test_a_slow_request_whose_key_was_taken_over_rolls_back(url):
+    engine = engine_on(url, idempotency_pending_timeout=1)
+    clock = engine.clock
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery",
+                      config_for("lottery", draws_per_day=3, draws_total=3))
+        act_once = engine._act_once
+        answers: list[Any] = []
+
+        def late(*args: Any, **kwargs: Any) -> Any:
+            # While this request dawdles its key goes stale and a retry takes it over.
+            engine._act_once = act_once
+            clock.advance(5)
+            answers.append(engine.act(aid, "draw", Participant("alice"), idempotency_key="k"))
+            return act_once(*args, **kwargs)
+
+        engine._act_once = late
+        with pytest.raises(Exception) as refused:
+            engine.act(aid, "draw", Participant("alice"), idempotency_key="k")
+        assert getattr(refused.value, "code", None) == "conflict"
+        assert answers[0].status == 200 and not answers[0].replayed
+        assert len(read_everything(engine, aid)["log"]) == 1  # one effect, the retry's
+    finally:
+        engine.close()
+
