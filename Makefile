@@ -44,6 +44,7 @@ test: $(VENV)/.installed chromium node
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check magic_cube tests bench
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) bench/jsonlogic.py

@@ -14,6 +14,7 @@ import pytest
 
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
+from magic_cube.engine import EngineError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "activity_templates"
@@ -185,8 +186,9 @@ def test_the_merchant_previews_a_draft_and_nothing_can_be_done(shop, client, eng
     assert client.get(f"/s/{draft['id']}?preview="
                       f"{engine.preview_token(shop.merchant, shop.create('lottery')['id'])}"
                       ).status_code == 404  # a token names one activity
-    with pytest.raises(Exception):
+    with pytest.raises(EngineError) as refused:
         engine.preview_token(other, draft["id"])  # another merchant's activity
+    assert refused.value.code == "activity_not_found"
 
 
 def test_every_shopper_message_has_a_chinese_translation():

@@ -14,8 +14,7 @@ from magic_cube.hammer.stores import make_engine
 from magic_cube.hammer.tally import Ack
 
 if TYPE_CHECKING:
-    from magic_cube.engine import Engine
-    from magic_cube.engine import ActionRecord
+    from magic_cube.engine import ActionRecord, Engine
 
 
 @dataclass
