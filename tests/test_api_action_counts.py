@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import CONFIGS
+from activity_configs import CONFIGS
 
 ROOT = Path(__file__).resolve().parents[1]
 API_MD = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")

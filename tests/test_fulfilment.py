@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import CONFIGS
+from activity_configs import CONFIGS
 from test_live_controls import act, live_engine, publish  # noqa: F401  (fixture)
 
 from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound

@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import CONFIGS, START, Clock
+from activity_configs import CONFIGS, START, Clock
 from stores import STORE_PARAMS, store_url
 
 from magic_cube.app import create_app

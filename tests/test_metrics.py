@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CONFIGS
+from activity_configs import CONFIGS
 from gunicorn_server import Gunicorn
 from prometheus_client.parser import text_string_to_metric_families
 from stores import STORE_PARAMS, store_url

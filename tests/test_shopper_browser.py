@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activity_configs import CONFIGS
 from browser import DESKTOP, PHONE, LiveServer, browser, new_page, scroll_width, shot  # noqa: F401
-from conftest import CONFIGS
 
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog

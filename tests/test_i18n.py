@@ -1,0 +1,52 @@
+"""Our own words outside the console and shopper templates: the gettext catalog of
+magic_cube/translations, read through magic_cube.i18n with an explicit language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from magic_cube import i18n
+from magic_cube.catalog.errors import BUILTIN_ERRORS
+
+ROOT = Path(__file__).resolve().parents[1]
+PO_FILE = i18n.TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
+MO_FILE = PO_FILE.with_suffix(".mo")
+BABEL_CFG = i18n.TRANSLATIONS / "babel.cfg"
+KEYWORDS = {"N_": None, "gettext": (2,)}  # what DEVELOPERS.md extracts with
+
+
+def test_every_message_has_a_chinese_translation():
+    with PO_FILE.open("rb") as f:
+        catalog = read_po(f, locale="zh")
+    ids = {m.id for m in catalog if m.id}
+    assert [m.id for m in catalog if m.id and not m.string] == []
+    assert [m.id for m in catalog if m.id and m.fuzzy] == []
+    # The catalog is up to date with the sources, and compiled.
+    with BABEL_CFG.open(encoding="utf-8") as f:
+        method_map, options_map = parse_mapping_cfg(f)
+    found = {msg[2] for msg in extract_from_dir(str(ROOT), method_map, options_map,
+                                                keywords=KEYWORDS)}
+    assert found, "the extraction found nothing: check babel.cfg"
+    assert found ^ ids == set(), "run the steps in DEVELOPERS.md to update the catalog"
+    with MO_FILE.open("rb") as f:
+        compiled = read_mo(f)
+    assert {m.id: m.string for m in compiled if m.id} == {
+        m.id: m.string for m in catalog if m.id}
+
+
+def test_gettext_picks_the_language_and_fills_values():
+    assert i18n.gettext("zh-CN", "Must be at least {limit}", limit=3) == "不能小于 3"
+    assert i18n.gettext("en", "Must be at least {limit}", limit=3) == "Must be at least 3"
+    assert i18n.gettext("fr", "This field is required") == "This field is required"
+    assert i18n.gettext(None, "Not in the catalog") == "Not in the catalog"
+
+
+def test_builtin_errors_are_worded_in_every_language():
+    assert BUILTIN_ERRORS["room_full"] == (409, {"en": "The room is full", "zh": "房间已满"})
+    for _, messages in BUILTIN_ERRORS.values():
+        assert set(messages) == set(i18n.LANGUAGES) and messages["zh"] != messages["en"]
