@@ -17,48 +17,51 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from magic_cube.catalog.schemaref import array_items, object_properties, resolve
+from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.compiler import definition_order, inline_definitions
 from magic_cube.rules.errors import TemplateCompileError
 from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule, truthy
 
 FieldErrors = dict[str, list[dict[str, str]]]
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "required": {"en": "This field is required", "zh": "此项为必填项"},
-    "type": {"en": "Must be {expected}", "zh": "应为{expected}"},
-    "minimum": {"en": "Must be at least {limit}", "zh": "不能小于 {limit}"},
-    "maximum": {"en": "Must be at most {limit}", "zh": "不能大于 {limit}"},
-    "exclusiveMinimum": {"en": "Must be greater than {limit}", "zh": "必须大于 {limit}"},
-    "exclusiveMaximum": {"en": "Must be less than {limit}", "zh": "必须小于 {limit}"},
-    "minLength": {"en": "Must be at least {limit} characters long",
-                  "zh": "至少需要 {limit} 个字符"},
-    "maxLength": {"en": "Must be at most {limit} characters long", "zh": "最多 {limit} 个字符"},
-    "pattern": {"en": "Does not have the expected format", "zh": "格式不正确"},
-    "enum": {"en": "Must be one of: {choices}", "zh": "必须是以下之一：{choices}"},
-    "const": {"en": "Must be {value}", "zh": "必须为 {value}"},
-    "format": {"en": "Must be a valid {format}", "zh": "不是有效的{format}"},
-    "minItems": {"en": "Must have at least {limit} items", "zh": "至少需要 {limit} 项"},
-    "maxItems": {"en": "Must have at most {limit} items", "zh": "最多 {limit} 项"},
-    "uniqueItems": {"en": "Items must not repeat", "zh": "不能有重复项"},
-    "additionalProperties": {"en": "Unknown field: {fields}", "zh": "不允许的字段：{fields}"},
-    "multipleOf": {"en": "Must be a multiple of {limit}", "zh": "必须是 {limit} 的倍数"},
+# The message of each JSON Schema keyword, and the words it fills in, in English: the
+# translations are in the gettext catalog (magic_cube/translations), read in `_message`.
+MESSAGES: dict[str, str] = {
+    "required": N_("This field is required"),
+    "type": N_("Must be {expected}"),
+    "minimum": N_("Must be at least {limit}"),
+    "maximum": N_("Must be at most {limit}"),
+    "exclusiveMinimum": N_("Must be greater than {limit}"),
+    "exclusiveMaximum": N_("Must be less than {limit}"),
+    "minLength": N_("Must be at least {limit} characters long"),
+    "maxLength": N_("Must be at most {limit} characters long"),
+    "pattern": N_("Does not have the expected format"),
+    "enum": N_("Must be one of: {choices}"),
+    "const": N_("Must be {value}"),
+    "format": N_("Must be a valid {format}"),
+    "minItems": N_("Must have at least {limit} items"),
+    "maxItems": N_("Must have at most {limit} items"),
+    "uniqueItems": N_("Items must not repeat"),
+    "additionalProperties": N_("Unknown field: {fields}"),
+    "multipleOf": N_("Must be a multiple of {limit}"),
 }
-TYPE_NAMES: dict[str, dict[str, str]] = {
-    "integer": {"en": "a whole number", "zh": "整数"},
-    "number": {"en": "a number", "zh": "数字"},
-    "string": {"en": "text", "zh": "文本"},
-    "boolean": {"en": "true or false", "zh": "是或否"},
-    "array": {"en": "a list", "zh": "列表"},
-    "object": {"en": "an object", "zh": "对象"},
-    "null": {"en": "empty", "zh": "空值"},
+TYPE_NAMES: dict[str, str] = {
+    "integer": N_("a whole number"),
+    "number": N_("a number"),
+    "string": N_("text"),
+    "boolean": N_("true or false"),
+    "array": N_("a list"),
+    "object": N_("an object"),
+    "null": N_("empty"),
 }
-FORMAT_NAMES: dict[str, dict[str, str]] = {
-    "date": {"en": "date (YYYY-MM-DD)", "zh": "日期（YYYY-MM-DD）"},
-    "date-time": {"en": "date and time (e.g. 2026-11-11T10:00:00+08:00)",
-                  "zh": "日期时间（例如 2026-11-11T10:00:00+08:00）"},
-    "time": {"en": "time (e.g. 10:00:00+08:00)", "zh": "时间（例如 10:00:00+08:00）"},
-    "email": {"en": "email address", "zh": "电子邮箱地址"},
-    "uri": {"en": "URL", "zh": "网址"},
+# Joins the expected types of a `type` error: "text or a number".
+TYPE_JOINER = N_(" or ")
+FORMAT_NAMES: dict[str, str] = {
+    "date": N_("date (YYYY-MM-DD)"),
+    "date-time": N_("date and time (e.g. 2026-11-11T10:00:00+08:00)"),
+    "time": N_("time (e.g. 10:00:00+08:00)"),
+    "email": N_("email address"),
+    "uri": N_("URL"),
 }
 
 _CACHE: dict[str, ConfigValidator] = {}
@@ -97,7 +100,7 @@ class ConfigValidator:
 
     def validate(self, config: Any, lang: str = "en") -> tuple[dict[str, Any], FieldErrors]:
         """(config with defaults filled, errors by field path); no errors means valid."""
-        lang = _lang(lang)
+        lang = language(lang)
         if not isinstance(config, dict):
             return {}, field_errors(self.validator, config, lang)
         filled = self.fill_defaults(config)
@@ -171,7 +174,7 @@ def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en
 
     Reusable for any schema (the API validates action params the same way).
     """
-    lang = _lang(lang)
+    lang = language(lang)
     errors: FieldErrors = {}
     for error in validator.iter_errors(instance):
         while error.context:  # anyOf/oneOf: the most relevant branch speaks for the whole
@@ -181,7 +184,8 @@ def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en
             # The missing field's own path, where the form shows it.
             for name in error.validator_value:
                 if name not in error.instance and repr(name) in error.message:
-                    _add(errors, ".".join([*path, name]), "required", MESSAGES["required"][lang])
+                    _add(errors, ".".join([*path, name]), "required",
+                         gettext(lang, MESSAGES["required"]))
             continue
         _add(errors, ".".join(path), str(error.validator), _message(error, lang))
     return errors
@@ -189,21 +193,22 @@ def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en
 
 def _message(error: ValidationError, lang: str) -> str:
     keyword = str(error.validator)
-    template = MESSAGES.get(keyword, {}).get(lang)
-    if template is None:
+    if keyword not in MESSAGES:
         return error.message
+    template = gettext(lang, MESSAGES[keyword])
     value = error.validator_value
     if keyword == "type":
         kinds = value if isinstance(value, list) else [value]
-        joiner = " or " if lang == "en" else "或"
-        expected = joiner.join(TYPE_NAMES.get(k, {}).get(lang, str(k)) for k in kinds)
+        expected = gettext(lang, TYPE_JOINER).join(
+            gettext(lang, TYPE_NAMES[k]) if k in TYPE_NAMES else str(k) for k in kinds)
         return template.format(expected=expected)
     if keyword == "enum":
         return template.format(choices=", ".join(_show(v) for v in value))
     if keyword == "const":
         return template.format(value=_show(value))
     if keyword == "format":
-        return template.format(format=FORMAT_NAMES.get(value, {}).get(lang, value))
+        name = gettext(lang, FORMAT_NAMES[value]) if value in FORMAT_NAMES else value
+        return template.format(format=name)
     if keyword == "additionalProperties":
         schema = error.schema if isinstance(error.schema, dict) else {}
         known = schema.get("properties", {})
@@ -222,10 +227,6 @@ def _add(errors: FieldErrors, path: str, code: str, message: str) -> None:
     bucket = errors.setdefault(path, [])
     if entry not in bucket:
         bucket.append(entry)
-
-
-def _lang(lang: str) -> str:
-    return "zh" if (lang or "").lower().startswith("zh") else "en"
 
 
 def _fill(root: dict[str, Any], schema: Any, value: Any) -> None:

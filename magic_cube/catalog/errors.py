@@ -6,17 +6,23 @@ still declare one of these in its `errors` to word the message its own way.
 
 from __future__ import annotations
 
-BUILTIN_ERRORS: dict[str, tuple[int, dict[str, str]]] = {
-    "invalid_params": (422, {"zh": "参数不正确", "en": "The parameters are invalid"}),
-    "not_allowed": (403, {"zh": "无权执行此操作", "en": "You may not perform this action"}),
-    "room_required": (422, {"zh": "需要指定房间", "en": "This action needs a room"}),
-    "room_not_found": (404, {"zh": "房间不存在", "en": "The room does not exist"}),
-    "room_closed": (409, {"zh": "房间已结束", "en": "The room is closed"}),
-    "room_full": (409, {"zh": "房间已满", "en": "The room is full"}),
-    "already_joined": (409, {"zh": "你已经加入了", "en": "You have already joined"}),
-    "limit_reached": (409, {"zh": "已达到上限", "en": "The limit has been reached"}),
-    "rule_error": (422, {"zh": "规则计算出错", "en": "A rule could not be evaluated"}),
+from magic_cube.i18n import N_, in_every_language
+
+# (status, message in English); the other languages come from the gettext catalog.
+_BUILTIN: dict[str, tuple[int, str]] = {
+    "invalid_params": (422, N_("The parameters are invalid")),
+    "not_allowed": (403, N_("You may not perform this action")),
+    "room_required": (422, N_("This action needs a room")),
+    "room_not_found": (404, N_("The room does not exist")),
+    "room_closed": (409, N_("The room is closed")),
+    "room_full": (409, N_("The room is full")),
+    "already_joined": (409, N_("You have already joined")),
+    "limit_reached": (409, N_("The limit has been reached")),
+    "rule_error": (422, N_("A rule could not be evaluated")),
 }
+# Worded like a template's own `errors` (`{"en": …, "zh": …}`), so both are answered alike.
+BUILTIN_ERRORS: dict[str, tuple[int, dict[str, str]]] = {
+    code: (status, in_every_language(message)) for code, (status, message) in _BUILTIN.items()}
 
 
 def error_info(

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-STATUS_LABELS = {
-    "open": {"zh": "进行中", "en": "open"},
-    "succeeded": {"zh": "已成功", "en": "succeeded"},
-    "failed": {"zh": "未成功", "en": "failed"},
-    "expired": {"zh": "已过期", "en": "expired"},
-}
+from magic_cube.i18n import gettext
 
 
 def _pick(text: Any, lang: str) -> Any:
@@ -91,4 +86,8 @@ def actions_of(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
 
 
 def status_label(status: str | None, lang: str) -> str:
-    return _pick(STATUS_LABELS.get(status or "", {}), lang) or (status or "")
+    # From the catalog of magic_cube/translations, by the `lang` given (a page's context is
+    # made for a language, not for the request's locale); an unknown status shows as it is.
+    labels = {"open": gettext(lang, "open"), "succeeded": gettext(lang, "succeeded"),
+              "failed": gettext(lang, "failed"), "expired": gettext(lang, "expired")}
+    return labels.get(status or "", status or "")
