@@ -5,9 +5,9 @@ so actions that arrive together commit together. Each caller hands `run` its wor
 one lane (the store's: one per SQLite database, one per activity on PostgreSQL) queue up:
 
 - the first caller to find no leader leads: when other callers are about, it lets those that
-  are ready join (one yield), takes up to `write_batch` queued jobs, opens one transaction, runs each job inside
-  its own savepoint — a job that raises or is refused rolls back alone, its neighbours keep
-  their effects — and commits once;
+  are ready join (one yield), takes up to `write_batch` queued jobs, opens one transaction,
+  runs each job inside its own savepoint — a job that raises or is refused rolls back alone,
+  its neighbours keep their effects — and commits once;
 - every job's answer (its result or its exception) is handed back only after that commit: an
   action is acknowledged only once it is durable, exactly as with one transaction each. If the
   transaction cannot commit, every job of the batch gets the error and nothing is applied;
