@@ -116,6 +116,8 @@ class Watcher:
         self.seen: list[tuple[float, int]] = []  # (when, version) of each changed answer
         self.unchanged = 0  # 200s whose ETag was the one sent
         self.errors = 0
+        self.reconnects = 0  # connections the server closed (the next poll may reach another
+        # worker, whose published view can differ)
         self.stopping = False
 
     def first(self) -> None:
@@ -133,6 +135,8 @@ class Watcher:
 
     def run(self) -> None:
         while not self.stopping:
+            if self.conn.sock is None:
+                self.reconnects += 1
             try:
                 self.conn.request("GET", f"{self.path}?wait=25",
                                   headers={"If-None-Match": self.etag})
@@ -231,7 +235,8 @@ def main() -> None:
           f"p99 {percentile(delays, 0.99) * 1000:7.1f} ms   "
           f"max {max(delays, default=0) * 1000:7.1f} ms  (goal: max < 2000 ms)")
     print(f"  unchanged 200s  {sum(w.unchanged for w in watchers)}   poll errors "
-          f"{sum(w.errors for w in watchers)}   polls behind the final view: {behind}")
+          f"{sum(w.errors for w in watchers)}   reconnections "
+          f"{sum(w.reconnects for w in watchers)}   polls behind the final view: {behind}")
     print(json.dumps({"draw_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
                       "draw_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
                       "max_seen_ms": round(max(delays, default=0) * 1000, 1),

@@ -15,6 +15,10 @@ from marshmallow import Schema, fields, validate
 from magic_cube.engine.lifecycle import STATUSES
 
 ID: dict[str, Any] = {"validate": validate.Length(min=1, max=128)}
+# Text a participant is known by (ids, display names, nicknames): no control characters (C0,
+# DEL, C1), as the engine requires; documented as a pattern so clients can check it first.
+PLAIN_TEXT = validate.Regexp(r"^[^\u0000-\u001f\u007f-\u009f]*$",
+                             error="No control characters")
 # Sequence numbers and event ids are 64-bit signed integers in both stores: a cursor beyond
 # that names nothing and cannot even be bound to a query (422, not a crash).
 MAX_INT64 = 2**63 - 1
@@ -332,10 +336,10 @@ class MerchantActionRequestSchema(ActionRequestSchema):
 
 
 class TokenRequestSchema(Schema):
-    participant = fields.String(required=True, **ID, metadata={
-        "description": "Your own user id for the shopper"})
-    display_name = fields.String(load_default="", validate=validate.Length(max=64), metadata={
-        "description": "Shown masked to other participants"})
+    participant = fields.String(required=True, validate=[validate.Length(1, 128), PLAIN_TEXT],
+                                metadata={"description": "Your own user id for the shopper"})
+    display_name = fields.String(load_default="", validate=[validate.Length(max=64), PLAIN_TEXT],
+                                 metadata={"description": "Shown masked to other participants"})
     ttl = fields.Integer(allow_none=True, load_default=None,
                          validate=validate.Range(1, 366 * 86400),
                          metadata={"description": "Seconds the token is valid (default 7 days)"})

@@ -52,8 +52,12 @@ class SharedSchema(ShareSchema):
 
 
 class GuestRequestSchema(Schema):
-    nickname = fields.String(required=True, metadata={
-        "description": "1 to 20 characters, shown to others masked"})
+    nickname = fields.String(required=True, validate=[
+        validate.Length(1, 20),
+        validate.Regexp(r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f]"
+                        r"[^\u0000-\u001f\u007f-\u009f]*$",
+                        error="A nickname is 1 to 20 characters, with no control characters")],
+        metadata={"description": "1 to 20 characters, shown to others masked"})
 
 
 class GuestSchema(Schema):

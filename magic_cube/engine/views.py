@@ -52,17 +52,23 @@ class ViewResponse:
 
 
 def _computed_var(rule: Any) -> bool:
-    """Whether `rule` reads a path it computes (which could name anything)."""
+    """Whether `rule` reads a path it computes (`var`, `val`, `exists` with an expression for
+    a key), which could name anything."""
     stack = [rule]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):
-            if "var" in node:
-                key = node["var"]
-                key = key[0] if isinstance(key, list) and key else key
-                if isinstance(key, (dict, list)):
+            for op in ("var", "val", "exists"):
+                keys = node.get(op)
+                keys = keys if isinstance(keys, list) else [keys]
+                if op == "var":
+                    keys = keys[:1]
+                elif keys and isinstance(keys[0], list) and op == "val":
+                    keys = keys[1:]  # `[n]` first: how many scopes up, not a key
+                if any(isinstance(k, dict) for k in keys) or (
+                        op == "var" and keys and isinstance(keys[0], list)):
                     return True
             stack.extend(node.values())
     return False
@@ -70,8 +76,10 @@ def _computed_var(rule: Any) -> bool:
 
 def shows_the_day(template: CompiledTemplate, scope: str) -> bool:
     """Whether the `scope` view can change with the local date alone: it reads `today` or
-    `now`, a daily variable, a whole scope that has one, or a computed path."""
-    daily = {HEADS[s]: {n for n, d in template.state[s].items() if d.reset == "daily"}
+    `now`, a variable that resets (daily, weekly, monthly), a whole scope that has one, or a
+    computed path."""
+    # Daily, weekly and monthly variables all reset at a local midnight.
+    daily = {HEADS[s]: {n for n, d in template.state[s].items() if d.reset}
              for s in SCOPE_STATE[scope]}
     for rule in (template.doc.get("views") or {}).get(scope, {}).values():
         if _computed_var(rule):
@@ -100,9 +108,11 @@ class Views:
         # Per process: activity -> (time zone, the views whose ETag carries the date). Neither
         # changes once an activity is live (its template is pinned).
         self._days: dict[str, tuple[str, frozenset[str]]] = {}
-        # The public view last rendered per (activity, language), and the public ETag last
-        # read per activity with (this process's change count, when): what woken polls share.
+        # The public view last rendered per (activity, language); the one last published to
+        # held polls, and its ETag per activity with (this process's broadcast count, when):
+        # what the polls a broadcast wakes share.
         self._public_views: dict[tuple[str, str], ViewResponse] = {}
+        self._published_views: dict[tuple[str, str], ViewResponse] = {}  # to held polls
         self._public_etags: dict[str, tuple[int, float, str | None]] = {}
         self._sharing: dict[str, threading.Lock] = {}  # one woken poll reads for the others
 
@@ -225,15 +235,18 @@ class Views:
         for a woken poll, which may take the ETag its fellows read."""
         if shared:
             with self._share(activity_id):
-                cached = self._public_views.get((activity_id, lang))
+                view = self._published_views.get((activity_id, lang))
                 fresh, etag = self._known_public_etag(activity_id)
-                if cached is not None and fresh and etag == cached.etag:
-                    return cached  # the ETag just read for woken polls is this view's
+                if view is not None and fresh and etag == view.etag:
+                    return view  # the ETag just read for woken polls is this view's
                 published = self.core.notifier.broadcasts(activity_id)
                 view = self._public(activity_id, lang)
                 # What held polls are sent is what they are held against, until the next
                 # broadcast: else a poll answered with a newer view would be answered again.
                 self._public_etags[activity_id] = (published, time.monotonic(), view.etag)
+                if len(self._published_views) >= 10_000:
+                    self._published_views.clear()
+                self._published_views[(activity_id, lang)] = view
                 return view
         cached = self._public_views.get((activity_id, lang))
         activity = self.lifecycle.fresh(activity_id)
