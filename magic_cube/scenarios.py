@@ -15,6 +15,7 @@ from magic_cube.catalog.catalog import read_json
 from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import epoch
+from magic_cube.rules.jsonlogic.errors import JsonLogicError
 from magic_cube.rules.model import Outcome
 from magic_cube.rules.sim import Simulation
 
@@ -110,6 +111,7 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
                 result.failures.append(f"{where}: no such state {scope!r}")
             else:
                 result.failures.extend(f"{where}: {scope}{d}" for d in matches(expected, actual))
+        result.failures.extend(_check_views(sim, step, rooms, where))
     return result
 
 
@@ -164,6 +166,45 @@ def _state_of(sim: Simulation, scope: str, rooms: dict[str, str]) -> dict[str, A
         return {"state": room.state, "status": room.status, "size": len(room.members),
                 "members": [m.as_dict() for m in room.members]}
     return None
+
+
+def _check_views(sim: Simulation, step: dict[str, Any], rooms: dict[str, str],
+                 where: str) -> list[str]:
+    """The step's `expect_view`: each view rendered as the engine renders it, subset-matched."""
+    failures = []
+    for key, expected in step.get("expect_view", {}).items():
+        view, problem = _view_of(sim, key, step, rooms)
+        if view is None:
+            failures.append(f"{where}: expect_view {key!r}: {problem}")
+        else:
+            failures.extend(f"{where}: view {key}{d}" for d in matches(expected, view))
+    return failures
+
+
+def _view_of(sim: Simulation, key: str, step: dict[str, Any],
+             rooms: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """(the view `key` names, "") or (None, why it cannot be shown). The snapshots are the
+    engine's: the public view has no participant and no room, `me` the participant's state,
+    a room view the viewer's state and the room."""
+    kind, _, name = key.partition(":")
+    try:
+        if key == "public":
+            return sim.view("activity", ""), ""
+        if kind == "me" and name:
+            return sim.view("me", name), ""
+        if kind == "room" and name:
+            room, _, viewer = name.partition("@")
+            if room not in rooms:
+                return None, f"room {room!r} was never saved"
+            if not viewer:
+                viewer = step.get("actor", "")
+                if viewer in ("", "merchant"):
+                    return None, (f"whose view? a step without a participant actor names the "
+                                  f"viewer: 'room:{room}@NAME'")
+            return sim.view("room", viewer, rooms[room]), ""
+    except JsonLogicError as exc:
+        return None, f"the view cannot be rendered: {exc}"
+    return None, "unknown view: use 'public', 'me:NAME', 'room:ROOM' or 'room:ROOM@NAME'"
 
 
 def load_scenarios(directory: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -41,6 +41,13 @@ AT = st.one_of(
                      "2026-11-11T09:00:00"]),
 )
 
+# Views a scenario may name, known and unknown (schema-valid or not: invalid ones are assumed
+# away), and each template's own view keys so some expectations match.
+VIEWS = st.sampled_from(["public", "me:amy", "me:zed", "me:merchant", "room:r1", "room:zz",
+                         "room:r1@bob", "room:r2@merchant", "activity"])
+VIEW_KEYS = {t: sorted({k for scope in _entry(t).doc.get("views", {}).values() for k in scope})
+             for t in TEMPLATE_IDS}
+
 
 @st.composite
 def steps(draw: st.DrawFn, template_id: str) -> dict[str, Any]:
@@ -80,6 +87,9 @@ def steps(draw: st.DrawFn, template_id: str) -> dict[str, Any]:
         body: dict[str, Any] = ({"status": "open", "size": 1} if scope.startswith("room:")
                                 else {"x": draw(SCALARS)})
         step["expect_state"] = {scope: body}
+    if draw(st.booleans()):
+        step["expect_view"] = draw(st.dictionaries(VIEWS, st.dictionaries(
+            st.sampled_from(VIEW_KEYS[template_id] + ["x"]), SCALARS, max_size=2), max_size=3))
     return step
 
 
