@@ -445,7 +445,8 @@ def test_the_newer_dialect_domain_and_date_operators_are_the_only_additions() ->
     newer = {"val", "exists", "??", "try", "throw", "preserve"}
     dates = {"date_time", "day_number", "local_date", "week_number", "start_of_day",
              "add_days", "day_of_week", "time_of_day"}
-    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"} | newer | dates
+    maps = {"keys", "values", "size"}
+    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"} | newer | dates | maps
     assert standard <= ALLOWED_OPERATORS
 
 

@@ -129,6 +129,37 @@ def object_reading_an_undeclared_variable(doc: dict) -> None:
     _effects(doc, "join").append({"let": {"name": "row", "object": {"n": {"var": "me.joins"}}}})
 
 
+def them_outside_with(doc: dict) -> None:
+    _effects(doc, "join").append({"add": {"path": "them.joins_today", "value": 1}})
+
+
+def them_read_outside_with(doc: dict) -> None:
+    doc["actions"]["join"]["guards"][0]["rule"] = {"<": [{"var": "them.joins_today"}, 3]}
+
+
+def with_writing_undeclared_state(doc: dict) -> None:
+    _effects(doc, "join").append({"with": {"participant": {"var": "room_info.initiator"},
+                                           "do": [{"add": {"path": "them.gifts", "value": 1}}]}})
+
+
+def keyed_add_to_a_string_map(doc: dict) -> None:
+    doc["state"]["participant"]["tags"] = {"type": "map", "values": "string", "initial": {}}
+    _effects(doc, "join").append({"add": {"path": "me.tags", "key": "x", "value": 1}})
+
+
+def keyed_write_to_a_number(doc: dict) -> None:
+    _effects(doc, "join").append({"set": {"path": "me.joins_today", "key": "x", "value": 1}})
+
+
+def max_keys_on_an_integer(doc: dict) -> None:
+    doc["state"]["participant"]["joins_today"]["max_keys"] = 3
+
+
+def remove_key_from_an_array(doc: dict) -> None:
+    doc["state"]["participant"]["seen"] = {"type": "array", "initial": []}
+    _effects(doc, "join").append({"remove": {"path": "me.seen", "key": "x"}})
+
+
 CASES: list[tuple[Mutate, str, str, str]] = [
     # (mutation, JSON path, problem code, words the message must contain)
     (missing_id, "", "schema.required", "'id' is a required property"),
@@ -165,6 +196,18 @@ CASES: list[tuple[Mutate, str, str, str]] = [
     (object_reading_an_undeclared_variable, "actions.join.effects[5].let.object.n",
      "undeclared_state", "me.joins"),
     (local_read_before_bound, "actions.join.guards[0].rule", "unbound_local", "before it is bound"),
+    (them_outside_with, "actions.join.effects[5].add.path", "them_not_available", "inside with"),
+    (them_read_outside_with, "actions.join.guards[0].rule", "them_not_available", "inside with"),
+    (with_writing_undeclared_state, "actions.join.effects[5].with.do[0].add.path",
+     "undeclared_state", "gifts"),
+    (keyed_add_to_a_string_map, "actions.join.effects[5].add.path", "wrong_type",
+     "string values"),
+    (keyed_write_to_a_number, "actions.join.effects[5].set.path", "wrong_type",
+     "declared as integer"),
+    (max_keys_on_an_integer, "state.participant.joins_today.max_keys", "wrong_type",
+     "only applies to a map"),
+    (remove_key_from_an_array, "actions.join.effects[5].remove.path", "wrong_type",
+     "declared as array"),
 ]
 
 

@@ -19,6 +19,7 @@ _BUILTIN: dict[str, tuple[int, str]] = {
     "already_joined": (409, N_("You have already joined")),
     "limit_reached": (409, N_("The limit has been reached")),
     "rule_error": (422, N_("A rule could not be evaluated")),
+    "participant_not_found": (404, N_("That participant has not joined this activity")),
 }
 # Worded like a template's own `errors` (`{"en": …, "zh": …}`), so both are answered alike.
 BUILTIN_ERRORS: dict[str, tuple[int, dict[str, str]]] = {

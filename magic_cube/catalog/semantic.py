@@ -34,13 +34,14 @@ from magic_cube.rules.jsonlogic import (
 Path = list[str | int]
 
 # The names of the table in docs/templates.md, in its order (messages list them this way).
-NAMES = ("config", "activity", "room", "room_info", "me", "actor", "params", "local", "now",
-         "today")
+NAMES = ("config", "activity", "room", "room_info", "me", "them", "actor", "params", "local",
+         "now", "today")
 ROOM_INFO_KEYS = frozenset({"id", "status", "initiator", "size", "capacity", "opened_at", "timers",
                             "members", "is_member", "is_initiator", "my_role"})
 ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity", "inviter", "invited",
                         "generation"})
-STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant"}
+STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant", "them": "participant"}
+CONTAINERS = ("map", "object", "array")  # what a computed `key` can index
 SCALARS = {"integer": "an integer", "number": "a number", "string": "a string",
            "boolean": "a boolean"}
 
@@ -76,11 +77,12 @@ class Context:
     bound: set[str] | None = None  # locals bound so far; None: judge against all_locals only
     all_locals: set[str] = field(default_factory=set)
     in_loop: bool = False
+    them: bool = False  # inside `with`: them.NAME is another participant's state
 
     def child(self) -> Context:
         return Context(self.where, self.names, self.room, self.params,
                        set(self.bound) if self.bound is not None else None, self.all_locals,
-                       self.in_loop)
+                       self.in_loop, self.them)
 
     def merge(self, *branches: Context) -> None:
         # After if/each: a local bound or a room opened in a branch may exist from then on.
@@ -238,6 +240,13 @@ class _Checker:
                 if not _literal_fits(decl["initial"], decl["type"]):
                     self.report(path, f"the initial value {decl['initial']!r} is not "
                                 f"{_a(decl['type'])}", "wrong_type")
+                for key in ("values", "max_keys", "max_keys_error"):
+                    if key in decl and decl["type"] != "map":
+                        self.report(["state", scope, name, key], f"{key} only applies to a "
+                                    f"map, and {name} is {_a(decl['type'])}", "wrong_type")
+                if "max_keys_error" in decl:
+                    self.error_code(decl["max_keys_error"],
+                                    ["state", scope, name, "max_keys_error"])
 
     def room_opening_context(self, where: str, names: frozenset[str]) -> Context:
         """Room initials and timer delays are evaluated inside whichever action opens the room."""
@@ -294,18 +303,33 @@ class _Checker:
                 self.expr(value, [*path, group, key], ctx)
 
     def effect_set(self, body: dict, path: Path, ctx: Context) -> None:
-        self.exprs(body, ("value",), path, ctx)
-        self.write(body["path"], [*path, "path"], ctx, "set")
+        self.exprs(body, ("value", "key"), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "set", keyed="key" in body)
 
     def effect_add(self, body: dict, path: Path, ctx: Context) -> None:
-        self.exprs(body, ("value", "min", "max"), path, ctx)
-        self.write(body["path"], [*path, "path"], ctx, "add", ("integer", "number"))
+        self.exprs(body, ("value", "min", "max", "key"), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "add", ("integer", "number"),
+                   keyed="key" in body)
         if "error" in body:
             self.error_code(body["error"], [*path, "error"])
 
     def effect_append(self, body: dict, path: Path, ctx: Context) -> None:
-        self.exprs(body, ("value",), path, ctx)
-        self.write(body["path"], [*path, "path"], ctx, "append", ("array",))
+        self.exprs(body, ("value", "key"), path, ctx)
+        self.write(body["path"], [*path, "path"], ctx, "append", ("array",), keyed="key" in body)
+
+    def effect_remove(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("key", "value"), path, ctx)
+        wanted = ("map", "object") if "key" in body else ("array",)
+        self.write(body["path"], [*path, "path"], ctx, "remove", wanted)
+
+    def effect_with(self, body: dict, path: Path, ctx: Context) -> None:
+        self.exprs(body, ("participant",), path, ctx)
+        inner = ctx.child()
+        inner.them = True
+        self.effects(body["do"], [*path, "do"], inner)
+        ctx.merge(inner)
+        if "error" in body:
+            self.error_code(body["error"], [*path, "error"])
 
     def effect_let(self, body: dict, path: Path, ctx: Context) -> None:
         self.exprs(body, ("value",), path, ctx)
@@ -376,8 +400,12 @@ class _Checker:
             self.report(path, ROOM_HINT_ACTION.format(what=what), "room_not_available")
 
     def write(self, target: str, path: Path, ctx: Context, what: str,
-              types: tuple[str, ...] = ()) -> None:
+              types: tuple[str, ...] = (), keyed: bool = False) -> None:
         head, *keys = target.split(".")
+        if head == "them" and not ctx.them:
+            self.report(path, f"{what} writes {target}, but them is only there inside with",
+                        "them_not_available")
+            return
         if head == "local":
             problem = self.local_problem(keys[0], ctx)
             if problem:
@@ -395,10 +423,24 @@ class _Checker:
                         f"state.{scope}", "undeclared_state")
         elif len(keys) > 1:
             self.deeper(decl, keys[1:], target, path)
+        elif keyed:
+            self.keyed_write(decl, target, path, what, types)
         elif types and decl["type"] not in types:
             wanted = " or ".join(_a(t) for t in types)
             self.report(path, f"{what} needs {wanted} variable, but {target} is declared as "
                         f"{decl['type']}", "wrong_type")
+
+    def keyed_write(self, decl: dict[str, Any], target: str, path: Path, what: str,
+                    types: tuple[str, ...]) -> None:
+        """`key` picks an entry of `target`: a map, an object or an array; a map's declared
+        entry type must suit the effect (`add` needs numbers, `append` arrays)."""
+        if decl["type"] not in CONTAINERS:
+            self.report(path, f"{what} with key needs a map, an object or an array, but "
+                        f"{target} is declared as {decl['type']}", "wrong_type")
+        elif decl["type"] == "map" and types and decl.get("values") not in (None, *types):
+            wanted = " or ".join(_a(t) for t in types)
+            self.report(path, f"{what} with key needs entries that are {wanted}, but {target} "
+                        f"holds {decl['values']} values", "wrong_type")
 
     def deeper(self, decl: dict[str, Any], keys: list[str], name: str, path: Path) -> None:
         kind = decl["type"]
@@ -409,6 +451,9 @@ class _Checker:
         elif kind == "array" and not keys[0].isdigit():
             self.report(path, f"{name}: {variable} is an array; index it with a number",
                         "wrong_type")
+        elif kind == "map" and len(keys) > 1 and decl.get("values") in SCALARS:
+            self.report(path, f"{name}: the entries of {variable} are "
+                        f"{SCALARS[decl['values']]}s and have no keys", "wrong_type")
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -485,6 +530,10 @@ class _Checker:
         if head in ("room", "room_info") and not ctx.room:
             self.report(path, ROOM_HINT_ACTION.format(what=f"reads {var}, which"),
                         "room_not_available")
+            return
+        if head == "them" and not ctx.them:
+            self.report(path, f"reads {var}, but them is only there inside with",
+                        "them_not_available")
             return
         if not keys:
             return
@@ -607,7 +656,7 @@ def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
             found.append(here)
         if isinstance(body, dict):
             for sub in ("then", "else", "do"):
-                if isinstance(body.get(sub), list) and name in ("if", "each"):
+                if isinstance(body.get(sub), list) and name in ("if", "each", "with"):
                     found += _find(body[sub], kind, [*here, sub])
     return found
 
@@ -624,13 +673,14 @@ def _bound_names(effects: list[Any]) -> set[str]:
         if isinstance(bound, str) and kind in ("let", "draw", "split", "each"):
             names.add(bound)
         for sub in ("then", "else", "do"):
-            if kind in ("if", "each") and isinstance(body.get(sub), list):
+            if kind in ("if", "each", "with") and isinstance(body.get(sub), list):
                 names |= _bound_names(body[sub])
     return names
 
 
 COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "===", "!=="})
 NUMERIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "min", "max", "length", "floor", "ceil",
+                               "size",
                                "date_time", "day_number", "week_number", "day_of_week",
                                "start_of_day", "time_of_day", "add_days"})
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")

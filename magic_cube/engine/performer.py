@@ -67,9 +67,20 @@ class Performer:
         seq = activity.seq + 1
         logged = request.replayed_from
         new_room_id = logged.new_room_id if logged else secrets.token_hex(6)
+        others: dict[str, ParticipantRecord | None] = {}
+
+        def participant_state(pid: str) -> dict[str, Any] | None:
+            # Read (and, in a write transaction, lock) once: the activity's row, locked first
+            # by every action, already orders all of them, so no two can deadlock here.
+            if pid not in others:
+                others[pid] = tx.get_participant(activity.id, pid)
+            other = others[pid]
+            return other.state if other else None
+
         snapshot = Snapshot(activity.id, activity.config, activity.state,
                             record.state if record else None,
-                            loaded.room if loaded else None, activity.timezone)
+                            loaded.room if loaded else None, activity.timezone,
+                            participants=participant_state)
         rng = Rng(activity.seed or "", action_label(activity.id, request.participant, seq))
         outcome = run(template, request.action, snapshot, actor, request.params, now, rng,
                       new_room_id=new_room_id)
@@ -90,6 +101,8 @@ class Performer:
         created = new_room_id if outcome.room and outcome.room.created else None
         self._persist(tx, activity, template, request, actor, outcome, loaded, record, now,
                       timer, created)
+        for pid in sorted(outcome.others):  # written in one order, whatever the rules' order
+            self._write_other(tx, activity, pid, outcome.others[pid], others.get(pid))
         return outcome
 
     def _actor(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
@@ -199,6 +212,19 @@ class Performer:
             credited = credit_interaction(record, now, self.core.settings)
         tx.save_participant(record, expected)
         return credited
+
+    @staticmethod
+    def _write_other(tx: Tx, activity: ActivityRecord, pid: str, state: dict[str, Any],
+                     record: ParticipantRecord | None) -> None:
+        """Save a participant a `with` changed: their state only; they did not act."""
+        if record is None:
+            tx.save_participant(ParticipantRecord(activity.id, pid, "", state=state, version=1),
+                                None)
+            return
+        expected = record.version
+        record.state = state
+        record.version += 1
+        tx.save_participant(record, expected)
 
     # room timers ---------------------------------------------------------------------------
 

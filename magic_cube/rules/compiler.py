@@ -32,6 +32,9 @@ class VarDecl:
     type: str
     initial: Expr
     reset: str | None = None
+    values: str | None = None  # a map's entry type
+    max_keys: int | None = None  # a map's bound on its number of keys
+    max_keys_error: str = "limit_reached"
 
 
 @dataclass
@@ -178,7 +181,8 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
         scope: {
             name: VarDecl(name, decl["type"],
                           ex(decl.get("initial"), f"state.{scope}.{name}.initial"),
-                          decl.get("reset"))
+                          decl.get("reset"), decl.get("values"), decl.get("max_keys"),
+                          decl.get("max_keys_error", "limit_reached"))
             for name, decl in doc.get("state", {}).get(scope, {}).items()
         }
         for scope in ("activity", "room", "participant")

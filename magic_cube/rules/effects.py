@@ -17,10 +17,11 @@ from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.model import Actor, Event, Member, Room
 from magic_cube.rules.rng import Rng
 
-EFFECTS = ("set", "add", "append", "let", "create_room", "join", "close", "draw", "split",
-           "emit", "schedule", "if", "each", "reject")
+EFFECTS = ("set", "add", "append", "remove", "let", "create_room", "join", "close", "draw",
+           "split", "emit", "schedule", "if", "each", "with", "reject")
 
-SCOPES = {"activity", "room", "me", "local"}
+SCOPES = {"activity", "room", "me", "them", "local"}
+MAX_KEY_LENGTH = 200  # a computed key (or a participant id named by `with`)
 
 
 @dataclass
@@ -39,6 +40,10 @@ class ActionState:
     events: list[Event] = field(default_factory=list)
     # Set by the interpreter: builds a new room's initial state and timers.
     open_room: Callable[[ActionState, Room], None] | None = None
+    # Other participants' working states (`with`), by id, and what they were before.
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set by the interpreter: another participant's state, read once per action (None: none).
+    load_other: Callable[[ActionState, str, bool], dict[str, Any] | None] | None = None
 
     def refresh_room_info(self) -> None:
         self.data["room_info"] = room_info(self.room, self.actor.id)
@@ -65,21 +70,46 @@ def room_info(room: Room | None, viewer: str) -> dict[str, Any]:
 def split_path(path: str) -> tuple[str, list[str | int]]:
     head, *rest = path.split(".")
     if head not in SCOPES:
-        raise ValueError(f"cannot write to {path!r}: paths start with activity, room, me or local")
+        raise ValueError(f"cannot write to {path!r}: paths start with activity, room, me, "
+                         "them or local")
     return head, [int(k) if k.isdigit() else k for k in rest]
 
 
 def _container(state: ActionState, scope: str) -> Any:
     if scope == "room" and state.room is None:
         raise Refused("room_required", "", "no room to write to")
+    if scope == "them" and "them" not in state.data:
+        raise Refused("rule_error", "", "them is only there inside with")
     return state.data[scope]
+
+
+def _key(value: Any, where: str) -> str | int:
+    """A key computed at run time: a non-empty string, or an integer (an array index, or a
+    map key written as its decimal string)."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_KEY_LENGTH:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise Refused("rule_error", where, f"not a key: {value!r}")
+
+
+def _path(body: dict, where: str, expr: Compile
+          ) -> Callable[[ActionState], tuple[str, list[str | int]]]:
+    """`path`, with `key` (an expression) appended as its last key when there is one."""
+    scope, keys = split_path(body["path"])
+    if "key" not in body:
+        return lambda state: (scope, keys)
+    key = expr(body["key"], f"{where}.key")
+    return lambda state: (scope, [*keys, _key(key(state.data), where)])
 
 
 def read(state: ActionState, scope: str, keys: list[str | int]) -> Any:
     value = _container(state, scope)
     for key in keys:
         if isinstance(value, dict):
-            value = value.get(key)
+            value = value.get(str(key) if isinstance(key, int) else key)
         elif isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
             value = value[key]
         else:
@@ -91,11 +121,17 @@ def write(state: ActionState, scope: str, keys: list[str | int], value: Any, whe
     target: Any = _container(state, scope)
     key: Any  # a list indexed by a name raises TypeError, reported as a rule_error too
     for key in keys[:-1]:
-        target = target[key] if isinstance(target, (dict, list)) else None
+        if isinstance(target, dict):
+            target = target.get(str(key) if isinstance(key, int) else key)
+        elif isinstance(target, list) and isinstance(key, int) and 0 <= key < len(target):
+            target = target[key]
+        else:
+            target = None
         if target is None:
             raise Refused("rule_error", where, "path does not exist")
+    last = keys[-1]
     try:
-        target[keys[-1]] = value
+        target[str(last) if isinstance(target, dict) and isinstance(last, int) else last] = value
     except (IndexError, TypeError, KeyError) as exc:
         raise Refused("rule_error", where, f"cannot write: {exc}") from exc
 
@@ -133,10 +169,11 @@ def _value(body: dict, where: str, expr: Compile) -> Callable[[Any], Any]:
 
 
 def _set(body: dict, where: str, expr: Compile) -> Effect:
-    scope, keys = split_path(body["path"])
+    path = _path(body, where, expr)
     value = _value(body, where, expr)
 
     def run(state: ActionState) -> None:
+        scope, keys = path(state)
         if keys:
             write(state, scope, keys, value(state.data), where)
         else:
@@ -145,7 +182,7 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
 
 
 def _add(body: dict, where: str, expr: Compile) -> Effect:
-    scope, keys = split_path(body["path"])
+    path = _path(body, where, expr)
     value = expr(body["value"], f"{where}.value")
     lo = expr(body["min"], f"{where}.min") if "min" in body else None
     hi = expr(body["max"], f"{where}.max") if "max" in body else None
@@ -153,6 +190,7 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     clamp = body.get("clamp", False)
 
     def run(state: ActionState) -> None:
+        scope, keys = path(state)
         current = read(state, scope, keys) or 0
         result = _num(current, where) + _num(value(state.data), where)
         if lo is not None and result < (low := _num(lo(state.data), where)):
@@ -176,10 +214,11 @@ def _num(value: Any, where: str) -> int | float:
 
 
 def _append(body: dict, where: str, expr: Compile) -> Effect:
-    scope, keys = split_path(body["path"])
+    path = _path(body, where, expr)
     value = _value(body, where, expr)
 
     def run(state: ActionState) -> None:
+        scope, keys = path(state)
         current = read(state, scope, keys)
         if current is None:
             current = []
@@ -187,6 +226,33 @@ def _append(body: dict, where: str, expr: Compile) -> Effect:
         if not isinstance(current, list):
             raise Refused("rule_error", where, "append to a non-array")
         current.append(value(state.data))
+    return run
+
+
+def _remove(body: dict, where: str, expr: Compile) -> Effect:
+    """`key`: drop a map's entry; `value`: drop an array's first item equal to it. Removing
+    what is not there does nothing (so a retry or a repeated removal is harmless)."""
+    scope, keys = split_path(body["path"])
+    key = expr(body["key"], f"{where}.key") if "key" in body else None
+    value = expr(body["value"], f"{where}.value") if "value" in body else None
+
+    def run(state: ActionState) -> None:
+        current = read(state, scope, keys)
+        if key is not None:
+            if isinstance(current, dict):
+                name = _key(key(state.data), where)
+                current.pop(str(name) if isinstance(name, int) else name, None)
+            elif current is not None:
+                raise Refused("rule_error", where, "remove a key from a non-object")
+        elif value is not None:
+            if isinstance(current, list):
+                item = value(state.data)
+                for i, existing in enumerate(current):
+                    if existing == item and type(existing) is type(item):
+                        del current[i]
+                        break
+            elif current is not None:
+                raise Refused("rule_error", where, "remove an item from a non-array")
     return run
 
 
@@ -386,6 +452,38 @@ def _each(body: dict, where: str, expr: Compile) -> Effect:
     return run
 
 
+def _with(body: dict, where: str, expr: Compile) -> Effect:
+    """Run `do` with `them` naming another participant's state in this activity: a transfer
+    (me −1, them +1), or crediting a room's initiator when a friend acts."""
+    who = expr(body["participant"], f"{where}.participant")
+    do = compile_effects(body.get("do", []), f"{where}.do", expr)
+    create = body.get("create", False)
+    error = body.get("error", "participant_not_found")
+
+    def run(state: ActionState) -> None:
+        pid = who(state.data)
+        if not isinstance(pid, str) or not 0 < len(pid) <= MAX_KEY_LENGTH:
+            raise Refused("rule_error", where, f"not a participant id: {pid!r}")
+        if pid == state.actor.id:
+            them = state.data["me"]  # the same state under both names: writes agree
+        else:
+            assert state.load_other is not None
+            loaded = state.load_other(state, pid, create)
+            if loaded is None:
+                raise Refused(error, where, "no such participant in this activity")
+            them = loaded
+        outer = state.data.get("them")
+        state.data["them"] = them
+        try:
+            run_effects(do, state)
+        finally:
+            if outer is None:
+                state.data.pop("them", None)
+            else:
+                state.data["them"] = outer
+    return run
+
+
 def _reject(body: dict, where: str, expr: Compile) -> Effect:
     error = body["error"]
 
@@ -395,8 +493,9 @@ def _reject(body: dict, where: str, expr: Compile) -> Effect:
 
 
 _MAKERS: dict[str, Callable[[dict, str, Compile], Effect]] = {
-    "set": _set, "add": _add, "append": _append, "let": _let, "create_room": _create_room,
-    "join": _join, "close": _close, "draw": _draw, "split": _split, "emit": _emit,
-    "schedule": _schedule, "if": _if, "each": _each, "reject": _reject,
+    "set": _set, "add": _add, "append": _append, "remove": _remove, "let": _let,
+    "create_room": _create_room, "join": _join, "close": _close, "draw": _draw, "split": _split,
+    "emit": _emit, "schedule": _schedule, "if": _if, "each": _each, "with": _with,
+    "reject": _reject,
 }
 assert set(_MAKERS) == set(EFFECTS)

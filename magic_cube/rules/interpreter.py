@@ -89,6 +89,8 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
                              or room.timers != old.timers):
         room_change = RoomChange(room, state.room_created, state.joined,
                                  state.room_status_changed)
+    others = {pid: st for pid, st in state.others.items()
+              if st != _stored(snapshot, pid)}
     return Outcome(
         activity=state.data["activity"],
         participant=state.data["me"],
@@ -98,7 +100,12 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
         random=rng.drawn,
         activity_changed=state.data["activity"] != snapshot.activity,
         participant_changed=state.data["me"] != snapshot.participant,
+        others=others,
     )
+
+
+def _stored(snapshot: Snapshot, participant: str) -> dict[str, Any] | None:
+    return snapshot.participants(participant) if snapshot.participants else None
 
 
 def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
@@ -125,7 +132,29 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
     state = ActionState(data=data, actor=actor, rng=rng, now=now,
                         new_room_id=new_room_id if action.room == "none" else None, room=room)
     state.open_room = lambda opening, new_room: _open_room(template, opening, new_room)
+    state.load_other = lambda acting, pid, create: _load_other(template, snapshot, acting, pid,
+                                                               create)
     return state
+
+
+def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionState, pid: str,
+                create: bool) -> dict[str, Any] | None:
+    """Another participant's working state, read once per action and reset like `me`; a
+    participant without state gets the initial one only when the `with` says `create`."""
+    if pid in state.others:
+        return state.others[pid]
+    stored = _stored(snapshot, pid)
+    if stored is None:
+        if not create:
+            return None
+        # Their initial values read the data of this action (as `me`'s do for a newcomer).
+        other = {**initial_state(template.state["participant"], state.data),
+                 DAY_KEY: state.data["today"]}
+    else:
+        other = clone(stored)
+        reset_daily(template.state["participant"], other, state.data, state.data["today"])
+    state.others[pid] = other
+    return other
 
 
 def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> None:
@@ -165,29 +194,43 @@ def reset_daily(decls: dict[str, VarDecl], state: dict[str, Any], data: dict[str
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "boolean": (bool,), "array": (list,), "object": (dict,),
+    "string": (str,), "boolean": (bool,), "array": (list,), "object": (dict,), "map": (dict,),
     "number": (int, float), "integer": (int,), "null": (type(None),),
 }
 
 
 def coerce(decl: VarDecl, value: Any) -> Any:
-    """Check a value against its declared type; integral floats become ints (money stays exact)."""
-    if decl.type == "integer" and isinstance(value, float) and value.is_integer():
+    """Check a value against its declared type; integral floats become ints (money stays exact).
+    A map's entries are checked against its `values` type and its size against `max_keys`."""
+    value = _coerce(decl.type, value, decl.name)
+    if decl.type == "map":
+        if decl.values is not None:
+            for key, entry in value.items():
+                value[key] = _coerce(decl.values, entry, f"{decl.name}.{key}")
+        if decl.max_keys is not None and len(value) > decl.max_keys:
+            raise Refused(decl.max_keys_error, f"state.{decl.name}",
+                          f"{decl.name} would hold more than {decl.max_keys} keys")
+    return value
+
+
+def _coerce(kind: str, value: Any, name: str) -> Any:
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
         return int(value)
-    ok = isinstance(value, _TYPES[decl.type])
-    if ok and decl.type in ("number", "integer") and isinstance(value, bool):
+    ok = isinstance(value, _TYPES[kind])
+    if ok and kind in ("number", "integer") and isinstance(value, bool):
         ok = False
     if ok and isinstance(value, float) and not math.isfinite(value):
         ok = False
     if not ok:
-        raise Refused("rule_error", f"state.{decl.name}",
-                      f"{decl.name} must be {decl.type}, got {value!r}")
+        raise Refused("rule_error", f"state.{name.split('.')[0]}",
+                      f"{name} must be {kind}, got {value!r}")
     return value
 
 
 def _check_types(template: CompiledTemplate, state: ActionState) -> None:
-    scopes = (("activity", state.data["activity"]), ("participant", state.data["me"]),
-              ("room", state.room.state if state.room else None))
+    scopes = [("activity", state.data["activity"]), ("participant", state.data["me"]),
+              ("room", state.room.state if state.room else None),
+              *(("participant", other) for other in state.others.values())]
     for scope, values in scopes:
         if values is None:
             continue

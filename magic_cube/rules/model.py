@@ -6,6 +6,7 @@ write) or a `Rejection` (nothing to write). The scenario simulator builds them f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,9 @@ class Snapshot:
     participant: dict[str, Any] | None  # the actor's state in this activity; None if new
     room: Room | None = None
     timezone: str = "Asia/Shanghai"
+    # Another participant's stored state in this activity (None if they have none), for the
+    # `with` effect. The engine reads (and locks) the row; the simulator reads its memory.
+    participants: Callable[[str], dict[str, Any] | None] | None = None
 
 
 @dataclass
@@ -116,6 +120,8 @@ class Outcome:
     random: list[list[int]]
     activity_changed: bool = True
     participant_changed: bool = True
+    # Other participants whose state a `with` effect changed: id -> new state.
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     ok = True
 

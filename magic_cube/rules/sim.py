@@ -72,7 +72,7 @@ class Simulation:
         self.fire_timers()
         who = Actor(actor, kind=kind, display_name=display_name,
                     first_time=(actor not in self.seen) if first_time is None else first_time,
-                    new_to_activity=actor not in self.participants)
+                    new_to_activity=actor not in self.seen)
         return self._perform(who, action, params or {}, room)
 
     def _perform(self, actor: Actor, action: str, params: dict[str, Any],
@@ -82,7 +82,8 @@ class Simulation:
         self.seq += 1
         snapshot = Snapshot(self.activity_id, self.config, self.activity,
                             self.participants.get(actor.id),
-                            self.rooms.get(room_id) if room_id else None, self.timezone)
+                            self.rooms.get(room_id) if room_id else None, self.timezone,
+                            participants=self.participants.get)
         rng = Rng(self.seed, action_label(self.activity_id, actor.id, self.seq))
         outcome = run(self.template, action, snapshot, actor, params, self.now, rng,
                       new_room_id=f"r{self.seq}")
@@ -95,6 +96,7 @@ class Simulation:
             entry.result = outcome.result
             self.activity = outcome.activity
             self.participants[actor.id] = outcome.participant
+            self.participants.update(outcome.others)
             if outcome.room is not None:
                 self.rooms[outcome.room.room.id] = outcome.room.room
             entry.events = outcome.events

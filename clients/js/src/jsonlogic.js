@@ -35,6 +35,7 @@ const REFUSED = {
 // -- JS values, read as data ------------------------------------------------------------------
 
 const isObject = (v) => v !== null && typeof v === "object";
+const isPlainObject = (v) => isObject(v) && !Array.isArray(v);
 const own = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
 
 /** Truthiness as jsonlogic.com defines it: JavaScript's, except that `[]` is falsy. */
@@ -158,6 +159,12 @@ const EAGER = {
   length: (data, a) => (typeof a === "string" || Array.isArray(a) ? a.length : 0),
   floor: (data, a) => Math.floor(toNum(a)),
   ceil: (data, a) => Math.ceil(toNum(a)),
+  // Keys sorted, as the server gives them (its stores do not keep insertion order).
+  keys: (data, a) => (isPlainObject(a) ? Object.keys(a).sort() : []),
+  values: (data, a) => (isPlainObject(a) ? Object.keys(a).sort().map((k) => a[k]) : []),
+  size: (data, a) =>
+    isPlainObject(a) ? Object.keys(a).length
+      : typeof a === "string" || Array.isArray(a) ? a.length : 0,
 };
 
 function evalIf(args, data) {
@@ -359,7 +366,7 @@ export const ALLOWED_OPERATORS = Object.freeze(
 
 // How many arguments an operator reads; the server never evaluates the ones beyond.
 const ARITY = {
-  "!": 1, "!!": 1, length: 1, floor: 1, ceil: 1,
+  "!": 1, "!!": 1, length: 1, floor: 1, ceil: 1, keys: 1, values: 1, size: 1,
   "==": 2, "!=": 2, "===": 2, "!==": 2, ">": 2, ">=": 2, "-": 2, "/": 2, "%": 2, in: 2,
   missing_some: 2, "<": 3, "<=": 3, substr: 3,
 };

@@ -37,6 +37,7 @@ from magic_cube.rules.jsonlogic.operators import (
     cat,
     contains,
     divide,
+    keys_of,
     length,
     maximum,
     merge,
@@ -46,8 +47,10 @@ from magic_cube.rules.jsonlogic.operators import (
     multiply,
     remainder,
     rounded,
+    size,
     substr,
     subtract,
+    values_of,
     var,
     walk,
 )
@@ -943,6 +946,9 @@ OPERATORS: dict[str, Builder] = {
     "length": _unary(length),
     "floor": _unary(lambda v: rounded(v, math.floor)),
     "ceil": _unary(lambda v: rounded(v, math.ceil)),
+    "keys": _unary(keys_of),
+    "values": _unary(values_of),
+    "size": _unary(size),
     **DATE_OPERATORS,
 }
 
@@ -952,5 +958,5 @@ it holds is never compiled)."""
 
 ALLOWED_OPERATORS: frozenset[str] = frozenset(OPERATORS) | {PRESERVE}
 """Every jsonlogic.com operator except ``method`` and ``log``; ``val``, ``exists``, ``??``,
-``try``, ``throw`` and ``preserve`` of the newer dialect; plus ``length``, ``floor`` and
-``ceil``, and the date operators."""
+``try``, ``throw`` and ``preserve`` of the newer dialect; plus ``length``, ``floor``,
+``ceil``, ``keys``, ``values`` and ``size``, and the date operators."""

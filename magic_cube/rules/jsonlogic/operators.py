@@ -117,6 +117,22 @@ def length(value: Any) -> int:
     return 0
 
 
+def keys_of(value: Any) -> list[str]:
+    """``keys``: an object's keys, sorted, so that every store and replay see one order
+    (PostgreSQL's jsonb does not keep insertion order); ``[]`` for anything else."""
+    return sorted(value) if kind_of(value) == OBJECT else []
+
+
+def values_of(value: Any) -> list[Any]:
+    """``values``: an object's values in the order of ``keys``; ``[]`` for anything else."""
+    return [value[k] for k in sorted(value)] if kind_of(value) == OBJECT else []
+
+
+def size(value: Any) -> int:
+    """``size``: the number of an object's keys, else what ``length`` says."""
+    return len(value) if kind_of(value) == OBJECT else length(value)
+
+
 def cat(values: list) -> str:
     # Array.prototype.join(""): null and undefined join as "".
     return "".join(
