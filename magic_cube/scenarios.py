@@ -73,11 +73,12 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
         config = prepare_config(config)
     try:
         now = parse_time(scenario["start"], 0)
+        ends = parse_time(scenario["end"], now) if "end" in scenario else None
     except ValueError as exc:
-        result.failures.append(f"start: {exc}")
+        result.failures.append(f"start or end: {exc}")
         return result
     sim = Simulation(template, config, now, seed=scenario.get("seed", "scenario"),
-                     timezone=scenario.get("timezone", "Asia/Shanghai"))
+                     timezone=scenario.get("timezone", "Asia/Shanghai"), ends_at=ends)
     rooms: dict[str, str] = {}
     for index, step in enumerate(scenario["steps"]):
         where = f"steps[{index}]"

@@ -160,6 +160,40 @@ def remove_key_from_an_array(doc: dict) -> None:
     _effects(doc, "join").append({"remove": {"path": "me.seen", "key": "x"}})
 
 
+def _activity_timer(doc: dict, timer: dict, effects: list | None = None,
+                    room: str = "none") -> None:
+    doc["actions"]["tally"] = {"title": {"zh": "统计", "en": "Tally"}, "by": "timer",
+                               "room": room,
+                               "effects": effects or [{"add": {"path": "activity.teams",
+                                                               "value": 1}}]}
+    doc["timers"]["tally"] = {**timer, "action": "tally"}
+
+
+def activity_timer_in_a_room(doc: dict) -> None:
+    _activity_timer(doc, {"daily": "20:00"}, [{"close": {"status": "expired"}}], room="target")
+
+
+def activity_timer_writing_me(doc: dict) -> None:
+    _activity_timer(doc, {"daily": "20:00"}, [{"add": {"path": "me.joins_today", "value": 1}}])
+
+
+def activity_timer_at_a_plain_string(doc: dict) -> None:
+    _activity_timer(doc, {"at": "2026-11-11T20:00:00+08:00"})
+
+
+def activity_timer_at_a_date_time_config(doc: dict) -> None:
+    doc["config"]["schema"]["properties"]["split_at"] = {"type": "string", "format": "date-time"}
+    _activity_timer(doc, {"at": {"var": "config.split_at"}})
+
+
+def activity_timer_reading_me(doc: dict) -> None:
+    _activity_timer(doc, {"at": {"var": "me.joins_today"}})
+
+
+def timer_with_two_schedules(doc: dict) -> None:
+    _activity_timer(doc, {"daily": "20:00", "at": "end"})
+
+
 CASES: list[tuple[Mutate, str, str, str]] = [
     # (mutation, JSON path, problem code, words the message must contain)
     (missing_id, "", "schema.required", "'id' is a required property"),
@@ -208,6 +242,15 @@ CASES: list[tuple[Mutate, str, str, str]] = [
      "only applies to a map"),
     (remove_key_from_an_array, "actions.join.effects[5].remove.path", "wrong_type",
      "declared as array"),
+    (activity_timer_in_a_room, "timers.tally.action", "activity_timer_action_in_room",
+     '"room": "none"'),
+    (activity_timer_writing_me, "actions.tally.effects[0].add.path", "activity_timer_writes_me",
+     "me.joins_today"),
+    (activity_timer_at_a_plain_string, "timers.tally.at", "bad_timer_time", '"end"'),
+    (activity_timer_at_a_date_time_config, "timers.tally.at", "date_time_compared_with_number",
+     "date_time"),
+    (activity_timer_reading_me, "timers.tally.at", "name_not_allowed", "cannot read me"),
+    (timer_with_two_schedules, "timers.tally", "schema.oneOf", ""),
 ]
 
 

@@ -193,7 +193,7 @@ def test_an_activity_round_trips_with_json_and_none_fields(shop):
     with shop.transaction(write=False) as tx:
         assert tx.get_activity("act_2") == stored
         assert tx.get_activity("nope") is None
-        assert tx.get_activity_version("act_2") == (1, "live", T0, None)
+        assert tx.get_activity_version("act_2") == (1, "live", T0, None, None)
     with pytest.raises(Conflict), shop.transaction() as tx:
         tx.insert_activity(activity("act_2"))
 

@@ -54,6 +54,8 @@ ACTION_NAMES = frozenset(NAMES)
 TIMER_NAMES = frozenset(NAMES)  # evaluated as the room opens, inside the opening action
 VIEW_NAMES = frozenset({"config", "activity", "me", "actor", "now", "today"})
 ROOM_VIEW_NAMES = VIEW_NAMES | {"room", "room_info"}
+ACTIVITY_TIMER_NAMES = frozenset({"config", "activity", "now", "today"})
+END_TIMER = "end"
 
 UI_HINTS = {"label", "help", "placeholder", "widget", "order", "group", "hidden", "readonly",
             "choices"}
@@ -610,9 +612,14 @@ class _Checker:
 
     def check_timers(self) -> None:
         ctx = self.room_opening_context("a timer's after", TIMER_NAMES)
+        activity_ctx = Context("an activity timer", ACTIVITY_TIMER_NAMES)
         for name, timer in self.timers.items():
             path: Path = ["timers", name]
-            self.expr(timer["after"], [*path, "after"], ctx)
+            room_timer = "after" in timer
+            if room_timer:
+                self.expr(timer["after"], [*path, "after"], ctx)
+            else:
+                self.check_activity_timer(timer, path, activity_ctx)
             action = self.actions.get(timer["action"])
             runs = f"timer runs action {timer['action']!r}"
             if action is None:
@@ -621,9 +628,35 @@ class _Checker:
             if action.get("by") != "timer":
                 self.report([*path, "action"], f'{runs}, which must have "by": "timer"',
                             "timer_action_not_by_timer")
-            if action.get("room", "none") != "target":
+            target = action.get("room", "none") == "target"
+            if room_timer and not target:
                 self.report([*path, "action"], f'{runs}, which must have "room": "target"',
                             "timer_action_without_room")
+            elif not room_timer and target:
+                self.report([*path, "action"], f"{runs}: an activity timer runs outside any "
+                            'room, so its action must have "room": "none"',
+                            "activity_timer_action_in_room")
+            elif not room_timer:
+                for write in _writes(action.get("effects", []), ["actions", timer["action"],
+                                                                 "effects"]):
+                    if write[1].startswith("me."):
+                        self.report(write[0], f"{runs}, which has no participant: it cannot "
+                                    f"write {write[1]}", "activity_timer_writes_me")
+
+    def check_activity_timer(self, timer: dict[str, Any], path: Path, ctx: Context) -> None:
+        key = "at" if "at" in timer else "daily"
+        value = timer[key]
+        if key == "at" and value == END_TIMER:
+            return
+        if isinstance(value, str) and key == "at":
+            self.report([*path, key], 'at is an expression giving epoch seconds, or "end", '
+                        f"not the string {value!r}", "bad_timer_time")
+            return
+        self.expr(value, [*path, key], ctx)
+        if key == "at" and self.kind_of(value) == "date-time":
+            self.report([*path, key], 'at reads a date-time string, which is no time to '
+                        'fire at: convert it with {"date_time": …}',
+                        "date_time_compared_with_number")
 
     def check_views(self) -> None:
         for scope, view in self.doc.get("views", {}).items():
@@ -658,6 +691,25 @@ def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
             for sub in ("then", "else", "do"):
                 if isinstance(body.get(sub), list) and name in ("if", "each", "with"):
                     found += _find(body[sub], kind, [*here, sub])
+    return found
+
+
+def _writes(effects: list[Any], path: Path) -> list[tuple[Path, str]]:
+    """(path, written path) of every effect that writes state, through if/each/with bodies."""
+    found: list[tuple[Path, str]] = []
+    for i, effect in enumerate(effects):
+        if not isinstance(effect, dict) or len(effect) != 1:
+            continue
+        ((name, body),) = effect.items()
+        if not isinstance(body, dict):
+            continue
+        here: Path = [*path, i, name]
+        for key in ("path", "stock"):
+            if isinstance(body.get(key), str):
+                found.append(([*here, key], body[key]))
+        for sub in ("then", "else", "do"):
+            if isinstance(body.get(sub), list):
+                found += _writes(body[sub], [*here, sub])
     return found
 
 

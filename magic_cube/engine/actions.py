@@ -155,6 +155,7 @@ class Actions:
         spec = template.actions.get(request.action)
         if spec is None or spec.by == "timer":
             raise UnknownAction(f"No action {request.action!r} in this activity")
+        self.performer.fire_activity_timers(tx, activity, template, now)
         self.performer.fire_due_timers(tx, activity, template, now, room_id=request.room_id)
         outcome = self.performer.perform(tx, activity, template, request, now)
         if isinstance(outcome, Rejection):

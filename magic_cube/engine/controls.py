@@ -124,6 +124,7 @@ class Controls:
             tx.update_activity(activity.id, status="live", starts_at=now, seq=activity.seq,
                                updated_at=now)
             activity.version += 1
+            self.lifecycle.timers_moved(tx, activity, now)
         self.core.notify(activity_id)
         return describe(activity)
 
@@ -146,6 +147,7 @@ class Controls:
             activity.ends_at, activity.updated_at = ends_at, now
             tx.update_activity(activity.id, ends_at=ends_at, seq=activity.seq, updated_at=now)
             activity.version += 1
+            self.lifecycle.timers_moved(tx, activity, now)
         self.core.notify(activity_id)
         return describe(activity)
 

@@ -22,6 +22,7 @@ from magic_cube.engine.errors import (
     NotEditable,
 )
 from magic_cube.engine.performer import Performer
+from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import zone
 from magic_cube.rules.interpreter import initial_activity_state
 from magic_cube.rules.rng import commitment
@@ -93,10 +94,14 @@ def bring_timers_forward(tx: Tx, activity_id: str, at: int) -> None:
             tx.update_room(activity_id, stored.room, stored.version)
 
 
-def due_change(status: str, starts_at: int | None, ends_at: int | None, now: int) -> bool:
-    """A scheduled start or end is due, so the activity must be advanced before it is shown."""
+def due_change(status: str, starts_at: int | None, ends_at: int | None, now: int,
+               next_due: int | None = None) -> bool:
+    """A scheduled start or end, or an activity timer (`next_due`), is due, so the activity
+    must be advanced before it is shown."""
     return ((status == "scheduled" and starts_at is not None and starts_at <= now)
-            or (status in ("live", "paused") and ends_at is not None and ends_at <= now))
+            or (status in ("live", "paused") and ends_at is not None and ends_at <= now)
+            or (status in ("live", "paused", "ended") and next_due is not None
+                and next_due <= now))
 
 
 def check_settings(fields: dict[str, Any]) -> None:
@@ -187,14 +192,22 @@ class Lifecycle:
             activity.version += 1
             if activity.status == "ended" and activity.ended_at is not None:
                 self.close_at_end(tx, activity, activity.ended_at, now)
+            else:  # just started: its own timers count from now on
+                self.timers_moved(tx, activity, now)
         return changed
 
     def close_at_end(self, tx: Tx, activity: ActivityRecord, ended_at: int, now: int) -> None:
         """Rooms still open when the activity ends come due at its end: a group that can no
         longer fill is refunded then, not a day later. Logged (`$end`) so replay agrees."""
         template = self.core.template(activity)
-        if not template.timers:
-            return
+        if template.timers:
+            self._close_rooms_at_end(tx, activity, template, ended_at, now)
+        # Then the activity's own timers: those still due, and `at: "end"` (after the rooms,
+        # so that a settlement at the end sees every room closed).
+        self.performer.fire_activity_timers(tx, activity, template, now)
+
+    def _close_rooms_at_end(self, tx: Tx, activity: ActivityRecord,
+                            template: CompiledTemplate, ended_at: int, now: int) -> None:
         activity.seq += 1
         tx.insert_action(ActionRecord(
             activity_id=activity.id, seq=activity.seq, at=now, actor_kind="merchant",
@@ -213,10 +226,15 @@ class Lifecycle:
             activity = core.activity(tx, activity_id)
         if activity.status == "draft":
             raise ActivityNotFound()
-        if due_change(activity.status, activity.starts_at, activity.ends_at, now):
+        if due_change(activity.status, activity.starts_at, activity.ends_at, now,
+                      activity.next_due):
             with core.store.transaction() as tx:
                 activity = core.activity(tx, activity_id)
-                if self.advance(tx, activity, now):
+                changed = self.advance(tx, activity, now)
+                if activity.status in TIMER_STATUSES:
+                    changed = self.performer.fire_activity_timers(
+                        tx, activity, core.template(activity), now) > 0 or changed
+                if changed:
                     core.notify(activity_id)
         return activity
 
@@ -237,8 +255,10 @@ class Lifecycle:
             self.advance(tx, activity, now)
             fired = 0
             if activity.status in TIMER_STATUSES:
-                fired = self.performer.fire_due_timers(tx, activity, core.template(activity),
-                                                       now, limit=core.settings.timer_batch)
+                template = core.template(activity)
+                fired = self.performer.fire_activity_timers(tx, activity, template, now)
+                fired += self.performer.fire_due_timers(tx, activity, template, now,
+                                                        limit=core.settings.timer_batch)
             tick = ActivityTick(activity_id, before, activity.status, fired)
         if tick.changed:
             core.notify(activity_id)
@@ -365,6 +385,11 @@ class Lifecycle:
         tx.update_activity(activity.id, config=config, state=state, seq=activity.seq,
                            updated_at=now)
         activity.version += 1
+        self.timers_moved(tx, activity, now)  # a timer may read the config
+
+    def timers_moved(self, tx: Tx, activity: ActivityRecord, now: int) -> None:
+        """After a change that can move the activity's own timers (config, start, end)."""
+        self.performer.fire_activity_timers(tx, activity, self.core.template(activity), now)
 
     def transition(self, merchant: Merchant, activity_id: str, verb: str,
                    starts_at: int | None = None) -> dict[str, Any]:
@@ -387,6 +412,8 @@ class Lifecycle:
             activity.version += 1
             if verb == "end":
                 self.close_at_end(tx, activity, now, now)
+            elif activity.status in ("live", "paused"):  # when its own timers come due
+                self.timers_moved(tx, activity, now)
         self.core.notify(activity.id)
         return describe(activity)
 

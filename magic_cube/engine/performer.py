@@ -25,6 +25,9 @@ from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, run
 from magic_cube.rules.model import Actor, Outcome, Rejection, Snapshot
 from magic_cube.rules.rng import Rng, action_label
+from magic_cube.rules.timers import MAX_CATCH_UP, Window, mark_fired, occurrence
+from magic_cube.rules.timers import due_timers as due_activity_timers
+from magic_cube.rules.timers import next_due as next_activity_timer
 from magic_cube.store import Tx
 from magic_cube.store.records import ActionRecord, ActivityRecord, ParticipantRecord
 
@@ -45,6 +48,14 @@ class ActionRequest:
     replayed_from: ActionRecord | None = None
 
 
+def timer_window(activity: ActivityRecord) -> Window:
+    """From going live (its start, or its publication if later) to its end, actual or planned."""
+    start = max(activity.published_at or 0, activity.starts_at or 0)
+    ended = activity.status in ("ended", "archived")
+    end = activity.ended_at if ended else activity.ends_at
+    return Window(start, end, ended and end is not None)
+
+
 class Performer:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -59,10 +70,16 @@ class Performer:
             loaded = load_room(tx, activity.id, request.room_id)
             if loaded is None:
                 raise RoomNotFound()
-        if timer is not None:
-            assert loaded is not None  # a timer always belongs to a room
-            loaded.room.timers.pop(timer, None)  # a timer fires once, whatever its action does
-        record = tx.get_participant(activity.id, request.participant)
+        if timer is not None:  # a timer fires once, whatever its action does
+            if loaded is not None:
+                loaded.room.timers.pop(timer, None)
+            else:  # the activity's own timer: marked in its state, so replay marks it too
+                when = occurrence(template.activity_timers[timer], activity.config,
+                                  activity.state, timer_window(activity), now,
+                                  activity.timezone)
+                activity.state = mark_fired(activity.state, timer, when)
+        record = (tx.get_participant(activity.id, request.participant)
+                  if request.participant else None)
         actor = self._actor(tx, activity, request, record)
         seq = activity.seq + 1
         logged = request.replayed_from
@@ -86,11 +103,13 @@ class Performer:
                       new_room_id=new_room_id)
         if isinstance(outcome, Rejection):
             if timer is not None:
-                assert loaded is not None
                 # A timer fires once even when its action refuses; logged so replay agrees.
-                update_room(tx, activity.id, loaded)
                 activity.seq = seq
-                tx.update_activity(activity.id, bump=False, seq=seq)
+                if loaded is not None:
+                    update_room(tx, activity.id, loaded)
+                    tx.update_activity(activity.id, bump=False, seq=seq)
+                else:
+                    tx.update_activity(activity.id, bump=False, seq=seq, state=activity.state)
                 tx.insert_action(ActionRecord(
                     activity_id=activity.id, seq=seq, at=now, actor_kind="timer",
                     participant_id=request.participant, action=request.action, params={},
@@ -98,6 +117,8 @@ class Performer:
                     result={"error": outcome.error}, events=[], random=rng.drawn, timer=timer))
             return outcome
         activity.seq = seq
+        if timer is not None and loaded is None:
+            outcome.activity_changed = True  # its fired mark, at least
         created = new_room_id if outcome.room and outcome.room.created else None
         self._persist(tx, activity, template, request, actor, outcome, loaded, record, now,
                       timer, created)
@@ -141,7 +162,9 @@ class Performer:
         previous_action_at = record.last_action_at if record else None
         # Invited now: the participant's first accepted action in the activity names a sharer.
         invited = by_participant and actor.new_to_activity and actor.inviter is not None
-        credited = self._write_participant(tx, activity, request, actor, outcome, record, now)
+        # An activity timer acts for no participant: nobody's row to write.
+        credited = (self._write_participant(tx, activity, request, actor, outcome, record, now)
+                    if request.participant else 0)
         events = [e.as_dict() for e in outcome.events]
         tx.insert_action(ActionRecord(
             activity_id=activity.id, seq=activity.seq, at=now, actor_kind=request.kind,
@@ -185,8 +208,7 @@ class Performer:
                 start = len(room.members) - len(change.joined)
             for i, member in enumerate(change.joined):
                 tx.insert_member(activity.id, room.id, member_record(member), start + i)
-        elif timer is not None:
-            assert loaded is not None
+        elif timer is not None and loaded is not None:  # the room's timer list changed
             update_room(tx, activity.id, loaded)
 
     def _write_participant(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
@@ -225,6 +247,34 @@ class Performer:
         record.state = state
         record.version += 1
         tx.save_participant(record, expected)
+
+    # the activity's own timers ------------------------------------------------------------
+
+    def fire_activity_timers(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                             now: int) -> int:
+        """Run the activity's due timers (`at`, `daily`, `at: "end"`), earliest first, then
+        store when the next one comes due (`next_due`, which the worker looks for). Returns
+        how many fired."""
+        timers = template.activity_timers
+        if not timers or activity.status not in ("live", "paused", "ended"):
+            return 0
+        window = timer_window(activity)
+        fired = 0
+        for _ in range(MAX_CATCH_UP):  # each occurrence once, late ones in order
+            due = due_activity_timers(timers, activity.config, activity.state, window, now,
+                                      activity.timezone)
+            if not due:
+                break
+            name = due[0][1]
+            request = ActionRequest(timers[name].action, "", "timer", {}, None)
+            self.perform(tx, activity, template, request, now, timer=name)
+            fired += 1
+        upcoming = next_activity_timer(timers, activity.config, activity.state, window, now,
+                                       activity.timezone)
+        if upcoming != activity.next_due:
+            activity.next_due = upcoming
+            tx.update_activity(activity.id, bump=False, next_due=upcoming)
+        return fired
 
     # room timers ---------------------------------------------------------------------------
 

@@ -184,9 +184,9 @@ class Views:
             row = tx.get_activity_version(activity_id)
         if row is None:
             return None  # the full view raises the 404
-        version, status, starts_at, ends_at = row
+        version, status, starts_at, ends_at, next_due = row
         now = self.core.now()
-        if due_change(status, starts_at, ends_at, now):
+        if due_change(status, starts_at, ends_at, now, next_due):
             return None
         return f'"a{version}{self._day(activity_id, "activity", now)}"'
 
@@ -316,9 +316,9 @@ class Views:
             mine = tx.get_participant_version(activity_id, participant.id) or 0
         if row is None or room is None:
             return None
-        version, status, starts_at, ends_at = row
+        version, status, starts_at, ends_at, activity_due = row
         room_version, next_due = room
-        if due_change(status, starts_at, ends_at, now) or (
+        if due_change(status, starts_at, ends_at, now, activity_due) or (
                 next_due is not None and next_due <= now and status == "live"):
             return None
         return self._room_etag(version, room_version, mine, activity_id, now)
@@ -363,8 +363,8 @@ class Views:
             mine = tx.get_participant_version(activity_id, participant.id) or 0
         if row is None:
             return None
-        version, status, starts_at, ends_at = row
-        if due_change(status, starts_at, ends_at, now):
+        version, status, starts_at, ends_at, next_due = row
+        if due_change(status, starts_at, ends_at, now, next_due):
             return None
         return f'"m{version}.{mine}{self._day(activity_id, "me", now)}"'
 

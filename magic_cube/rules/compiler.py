@@ -21,6 +21,7 @@ from magic_cube.rules.jsonlogic import (
     JsonLogicError,
     compile_rule,
 )
+from magic_cube.rules.timers import END, ActivityTimer
 
 Expr = Callable[[Any], Any]
 Compile = Callable[[Any, str], Expr]
@@ -87,6 +88,8 @@ class CompiledTemplate:
     participation: frozenset[str]
     completion: frozenset[str]
     live_editable: frozenset[str] = field(default_factory=frozenset)
+    # Timers of the activity itself (`at`, `daily`); `timers` above are the rooms' (`after`).
+    activity_timers: dict[str, ActivityTimer] = field(default_factory=dict)
 
     def error_status(self, code: str, default: int = 409) -> int:
         return self.errors.get(code, {}).get("status", default)
@@ -188,14 +191,15 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
         for scope in ("activity", "room", "participant")
     }
     actions = {name: _action(name, body, ex) for name, body in doc["actions"].items()}
-    timers = {
-        name: Timer(name, ex(t["after"], f"timers.{name}.after"), t["action"])
-        for name, t in doc.get("timers", {}).items()
-    }
-    for timer in timers.values():
-        if timer.action not in actions:
-            raise TemplateCompileError(f"unknown action {timer.action!r}",
-                                       f"timers.{timer.name}.action")
+    declared = doc.get("timers", {})
+    timers = {name: Timer(name, ex(t["after"], f"timers.{name}.after"), t["action"])
+              for name, t in declared.items() if "after" in t}
+    activity_timers = {name: _activity_timer(name, t, ex)
+                       for name, t in declared.items() if "after" not in t}
+    for name, action in [*((t.name, t.action) for t in timers.values()),
+                         *((t.name, t.action) for t in activity_timers.values())]:
+        if action not in actions:
+            raise TemplateCompileError(f"unknown action {action!r}", f"timers.{name}.action")
     views = {scope: ex_map(doc.get("views", {}).get(scope, {}), f"views.{scope}")
              for scope in ("activity", "room", "me")}
     config = doc.get("config", {})
@@ -212,7 +216,16 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
         participation=frozenset(metrics.get("participation", [])),
         completion=frozenset(metrics.get("completion", [])),
         live_editable=frozenset(config.get("live_editable", [])),
+        activity_timers=activity_timers,
     )
+
+
+def _activity_timer(name: str, body: dict[str, Any], ex: Compile) -> ActivityTimer:
+    if body.get("at") == END:
+        return ActivityTimer(name, body["action"], end=True)
+    if "at" in body:
+        return ActivityTimer(name, body["action"], at=ex(body["at"], f"timers.{name}.at"))
+    return ActivityTimer(name, body["action"], daily=ex(body["daily"], f"timers.{name}.daily"))
 
 
 def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:

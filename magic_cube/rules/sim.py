@@ -13,6 +13,8 @@ from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, initial_activity_state, render_view, run
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
+from magic_cube.rules.timers import MAX_CATCH_UP, Window, mark_fired, occurrence
+from magic_cube.rules.timers import due_timers as due_activity_timers
 
 
 @dataclass
@@ -33,13 +35,16 @@ class LogEntry:
 class Simulation:
     def __init__(self, template: CompiledTemplate, config: dict[str, Any], start: int,
                  seed: str = "sim", timezone: str = "Asia/Shanghai",
-                 activity_id: str = "sim") -> None:
+                 activity_id: str = "sim", ends_at: int | None = None) -> None:
         self.template = template
         self.config = config
         self.seed = seed
         self.timezone = timezone
         self.activity_id = activity_id
         self.now = start
+        self.start = start
+        self.ends_at = ends_at
+        self.ended = False
         self.activity = initial_activity_state(template, config, start, timezone)
         self.participants: dict[str, dict[str, Any]] = {}
         self.rooms: dict[str, Room] = {}
@@ -54,7 +59,34 @@ class Simulation:
         self.fire_timers()
 
     def fire_timers(self) -> None:
-        """Run every due room timer, earliest first, as the engine does lazily."""
+        """Run every due timer as the engine does: when the end has come, the rooms still open
+        come due at the end and fire first, then the activity's own timers (`at: "end"`
+        among them); otherwise the activity's due timers, then the rooms' earliest first."""
+        if self.ends_at is not None and self.now >= self.ends_at and not self.ended:
+            self.ended = True
+            for room in self.rooms.values():
+                if room.status == "open":
+                    room.timers = {name: min(due, self.ends_at)
+                                   for name, due in room.timers.items()}
+            self._fire_room_timers()
+        self._fire_activity_timers()
+        self._fire_room_timers()
+
+    def _fire_activity_timers(self) -> None:
+        timers = self.template.activity_timers
+        window = Window(self.start, self.ends_at, self.ended)
+        for _ in range(MAX_CATCH_UP):
+            due = due_activity_timers(timers, self.config, self.activity, window, self.now,
+                                      self.timezone)
+            if not due:
+                return
+            name = due[0][1]
+            when = occurrence(timers[name], self.config, self.activity, window, self.now,
+                              self.timezone)
+            self.activity = mark_fired(self.activity, name, when)
+            self._perform(Actor("", kind="timer"), timers[name].action, {}, None)
+
+    def _fire_room_timers(self) -> None:
         while True:
             due = sorted((d, name, room.id) for room in self.rooms.values()
                          for d, name in due_timers(room, self.now))
@@ -70,6 +102,8 @@ class Simulation:
             room: str | None = None, kind: str = "participant", first_time: bool | None = None,
             display_name: str = "") -> Outcome | Rejection:
         self.fire_timers()
+        if self.ended:  # as the engine refuses any action on an ended activity
+            return Rejection("activity_not_live")
         who = Actor(actor, kind=kind, display_name=display_name,
                     first_time=(actor not in self.seen) if first_time is None else first_time,
                     new_to_activity=actor not in self.seen)
@@ -95,7 +129,8 @@ class Simulation:
         else:
             entry.result = outcome.result
             self.activity = outcome.activity
-            self.participants[actor.id] = outcome.participant
+            if actor.id:  # an activity timer acts for nobody
+                self.participants[actor.id] = outcome.participant
             self.participants.update(outcome.others)
             if outcome.room is not None:
                 self.rooms[outcome.room.room.id] = outcome.room.room

@@ -115,8 +115,9 @@ class Tx(Protocol):
         ...
 
     def get_activity_version(self, activity_id: str
-                             ) -> tuple[int, str, int | None, int | None] | None:
-        """(version, status, starts_at, ends_at): what a poll's ETag needs; never locks."""
+                             ) -> tuple[int, str, int | None, int | None, int | None] | None:
+        """(version, status, starts_at, ends_at, next_due): what a poll's ETag needs; never
+        locks."""
         ...
 
     def insert_activity(self, a: ActivityRecord) -> None:

@@ -355,14 +355,17 @@ class PostgresTx(SQLTx):
 
     def due_activity_ids(self, now: int, limit: int) -> list[str]:
         """Activities with work due at `now` (see base.Tx): live, paused or ended ones with a due
-        room timer, scheduled ones whose start has come, live or paused ones whose end has come."""
+        room timer, scheduled ones whose start has come, live or paused ones whose end has come,
+        and ones with a due activity timer (`next_due`)."""
         rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "
             "WHERE r.activity_id = a.id AND r.next_due <= ?) "
             "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "
-            "AND ends_at <= ? ORDER BY 1 LIMIT ?", (now, now, now, limit))
+            "AND ends_at <= ? "
+            "UNION SELECT id FROM activities WHERE status IN ('live', 'paused', 'ended') "
+            "AND next_due <= ? ORDER BY 1 LIMIT ?", (now, now, now, now, limit))
         return [r[0] for r in rows]
 
     def claim_outbox(self, now: int, lease: int, limit: int) -> list[ClaimedEvent]:

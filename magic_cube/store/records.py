@@ -47,7 +47,7 @@ class ActivityRecord:
     ended_at: int | None = None
     seed: str | None = None
     seed_commitment: str | None = None
-    next_due: int | None = None  # earliest open-room timer, for the worker
+    next_due: int | None = None  # earliest activity timer (rules/timers.py), for the worker
     guests: bool = False  # the shopper page may mint guest tokens for nicknames
 
 

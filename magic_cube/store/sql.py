@@ -220,8 +220,8 @@ class SQLTx(Tx):
         return self._activity(self._one("SELECT * FROM activities WHERE id = ?", (activity_id,)))
 
     def get_activity_version(self, activity_id: str
-                             ) -> tuple[int, str, int | None, int | None] | None:
-        row = self._row("SELECT version, status, starts_at, ends_at FROM activities "
+                             ) -> tuple[int, str, int | None, int | None, int | None] | None:
+        row = self._row("SELECT version, status, starts_at, ends_at, next_due FROM activities "
                         "WHERE id = ?", (activity_id,))
         return tuple(row) if row else None
 
@@ -444,7 +444,9 @@ class SQLTx(Tx):
             "WHERE r.activity_id = a.id AND r.next_due <= ?) "
             "UNION SELECT id FROM activities WHERE status = 'scheduled' AND starts_at <= ? "
             "UNION SELECT id FROM activities WHERE status IN ('live', 'paused') "
-            "AND ends_at <= ? LIMIT ?", (now, now, now, limit))
+            "AND ends_at <= ? "
+            "UNION SELECT id FROM activities WHERE status IN ('live', 'paused', 'ended') "
+            "AND next_due <= ? LIMIT ?", (now, now, now, now, limit))
         return [r[0] for r in rows]
 
     _EVENT_COLUMNS = ("o.id, o.activity_id, o.seq, o.type, o.data, o.created_at, o.attempts, "
