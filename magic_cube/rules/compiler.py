@@ -36,6 +36,7 @@ class VarDecl:
     values: str | None = None  # a map's entry type
     max_keys: int | None = None  # a map's bound on its number of keys
     max_keys_error: str = "limit_reached"
+    participants: bool = False  # holds participant ids (a map: as its keys): masked in views
 
 
 @dataclass
@@ -185,7 +186,8 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
             name: VarDecl(name, decl["type"],
                           ex(decl.get("initial"), f"state.{scope}.{name}.initial"),
                           decl.get("reset"), decl.get("values"), decl.get("max_keys"),
-                          decl.get("max_keys_error", "limit_reached"))
+                          decl.get("max_keys_error", "limit_reached"),
+                          decl.get("participants", False))
             for name, decl in doc.get("state", {}).get(scope, {}).items()
         }
         for scope in ("activity", "room", "participant")

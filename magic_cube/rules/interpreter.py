@@ -243,7 +243,9 @@ def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, view
                 now: int) -> dict[str, Any]:
     """What a participant may see: the template's view expressions, never the raw state.
 
-    Room members appear with a masked display name and an `is_me` flag instead of their ids.
+    Room members appear with a masked display name and an `is_me` flag instead of their ids,
+    and no participant id is shown: any string (or map key) in the result that is the viewer's,
+    a room member's or one held by a variable declared `participants` is their masked name.
     """
     with in_zone(snapshot.timezone):
         return _render_view(template, scope, snapshot, viewer, now)
@@ -282,7 +284,41 @@ def _render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, vie
         data["room_info"] = info
     else:
         data["room_info"] = {}
-    return {key: value(data) for key, value in template.views[scope]}
+    view = {key: value(data) for key, value in template.views[scope]}
+    names = _participant_names(template, snapshot, data, viewer)
+    return _masked(view, names) if names else view
+
+
+def _participant_names(template: CompiledTemplate, snapshot: Snapshot, data: dict[str, Any],
+                       viewer: Actor) -> dict[str, str]:
+    """Participant id -> the name a view shows instead (masked): the viewer, the room's
+    members, and every id held by a variable declared `participants`."""
+    names: dict[str, str] = {}
+    for scope, key in (("activity", "activity"), ("room", "room"), ("participant", "me")):
+        values = data.get(key) or {}
+        for decl in template.state[scope].values():
+            if decl.participants and decl.name in values:
+                held = values[decl.name]
+                ids = held.keys() if isinstance(held, dict) else \
+                    held if isinstance(held, list) else [held]
+                names.update((i, mask_name(i)) for i in ids if isinstance(i, str) and i)
+    if snapshot.room is not None:
+        names.update((m.participant, mask_name(m.display_name or m.participant))
+                     for m in snapshot.room.members)
+    if viewer.id:
+        names[viewer.id] = mask_name(viewer.display_name or viewer.id)
+    return names
+
+
+def _masked(value: Any, names: dict[str, str]) -> Any:
+    """`value` with every participant id in it (a string, a map's key) shown as their name."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, list):
+        return [_masked(v, names) for v in value]
+    if isinstance(value, dict):
+        return {names.get(k, k): _masked(v, names) for k, v in value.items()}
+    return value
 
 
 def _name_of(room: Room, participant: str) -> str:
