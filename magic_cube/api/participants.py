@@ -8,6 +8,7 @@ returns the first response with `Idempotent-Replayed: true`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
@@ -20,12 +21,12 @@ from magic_cube.api.errors import InvalidWait
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors, json_response
 from magic_cube.api.schemas import (
-    ActionHeadersSchema,
     ActionRequestSchema,
     ActionResultSchema,
     ErrorSchema,
     HeartbeatSchema,
     MeViewSchema,
+    ParticipantActionHeadersSchema,
     PublicActivitySchema,
     RoomViewSchema,
 )
@@ -151,7 +152,7 @@ class MeView(MethodView):
 class Action(MethodView):
     @blp.doc(security=PARTICIPANT)
     @blp.arguments(ActionRequestSchema(), required=False)
-    @blp.arguments(ActionHeadersSchema(), location="headers", arg_name="headers")
+    @blp.arguments(ParticipantActionHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` when this is the stored first response "
                                                "to a retried Idempotency-Key",
@@ -165,7 +166,8 @@ class Action(MethodView):
     def post(self, body: dict[str, Any], activity_id: str, action: str,
              headers: dict[str, Any]) -> Any:
         """Perform an action (`start`, `help`, `join`, `draw`, `send`, `claim` …)"""
-        participant = current_participant(activity_id)
+        participant = replace(current_participant(activity_id),
+                              device=headers.get("device", ""), address=request.remote_addr or "")
         return action_response(get_engine().act(
             activity_id, action, participant, params=body["params"], room_id=body["room"],
             idempotency_key=headers.get("idempotency_key"), lang=request_lang(),

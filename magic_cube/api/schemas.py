@@ -23,6 +23,7 @@ PLAIN_TEXT = validate.Regexp(r"^[^\u0000-\u001f\u007f-\u009f]*$",
 # that names nothing and cannot even be bound to a query (422, not a crash).
 MAX_INT64 = 2**63 - 1
 CURSOR = validate.Range(0, MAX_INT64)
+DEVICE = r"^[A-Za-z0-9_-]{8,64}$"  # a device id as clients send it (`Magic-Cube-Device`)
 
 
 def timestamp(description: str, **kwargs) -> fields.String:
@@ -100,6 +101,14 @@ class ActionHeadersSchema(LanguageHeadersSchema):
                        "24 h, per participant and activity). 1-255 visible ASCII characters",
         # What the engine checks (actions._KEY), so that the document promises no more.
         "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})
+
+
+class ParticipantActionHeadersSchema(ActionHeadersSchema):
+    device = fields.String(data_key="Magic-Cube-Device", validate=validate.Regexp(DEVICE),
+                           metadata={"description": (
+                               "The phone's own stable random id (the JavaScript client keeps "
+                               "one; a mini-program passes its own): limits per device count "
+                               "it. 8-64 letters, digits, `_` or `-`")})
 
 
 # participant side -----------------------------------------------------------------------------

@@ -265,7 +265,8 @@ class Engine:
         is the share code that brought them (it names their inviter if this is their first
         accepted action in the activity)."""
         request = ActionRequest(action, participant.id, "participant", params or {}, room_id,
-                                participant.display_name, via)
+                                participant.display_name, via, device=participant.device,
+                                address=participant.address)
         return self.actions.act(activity_id, request, idempotency_key, None, lang)
 
     def merchant_act(self, merchant: Merchant, activity_id: str, action: str,

@@ -61,6 +61,10 @@ class Participant:
 
     id: str
     display_name: str = ""
+    # Where the request came from, for limits per device and per address (docs/templates.md,
+    # "Limits"): the client's own stable device id (`Magic-Cube-Device`) and its IP address.
+    device: str = ""
+    address: str = ""
 
 
 class LockedOut(MagicCubeError):

@@ -43,6 +43,8 @@ class ActionRequest:
     room_id: str | None
     display_name: str = ""
     via: str | None = None  # the share code that brought the participant here, if any
+    device: str = ""  # the client's device id (`Magic-Cube-Device`), "" when it sent none
+    address: str = ""  # the client's IP address, "" for merchant and timer actions
     # Set by replay: the log entry the action is run again from, whose first-time flags and
     # new room id are taken as logged instead of being worked out afresh.
     replayed_from: ActionRecord | None = None
