@@ -446,7 +446,9 @@ def test_the_newer_dialect_domain_and_date_operators_are_the_only_additions() ->
     dates = {"date_time", "day_number", "local_date", "week_number", "start_of_day",
              "add_days", "day_of_week", "time_of_day"}
     maps = {"keys", "values", "size"}
-    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"} | newer | dates | maps
+    loops = {"range", "get", "object"}
+    assert ALLOWED_OPERATORS - standard == {"length", "floor", "ceil"} | newer | dates | maps \
+        | loops
     assert standard <= ALLOWED_OPERATORS
 
 

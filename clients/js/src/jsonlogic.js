@@ -165,7 +165,58 @@ const EAGER = {
   size: (data, a) =>
     isPlainObject(a) ? Object.keys(a).length
       : typeof a === "string" || Array.isArray(a) ? a.length : 0,
+  range: (data, ...args) => numberRange(args),
+  get: (data, value, key, fallback) => getItem(value, key, fallback),
+  object: (data, ...pairs) => fromPairs(pairs),
 };
+
+export const MAX_RANGE = 10000;
+
+function whole(value) {
+  const n = toNum(value);
+  return Number.isFinite(n) ? Math.floor(n) : null;
+}
+
+// `range`: 0 … n−1, or a … b−1; at most MAX_RANGE numbers, as on the server.
+function numberRange(args) {
+  const [start, stop] = args.length > 1 ? [whole(args[0]), whole(args[1])] : [0, whole(args[0])];
+  if (start === null || stop === null) return [];
+  if (stop - start > MAX_RANGE) {
+    throw new JsonLogicError(`range of ${stop - start} numbers (at most ${MAX_RANGE})`, [],
+      "evaluation_error");
+  }
+  const out = [];
+  for (let i = start; i < stop; i += 1) out.push(i);
+  return out;
+}
+
+// `get`: an array's item at a whole index, or an object's entry at a key; else the fallback.
+function getItem(value, key, fallback) {
+  const none = fallback === undefined ? null : fallback;
+  if (Array.isArray(value)) {
+    if (key === null || key === undefined || typeof key === "boolean") return none;
+    const n = whole(key);
+    return n !== null && n === toNum(key) && n >= 0 && n < value.length ? value[n] : none;
+  }
+  if (isPlainObject(value) && (typeof key === "string" || typeof key === "number")) {
+    const name = typeof key === "string" ? key : toStr(key);
+    return Object.prototype.hasOwnProperty.call(value, name) ? value[name] : none;
+  }
+  return none;
+}
+
+// `object`: an object from [key, value] pairs with string keys.
+function fromPairs(pairs) {
+  const out = {};
+  for (const pair of pairs) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string") {
+      throw new JsonLogicError("object takes [key, value] pairs with string keys", [],
+        "evaluation_error");
+    }
+    out[pair[0]] = pair[1] === undefined ? null : pair[1];
+  }
+  return out;
+}
 
 function evalIf(args, data) {
   let i = 0;
@@ -366,7 +417,8 @@ export const ALLOWED_OPERATORS = Object.freeze(
 
 // How many arguments an operator reads; the server never evaluates the ones beyond.
 const ARITY = {
-  "!": 1, "!!": 1, length: 1, floor: 1, ceil: 1, keys: 1, values: 1, size: 1,
+  "!": 1, "!!": 1, length: 1, floor: 1, ceil: 1, keys: 1, values: 1, size: 1, get: 3,
+  range: 2,
   "==": 2, "!=": 2, "===": 2, "!==": 2, ">": 2, ">=": 2, "-": 2, "/": 2, "%": 2, in: 2,
   missing_some: 2, "<": 3, "<=": 3, substr: 3,
 };

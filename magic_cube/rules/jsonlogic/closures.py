@@ -18,9 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 from magic_cube.rules.jsonlogic import dates
-from magic_cube.rules.jsonlogic.errors import InvalidRule, JsonLogicError, Path, ThrownError
+from magic_cube.rules.jsonlogic.errors import (
+    EvaluationError,
+    InvalidRule,
+    JsonLogicError,
+    Path,
+    ThrownError,
+)
 from magic_cube.rules.jsonlogic.js import (
     ARRAY,
+    OBJECT,
     UNDEFINED,
     kind_of,
     less_or_equal,
@@ -602,6 +609,68 @@ def _build_substr(args: list[Evaluator], path: Path) -> Evaluator:
     return lambda data: substr(fs(data), fstart(data), fend(data))
 
 
+MAX_RANGE = 10_000  # numbers one `range` may give
+
+
+def _whole(value: Any) -> int | None:
+    n = to_number(value)
+    return None if n != n or n in (math.inf, -math.inf) else math.floor(n)
+
+
+def _build_range(args: list[Evaluator], path: Path) -> Evaluator:
+    """``{"range": n}`` is 0 … n−1 and ``{"range": [a, b]}`` a … b−1 (numbers as ``Number()``
+    reads them, rounded down; empty when b ≤ a): the list a loop runs over when it needs
+    indexes. More than 10,000 numbers is an error."""
+    fa, fb = _arg(args, 0), _arg(args, 1)
+    two = len(args) > 1
+
+    def range_(data: Any) -> list[int]:
+        start, stop = (_whole(fa(data)), _whole(fb(data))) if two else (0, _whole(fa(data)))
+        if start is None or stop is None:
+            return []
+        if stop - start > MAX_RANGE:
+            raise EvaluationError(f"range of {stop - start} numbers (at most {MAX_RANGE})",
+                                  path)
+        return list(range(start, stop))
+
+    return range_
+
+
+def get_item(value: Any, key: Any, default: Any = None) -> Any:
+    """``get``: an array's item at an index (whole, from 0) or an object's entry at a key, of
+    a computed value; ``default`` (else null) when there is none."""
+    kind = kind_of(value)
+    if kind == ARRAY:
+        n = _whole(key) if type(key) is not bool and key is not None else None
+        if n is not None and n == to_number(key) and 0 <= n < len(value):
+            return value[n]
+    elif kind == OBJECT and type(key) in (str, int, float) and type(key) is not bool:
+        name = key if type(key) is str else to_string(key)
+        if name in value:
+            return value[name]
+    return None if default is UNDEFINED else default
+
+
+def _build_get(args: list[Evaluator], path: Path) -> Evaluator:
+    fv, fk, fd = _arg(args, 0), _arg(args, 1), _arg(args, 2)
+    return lambda data: get_item(fv(data), fk(data), fd(data))
+
+
+def _build_object(args: list[Evaluator], path: Path) -> Evaluator:
+    """``{"object": [["name", E], ["count", E]]}``: an object from key/value pairs (keys are
+    strings; a later pair wins) — JsonLogic has no object literal."""
+    def object_(data: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in args:
+            pair = f(data)
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                raise EvaluationError("object takes [key, value] pairs with string keys", path)
+            out[pair[0]] = None if pair[1] is UNDEFINED else pair[1]
+        return out
+
+    return object_
+
+
 def _build_in(args: list[Evaluator], path: Path) -> Evaluator:
     fa, fb = _arg(args, 0), _arg(args, 1)
 
@@ -949,6 +1018,9 @@ OPERATORS: dict[str, Builder] = {
     "keys": _unary(keys_of),
     "values": _unary(values_of),
     "size": _unary(size),
+    "range": _build_range,
+    "get": _build_get,
+    "object": _build_object,
     **DATE_OPERATORS,
 }
 
@@ -959,4 +1031,5 @@ it holds is never compiled)."""
 ALLOWED_OPERATORS: frozenset[str] = frozenset(OPERATORS) | {PRESERVE}
 """Every jsonlogic.com operator except ``method`` and ``log``; ``val``, ``exists``, ``??``,
 ``try``, ``throw`` and ``preserve`` of the newer dialect; plus ``length``, ``floor``,
-``ceil``, ``keys``, ``values`` and ``size``, and the date operators."""
+``ceil``, ``keys``, ``values``, ``size``, ``range``, ``get`` and ``object``, and the date
+operators."""
