@@ -30,7 +30,15 @@ from magic_cube.console.context import (
     tz_or_utc,
 )
 from magic_cube.console.labels import STATUS_LABELS
-from magic_cube.console.present import action_name, event_name, field_name, show_value, yuan
+from magic_cube.console.present import (
+    action_name,
+    event_name,
+    field_name,
+    field_node,
+    is_image,
+    show_value,
+    yuan,
+)
 from magic_cube.engine import Engine, Merchant
 
 bp = Blueprint("dashboard", __name__)
@@ -295,9 +303,15 @@ def merchant_details(entry: Any, r: dict[str, Any]) -> str:
         return f"{field_name(entry, params.get('field', ''))} +{params.get('add')}"
     if r["action"] == "$config":
         after = params.get("after") or {}
-        return ", ".join(f"{field_name(entry, k)}: {show_value(None, v)}"
+        return ", ".join(f"{field_name(entry, k)}: {changed_value(entry, k, v)}"
                          for k, v in after.items())
     return ""
+
+
+def changed_value(entry: Any, field: str, value: Any) -> str:
+    if is_image(field_node(entry, field)):  # a picture's URL is a long hash, nothing to read
+        return _("new image") if value else _("image removed")
+    return show_value(None, value)
 
 
 @bp.route("/activities/<activity_id>/dashboard")

@@ -30,8 +30,8 @@ from magic_cube.console.forms.schema import (
 
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.
-ODDS_KEYS = {"prize_names", "prize_odds", "prize_stock", "stock_left", "miss_name", "miss_odds",
-             "odds_scale"}
+ODDS_KEYS = {"prize_names", "prize_images", "prize_odds", "prize_stock", "stock_left",
+             "miss_name", "miss_odds", "odds_scale"}
 MERCHANT_ACTIONS = {"$config", "$end", "$start", "$schedule", "$stock"}
 
 
@@ -69,6 +69,11 @@ def field_name(entry: TemplateEntry, path: str) -> str:
     return field_label(field_info(root, raw, lang()), path.split(".")[-1], lang())
 
 
+def is_image(node: dict[str, Any] | None) -> bool:
+    media = node.get("contentMediaType") if isinstance(node, dict) else None
+    return isinstance(media, str) and media.startswith("image/")
+
+
 def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥") -> str:
     """A config value as a merchant reads it: money in yuan, a choice by its label."""
     if value is None:
@@ -101,6 +106,8 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
         expression = declared.get(key)
         field = _config_var(expression)
         if field is not None and field_node(entry, field) is not None:
+            if is_image(field_node(entry, field)):
+                continue  # the page above shows the picture; its URL means nothing to read
             rows.append((field_name(entry, field), show_value(field_node(entry, field), value)))
             continue
         label = localised(labels.get(key), lang()) or humanise(key)

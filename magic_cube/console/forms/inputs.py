@@ -146,6 +146,42 @@ def text_input(view: dict[str, Any], info: FieldInfo, value: Any, *, placeholder
     return _with_value(view, attrs, shown, placeholder)
 
 
+# -- images: a string with `contentMediaType: image/*` (docs/templates.md, "Image fields")
+
+ACCEPTED_IMAGES = "image/png,image/jpeg,image/gif,image/webp"
+
+
+def is_image(info: FieldInfo) -> bool:
+    media = info.node.get("contentMediaType")
+    return info.kind == "string" and isinstance(media, str) and media.startswith("image/")
+
+
+def previewable(url: Any) -> bool:
+    """A URL the console may show as a thumbnail: one of ours (`/media/…`) or http(s)."""
+    return isinstance(url, str) and (
+        (url.startswith("/") and not url.startswith("//")) or url.startswith(("https://",
+                                                                              "http://")))
+
+
+def image_input(view: dict[str, Any], info: FieldInfo, value: Any, *, placeholder: str | None,
+                upload_url: str | None, max_bytes: int | None) -> dict[str, Any]:
+    """A URL input with a thumbnail; unless read-only, a file picker that uploads to
+    `upload_url` (static/uploads.js) and puts the answered URL in the input."""
+    shown = value if isinstance(value, str) else "" if value is MISSING or value is None \
+        else option_str(value)
+    attrs: dict[str, Any] = {"id": view["id"], "name": view["name"], "type": "text",
+                             "inputmode": "url", "autocomplete": "off", "data-image-url": True}
+    if isinstance(info.node.get("maxLength"), int):
+        attrs["maxlength"] = info.node["maxLength"]
+    view["unit"], view["tz"] = None, None
+    view["image"] = {
+        "src": shown if previewable(shown) else None,
+        "upload_url": None if view["readonly"] else upload_url, "max_bytes": max_bytes,
+        "file_id": f"{view['id']}-file", "status_id": f"{view['id']}-status",
+        "accept": ACCEPTED_IMAGES}
+    return _with_value(view, attrs, shown, placeholder)
+
+
 def _with_value(view: dict[str, Any], attrs: dict[str, Any], shown: Any,
                 placeholder: str | None) -> dict[str, Any]:
     attrs.update({"placeholder": placeholder, "required": view["required"],

@@ -14,9 +14,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
+from werkzeug.routing import BuildError
 
 from magic_cube.console.forms import inputs
 from magic_cube.console.forms.hidden import hidden_inputs
@@ -71,6 +73,20 @@ def render_form(schema: dict[str, Any], values: dict[str, Any] | None,
         return Markup(drop_blank_lines(str(macros().form(view))))
 
 
+def upload_target() -> tuple[str | None, int | None]:
+    """Where image fields upload to and the size limit: the console's upload endpoint when the
+    form is rendered in one of its requests; else none (the URL input alone)."""
+    if not has_request_context():
+        return None, None
+    try:
+        url = url_for("console.uploads.upload")
+    except BuildError:
+        return None, None
+    engine = current_app.extensions.get("magic_cube")
+    limit = engine.settings.values.get("upload_max_bytes") if engine is not None else None
+    return url, limit if isinstance(limit, int) else None
+
+
 class FormRenderer:
     """Builds the view of one form: the schema, the errors to show, and how to show values."""
 
@@ -82,6 +98,7 @@ class FormRenderer:
         self.prefix = prefix
         self.timezone = timezone
         self.currency_symbol = CURRENCY_SYMBOLS.get(currency, currency)
+        self.upload_url, self.upload_max_bytes = upload_target()
 
     # names, ids and the view every field starts from
 
@@ -249,6 +266,12 @@ class FormRenderer:
             view = self.base_view(kind, path, info, required, ctx, number=number, label=label,
                                   help_id=help_id)
             return inputs.choice(view, info, value)
+        if inputs.is_image(info):
+            view = self.base_view("image", path, info, required, ctx, number=number,
+                                  label=label, help_id=help_id)
+            return inputs.image_input(view, info, value,
+                                      placeholder=localised(info.ui.get("placeholder"), self.lang),
+                                      upload_url=self.upload_url, max_bytes=self.upload_max_bytes)
         textarea = info.kind == "string" and info.widget == "textarea"
         view = self.base_view("textarea" if textarea else "input", path, info, required, ctx,
                               number=number, label=label, help_id=help_id)
