@@ -1,0 +1,274 @@
+"""The console's live lists: an activity's rooms as its merchant watches them, one room with its
+members and the actions on it.
+
+The merchant sees what a participant's room view shows (rendered for no one in particular),
+with the members' display names unmasked: they are the merchant's own users. Which room values
+are money is worked out from the template's data (`Units`): a value read from a money field of
+the config or of an action's params, or from a variable, split or sum made of those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magic_cube.engine.core import Core
+from magic_cube.engine.errors import EngineError, RoomNotFound
+from magic_cube.engine.lifecycle import TIMER_STATUSES, Lifecycle, due_change
+from magic_cube.engine.performer import Performer
+from magic_cube.engine.rooms import to_rules
+from magic_cube.rules.interpreter import render_view
+from magic_cube.rules.jsonlogic import JsonLogicError
+from magic_cube.rules.jsonlogic.compile import compile_rule
+from magic_cube.rules.jsonlogic.introspect import var_paths
+from magic_cube.rules.model import Actor, Snapshot
+from magic_cube.store.records import ActivityRecord, Merchant, StoredRoom
+
+ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
+# What a room view reads that the live list shows in columns of its own (status, initiator,
+# members, timers) or that depends on who looks (`me`, `actor`): such keys are left out.
+VIEWER_HEADS = ("room_info", "me", "actor", "now", "today")
+SUMS = ("+", "-", "min", "max")
+
+
+class InvalidRoomFilter(EngineError):
+    code, status = "validation_error", 422
+
+
+def opens_rooms(doc: dict[str, Any]) -> bool:
+    """Whether any action of the template opens a room (`create_room`, at any depth)."""
+    stack: list[Any] = [a.get("effects") for a in (doc.get("actions") or {}).values()
+                        if isinstance(a, dict)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "create_room" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every effect of every action, nested ones (`if`, `each`) included."""
+    out: list[dict[str, Any]] = []
+    stack: list[Any] = [a.get("effects") for a in (doc.get("actions") or {}).values()
+                        if isinstance(a, dict)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            out.append(node)
+            for value in node.values():
+                if isinstance(value, dict):
+                    stack.extend(v for k, v in value.items() if k in ("then", "else", "do"))
+    return out
+
+
+def _is_money_prop(prop: Any) -> bool:
+    return isinstance(prop, dict) and (prop.get("x-ui") or {}).get("widget") == "money"
+
+
+class Units:
+    """Which expressions of a template give money (fen), for one activity's config: reads of
+    money config fields and params, and variables, splits and sums built from them. An `if`
+    whose conditions read only the config takes the branch the config picks."""
+
+    def __init__(self, doc: dict[str, Any], config: dict[str, Any]) -> None:
+        self.config = config
+        props = (doc.get("config") or {}).get("schema", {}).get("properties") or {}
+        self.fields = {name for name, prop in props.items() if _is_money_prop(prop)}
+        self.params: set[str] = set()
+        for action in (doc.get("actions") or {}).values():
+            schema = action.get("params") if isinstance(action, dict) else None
+            for name, prop in ((schema or {}).get("properties") or {}).items():
+                if _is_money_prop(prop):
+                    self.params.add(name)
+        self.state = {scope: decls for scope, decls in (doc.get("state") or {}).items()
+                      if isinstance(decls, dict)}
+        self.locals: dict[str, Any] = {}
+        self.member_data: dict[str, list[Any]] = {}
+        for effect in _effects(doc):
+            split = effect.get("split")
+            if isinstance(split, dict) and isinstance(split.get("as"), str):
+                self.locals[split["as"]] = split.get("total")
+            for kind in ("join", "create_room"):
+                body = effect.get(kind)
+                data = body.get("data") if isinstance(body, dict) else None
+                for key, rule in (data or {}).items():
+                    self.member_data.setdefault(key, []).append(rule)
+        self._busy: set[str] = set()
+
+    def member_money(self) -> set[str]:
+        """Keys of members' data that hold money."""
+        return {k for k, rules in self.member_data.items() if all(self.money(r) for r in rules)}
+
+    def money(self, rule: Any) -> bool:
+        if not isinstance(rule, dict) or len(rule) != 1:
+            return False
+        op, args = next(iter(rule.items()))
+        if op == "var":
+            return self._var(args[0] if isinstance(args, list) and args else args)
+        args = args if isinstance(args, list) else [args]
+        if op in SUMS:
+            return any(self.money(a) for a in args) and all(
+                self.money(a) or (isinstance(a, int | float) and not isinstance(a, bool))
+                for a in args)
+        if op == "if":
+            return self._if(args)
+        return False
+
+    def _var(self, path: Any) -> bool:
+        if not isinstance(path, str) or path in self._busy:
+            return False
+        head, _, rest = path.partition(".")
+        if head == "config":
+            return rest in self.fields
+        if head == "params":
+            return rest in self.params
+        if head == "local":
+            source = self.locals.get(rest)
+        elif head in ("room", "activity"):
+            decl = self.state.get(head, {}).get(rest)
+            source = decl.get("initial") if isinstance(decl, dict) else None
+        else:
+            return False
+        self._busy.add(path)  # a variable defined through itself is not money
+        try:
+            return self.money(source)
+        finally:
+            self._busy.discard(path)
+
+    def _if(self, args: list[Any]) -> bool:
+        pairs = [(args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
+        otherwise = args[-1] if len(args) % 2 else None
+        for condition, then in pairs:
+            if not all(p.startswith("config.") for p in var_paths(condition)):
+                break  # decided by the state: money only if every branch is
+            try:
+                if compile_rule(condition)({"config": self.config}):
+                    return self.money(then)
+            except JsonLogicError:
+                break
+        else:
+            return self.money(otherwise)
+        branches = [then for _, then in pairs] + ([otherwise] if len(args) % 2 else [])
+        return all(self.money(b) for b in branches)
+
+
+def room_values(doc: dict[str, Any]) -> list[str]:
+    """The room view's keys the live list shows: those that do not depend on the viewer and
+    are not shown in a column of their own."""
+    keys = []
+    for key, rule in ((doc.get("views") or {}).get("room") or {}).items():
+        heads = {p.split(".", 1)[0] for p in var_paths(rule)}
+        if not heads & set(VIEWER_HEADS):
+            keys.append(key)
+    return keys
+
+
+def encode_cursor(room: StoredRoom) -> str:
+    return f"{room.room.opened_at}.{room.room.id}"
+
+
+def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
+    """`OPENED_AT.ROOM_ID` as (opened_at, id); `InvalidRoomFilter` for anything else."""
+    if not cursor:
+        return None
+    opened, _, room_id = cursor.partition(".")
+    if not opened.isdigit() or not room_id or len(cursor) > 200:
+        raise InvalidRoomFilter("cursor is not one this listing gave")
+    return int(opened), room_id
+
+
+class Live:
+    """Rooms of a merchant's activity as they are now: a page of them, or one in detail."""
+
+    def __init__(self, core: Core, lifecycle: Lifecycle, performer: Performer) -> None:
+        self.core = core
+        self.lifecycle = lifecycle
+        self.performer = performer
+
+    def _current(self, merchant: Merchant, activity_id: str) -> ActivityRecord:
+        """The merchant's activity with due starts, ends and room timers applied, so that no
+        room is listed open past its expiry (a write only when something is due)."""
+        core = self.core
+        now = core.now()
+        with core.store.transaction(write=False) as tx:
+            activity = core.activity(tx, activity_id, merchant)
+            timers_due = activity.status in TIMER_STATUSES \
+                and bool(tx.due_rooms(activity_id, now, 1))
+        if not (timers_due or due_change(activity.status, activity.starts_at,
+                                         activity.ends_at, now)):
+            return activity
+        with core.store.transaction() as tx:
+            activity = core.activity(tx, activity_id, merchant)
+            changed = self.lifecycle.advance(tx, activity, now)
+            if activity.status in TIMER_STATUSES:
+                changed = bool(self.performer.fire_due_timers(
+                    tx, activity, core.template(activity), now)) or changed
+        if changed:
+            core.notify(activity_id)
+        return activity
+
+    def _describe(self, activity: ActivityRecord, stored: StoredRoom, keys: list[str],
+                  now: int) -> dict[str, Any]:
+        room = stored.room
+        snap = Snapshot(activity.id, activity.config, activity.state or {}, None,
+                        to_rules(room), activity.timezone)
+        view = render_view(self.core.template(activity), "room", snap, Actor(""), now)
+        names = {m.participant: m.display_name for m in room.members}
+        return {
+            "id": room.id, "status": room.status, "opened_at": room.opened_at,
+            "closed_at": room.closed_at, "initiator": room.initiator,
+            "initiator_name": names.get(room.initiator) or "",
+            "size": len(room.members), "capacity": room.capacity,
+            "due": min(room.timers.values()) if room.timers and room.status == "open" else None,
+            "values": {k: view[k] for k in keys if k in view},
+            "members": [{"participant": m.participant, "name": m.display_name, "role": m.role,
+                         "joined_at": m.joined_at, "data": m.data} for m in room.members],
+        }
+
+    def _units(self, activity: ActivityRecord, keys: list[str]) -> dict[str, Any]:
+        doc = self.core.entry(activity).doc
+        units = Units(doc, activity.config)
+        room_view = (doc.get("views") or {}).get("room") or {}
+        return {"money": sorted(k for k in keys if units.money(room_view.get(k))),
+                "member_money": sorted(units.member_money())}
+
+    def rooms(self, merchant: Merchant, activity_id: str, status: str | None = None,
+              cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """A page of the activity's rooms, newest first: `rooms`, the `next` cursor (None on
+        the last page), and which of their values are `money`."""
+        if status is not None and status not in ROOM_STATUSES:
+            raise InvalidRoomFilter(f"status must be one of {', '.join(ROOM_STATUSES)}")
+        before = decode_cursor(cursor)
+        limit = max(1, min(int(limit), 200))
+        activity = self._current(merchant, activity_id)
+        with self.core.store.transaction(write=False) as tx:
+            page = tx.room_page(activity_id, status, before, limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        keys = room_values(self.core.entry(activity).doc)
+        now = self.core.now()
+        return {"rooms": [self._describe(activity, r, keys, now) for r in page],
+                "next": encode_cursor(page[-1]) if more and page else None,
+                **self._units(activity, keys)}
+
+    def room(self, merchant: Merchant, activity_id: str, room_id: str,
+             limit: int = 100) -> dict[str, Any]:
+        """One room in detail: as in `rooms`, with the actions on it (newest first)."""
+        activity = self._current(merchant, activity_id)
+        with self.core.store.transaction(write=False) as tx:
+            stored = tx.get_room(activity_id, room_id)
+            actions = tx.room_actions(activity_id, room_id, limit) if stored else []
+        if stored is None:
+            raise RoomNotFound()
+        keys = room_values(self.core.entry(activity).doc)
+        body = self._describe(activity, stored, keys, self.core.now())
+        body["actions"] = [{"seq": a.seq, "at": a.at, "actor": a.actor_kind,
+                            "participant": a.participant_id, "name": a.display_name,
+                            "action": a.action, "timer": a.timer, "events": a.events,
+                            "result": a.result} for a in actions]
+        return {**body, **self._units(activity, keys)}
