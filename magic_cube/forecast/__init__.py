@@ -13,7 +13,17 @@ from magic_cube.forecast.assumptions import (
     read_forecast_file,
 )
 from magic_cube.forecast.behaviour import BEHAVIOURS
-from magic_cube.forecast.montecarlo import Forecast, forecast, make_plan, quantiles, simulate
+from magic_cube.forecast.montecarlo import (
+    WARNINGS,
+    Forecast,
+    Note,
+    combine,
+    cost_items,
+    forecast,
+    make_plan,
+    quantiles,
+    simulate,
+)
 from magic_cube.forecast.simulate import Plan, Run, RunResult
 
 __all__ = [
@@ -22,9 +32,13 @@ __all__ = [
     "AssumptionError",
     "Assumptions",
     "Forecast",
+    "Note",
     "Plan",
     "Run",
     "RunResult",
+    "WARNINGS",
+    "combine",
+    "cost_items",
     "forecast",
     "make_plan",
     "parse_pairs",

@@ -13,6 +13,13 @@ person *tries*, each step taken with the chance the merchant assumed (`Assumptio
   (`friend`).
 - gift — a visitor sends a pack (`act`) with one share per expected friend (within the
   template's limit) and shares it (`share`); each friend claims (`friend`).
+- collect_cards — a visitor draws (`act`), draws again while the rules allow (`again`),
+  exchanges a full set as soon as they hold one, asks for a missing card and shares the request
+  (`share`), and comes back the next day (`return`). A friend who opens a request (`friend`)
+  draws their own cards, then gives the card if they hold it.
+- checkin_pool — a visitor checks in (`act`), shares the activity (`share`) and comes back the
+  next day (`return`, again each day); once the pool is split, a qualified participant who comes
+  back collects their share. A friend who opens the link (`friend`) checks in the same way.
 
 Friends reach a link `friends` per share on average, after a delay whose mean is
 `friend_delay_hours`; they come one generation deep, so the crowd never grows without bound.
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
 
 class Behaviour(Protocol):
     kind: str
+    steps: tuple[str, ...]  # the conversion steps the model asks about
 
     def visit(self, run: Run, visitor: str) -> None:
         """A visitor arrives on their own (not through a friend's link)."""
@@ -59,6 +67,7 @@ def _int(value: Any) -> int:
 
 class Lottery:
     kind = "lottery"
+    steps: tuple[str, ...] = ("act", "again", "return", "share", "friend")
 
     def visit(self, run: Run, visitor: str) -> None:
         if run.chance("act"):
@@ -82,6 +91,7 @@ class Lottery:
 
 class Bargain:
     kind = "bargain"
+    steps: tuple[str, ...] = ("act", "share", "friend", "buy")
 
     def visit(self, run: Run, visitor: str) -> None:
         if not run.chance("act"):
@@ -105,6 +115,7 @@ class Bargain:
 
 class GroupBuy:
     kind = "group_buy"
+    steps: tuple[str, ...] = ("act", "share", "friend")
 
     def visit(self, run: Run, visitor: str) -> None:
         if not run.chance("act"):
@@ -127,6 +138,7 @@ class GroupBuy:
 
 class Gift:
     kind = "gift"
+    steps: tuple[str, ...] = ("act", "share", "friend")
 
     def visit(self, run: Run, visitor: str) -> None:
         if not run.chance("act"):
@@ -155,4 +167,85 @@ class Gift:
         return _int(event.data.get("share"))
 
 
-BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (Lottery(), Bargain(), GroupBuy(), Gift())}
+def _state(run: Run, who: str) -> dict[str, Any]:
+    return run.participants.get(who) or {}
+
+
+class CollectCards:
+    kind = "collect_cards"
+    steps: tuple[str, ...] = ("act", "again", "return", "share", "friend")
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if run.chance("act"):
+            self.session(run, visitor)
+
+    def session(self, run: Run, who: str) -> None:
+        self.draw(run, who)
+        missing = self.missing(run, who)
+        if missing and run.chance("share"):
+            room = opened(run.act(who, "ask", params={"card": missing[0]}))
+            if room is not None:
+                run.bring_friends(who, self.give, room, missing[0])
+        if run.chance("return"):
+            run.later(run.now + 86400, self.session, who)
+
+    def draw(self, run: Run, who: str) -> None:
+        while run.act(who, "draw").ok and run.chance("again"):
+            pass
+        self.redeem(run, who)
+
+    def redeem(self, run: Run, who: str) -> None:
+        while not self.missing(run, who) and run.act(who, "redeem").ok:
+            pass
+
+    def missing(self, run: Run, who: str) -> list[str]:
+        """The cards `who` lacks, rarest first (the one worth asking a friend for)."""
+        cards: list[Any] = run.config.get("cards") or []
+        held = _state(run, who).get("cards") or {}
+        lacking = [c for c in cards if isinstance(c, dict) and not held.get(c.get("name"))]
+        return [str(c["name"]) for c in sorted(lacking, key=lambda c: _int(c.get("odds")))]
+
+    def give(self, run: Run, friend: str, sharer: str, room: str, card: str) -> None:
+        if not run.chance("friend"):
+            return
+        self.draw(run, friend)
+        if (_state(run, friend).get("cards") or {}).get(card) and run.act(friend, "give",
+                                                                          room).ok:
+            self.redeem(run, sharer)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        return 0
+
+
+class CheckinPool:
+    kind = "checkin_pool"
+    steps: tuple[str, ...] = ("act", "return", "share", "friend")
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if run.chance("act"):
+            self.session(run, visitor, True)
+
+    def session(self, run: Run, who: str, may_share: bool) -> None:
+        run.fire_activity_timers()  # the split may have come since the last visit
+        if run.activity.get("settled"):
+            me = _state(run, who)
+            if _int(me.get("days")) >= _int(run.config.get("days_required")) \
+                    and not me.get("claimed"):
+                run.act(who, "claim")
+            return
+        run.act(who, "check_in")
+        if may_share and run.chance("share"):
+            run.bring_friends(who, self.friend)
+        if run.chance("return"):
+            run.later(run.now + 86400, self.session, who, False)
+
+    def friend(self, run: Run, friend: str, sharer: str) -> None:
+        if run.chance("friend"):
+            self.session(run, friend, False)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        return _int(event.data.get("amount")) if event.type == "share.claimed" else 0
+
+
+BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (Lottery(), Bargain(), GroupBuy(), Gift(),
+                                                        CollectCards(), CheckinPool())}

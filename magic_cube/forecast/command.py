@@ -1,18 +1,95 @@
-"""`magic-cube forecast`: the command line of a launch forecast."""
+"""`magic-cube forecast`: the command line of a launch forecast.
+
+`forecast_command(for_activity)` builds the command; `magic_cube.cli` hands it the function
+that forecasts a stored activity through the engine (`--activity ID`), which this package may
+not import: it stays pure.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from magic_cube.catalog import Catalog, TemplateNotFound
+from magic_cube.errors import MagicCubeError
 from magic_cube.forecast.assumptions import AssumptionError, parse_pairs, read_forecast_file
 from magic_cube.forecast.montecarlo import Forecast
 from magic_cube.forecast.montecarlo import forecast as run_forecast
+
+# (activity id, database URL, assumptions as JSON values, runs, seed, language) -> an object
+# with `result` (a Forecast) and `summary(lang)`: the engine's ActivityForecast.
+ActivityForecaster = Callable[[str, str | None, dict[str, Any], int, str, str], Any]
+
+
+def forecast_command(for_activity: ActivityForecaster | None = None) -> click.Command:
+    """The `forecast` command; `--activity` needs `for_activity`."""
+
+    @click.pass_context
+    def run(ctx: click.Context, activity: str | None, database: str | None, lang: str,
+            **options: Any) -> None:
+        if activity is None:
+            if not options["template_id"] or options["config_file"] is None:
+                raise click.UsageError("give TEMPLATE_ID and --config FILE, or --activity ID")
+            ctx.invoke(forecast, **options)
+            return
+        if for_activity is None or options["template_id"] or options["config_file"]:
+            raise click.UsageError("--activity forecasts a stored activity: no TEMPLATE_ID "
+                                   "or --config with it")
+        forecast_stored(for_activity, activity, database, lang, options)
+
+    params = [p for p in forecast.params if p.name not in ("template_id", "config_file")]
+    return click.Command(
+        "forecast", callback=run, help=FORECAST_HELP, params=[
+            click.Argument(["template_id"], required=False),
+            click.Option(["--config", "config_file"], default=None,
+                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="The activity's config (JSON), or {\"config\": …, "
+                              "\"assumptions\": …}"),
+            click.Option(["--activity"], default=None, metavar="ID",
+                         help="Forecast a stored activity with its config (a live one from now "
+                              "and its current state)"),
+            click.Option(["--database", "-d"], envvar="MAGIC_CUBE_DATABASE_URL",
+                         help="Database URL for --activity (default: the database_url "
+                              "setting)"),
+            click.Option(["--lang"], type=click.Choice(["en", "zh"]), default="en",
+                         show_default=True, help="The language of the warnings"),
+            *params])
+
+
+FORECAST_HELP = ("Forecast an activity: Monte Carlo runs of its rules. TEMPLATE_ID with "
+                 "--config FILE before it exists, or --activity ID for a stored one.")
+
+
+def forecast_stored(for_activity: ActivityForecaster, activity: str, database: str | None,
+                    lang: str, options: dict[str, Any]) -> None:
+    """`--activity ID`: the stored activity's forecast, through the engine."""
+    assumptions: dict[str, Any] = {
+        "visitors_per_day": options["visitors_per_day"], "days": options["days"],
+        "friends": options["friends"]}
+    try:
+        if options["conversion"]:
+            assumptions["conversion"] = parse_pairs(options["conversion"])
+        if options["cost"]:
+            assumptions["costs"] = parse_pairs(options["cost"], int)
+        found = for_activity(activity, database, assumptions, options["runs"],
+                             options["seed"], lang)
+    except MagicCubeError as exc:
+        details = getattr(exc, "errors", None) or {}
+        words = "; ".join(f"{name}: {e['message']}" for name, items in details.items()
+                          for e in items)
+        raise click.ClickException(f"{exc}{': ' + words if words else ''}") from exc
+    if options["as_json"]:
+        click.echo(json.dumps(found.summary(lang), ensure_ascii=False, indent=2))
+        return
+    summary = found.summary(lang)
+    when = "from now, from its current state" if summary["from_state"] else "from its start"
+    click.echo(f"activity {activity} ({summary['status']}), {when} at {summary['starts_at']}")
+    click.echo(report(found.result, lang))
 
 
 @click.command("forecast")
@@ -51,10 +128,21 @@ def forecast(template_id: str, config_file: Path, visitors_per_day: int | None,
                                   timezone=timezone, progress=bar.update)
     except (TemplateNotFound, AssumptionError) as exc:
         raise click.ClickException(str(exc)) from exc
+    lang = _lang()
     if as_json:
-        click.echo(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(result.summary(lang), ensure_ascii=False, indent=2))
     else:
-        click.echo(report(result))
+        click.echo(report(result, lang))
+
+
+def _lang() -> str:
+    """The `--lang` of the command being run (the outer `forecast` passes it on)."""
+    ctx = click.get_current_context()
+    while ctx is not None:
+        if "lang" in ctx.params:
+            return str(ctx.params["lang"])
+        ctx = ctx.parent  # type: ignore[assignment]
+    return "en"
 
 
 def _row(label: str, q: dict[str, Any], unit: str = "") -> str:
@@ -62,9 +150,10 @@ def _row(label: str, q: dict[str, Any], unit: str = "") -> str:
     return f"  {label:<28}{cells}  {unit}".rstrip()
 
 
-def report(result: Forecast) -> str:
-    """The forecast in plain text: one line per figure, P10/P50/P90 across."""
-    s = result.summary()
+def report(result: Forecast, lang: str = "en") -> str:
+    """The forecast in plain text: one line per figure, P10/P50/P90 across; warnings in
+    `lang`."""
+    s = result.summary(lang)
     a = s["assumptions"]
     money = s["currency"] and f"{s['currency']} (smallest unit)"
     lines = [

@@ -8,8 +8,10 @@ only the counters a forecast reports.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +21,18 @@ from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
+from magic_cube.rules.timers import MAX_CATCH_UP, Window, due_timers, mark_fired, occurrence
 
 HOUR = 3600
 DAY = 86400
-_TIMER, _VISIT = 0, 1  # at the same second, due timers run before anyone acts (as in the engine)
+# At the same second, a day's tally is taken first (it closes the day before), then due timers
+# run before anyone acts (as in the engine).
+_MARK, _TIMER, _VISIT = -1, 0, 1
+DEADLINE_EVERY = 512  # events between two looks at the clock
+
+
+class OutOfTime(Exception):
+    """A run passed its deadline (a forecast's time budget) and was dropped."""
 
 
 @dataclass
@@ -44,6 +54,9 @@ class RunResult:
     stock_out: dict[str, float | None] = field(default_factory=dict)
     stock_out_after: dict[str, int | None] = field(default_factory=dict)  # participations then
     refusals: dict[str, int] = field(default_factory=dict)  # error code -> count
+    # at the end of each day: participations so far, and what is left of each stock
+    daily_participations: list[int] = field(default_factory=list)
+    daily_stock: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def cost(self) -> int:
@@ -67,6 +80,7 @@ class Plan:
     fulfilment: dict[str, Any]
     start: int
     timezone: str = "Asia/Shanghai"
+    state: dict[str, Any] | None = None  # the activity's state to start from (a live one's)
 
 
 class Run:
@@ -78,10 +92,12 @@ class Run:
         self.config = plan.config
         self.seed = seed
         self.random = random.Random(seed)  # the crowd's choices; the rules draw from Rng
+        self.arrivals = random.Random(f"{seed}/arrivals")
         self.now = plan.start
         self.end = plan.start + plan.assumptions.days * DAY
-        self.activity = initial_activity_state(plan.template, plan.config, plan.start,
-                                               plan.timezone)
+        self.activity = (copy.deepcopy(plan.state) if plan.state is not None else
+                         initial_activity_state(plan.template, plan.config, plan.start,
+                                                plan.timezone))
         self.participants: dict[str, dict[str, Any]] = {}
         self.rooms: dict[str, Room] = {}
         self.new_to_platform: dict[str, bool] = {}
@@ -95,6 +111,7 @@ class Run:
         for name in self.stocks:
             self.result.stock_out[name] = None
             self.result.stock_out_after[name] = None
+            self.result.daily_stock[name] = []
         self._check_stock()
 
     # what behaviours use ---------------------------------------------------------------
@@ -133,26 +150,92 @@ class Run:
                     new_to_activity=actor not in self.participants,
                     inviter=self.inviter.get(actor),
                     generation=1 if actor in self.inviter else 0)
+        self.fire_activity_timers()
         return self._perform(who, action, params or {}, room)
 
     # the run itself ----------------------------------------------------------------------
 
-    def play(self) -> RunResult:
-        days, per_day = self.plan.assumptions.days, self.plan.assumptions.visitors_per_day
-        for at in arrivals(self.random, self.plan.start, days, per_day):
-            self.later(at, _arrive)
+    def play(self, deadline: float | None = None) -> RunResult:
+        """Play the run to its end; `OutOfTime` once `time.monotonic()` passes `deadline`."""
+        days = self.plan.assumptions.days
+        # Each day's visitors are queued when the day opens, not all at the start: the queue
+        # holds one day of them, and a run too big for its deadline stops within it.
+        self._push(self.plan.start, _MARK, Run._open_day, (0,))
+        for day in range(1, days + 1):
+            self._push(self.plan.start + day * DAY, _MARK, Run._tally, ())
+        events = 0
         while self.queue:
             at, _, _, what, args = heapq.heappop(self.queue)
             self.now = at
             what(self, *args)
+            events += 1
+            if deadline is not None and events % DEADLINE_EVERY == 0 \
+                    and time.monotonic() > deadline:
+                raise OutOfTime()
+        self.now = self.end  # the activity ends: its `at: "end"` timers fire
+        self.fire_activity_timers(ended=True)
         self.result.participants = len(self.acted)
         self.result.first_time = sum(1 for p in self.acted if self.new_to_platform.get(p))
         return self.result
+
+    def _open_day(self, day: int) -> None:
+        """Queue the day's visitors (from their own stream, so arrival times do not depend on
+        what the crowd chose), and the opening of the next day."""
+        base = self.plan.start + day * DAY
+        for at in arrivals(self.arrivals, base, self.plan.assumptions.visitors_per_day):
+            self.later(at, _arrive)
+        if day + 1 < self.plan.assumptions.days:
+            self._push(base + DAY, _MARK, Run._open_day, (day + 1,))
 
     def _push(self, at: int, priority: int, what: Callable[..., None],
               args: tuple[Any, ...]) -> None:
         self.order += 1
         heapq.heappush(self.queue, (at, priority, self.order, what, args))
+
+    def _tally(self) -> None:
+        """The end of a day: participations so far and each stock left."""
+        if len(self.result.daily_participations) >= self.plan.assumptions.days:
+            return
+        self.fire_activity_timers()  # what a timer released or took is in the day's figures
+        self.result.daily_participations.append(self.result.participations)
+        for name, left in self.stock_left().items():
+            self.result.daily_stock[name].append(left)
+
+    def stock_left(self) -> dict[str, int]:
+        return {name: self._left(key, index) or 0 for name, (key, index) in self.stocks.items()}
+
+    def _left(self, key: str, index: int | None) -> int | None:
+        """What is left of one stock, with what a paced lottery still holds back (`held`,
+        aligned with it): a pool is out when both are."""
+        total = None
+        for name in (key, "held"):
+            value = self.activity.get(name)
+            if index is not None and isinstance(value, list):
+                value = value[index] if index < len(value) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                total = (total or 0) + value
+            elif name == key:
+                return None
+        return total
+
+    def fire_activity_timers(self, ended: bool = False) -> None:
+        """The activity's own due timers (a paced release, a pool's top-up and split), each
+        occurrence once and in order, as the engine fires them before any action."""
+        timers = self.plan.template.activity_timers
+        if not timers:
+            return
+        window = Window(self.plan.start, self.end, ended)
+        for _ in range(MAX_CATCH_UP):
+            due = due_timers(timers, self.config, self.activity, window, self.now,
+                             self.plan.timezone)
+            if not due:
+                return
+            timer = timers[due[0][1]]
+            when = occurrence(timer, self.config, self.activity, window, self.now,
+                              self.plan.timezone)
+            # marked before it runs: a refused firing still counts as fired
+            self.activity = mark_fired(self.activity, timer.name, when)
+            self._perform(Actor("", kind="timer"), timer.action, {}, None)
 
     def _fire(self, room_id: str, name: str, due: int) -> None:
         room = self.rooms[room_id]
@@ -168,7 +251,8 @@ class Run:
         self.result.actions += 1
         snapshot = Snapshot("forecast", self.config, self.activity,
                             self.participants.get(actor.id),
-                            self.rooms.get(room_id) if room_id else None, self.plan.timezone)
+                            self.rooms.get(room_id) if room_id else None, self.plan.timezone,
+                            participants=self.participants.get)
         rng = Rng(self.seed, action_label("forecast", actor.id, self.seq))
         outcome = run(self.plan.template, action, snapshot, actor, params, self.now, rng,
                       new_room_id=f"r{self.seq}")
@@ -183,7 +267,9 @@ class Run:
         result = self.result
         result.accepted += 1
         self.activity = outcome.activity
-        self.participants[actor.id] = outcome.participant
+        if actor.id:  # an activity timer acts for nobody
+            self.participants[actor.id] = outcome.participant
+        self.participants.update(outcome.others)  # written with `with`
         if actor.kind != "timer":
             self.acted.add(actor.id)
         if action in self.plan.participation:
@@ -220,10 +306,8 @@ class Run:
         for name, (key, index) in self.stocks.items():
             if self.result.stock_out[name] is not None:
                 continue
-            value = self.activity.get(key)
-            if index is not None and isinstance(value, list):
-                value = value[index] if index < len(value) else None
-            if isinstance(value, int) and value <= 0:
+            value = self._left(key, index)
+            if value is not None and value <= 0:
                 self.result.stock_out[name] = (self.now - self.plan.start) / HOUR
                 self.result.stock_out_after[name] = self.result.participations
 
@@ -232,13 +316,9 @@ def _arrive(run_: Run) -> None:
     run_.plan.behaviour.visit(run_, run_.newcomer("v"))
 
 
-def arrivals(rng: random.Random, start: int, days: int, per_day: int) -> list[int]:
-    """Visitors spread evenly at random over each day: `per_day` of them every day."""
-    out: list[int] = []
-    for day in range(days):
-        base = start + day * DAY
-        out.extend(base + int(rng.random() * DAY) for _ in range(per_day))
-    return out
+def arrivals(rng: random.Random, base: int, per_day: int) -> list[int]:
+    """One day's visitors, from `base` on, spread evenly at random over the day."""
+    return [base + int(rng.random() * DAY) for _ in range(per_day)]
 
 
 def stock_names(activity: dict[str, Any],
