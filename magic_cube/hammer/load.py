@@ -212,6 +212,8 @@ class Hammer:
         headers = dict(headers or {})
         if participant is not None:
             headers["Authorization"] = f"Bearer {self.seed.tokens[participant]}"
+            # each shopper on a phone of their own (limits per device count phones)
+            headers["Magic-Cube-Device"] = f"phone-{participant}"
         try:
             response = session.request(method, url, json=body, headers=headers,
                                        timeout=(5, 90))

@@ -1,6 +1,8 @@
 // Random ids: idempotency keys and a stable device id.
 
 const DEVICE_KEY = "magic-cube.device-id";
+/** What the server accepts as `Magic-Cube-Device` (a UUID fits). */
+export const DEVICE_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 
 function randomBytes(count) {
   const bytes = new Uint8Array(count);
@@ -55,7 +57,7 @@ let memoryDeviceId = null;
 export function deviceId({ store = defaultStore() } = {}) {
   try {
     const kept = store && store.get();
-    if (kept) return String(kept);
+    if (kept && DEVICE_PATTERN.test(String(kept))) return String(kept);
   } catch (err) {
     // Storage that fails (quota, private mode) falls back to memory below.
   }
