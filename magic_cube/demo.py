@@ -3,7 +3,9 @@ guests so that anyone can play on the shopper pages, and a console login."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from werkzeug.security import generate_password_hash
 
@@ -27,7 +29,28 @@ DEMO_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
         "draws_per_day": 3, "draws_total": 20, "guarantee_every": 10}),
     "gift": ("送礼 · Red packets", {
         "gift_name": "Red packet", "mode": "amount", "split": "random", "max_amount": 20000}),
+    "collect_cards": ("集卡 · Five blessings", {
+        "cards": [{"name": "爱国福", "odds": 30}, {"name": "富强福", "odds": 30},
+                  {"name": "和谐福", "odds": 25}, {"name": "友善福", "odds": 14},
+                  {"name": "敬业福", "odds": 1}],
+        "prize_name": "Tea set", "prize_stock": 50, "draws_per_day": 3, "ask_hours": 24}),
+    # settle_at is filled in when the activity is created: a week from then
+    "checkin_pool": ("签到瓜分 · ¥10,000 pool", {
+        "pool_amount": 1000000, "days_required": 5, "daily_boost": 10000,
+        "boost_time": "20:00"}),
 }
+SPLIT_AFTER_DAYS = 7
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def dated(engine: Engine, config: dict[str, Any]) -> dict[str, Any]:
+    """The checkin_pool demo splits its pool a week after it is created (a fixed date would
+    be in the past soon), at 20:00 Shanghai time, after that day's top-up."""
+    if "pool_amount" not in config:
+        return config
+    day = datetime.fromtimestamp(engine.now(), SHANGHAI).date() + timedelta(SPLIT_AFTER_DAYS)
+    split = datetime.combine(day, time(20, 30), SHANGHAI)
+    return {**config, "settle_at": split.isoformat()}
 
 
 def ensure_demo(engine: Engine) -> dict[str, Any]:
@@ -44,8 +67,8 @@ def ensure_demo(engine: Engine) -> dict[str, Any]:
     for template_id, (title, config) in DEMO_CONFIGS.items():
         activity = by_template.get(template_id)
         if activity is None:
-            activity = engine.create_activity(merchant, template_id, config, title=title,
-                                              guests=True)
+            activity = engine.create_activity(merchant, template_id, dated(engine, config),
+                                              title=title, guests=True)
             activity = engine.publish(merchant, activity["id"])
         elif not activity["guests"]:
             activity = engine.update_activity(merchant, activity["id"], {"guests": True})

@@ -17,6 +17,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "group_buy": {"product_name": "Rice cooker", "original_price": 29900, "group_price": 19900,
                   "group_size": 3, "stock": 10},
     "gift": {"gift_name": "Coffee", "mode": "units"},
+    "collect_cards": {"cards": [{"name": "Plum", "odds": 50}, {"name": "Orchid", "odds": 30},
+                                {"name": "Bamboo", "odds": 20}],
+                      "prize_name": "Tea set", "prize_stock": 5, "draws_per_day": 3},
+    # the split three days after START, 12:00 in Shanghai
+    "checkin_pool": {"pool_amount": 100000, "days_required": 2,
+                     "settle_at": "2026-11-14T12:00:00+08:00", "daily_boost": 1000},
 }
 
 

@@ -204,7 +204,8 @@ def test_draw_returns_the_engine_result(shop):
 def test_every_template_accepts_its_first_action(shop, any_live_activity):
     template = any_live_activity["template"]["id"]
     action, params = {"lottery": ("draw", None), "bargain": ("start", None),
-                      "group_buy": ("start", None), "gift": ("send", {"shares": 2})}[template]
+                      "group_buy": ("start", None), "gift": ("send", {"shares": 2}),
+                      "collect_cards": ("draw", None), "checkin_pool": ("check_in", None)}[template]
     r = shop.act(any_live_activity["id"], action, "alice", params=params)
     assert r.status_code == 200, r.get_json()
 

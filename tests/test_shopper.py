@@ -28,6 +28,10 @@ FIRST_PAINT = {
     "lottery": {"en": ["Coupon", "50%", "Draw", "Rules and odds"],
                 "zh": ["Coupon", "50%", "抽奖", "活动规则与概率"]},
     "gift": {"en": ["Coffee", "Send a gift", "Shares"], "zh": ["Coffee", "送礼给好友", "份数"]},
+    "collect_cards": {"en": ["Tea set", "Orchid", "30%", "Draw a card", "Rules and odds"],
+                      "zh": ["Tea set", "Orchid", "30%", "抽卡", "活动规则与概率"]},
+    "checkin_pool": {"en": ["¥1,000.00", "14 Nov 12:00", "Check in", "How it works"],
+                     "zh": ["¥1,000.00", "11月14日 12:00", "签到", "活动规则"]},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +279,85 @@ def test_the_first_load_is_light_and_a_reload_comes_from_the_cache(browser, serv
     assert {r.status for r in again} <= {200, 304}
     assert any(r.status == 304 for r in again), [(r.url, r.status) for r in again]
     page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_friend_gives_the_missing_card_for_a_full_set(browser, server, lang):  # noqa: F811
+    # One card comes up 10,000 times in 10,001: three draws leave the rare one missing.
+    config = {"cards": [{"name": "Plum", "odds": 10000}, {"name": "Orchid", "odds": 1}],
+              "prize_name": "Tea set", "prize_stock": 5, "draws_per_day": 3}
+    aid = live(server, "collect_cards", config)
+    amy = friend(browser, server, f"cara-{lang}", lang)
+    visit(amy, f"{server.base}/s/{aid}")
+    for _ in range(3):
+        click_action(amy, "draw")
+    amy.wait_for_selector("#mc-play [data-action='draw'][disabled]")
+    drawn = amy.locator("[data-card][data-count='3']")
+    assert drawn.count() == 1
+    missing = str(amy.locator("form[data-action='ask'] input[name='card']").first.input_value())
+    assert amy.locator(f"[data-card='{missing}'].is-gone").count() == 1
+    no_sideways_scroll(amy)
+    shot(amy, f"shopper-cards-drawn-{lang}")
+    open_room(amy, "ask")
+    link = take_share_link(amy)
+
+    ben = friend(browser, server, f"dev-{lang}", lang)
+    server.engine.merchant_act(server.merchant, aid, "grant", f"dev-{lang}", {"card": missing})
+    visit(ben, link)
+    assert missing in ben.locator("#mc-play h2").first.inner_text()
+    said = click_action(ben, "give")
+    assert ("已送出" if lang == "zh" else "Given") in said, said
+    ben.locator(".mc-ok").wait_for()
+    no_sideways_scroll(ben)
+    shot(ben, f"shopper-cards-given-{lang}")
+    ben.context.close()
+
+    # Amy's room page follows without a reload: the card arrived, the set is complete.
+    amy.locator("#mc-play [data-action='redeem']").wait_for()
+    assert amy.locator("[data-card].is-gone").count() == 0
+    amy.locator("#mc-play [data-action='redeem']").click()
+    amy.locator("#mc-toast", has_text="Tea set").wait_for()  # the share toast may linger
+    amy.locator(".mc-ok", has_text="兑奖" if lang == "zh" else "exchanged").wait_for()
+    shot(amy, f"shopper-cards-exchanged-{lang}")
+    no_sideways_scroll(amy)
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert [e["action"] for e in log] == ["draw"] * 3 + ["ask", "grant", "give", "redeem"]
+    assert sharing(server, aid)["invited"] == 1
+    amy.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_two_friends_check_in_and_collect_their_share(browser, server, lang):  # noqa: F811
+    # The split comes a few seconds after the check-ins, on the server's real clock.
+    split = int(server.engine.now()) + 8
+    config = {"pool_amount": 100001, "days_required": 1, "daily_boost": 0,
+              "settle_at": datetime.fromtimestamp(split, UTC).isoformat()}
+    aid = live(server, "checkin_pool", config)
+    phones = []
+    for name in ("eve", "fay"):
+        phone = friend(browser, server, f"{name}-{lang}", lang)
+        visit(phone, f"{server.base}/s/{aid}")
+        said = click_action(phone, "check_in")
+        assert ("签到成功" if lang == "zh" else "Checked in") in said, said
+        phone.wait_for_selector("#mc-play [data-action='check_in'][disabled]")
+        no_sideways_scroll(phone)
+        phones.append(phone)
+    assert phones[1].locator("[data-days]").inner_text().startswith("1 / 1")
+    shot(phones[1], f"shopper-pool-checked-in-{lang}")
+
+    # After the split each page offers the share: ¥1,000.01 split in two, rounded down.
+    for phone in phones:
+        phone.locator("#mc-play [data-action='claim']").wait_for(timeout=40_000)
+        assert "¥500.00" in phone.locator("[data-each]").inner_text()
+        said = click_action(phone, "claim")
+        assert "¥500.00" in said, said
+        phone.locator(".mc-ok", has_text="¥500.00").wait_for()
+        no_sideways_scroll(phone)
+    shot(phones[0], f"shopper-pool-collected-{lang}")
+    stats = server.engine.get_activity(server.merchant, aid)
+    assert stats["status"] == "live"
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert sorted(e["action"] for e in log if e["participant"]) == [
+        "check_in", "check_in", "claim", "claim"]
+    for phone in phones:
+        phone.context.close()

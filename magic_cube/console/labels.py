@@ -19,6 +19,8 @@ KIND_LABELS = {
     "group_buy": _l("Group buy"),
     "lottery": _l("Lottery"),
     "gift": _l("Gift"),
+    "collect_cards": _l("Collect the cards"),
+    "checkin_pool": _l("Check-in pool"),
     "other": _l("Other"),
 }
 
