@@ -246,9 +246,20 @@ def running_totals(entry: TemplateEntry, config: dict[str, Any] | None) -> list[
 WARN_DRAWS = 500  # a prize that runs out within this many draws is worth a warning
 
 
+def first_part(stock: int, config: dict[str, Any]) -> int:
+    """How much of a prize's stock a paced lottery releases at the start (the template's
+    `release`: the first of `release_parts` equal parts, with the remainder)."""
+    parts = config.get("release_parts")
+    if config.get("release") not in ("daily", "hourly") or not isinstance(parts, int) \
+            or parts < 2:
+        return stock
+    return stock - stock // parts * (parts - 1)
+
+
 def stock_warnings(entry: TemplateEntry, config: dict[str, Any]) -> list[str]:
     """Prizes whose stock runs out almost at once at their odds (a 50 % prize with a stock of
-    10 is gone after about 20 draws): saved anyway, but said."""
+    10 is gone after about 20 draws) — in a paced lottery, the part released first: saved
+    anyway, but said."""
     if entry.kind != "lottery" or not isinstance(config.get("prizes"), list):
         return []
     scale = 10000
@@ -259,11 +270,20 @@ def stock_warnings(entry: TemplateEntry, config: dict[str, Any]) -> list[str]:
         odds, stock = prize.get("odds"), prize.get("stock")
         if not isinstance(odds, int) or not isinstance(stock, int) or odds <= 0:
             continue
-        draws = stock * scale // odds
-        if draws < WARN_DRAWS:
+        first = first_part(stock, config)
+        draws = first * scale // odds
+        if draws >= WARN_DRAWS:
+            continue
+        name, percent = prize.get("name") or "?", f"{100 * odds / scale:.2f}"
+        if first < stock:
+            out.append(_("%(prize)s: %(first)s of its stock of %(stock)s come out first; at "
+                         "%(percent)s%% odds they run out after about %(draws)s draws.",
+                         prize=name, first=first, stock=stock, percent=percent,
+                         draws=max(1, draws)))
+        else:
             out.append(_("%(prize)s: at %(percent)s%% odds its stock of %(stock)s runs out after "
-                         "about %(draws)s draws.", prize=prize.get("name") or "?",
-                         percent=f"{100 * odds / scale:.2f}", stock=stock, draws=max(1, draws)))
+                         "about %(draws)s draws.", prize=name, percent=percent, stock=stock,
+                         draws=max(1, draws)))
     return out
 
 
@@ -384,7 +404,15 @@ def detail(activity_id: str):
                                "config", {}).get("live_editable", [])],
                            fair=draws_at_random(entry) and activity["seed_commitment"],
                            published=published, stock=stock_rows(entry, stock),
-                           now=get_engine().now())
+                           now=get_engine().now(), flagged=flagged_count(activity))
+
+
+def flagged_count(activity: dict[str, Any]) -> int:
+    """Participants the anomaly flags name and the merchant has not dealt with yet."""
+    if activity["status"] == "draft":
+        return 0
+    review = get_engine().flags.flags(current_merchant(), activity["id"])["review"]
+    return sum(1 for r in review if r["blocked"] is None)
 
 
 def stock_rows(entry: TemplateEntry, lines: list[Any]) -> list[dict[str, Any]]:

@@ -41,6 +41,14 @@ class StockLine:
     row: dict[str, Any] | None = None  # the config row of a per-row stock (a prize)
 
 
+def _column(expr: Any) -> Any:
+    """The config column an initial value reads: `{"var": "stock"}`, or that less what a paced
+    lottery holds back to release later (`{"-": [{"var": "stock"}, …]}`)."""
+    if isinstance(expr, dict) and isinstance(expr.get("-"), list) and expr["-"]:
+        expr = expr["-"][0]
+    return expr.get("var") if isinstance(expr, dict) else None
+
+
 def stock_lines(doc: dict[str, Any], config: dict[str, Any],
                 state: dict[str, Any]) -> list[StockLine]:
     """Every stock of this activity that a top-up can raise."""
@@ -59,7 +67,7 @@ def stock_lines(doc: dict[str, Any], config: dict[str, Any],
         mapped = initial.get("map")
         if decl.get("type") != "array" or not isinstance(mapped, list) or len(mapped) != 2:
             continue
-        rows_var, item_var = (m.get("var") if isinstance(m, dict) else None for m in mapped)
+        rows_var, item_var = (_column(m) for m in mapped)
         if not (isinstance(rows_var, str) and rows_var.startswith("config.")
                 and isinstance(item_var, str) and "." not in item_var):
             continue
@@ -213,8 +221,9 @@ def top_up_state(doc: dict[str, Any], state: dict[str, Any], field: str,
         if len(parts) == 1 and initial == {"var": f"config.{field}"}:
             state[name] += add
             return state
-        if len(parts) == 3 and initial.get("map") == [{"var": f"config.{parts[0]}"},
-                                                      {"var": parts[2]}]:
+        mapped = initial.get("map")
+        if len(parts) == 3 and isinstance(mapped, list) and len(mapped) == 2 \
+                and _column(mapped[0]) == f"config.{parts[0]}" and _column(mapped[1]) == parts[2]:
             state[name][int(parts[1])] += add
             return state
     return state
