@@ -28,8 +28,9 @@ from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from magic_cube import console, metrics, shopper
+from magic_cube import console, media, metrics, shopper
 from magic_cube.api import init_api, ops, participants, sharing
+from magic_cube.api.challenge import init_challenges
 from magic_cube.api.limits import init_limits
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
@@ -171,7 +172,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = init_api(app)
     api.register_blueprint(ops.blp)
     app.register_blueprint(ops.metrics_bp)
-    init_limits(app, participants.blp, sharing.blp)
+    limiter = init_limits(app, participants.blp, sharing.blp)
+    init_challenges(app, limiter.storage if limiter.enabled else None)
     console.init_app(app)
     shopper.init_app(app)
+    media.init_app(app)  # /media/…: uploaded images
     return app

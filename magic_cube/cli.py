@@ -53,7 +53,7 @@ def templates_list(dirs: tuple[Path, ...]) -> None:
     """Every template found, with its version and kind; broken ones with their problems."""
     catalog = Catalog.discover(list(dirs) or None)
     for entry in catalog.entries():
-        click.echo(f"{entry.id:<16} {entry.version:<10} {entry.kind:<10} "
+        click.echo(f"{entry.id:<16} {entry.version:<10} {entry.kind:<13} "
                    f"{entry.title.get('en', '')} / {entry.title.get('zh', '')}")
     for problem in catalog.problems:
         click.secho(f"INVALID {problem}", fg="red")
@@ -247,7 +247,7 @@ def demo(database: str | None, host: str, port: int) -> None:
     click.echo(f"magic-cube demo on {base}")
     click.echo("  play as a shopper (open on a phone or in a narrow window; guests welcome):")
     for activity in info["activities"]:
-        click.echo(f"    {activity['template']:<10} {base}/s/{activity['id']}")
+        click.echo(f"    {activity['template']:<13} {base}/s/{activity['id']}")
     click.echo(f"  the merchant console: {base}/console   "
                f"(log in as {info['email']} / {info['password']})")
     click.echo(f"  API docs:     {base}/docs   (OpenAPI: {base}/openapi.json)")
@@ -256,7 +256,7 @@ def demo(database: str | None, host: str, port: int) -> None:
     click.echo(f"  participant secret: {info['participant_secret']}  "
                "(sign your own tokens: docs/api.md, Participant tokens)")
     for activity in info["activities"]:
-        click.echo(f"  {activity['template']:<10} {base}/v1/activities/{activity['id']}")
+        click.echo(f"  {activity['template']:<13} {base}/v1/activities/{activity['id']}")
     lottery = next(a["id"] for a in info["activities"] if a["template"] == "lottery")
     click.echo("try:")
     click.echo(f"  curl -s -X POST -H 'Authorization: Bearer {info['token']}' "
@@ -272,13 +272,22 @@ def settings_command() -> None:
         click.echo(f"{s.name:<30} {s.default!r:<36} {s.help}")
 
 
-from magic_cube.forecast.command import forecast  # noqa: E402
+from magic_cube.forecast.command import forecast_command  # noqa: E402
 from magic_cube.hammer import hammer  # noqa: E402  (command modules import only what they use)
 from magic_cube.worker.command import worker  # noqa: E402
 
 cli.add_command(worker)
 cli.add_command(hammer)
-cli.add_command(forecast)
+
+
+def _forecast_activity(activity_id: str, database: str | None, assumptions: dict[str, Any],
+                       runs: int, seed: str, lang: str) -> Any:
+    """`magic-cube forecast --activity ID`: any merchant's activity, all runs (no time limit)."""
+    return _engine(database).forecast(None, activity_id, assumptions, runs=runs, seed=seed,
+                                      lang=lang, time_budget=None)
+
+
+cli.add_command(forecast_command(_forecast_activity))
 
 
 def main() -> None:  # pragma: no cover

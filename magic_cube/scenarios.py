@@ -130,7 +130,8 @@ def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: s
             return [f"{where}: room {step['room']!r} was never saved"]
         room = rooms[step["room"]]
     outcome = sim.act(actor, step["action"], step.get("params", {}), room=room, kind=kind,
-                      first_time=step.get("first_time"), display_name=step.get("name", actor))
+                      first_time=step.get("first_time"), display_name=step.get("name", actor),
+                      device=step.get("device", ""), address=step.get("address", ""))
     expect = step.get("expect", {})
     if not isinstance(outcome, Outcome):
         if expect.get("error") == outcome.error:

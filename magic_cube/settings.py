@@ -52,6 +52,11 @@ SETTINGS: list[Setting] = [
     Setting("idempotency_pending_timeout", 60,
             "Seconds after which a request still in flight with a key counts as abandoned"),
     Setting("max_body_bytes", 64 * 1024, "Largest request body accepted, in bytes"),
+    Setting("upload_max_bytes", 2 * 1024 * 1024,
+            "Largest image a merchant may upload in the console, in bytes (larger: 413)"),
+    Setting("upload_folder", "",
+            "Where uploaded images are kept, named by their SHA-256 and served at /media/…; "
+            "empty: uploads/ in the instance folder (a relative path is inside it too)"),
     Setting("default_timezone", "Asia/Shanghai", "Time zone of a new activity unless it names one"),
     Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
     Setting("sqlite_synchronous", "FULL",
@@ -68,6 +73,14 @@ SETTINGS: list[Setting] = [
     Setting("rate_limit_polls", "5/second;300/minute", "Polls per participant per activity"),
     Setting("rate_limit_ip", "100/second;3000/minute",
             "Requests to the participant endpoints per client IP"),
+    Setting("challenge_after", 0,
+            "Actions a participant may make in one activity within challenge_window before the "
+            "next one must carry a solved proof-of-work challenge (428 challenge_required); "
+            "0: only flagged participants are challenged"),
+    Setting("challenge_window", 60, "Seconds over which challenge_after counts actions"),
+    Setting("challenge_difficulty", 50000,
+            "Largest number a challenge's answer may be (ALTCHA maxnumber): a phone tries about "
+            "half of them, so the default takes well under a second"),
     Setting("timer_batch", 100, "Most due room timers fired lazily before one action"),
     Setting("worker_interval", 1.0,
             "Seconds the worker sleeps between passes when a pass found nothing more to do"),

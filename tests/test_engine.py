@@ -863,7 +863,8 @@ def test_cli_templates_test_runs_every_scenario():
 
 def test_cli_templates_test_one_template_and_an_unknown_one():
     result = CliRunner().invoke(cli, ["templates", "test", "gift"])
-    scenarios = len(list((Path(__file__).resolve().parents[1] / "activity_templates" / "gift" / "scenarios").glob("*.json")))
+    folder = Path(__file__).resolve().parents[1] / "activity_templates" / "gift" / "scenarios"
+    scenarios = len(list(folder.glob("*.json")))
     assert scenarios >= 3
     assert result.exit_code == 0 and f"{scenarios} passed, 0 failed" in result.output
     assert CliRunner().invoke(cli, ["templates", "test", "no_such"]).exit_code != 0

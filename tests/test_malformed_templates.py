@@ -194,6 +194,36 @@ def timer_with_two_schedules(doc: dict) -> None:
     _activity_timer(doc, {"daily": "20:00", "at": "end"})
 
 
+def _limit(doc: dict, action: str, **limit: object) -> None:
+    doc["actions"][action]["limits"] = [{"per": "device", "within": "day", "max": 1,
+                                         "error": "joins_used_up", **limit}]
+
+
+def limit_with_an_undeclared_error(doc: dict) -> None:
+    _limit(doc, "join", error="device_used_up")
+
+
+def limit_per_room_outside_a_room(doc: dict) -> None:
+    _limit(doc, "start", within="room")
+
+
+def limit_max_reading_state(doc: dict) -> None:
+    _limit(doc, "join", max={"var": "me.joins_today"})
+
+
+def limit_on_a_timer_action(doc: dict) -> None:
+    _limit(doc, "expire")
+
+
+def limit_per_something_unknown(doc: dict) -> None:
+    _limit(doc, "join", per="phone_number")
+
+
+def shared_limit_counting_differently(doc: dict) -> None:
+    _limit(doc, "start", id="daily")
+    _limit(doc, "join", id="daily", per="address")
+
+
 CASES: list[tuple[Mutate, str, str, str]] = [
     # (mutation, JSON path, problem code, words the message must contain)
     (missing_id, "", "schema.required", "'id' is a required property"),
@@ -251,6 +281,17 @@ CASES: list[tuple[Mutate, str, str, str]] = [
      "date_time"),
     (activity_timer_reading_me, "timers.tally.at", "name_not_allowed", "cannot read me"),
     (timer_with_two_schedules, "timers.tally", "schema.oneOf", ""),
+    (limit_with_an_undeclared_error, "actions.join.limits[0].error", "undeclared_error",
+     "device_used_up"),
+    (limit_per_room_outside_a_room, "actions.start.limits[0].within", "room_not_available",
+     '"room": "target"'),
+    (limit_max_reading_state, "actions.join.limits[0].max", "name_not_allowed",
+     "cannot read me"),
+    (limit_on_a_timer_action, "actions.expire.limits[0]", "limit_never_counted",
+     "participants' actions"),
+    (limit_per_something_unknown, "actions.join.limits[0].per", "schema.enum", ""),
+    (shared_limit_counting_differently, "actions.join.limits[0].id", "limit_id_mismatch",
+     "per device within day"),
 ]
 
 

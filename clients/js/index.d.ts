@@ -128,6 +128,8 @@ export interface ClientOptions {
   random?: () => number;
   /** Default: the global `document` when there is one; null never pauses. */
   document?: VisibilitySource | null;
+  /** Sent as Magic-Cube-Device (8-64 of A-Z a-z 0-9 _ -); default: deviceId(). */
+  device?: string;
 }
 
 export interface WatchOptions {
@@ -161,7 +163,35 @@ export interface ActOptions {
   idempotencyKey?: string;
   /** Called before each retry, e.g. to show "retrying…". */
   onRetry?: (error: MagicCubeError, info: { attempt: number; delayMs: number }) => void;
+  /** Follows a proof-of-work challenge the client solves before sending the action again. */
+  onChallenge?: (info: ChallengeProgress) => void;
 }
+
+export interface ChallengeProgress {
+  state: "solving" | "solved";
+  tried: number;
+  maxnumber: number;
+  /** With "solved": milliseconds the search took. */
+  ms?: number;
+}
+
+/** A `428 challenge_required` body's `challenge` (ALTCHA). */
+export interface Challenge {
+  algorithm: "SHA-256";
+  challenge: string;
+  maxnumber: number;
+  salt: string;
+  signature: string;
+}
+
+export const CHALLENGE_HEADER: "Magic-Cube-Challenge";
+/** The number that solves `challenge`, or null when none up to `maxnumber` does. */
+export function solveChallenge(challenge: Challenge, options?: {
+  onProgress?: (info: { tried: number; maxnumber: number }) => void;
+  now?: () => number;
+}): Promise<{ number: number; tried: number; ms: number } | null>;
+/** The Magic-Cube-Challenge header value (ALTCHA's base64 JSON payload). */
+export function encodeSolution(challenge: Challenge, number: number): string;
 
 export interface ActionResult {
   ok: true;
@@ -205,6 +235,8 @@ export declare const MAX_WAIT: 25;
 
 export declare class MagicCubeClient {
   constructor(options?: ClientOptions);
+  /** The device id sent with actions and share links. */
+  deviceId(): string;
   /** One exchange, any status; refreshes the token once on 401 token_expired/invalid_token. */
   send(options: SendOptions): Promise<ParsedResponse>;
   /** `send`, then the 2xx body or a thrown MagicCubeError. */

@@ -9,7 +9,17 @@ from __future__ import annotations
 import flask_smorest
 from flask import Flask, request
 
-from magic_cube.api import catalog, events, merchant, meta, participants, sharing
+from magic_cube.api import (
+    blocks,
+    campaigns,
+    catalog,
+    events,
+    forecast,
+    merchant,
+    meta,
+    participants,
+    sharing,
+)
 from magic_cube.api.errors import RouteNotFound, register_error_handler
 from magic_cube.api.schemas import ErrorSchema
 
@@ -42,6 +52,9 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(sharing.blp)
     api.register_blueprint(merchant.blp)
     api.register_blueprint(events.blp)
+    api.register_blueprint(forecast.blp)
+    api.register_blueprint(campaigns.blp)
+    api.register_blueprint(blocks.blp)
     api.register_blueprint(catalog.blp)
     api.register_blueprint(meta.blp)
     app.register_blueprint(meta.docs)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from magic_cube.api import challenge as api_challenge
 from magic_cube.api import errors as api_errors
 from magic_cube.catalog import Catalog
 from magic_cube.catalog.errors import BUILTIN_ERRORS
 from magic_cube.engine import errors as engine_errors
 from magic_cube.engine import events as engine_events
+from magic_cube.engine import forecasts as engine_forecasts
 
 # Modules whose EngineError subclasses are answered by the API as they are.
-ENGINE_ERROR_MODULES = (engine_errors, engine_events)
+ENGINE_ERROR_MODULES = (engine_errors, engine_events, engine_forecasts, api_challenge)
 
 
 @dataclass(frozen=True)

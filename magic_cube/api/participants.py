@@ -16,6 +16,7 @@ from flask.views import MethodView
 
 from magic_cube import metrics
 from magic_cube.api.auth import current_participant
+from magic_cube.api.challenge import challenges
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.errors import InvalidWait
 from magic_cube.api.parsing import Blueprint
@@ -162,12 +163,15 @@ class Action(MethodView):
                       "activity_not_live", "invalid_idempotency_key", "idempotency_key_reused",
                       "idempotency_in_flight", "conflict", "invalid_params", "not_allowed",
                       "room_required", "room_closed", "room_full", "already_joined",
-                      "limit_reached", "rule_error", *TOKEN_ERRORS, refusals=True)
+                      "limit_reached", "rule_error", "challenge_required", "challenge_invalid",
+                      "challenge_reused", *TOKEN_ERRORS, refusals=True)
     def post(self, body: dict[str, Any], activity_id: str, action: str,
              headers: dict[str, Any]) -> Any:
         """Perform an action (`start`, `help`, `join`, `draw`, `send`, `claim` …)"""
         participant = replace(current_participant(activity_id),
                               device=headers.get("device", ""), address=request.remote_addr or "")
+        challenges().check(activity_id, participant, headers.get("challenge"),
+                           headers.get("idempotency_key"))
         return action_response(get_engine().act(
             activity_id, action, participant, params=body["params"], room_id=body["room"],
             idempotency_key=headers.get("idempotency_key"), lang=request_lang(),

@@ -51,6 +51,21 @@ class ErrorSchema(Schema):
     status = fields.Integer(required=True, metadata={"description": "The HTTP status again"})
     errors = fields.Dict(metadata={"description": "Details, keyed by field path "
                                                   "(`config.prizes.0.stock`), when there are any"})
+    challenge = fields.Nested(lambda: ChallengeSchema(), metadata={
+        "description": "With `challenge_required` only: the proof-of-work challenge to solve"})
+
+
+class ChallengeSchema(Schema):
+    """An ALTCHA challenge: find `number` from 0 to `maxnumber` whose SHA-256 of `salt` followed
+    by the number in decimal is `challenge` (hex)."""
+
+    algorithm = fields.String(required=True, metadata={"example": "SHA-256"})
+    challenge = fields.String(required=True, metadata={"description": "The hash to match (hex)"})
+    maxnumber = fields.Integer(required=True, metadata={"description": "Largest possible number"})
+    salt = fields.String(required=True, metadata={
+        "description": "Hashed as is, before the number; carries its expiry"})
+    signature = fields.String(required=True, metadata={
+        "description": "The server's signature: send it back unchanged"})
 
 
 # shared ---------------------------------------------------------------------------------------
@@ -109,6 +124,11 @@ class ParticipantActionHeadersSchema(ActionHeadersSchema):
                                "The phone's own stable random id (the JavaScript client keeps "
                                "one; a mini-program passes its own): limits per device count "
                                "it. 8-64 letters, digits, `_` or `-`")})
+    # Checked by magic_cube.api.challenge (403 `challenge_invalid`), not here: documented only.
+    challenge = fields.String(data_key="Magic-Cube-Challenge", metadata={"description": (
+        "The solution to a `challenge_required` answer: base64 of the JSON "
+        "`{algorithm, challenge, number, salt, signature}` (ALTCHA's payload). Each is "
+        "spent once; a retry with the same Idempotency-Key may send it again")})
 
 
 # participant side -----------------------------------------------------------------------------
@@ -322,7 +342,7 @@ class ActionLogEntrySchema(Schema):
     seq = fields.Integer(required=True)
     at = fields.String(required=True, metadata={"format": "date-time"})
     actor = fields.String(required=True, metadata={
-        "description": "`participant`, `merchant` or `timer`"})
+        "description": "`participant`, `merchant`, `timer` or `void`"})
     participant = fields.String(required=True)
     action = fields.String(required=True)
     room = fields.String(required=True, allow_none=True)
@@ -370,7 +390,7 @@ class TemplateActionSchema(Schema):
     name = fields.String(required=True)
     title = fields.Nested(I18nTextSchema, required=True)
     by = fields.String(required=True, metadata={
-        "description": "`participant`, `merchant` or `timer`"})
+        "description": "`participant`, `merchant`, `timer` or `void`"})
     room = fields.String(required=True)
     params = fields.Dict(required=True, metadata={"description": "JSON Schema of `params`"})
 

@@ -9,6 +9,7 @@ opened to guests lets a page mint a guest token for a nickname (`POST …/guest`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask.views import MethodView
@@ -18,6 +19,7 @@ from magic_cube.api.auth import current_participant
 from magic_cube.api.context import get_engine
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
+from magic_cube.api.schemas import DEVICE
 from magic_cube.api.times import iso_times
 from magic_cube.shopper.urls import share_url, shopper_url
 
@@ -34,6 +36,14 @@ class ShareRequestSchema(Schema):
     room = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 128),
                          metadata={"description": "A room of the activity to share (a bargain "
                                                   "to help, a group to join); none: the activity"})
+
+
+class ShareHeadersSchema(Schema):
+    device = fields.String(data_key="Magic-Cube-Device", validate=validate.Regexp(DEVICE),
+                           metadata={"description": (
+                               "The phone's own stable random id, as sent with actions: a "
+                               "friend acting through the link from this device is the sharer "
+                               "again, not someone invited")})
 
 
 class ShareSchema(Schema):
@@ -70,13 +80,15 @@ class GuestSchema(Schema):
 class Share(MethodView):
     @blp.doc(security=PARTICIPANT)
     @blp.arguments(ShareRequestSchema(), required=False)
+    @blp.arguments(ShareHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ShareSchema)
     @documents_errors(blp, "invalid_json", "validation_error", "activity_not_found",
                       "room_not_found", *TOKEN_ERRORS)
-    def post(self, body: dict[str, Any], activity_id: str) -> Any:
+    def post(self, body: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """The participant's share link for the activity or one of its rooms (the same link
         each time they ask)"""
-        participant = current_participant(activity_id)
+        participant = replace(current_participant(activity_id),
+                              device=headers.get("device", ""))
         share = get_engine().share(activity_id, participant, body["room"])
         share["url"] = share_url(share["code"])
         return share, 200, NO_STORE

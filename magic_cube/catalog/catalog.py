@@ -382,7 +382,9 @@ def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
                     "a merchant step needs `subject`, the participant acted for",
                     "missing_subject"))
             code = step.get("expect", {}).get("error")
-            if code is not None and code not in declared and code not in BUILTIN_ERRORS:
+            # `activity_not_live`: the simulation refuses actions after the scenario's `end`
+            if code is not None and code not in declared and code not in BUILTIN_ERRORS \
+                    and code != "activity_not_live":
                 problems.append(TemplateProblem(
                     str(file), f"steps[{i}].expect.error",
                     f"error code {code!r} is not declared by {entry.id}", "undeclared_error"))

@@ -20,6 +20,8 @@ _BUILTIN: dict[str, tuple[int, str]] = {
     "limit_reached": (409, N_("The limit has been reached")),
     "rule_error": (422, N_("A rule could not be evaluated")),
     "participant_not_found": (404, N_("That participant has not joined this activity")),
+    # Answered by the engine, never by rules: the merchant blocked the participant or device.
+    "participant_blocked": (403, N_("You cannot take part in this activity")),
 }
 # Worded like a template's own `errors` (`{"en": …, "zh": …}`), so both are answered alike.
 BUILTIN_ERRORS: dict[str, tuple[int, dict[str, str]]] = {

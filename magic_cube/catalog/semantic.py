@@ -39,7 +39,7 @@ NAMES = ("config", "activity", "room", "room_info", "me", "them", "actor", "para
 ROOM_INFO_KEYS = frozenset({"id", "status", "initiator", "size", "capacity", "opened_at", "timers",
                             "members", "is_member", "is_initiator", "my_role"})
 ACTOR_KEYS = frozenset({"id", "kind", "first_time", "new_to_activity", "inviter", "invited",
-                        "generation"})
+                        "generation", "never_wins"})
 STATE_SCOPE = {"activity": "activity", "room": "room", "me": "participant", "them": "participant"}
 CONTAINERS = ("map", "object", "array")  # what a computed `key` can index
 SCALARS = {"integer": "an integer", "number": "a number", "string": "a string",
@@ -47,6 +47,7 @@ SCALARS = {"integer": "an integer", "number": "a number", "string": "a string",
 
 # Who may read what (docs/templates.md, "Expressions and the names they read").
 CHECK_NAMES = frozenset({"config"})
+LIMIT_NAMES = CHECK_NAMES  # a limit's max: the merchant's settings, not anyone's state
 ACTIVITY_INITIAL_NAMES = frozenset({"config", "now", "today"})
 PARTICIPANT_INITIAL_NAMES = ACTIVITY_INITIAL_NAMES | {"actor"}
 ROOM_INITIAL_NAMES = PARTICIPANT_INITIAL_NAMES | {"params", "me", "local"}
@@ -118,6 +119,7 @@ class _Checker:
         # Stand-ins, so that compiling a rule checks the names it reads with "def".
         self.stand_ins = {name: _stand_in for name in self.definitions}
         self.acyclic = True
+        self.limit_ids: dict[str, tuple[str, str]] = {}  # a shared limit id -> (per, within)
 
     def run(self) -> list[TemplateProblem]:
         self.check_definitions()
@@ -285,11 +287,35 @@ class _Checker:
             self.expr(guard["rule"], [*base, "guards", i, "rule"], ctx)
             self.error_code(guard["error"], [*base, "guards", i, "error"])
         self.effects(effects, [*base, "effects"], ctx)
+        self.check_limits(name, action, base)
         # The result is evaluated after all effects: every local and a newly opened room exist.
         after = Context(ctx.where, ACTION_NAMES, room=target or bool(creates), params=ctx.params,
                         all_locals=ctx.all_locals)
         for key, value in action.get("result", {}).items():
             self.expr(value, [*base, "result", key], after)
+
+    def check_limits(self, name: str, action: dict[str, Any], base: Path) -> None:
+        """A limit reads only config, names a declared error, counts only what it can count
+        (participants' actions; a room only where the action has one), and limits sharing an
+        id count the same thing in the same window."""
+        ctx = Context(f"the limits of action {name}", LIMIT_NAMES)
+        for i, limit in enumerate(action.get("limits", [])):
+            path: Path = [*base, "limits", i]
+            self.expr(limit["max"], [*path, "max"], ctx)
+            self.error_code(limit["error"], [*path, "error"])
+            if action.get("by") != "participant":
+                self.report(path, f'limits count only participants\' actions, and {name} has '
+                            f'"by": "{action.get("by")}"', "limit_never_counted")
+            if limit["within"] == "room" and action.get("room", "none") != "target":
+                self.report([*path, "within"], 'within "room" needs an action with '
+                            '"room": "target"', "room_not_available")
+            if "id" in limit:
+                shape = (limit["per"], limit["within"])
+                seen = self.limit_ids.setdefault(limit["id"], shape)
+                if seen != shape:
+                    self.report([*path, "id"], f"limit {limit['id']!r} counts per {seen[0]} "
+                                f"within {seen[1]} elsewhere; limits sharing an id must count "
+                                "the same", "limit_id_mismatch")
 
     def effects(self, effects: list[dict[str, Any]], path: Path, ctx: Context) -> None:
         for i, effect in enumerate(effects):

@@ -21,13 +21,19 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from magic_cube.console import (
+    abuse,
     activities,
     auth,
+    calendar,
+    campaigns,
     dashboard,
     events,
+    forecast,
     fulfilment,
+    live,
     settings_page,
     sharing,
+    uploads,
 )
 from magic_cube.console.context import (
     LANGUAGES,
@@ -47,7 +53,13 @@ bp.register_blueprint(dashboard.bp)
 bp.register_blueprint(events.bp)
 bp.register_blueprint(fulfilment.bp)
 bp.register_blueprint(sharing.bp)
+bp.register_blueprint(forecast.bp)
+bp.register_blueprint(live.bp)
+bp.register_blueprint(calendar.bp)
 bp.register_blueprint(settings_page.bp)
+bp.register_blueprint(campaigns.bp)
+bp.register_blueprint(uploads.bp)
+bp.register_blueprint(abuse.bp)
 
 
 def select_locale() -> str:
@@ -170,6 +182,7 @@ def init_app(app: Flask) -> None:
         Babel(app, locale_selector=select_locale)
 
     app.register_blueprint(bp)
+    app.before_request(uploads.allow_upload_body)  # before CSRF's hook reads the body
 
     csrf = app.extensions.get("csrf")
     if csrf is None:

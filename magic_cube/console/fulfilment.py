@@ -17,7 +17,7 @@ from magic_cube.console.dashboard import _rows_chunk, csv_response, local_iso
 from magic_cube.console.labels import STATUS_LABELS
 from magic_cube.console.present import event_name, yuan
 from magic_cube.engine import Engine, Merchant
-from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound, CodeVoided
 from magic_cube.engine.fulfilment import SHIPPING_FIELDS
 
 bp = Blueprint("fulfilment", __name__)
@@ -127,6 +127,9 @@ def redeem():
         except AlreadyRedeemed:
             found = engine.verify_code(current_merchant(), code)
             error = _("This code was already redeemed.")
+        except CodeVoided:
+            found = engine.verify_code(current_merchant(), code)
+            error = _("This code was voided: its holder's results were voided.")
     activity = None
     if found is not None:
         activity = engine.get_activity(current_merchant(), found["activity_id"])

@@ -28,10 +28,15 @@ from magic_cube.catalog import Catalog, TemplateEntry
 from magic_cube.engine.accounts import Accounts, EmailTaken, LockedOut, Participant
 from magic_cube.engine.actions import Actions
 from magic_cube.engine.analytics import Analytics
+from magic_cube.engine.blocks import Blocks
+from magic_cube.engine.campaign_forecasts import campaign_forecast
+from magic_cube.engine.campaigns import Campaigns
 from magic_cube.engine.controls import Controls, StockLine
 from magic_cube.engine.core import Core, Notifier
 from magic_cube.engine.errors import EngineError
 from magic_cube.engine.events import Attempt, Events
+from magic_cube.engine.flags import Flags
+from magic_cube.engine.forecasts import ActivityForecast, Forecasts, ForecastSetup
 from magic_cube.engine.fulfilment import Fulfilment
 from magic_cube.engine.lifecycle import (
     STATUSES,
@@ -39,6 +44,7 @@ from magic_cube.engine.lifecycle import (
     Lifecycle,
     known_timezone,
 )
+from magic_cube.engine.live import Live
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused
 from magic_cube.engine.performer import ActionRequest, Performer
 from magic_cube.engine.previews import Previews
@@ -74,9 +80,14 @@ class Engine:
         self.events = Events(core)
         self.controls = Controls(core, self.lifecycle)
         self.fulfilment = Fulfilment(core)
+        self.blocks = Blocks(core, self.lifecycle, self.performer)
+        self.flags = Flags(core)
         self.analytics = Analytics(core)
         self.sharing = Sharing(core)
         self.previews = Previews(core, self.views)
+        self.campaigns = Campaigns(core)
+        self.forecasts = Forecasts(core, self.lifecycle)
+        self.live = Live(core, self.lifecycle, self.performer)
         self._template_ids: dict[str, str] = {}  # activity -> its template's id (never changes)
 
     # what the parts share ------------------------------------------------------------------
@@ -392,6 +403,80 @@ class Engine:
 
     def actors(self, merchant: Merchant, activity_id: str, since: int, until: int) -> int:
         return self.analytics.actors(merchant, activity_id, since, until)
+
+    # live lists of rooms (the console) -----------------------------------------------------
+
+    def live_rooms(self, merchant: Merchant, activity_id: str, status: str | None = None,
+                   cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """A page of the activity's rooms, newest first, with their members and room values."""
+        return self.live.rooms(merchant, activity_id, status, cursor, limit)
+
+    def live_room(self, merchant: Merchant, activity_id: str, room_id: str) -> dict[str, Any]:
+        """One room of the activity with its members and the actions on it, newest first."""
+        return self.live.room(merchant, activity_id, room_id)
+
+    # forecasts -----------------------------------------------------------------------------
+
+    def forecast_setup(self, merchant: Merchant | None, activity_id: str) -> ForecastSetup:
+        """Where a forecast of the activity starts (now and its state once live, else its
+        planned start), its default duration, the conversion steps and costed items it asks
+        about. `merchant` None: any activity (the command line)."""
+        return self.forecasts.setup(merchant, activity_id)
+
+    def forecast(self, merchant: Merchant | None, activity_id: str,
+                 assumptions: dict[str, Any] | None = None, runs: int = 50,
+                 seed: str | int = "0", lang: str = "en",
+                 time_budget: float | None = 8.0) -> ActivityForecast:
+        """Monte Carlo runs of the activity's rules under `assumptions` (docs/forecast.md):
+        at most 200 runs, as many as finish within `time_budget` seconds (None: all)."""
+        return self.forecasts.forecast(merchant, activity_id, assumptions, runs, seed, lang,
+                                       time_budget)
+
+    # campaigns (engine/campaigns.py) -------------------------------------------------------
+
+    def create_campaign(self, merchant: Merchant, name: Any, timezone: Any, starts_on: Any,
+                        ends_on: Any) -> dict[str, Any]:
+        return self.campaigns.create(merchant, name, timezone, starts_on, ends_on)
+
+    def list_campaigns(self, merchant: Merchant) -> list[dict[str, Any]]:
+        return self.campaigns.of(merchant)
+
+    def get_campaign(self, merchant: Merchant, campaign_id: str) -> dict[str, Any]:
+        return self.campaigns.get(merchant, campaign_id)
+
+    def add_campaign_activity(self, merchant: Merchant, campaign_id: str,
+                              activity_id: str) -> dict[str, Any]:
+        return self.campaigns.add_activity(merchant, campaign_id, activity_id)
+
+    def remove_campaign_activity(self, merchant: Merchant, campaign_id: str,
+                                 activity_id: str) -> dict[str, Any]:
+        return self.campaigns.remove_activity(merchant, campaign_id, activity_id)
+
+    def campaign_stats(self, merchant: Merchant, campaign_id: str) -> dict[str, Any]:
+        return self.campaigns.stats(merchant, campaign_id)
+
+    def invite_to_campaign(self, merchant: Merchant, campaign_id: str) -> dict[str, Any]:
+        return self.campaigns.invite(merchant, campaign_id)
+
+    def campaign_invites(self, merchant: Merchant, campaign_id: str) -> list[dict[str, Any]]:
+        return self.campaigns.invites(merchant, campaign_id)
+
+    def campaign_invitation(self, code: str) -> dict[str, Any]:
+        return self.campaigns.invitation(code)
+
+    def accept_campaign_invite(self, merchant: Merchant, code: str) -> dict[str, Any]:
+        return self.campaigns.accept(merchant, code)
+
+    def set_operator(self, merchant_id: str, operator: bool = True) -> Merchant:
+        return self.campaigns.set_operator(merchant_id, operator)
+
+    def campaign_forecast(self, merchant: Merchant, campaign_id: str,
+                          assumptions: dict[str, Any] | None = None, runs: int = 50,
+                          seed: str | int = "0", lang: str = "en",
+                          time_budget: float | None = 8.0) -> dict[str, Any]:
+        """The campaign's activities forecast together (engine/campaign_forecasts.py)."""
+        return campaign_forecast(self.campaigns, self.forecasts, merchant, campaign_id,
+                                 assumptions, runs, seed, lang, time_budget)
 
     # the worker ----------------------------------------------------------------------------
 

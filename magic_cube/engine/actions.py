@@ -25,6 +25,7 @@ import secrets
 from typing import Any
 
 from magic_cube.catalog.errors import error_info
+from magic_cube.engine.blocks import screen
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import (
     ActivityNotLive,
@@ -153,8 +154,10 @@ class Actions:
             raise ActivityNotLive(f"The activity is {activity.status}", errors={"status": [
                 {"code": activity.status, "message": f"The activity is {activity.status}"}]})
         spec = template.actions.get(request.action)
-        if spec is None or spec.by == "timer":
+        if spec is None or spec.by in ("timer", "void"):
             raise UnknownAction(f"No action {request.action!r} in this activity")
+        if (blocked := screen(tx, activity.id, request)) is not None:
+            return refusal(template, blocked, lang)  # refused: nothing written
         self.performer.fire_activity_timers(tx, activity, template, now)
         self.performer.fire_due_timers(tx, activity, template, now, room_id=request.room_id)
         outcome = self.performer.perform(tx, activity, template, request, now)

@@ -143,3 +143,68 @@ class AlreadyRedeemed(EngineError):
         self.redeemed_at = redeemed_at
         if redeemed_at is not None:
             self.errors = {"redeemed_at": redeemed_at}
+
+
+# campaigns (engine/campaigns.py) ----------------------------------------------------------
+
+class CampaignNotFound(NotFound):
+    """A campaign the merchant neither owns nor joined answers like a missing one."""
+
+    code, message = "campaign_not_found", "No such campaign"
+
+
+class InvalidCampaign(EngineError):
+    code, status, message = "invalid_campaign", 422, "The campaign settings are not valid"
+
+
+class OwnerOnly(EngineError):
+    code, status = "owner_only", 403
+    message = "Only the merchant who created the campaign can do this"
+
+
+class OperatorOnly(EngineError):
+    code, status = "operator_only", 403
+    message = "Only an operator account can invite other merchants"
+
+
+class InviteNotFound(NotFound):
+    code, message = "invite_not_found", "No such campaign invitation"
+
+
+class InviteUsed(EngineError):
+    code, status, message = "invite_used", 409, "This invitation has been accepted already"
+
+
+class AlreadyMember(EngineError):
+    code, status, message = "already_member", 409, "You are in this campaign already"
+
+
+class NothingToForecast(EngineError):
+    code, status = "nothing_to_forecast", 422
+    message = "None of the campaign's activities can be forecast"
+
+
+# blocks and voids (engine/blocks.py) -----------------------------------------------------
+
+class BlockNotFound(NotFound):
+    code, message = "block_not_found", "No such block in this activity"
+
+
+class ParticipantNotFound(NotFound):
+    code, message = "participant_not_found", "That participant has not joined this activity"
+
+
+class AlreadyVoided(EngineError):
+    code, status, message = "already_voided", 409, "The participant's results are void already"
+
+
+class VoidRefused(EngineError):
+    """The template's `void` action refused: nothing was voided."""
+
+    code, status, message = "void_refused", 409, "The template's void action refused"
+
+
+class CodeVoided(EngineError):
+    """A code of a participant whose results the merchant voided."""
+
+    code, status, message = "code_voided", 409, "This code was voided and cannot be redeemed"

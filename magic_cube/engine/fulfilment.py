@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from magic_cube.engine.core import Core
-from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound, CodeVoided
 from magic_cube.store import Tx
 from magic_cube.store.records import ActivityRecord, Merchant
 
@@ -110,6 +110,8 @@ class Fulfilment:
             found = tx.get_redemption(merchant.id, code)
         if found is None:
             raise CodeNotFound()
+        if not won and found.get("voided_at") is not None and found["redeemed_at"] is None:
+            raise CodeVoided()  # its participant's results were voided
         if not won:
             raise AlreadyRedeemed(found["redeemed_at"])
         return found

@@ -89,6 +89,8 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
 
     # The outbox holds exactly the logged events.
     logged = Counter((entry.seq, e["type"]) for entry, e in events)
+    # A void's webhook is the engine's own, sent with its `$void` entry (engine/blocks.py).
+    logged += Counter((e.seq, "participant.voided") for e in log if e.action == "$void")
     boxed = Counter((o.seq, o.type) for o in data["outbox"])
     if logged != boxed:
         problems.append(f"outbox: {sum(boxed.values())} events != {sum(logged.values())} logged")
@@ -118,16 +120,24 @@ def _lottery(activity: ActivityRecord, state: dict[str, Any], initial: dict[str,
              rooms: list[Room], log: list[ActionRecord], events: Events) -> list[str]:
     out = []
     prizes = activity.config["prizes"]
-    initial_stock = initial["stock"]
+    # A paced lottery holds part of each prize's stock back and releases it over time.
+    zeros = [0] * len(prizes)
+    initial_stock = [a + b for a, b in zip(initial["stock"], initial.get("held", zeros),
+                                           strict=True)]
+    held = state.get("held", zeros)
     if initial_stock != [p["stock"] for p in prizes]:
         out.append(f"lottery: initial stock {initial_stock} != config")
+    if any(h < 0 for h in held):
+        out.append(f"lottery: stock held back {held} < 0")
     awarded = Counter(e["data"]["index"] for _, e in events if e["type"] == "prize.awarded")
+    # A voided participant's prizes went back to stock (the template's `void` action).
+    awarded -= Counter(e["data"]["index"] for _, e in events if e["type"] == "prize.voided")
     for i, left in enumerate(state["stock"]):
         if left < 0:
             out.append(f"lottery: prize {i} stock {left} < 0")
-        if awarded[i] != initial_stock[i] - left:
+        if awarded[i] != initial_stock[i] - left - held[i]:
             out.append(f"lottery: prize {i} awarded {awarded[i]} != "
-                       f"{initial_stock[i]} initial − {left} left")
+                       f"{initial_stock[i]} initial − {left} left − {held[i]} held back")
     draws = [e for e in log if e.action == "draw"]
     if state["draws"] != len(draws):
         out.append(f"lottery: activity.draws {state['draws']} != {len(draws)} logged draws")

@@ -15,6 +15,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from magic_cube.engine.action_limits import remember_device, self_invite
+from magic_cube.engine.action_limits import take as take_limits
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import RoomNotFound
 from magic_cube.engine.fulfilment import issue as issue_codes
@@ -45,6 +47,7 @@ class ActionRequest:
     via: str | None = None  # the share code that brought the participant here, if any
     device: str = ""  # the client's device id (`Magic-Cube-Device`), "" when it sent none
     address: str = ""  # the client's IP address, "" for merchant and timer actions
+    never_wins: bool = False  # the merchant blocked the participant so (engine/blocks.py)
     # Set by replay: the log entry the action is run again from, whose first-time flags and
     # new room id are taken as logged instead of being worked out afresh.
     replayed_from: ActionRecord | None = None
@@ -118,6 +121,10 @@ class Performer:
                     room_id=request.room_id, new_room_id=None,
                     result={"error": outcome.error}, events=[], random=rng.drawn, timer=timer))
             return outcome
+        if timer is None:  # counted in the limits it is under, or refused by them
+            limited = take_limits(tx, activity, template.actions[request.action], request, now)
+            if limited is not None:
+                return limited
         activity.seq = seq
         if timer is not None and loaded is None:
             outcome.activity_changed = True  # its fired mark, at least
@@ -134,6 +141,10 @@ class Performer:
         inviter, generation = None, 0
         if request.kind == "participant":
             sharer = logged.inviter if logged else sharer_of(tx, activity, request.via)
+            if (logged is None and sharer is not None
+                    and (record is None or record.first_action_at is None)
+                    and self_invite(tx, activity.id, sharer, request)):
+                sharer = None  # a second account on the sharer's own device
             inviter, generation = attribution(tx, activity, request.participant, record, sharer)
         if logged is not None:
             first_time, new_to_activity = logged.first_time, logged.new_to_activity
@@ -146,7 +157,8 @@ class Performer:
             first_time = new_to_activity = False
         return Actor(request.participant, request.kind, first_time, new_to_activity,
                      request.display_name or (record.display_name if record else ""),
-                     inviter, generation)
+                     inviter, generation,
+                     never_wins=logged.never_wins if logged else request.never_wins)
 
     def _persist(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                  request: ActionRequest, actor: Actor, outcome: Outcome,
@@ -175,7 +187,8 @@ class Performer:
             events=events, random=outcome.random, first_time=actor.first_time,
             new_to_activity=actor.new_to_activity and by_participant,
             display_name=actor.display_name, timer=timer,
-            inviter=actor.inviter if invited else None))
+            inviter=actor.inviter if invited else None, never_wins=actor.never_wins,
+            device=request.device, address=request.address))
         webhooks = events + ([invited_event(request.participant, actor.inviter or "",
                                             actor.generation, actor.first_time)]
                              if invited else [])
@@ -183,6 +196,8 @@ class Performer:
             tx.insert_outbox(activity.id, activity.seq, webhooks, now)
         if events and "fulfilment" in template.doc:  # wins and orders get their codes now
             issue_codes(tx, activity, template.doc, activity.seq, events, now)
+        if by_participant and actor.new_to_activity:  # the device they came with (self-invites)
+            remember_device(tx, activity.id, request.participant, request, now)
         first_time = False
         if by_participant and actor.first_time:  # else known already: nothing to insert
             first_time = tx.remember_participant(activity.merchant_id, request.participant,

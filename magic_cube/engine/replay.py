@@ -9,7 +9,7 @@ seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from magic_cube.engine.controls import apply_top_up, without_top_up
@@ -44,6 +44,8 @@ class Stored:
     log: list[ActionRecord]
     rooms: dict[str, Room]
     participants: dict[str, ParticipantRecord]
+    # (limit, subject, period, count) of the limits per device, address and participant
+    limits: list[tuple[str, str, str, int]] = field(default_factory=list)
 
 
 def _read(tx: Tx, activity: ActivityRecord) -> Stored:
@@ -56,7 +58,7 @@ def _read(tx: Tx, activity: ActivityRecord) -> Stored:
     rooms = {r.room.id: r.room for r in tx.list_rooms(activity.id)}
     participants = {p.participant_id: p
                     for p in tx.list_participants(activity.id, limit=10**9)}
-    return Stored(activity, log, rooms, participants)
+    return Stored(activity, log, rooms, participants, tx.limit_counts(activity.id))
 
 
 def replay(engine: Engine, activity_id: str) -> list[str]:
@@ -105,6 +107,7 @@ def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
                 continue
             request = ActionRequest(entry.action, entry.participant_id, entry.actor_kind,
                                     entry.params, entry.room_id, entry.display_name,
+                                    device=entry.device, address=entry.address,
                                     replayed_from=entry)
             preloaded = load_room(tx, activity_id, entry.room_id) \
                 if entry.timer and entry.room_id else None
@@ -128,7 +131,7 @@ def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
 def _merchant_entry(tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                     entry: ActionRecord) -> bool:
     """Apply a logged live config edit (`$config`), end (`$end`), top-up (`$stock`), early
-    start (`$start`) or moved end (`$schedule`); False for an action."""
+    start (`$start`), moved end (`$schedule`), block or void; False for an action."""
     if entry.action == "$config":
         activity.config = {**activity.config, **entry.params["after"]}
         state, _ = follow_config(template.doc, activity.state, entry.params["before"],
@@ -140,7 +143,9 @@ def _merchant_entry(tx: Tx, activity: ActivityRecord, template: CompiledTemplate
                                      entry.params["field"], entry.params["add"])
         tx.update_activity(activity.id, config=config, state=state, seq=entry.seq)
         return True
-    if entry.action in ("$start", "$schedule"):
+    # Blocks and voids (engine/blocks.py) change no state: each action logged whether it ran
+    # never-winning, and a void's own effects are the logged `void` actions before it.
+    if entry.action in ("$start", "$schedule", "$block", "$unblock", "$void"):
         tx.update_activity(activity.id, bump=False, seq=entry.seq)
         return True
     if entry.action == "$end":
@@ -170,6 +175,9 @@ def _compare(stored: Stored, rebuilt: Stored) -> list[str]:
                              f"!= replayed {getattr(b, attr)!r}")
         if _members(a) != _members(b):
             diffs.append(f"room {room_id}: members differ")
+    if rebuilt.limits != stored.limits:
+        diffs.append(f"limit counts: stored {stored.limits[:5]!r}… != replayed "
+                     f"{rebuilt.limits[:5]!r}…")
     for pid, record in sorted(stored.participants.items()):
         other = rebuilt.participants.get(pid)
         if record.state is None:

@@ -5,8 +5,10 @@ that the server maps to sharer, activity and room (random, stored, never decoded
 forged, and at 12 characters it fits a mini-program code's 32-character `scene`). Opening the
 link counts an open. A client keeps the first code that brought it to an activity and sends it
 (`via`) with its actions; a participant's first accepted action in the activity then records
-the sharer as their inviter — first touch wins, self-invites are ignored, and loops cannot
-form because only a participant new to the activity can be invited. An invitee's generation is
+the sharer as their inviter — first touch wins, self-invites are ignored (the sharer's own
+code, or an invitee acting from a device the sharer acted or shared from:
+engine/action_limits.py), and loops cannot form because only a participant new to the
+activity can be invited. An invitee's generation is
 their inviter's plus one. Attribution is measurement, never reward: nothing here changes what
 an action does, and templates may only read the facts (`actor.inviter`, `actor.generation`).
 """
@@ -81,6 +83,8 @@ class Sharing:
             if room_id is not None and tx.get_room(activity_id, room_id) is None:
                 raise RoomNotFound()
             code, new = tx.insert_share(new_code(), activity_id, room_id, participant.id, now)
+            if participant.device:  # an invitee on this device is the sharer again
+                tx.note_device(activity_id, participant.id, participant.device, now)
             if new:
                 tx.add_stats(activity_id, hour_of(now), {"shares": 1})
         return {"code": code, "activity_id": activity_id, "room": room_id}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from magic_cube.engine import campaigns
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
 from magic_cube.rules.compiler import CompiledTemplate
@@ -66,6 +67,8 @@ def count(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, action: 
     tx.add_stats(activity.id, hour, deltas)
     if outcome.events:
         tx.add_event_stats(activity.id, hour, Counter(e.type for e in outcome.events))
+    campaigns.count_action(tx, activity, template, action, participant, by_participant, outcome,
+                           now, credited, new_to_activity, first_time, hour_marked, invited)
 
 
 def describe_action(r: ActionRecord) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class Results:
             tx.save_participant(record, expected)
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})
+                campaigns.count_interaction(tx, activity_id, now, credited)
         return {"credited": credited, "interaction_seconds": record.interaction_seconds,
                 "next_heartbeat": core.settings.heartbeat_interval}
 

@@ -47,6 +47,20 @@ class Guard:
 
 
 @dataclass
+class Limit:
+    """At most `max` accepted actions per `per` (device, address, participant) within
+    `within` (room, day, week, activity); counted under `id`, shared by the limits of every
+    action that names the same one (engine/action_limits.py)."""
+
+    id: str
+    per: str
+    within: str
+    max: Expr
+    error: str
+    where: str
+
+
+@dataclass
 class CompiledAction:
     name: str
     by: str
@@ -57,6 +71,7 @@ class CompiledAction:
     effects: list[Effect]
     result: list[tuple[str, Expr]]
     title: dict[str, str]
+    limits: list[Limit] = field(default_factory=list)
 
 
 @dataclass
@@ -247,4 +262,7 @@ def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:
         effects=compile_effects(body.get("effects", []), f"{path}.effects", ex),
         result=[(k, ex(v, f"{path}.result.{k}")) for k, v in body.get("result", {}).items()],
         title=body.get("title", {}),
+        limits=[Limit(lim.get("id") or f"{name}.{i}", lim["per"], lim["within"],
+                      ex(lim["max"], f"{path}.limits[{i}].max"), lim["error"], f"limits[{i}]")
+                for i, lim in enumerate(body.get("limits", []))],
     )

@@ -351,7 +351,9 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
             return left is None or left[i] > 0
 
         chosen = -1
-        if guarantee is not None and truthy(guarantee(state.data)):
+        if state.actor.never_wins:
+            pass  # blocked as never winning: no roll, the miss below
+        elif guarantee is not None and truthy(guarantee(state.data)):
             pool = [i for i, wt in enumerate(weights) if wt > 0 and in_stock(i)]
             if pool:
                 roll = state.rng.below(sum(weights[i] for i in pool))
@@ -391,13 +393,16 @@ def _split(body: dict, where: str, expr: Compile) -> Effect:
         parts = _int(parts_e(state.data), where, "parts")
         lo_b = _int(min_e(state.data), where, "min", math.ceil)
         hi_b = _int(max_e(state.data), where, "max", math.floor) if max_e else total
-        state.data["local"][name] = split_amount(state.rng, total, parts, lo_b, hi_b, where)
+        state.data["local"][name] = split_amount(state.rng, total, parts, lo_b, hi_b, where,
+                                                 least=state.actor.never_wins)
     return run
 
 
-def split_amount(rng: Rng, total: int, parts: int, lo_b: int, hi_b: int, where: str = "") -> int:
+def split_amount(rng: Rng, total: int, parts: int, lo_b: int, hi_b: int, where: str = "",
+                 least: bool = False) -> int:
     """One random part of `total` such that the rest still splits into `parts - 1` parts
-    within [lo_b, hi_b]: the last part takes exactly what is left, so parts sum to the total."""
+    within [lo_b, hi_b]: the last part takes exactly what is left, so parts sum to the total.
+    `least`: the smallest such part, without a roll (a never-winning participant's)."""
     if parts < 1 or total < 0:
         raise Refused("rule_error", where, f"cannot split {total} into {parts} parts")
     lo = max(lo_b, total - (parts - 1) * hi_b)
@@ -405,7 +410,7 @@ def split_amount(rng: Rng, total: int, parts: int, lo_b: int, hi_b: int, where: 
     if lo > hi:
         raise Refused("rule_error", where,
                       f"{total} cannot be split into {parts} parts within [{lo_b}, {hi_b}]")
-    return lo if lo == hi else rng.between(lo, hi)
+    return lo if lo == hi or least else rng.between(lo, hi)
 
 
 def _emit(body: dict, where: str, expr: Compile) -> Effect:

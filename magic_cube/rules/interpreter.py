@@ -170,7 +170,8 @@ def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> No
 def actor_info(actor: Actor) -> dict[str, Any]:
     return {"id": actor.id, "kind": actor.kind, "first_time": actor.first_time,
             "new_to_activity": actor.new_to_activity, "inviter": actor.inviter,
-            "invited": actor.inviter is not None, "generation": actor.generation}
+            "invited": actor.inviter is not None, "generation": actor.generation,
+            "never_wins": actor.never_wins}
 
 
 def initial_state(decls: dict[str, VarDecl], data: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
-ACTOR_KINDS = ("participant", "merchant", "timer")
+ACTOR_KINDS = ("participant", "merchant", "timer", "void")
 
 
 def clone(value: Any) -> Any:
@@ -72,6 +72,9 @@ class Actor:
     display_name: str = ""
     inviter: str | None = None  # who shared the link the participant came through
     generation: int = 0  # 0: came by themselves; else their inviter's generation + 1
+    # Blocked by the merchant as `never_wins`: every `draw` misses, every `split` part is the
+    # least the rest allows (engine/blocks.py).
+    never_wins: bool = False
 
 
 @dataclass

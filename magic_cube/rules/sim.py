@@ -11,6 +11,7 @@ from typing import Any
 
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, initial_activity_state, render_view, run
+from magic_cube.rules.limits import Key, counted, reached
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
 from magic_cube.rules.timers import MAX_CATCH_UP, Window, mark_fired, occurrence
@@ -51,6 +52,7 @@ class Simulation:
         self.seen: set[str] = set()  # participants with an accepted action
         self.seq = 0
         self.log: list[LogEntry] = []
+        self.limit_counts: dict[Key, int] = {}  # what the actions' limits have counted
 
     def advance(self, now: int) -> None:
         if now < self.now:
@@ -100,17 +102,18 @@ class Simulation:
 
     def act(self, actor: str, action: str, params: dict[str, Any] | None = None,
             room: str | None = None, kind: str = "participant", first_time: bool | None = None,
-            display_name: str = "") -> Outcome | Rejection:
+            display_name: str = "", device: str = "", address: str = "") -> Outcome | Rejection:
         self.fire_timers()
         if self.ended:  # as the engine refuses any action on an ended activity
             return Rejection("activity_not_live")
         who = Actor(actor, kind=kind, display_name=display_name,
                     first_time=(actor not in self.seen) if first_time is None else first_time,
                     new_to_activity=actor not in self.seen)
-        return self._perform(who, action, params or {}, room)
+        return self._perform(who, action, params or {}, room, (device, address))
 
     def _perform(self, actor: Actor, action: str, params: dict[str, Any],
-                 room_id: str | None) -> Outcome | Rejection:
+                 room_id: str | None, origin: tuple[str, str] = ("", "")
+                 ) -> Outcome | Rejection:
         if room_id is not None and room_id not in self.rooms:
             return Rejection("room_not_found")
         self.seq += 1
@@ -121,6 +124,8 @@ class Simulation:
         rng = Rng(self.seed, action_label(self.activity_id, actor.id, self.seq))
         outcome = run(self.template, action, snapshot, actor, params, self.now, rng,
                       new_room_id=f"r{self.seq}")
+        if actor.kind == "participant" and not isinstance(outcome, Rejection):
+            outcome = self._count(action, actor.id, origin, room_id) or outcome
         entry = LogEntry(self.seq, self.now, actor.id, actor.kind, action, params, room_id,
                          outcome.ok, error=None, result=None)
         self.log.append(entry)
@@ -138,6 +143,23 @@ class Simulation:
             if actor.kind != "timer":
                 self.seen.add(actor.id)
         return outcome
+
+    def _count(self, action: str, participant: str, origin: tuple[str, str],
+               room_id: str | None) -> Rejection | None:
+        """Count an accepted action under its limits, as the engine does, or refuse it."""
+        limits = self.template.actions[action].limits
+        if not limits:
+            return None
+        found = counted(limits, self.config, participant, *origin, room_id, self.now,
+                        self.timezone)
+        if isinstance(found, Rejection):
+            return found
+        for limit, key, cap in found:
+            if self.limit_counts.get(key, 0) >= cap:
+                return reached(limit)
+        for _, key, _ in found:
+            self.limit_counts[key] = self.limit_counts.get(key, 0) + 1
+        return None
 
     def view(self, scope: str, viewer: str, room: str | None = None) -> dict[str, Any]:
         snapshot = Snapshot(self.activity_id, self.config, self.activity,

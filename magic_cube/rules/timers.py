@@ -94,7 +94,10 @@ def _next(timer: ActivityTimer, config: dict[str, Any], state: dict[str, Any], w
     last = fired_at(state, timer.name)
     if timer.end:
         return window.end if window.ended and window.end is not None and last is None else None
-    after = last if last is not None else window.start - 1
+    # An `at` time equal to the moment the activity goes live fires; a daily time equal to it
+    # is where the first period begins (a part released "each day at 00:00" by an activity
+    # that starts at 00:00 comes at its start with the first part, not twice).
+    after = last if last is not None else window.start - (1 if timer.at is not None else 0)
     data = {"config": config, "activity": state, "now": now, "today": local_date(now, timezone)}
     with in_zone(timezone):
         if timer.at is not None:

@@ -120,6 +120,7 @@ def _strings() -> dict[str, str]:
     """The page script's own words, in the page's language."""
     return {
         "retrying": _("Network trouble, trying again…"),
+        "checking": _("Checking your device…"),
         "failed": _("Something went wrong. Please try again."),
         "copied": _("Link copied: send it to a friend"),
         "share_title": _("Share this link"),

@@ -175,6 +175,17 @@ class Tx(Protocol):
         """Ids of the rooms a participant is a member of, most recently joined first."""
         ...
 
+    def room_page(self, activity_id: str, status: str | None = None,
+                  before: tuple[int, str] | None = None, limit: int = 50) -> list[StoredRoom]:
+        """A page of the activity's rooms with their members, newest first (opening time,
+        then id, both descending), optionally of one status, strictly before the keyset
+        cursor `before` = (opened_at, id) (never locks)."""
+        ...
+
+    def room_actions(self, activity_id: str, room_id: str, limit: int = 100) -> list[ActionRecord]:
+        """The logged actions on a room (acted on it, or opened it), newest first."""
+        ...
+
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
         """The participant's row in the activity, or None. In a write transaction
         the row is locked too (last in the order activity → room → participant)."""
@@ -395,6 +406,47 @@ class Tx(Protocol):
         """Write a code's shipping details (and when it shipped); False if unknown."""
         ...
 
+    def void_redemptions(self, activity_id: str, participant_id: str, now: int) -> int:
+        """Mark the participant's unredeemed codes in the activity void (never redeemable
+        after); how many were voided."""
+        ...
+
+    # blocks (engine/blocks.py) -------------------------------------------------------------
+
+    def put_block(self, activity_id: str, kind: str, value: str, outcome: str, reason: str,
+                  now: int) -> None:
+        """Block a participant or a device (`kind`) in the activity, or change its outcome."""
+        ...
+
+    def delete_block(self, activity_id: str, kind: str, value: str) -> bool:
+        """Lift a block; False if there was none."""
+        ...
+
+    def list_blocks(self, activity_id: str) -> list[dict[str, Any]]:
+        """The activity's blocks, newest first: kind, value, outcome, reason, created_at."""
+        ...
+
+    def find_block(self, activity_id: str, participant_id: str, device: str) -> str | None:
+        """The outcome of the blocks on this participant or device (`refused` over
+        `never_wins`), or None."""
+        ...
+
+    def invited_first_timers(self, activity_id: str) -> list[tuple[str, str, int]]:
+        """(inviter, participant, at) of every first-time participant an inviter brought,
+        in the order they came."""
+        ...
+
+    def room_only_helpers(self, activity_id: str, min_rooms: int) -> list[tuple[str, int]]:
+        """(participant, rooms) of those whose every action was on rooms others opened, in at
+        least `min_rooms` such rooms."""
+        ...
+
+    def participants_by(self, activity_id: str, column: str,
+                        min_participants: int) -> list[tuple[str, list[str]]]:
+        """(value, participants) for each `device` or `address` of the action log that at
+        least `min_participants` participants acted from."""
+        ...
+
     def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
                       since: int, until: int) -> dict[str, int]:
         """Distinct participants per step in [since, until): `action:NAME` who performed it;
@@ -424,6 +476,123 @@ class Tx(Protocol):
     def sharing_summary(self, activity_id: str, top: int = 10) -> dict[str, Any]:
         """links, sharers, opens, generations [(generation, participants)], top_inviters
         [(participant, invited, display name)]."""
+        ...
+
+    # limits per device and address (engine/action_limits.py) ----------------------------
+
+    def take_limit(self, activity_id: str, limit_id: str, subject: str, period: str,
+                   most: int) -> bool:
+        """Count one more action of `subject` in `period` under the limit, unless `most`
+        are counted already (one conditional upsert); whether it was counted."""
+        ...
+
+    def limit_count(self, activity_id: str, limit_id: str, subject: str, period: str) -> int:
+        """How many actions of `subject` in `period` the limit has counted."""
+        ...
+
+    def limit_counts(self, activity_id: str) -> list[tuple[str, str, str, int]]:
+        """Every count of the activity's limits: (limit, subject, period, count), sorted."""
+        ...
+
+    def note_device(self, activity_id: str, participant_id: str, device: str, now: int) -> None:
+        """Remember that the participant acted or shared from `device` in the activity."""
+        ...
+
+    def used_device(self, activity_id: str, participant_id: str, device: str) -> bool:
+        """Whether the participant acted or shared from `device` in the activity."""
+        ...
+
+    # campaigns: activities reported as one (engine/campaigns.py) ----------------------------
+
+    def insert_campaign(self, row: dict[str, Any]) -> None:
+        """A new campaign row (id, owner_id, name, timezone, starts_on, ends_on, starts_at,
+        ends_at, created_at)."""
+        ...
+
+    def get_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign row, or None."""
+        ...
+
+    def list_campaigns(self, merchant_id: str) -> list[dict[str, Any]]:
+        """The campaigns the merchant owns or joined, newest first, each with its `role`."""
+        ...
+
+    def add_campaign_member(self, campaign_id: str, merchant_id: str, role: str,
+                            now: int) -> bool:
+        """`owner` or `member`; False if the merchant is in the campaign already."""
+        ...
+
+    def campaign_role(self, campaign_id: str, merchant_id: str) -> str | None:
+        """`owner`, `member`, or None for a merchant not in the campaign."""
+        ...
+
+    def list_campaign_members(self, campaign_id: str) -> list[dict[str, Any]]:
+        """merchant_id, name, role, joined_at, in the order they joined."""
+        ...
+
+    def insert_campaign_invite(self, code: str, campaign_id: str, now: int) -> None:
+        """A new single-use invitation code, not accepted yet."""
+        ...
+
+    def get_campaign_invite(self, code: str) -> dict[str, Any] | None:
+        """code, campaign_id, created_at, accepted_by, accepted_at; None if unknown."""
+        ...
+
+    def accept_campaign_invite(self, code: str, merchant_id: str, now: int) -> bool:
+        """Mark a code used by `merchant_id`: one conditional UPDATE, so of two merchants
+        accepting one code, one wins."""
+        ...
+
+    def list_campaign_invites(self, campaign_id: str) -> list[dict[str, Any]]:
+        """The campaign's invitations (as `get_campaign_invite`), oldest first."""
+        ...
+
+    def add_campaign_activity(self, campaign_id: str, activity_id: str, merchant_id: str,
+                              now: int) -> bool:
+        """Count the activity in the campaign from `now` (again, if it was removed); False if
+        it is counted already."""
+        ...
+
+    def remove_campaign_activity(self, campaign_id: str, activity_id: str, now: int) -> bool:
+        """Stop counting it from `now` (what it counted stays); False if it was not counted."""
+        ...
+
+    def list_campaign_activities(self, campaign_id: str) -> list[dict[str, Any]]:
+        """activity_id, merchant_id, added_at, removed_at, title, template_id, status,
+        timezone, merchant_name — removed ones included."""
+        ...
+
+    def campaigns_counting(self, activity_id: str, now: int) -> list[tuple[str, int]]:
+        """(campaign, since) of each campaign counting the activity's actions at `now`;
+        `since`: the later of when the activity was added and when the campaign starts."""
+        ...
+
+    def join_campaign(self, campaign_id: str, participant_id: str, activity_id: str, now: int,
+                      first_ever: bool, inviter: str | None) -> bool:
+        """Note the participant in the campaign; True the first time."""
+        ...
+
+    def add_campaign_stats(self, campaign_id: str, activity_id: str, hour: int,
+                           deltas: dict[str, int]) -> None:
+        """Add to the (campaign, activity, hour) bucket, written at once (within the action's
+        savepoint)."""
+        ...
+
+    def add_campaign_completions(self, campaign_id: str, activity_id: str, hour: int,
+                                 counts: dict[str, int]) -> None:
+        """Add completions by event type to the (campaign, activity, hour) bucket."""
+        ...
+
+    def campaign_buckets(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Every (activity, hour) bucket of the campaign, by hour."""
+        ...
+
+    def campaign_completion_counts(self, campaign_id: str) -> list[tuple[str, str, int]]:
+        """(activity, completion event type, count)."""
+        ...
+
+    def campaign_people(self, campaign_id: str) -> dict[str, int]:
+        """participants, first_ever, invited, inviters (distinct) over the whole campaign."""
         ...
 
 

@@ -22,6 +22,7 @@ class Merchant:
     password_hash: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    operator: bool = False  # an operator runs campaigns across merchants (migration 8)
 
 
 @dataclass
@@ -121,6 +122,9 @@ class ActionRecord:
     display_name: str = ""
     timer: str | None = None  # for timer actions: which room timer fired
     inviter: str | None = None  # the inviter this action recorded (a participant's first)
+    device: str = ""  # the client's device id the action came with (migration 9), "" if none
+    address: str = ""  # the client's address, "" for merchant and timer actions
+    never_wins: bool = False  # run for a participant blocked as `never_wins` (engine/blocks.py)
 
 
 @dataclass

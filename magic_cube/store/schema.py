@@ -269,4 +269,113 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             PRIMARY KEY (email, address))""",
         "CREATE INDEX login_failures_last ON login_failures (last_failed_at)",
     ]),
+    # Campaigns (docs/architecture.md, "Campaigns"): activities reported as one, of one
+    # merchant or, for an operator, of the merchants who joined. Counters move with each
+    # accepted action, in buckets per (campaign, activity, hour): an activity's actions write
+    # only its own rows, so activities of one campaign never wait for each other's counters.
+    # `campaign_participants` dedupes participants across the campaign's activities.
+    (8, "campaigns and operator accounts", [
+        "ALTER TABLE merchants ADD COLUMN operator BOOLEAN NOT NULL DEFAULT FALSE",
+        """CREATE TABLE campaigns (
+            id TEXT PRIMARY KEY,
+            owner_id TEXT NOT NULL REFERENCES merchants(id),
+            name TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            starts_on TEXT NOT NULL,
+            ends_on TEXT NOT NULL,
+            starts_at BIGINT NOT NULL,
+            ends_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE campaign_members (
+            campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+            merchant_id TEXT NOT NULL REFERENCES merchants(id),
+            role TEXT NOT NULL,
+            joined_at BIGINT NOT NULL,
+            PRIMARY KEY (campaign_id, merchant_id))""",
+        "CREATE INDEX campaign_members_merchant ON campaign_members (merchant_id, campaign_id)",
+        """CREATE TABLE campaign_invites (
+            code TEXT PRIMARY KEY,
+            campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+            created_at BIGINT NOT NULL,
+            accepted_by TEXT,
+            accepted_at BIGINT)""",
+        "CREATE INDEX campaign_invites_campaign ON campaign_invites (campaign_id, created_at)",
+        """CREATE TABLE campaign_activities (
+            campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+            activity_id TEXT NOT NULL REFERENCES activities(id),
+            merchant_id TEXT NOT NULL,
+            added_at BIGINT NOT NULL,
+            removed_at BIGINT,
+            PRIMARY KEY (campaign_id, activity_id))""",
+        "CREATE INDEX campaign_activities_activity ON campaign_activities (activity_id)",
+        """CREATE TABLE campaign_participants (
+            campaign_id TEXT NOT NULL,
+            participant_id TEXT NOT NULL,
+            first_seen BIGINT NOT NULL,
+            activity_id TEXT NOT NULL,
+            first_ever INTEGER NOT NULL DEFAULT 0,
+            inviter TEXT,
+            PRIMARY KEY (campaign_id, participant_id))""",
+        "CREATE INDEX campaign_participants_inviter ON campaign_participants "
+        "(campaign_id, inviter) WHERE inviter IS NOT NULL",
+        """CREATE TABLE campaign_stats (
+            campaign_id TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            participations BIGINT NOT NULL DEFAULT 0,
+            participants BIGINT NOT NULL DEFAULT 0,
+            first_ever BIGINT NOT NULL DEFAULT 0,
+            new_to_activity BIGINT NOT NULL DEFAULT 0,
+            interaction_seconds BIGINT NOT NULL DEFAULT 0,
+            completions BIGINT NOT NULL DEFAULT 0,
+            actions BIGINT NOT NULL DEFAULT 0,
+            invited BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (campaign_id, activity_id, hour))""",
+        """CREATE TABLE campaign_completions (
+            campaign_id TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            type TEXT NOT NULL,
+            count BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (campaign_id, activity_id, hour, type))""",
+    ]),
+    # Limits per device and address (engine/action_limits.py): one row per (activity, limit,
+    # subject, window) counts the accepted actions, taken by one conditional upsert in the
+    # action's transaction, so of two actions racing for the last slot one is refused. The
+    # log keeps the device and address each action came from, so that replay counts the same.
+    # `participant_devices` remembers the devices a participant acted or shared from: an
+    # invitee acting from their inviter's device is a self-invite.
+    (9, "limits per device and address", [
+        """CREATE TABLE action_limits (
+            activity_id TEXT NOT NULL,
+            limit_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            period TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (activity_id, limit_id, subject, period))""",
+        """CREATE TABLE participant_devices (
+            activity_id TEXT NOT NULL,
+            participant_id TEXT NOT NULL,
+            device TEXT NOT NULL,
+            first_seen BIGINT NOT NULL,
+            PRIMARY KEY (activity_id, participant_id, device))""",
+        "ALTER TABLE actions ADD COLUMN device TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE actions ADD COLUMN address TEXT NOT NULL DEFAULT ''",
+    ]),
+    # Blocks and voids (engine/blocks.py): a merchant blocks a participant or a device in an
+    # activity, `refused` or `never_wins`; each logged action records whether it ran as
+    # never-winning, so replay agrees whatever the blocks are now; a voided participant's codes
+    # keep their row, marked `voided_at`, and can no longer be redeemed.
+    (10, "blocklists and voids", [
+        """CREATE TABLE blocks (
+            activity_id TEXT NOT NULL REFERENCES activities(id),
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (activity_id, kind, value))""",
+        "ALTER TABLE actions ADD COLUMN never_wins INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE redemptions ADD COLUMN voided_at BIGINT",
+    ]),
 ]

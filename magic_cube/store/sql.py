@@ -333,6 +333,44 @@ class SQLTx(Tx):
             "ORDER BY joined_at DESC, room_id LIMIT ?", (activity_id, participant_id, limit))
         return [r[0] for r in rows]
 
+    def room_page(self, activity_id: str, status: str | None = None,
+                  before: tuple[int, str] | None = None, limit: int = 50) -> list[StoredRoom]:
+        where = ["activity_id = ?"]
+        args: list[Any] = [activity_id]
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if before is not None:
+            where.append("(opened_at < ? OR (opened_at = ? AND id < ?))")
+            args += [before[0], before[0], before[1]]
+        rows = self._all(f"SELECT * FROM rooms WHERE {' AND '.join(where)} "
+                         "ORDER BY opened_at DESC, id DESC LIMIT ?", (*args, limit))
+        members: dict[str, list[Member]] = {r["id"]: [] for r in rows}
+        if rows:  # every member of the page in one read, not one per room
+            marks = ", ".join("?" for _ in rows)
+            for m in self._all(f"SELECT * FROM room_members WHERE activity_id = ? "
+                               f"AND room_id IN ({marks}) ORDER BY room_id, position",
+                               (activity_id, *members)):
+                members[m["room_id"]].append(
+                    Member(m["participant_id"], m["role"], m["joined_at"], loads(m["data"]),
+                           m["display_name"]))
+        return [StoredRoom(Room(id=r["id"], status=r["status"], initiator=r["initiator"],
+                                capacity=r["capacity"], opened_at=r["opened_at"],
+                                state=loads(r["state"]), members=members[r["id"]],
+                                timers=loads(r["timers"]), closed_at=r["closed_at"]),
+                           r["version"]) for r in rows]
+
+    def room_actions(self, activity_id: str, room_id: str, limit: int = 100) -> list[ActionRecord]:
+        rows = self._all("SELECT * FROM actions WHERE activity_id = ? "
+                         "AND (room_id = ? OR new_room_id = ?) ORDER BY seq DESC LIMIT ?",
+                         (activity_id, room_id, room_id, limit))
+        for r in rows:
+            for key in self._ACTION_JSON:
+                r[key] = loads(r[key])
+            for key in self._ACTION_FLAGS:
+                r[key] = bool(r[key])
+        return [ActionRecord(**r) for r in rows]
+
     # participants --------------------------------------------------------------------------
 
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
@@ -395,7 +433,7 @@ class SQLTx(Tx):
     # action log, outbox --------------------------------------------------------------------
 
     _ACTION_JSON = ("params", "result", "events", "random")
-    _ACTION_FLAGS = ("first_time", "new_to_activity")  # INTEGER 0/1 columns
+    _ACTION_FLAGS = ("first_time", "new_to_activity", "never_wins")  # INTEGER 0/1 columns
 
     def insert_action(self, a: ActionRecord) -> None:
         row = {k: (dumps(v) if k in self._ACTION_JSON else int(v) if k in self._ACTION_FLAGS
@@ -716,6 +754,39 @@ class SQLTx(Tx):
                 "generations": [(int(g), int(n)) for g, n in generations],
                 "top_inviters": [(who, int(n), name or "") for who, n, name in inviters]}
 
+    # limits per device and address (engine/action_limits.py) ----------------------------
+
+    def take_limit(self, activity_id: str, limit_id: str, subject: str, period: str,
+                   most: int) -> bool:
+        if most < 1:
+            return False
+        return self._exec(
+            "INSERT INTO action_limits (activity_id, limit_id, subject, period, count) "
+            "VALUES (?, ?, ?, ?, 1) ON CONFLICT (activity_id, limit_id, subject, period) "
+            "DO UPDATE SET count = action_limits.count + 1 WHERE action_limits.count < ?",
+            (activity_id, limit_id, subject, period, most)) == 1
+
+    def limit_count(self, activity_id: str, limit_id: str, subject: str, period: str) -> int:
+        row = self._row("SELECT count FROM action_limits WHERE activity_id = ? AND limit_id = ? "
+                        "AND subject = ? AND period = ?", (activity_id, limit_id, subject, period))
+        return int(row[0]) if row else 0
+
+    def limit_counts(self, activity_id: str) -> list[tuple[str, str, str, int]]:
+        rows = self._rows("SELECT limit_id, subject, period, count FROM action_limits "
+                          "WHERE activity_id = ? ORDER BY limit_id, subject, period",
+                          (activity_id,))
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def note_device(self, activity_id: str, participant_id: str, device: str, now: int) -> None:
+        self._exec("INSERT INTO participant_devices (activity_id, participant_id, device, "
+                   "first_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                   (activity_id, participant_id, device, now))
+
+    def used_device(self, activity_id: str, participant_id: str, device: str) -> bool:
+        return self._row("SELECT 1 FROM participant_devices WHERE activity_id = ? "
+                         "AND participant_id = ? AND device = ?",
+                         (activity_id, participant_id, device)) is not None
+
     # the console: fulfilment and analytics ----------------------------------------------------
 
     _REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position",
@@ -753,7 +824,8 @@ class SQLTx(Tx):
 
     def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:
         return self._exec("UPDATE redemptions SET redeemed_at = ?, redeemed_by = ? "
-                          "WHERE code = ? AND merchant_id = ? AND redeemed_at IS NULL",
+                          "WHERE code = ? AND merchant_id = ? AND redeemed_at IS NULL "
+                          "AND voided_at IS NULL",
                           (now, by, code, merchant_id)) == 1
 
     def set_shipping(self, merchant_id: str, code: str, shipping: dict[str, Any] | None,
@@ -762,6 +834,68 @@ class SQLTx(Tx):
                           "WHERE code = ? AND merchant_id = ?",
                           (dumps(shipping) if shipping is not None else None, shipped_at, code,
                            merchant_id)) == 1
+
+    def void_redemptions(self, activity_id: str, participant_id: str, now: int) -> int:
+        return self._exec("UPDATE redemptions SET voided_at = ? WHERE activity_id = ? "
+                          "AND participant_id = ? AND redeemed_at IS NULL AND voided_at IS NULL",
+                          (now, activity_id, participant_id))
+
+    def put_block(self, activity_id: str, kind: str, value: str, outcome: str, reason: str,
+                  now: int) -> None:
+        self._exec("INSERT INTO blocks (activity_id, kind, value, outcome, reason, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id, kind, value) DO UPDATE "
+                   "SET outcome = excluded.outcome, reason = excluded.reason, "
+                   "created_at = excluded.created_at",
+                   (activity_id, kind, value, outcome, reason, now))
+
+    def delete_block(self, activity_id: str, kind: str, value: str) -> bool:
+        return self._exec("DELETE FROM blocks WHERE activity_id = ? AND kind = ? AND value = ?",
+                          (activity_id, kind, value)) == 1
+
+    def list_blocks(self, activity_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT kind, value, outcome, reason, created_at FROM blocks "
+                         "WHERE activity_id = ? ORDER BY created_at DESC, kind, value",
+                         (activity_id,))
+
+    def find_block(self, activity_id: str, participant_id: str, device: str) -> str | None:
+        # "refused" sorts after "never_wins": MAX picks the stronger of two matching blocks
+        row = self._one("SELECT MAX(outcome) AS outcome FROM blocks WHERE activity_id = ? AND "
+                        "((kind = 'participant' AND value = ?) OR (kind = 'device' AND value = ?))",
+                        (activity_id, participant_id, device))
+        return row["outcome"] if row else None
+
+    def invited_first_timers(self, activity_id: str) -> list[tuple[str, str, int]]:
+        rows = self._all("SELECT inviter, participant_id, at FROM actions WHERE activity_id = ? "
+                         "AND inviter IS NOT NULL AND first_time = 1 ORDER BY seq",
+                         (activity_id,))
+        return [(r["inviter"], r["participant_id"], r["at"]) for r in rows]
+
+    def room_only_helpers(self, activity_id: str, min_rooms: int) -> list[tuple[str, int]]:
+        rows = self._all(
+            "SELECT a.participant_id, COUNT(DISTINCT a.room_id) AS rooms FROM actions a "
+            "LEFT JOIN rooms r ON r.activity_id = a.activity_id AND r.id = a.room_id "
+            "WHERE a.activity_id = ? AND a.actor_kind = 'participant' GROUP BY a.participant_id "
+            "HAVING SUM(CASE WHEN a.room_id IS NULL OR r.initiator = a.participant_id "
+            "THEN 1 ELSE 0 END) = 0 AND COUNT(DISTINCT a.room_id) >= ? "
+            "ORDER BY rooms DESC, a.participant_id", (activity_id, min_rooms))
+        return [(r["participant_id"], r["rooms"]) for r in rows]
+
+    def participants_by(self, activity_id: str, column: str,
+                        min_participants: int) -> list[tuple[str, list[str]]]:
+        if column not in ("device", "address"):
+            raise ValueError(column)
+        rows = self._all(
+            f"SELECT {column} AS value, participant_id FROM actions WHERE activity_id = ? "
+            f"AND actor_kind = 'participant' AND {column} <> '' AND {column} IN "
+            f"(SELECT {column} FROM actions WHERE activity_id = ? AND "
+            f"actor_kind = 'participant' AND {column} <> '' GROUP BY {column} "
+            f"HAVING COUNT(DISTINCT participant_id) >= ?) "
+            f"GROUP BY {column}, participant_id ORDER BY {column}, participant_id",
+            (activity_id, activity_id, min_participants))
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            out.setdefault(r["value"], []).append(r["participant_id"])
+        return sorted(out.items(), key=lambda item: (-len(item[1]), item[0]))
 
     def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
                       since: int, until: int) -> dict[str, int]:
@@ -791,3 +925,127 @@ class SQLTx(Tx):
                         "WHERE activity_id = ? AND actor_kind = 'participant' "
                         "AND at >= ? AND at < ?", (activity_id, since, until))
         return int(row[0]) if row else 0
+
+    # campaigns (engine/campaigns.py) ------------------------------------------------------
+
+    def insert_campaign(self, row: dict[str, Any]) -> None:
+        cols = ", ".join(row)
+        self._exec(f"INSERT INTO campaigns ({cols}) VALUES ({', '.join('?' for _ in row)})",
+                   tuple(row.values()))
+
+    def get_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+
+    def list_campaigns(self, merchant_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT c.*, m.role FROM campaign_members m JOIN campaigns c "
+                         "ON c.id = m.campaign_id WHERE m.merchant_id = ? ORDER BY c.id DESC",
+                         (merchant_id,))
+
+    def add_campaign_member(self, campaign_id: str, merchant_id: str, role: str,
+                            now: int) -> bool:
+        return self._exec("INSERT INTO campaign_members (campaign_id, merchant_id, role, "
+                          "joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (campaign_id, merchant_id, role, now)) == 1
+
+    def campaign_role(self, campaign_id: str, merchant_id: str) -> str | None:
+        row = self._row("SELECT role FROM campaign_members WHERE campaign_id = ? "
+                        "AND merchant_id = ?", (campaign_id, merchant_id))
+        return row[0] if row else None
+
+    def list_campaign_members(self, campaign_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT m.merchant_id, x.name, m.role, m.joined_at "
+                         "FROM campaign_members m JOIN merchants x ON x.id = m.merchant_id "
+                         "WHERE m.campaign_id = ? ORDER BY m.joined_at, m.merchant_id",
+                         (campaign_id,))
+
+    def insert_campaign_invite(self, code: str, campaign_id: str, now: int) -> None:
+        self._exec("INSERT INTO campaign_invites (code, campaign_id, created_at) "
+                   "VALUES (?, ?, ?)", (code, campaign_id, now))
+
+    def get_campaign_invite(self, code: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM campaign_invites WHERE code = ?", (code,))
+
+    def accept_campaign_invite(self, code: str, merchant_id: str, now: int) -> bool:
+        return self._exec("UPDATE campaign_invites SET accepted_by = ?, accepted_at = ? "
+                          "WHERE code = ? AND accepted_by IS NULL",
+                          (merchant_id, now, code)) == 1
+
+    def list_campaign_invites(self, campaign_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM campaign_invites WHERE campaign_id = ? "
+                         "ORDER BY created_at, code", (campaign_id,))
+
+    def add_campaign_activity(self, campaign_id: str, activity_id: str, merchant_id: str,
+                              now: int) -> bool:
+        if self._exec("UPDATE campaign_activities SET added_at = ?, removed_at = NULL "
+                      "WHERE campaign_id = ? AND activity_id = ? AND removed_at IS NOT NULL",
+                      (now, campaign_id, activity_id)):
+            return True
+        return self._exec("INSERT INTO campaign_activities (campaign_id, activity_id, "
+                          "merchant_id, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (campaign_id, activity_id, merchant_id, now)) == 1
+
+    def remove_campaign_activity(self, campaign_id: str, activity_id: str, now: int) -> bool:
+        return self._exec("UPDATE campaign_activities SET removed_at = ? WHERE campaign_id = ? "
+                          "AND activity_id = ? AND removed_at IS NULL",
+                          (now, campaign_id, activity_id)) == 1
+
+    def list_campaign_activities(self, campaign_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT ca.activity_id, ca.merchant_id, ca.added_at, ca.removed_at, "
+                         "a.title, a.template_id, a.status, a.timezone, m.name AS merchant_name "
+                         "FROM campaign_activities ca JOIN activities a ON a.id = ca.activity_id "
+                         "JOIN merchants m ON m.id = ca.merchant_id WHERE ca.campaign_id = ? "
+                         "ORDER BY ca.added_at, ca.activity_id", (campaign_id,))
+
+    def campaigns_counting(self, activity_id: str, now: int) -> list[tuple[str, int]]:
+        rows = self._rows("SELECT ca.campaign_id, ca.added_at, c.starts_at "
+                          "FROM campaign_activities ca "
+                          "JOIN campaigns c ON c.id = ca.campaign_id WHERE ca.activity_id = ? "
+                          "AND ca.removed_at IS NULL AND ca.added_at <= ? AND c.starts_at <= ? "
+                          "AND c.ends_at > ? ORDER BY ca.campaign_id",
+                          (activity_id, now, now, now))
+        return [(r[0], max(int(r[1]), int(r[2]))) for r in rows]
+
+    def join_campaign(self, campaign_id: str, participant_id: str, activity_id: str, now: int,
+                      first_ever: bool, inviter: str | None) -> bool:
+        return self._exec("INSERT INTO campaign_participants (campaign_id, participant_id, "
+                          "first_seen, activity_id, first_ever, inviter) "
+                          "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (campaign_id, participant_id, now, activity_id, int(first_ever),
+                           inviter)) == 1
+
+    def add_campaign_stats(self, campaign_id: str, activity_id: str, hour: int,
+                           deltas: dict[str, int]) -> None:
+        columns = tuple(sorted(c for c, v in deltas.items() if v))
+        if not columns:
+            return
+        updates = ", ".join(f"{c} = campaign_stats.{c} + excluded.{c}" for c in columns)
+        self._exec(f"INSERT INTO campaign_stats (campaign_id, activity_id, hour, "
+                   f"{', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 3))}) "
+                   f"ON CONFLICT (campaign_id, activity_id, hour) DO UPDATE SET {updates}",
+                   (campaign_id, activity_id, hour, *(deltas[c] for c in columns)))
+
+    def add_campaign_completions(self, campaign_id: str, activity_id: str, hour: int,
+                                 counts: dict[str, int]) -> None:
+        for kind, n in sorted(counts.items()):
+            self._exec("INSERT INTO campaign_completions (campaign_id, activity_id, hour, type, "
+                       "count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (campaign_id, activity_id, "
+                       "hour, type) DO UPDATE SET count = campaign_completions.count + "
+                       "excluded.count", (campaign_id, activity_id, hour, kind, n))
+
+    def campaign_buckets(self, campaign_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM campaign_stats WHERE campaign_id = ? "
+                         "ORDER BY hour, activity_id", (campaign_id,))
+
+    def campaign_completion_counts(self, campaign_id: str) -> list[tuple[str, str, int]]:
+        rows = self._rows("SELECT activity_id, type, sum(count) FROM campaign_completions "
+                          "WHERE campaign_id = ? GROUP BY activity_id, type "
+                          "ORDER BY activity_id, type", (campaign_id,))
+        return [(a, t, int(n)) for a, t, n in rows]
+
+    def campaign_people(self, campaign_id: str) -> dict[str, int]:
+        row = self._row("SELECT COUNT(*), COALESCE(SUM(first_ever), 0), COUNT(inviter), "
+                        "COUNT(DISTINCT inviter) FROM campaign_participants "
+                        "WHERE campaign_id = ?", (campaign_id,))
+        values = [int(v or 0) for v in row] if row else [0, 0, 0, 0]
+        return dict(zip(("participants", "first_ever", "invited", "inviters"), values,
+                        strict=True))

@@ -45,6 +45,7 @@ def seeded_app(path, catalog, clock=None):
     of each and events in the outbox. Rate limits are off: the fuzzer is one fast client."""
     app = create_app({
         "CATALOG": catalog, "TESTING": True,
+        "FORECAST_TIME_BUDGET": 0.5,  # seconds per forecast: many cases, each bounded
         "SETTINGS": {"database_url": f"sqlite:///{path}", "rate_limit_enabled": False,
                      "long_poll_max": 1, "long_poll_interval": 0.1},
         **({"CLOCK": clock} if clock is not None else {}),

@@ -4,13 +4,15 @@
 // they are and a mini-program copies the folder. The platform enters through one `request`
 // function (fetchRequest, wxRequest(wx), or a fake in tests); time through `now`/`sleep`.
 
+import { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 import { ActionUnsettledError, MagicCubeError, NetworkError, parseRetryAfter } from "./errors.js";
 import { fetchRequest, header, parseBody, wxRequest } from "./http.js";
-import { randomId } from "./ids.js";
+import { DEVICE_PATTERN, deviceId, randomId } from "./ids.js";
 import {
   STOPPED, createStopper, defaultSleep, isHidden, retryDelay, whenVisible,
 } from "./timing.js";
 
+export { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 export { ActionUnsettledError, MagicCubeError, NetworkError } from "./errors.js";
 export { fetchRequest, wxRequest } from "./http.js";
 export { deviceId, randomId } from "./ids.js";
@@ -20,6 +22,7 @@ export const MAX_WAIT = 25; // seconds: the server refuses longer long polls (42
 const TOKEN_CODES = ["token_expired", "invalid_token"];
 // Refusals that mean "try again in a moment" rather than "no".
 const RETRY_CODES = ["rate_limited", "idempotency_in_flight", "conflict"];
+const MAX_CHALLENGES = 2; // solved for one action at most
 
 const enc = encodeURIComponent;
 const activityPath = (id) => `/v1/activities/${enc(id)}`;
@@ -90,6 +93,18 @@ export class MagicCubeClient {
     this.document = options.document !== undefined
       ? options.document : (typeof document !== "undefined" ? document : null);
     this._refreshing = null;
+    // Sent as Magic-Cube-Device with actions and share links, so that limits per device count
+    // this phone whatever account it uses. A mini-program may pass its own stable id.
+    if (options.device !== undefined && !DEVICE_PATTERN.test(String(options.device))) {
+      throw new TypeError("device: 8-64 letters, digits, _ or -");
+    }
+    this.device = options.device === undefined ? null : String(options.device);
+  }
+
+  /** This device's id: the one given, else one kept in storage (or memory) for good. */
+  deviceId() {
+    if (!this.device) this.device = deviceId();
+    return this.device;
   }
 
   // -- one request -------------------------------------------------------------------------------
@@ -260,8 +275,9 @@ export class MagicCubeClient {
    * answer `{ok, action, seq, room, result, events}`; throws the refusal as MagicCubeError
    * (with `.idempotencyKey`), or ActionUnsettledError when the outcome stays unknown.
    * `onRetry(error, {attempt, delayMs})` hears about each retry (to show "retrying…").
+   * A 428 challenge_required is solved and sent again; `onChallenge` hears (README).
    */
-  async act(activityId, action, { room, params, via, idempotencyKey, onRetry } = {}) {
+  async act(activityId, action, { room, params, via, idempotencyKey, onRetry, onChallenge } = {}) {
     const key = idempotencyKey || randomId();
     const body = {};
     if (room !== undefined && room !== null) body.room = room;
@@ -271,14 +287,22 @@ export class MagicCubeClient {
     const path = `${activityPath(activityId)}/actions/${enc(action)}`;
     const started = this.now();
     let uncertain = false;
+    let challenges = 0;
+    // A challenge's solution rides on every retry too (accepted again with this key).
+    const headers = { "Idempotency-Key": key, "Magic-Cube-Device": this.deviceId() };
     for (let attempt = 1; ; attempt += 1) {
       let error;
       try {
-        const response = await this.send({
-          method: "POST", path, body, headers: { "Idempotency-Key": key },
-        });
+        const response = await this.send({ method: "POST", path, body, headers });
         if (response.status >= 200 && response.status < 300) return response.body;
         error = this._error(response);
+        const challenge = response.body && response.body.challenge;
+        if (error.code === "challenge_required" && challenge && challenges < MAX_CHALLENGES) {
+          challenges += 1;
+          headers[CHALLENGE_HEADER] = await this._solve(challenge, onChallenge, error);
+          attempt -= 1; // not a failed attempt
+          continue;
+        }
       } catch (err) {
         if (!(err instanceof NetworkError)) throw err;
         error = err;
@@ -294,6 +318,19 @@ export class MagicCubeClient {
       if (onRetry) onRetry(error, { attempt, delayMs: delay });
       await this.sleep(delay);
     }
+  }
+
+  /** The Magic-Cube-Challenge value; throws `error` when there is no solution. */
+  async _solve(challenge, onChallenge, error) {
+    const { maxnumber } = challenge;
+    const tell = (info) => onChallenge && deliver(onChallenge, null, { maxnumber, ...info });
+    tell({ state: "solving", tried: 0 });
+    const found = await solveChallenge(challenge, {
+      now: this.now, onProgress: (p) => tell({ state: "solving", ...p }),
+    });
+    if (!found) throw error;
+    tell({ state: "solved", tried: found.tried, ms: found.ms });
+    return encodeSolution(challenge, found.number);
   }
 
   // -- heartbeats, sharing, guests ---------------------------------------------------------------
@@ -345,6 +382,7 @@ export class MagicCubeClient {
     return this.call({
       method: "POST",
       path: `${activityPath(activityId)}/share`,
+      headers: { "Magic-Cube-Device": this.deviceId() },
       body: room === undefined || room === null ? {} : { room },
     });
   }

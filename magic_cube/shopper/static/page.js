@@ -171,6 +171,15 @@ function animate(kind) {
   };
 }
 
+// A challenge is solved unseen; only a slow one (an old phone) says why the button waits.
+function challengeNote() {
+  let timer;
+  return (info) => {
+    if (info.state === "solved") clearTimeout(timer);
+    else timer = timer || setTimeout(() => toast(S.checking), 300);
+  };
+}
+
 async function perform(el, params) {
   if (busy || !(await ensureToken())) return;
   const name = el.dataset.action;
@@ -181,7 +190,7 @@ async function perform(el, params) {
   const spinner = animate(el.dataset.animate);
   try {
     const answer = await client.act(activity, name, { room, params, via,
-      onRetry: () => toast(S.retrying, "warn") });
+      onRetry: () => toast(S.retrying, "warn"), onChallenge: challengeNote() });
     await spinner.stop(answer.result && answer.result.index);
     toast(el.dataset.done ? fill(el.dataset.done, answer.result) : S.done, "ok");
     if (answer.room && answer.room !== config.room) {
