@@ -157,3 +157,19 @@ def test_a_view_shows_a_top_up_that_came_due_with_no_worker_running(env):
     again = engine.public_view(aid, if_none_match=first.etag)
     assert again.body is not None and again.body["view"]["pool"] == 11_000
     assert invariants(engine, aid) == []
+
+
+def test_the_schedule_says_when_each_timer_runs_next(env):
+    engine, clock, merchant, _worker = env
+    aid = _pool(engine, merchant)
+    schedule = engine.timer_schedule(merchant, aid)
+    assert [(s["timer"], s["at"]) for s in schedule] == [
+        ("boost", FIRST_TOP_UP), ("settle", SPLIT), ("close", END)]
+    assert schedule[0]["title"] == {"zh": "奖池加码", "en": "Top up the pool"}
+    assert schedule[-1] == {"at": END, "timer": "close", "action": "close",
+                            "title": {"zh": "结算", "en": "Close the books"}}
+    clock.now = FIRST_TOP_UP + 1  # the first top-up fires (lazily, as the schedule is read)
+    assert engine.timer_schedule(merchant, aid)[0]["at"] == FIRST_TOP_UP + DAY
+    assert _state(engine, aid)["pool"] == 10_500
+    clock.now = SPLIT
+    assert [s["timer"] for s in engine.timer_schedule(merchant, aid)] == ["boost", "close"]

@@ -108,12 +108,15 @@ def test_a_bad_block_is_explained_and_changes_nothing(web):
 def test_a_void_from_the_review_list_returns_the_prizes_and_voids_the_codes(web):
     aid = farm(web.engine, web.merchant)
     won = [c for c in web.engine.redemptions(web.merchant, aid) if c["participant_id"] == "fake1"]
-    r = web.post(f"/console/activities/{aid}/voids", {"participant": "fake1"},
-                 follow_redirects=True)
+    asked = web.post(f"/console/activities/{aid}/voids", {"participant": "fake1"})
+    assert asked.status_code == 200  # first it says what voiding does, and nothing changes
+    assert "Void the results of fake1?" in text_of(asked.get_data(as_text=True))
+    assert web.engine.blocks.list(web.merchant, aid) == []
+    sure = {"participant": "fake1", "confirm": "yes"}
+    r = web.post(f"/console/activities/{aid}/voids", sure, follow_redirects=True)
     text = text_of(r.get_data(as_text=True))
     assert f"Voided the results of fake1: {len(won)} codes voided" in text
-    again = web.post(f"/console/activities/{aid}/voids", {"participant": "fake1"},
-                     follow_redirects=True)
+    again = web.post(f"/console/activities/{aid}/voids", sure, follow_redirects=True)
     assert "Not voided: their results are void already" in text_of(again.get_data(as_text=True))
     if won:
         html = page(web, f"/console/redeem?code={won[0]['code']}&lang=en")

@@ -137,6 +137,9 @@ def void(activity_id: str):
     if _valid("participant", participant, None) is not None:
         flash(_("Enter a participant ID."), "error")
         return _page(activity_id, "review")
+    if request.form.get("confirm") != "yes":  # it cannot be undone: say what it does first
+        return render_template("console/confirm_void.html", activity=load_activity(activity_id),
+                               participant=participant)
     try:
         done = get_engine().blocks.void(current_merchant(), activity_id, participant)
     except EngineError as exc:

@@ -396,6 +396,8 @@ def detail(activity_id: str):
     entry = pinned_entry(activity)
     published = activity["status"] in ("scheduled", "live", "paused")
     stock = get_engine().stock_lines(current_merchant(), activity_id) if published else []
+    schedule = (get_engine().timer_schedule(current_merchant(), activity_id) if published
+                else [])
     return render_template("console/activity.html", activity=activity, entry=entry,
                            buttons=BUTTONS.get(activity["status"], ()), verb_labels=VERB_LABELS,
                            status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
@@ -404,7 +406,8 @@ def detail(activity_id: str):
                                "config", {}).get("live_editable", [])],
                            fair=draws_at_random(entry) and activity["seed_commitment"],
                            published=published, stock=stock_rows(entry, stock),
-                           now=get_engine().now(), flagged=flagged_count(activity))
+                           now=get_engine().now(), flagged=flagged_count(activity),
+                           schedule=schedule)
 
 
 def flagged_count(activity: dict[str, Any]) -> int:

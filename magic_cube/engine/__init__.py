@@ -411,6 +411,10 @@ class Engine:
         """A page of the activity's rooms, newest first, with their members and room values."""
         return self.live.rooms(merchant, activity_id, status, cursor, limit)
 
+    def timer_schedule(self, merchant: Merchant, activity_id: str) -> list[dict[str, Any]]:
+        """When each of the activity's own timers runs next: time, timer, action, title."""
+        return self.live.schedule(merchant, activity_id)
+
     def live_room(self, merchant: Merchant, activity_id: str, room_id: str) -> dict[str, Any]:
         """One room of the activity with its members and the actions on it, newest first."""
         return self.live.room(merchant, activity_id, room_id)

@@ -14,13 +14,14 @@ from typing import Any
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import EngineError, RoomNotFound
 from magic_cube.engine.lifecycle import TIMER_STATUSES, Lifecycle, due_change
-from magic_cube.engine.performer import Performer
+from magic_cube.engine.performer import Performer, timer_window
 from magic_cube.engine.rooms import to_rules
 from magic_cube.rules.interpreter import render_view
 from magic_cube.rules.jsonlogic import JsonLogicError
 from magic_cube.rules.jsonlogic.compile import compile_rule
 from magic_cube.rules.jsonlogic.introspect import var_paths
 from magic_cube.rules.model import Actor, Snapshot
+from magic_cube.rules.timers import upcoming
 from magic_cube.store.records import ActivityRecord, Merchant, StoredRoom
 
 ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
@@ -200,17 +201,36 @@ class Live:
             timers_due = activity.status in TIMER_STATUSES \
                 and bool(tx.due_rooms(activity_id, now, 1))
         if not (timers_due or due_change(activity.status, activity.starts_at,
-                                         activity.ends_at, now)):
+                                         activity.ends_at, now, activity.next_due)):
             return activity
         with core.store.transaction() as tx:
             activity = core.activity(tx, activity_id, merchant)
             changed = self.lifecycle.advance(tx, activity, now)
             if activity.status in TIMER_STATUSES:
-                changed = bool(self.performer.fire_due_timers(
-                    tx, activity, core.template(activity), now)) or changed
+                template = core.template(activity)
+                changed = bool(self.performer.fire_activity_timers(tx, activity, template, now)
+                               + self.performer.fire_due_timers(tx, activity, template, now)
+                               ) or changed
         if changed:
             core.notify(activity_id)
         return activity
+
+    def schedule(self, merchant: Merchant, activity_id: str) -> list[dict[str, Any]]:
+        """When each of the activity's own timers (`at`, `daily`, `at: "end"`) runs next: time,
+        timer and the action it runs, earliest first; empty for a draft or an ended one."""
+        activity = self._current(merchant, activity_id)
+        template = self.core.template(activity)
+        if not template.activity_timers or activity.status not in ("scheduled", "live",
+                                                                    "paused"):
+            return []
+        window = timer_window(activity)  # a scheduled one's counts from its start
+        actions = template.doc.get("actions", {})
+        return [{"at": at, "timer": name,
+                 "action": template.activity_timers[name].action,
+                 "title": actions.get(template.activity_timers[name].action, {}).get("title")}
+                for at, name in upcoming(template.activity_timers, activity.config,
+                                         activity.state or {}, window, self.core.now(),
+                                         activity.timezone)]
 
     def _describe(self, activity: ActivityRecord, stored: StoredRoom, keys: list[str],
                   now: int) -> dict[str, Any]:

@@ -88,6 +88,20 @@ def next_due(timers: dict[str, ActivityTimer], config: dict[str, Any], state: di
     return min(times) if times else None
 
 
+def upcoming(timers: dict[str, ActivityTimer], config: dict[str, Any], state: dict[str, Any],
+             window: Window, now: int, timezone: str) -> list[tuple[int, str]]:
+    """When each of the activity's timers runs next (time, name), earliest first, as things
+    stand now: the schedule a merchant is shown. Only the next one of each, since what a
+    firing writes can change the times after it (a paced release stops after its last part).
+    An `at: "end"` timer comes at the planned end."""
+    out = [(t, timer.name) for timer in timers.values()
+           if (t := _next(timer, config, state, window, timezone, now)) is not None]
+    if window.end is not None and not window.ended:
+        out += [(window.end, t.name) for t in timers.values()
+                if t.end and fired_at(state, t.name) is None]
+    return sorted(out)
+
+
 def _next(timer: ActivityTimer, config: dict[str, Any], state: dict[str, Any], window: Window,
           timezone: str, now: int) -> int | None:
     """The timer's first occurrence after it last fired (or from the start), or None."""
