@@ -129,6 +129,24 @@ def test_a_void_returns_prizes_voids_codes_blocks_and_replays(shop, engine):
     assert invariants(engine, aid) == []  # replay included
 
 
+def test_a_void_returns_a_bargain_order_to_stock(shop, engine):
+    config = {"product_name": "Tea set", "original_price": 10000, "floor_price": 1000,
+              "helpers_needed": 3, "cut_min": 1000, "cut_max": 5000, "stock": 5}
+    aid = shop.live("bargain", config)["id"]
+    room = shop.act(aid, "start", "cheat").get_json()["result"]["room"]
+    for friend in ("f1", "f2", "f3"):  # each on a phone of their own
+        r = shop.act(aid, "help", friend, room=room)
+        assert r.status_code == 200, r.get_json()
+    assert shop.act(aid, "buy", "cheat", room=room).status_code == 200
+    assert public(shop, aid)["view"]["stock_left"] == 4
+    r = shop.client.post(f"/v1/merchant/activities/{aid}/voids", json={"participant": "cheat"},
+                         headers=shop.headers)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["codes_voided"] == 1 and r.get_json()["actions"] == ["void"]
+    assert public(shop, aid)["view"]["stock_left"] == 5  # the order's unit is back on sale
+    assert invariants(engine, aid) == []  # stock + sold still the stock published; replay agrees
+
+
 def test_voiding_needs_a_participant_who_acted(shop):
     aid = shop.live("lottery")["id"]
     r = shop.client.post(f"/v1/merchant/activities/{aid}/voids", json={"participant": "nobody"},
