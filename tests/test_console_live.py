@@ -378,3 +378,10 @@ def test_the_live_list_refreshes_itself(browser, floor):
         assert "大卫" in page.inner_text(f"#room-{room}")
     finally:
         page.context.close()
+
+
+def test_a_money_label_drops_its_unit_beside_a_yuan_value():
+    from magic_cube.console.live import money_label
+    assert money_label("底价（元）") == "底价"
+    assert money_label("Floor price (yuan)") == "Floor price"
+    assert money_label("Helpers") == "Helpers"

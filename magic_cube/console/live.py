@@ -70,6 +70,11 @@ def time_left(due: int | None, now: int) -> str:
     return _("%(m)s min", m=minutes)
 
 
+def _label(entry: TemplateEntry, key: str, money: bool) -> str:
+    label = key_label(entry, key)
+    return money_label(label) if money else label
+
+
 def key_label(entry: TemplateEntry, key: str) -> str:
     """A room value's or member data key's label: `view_labels`, else the label of the
     config field the room view reads, else the key made readable."""
@@ -81,6 +86,17 @@ def key_label(entry: TemplateEntry, key: str) -> str:
             and rule["var"].startswith("config."):
         return field_name(entry, rule["var"].removeprefix("config."))
     return humanise(key) or key
+
+
+UNIT_SUFFIXES = ("（元）", "(元)", " (yuan)", "(yuan)")
+
+
+def money_label(label: str) -> str:
+    """A money field's label beside a value shown as ¥12.34: without its "(yuan)" unit."""
+    for suffix in UNIT_SUFFIXES:
+        if label.endswith(suffix):
+            return label.removesuffix(suffix).rstrip()
+    return label
 
 
 def shown(value: Any, money: bool) -> str:
@@ -144,7 +160,7 @@ def present_room(entry: TemplateEntry, activity: dict[str, Any], room: dict[str,
     members = [{
         "name": m["name"] or m["participant"], "participant": m["participant"],
         "role": member_role(entry, room, m), "joined": format_time(m["joined_at"], tz),
-        "data": [(key_label(entry, k), shown(v, k in member_money))
+        "data": [(_label(entry, k, k in member_money), shown(v, k in member_money))
                  for k, v in (m["data"] or {}).items()],
     } for m in room["members"]]
     capacity = room["capacity"]
@@ -159,8 +175,8 @@ def present_room(entry: TemplateEntry, activity: dict[str, Any], room: dict[str,
         "size": room["size"], "capacity": capacity,
         "fill": round(100 * room["size"] / capacity) if capacity else None,
         "left": time_left(room["due"], now) if room["status"] == "open" else None,
-        "rows": [(key_label(entry, k), shown(v, k in money)) for k, v in room["values"].items()
-                 if k != skip],
+        "rows": [(_label(entry, k, k in money), shown(v, k in money))
+                 for k, v in room["values"].items() if k != skip],
         "progress": progress,
         "members": members,
         "url": url_for("console.live.room", activity_id=activity["id"], room_id=room["id"]),
