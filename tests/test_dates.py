@@ -3,16 +3,19 @@ check that refuses comparing a date-time string with a number."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from template_factory import minimal_template
 
 from magic_cube.catalog.catalog import check_document
 from magic_cube.catalog.semantic import semantic_problems
 from magic_cube.rules.compiler import compile_template
-from magic_cube.rules.days import epoch
+from magic_cube.rules.days import epoch, local_date
 from magic_cube.rules.jsonlogic import EvaluationError, apply, compile_rule
 from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Outcome
@@ -186,3 +189,15 @@ def test_a_definition_that_compares_wrongly_is_refused_where_it_is_used() -> Non
 def test_compiled_template_resets_are_read_from_the_declaration() -> None:
     doc = _template("monthly")
     assert compile_template(doc).state["participant"]["joins_today"].reset == "monthly"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1_500_000_000, 2_000_000_000), min_size=1, max_size=30),
+       st.sampled_from(["Asia/Shanghai", "America/New_York", "America/Havana",
+                        "Australia/Lord_Howe", "Pacific/Chatham", "Europe/London"]))
+def test_the_remembered_day_is_always_the_day(seconds, tz):
+    # local_date remembers the last day it worked out; near and far calls alike must agree
+    # with a fresh conversion, daylight-saving days (one starting at 01:00 in Havana) too.
+    for ts in seconds + [s + 1 for s in seconds] + [s - 86400 for s in seconds]:
+        fresh = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz)).date().isoformat()
+        assert local_date(ts, tz) == fresh

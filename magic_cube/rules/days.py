@@ -6,7 +6,7 @@ activity's day turns at 16:00 UTC. Timestamps are stored in UTC (epoch seconds).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,9 +18,23 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# zone -> (first second, first second of the next day, date) of the day last asked about:
+# every action asks for its day, and nearly all of them ask about the same one.
+_LAST_DAY: dict[str, tuple[float, float, str]] = {}
+
+
 def local_date(ts: int, tz: str = DEFAULT_TIMEZONE) -> str:
     """The calendar date (YYYY-MM-DD) at epoch second `ts` in zone `tz`."""
-    return datetime.fromtimestamp(ts, UTC).astimezone(zone(tz)).date().isoformat()
+    known = _LAST_DAY.get(tz)
+    if known is not None and known[0] <= ts < known[1]:
+        return known[2]
+    day = datetime.fromtimestamp(ts, UTC).astimezone(zone(tz)).date()
+    start = datetime.combine(day, time(0), zone(tz)).timestamp()
+    end = datetime.combine(day + timedelta(days=1), time(0), zone(tz)).timestamp()
+    text = day.isoformat()
+    if start <= ts < end:  # (a day that starts in a daylight-saving gap: not cached)
+        _LAST_DAY[tz] = (start, end, text)
+    return text
 
 
 def epoch(dt: datetime) -> int:
