@@ -8,13 +8,16 @@ books closed as the activity ends.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
 import pytest
 from engine_helpers import START, Clock, catalog, create_merchant, invariants, read_all
 from stores import STORE_PARAMS, store_url
+from template_factory import write_template
 
+from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine, Participant
 from magic_cube.settings import Settings
 from magic_cube.store import open_store
@@ -173,3 +176,32 @@ def test_the_schedule_says_when_each_timer_runs_next(env):
     assert _state(engine, aid)["pool"] == 10_500
     clock.now = SPLIT
     assert [s["timer"] for s in engine.timer_schedule(merchant, aid)] == ["boost", "close"]
+
+
+def test_an_action_that_moves_a_timer_tells_the_worker(env, tmp_path):
+    # A timer whose time is in the activity's state: the action that sets it must update
+    # when the activity next comes due, or the worker would not look at it in time.
+    engine, clock, merchant, _worker = env
+    doc = copy.deepcopy(engine.catalog.get("checkin_pool").doc)
+    doc["id"] = "alarm_pool"
+    doc["state"]["activity"]["alarm"] = {"type": "integer", "initial": 0}
+    doc["actions"]["check_in"]["effects"].append(
+        {"set": {"path": "activity.alarm", "value": {"+": [{"var": "now"}, 60]}}})
+    doc["timers"]["alarm"] = {"at": {"var": "activity.alarm"}, "action": "boost"}
+    write_template(tmp_path / "templates", doc)
+    own = Engine(engine.store, Catalog.discover([tmp_path / "templates"], entry_points=False),
+                 Settings.load({}, environ={}), clock)
+    created = own.create_activity(merchant, "alarm_pool",
+                                  {**CONFIG, "daily_boost": 100, "boost_time": "23:59"},
+                                  ends_at=END)
+    aid = created["id"]
+    own.publish(merchant, aid)
+    assert own.act(aid, "check_in", AMY).status == 200
+    assert read_all(own, aid)["activity"].next_due == START + 60
+    clock.now = START + 60
+    worker = Worker(own)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    assert _state(own, aid)["pool"] == 10_100  # the alarm's top-up, on time

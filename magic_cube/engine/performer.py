@@ -133,6 +133,9 @@ class Performer:
                       timer, created)
         for pid in sorted(outcome.others):  # written in one order, whatever the rules' order
             self._write_other(tx, activity, pid, outcome.others[pid], others.get(pid))
+        if timer is None and outcome.activity_changed and template.activity_timers:
+            # A timer's time may read the state this action wrote: the worker must know.
+            self.track_next_due(tx, activity, template, now)
         return outcome
 
     def _actor(self, tx: Tx, activity: ActivityRecord, request: ActionRequest,
@@ -286,12 +289,20 @@ class Performer:
             request = ActionRequest(timers[name].action, "", "timer", {}, None)
             self.perform(tx, activity, template, request, now, timer=name)
             fired += 1
-        upcoming = next_activity_timer(timers, activity.config, activity.state, window, now,
+        self.track_next_due(tx, activity, template, now)
+        return fired
+
+    @staticmethod
+    def track_next_due(tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                       now: int) -> None:
+        """Store when the activity's next timer comes due (`next_due`: the worker and a
+        view's ETag check look for it), if that moved."""
+        upcoming = next_activity_timer(template.activity_timers, activity.config,
+                                       activity.state, timer_window(activity), now,
                                        activity.timezone)
         if upcoming != activity.next_due:
             activity.next_due = upcoming
             tx.update_activity(activity.id, bump=False, next_due=upcoming)
-        return fired
 
     # room timers ---------------------------------------------------------------------------
 
