@@ -147,6 +147,18 @@ def test_a_void_returns_a_bargain_order_to_stock(shop, engine):
     assert invariants(engine, aid) == []  # stock + sold still the stock published; replay agrees
 
 
+def test_a_refused_participant_gets_no_share_link_and_no_interaction_time(shop):
+    aid = shop.live("lottery")["id"]
+    assert draw(shop, aid, "bot").status_code == 200
+    assert block(shop, aid, "participant", "bot", "refused").status_code == 201
+    r = shop.client.post(f"/v1/activities/{aid}/share", json={}, headers=shop.as_("bot"))
+    assert r.status_code == 403 and r.get_json()["error"] == "participant_blocked"
+    r = shop.client.post(f"/v1/activities/{aid}/heartbeat", headers=shop.as_("bot"))
+    assert r.status_code == 403 and r.get_json()["error"] == "participant_blocked"
+    ok = shop.client.post(f"/v1/activities/{aid}/share", json={}, headers=shop.as_("fair"))
+    assert ok.status_code == 200
+
+
 def test_voiding_needs_a_participant_who_acted(shop):
     aid = shop.live("lottery")["id"]
     r = shop.client.post(f"/v1/merchant/activities/{aid}/voids", json={"participant": "nobody"},

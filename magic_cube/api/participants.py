@@ -182,7 +182,8 @@ class Action(MethodView):
 class Heartbeat(MethodView):
     @blp.doc(security=PARTICIPANT)
     @blp.response(200, HeartbeatSchema)
-    @documents_errors(blp, "activity_not_found", "conflict", *TOKEN_ERRORS)
+    @documents_errors(blp, "activity_not_found", "conflict", "participant_blocked",
+                      *TOKEN_ERRORS)
     def post(self, activity_id: str) -> Any:
         """Report that the participant is still interacting (credited on the server clock)"""
         participant = current_participant(activity_id)

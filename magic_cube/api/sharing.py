@@ -83,7 +83,7 @@ class Share(MethodView):
     @blp.arguments(ShareHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ShareSchema)
     @documents_errors(blp, "invalid_json", "validation_error", "activity_not_found",
-                      "room_not_found", *TOKEN_ERRORS)
+                      "room_not_found", "participant_blocked", *TOKEN_ERRORS)
     def post(self, body: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """The participant's share link for the activity or one of its rooms (the same link
         each time they ask)"""

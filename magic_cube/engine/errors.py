@@ -194,6 +194,13 @@ class ParticipantNotFound(NotFound):
     code, message = "participant_not_found", "That participant has not joined this activity"
 
 
+class ParticipantBlocked(EngineError):
+    """A blocked participant asks for a share link or reports interaction time (their actions
+    are refused by the same name, as a template refusal)."""
+
+    code, status, message = "participant_blocked", 403, "You cannot take part in this activity"
+
+
 class AlreadyVoided(EngineError):
     code, status, message = "already_voided", 409, "The participant's results are void already"
 

@@ -22,7 +22,12 @@ from typing import Any
 
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
-from magic_cube.engine.errors import ActivityNotFound, RoomNotFound, ShareNotFound
+from magic_cube.engine.errors import (
+    ActivityNotFound,
+    ParticipantBlocked,
+    RoomNotFound,
+    ShareNotFound,
+)
 from magic_cube.engine.stats import hour_of
 from magic_cube.rules.interpreter import mask_name
 from magic_cube.store import Tx
@@ -82,6 +87,8 @@ class Sharing:
                 raise ActivityNotFound()
             if room_id is not None and tx.get_room(activity_id, room_id) is None:
                 raise RoomNotFound()
+            if tx.find_block(activity_id, participant.id, participant.device) == "refused":
+                raise ParticipantBlocked()  # a blocked account recruits nobody
             code, new = tx.insert_share(new_code(), activity_id, room_id, participant.id, now)
             if participant.device:  # an invitee on this device is the sharer again
                 tx.note_device(activity_id, participant.id, participant.device, now)

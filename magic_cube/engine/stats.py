@@ -14,6 +14,7 @@ from typing import Any
 from magic_cube.engine import campaigns
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
+from magic_cube.engine.errors import ParticipantBlocked
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.model import Outcome
 from magic_cube.settings import Settings
@@ -93,6 +94,8 @@ class Results:
         with core.store.transaction(write=False) as tx:
             live = core.activity(tx, activity_id).status == "live"
         with core.store.transaction() as tx:
+            if tx.find_block(activity_id, participant.id, participant.device) == "refused":
+                raise ParticipantBlocked()  # no interaction time for a refused participant
             record = tx.get_participant(activity_id, participant.id)
             expected = record.version if record else None
             if record is None:
