@@ -72,6 +72,9 @@ class CompiledAction:
     result: list[tuple[str, Expr]]
     title: dict[str, str]
     limits: list[Limit] = field(default_factory=list)
+    # Whether `{}` passes `params` (worked out once: most actions take no params, and
+    # validating nothing against a schema is most of the cost of a small action).
+    empty_params_ok: bool = False
 
 
 @dataclass
@@ -251,13 +254,15 @@ def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:
     guards = [Guard(ex(g["rule"], f"{path}.guards[{i}].rule"), g["error"], f"guards[{i}]")
               for i, g in enumerate(body.get("guards", []))]
     room = body.get("room", "none")
+    params = Draft202012Validator(params_schema,
+                                  format_checker=Draft202012Validator.FORMAT_CHECKER)
     return CompiledAction(
         name=name,
         by=body.get("by", "participant"),
         room=room,
         room_status=tuple(body.get("room_status", ["open"])),
-        params=Draft202012Validator(params_schema,
-                                    format_checker=Draft202012Validator.FORMAT_CHECKER),
+        params=params,
+        empty_params_ok=params.is_valid({}),
         guards=guards,
         effects=compile_effects(body.get("effects", []), f"{path}.effects", ex),
         result=[(k, ex(v, f"{path}.result.{k}")) for k, v in body.get("result", {}).items()],

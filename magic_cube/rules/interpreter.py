@@ -55,7 +55,8 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
     if actor.kind != action.by:
         return Rejection("not_allowed", detail=f"{action_name} is performed by {action.by}")
     params = {} if params is None else params
-    errors = sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors = [] if params == {} and action.empty_params_ok else \
+        sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path)
