@@ -204,7 +204,7 @@ class Lifecycle:
             self._close_rooms_at_end(tx, activity, template, ended_at, now)
         # Then the activity's own timers: those still due, and `at: "end"` (after the rooms,
         # so that a settlement at the end sees every room closed).
-        self.performer.fire_activity_timers(tx, activity, template, now)
+        self.performer.fire_activity_timers(tx, activity, template, now, force=True)
 
     def _close_rooms_at_end(self, tx: Tx, activity: ActivityRecord,
                             template: CompiledTemplate, ended_at: int, now: int) -> None:
@@ -389,7 +389,8 @@ class Lifecycle:
 
     def timers_moved(self, tx: Tx, activity: ActivityRecord, now: int) -> None:
         """After a change that can move the activity's own timers (config, start, end)."""
-        self.performer.fire_activity_timers(tx, activity, self.core.template(activity), now)
+        self.performer.fire_activity_timers(tx, activity, self.core.template(activity),
+                                           now, force=True)
 
     def transition(self, merchant: Merchant, activity_id: str, verb: str,
                    starts_at: int | None = None) -> dict[str, Any]:

@@ -271,12 +271,19 @@ class Performer:
     # the activity's own timers ------------------------------------------------------------
 
     def fire_activity_timers(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
-                             now: int) -> int:
+                             now: int, force: bool = False) -> int:
         """Run the activity's due timers (`at`, `daily`, `at: "end"`), earliest first, then
         store when the next one comes due (`next_due`, which the worker looks for). Returns
-        how many fired."""
+        how many fired.
+
+        `next_due` is kept current by every firing and every action that changes the state
+        (`track_next_due`), so before an action nothing is worked out while it is still
+        ahead; `force` works everything out again, after a change of config, start or end
+        (and at the end, whose timers `next_due` does not hold)."""
         timers = template.activity_timers
         if not timers or activity.status not in ("live", "paused", "ended"):
+            return 0
+        if not force and activity.next_due is not None and activity.next_due > now:
             return 0
         window = timer_window(activity)
         fired = 0
