@@ -156,7 +156,7 @@ class Actions:
         spec = template.actions.get(request.action)
         if spec is None or spec.by in ("timer", "void"):
             raise UnknownAction(f"No action {request.action!r} in this activity")
-        if (blocked := screen(tx, activity.id, request)) is not None:
+        if (blocked := screen(tx, activity, request)) is not None:
             return refusal(template, blocked, lang)  # refused: nothing written
         self.performer.fire_activity_timers(tx, activity, template, now)
         self.performer.fire_due_timers(tx, activity, template, now, room_id=request.room_id)

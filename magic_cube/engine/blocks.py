@@ -38,12 +38,12 @@ VOID_REASON = "void"  # the reason of the block a void leaves
 OPEN_STATUSES = ("scheduled", "live", "paused", "ended")
 
 
-def screen(tx: Tx, activity_id: str, request: ActionRequest) -> Rejection | None:
+def screen(tx: Tx, activity: ActivityRecord, request: ActionRequest) -> Rejection | None:
     """A participant action's check against the activity's blocks: a rejection when refused;
     else marks the request never-winning when so blocked."""
-    if request.kind != "participant":
+    if request.kind != "participant" or not activity.blocks:
         return None  # the merchant's and timers' actions are never blocked
-    outcome = tx.find_block(activity_id, request.participant, request.device)
+    outcome = tx.find_block(activity.id, request.participant, request.device)
     if outcome == "refused":
         return Rejection("participant_blocked")
     request.never_wins = outcome == "never_wins"

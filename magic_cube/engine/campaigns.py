@@ -62,6 +62,16 @@ def _known_zone(name: Any) -> bool:
 
 # counting, inside the action's transaction ------------------------------------------------
 
+def counting(tx: Tx, activity: ActivityRecord, now: int) -> list[tuple[str, int]]:
+    """(campaign, since) of each campaign counting the activity's actions at `now`, from the
+    list the store keeps on the activity's row (so an action looks nothing up for it)."""
+    listed = activity.campaigns
+    if listed is None:  # an activity from before the list was kept: kept from now on
+        listed = activity.campaigns = tx.campaigns_of(activity.id)
+        tx.update_activity(activity.id, bump=False, campaigns=listed)
+    return [(campaign, since) for campaign, since, until in listed if since <= now < until]
+
+
 def count_action(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, action: str,
                  participant: str, by_participant: bool, outcome: Outcome, now: int,
                  credited: int, new_to_activity: bool, first_time: bool, hour_marked: bool,
@@ -71,8 +81,7 @@ def count_action(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, a
     Written at once, not deferred: a savepoint of group commit that rolls back takes them with
     it. The participant is looked up in the campaign at most once per activity and hour
     (`hour_marked`: an earlier action this hour, already counted, put them there)."""
-    counting = tx.campaigns_counting(activity.id, now)
-    if not counting:
+    if not (counted := counting(tx, activity, now)):
         return
     hour = _hour(now)
     completions = Counter(e.type for e in outcome.events if e.type in template.completion)
@@ -80,7 +89,7 @@ def count_action(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, a
     if invited:
         record = tx.get_participant(activity.id, participant)
         inviter = record.inviter if record else None
-    for campaign_id, since in counting:
+    for campaign_id, since in counted:
         deltas = {"actions": 1, "interaction_seconds": credited,
                   "completions": sum(completions.values())}
         if by_participant:
@@ -97,11 +106,11 @@ def count_action(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, a
             tx.add_campaign_completions(campaign_id, activity.id, hour, dict(completions))
 
 
-def count_interaction(tx: Tx, activity_id: str, now: int, credited: int) -> None:
+def count_interaction(tx: Tx, activity: ActivityRecord, now: int, credited: int) -> None:
     """Interaction seconds a heartbeat credited, in the heartbeat's transaction."""
     if credited:
-        for campaign_id, _since in tx.campaigns_counting(activity_id, now):
-            tx.add_campaign_stats(campaign_id, activity_id, _hour(now),
+        for campaign_id, _since in counting(tx, activity, now):
+            tx.add_campaign_stats(campaign_id, activity.id, _hour(now),
                                   {"interaction_seconds": credited})
 
 

@@ -31,7 +31,8 @@ Checker = Callable[[ActivityRecord, dict[str, Any], dict[str, Any], list[Room],
 
 def read_all(engine: Engine, activity_id: str) -> dict[str, Any]:
     """Everything stored about one activity, read in one transaction: `activity`, `merchant`,
-    `log`, `rooms`, `participants`, `hourly` (stats buckets) and `outbox`."""
+    `log`, `rooms`, `participants`, `hourly` (stats buckets), `outbox`, and the count of its
+    `blocks` and its `campaigns` as worked out afresh."""
     with engine.store.transaction(write=False) as tx:
         activity = tx.get_activity(activity_id)
         if activity is None:
@@ -46,6 +47,8 @@ def read_all(engine: Engine, activity_id: str) -> dict[str, Any]:
         rooms = [s.room for s in tx.list_rooms(activity_id)]
         participants = tx.list_participants(activity_id, limit=10**9)
         hourly = tx.hourly_stats(activity_id)
+        blocks = len(tx.list_blocks(activity_id))
+        campaigns = tx.campaigns_of(activity_id)
         outbox: list[OutboxRecord] = []
         while True:
             boxed = tx.list_outbox(activity_id, outbox[-1].id if outbox else 0, 1000)
@@ -53,7 +56,8 @@ def read_all(engine: Engine, activity_id: str) -> dict[str, Any]:
                 break
             outbox += boxed
     return {"activity": activity, "merchant": merchant, "log": log, "rooms": rooms,
-            "participants": participants, "hourly": hourly, "outbox": outbox}
+            "participants": participants, "hourly": hourly, "outbox": outbox,
+            "blocks": blocks, "campaigns": campaigns}
 
 
 def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> list[str]:
@@ -94,6 +98,13 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
     boxed = Counter((o.seq, o.type) for o in data["outbox"])
     if logged != boxed:
         problems.append(f"outbox: {sum(boxed.values())} events != {sum(logged.values())} logged")
+
+    # What the activity's row keeps for its actions agrees with the tables it stands for.
+    if activity.blocks != data["blocks"]:
+        problems.append(f"blocks: the row counts {activity.blocks}, there are {data['blocks']}")
+    if activity.campaigns is not None and activity.campaigns != data["campaigns"]:
+        problems.append(f"campaigns: the row lists {activity.campaigns}, "
+                        f"not {data['campaigns']}")
 
     problems += _stats(engine, data, template)
     if check_replay:

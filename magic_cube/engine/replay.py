@@ -94,8 +94,9 @@ def _rerun(shadow: Core, merchant: Merchant, stored: Stored,
         else:
             config.update(entry.params["before"])
     assert stored.activity.initial_state is not None
+    # The shadow holds no blocks and is in no campaign: the log says how each action ran.
     start = replace(stored.activity, state=stored.activity.initial_state, config=config, seq=0,
-                    version=1, status="live")
+                    version=1, status="live", blocks=0, campaigns=[])
     with shadow.store.transaction() as tx:
         tx.insert_merchant(merchant)
         tx.insert_activity(start)

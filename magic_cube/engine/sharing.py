@@ -87,7 +87,8 @@ class Sharing:
                 raise ActivityNotFound()
             if room_id is not None and tx.get_room(activity_id, room_id) is None:
                 raise RoomNotFound()
-            if tx.find_block(activity_id, participant.id, participant.device) == "refused":
+            if activity.blocks and tx.find_block(activity_id, participant.id,
+                                                 participant.device) == "refused":
                 raise ParticipantBlocked()  # a blocked account recruits nobody
             code, new = tx.insert_share(new_code(), activity_id, room_id, participant.id, now)
             if participant.device:  # an invitee on this device is the sharer again

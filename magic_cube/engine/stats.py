@@ -90,11 +90,15 @@ class Results:
         """Credit interaction time on the server clock; returns the participant's total."""
         core = self.core
         now = core.now()
-        # A plain read of the activity: heartbeats must not queue behind its actions.
+        # A plain read of the activity: heartbeats must not queue behind its actions. Its
+        # block count and campaigns are as of this read (a block added since holds from the
+        # next heartbeat on).
         with core.store.transaction(write=False) as tx:
-            live = core.activity(tx, activity_id).status == "live"
+            activity = core.activity(tx, activity_id)
+        live = activity.status == "live"
         with core.store.transaction() as tx:
-            if tx.find_block(activity_id, participant.id, participant.device) == "refused":
+            if activity.blocks and tx.find_block(activity_id, participant.id,
+                                                 participant.device) == "refused":
                 raise ParticipantBlocked()  # no interaction time for a refused participant
             record = tx.get_participant(activity_id, participant.id)
             expected = record.version if record else None
@@ -104,7 +108,7 @@ class Results:
             tx.save_participant(record, expected)
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})
-                campaigns.count_interaction(tx, activity_id, now, credited)
+                campaigns.count_interaction(tx, activity, now, credited)
         return {"credited": credited, "interaction_seconds": record.interaction_seconds,
                 "next_heartbeat": core.settings.heartbeat_interval}
 

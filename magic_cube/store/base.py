@@ -415,7 +415,8 @@ class Tx(Protocol):
 
     def put_block(self, activity_id: str, kind: str, value: str, outcome: str, reason: str,
                   now: int) -> None:
-        """Block a participant or a device (`kind`) in the activity, or change its outcome."""
+        """Block a participant or a device (`kind`) in the activity, or change its outcome.
+        This and `delete_block` keep the count on the activity's row (`ActivityRecord.blocks`)."""
         ...
 
     def delete_block(self, activity_id: str, kind: str, value: str) -> bool:
@@ -562,9 +563,10 @@ class Tx(Protocol):
         timezone, merchant_name — removed ones included."""
         ...
 
-    def campaigns_counting(self, activity_id: str, now: int) -> list[tuple[str, int]]:
-        """(campaign, since) of each campaign counting the activity's actions at `now`;
-        `since`: the later of when the activity was added and when the campaign starts."""
+    def campaigns_of(self, activity_id: str) -> list[list[Any]]:
+        """[campaign, since, until] of each campaign the activity is in (`since`: the later of
+        when it was added and when the campaign starts). Adding and removing an activity keep
+        this list on its row (`ActivityRecord.campaigns`), where actions read it."""
         ...
 
     def join_campaign(self, campaign_id: str, participant_id: str, activity_id: str, now: int,

@@ -50,6 +50,10 @@ class ActivityRecord:
     seed_commitment: str | None = None
     next_due: int | None = None  # earliest activity timer (rules/timers.py), for the worker
     guests: bool = False  # the shopper page may mint guest tokens for nicknames
+    blocks: int = 0  # how many blocks the activity has (kept by the store)
+    # [campaign, since, until] of each campaign counting it, kept by the store; None: not
+    # worked out yet (an activity from before they were kept), so looked up
+    campaigns: list[list[Any]] | None = field(default_factory=list)
 
 
 @dataclass

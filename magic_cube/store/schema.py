@@ -378,4 +378,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE actions ADD COLUMN never_wins INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE redemptions ADD COLUMN voided_at BIGINT",
     ]),
+    # What every action would otherwise look up on each call, kept on the activity's row
+    # (which the action reads anyway) by the statements that change it: `blocks` counts the
+    # activity's blocks (none: no lookup), `campaigns` lists the campaigns counting it as
+    # [campaign, since, until] (JSON; NULL until first worked out, then looked up).
+    (11, "block count and campaigns on the activity row", [
+        "ALTER TABLE activities ADD COLUMN blocks INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE activities ADD COLUMN campaigns TEXT",
+        "UPDATE activities SET blocks = (SELECT COUNT(*) FROM blocks b "
+        "WHERE b.activity_id = activities.id)",
+        "UPDATE activities SET campaigns = '[]' WHERE id NOT IN "
+        "(SELECT activity_id FROM campaign_activities)",
+    ]),
 ]

@@ -206,13 +206,15 @@ class SQLTx(Tx):
 
     # activities ----------------------------------------------------------------------------
 
-    _ACTIVITY_JSON = ("config", "state", "initial_state")
+    _ACTIVITY_JSON = ("config", "state", "initial_state")  # and `campaigns`, which may be NULL
 
     def _activity(self, row: dict[str, Any] | None) -> ActivityRecord | None:
         if row is None:
             return None
         for key in self._ACTIVITY_JSON:
             row[key] = loads(row[key])
+        if row["campaigns"] is not None:
+            row["campaigns"] = loads(row["campaigns"])
         row["guests"] = bool(row["guests"])  # SQLite keeps booleans as 0/1
         return ActivityRecord(**row)
 
@@ -227,6 +229,7 @@ class SQLTx(Tx):
 
     def insert_activity(self, a: ActivityRecord) -> None:
         row = {k: (dumps(v) if k in self._ACTIVITY_JSON else v) for k, v in vars(a).items()}
+        row["campaigns"] = dumps(a.campaigns) if a.campaigns is not None else None
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         self._exec(f"INSERT INTO activities ({cols}) VALUES ({marks})", tuple(row.values()))
@@ -234,7 +237,8 @@ class SQLTx(Tx):
     def update_activity(self, activity_id: str, bump: bool = True, **fields: Any) -> None:
         """Write the given columns; `bump` moves the version a participant's ETag depends on."""
         sets = [f"{k} = ?" for k in fields]
-        args = [dumps(v) if k in self._ACTIVITY_JSON else v for k, v in fields.items()]
+        args = [dumps(v) if k in self._ACTIVITY_JSON or k == "campaigns" else v
+                for k, v in fields.items()]
         if bump:
             sets.append("version = version + 1")
         self._exec(f"UPDATE activities SET {', '.join(sets)} WHERE id = ?", (*args, activity_id))
@@ -847,10 +851,19 @@ class SQLTx(Tx):
                    "SET outcome = excluded.outcome, reason = excluded.reason, "
                    "created_at = excluded.created_at",
                    (activity_id, kind, value, outcome, reason, now))
+        self._count_blocks(activity_id)
 
     def delete_block(self, activity_id: str, kind: str, value: str) -> bool:
-        return self._exec("DELETE FROM blocks WHERE activity_id = ? AND kind = ? AND value = ?",
-                          (activity_id, kind, value)) == 1
+        deleted = self._exec("DELETE FROM blocks WHERE activity_id = ? AND kind = ? "
+                             "AND value = ?", (activity_id, kind, value)) == 1
+        self._count_blocks(activity_id)
+        return deleted
+
+    def _count_blocks(self, activity_id: str) -> None:
+        """The activity row's count of its blocks: an action reads it there, and looks its
+        participant up in `blocks` only when there are some."""
+        self._exec("UPDATE activities SET blocks = (SELECT COUNT(*) FROM blocks "
+                   "WHERE activity_id = ?) WHERE id = ?", (activity_id, activity_id))
 
     def list_blocks(self, activity_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT kind, value, outcome, reason, created_at FROM blocks "
@@ -976,18 +989,33 @@ class SQLTx(Tx):
 
     def add_campaign_activity(self, campaign_id: str, activity_id: str, merchant_id: str,
                               now: int) -> bool:
-        if self._exec("UPDATE campaign_activities SET added_at = ?, removed_at = NULL "
-                      "WHERE campaign_id = ? AND activity_id = ? AND removed_at IS NOT NULL",
-                      (now, campaign_id, activity_id)):
-            return True
-        return self._exec("INSERT INTO campaign_activities (campaign_id, activity_id, "
-                          "merchant_id, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                          (campaign_id, activity_id, merchant_id, now)) == 1
+        added = bool(self._exec(
+            "UPDATE campaign_activities SET added_at = ?, removed_at = NULL "
+            "WHERE campaign_id = ? AND activity_id = ? AND removed_at IS NOT NULL",
+            (now, campaign_id, activity_id))) or self._exec(
+            "INSERT INTO campaign_activities (campaign_id, activity_id, merchant_id, added_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (campaign_id, activity_id, merchant_id, now)) == 1
+        self._keep_campaigns(activity_id)
+        return added
 
     def remove_campaign_activity(self, campaign_id: str, activity_id: str, now: int) -> bool:
-        return self._exec("UPDATE campaign_activities SET removed_at = ? WHERE campaign_id = ? "
-                          "AND activity_id = ? AND removed_at IS NULL",
-                          (now, campaign_id, activity_id)) == 1
+        removed = self._exec("UPDATE campaign_activities SET removed_at = ? "
+                             "WHERE campaign_id = ? AND activity_id = ? AND removed_at IS NULL",
+                             (now, campaign_id, activity_id)) == 1
+        self._keep_campaigns(activity_id)
+        return removed
+
+    def _keep_campaigns(self, activity_id: str) -> None:
+        """Keep the activity's campaigns on its row, where every action reads them."""
+        self.update_activity(activity_id, bump=False, campaigns=self.campaigns_of(activity_id))
+
+    def campaigns_of(self, activity_id: str) -> list[list[Any]]:
+        rows = self._rows("SELECT ca.campaign_id, ca.added_at, c.starts_at, c.ends_at "
+                          "FROM campaign_activities ca "
+                          "JOIN campaigns c ON c.id = ca.campaign_id WHERE ca.activity_id = ? "
+                          "AND ca.removed_at IS NULL ORDER BY ca.campaign_id", (activity_id,))
+        return [[r[0], max(int(r[1]), int(r[2])), int(r[3])] for r in rows]
 
     def list_campaign_activities(self, campaign_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT ca.activity_id, ca.merchant_id, ca.added_at, ca.removed_at, "
@@ -995,15 +1023,6 @@ class SQLTx(Tx):
                          "FROM campaign_activities ca JOIN activities a ON a.id = ca.activity_id "
                          "JOIN merchants m ON m.id = ca.merchant_id WHERE ca.campaign_id = ? "
                          "ORDER BY ca.added_at, ca.activity_id", (campaign_id,))
-
-    def campaigns_counting(self, activity_id: str, now: int) -> list[tuple[str, int]]:
-        rows = self._rows("SELECT ca.campaign_id, ca.added_at, c.starts_at "
-                          "FROM campaign_activities ca "
-                          "JOIN campaigns c ON c.id = ca.campaign_id WHERE ca.activity_id = ? "
-                          "AND ca.removed_at IS NULL AND ca.added_at <= ? AND c.starts_at <= ? "
-                          "AND c.ends_at > ? ORDER BY ca.campaign_id",
-                          (activity_id, now, now, now))
-        return [(r[0], max(int(r[1]), int(r[2]))) for r in rows]
 
     def join_campaign(self, campaign_id: str, participant_id: str, activity_id: str, now: int,
                       first_ever: bool, inviter: str | None) -> bool:
