@@ -2,8 +2,9 @@
 transaction, each in its own savepoint; a failing one rolls back alone; nothing is answered
 before the commit, and a process killed with a batch in flight applies none of it.
 
-Also Idempotency-Keys after a crash: a key left pending by a killed process is abandoned at
-once, not after `idempotency_pending_timeout`.
+Also Idempotency-Keys after a crash: a process killed inside its keyed action leaves the key
+unused, and a key left pending by a killed process (as claims in a transaction of their own
+once did) is abandoned at once, not after `idempotency_pending_timeout`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from engine_helpers import read_all as read_everything
 from stores import STORE_PARAMS, store_url
 
 from magic_cube.engine import Engine, Participant
+from magic_cube.engine.actions import request_hash
 from magic_cube.engine.errors import IdempotencyInFlight
 from magic_cube.settings import Settings
 from magic_cube.store import open_store
+from magic_cube.store.records import IdempotencyRecord
 
 LOTTERY = config_for("lottery", prizes=[
     {"name": "Mug", "type": "physical", "stock": 1000, "odds": 3000},
@@ -225,17 +228,16 @@ def test_a_process_killed_mid_batch_loses_no_acknowledged_action_and_applies_non
 
 
 def _claim_and_hang(url: str, activity_id: str, directory: str) -> None:
-    """Claim an Idempotency-Key, say so, and hang before acting (until killed)."""
+    """Leave a key pending in this process's name (as claims made in a transaction of their
+    own once did), say so, and hang (until killed)."""
     engine = engine_on(url)
-    act_once = engine._act_once
-
-    def hang(*args: Any, **kwargs: Any) -> Any:
-        Path(directory, "claimed").touch()
-        time.sleep(120)
-        return act_once(*args, **kwargs)
-
-    engine._act_once = hang
-    engine.act(activity_id, "draw", Participant("alice"), idempotency_key="crash-1")
+    record = IdempotencyRecord(activity_id, "alice", "crash-1",
+                               request_hash("draw", {}, None, "participant"), "pending", None,
+                               None, engine.now(), engine.store.owner())
+    with engine.store.transaction() as tx:
+        assert tx.claim_idempotency(record, stale_before=0)
+    Path(directory, "claimed").touch()
+    time.sleep(120)
 
 
 def test_a_key_left_pending_by_a_killed_process_is_abandoned_at_once(url, tmp_path):
@@ -269,9 +271,47 @@ def test_a_key_left_pending_by_a_killed_process_is_abandoned_at_once(url, tmp_pa
         engine.close()
 
 
-def test_a_slow_request_whose_key_was_taken_over_rolls_back(url):
-    engine = engine_on(url, idempotency_pending_timeout=1)
-    clock = engine.clock
+def _act_and_hang(url: str, activity_id: str, directory: str) -> None:
+    """Act with a key and hang inside the action's transaction, after its writes (until
+    killed): the claim, the action and the outcome are all written, none committed."""
+    engine = engine_on(url)
+    count = engine.count
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        count(*args, **kwargs)
+        Path(directory, "acting").touch()
+        time.sleep(120)
+
+    engine.count = hang
+    engine.act(activity_id, "draw", Participant("alice"), idempotency_key="crash-2")
+
+
+def test_a_process_killed_inside_its_keyed_action_leaves_the_key_unused(url, tmp_path):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        child = _spawn().Process(target=_act_and_hang, args=(url, aid, str(tmp_path)))
+        child.start()
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "acting").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "acting").exists()
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(30)
+        # The retry waits for the dead transaction's locks to go, then acts: the first try
+        # left nothing behind, neither its effects nor its key.
+        answer = engine.act(aid, "draw", Participant("alice"), idempotency_key="crash-2")
+        assert answer.status == 200 and not answer.replayed
+        again = engine.act(aid, "draw", Participant("alice"), idempotency_key="crash-2")
+        assert again.replayed and again.body == answer.body
+        assert [e.participant_id for e in read_everything(engine, aid)["log"]] == ["alice"]
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
+def test_a_retry_that_finishes_first_answers_the_slow_request_too(url):
+    engine = engine_on(url)
     try:
         aid = publish(engine, create_merchant(engine), "lottery",
                       config_for("lottery", draws_per_day=3, draws_total=3))
@@ -279,18 +319,15 @@ def test_a_slow_request_whose_key_was_taken_over_rolls_back(url):
         answers: list[Any] = []
 
         def late(*args: Any, **kwargs: Any) -> Any:
-            # While this request dawdles its key goes stale and a retry takes it over.
+            # While this request dawdles on its way in, a retry with its key acts.
             engine._act_once = act_once
-            clock.advance(5)
             answers.append(engine.act(aid, "draw", Participant("alice"), idempotency_key="k"))
             return act_once(*args, **kwargs)
 
         engine._act_once = late
-        with pytest.raises(Exception) as refused:
-            engine.act(aid, "draw", Participant("alice"), idempotency_key="k")
-        assert getattr(refused.value, "code", None) == "conflict"
+        slow = engine.act(aid, "draw", Participant("alice"), idempotency_key="k")
         assert answers[0].status == 200 and not answers[0].replayed
+        assert slow.replayed and slow.body == answers[0].body
         assert len(read_everything(engine, aid)["log"]) == 1  # one effect, the retry's
     finally:
         engine.close()
-

@@ -4,14 +4,15 @@ Load the snapshot the action needs, fire the activity's due room timers first (l
 correctness never waits for a worker), run the pure interpreter, then write state changes, the
 action-log entry, outbox events, counters and the idempotency record together — or nothing.
 
-With an `Idempotency-Key` the action is two short transactions: claim the key (pending, in the
-name of this claim's owner), then act and complete the key inside the action's own transaction,
-only while the claim still holds it. A retry of a completed key answers the stored outcome; the
-same key with another request is refused; a pending key is in flight until the first request
-finishes, or is abandoned: its owner process is gone, or it is older than
-`idempotency_pending_timeout`.
+With an `Idempotency-Key`, the key is claimed inside the action's own transaction, after the
+activity's row is locked: the claim, the action and the stored outcome commit together or not
+at all, so a crash leaves no key half-used, and a retry of a request still being processed
+waits on that lock and then answers its stored outcome. A retry of a completed key answers the
+stored outcome; the same key with another request is refused. (A key left pending by the
+earlier two-transaction scheme is still honoured: in flight until its owner process is gone or
+it is older than `idempotency_pending_timeout`.)
 
-Both transactions go through group commit (`engine/commits.py`): concurrent actions of this
+The transaction goes through group commit (`engine/commits.py`): concurrent actions of this
 process share one write transaction, each in its own savepoint, and each answer waits for
 that commit.
 """
@@ -74,65 +75,57 @@ class Actions:
             merchant: Merchant | None, lang: str) -> ActionOutcome:
         """Perform `request` once per `key` (when given). Refusals by the template's rules come
         back as `Refused`; anything else that stops an action raises an `EngineError`."""
-        if key is None:
-            return self.act_once(activity_id, request, merchant, lang, None)
-        if not KEY_PATTERN.match(key):
+        if key is not None and not KEY_PATTERN.match(key):
             raise InvalidIdempotencyKey()
-        claim = self._claim(activity_id, request, key, merchant)
-        if not isinstance(claim, tuple):
-            return claim  # answered before
-        try:
-            return self.act_once(activity_id, request, merchant, lang, claim)
-        except BaseException:
-            self.core.commits.run(self.core.store.lane(activity_id),
-                                  lambda tx: tx.release_idempotency(activity_id, *claim))
-            raise
+        return self.act_once(activity_id, request, merchant, lang, key)
 
-    def _claim(self, activity_id: str, request: ActionRequest, key: str,
-               merchant: Merchant | None) -> Claim | ActionOutcome:
+    def _claim(self, tx: Tx, activity_id: str, request: ActionRequest, key: str,
+               now: int) -> Claim | ActionOutcome:
         """Take the key for this request, or the outcome it already had."""
         digest = request_hash(request.action, request.params, request.room_id, request.kind)
         scope = request.participant if request.kind == "participant" \
             else f"merchant:{request.participant}"
-        now = self.core.now()
         settings = self.core.settings
-        # The process's owner id, and this claim's own mark: a takeover by this process too
-        # makes the first claim's completion fail.
+        # The process's owner id, and this claim's own mark (what completing it checks).
         owner = f"{self.core.store.owner()}#{secrets.token_hex(4)}"
         record = IdempotencyRecord(activity_id, scope, key, digest, "pending", None, None, now,
                                    owner)
         stale_before = now - settings.idempotency_pending_timeout
-
-        def claim(tx: Tx) -> Claim | ActionOutcome:
-            if merchant is not None:  # a participant's token already named this activity
-                self.core.activity(tx, activity_id, merchant)
+        if tx.claim_idempotency(record, stale_before):
+            return scope, key, owner  # one statement, the usual case
+        found = tx.get_idempotency(activity_id, scope, key)
+        if found is not None and found.created_at < now - settings.idempotency_ttl:
+            tx.delete_idempotency(activity_id, scope, key)  # expired: usable afresh
             if tx.claim_idempotency(record, stale_before):
-                return scope, key, owner  # one statement, the usual case
+                return scope, key, owner
             found = tx.get_idempotency(activity_id, scope, key)
-            if found is not None and found.created_at < now - settings.idempotency_ttl:
-                tx.delete_idempotency(activity_id, scope, key)  # expired: usable afresh
-                if tx.claim_idempotency(record, stale_before):
-                    return scope, key, owner
-                found = tx.get_idempotency(activity_id, scope, key)
-            if found is None:
-                raise IdempotencyInFlight()  # released by another request just now
-            if found.request_hash != digest:
-                raise IdempotencyKeyReused()
-            if found.state != "done":
-                raise IdempotencyInFlight()
-            assert found.status is not None and found.response is not None
-            return from_record(found.status, found.response)
-
-        return self.core.commits.run(self.core.store.lane(activity_id), claim)
+        if found is None:
+            raise IdempotencyInFlight()  # released by another request just now
+        if found.request_hash != digest:
+            raise IdempotencyKeyReused()
+        if found.state != "done":
+            raise IdempotencyInFlight()  # pending from before claims shared the transaction
+        assert found.status is not None and found.response is not None
+        return from_record(found.status, found.response)
 
     def act_once(self, activity_id: str, request: ActionRequest, merchant: Merchant | None,
-                 lang: str, claim: Claim | None) -> ActionOutcome:
-        """The action's own transaction (which completes a claimed key), shared with the
+                 lang: str, key: str | None) -> ActionOutcome:
+        """The action's own transaction (which claims and completes `key`), shared with the
         process's concurrent actions (group commit), answered once it has committed."""
         now = self.core.now()
+        replayed = False
 
         def action(tx: Tx) -> ActionOutcome:
+            nonlocal replayed
+            # Locked first (the activity's row), so that two requests with one key take turns.
             activity = self.core.activity(tx, activity_id, merchant)
+            claim: Claim | None = None
+            if key is not None:
+                taken = self._claim(tx, activity_id, request, key, now)
+                if not isinstance(taken, tuple):
+                    replayed = True
+                    return taken  # answered before
+                claim = taken
             self.lifecycle.advance(tx, activity, now)
             template = self.core.template(activity)
             outcome = self._checked(tx, activity, template, request, now, lang)
@@ -145,7 +138,8 @@ class Actions:
             outcome = self.core.commits.run(self.core.store.lane(activity_id), action)
         except Conflict as exc:
             raise ConcurrentUpdate() from exc
-        self.core.notify(activity_id)
+        if not replayed:
+            self.core.notify(activity_id)
         return outcome
 
     def _checked(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
