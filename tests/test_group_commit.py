@@ -85,9 +85,28 @@ def in_one_batch(engine: Engine, activity_id: str,
     holder.join(10)
     for t in threads:
         t.join(30)
-    # The claims (keys) may take a second batch; actions without keys take exactly one.
+    # The last result: how many batches (transactions) the calls took.
     results.append(commits.batches - batches)
     return results
+
+
+def test_heartbeats_share_a_commit_with_actions(url):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        people = [Participant(f"p{i}") for i in range(6)]
+        for p in people:
+            assert engine.act(aid, "draw", p).status == 200
+        engine.clock.advance(20)
+        *answers, batches = in_one_batch(engine, aid, [
+            *(lambda p=p: engine.heartbeat(aid, p) for p in people),
+            lambda: engine.act(aid, "draw", Participant("late"))])
+        assert batches == 1
+        assert [a["credited"] for a in answers[:-1]] == [20] * len(people)
+        assert answers[-1].status == 200
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
 
 
 def test_a_failing_action_in_a_batch_rolls_back_alone(url):

@@ -90,13 +90,13 @@ class Results:
         """Credit interaction time on the server clock; returns the participant's total."""
         core = self.core
         now = core.now()
-        # A plain read of the activity: heartbeats must not queue behind its actions. Its
-        # block count and campaigns are as of this read (a block added since holds from the
-        # next heartbeat on).
+        # A plain read of the activity: heartbeats take no lock on it. Its block count and
+        # campaigns are as of this read (a block added since holds from the next heartbeat).
         with core.store.transaction(write=False) as tx:
             activity = core.activity(tx, activity_id)
         live = activity.status == "live"
-        with core.store.transaction() as tx:
+
+        def credit(tx: Tx) -> tuple[ParticipantRecord, int]:
             if activity.blocks and tx.find_block(activity_id, participant.id,
                                                  participant.device) == "refused":
                 raise ParticipantBlocked()  # no interaction time for a refused participant
@@ -109,6 +109,10 @@ class Results:
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})
                 campaigns.count_interaction(tx, activity, now, credited)
+            return record, credited
+
+        # Through group commit, as actions go: concurrent heartbeats and actions share commits.
+        record, credited = core.commits.run(core.store.lane(activity_id), credit)
         return {"credited": credited, "interaction_seconds": record.interaction_seconds,
                 "next_heartbeat": core.settings.heartbeat_interval}
 
