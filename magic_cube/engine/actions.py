@@ -86,8 +86,9 @@ class Actions:
         scope = request.participant if request.kind == "participant" \
             else f"merchant:{request.participant}"
         settings = self.core.settings
-        # The process's owner id, and this claim's own mark (what completing it checks).
-        owner = f"{self.core.store.owner()}#{secrets.token_hex(4)}"
+        # This claim's own mark, which completing it checks. No other transaction ever sees
+        # it pending (the claim commits completed, or not at all): no owner process to name.
+        owner = f"tx:{secrets.token_hex(8)}"
         record = IdempotencyRecord(activity_id, scope, key, digest, "pending", None, None, now,
                                    owner)
         stale_before = now - settings.idempotency_pending_timeout
