@@ -19,9 +19,19 @@ from typing import Any
 from magic_cube.forecast.assumptions import Assumptions
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run
+from magic_cube.rules.jsonlogic.introspect import data_reads
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
-from magic_cube.rules.timers import MAX_CATCH_UP, Window, due_timers, mark_fired, occurrence
+from magic_cube.rules.timers import (
+    END,
+    FIRED,
+    MAX_CATCH_UP,
+    Window,
+    due_timers,
+    mark_fired,
+    next_due,
+    occurrence,
+)
 
 HOUR = 3600
 DAY = 86400
@@ -107,7 +117,11 @@ class Run:
         self.order = 0
         self.seq = 0
         self.result = RunResult()
+        self._timer_inputs = timer_inputs(plan.template)
+        self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
+        self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config)
+        self._stock_seen: tuple[Any, Any] | None = None
         for name in self.stocks:
             self.result.stock_out[name] = None
             self.result.stock_out_after[name] = None
@@ -145,12 +159,13 @@ class Run:
 
     def act(self, actor: str, action: str, room: str | None = None,
             params: dict[str, Any] | None = None) -> Outcome | Rejection:
-        who = Actor(actor, first_time=self.new_to_platform.get(actor, False)
-                    and actor not in self.acted,
-                    new_to_activity=actor not in self.participants,
-                    inviter=self.inviter.get(actor),
-                    generation=1 if actor in self.inviter else 0)
-        self.fire_activity_timers()
+        inviter = self.inviter.get(actor)
+        who = Actor(actor, "participant",
+                    self.new_to_platform.get(actor, False) and actor not in self.acted,
+                    actor not in self.participants, "", inviter,
+                    1 if inviter is not None else 0)
+        if self.plan.template.activity_timers:
+            self.fire_activity_timers()
         return self._perform(who, action, params or {}, room)
 
     # the run itself ----------------------------------------------------------------------
@@ -207,16 +222,11 @@ class Run:
     def _left(self, key: str, index: int | None) -> int | None:
         """What is left of one stock, with what a paced lottery still holds back (`held`,
         aligned with it): a pool is out when both are."""
-        total = None
-        for name in (key, "held"):
-            value = self.activity.get(name)
-            if index is not None and isinstance(value, list):
-                value = value[index] if index < len(value) else None
-            if isinstance(value, int) and not isinstance(value, bool):
-                total = (total or 0) + value
-            elif name == key:
-                return None
-        return total
+        total = _count_at(self.activity.get(key), index)
+        if total is None:
+            return None
+        held = _count_at(self.activity.get("held"), index)
+        return total if held is None else total + held
 
     def fire_activity_timers(self, ended: bool = False) -> None:
         """The activity's own due timers (a paced release, a pool's top-up and split), each
@@ -225,6 +235,17 @@ class Run:
         if not timers:
             return
         window = Window(self.plan.start, self.end, ended)
+        if self._timer_inputs is not None:
+            # Times that read nothing but the config and these activity variables stay put
+            # while those do: asked again only when they change or the next time comes.
+            key = (ended, *[self.activity.get(name) for name in self._timer_inputs])
+            if key == self._quiet and (self._quiet_until is None or self.now < self._quiet_until):
+                return
+            coming = next_due(timers, self.config, self.activity, window, self.now,
+                              self.plan.timezone)
+            if coming is None or coming > self.now:
+                self._quiet, self._quiet_until = key, coming
+                return
         for _ in range(MAX_CATCH_UP):
             due = due_timers(timers, self.config, self.activity, window, self.now,
                              self.plan.timezone)
@@ -303,6 +324,11 @@ class Run:
         result.given_away += self.plan.behaviour.given_away(self, event, room)
 
     def _check_stock(self) -> None:
+        # What is left reads only these two: unchanged since the last look, nothing new ran out.
+        seen = (self.activity.get("stock"), self.activity.get("held"))
+        if seen == self._stock_seen:
+            return
+        self._stock_seen = seen
         for name, (key, index) in self.stocks.items():
             if self.result.stock_out[name] is not None:
                 continue
@@ -310,6 +336,34 @@ class Run:
             if value is not None and value <= 0:
                 self.result.stock_out[name] = (self.now - self.plan.start) / HOUR
                 self.result.stock_out_after[name] = self.result.participations
+
+
+def timer_inputs(template: CompiledTemplate) -> tuple[str, ...] | None:
+    """The activity variables the times of the activity's timers read (with their marks of
+    what fired), or None when they may read more: the clock, a computed path."""
+    names = {FIRED}
+    declared = template.doc.get("timers", {})
+    for name in template.activity_timers:
+        body = declared.get(name, {})
+        for rule in (body.get("at"), body.get("daily")):
+            paths = data_reads(rule) if rule not in (None, END) else []
+            if paths is None:
+                return None
+            for path in paths:
+                head, _, rest = path.partition(".")
+                if head == "config":
+                    continue  # the same for the whole run
+                if head != "activity" or not rest:
+                    return None
+                names.add(rest.split(".")[0])
+    return tuple(sorted(names))
+
+
+def _count_at(value: Any, index: int | None) -> int | None:
+    """A stock's count: `value` itself, or its item `index`; None if not a whole number."""
+    if index is not None and type(value) is list:
+        value = value[index] if index < len(value) else None
+    return value if type(value) is int else None
 
 
 def _arrive(run_: Run) -> None:

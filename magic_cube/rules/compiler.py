@@ -21,9 +21,11 @@ from magic_cube.rules.jsonlogic import (
     JsonLogicError,
     compile_rule,
 )
+from magic_cube.rules.jsonlogic.introspect import reads_path
 from magic_cube.rules.timers import END, ActivityTimer
 
 Expr = Callable[[Any], Any]
+MEMBERS = "room_info.members"
 Compile = Callable[[Any, str], Expr]
 
 
@@ -75,6 +77,11 @@ class CompiledAction:
     # Whether `{}` passes `params` (worked out once: most actions take no params, and
     # validating nothing against a schema is most of the cost of a small action).
     empty_params_ok: bool = False
+    # Params found valid before, by canonical JSON (the interpreter fills it).
+    valid_params: dict[str, None] = field(default_factory=dict)
+    # Whether any expression the action may run reads `room_info.members` (else room_info
+    # leaves the list out).
+    room_info_members: bool = True
 
 
 @dataclass
@@ -109,6 +116,8 @@ class CompiledTemplate:
     live_editable: frozenset[str] = field(default_factory=frozenset)
     # Timers of the activity itself (`at`, `daily`); `timers` above are the rooms' (`after`).
     activity_timers: dict[str, ActivityTimer] = field(default_factory=dict)
+    # Per scope, how the interpreter makes its initial state (worked out on first use).
+    initial_plans: dict[str, Any] = field(default_factory=dict)
 
     def error_status(self, code: str, default: int = 409) -> int:
         return self.errors.get(code, {}).get("status", default)
@@ -211,6 +220,12 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
         for scope in ("activity", "room", "participant")
     }
     actions = {name: _action(name, body, ex) for name, body in doc["actions"].items()}
+    # What an action evaluates besides its own body: initial values, a new room's timers,
+    # definitions. (Views get their own room_info, with masked members: render_view.)
+    common = reads_path([doc.get("state"), doc.get("timers"), doc.get("definitions")],
+                        MEMBERS)
+    for key, compiled in actions.items():
+        compiled.room_info_members = common or reads_path(doc["actions"][key], MEMBERS)
     declared = doc.get("timers", {})
     timers = {name: Timer(name, ex(t["after"], f"timers.{name}.after"), t["action"])
               for name, t in declared.items() if "after" in t}

@@ -8,13 +8,13 @@ so a refused action never changes anything.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from magic_cube.rules.errors import Refused, TemplateCompileError
 from magic_cube.rules.jsonlogic import truthy
-from magic_cube.rules.model import Actor, Event, Member, Room
+from magic_cube.rules.model import Actor, Event, Member, Room, clone
 from magic_cube.rules.rng import Rng
 
 EFFECTS = ("set", "add", "append", "remove", "let", "create_room", "join", "close", "draw",
@@ -24,9 +24,17 @@ SCOPES = {"activity", "room", "me", "them", "local"}
 MAX_KEY_LENGTH = 200  # a computed key (or a participant id named by `with`)
 
 
-@dataclass
+@dataclass(slots=True)
 class ActionState:
-    """The mutable copy of the state one action runs on, plus what it produced."""
+    """The state one action runs on, plus what it produced.
+
+    Copy-on-write: `activity`, `me` and the room start as the snapshot's own objects and are
+    copied on their first write (`writable`), so an action that leaves a scope alone does not
+    pay for copying it, and the snapshot is never changed. Expressions see the same values
+    either way; a stored value that would share a container with a scope not yet copied makes
+    every scope copied first (`own_all`), so that aliasing inside one action behaves exactly as
+    if everything had been copied up front.
+    """
 
     data: dict[str, Any]  # the names expressions read: config, activity, room, me, …
     actor: Actor
@@ -40,31 +48,186 @@ class ActionState:
     events: list[Event] = field(default_factory=list)
     # Set by the interpreter: builds a new room's initial state and timers.
     open_room: Callable[[ActionState, Room], None] | None = None
-    # Other participants' working states (`with`), by id, and what they were before.
+    # Other participants' working states (`with`), by id (copies, written freely).
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Set by the interpreter: another participant's state, read once per action (None: none).
     load_other: Callable[[ActionState, str, bool], dict[str, Any] | None] | None = None
+    # Scopes (`activity`, `me`) already copied for writing, and whether the room is.
+    owned: set[str] = field(default_factory=set)
+    room_owned: bool = False
+    # Top-level variables written, by scope key ("activity", "me", "room", "p:" + id): only
+    # these need their declared types checked after the effects.
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    them: str | None = None  # whose state `them` names inside `with`: "me" or an id
+    room_members_info: bool = True  # whether room_info lists its members (read by the rules)
 
     def refresh_room_info(self) -> None:
-        self.data["room_info"] = room_info(self.room, self.actor.id)
+        self.data["room_info"] = room_info(self.room, self.actor.id, self.room_members_info)
         self.data["room"] = self.room.state if self.room else {}
+
+    def own(self, scope: str) -> dict[str, Any]:
+        """`activity` or `me`, copied on first use for writing."""
+        if scope not in self.owned:
+            self.owned.add(scope)
+            self.touched[scope] = set()
+            self.data[scope] = clone(self.data[scope])
+            if scope == "me" and self.them == "me":
+                self.data["them"] = self.data["me"]
+        value: dict[str, Any] = self.data[scope]
+        return value
+
+    def own_room(self) -> Room:
+        room = self.room
+        assert room is not None
+        if self.room_owned:
+            return room
+        self.room_owned = True
+        self.touched["room"] = set()
+        copy = self.room = room.clone()
+        self.data["room"] = copy.state
+        # room_info stays the same object; only its members' data now name the copies.
+        listed = self.data["room_info"].get("members")
+        if listed:
+            copies = {id(old.data): new.data for old, new in zip(room.members, copy.members,
+                                                                  strict=True)}
+            for entry in listed:
+                if type(entry) is dict and id(entry.get("data")) in copies:
+                    entry["data"] = copies[id(entry["data"])]
+        return copy
+
+    def own_all(self) -> None:
+        self.own("activity")
+        self.own("me")
+        if self.room is not None:
+            self.own_room()
+
+    def all_owned(self) -> bool:
+        return len(self.owned) == 2 and (self.room_owned or self.room is None)
+
+    def shares(self, value: Any) -> bool:
+        """Whether `value` is or holds a container of a scope not yet copied."""
+        if self.all_owned():
+            return False
+        shared: set[int] = set()
+        for scope in ("activity", "me"):
+            if scope not in self.owned:
+                _ids(self.data[scope], shared)
+        if self.room is not None and not self.room_owned:
+            _ids(self.room.state, shared)
+            for member in self.room.members:
+                _ids(member.data, shared)
+        return _holds(value, shared)
+
+    def shares_any(self, values: Iterable[Any]) -> bool:
+        """Whether any of `values` is or holds a container of a scope not yet copied."""
+        held = [v for v in values if type(v) is dict or type(v) is list]
+        return bool(held) and self.shares(held)
+
+    def stored(self, fn: Callable[[Any], Any]) -> Any:
+        """`fn(data)` for a value about to be stored (written, bound, emitted, joined)."""
+        value = fn(self.data)
+        if (type(value) is dict or type(value) is list) and self.may_share(value, fn):
+            self.own_all()
+            value = fn(self.data)  # expressions are pure: the same value, from the copies
+        return value
+
+    def may_share(self, value: dict[str, Any] | list[Any], fn: Callable[[Any], Any]) -> bool:
+        if self.all_owned() or fresh(fn):
+            return False  # a literal: a new value every time, holding nothing of the state
+        if getattr(fn, FRESH, None) == "top":  # a new container: what it holds may be shared
+            return self.shares_any(value.values() if type(value) is dict else value)
+        return self.shares(value)
+
+
+# A mark on an expression: "deep" if it builds a new value holding nothing of the data (a
+# literal), "top" if it builds a new container whose items may be the data's (an object).
+FRESH = "fresh"
+
+
+def fresh(fn: Callable[[Any], Any]) -> bool:
+    """Whether expression `fn` always builds a new value holding nothing of the data."""
+    return getattr(fn, FRESH, None) == "deep" or hasattr(fn, "constant_items")
+
+
+def _ids(value: Any, out: set[int]) -> None:
+    if type(value) is dict:
+        out.add(id(value))
+        for item in value.values():
+            if type(item) is dict or type(item) is list:
+                _ids(item, out)
+    elif type(value) is list:
+        out.add(id(value))
+        for item in value:
+            if type(item) is dict or type(item) is list:
+                _ids(item, out)
+
+
+def _holds(value: Any, ids: set[int]) -> bool:
+    if type(value) is dict:
+        return id(value) in ids or any(_holds(v, ids) for v in value.values())
+    if type(value) is list:
+        return id(value) in ids or any(_holds(v, ids) for v in value)
+    return False
+
+
+def writable(state: ActionState, scope: str, name: str | int | None) -> Any:
+    """The container of `scope`, ready for a write under its top-level variable `name`: a
+    scope still shared with the snapshot is copied first, and `name` is noted (None: a write
+    that names no variable)."""
+    if scope in state.owned:  # the common case first: activity or me, already copied
+        target: Any = state.data[scope]
+        key = scope
+    elif scope == "room" and state.room_owned:
+        target = state.data["room"]
+        key = "room"
+    elif scope == "local":
+        return state.data["local"]
+    else:
+        target, key = _unowned(state, scope)
+    if name is not None:
+        names = state.touched.get(key)
+        if names is None:
+            names = state.touched[key] = set()
+        names.add(name if type(name) is str else str(name))
+    return target
+
+
+def _unowned(state: ActionState, scope: str) -> tuple[Any, str]:
+    """`writable` for a scope not copied yet (or `them`): the container and its key."""
+    if scope == "room":
+        if state.room is None:
+            raise Refused("room_required", "", "no room to write to")
+        return state.own_room().state, "room"
+    if scope == "them":
+        if "them" not in state.data:
+            raise Refused("rule_error", "", "them is only there inside with")
+        if state.them == "me":
+            return state.own("me"), "me"
+        return state.data["them"], f"p:{state.them}"
+    return state.own(scope), scope
 
 
 Effect = Callable[[ActionState], None]
 Compile = Callable[[Any, str], Callable[[Any], Any]]
 
 
-def room_info(room: Room | None, viewer: str) -> dict[str, Any]:
+def room_info(room: Room | None, viewer: str, members: bool = True) -> dict[str, Any]:
+    """What expressions read as `room_info`; `members: False` leaves out the member list
+    (for templates whose rules never read it)."""
     if room is None:
         return {}
     me = room.member(viewer)
-    return {
+    info: dict[str, Any] = {
         "id": room.id, "status": room.status, "initiator": room.initiator,
         "size": len(room.members), "capacity": room.capacity, "opened_at": room.opened_at,
-        "timers": dict(room.timers), "members": [m.as_dict() for m in room.members],
-        "is_member": me is not None, "is_initiator": room.initiator == viewer,
-        "my_role": me.role if me else None,
+        "timers": dict(room.timers),
     }
+    if members:
+        info["members"] = [m.as_dict() for m in room.members]
+    info["is_member"] = me is not None
+    info["is_initiator"] = room.initiator == viewer
+    info["my_role"] = me.role if me else None
+    return info
 
 
 def split_path(path: str) -> tuple[str, list[str | int]]:
@@ -106,7 +269,10 @@ def _path(body: dict, where: str, expr: Compile
 
 
 def read(state: ActionState, scope: str, keys: list[str | int]) -> Any:
-    value = _container(state, scope)
+    return _read_in(_container(state, scope), keys)
+
+
+def _read_in(value: Any, keys: list[str | int]) -> Any:
     for key in keys:
         if isinstance(value, dict):
             value = value.get(str(key) if isinstance(key, int) else key)
@@ -118,7 +284,10 @@ def read(state: ActionState, scope: str, keys: list[str | int]) -> Any:
 
 
 def write(state: ActionState, scope: str, keys: list[str | int], value: Any, where: str) -> None:
-    target: Any = _container(state, scope)
+    _write_in(writable(state, scope, keys[0]), keys, value, where)
+
+
+def _write_in(target: Any, keys: list[str | int], value: Any, where: str) -> None:
     key: Any  # a list indexed by a name raises TypeError, reported as a rule_error too
     for key in keys[:-1]:
         if isinstance(target, dict):
@@ -137,6 +306,8 @@ def write(state: ActionState, scope: str, keys: list[str | int], value: Any, whe
 
 
 def _int(value: Any, where: str, what: str, rounding: Callable[[float], int] = int) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise Refused("rule_error", where, f"{what} must be a number, got {value!r}")
     return value if isinstance(value, int) else rounding(value)
@@ -164,20 +335,37 @@ def _value(body: dict, where: str, expr: Compile) -> Callable[[Any], Any]:
     """`value: E`, or `object: {K: E}` to build an object (JsonLogic has no object literal)."""
     if "object" in body:
         fields = [(k, expr(v, f"{where}.object.{k}")) for k, v in body["object"].items()]
-        return lambda data: {k: f(data) for k, f in fields}
+        return _built(lambda data: {k: f(data) for k, f in fields})
     return expr(body["value"], f"{where}.value")
+
+
+def _built(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    setattr(fn, FRESH, "top")
+    return fn
 
 
 def _set(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
+    name = _top_name(body)
+    if name is not None:
+        scope = split_path(body["path"])[0]
+
+        def run_top(state: ActionState) -> None:
+            new = state.stored(value)
+            target = writable(state, scope, name)
+            if type(target) is dict:
+                target[name] = new
+            else:
+                _write_in(target, [name], new, where)
+        return run_top
 
     def run(state: ActionState) -> None:
         scope, keys = path(state)
         if keys:
-            write(state, scope, keys, value(state.data), where)
-        else:
-            state.data[scope] = value(state.data)  # only `local` (validated) is replaced wholesale
+            write(state, scope, keys, state.stored(value), where)
+        else:  # only `local` (validated) is replaced wholesale
+            state.data[scope] = state.stored(value)
     return run
 
 
@@ -189,10 +377,12 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     error = body.get("error", "limit_reached")
     clamp = body.get("clamp", False)
 
-    def run(state: ActionState) -> None:
-        scope, keys = path(state)
-        current = read(state, scope, keys) or 0
-        result = _num(current, where) + _num(value(state.data), where)
+    def bounded(state: ActionState, current: Any) -> int | float:
+        """The sum, within `min` and `max` (refused or clamped)."""
+        if type(current) is not int:
+            current = _num(current, where)
+        step = value(state.data)
+        result = current + (step if type(step) is int else _num(step, where))
         if lo is not None and result < (low := _num(lo(state.data), where)):
             if not clamp:
                 raise Refused(error, where, f"{result} is below {low}")
@@ -201,7 +391,28 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
             if not clamp:
                 raise Refused(error, where, f"{result} is above {high}")
             result = high
-        write(state, scope, keys, result, where)
+        return result
+
+    scope, keys = split_path(body["path"])
+    if "key" not in body and len(keys) == 1 and isinstance(keys[0], str):
+        return _add_top(scope, keys[0], bounded, where)
+
+    def run(state: ActionState) -> None:
+        scope, keys = path(state)
+        target = writable(state, scope, keys[0])
+        _write_in(target, keys, bounded(state, _read_in(target, keys) or 0), where)
+    return run
+
+
+def _add_top(scope: str, name: str, bounded: Callable[[ActionState, Any], int | float],
+             where: str) -> Effect:
+    """`add` to a top-level variable: the most common effect, without a path walk."""
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, name)
+        if type(target) is dict:
+            target[name] = bounded(state, target.get(name) or 0)
+        else:
+            _write_in(target, [name], bounded(state, _read_in(target, [name]) or 0), where)
     return run
 
 
@@ -213,19 +424,29 @@ def _num(value: Any, where: str) -> int | float:
     return value
 
 
+def _top_name(body: dict) -> str | None:
+    """The variable a `path` without `key` names when it is a top-level one."""
+    keys = split_path(body["path"])[1]
+    if "key" in body or len(keys) != 1 or not isinstance(keys[0], str):
+        return None
+    return keys[0]
+
+
 def _append(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
 
     def run(state: ActionState) -> None:
         scope, keys = path(state)
-        current = read(state, scope, keys)
+        target = writable(state, scope, keys[0])
+        current = target.get(keys[0]) if type(target) is dict and len(keys) == 1 \
+            and type(keys[0]) is str else _read_in(target, keys)
         if current is None:
             current = []
-            write(state, scope, keys, current, where)
+            _write_in(target, keys, current, where)
         if not isinstance(current, list):
             raise Refused("rule_error", where, "append to a non-array")
-        current.append(value(state.data))
+        current.append(state.stored(value))
     return run
 
 
@@ -237,7 +458,7 @@ def _remove(body: dict, where: str, expr: Compile) -> Effect:
     value = expr(body["value"], f"{where}.value") if "value" in body else None
 
     def run(state: ActionState) -> None:
-        current = read(state, scope, keys)
+        current = _read_in(writable(state, scope, keys[0] if keys else None), keys)
         if key is not None:
             if isinstance(current, dict):
                 name = _key(key(state.data), where)
@@ -261,12 +482,18 @@ def _let(body: dict, where: str, expr: Compile) -> Effect:
     value = _value(body, where, expr)
 
     def run(state: ActionState) -> None:
-        state.data["local"][name] = value(state.data)
+        state.data["local"][name] = state.stored(value)
     return run
 
 
-def _data(body: dict, where: str, expr: Compile) -> list[tuple[str, Callable]]:
-    return [(k, expr(v, f"{where}.data.{k}")) for k, v in body.get("data", {}).items()]
+def _data(body: dict, where: str, expr: Compile) -> Callable[[Any], dict[str, Any]]:
+    """`data: {K: E}` as one expression building the object."""
+    return _fields(body.get("data", {}), f"{where}.data", expr)
+
+
+def _fields(spec: dict[str, Any], where: str, expr: Compile) -> Callable[[Any], dict[str, Any]]:
+    fields = [(k, expr(v, f"{where}.{k}")) for k, v in spec.items()]
+    return _built(lambda data: {k: f(data) for k, f in fields})
 
 
 def _create_room(body: dict, where: str, expr: Compile) -> Effect:
@@ -278,11 +505,13 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
         if state.room is not None or state.new_room_id is None:
             raise Refused("rule_error", where, "this action cannot open a room")
         cap = _int(capacity(state.data), where, "capacity") if capacity else None
-        member = Member(state.actor.id, role, state.now, {k: f(state.data) for k, f in data},
+        member = Member(state.actor.id, role, state.now, state.stored(data),
                         state.actor.display_name)
         state.room = Room(id=state.new_room_id, status="open", initiator=state.actor.id,
                           capacity=cap, opened_at=state.now, state={}, members=[member],
                           timers={})
+        state.room_owned = True
+        state.touched["room"] = set()
         state.room_created = True
         state.joined.append(member)
         state.refresh_room_info()
@@ -306,9 +535,9 @@ def _join(body: dict, where: str, expr: Compile) -> Effect:
             raise Refused(twice_error, where)
         if room.capacity is not None and len(room.members) >= room.capacity:
             raise Refused(full_error, where)
-        member = Member(state.actor.id, role, state.now, {k: f(state.data) for k, f in data},
+        member = Member(state.actor.id, role, state.now, state.stored(data),
                         state.actor.display_name)
-        room.members.append(member)
+        state.own_room().members.append(member)
         state.joined.append(member)
         state.refresh_room_info()
     return run
@@ -320,9 +549,10 @@ def _close(body: dict, where: str, expr: Compile) -> Effect:
     def run(state: ActionState) -> None:
         if state.room is None:
             raise Refused("room_required", where)
-        state.room.status = status
-        state.room.closed_at = state.now
-        state.room.timers.clear()
+        room = state.own_room()
+        room.status = status
+        room.closed_at = state.now
+        room.timers.clear()
         state.room_status_changed = True
         state.refresh_room_info()
     return run
@@ -333,7 +563,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     weight_key = body.get("weight", "weight")
     out_of = expr(body["out_of"], f"{where}.out_of") if "out_of" in body else None
     stock = split_path(body["stock"]) if "stock" in body else None
-    miss = [(k, expr(v, f"{where}.miss.{k}")) for k, v in body.get("miss", {}).items()]
+    miss = _fields(body.get("miss", {}), f"{where}.miss", expr)
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
 
@@ -372,13 +602,23 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                         break
                     roll -= wt
         if chosen >= 0:
-            if left is not None:
-                left[chosen] -= 1
-            state.data["local"][name] = {**table[chosen], "index": chosen, "hit": True}
+            state.data["local"][name] = _won(state, items, table[chosen], chosen, stock)
         else:
-            missed = {k: f(state.data) for k, f in miss}
+            missed = state.stored(miss)
             state.data["local"][name] = {**missed, "index": -1, "hit": False}
     return run
+
+
+def _won(state: ActionState, items: Callable[[Any], Any], won: Any, chosen: int,
+         stock: tuple[str, list[str | int]] | None) -> dict[str, Any]:
+    """What a draw binds for item `chosen`, its stock (if any) taken down by one."""
+    if type(won) is dict and state.shares_any(won.values()):
+        state.own_all()
+        won = items(state.data)[chosen]  # pure: the same item, from the copies
+    if stock is not None:
+        scope, keys = stock
+        _read_in(writable(state, scope, keys[0] if keys else None), keys)[chosen] -= 1
+    return {**won, "index": chosen, "hit": True}
 
 
 def _split(body: dict, where: str, expr: Compile) -> Effect:
@@ -418,7 +658,7 @@ def _emit(body: dict, where: str, expr: Compile) -> Effect:
     data = _data(body, where, expr)
 
     def run(state: ActionState) -> None:
-        state.events.append(Event(event, {k: f(state.data) for k, f in data}))
+        state.events.append(Event(event, state.stored(data)))
     return run
 
 
@@ -429,7 +669,8 @@ def _schedule(body: dict, where: str, expr: Compile) -> Effect:
     def run(state: ActionState) -> None:
         if state.room is None:
             raise Refused("room_required", where)
-        state.room.timers[timer] = _int(at(state.data), where, "at")
+        due = _int(at(state.data), where, "at")
+        state.own_room().timers[timer] = due
         state.refresh_room_info()
     return run
 
@@ -439,8 +680,12 @@ def _if(body: dict, where: str, expr: Compile) -> Effect:
     then = compile_effects(body.get("then", []), f"{where}.then", expr)
     other = compile_effects(body.get("else", []), f"{where}.else", expr)
 
+    boolean = getattr(rule, "boolean", False)  # (it always yields a bool: no truthy)
+
     def run(state: ActionState) -> None:
-        run_effects(then if truthy(rule(state.data)) else other, state)
+        test = rule(state.data)
+        for effect in then if (test if boolean else truthy(test)) else other:
+            effect(state)
     return run
 
 
@@ -451,6 +696,9 @@ def _each(body: dict, where: str, expr: Compile) -> Effect:
 
     def run(state: ActionState) -> None:
         seq = items(state.data)
+        if isinstance(seq, list) and state.shares_any(seq):
+            state.own_all()
+            seq = items(state.data)  # pure: the same items, from the copies
         for item in list(seq) if isinstance(seq, list) else []:
             state.data["local"][name] = item
             run_effects(do, state)
@@ -471,21 +719,25 @@ def _with(body: dict, where: str, expr: Compile) -> Effect:
             raise Refused("rule_error", where, f"not a participant id: {pid!r}")
         if pid == state.actor.id:
             them = state.data["me"]  # the same state under both names: writes agree
+            key = "me"
         else:
             assert state.load_other is not None
             loaded = state.load_other(state, pid, create)
             if loaded is None:
                 raise Refused(error, where, "no such participant in this activity")
             them = loaded
-        outer = state.data.get("them")
+            key = pid
+        outer = state.them
+        state.them = key
         state.data["them"] = them
         try:
             run_effects(do, state)
         finally:
+            state.them = outer
             if outer is None:
                 state.data.pop("them", None)
-            else:
-                state.data["them"] = outer
+            else:  # (`me` may have been copied for writing meanwhile)
+                state.data["them"] = state.data["me"] if outer == "me" else state.others[outer]
     return run
 
 

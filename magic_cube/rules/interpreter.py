@@ -8,15 +8,17 @@ reproduces the stored state exactly.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
-from magic_cube.rules.effects import ActionState, room_info, run_effects
+from magic_cube.rules.effects import ActionState, fresh, room_info, run_effects
 from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
-from magic_cube.rules.jsonlogic.dates import in_zone, period_key
+from magic_cube.rules.jsonlogic.closures import constant_value
+from magic_cube.rules.jsonlogic.dates import enter_zone, in_zone, leave_zone, period_key
 from magic_cube.rules.model import (
     Actor,
     Outcome,
@@ -29,6 +31,7 @@ from magic_cube.rules.model import (
 from magic_cube.rules.rng import Rng
 
 DAY_KEY = "$day"  # which calendar day a scope's daily variables belong to
+VALID_PARAMS_KEPT = 1024  # valid params remembered per action (forgotten all at once)
 
 
 def run(
@@ -41,9 +44,16 @@ def run(
     rng: Rng,
     new_room_id: str | None = None,
 ) -> Outcome | Rejection:
-    """Perform `action_name` for `actor` on `snapshot` at epoch second `now`."""
-    with in_zone(snapshot.timezone):
+    """Perform `action_name` for `actor` on `snapshot` at epoch second `now`.
+
+    `snapshot` and everything in it are only read: the action works on copies of what it
+    writes, made on the first write.
+    """
+    previous = enter_zone(snapshot.timezone)
+    try:
         return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id)
+    finally:
+        leave_zone(previous)
 
 
 def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor: Actor,
@@ -55,8 +65,7 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
     if actor.kind != action.by:
         return Rejection("not_allowed", detail=f"{action_name} is performed by {action.by}")
     params = {} if params is None else params
-    errors = [] if params == {} and action.empty_params_ok else \
-        sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors = _params_errors(action, params)
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path)
@@ -72,7 +81,8 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
         state = _action_state(template, action, snapshot, actor, params, now, today, rng,
                               new_room_id)
         for guard in action.guards:
-            if not truthy(guard.rule(state.data)):
+            passed = guard.rule(state.data)
+            if passed is not True and (passed is False or not truthy(passed)):
                 return Rejection(guard.error, guard.where)
         run_effects(action.effects, state)
         _check_types(template, state)
@@ -82,27 +92,53 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
         return Rejection("rule_error", detail=f"{type(exc).__name__}: {exc}")
 
+    return _outcome(snapshot, state, result)
+
+
+def _outcome(snapshot: Snapshot, state: ActionState, result: dict[str, Any]) -> Outcome:
+    """What an accepted action returns; a scope never copied for writing is unchanged."""
     room_change = None
     old = snapshot.room
     room = state.room
-    if room is not None and (state.room_created or state.joined or state.room_status_changed
-                             or old is None or room.state != old.state
-                             or room.timers != old.timers):
+    if room is not None and state.room_owned and (
+            state.room_created or state.joined or state.room_status_changed or old is None
+            or room.state != old.state or room.timers != old.timers):
         room_change = RoomChange(room, state.room_created, state.joined,
                                  state.room_status_changed)
     others = {pid: st for pid, st in state.others.items()
-              if st != _stored(snapshot, pid)}
+              if st != _stored(snapshot, pid)} if state.others else {}
+    activity, me = state.data["activity"], state.data["me"]
     return Outcome(
-        activity=state.data["activity"],
-        participant=state.data["me"],
+        activity=activity,
+        participant=me,
         room=room_change,
         events=state.events,
         result=result,
-        random=rng.drawn,
-        activity_changed=state.data["activity"] != snapshot.activity,
-        participant_changed=state.data["me"] != snapshot.participant,
+        random=state.rng.drawn,
+        activity_changed="activity" in state.owned and activity != snapshot.activity,
+        participant_changed=snapshot.participant is None
+        or ("me" in state.owned and me != snapshot.participant),
         others=others,
     )
+
+
+def _params_errors(action: CompiledAction, params: dict[str, Any]) -> list[Any]:
+    """`params`' errors against the action's schema, first by path. Params found valid are
+    remembered by their canonical JSON (validity depends on nothing else)."""
+    if params == {} and action.empty_params_ok:
+        return []
+    try:
+        key: str | None = json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in action.valid_params:
+        return []
+    errors = sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if not errors and key is not None:
+        if len(action.valid_params) >= VALID_PARAMS_KEPT:
+            action.valid_params.clear()
+        action.valid_params[key] = None
+    return errors
 
 
 def _stored(snapshot: Snapshot, participant: str) -> dict[str, Any] | None:
@@ -112,26 +148,34 @@ def _stored(snapshot: Snapshot, participant: str) -> dict[str, Any] | None:
 def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: Snapshot,
                   actor: Actor, params: dict[str, Any], now: int, today: str, rng: Rng,
                   new_room_id: str | None) -> ActionState:
-    room = snapshot.room.clone() if snapshot.room is not None else None
+    room = snapshot.room
     data: dict[str, Any] = {
         "config": snapshot.config,
-        "activity": clone(snapshot.activity),
-        "me": clone(snapshot.participant) if snapshot.participant is not None else None,
+        "activity": snapshot.activity,  # copied on the first write (ActionState.own)
+        "me": snapshot.participant,
         "actor": actor_info(actor),
         "params": params,
         "local": {},
         "now": now,
         "today": today,
         "room": room.state if room else {},
-        "room_info": room_info(room, actor.id),
+        "room_info": room_info(room, actor.id, action.room_info_members),
     }
-    reset_daily(template.state["activity"], data["activity"], data, today)
-    if data["me"] is None:
-        data["me"] = {**initial_state(template.state["participant"], data), DAY_KEY: today}
-    else:
-        reset_daily(template.state["participant"], data["me"], data, today)
     state = ActionState(data=data, actor=actor, rng=rng, now=now,
-                        new_room_id=new_room_id if action.room == "none" else None, room=room)
+                        new_room_id=new_room_id if action.room == "none" else None, room=room,
+                        room_members_info=action.room_info_members)
+    if data["activity"].get(DAY_KEY) != today:
+        # A reset's initial values may read any scope: as if all were copied up front.
+        state.own_all()
+        reset_daily(template.state["activity"], data["activity"], data, today)
+    if data["me"] is None:
+        me = _initial(state, template, "participant")
+        state.owned.add("me")
+        state.touched["me"] = set()
+        data["me"] = {**me, DAY_KEY: today}
+    elif data["me"].get(DAY_KEY) != today:
+        state.own_all()
+        reset_daily(template.state["participant"], data["me"], data, today)
     state.open_room = lambda opening, new_room: _open_room(template, opening, new_room)
     state.load_other = lambda acting, pid, create: _load_other(template, snapshot, acting, pid,
                                                                create)
@@ -149,17 +193,19 @@ def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionSta
         if not create:
             return None
         # Their initial values read the data of this action (as `me`'s do for a newcomer).
-        other = {**initial_state(template.state["participant"], state.data),
+        other = {**_initial(state, template, "participant"),
                  DAY_KEY: state.data["today"]}
     else:
         other = clone(stored)
-        reset_daily(template.state["participant"], other, state.data, state.data["today"])
+        if other.get(DAY_KEY) != state.data["today"]:
+            state.own_all()
+            reset_daily(template.state["participant"], other, state.data, state.data["today"])
     state.others[pid] = other
     return other
 
 
 def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> None:
-    room.state.update(initial_state(template.state["room"], state.data))
+    room.state.update(_initial(state, template, "room"))
     for timer in template.timers.values():
         after = timer.after(state.data)
         if (isinstance(after, bool) or not isinstance(after, (int, float))
@@ -178,6 +224,49 @@ def actor_info(actor: Actor) -> dict[str, Any]:
 def initial_state(decls: dict[str, VarDecl], data: dict[str, Any]) -> dict[str, Any]:
     """Each declared variable's initial value, evaluated against `data`."""
     return {name: coerce(decl, decl.initial(data)) for name, decl in decls.items()}
+
+
+def _initial(state: ActionState, template: CompiledTemplate, scope: str) -> dict[str, Any]:
+    """`initial_state` for a new scope of this action: an initial value that shares a
+    container with a scope not yet copied is computed again from copies of them all."""
+    decls = template.state[scope]
+    plan = template.initial_plans.get(scope, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = template.initial_plans[scope] = _initial_plan(decls)
+    if plan is not None:
+        return {name: value if decl is None else coerce(decl, decl.initial(state.data))
+                for name, value, decl in plan}
+    out = {}
+    for name, decl in decls.items():
+        value = decl.initial(state.data)
+        if (type(value) is dict or type(value) is list) and not fresh(decl.initial) \
+                and state.shares(value):
+            state.own_all()
+            return initial_state(decls, state.data)
+        out[name] = coerce(decl, value)
+    return out
+
+
+_UNPLANNED: Any = object()
+
+
+def _initial_plan(decls: dict[str, VarDecl]) -> list[tuple[str, Any, VarDecl | None]] | None:
+    """How to make a scope's initial state without reading the data, when every initial value
+    is a constant (checked once: `(name, value, None)`) or a literal array or object (new each
+    time: `(name, None, decl)`); None when some value reads the data."""
+    plan: list[tuple[str, Any, VarDecl | None]] = []
+    for name, decl in decls.items():
+        value = constant_value(decl.initial)
+        if type(value) in (str, int, float, bool, type(None)):
+            try:
+                plan.append((name, coerce(decl, value), None))
+            except Refused:
+                return None  # (refused at every action, as it is)
+        elif fresh(decl.initial):
+            plan.append((name, None, decl))
+        else:
+            return None
+    return plan
 
 
 def reset_daily(decls: dict[str, VarDecl], state: dict[str, Any], data: dict[str, Any],
@@ -201,9 +290,17 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# The one type a declared type takes as it is without looking further (a float or a map
+# needs a closer look).
+_PLAIN = {"string": str, "boolean": bool, "array": list, "object": dict, "number": int,
+          "integer": int, "null": type(None)}
+
+
 def coerce(decl: VarDecl, value: Any) -> Any:
     """Check a value against its declared type; integral floats become ints (money stays exact).
     A map's entries are checked against its `values` type and its size against `max_keys`."""
+    if type(value) is _PLAIN.get(decl.type):
+        return value
     value = _coerce(decl.type, value, decl.name)
     if decl.type == "map":
         if decl.values is not None:
@@ -230,15 +327,33 @@ def _coerce(kind: str, value: Any, name: str) -> Any:
 
 
 def _check_types(template: CompiledTemplate, state: ActionState) -> None:
-    scopes = [("activity", state.data["activity"]), ("participant", state.data["me"]),
-              ("room", state.room.state if state.room else None),
-              *(("participant", other) for other in state.others.values())]
-    for scope, values in scopes:
-        if values is None:
-            continue
-        for name, decl in template.state[scope].items():
-            if name in values:
-                values[name] = coerce(decl, values[name])
+    """Check the declared type of every variable the effects wrote (initial and reset
+    values were checked as they were made)."""
+    touched = state.touched
+    if not any(touched.values()):
+        return
+    _check_scope(template.state["activity"], touched.get("activity"), state.data["activity"])
+    _check_scope(template.state["participant"], touched.get("me"), state.data["me"])
+    if state.room is not None:
+        _check_scope(template.state["room"], touched.get("room"), state.room.state)
+    for pid, other in state.others.items():
+        _check_scope(template.state["participant"], touched.get(f"p:{pid}"), other)
+
+
+def _check_scope(decls: dict[str, VarDecl], names: set[str] | None,
+                 values: dict[str, Any] | None) -> None:
+    if not names or values is None:
+        return
+    for name in names:
+        decl = decls.get(name)
+        if decl is not None and name in values and type(values[name]) is not _PLAIN.get(
+                decl.type):
+            break
+    else:
+        return  # every value written has its declared type as it is
+    for name, decl in decls.items():  # in declared order: the first wrong one is reported
+        if name in names and name in values:
+            values[name] = coerce(decl, values[name])
 
 
 def render_view(template: CompiledTemplate, scope: str, snapshot: Snapshot, viewer: Actor,

@@ -17,6 +17,19 @@ def commitment(seed: str) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
+_KEYED: dict[bytes, hmac.HMAC] = {}  # seed -> HMAC-SHA256 keyed with it, nothing hashed yet
+_KEYED_KEPT = 256
+
+
+def _keyed(key: bytes) -> hmac.HMAC:
+    mac = _KEYED.get(key)
+    if mac is None:
+        if len(_KEYED) >= _KEYED_KEPT:
+            _KEYED.clear()
+        mac = _KEYED[key] = hmac.new(key, digestmod=hashlib.sha256)
+    return mac
+
+
 def action_label(activity_id: str, participant: str, seq: int) -> str:
     return f"{activity_id}/{participant}/{seq}"
 
@@ -37,7 +50,9 @@ class Rng:
     def _block(self) -> int:
         msg = f"{self._label}/{self._counter}".encode()
         self._counter += 1
-        return int.from_bytes(hmac.new(self._key, msg, hashlib.sha256).digest()[:8], "big")
+        mac = _keyed(self._key).copy()  # HMAC-SHA256(seed, msg), the key's pads hashed once
+        mac.update(msg)
+        return int.from_bytes(mac.digest()[:8], "big")
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n)."""

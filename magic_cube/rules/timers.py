@@ -15,13 +15,14 @@ is the occurrence's time, not the firing's, so the next one is found from it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from magic_cube.rules.days import local_date, zone
-from magic_cube.rules.jsonlogic.dates import in_zone
+from magic_cube.rules.jsonlogic.dates import enter_zone, leave_zone
 
 FIRED = "$timers"  # activity state key: timer name -> epoch second it last fired
 END = "end"
@@ -113,13 +114,16 @@ def _next(timer: ActivityTimer, config: dict[str, Any], state: dict[str, Any], w
     # that starts at 00:00 comes at its start with the first part, not twice).
     after = last if last is not None else window.start - (1 if timer.at is not None else 0)
     data = {"config": config, "activity": state, "now": now, "today": local_date(now, timezone)}
-    with in_zone(timezone):
+    previous = enter_zone(timezone)
+    try:
         if timer.at is not None:
             candidates = [t for t in _epochs(timer.at(data)) if t > after]
             first = min(candidates) if candidates else None
         else:
             assert timer.daily is not None
             first = _next_daily(_times_of_day(timer.daily(data)), after, timezone)
+    finally:
+        leave_zone(previous)
     if first is None or (window.end is not None and first >= window.end):
         return None
     return first
@@ -136,15 +140,26 @@ def _epochs(value: Any) -> list[int]:
     return out
 
 
-def _times_of_day(value: Any) -> list[int]:
+def _times_of_day(value: Any) -> tuple[int, ...]:
     """`daily`'s value: local times as "HH:MM" / "HH:MM:SS" or seconds after midnight."""
     values = value if isinstance(value, list) else [value]
+    if all(type(v) is str or type(v) is int for v in values):
+        return _parsed_times(tuple(values))  # the same few values every time: parsed once
+    return _parse_times(values)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_times(values: tuple[str | int, ...]) -> tuple[int, ...]:
+    return _parse_times(values)
+
+
+def _parse_times(values: Sequence[Any]) -> tuple[int, ...]:
     out = set()
     for v in values[:MAX_TIMES]:
         seconds = parse_time_of_day(v)
         if seconds is not None:
             out.add(seconds)
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def parse_time_of_day(value: Any) -> int | None:
@@ -161,7 +176,10 @@ def parse_time_of_day(value: Any) -> int | None:
     return parsed.hour * 3600 + parsed.minute * 60 + parsed.second
 
 
-def _next_daily(times: list[int], after: int, timezone: str) -> int | None:
+@lru_cache(maxsize=4096)
+def _next_daily(times: tuple[int, ...], after: int, timezone: str) -> int | None:
+    """The first of `times` (local) after epoch second `after`; a pure function of its
+    arguments, asked again and again with the same ones (cached)."""
     if not times:
         return None
     tz = zone(timezone)

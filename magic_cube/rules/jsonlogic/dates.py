@@ -33,12 +33,23 @@ def _zone(name: str) -> ZoneInfo:
 @contextmanager
 def in_zone(name: str) -> Iterator[None]:
     """Evaluate the date operators in zone `name` (an IANA name) while the block runs."""
-    previous = getattr(_local, "zone", None)
-    _local.zone = _zone(name)
+    previous = enter_zone(name)
     try:
         yield
     finally:
-        _local.zone = previous
+        leave_zone(previous)
+
+
+def enter_zone(name: str) -> ZoneInfo | None:
+    """`in_zone` without a context manager (for the hot path): returns what `leave_zone`
+    must be given back, in a `finally`."""
+    previous: ZoneInfo | None = getattr(_local, "zone", None)
+    _local.zone = _zone(name)
+    return previous
+
+
+def leave_zone(previous: ZoneInfo | None) -> None:
+    _local.zone = previous
 
 
 def current_zone() -> ZoneInfo:

@@ -116,3 +116,70 @@ def scoped_var_paths(rule: Any) -> list[str]:
     """Literal paths read inside per-item bodies, relative to the item
     (``current``/``accumulator`` for ``reduce``)."""
     return _read_paths(rule, want_scoped=True)
+
+
+_READERS = frozenset({"var", "missing", "missing_some", "val", "exists"})
+
+
+def reads_path(doc: Any, path: str) -> bool:
+    """Whether any expression anywhere in `doc` (a whole template, effects and all) may read
+    the data at dotted `path` or below it. Conservative: every single-key object is taken
+    for an operation, a read inside a loop body counts as a read of the data, and a read whose
+    path is computed or empty (the whole data) counts as reading everything."""
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if type(node) is list:
+            stack.extend(node)
+        elif type(node) is dict:
+            if len(node) == 1:
+                ((op, values),) = node.items()
+                if op in _READERS and _may_read(op, values if type(values) is list
+                                                else [values], path):
+                    return True
+            stack.extend(node.values())
+    return False
+
+
+def _may_read(op: str, args: list, path: str) -> bool:
+    if op in ("val", "exists"):
+        found = _val_path(op, args)
+        keys: list[str | None] = [found[1] if found else None]
+    elif op == "var" and not args:
+        return True  # the whole data
+    else:
+        keys = [_literal_path(key) for key in _keys_read(op, args)]
+        if op != "var" and not keys:
+            keys = [None]  # (missing over a computed list)
+    return any(key is None or key == path or path.startswith(key + ".")
+               or key.startswith(path + ".") for key in keys)
+
+
+def data_reads(rule: Any) -> list[str] | None:
+    """The literal paths `rule` reads from its data, or None when it may read more than
+    those: a computed or empty path (the whole data), a named definition. Reads of an
+    item inside a loop body (or of an error in a fallback) are not reads of the data."""
+    paths: list[str] = []
+    for op, args, depth in _operations(rule):
+        if op == "def":
+            return None
+        if op not in _READERS:
+            continue
+        if op in ("val", "exists"):
+            found = _val_path(op, args)
+            if found is None:
+                return None
+            if max(depth - found[0], 0) == 0:
+                paths.append(found[1])
+            continue
+        if depth > 0:
+            continue
+        keys = _keys_read(op, args) if args else []
+        if not keys:
+            return None  # (var of nothing: the whole data; missing of a computed list)
+        for key in keys:
+            literal = _literal_path(key)
+            if literal is None:
+                return None
+            paths.append(literal)
+    return paths
