@@ -10,8 +10,11 @@ discovered `Catalog`) spares a test suite discovering the templates for every ap
 key is Flask config.
 
 Every request gets an id (`X-Request-Id`, see magic_cube/logs.py) and is measured
-(magic_cube/metrics.py) by the hooks registered here, before any other, so that they see
-requests that a limit or a malformed URL refuses too.
+(magic_cube/metrics.py) by `Measured`, a WSGI middleware around the whole app, so that it sees
+every answer, those a limit or a malformed URL gives too.
+
+The request path is kept lean (docs/operations.md, "The request path"): a 304 poll costs about
+as much as Flask's own work, so per-request work is done once per process where it can be.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from types import FunctionType
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -38,6 +43,9 @@ from magic_cube.engine import Engine
 from magic_cube.logs import LOG_FORMATS, REQUEST_ID, request_id_for, use_json
 from magic_cube.settings import Settings
 from magic_cube.store import Store, open_store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 def database_url(url: str, instance_path: str) -> str:
@@ -96,35 +104,61 @@ class Int64Converter(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
 
 
-def _begin_request() -> None:
-    g.started = time.perf_counter()
-    g.request_id = request_id_for(request.headers.get("X-Request-Id"))
-    REQUEST_ID.set(g.request_id)
-    if request.endpoint in metrics.POLL_ENDPOINTS and _waits():
-        g.long_poll = True
-        metrics.long_poll_started()
+class App(Flask):
+    """Flask, remembering `ensure_sync` per function: Flask asks it for every hook and view of
+    every request (flask-smorest once more per decorator), and its answer, an inspection of
+    the function, never changes for a function."""
+
+    _SYNC_CACHE_SIZE = 4096  # far above the app's functions: never grows with requests
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if type(func) is not FunctionType:  # bound methods are new for every request
+            return super().ensure_sync(func)
+        found = self._sync.get(func)
+        if found is None:
+            found = super().ensure_sync(func)
+            if len(self._sync) < self._SYNC_CACHE_SIZE:
+                self._sync[func] = found
+        return found
 
 
-def _waits() -> bool:
-    try:
-        return float(request.args.get("wait") or 0) > 0
-    except ValueError:
-        return False
+class Measured:
+    """The WSGI middleware that gives every request its id — the client's `X-Request-Id` when
+    sane, else a new one; echoed in the answer and kept in `REQUEST_ID` for log lines — and
+    counts and times it by route. Outside Flask, it sees every answer, and it spares the three
+    request hooks Flask would dispatch for it on every request."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
+        token = REQUEST_ID.set(request_id)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append(("X-Request-Id", request_id))
+            metrics.record_request(_endpoint(environ), environ.get("REQUEST_METHOD", "").upper(),
+                                   int(status[:3]), time.perf_counter() - started)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            REQUEST_ID.reset(token)
 
 
-def _finish_request(response: Response) -> Response:
-    request_id = g.get("request_id")
-    if request_id is not None:
-        response.headers["X-Request-Id"] = request_id
-        metrics.record_request(request.endpoint, request.method, response.status_code,
-                               time.perf_counter() - g.started)
-    return response
-
-
-def _end_request(_exc: BaseException | None) -> None:
-    if g.pop("long_poll", False):
-        metrics.long_poll_ended()
-    REQUEST_ID.set(None)
+def _endpoint(environ: WSGIEnvironment) -> str | None:
+    """The name of the route the request matched (None: none), while Flask still holds the
+    request: werkzeug keeps it in the environ (`werkzeug.request`) until the context ends,
+    after the answer has started."""
+    rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+    return rule.endpoint if rule is not None else None
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -135,7 +169,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if catalog is None:
         catalog = Catalog.discover()
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = App(__name__, instance_relative_config=True)
     app.config.from_mapping(
         MAX_CONTENT_LENGTH=int(settings.max_body_bytes),
         API_TITLE="magic-cube",
@@ -166,9 +200,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
         n = int(settings.trusted_proxies)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    app.before_request(_begin_request)
-    app.after_request(_finish_request)
-    app.teardown_request(_end_request)
+    app.wsgi_app = Measured(app.wsgi_app)  # type: ignore[method-assign]
     api = init_api(app)
     api.register_blueprint(ops.blp)
     app.register_blueprint(ops.metrics_bp)

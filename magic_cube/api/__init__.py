@@ -34,7 +34,7 @@ class Api(flask_smorest.Api):
 
 def _refuse_nul_in_url() -> None:
     # A NUL in a path or query cannot name anything we store (PostgreSQL text refuses it).
-    if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1"):
+    if "\x00" in request.path or b"\x00" in request.query_string:
         raise RouteNotFound()
 
 

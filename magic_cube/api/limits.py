@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
+from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
@@ -49,12 +51,10 @@ def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
 
     One limiter per app, so that apps (and test apps) never share counters by accident."""
     settings = app.extensions["magic_cube"].settings
-    # Registered before the limiter's own hook, so that it runs after it (Flask runs
-    # after_request functions in reverse order).
-    app.after_request(retry_after_only_when_refused)
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.rate_limit_storage,
                       headers_enabled=True, strategy="moving-window",
                       key_prefix="magic-cube", enabled=bool(settings.rate_limit_enabled))
+    _hooks_on(app, limiter, [blueprint.name for blueprint in blueprints])
     # Without a readable token (a public poll, a forged one) only the IP limit applies.
     anonymous = lambda: participant_key().startswith("ip:")  # noqa: E731
     for blueprint in blueprints:
@@ -64,3 +64,30 @@ def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
                       scope="actions", exempt_when=anonymous)(blueprint)
         limiter.limit(settings.rate_limit_ip, key_func=ip_key, scope="ip")(blueprint)
     return limiter
+
+
+def _hooks_on(app: Flask, limiter: Limiter, names: list[str]) -> None:
+    """Run the limiter's request hooks only for the blueprints it limits, not for every
+    request of the app: on a route it does not limit (the console, the merchant API, the
+    probes) they find nothing to count, at the cost of a 304 poll's own work. A limiter turned
+    off has nothing to run at all."""
+    hooks: tuple[dict[Any, list[Any]], ...] = (
+        app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    owned = [[f for f in found.get(None, []) if _owner(f) is limiter] for found in hooks]
+    for found, mine in zip(hooks, owned, strict=True):
+        found[None] = [f for f in found.get(None, []) if f not in mine]
+    if not limiter.enabled:
+        return
+    # Ours comes before the limiter's own after hook, so that it runs after it (Flask runs
+    # after_request functions in reverse order): it drops the limiter's Retry-After.
+    owned[1].insert(0, retry_after_only_when_refused)
+    for name in names:
+        for found, mine in zip(hooks, owned, strict=True):
+            found.setdefault(name, []).extend(mine)
+
+
+def _owner(hook: Any) -> Any:
+    """The object a hook belongs to: a bound method's, or a partial's first argument."""
+    if isinstance(hook, partial):
+        return hook.args[0] if hook.args else None
+    return getattr(hook, "__self__", None)

@@ -8,6 +8,7 @@ returns the first response with `Idempotent-Replayed: true`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +21,7 @@ from magic_cube.api.challenge import challenges
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.errors import InvalidWait
 from magic_cube.api.parsing import Blueprint
-from magic_cube.api.responses import documents_errors, json_response
+from magic_cube.api.responses import doc_only, documents_errors, json_response
 from magic_cube.api.schemas import (
     ActionRequestSchema,
     ActionResultSchema,
@@ -74,12 +75,22 @@ def poll_arguments() -> tuple[float, str | None]:
     return wait, request.headers.get("If-None-Match")
 
 
-def poll_response(view: ViewResponse) -> Any:
+def answer_poll(wait: float, view: Callable[[], ViewResponse]) -> Response:
+    """The poll's answer; one that may be held (`wait` > 0) is in the long-poll gauge while
+    it is worked out."""
+    if wait <= 0:
+        return poll_response(view())
+    metrics.long_poll_started()
+    try:
+        return poll_response(view())
+    finally:
+        metrics.long_poll_ended()
+
+
+def poll_response(view: ViewResponse) -> Response:
     headers = {"ETag": view.etag, **POLL_HEADERS}
     if view.body is None:
-        response = Response(status=304)
-        response.headers.update(headers)
-        return response
+        return Response(status=304, headers=headers)
     # Passed through as is: the engine's view is already the documented shape, and polls are
     # too hot for a second serialisation through marshmallow. Serialised once per view: the
     # engine hands every poll a broadcast wakes the same view.
@@ -108,50 +119,56 @@ def action_response(outcome: ActionOutcome) -> Any:
     return iso_times(outcome.body), 200, headers
 
 
+# The polls document their answers without flask-smorest's wrappers (`doc_only`): they always
+# return a Response, which `response` would pass through untouched.
+NOT_MODIFIED = doc_only(blp.alt_response(
+    304, description="Not modified: the ETag still matches", headers=ETAG))
+
+
 @blp.route("/<activity_id>")
 class ActivityView(MethodView):
-    @blp.doc(security=[], parameters=[*POLL_PARAMETERS, ACCEPT_LANGUAGE])
-    @blp.response(200, PublicActivitySchema, headers=ETAG)
-    @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
+    @doc_only(blp.doc(security=[], parameters=[*POLL_PARAMETERS, ACCEPT_LANGUAGE]))
+    @doc_only(blp.response(200, PublicActivitySchema, headers=ETAG))
+    @NOT_MODIFIED
     @documents_errors(blp, "activity_not_found", "invalid_wait")
     def get(self, activity_id: str) -> Any:
         """The public view of an activity (no token needed)"""
         wait, etag = poll_arguments()
-        return poll_response(get_engine().public_view(
+        return answer_poll(wait, lambda: get_engine().public_view(
             activity_id, if_none_match=etag, wait=wait, lang=request_lang()))
 
 
 @blp.route("/<activity_id>/rooms/<room_id>")
 class RoomView(MethodView):
-    @blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS)
-    @blp.response(200, RoomViewSchema, headers=ETAG)
-    @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
+    @doc_only(blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS))
+    @doc_only(blp.response(200, RoomViewSchema, headers=ETAG))
+    @NOT_MODIFIED
     @documents_errors(blp, "activity_not_found", "room_not_found", "invalid_wait", *TOKEN_ERRORS)
     def get(self, activity_id: str, room_id: str) -> Any:
         """A room (a bargain, a group, a gift pack) as this participant sees it"""
         wait, etag = poll_arguments()
         participant = current_participant(activity_id)
-        return poll_response(get_engine().room_view(
+        return answer_poll(wait, lambda: get_engine().room_view(
             activity_id, room_id, participant, if_none_match=etag, wait=wait))
 
 
 @blp.route("/<activity_id>/me")
 class MeView(MethodView):
-    @blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS)
-    @blp.response(200, MeViewSchema, headers=ETAG)
-    @blp.alt_response(304, description="Not modified: the ETag still matches", headers=ETAG)
+    @doc_only(blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS))
+    @doc_only(blp.response(200, MeViewSchema, headers=ETAG))
+    @NOT_MODIFIED
     @documents_errors(blp, "activity_not_found", "invalid_wait", *TOKEN_ERRORS)
     def get(self, activity_id: str) -> Any:
         """The participant's own state in the activity, and their rooms"""
         wait, etag = poll_arguments()
         participant = current_participant(activity_id)
-        return poll_response(get_engine().me_view(
+        return answer_poll(wait, lambda: get_engine().me_view(
             activity_id, participant, if_none_match=etag, wait=wait))
 
 
 @blp.route("/<activity_id>/actions/<action>")
 class Action(MethodView):
-    @blp.doc(security=PARTICIPANT)
+    @doc_only(blp.doc(security=PARTICIPANT))
     @blp.arguments(ActionRequestSchema(), required=False)
     @blp.arguments(ParticipantActionHeadersSchema(), location="headers", arg_name="headers")
     @blp.response(200, ActionResultSchema, headers={
@@ -180,7 +197,7 @@ class Action(MethodView):
 
 @blp.route("/<activity_id>/heartbeat")
 class Heartbeat(MethodView):
-    @blp.doc(security=PARTICIPANT)
+    @doc_only(blp.doc(security=PARTICIPANT))
     @blp.response(200, HeartbeatSchema)
     @documents_errors(blp, "activity_not_found", "conflict", "participant_blocked",
                       *TOKEN_ERRORS)

@@ -16,9 +16,22 @@ REFUSAL_STATUSES = (403, 409, 422, 429)
 REFUSAL_NOTE = "or a refusal by the template's rules, with the template's own code (its `errors`)"
 
 
+def doc_only(decorator: Callable) -> Callable:
+    """`decorator`, one of flask-smorest's that only document (`doc`, `alt_response`, or
+    `response` on a view that always returns a Response), adding its documentation to the
+    function without wrapping it: each wrapper would cost a call and an `ensure_sync` on every
+    request, and an operation documents up to a dozen error statuses."""
+
+    def apply(func: Callable) -> Callable:
+        func._apidoc = decorator(func)._apidoc  # type: ignore[attr-defined]
+        return func
+
+    return apply
+
+
 def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
     """Document the error responses an operation can give, one entry per status listing the
-    codes, all with the one error body."""
+    codes, all with the one error body (documentation only: no wrapper)."""
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in codes:
         by_status[status_of(code)].append(code)
@@ -34,7 +47,8 @@ def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
                                else REFUSAL_NOTE.removeprefix("or "))
             else:
                 description = listed
-            func = blp.alt_response(status, schema=ErrorSchema, description=description)(func)
+            func = doc_only(blp.alt_response(status, schema=ErrorSchema,
+                                             description=description))(func)
         return func
 
     return decorator
