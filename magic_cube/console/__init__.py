@@ -160,7 +160,20 @@ class ConsoleSessions(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Any) -> Any:
         if request.path.startswith(NO_SESSION):
             return None  # Flask then uses a null session
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            # No cookie, nothing to verify: spares building a signing serializer (the
+            # answer Flask would give, an empty session).
+            return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified:
+            # Nothing to set or delete (Flask's own rule), decided before reading the six
+            # cookie settings Flask reads first.
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:
@@ -197,6 +210,10 @@ def init_app(app: Flask) -> None:
             if not exempted["done"]:
                 _exempt_api(app, csrf)
                 exempted["done"] = True
+                # Then out of every later request's way (a new list: Flask may be iterating
+                # over the old one).
+                app.before_request_funcs[None] = [
+                    f for f in app.before_request_funcs[None] if f is not exempt_api_once]
 
         csrf.init_app(app)
     _exempt_api(app, csrf)

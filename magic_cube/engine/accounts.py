@@ -20,6 +20,7 @@ import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -84,7 +85,9 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+@lru_cache(maxsize=1024)
 def token_serializer(secret: str) -> URLSafeSerializer:
+    # One per merchant secret, kept: every participant request reads a token.
     return URLSafeSerializer(secret, salt=TOKEN_SALT)
 
 
