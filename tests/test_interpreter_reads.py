@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from magic_cube.forecast.simulate import timer_inputs
 from magic_cube.rules.compiler import compile_template
 from magic_cube.rules.interpreter import run
 from magic_cube.rules.jsonlogic.introspect import data_reads, reads_path
@@ -68,8 +67,8 @@ def timers_template(times: Any) -> Any:
 
 
 def test_timer_inputs_name_what_a_timer_time_reads() -> None:
-    assert timer_inputs(timers_template(
-        {"if": [{"var": "activity.done"}, [], "12:00"]})) == ("$timers", "done")
-    assert timer_inputs(timers_template("12:00")) == ("$timers",)
-    assert timer_inputs(timers_template({"if": [{"var": "now"}, "12:00", []]})) is None
-    assert timer_inputs(timers_template({"var": "activity"})) is None
+    assert timers_template(
+        {"if": [{"var": "activity.done"}, [], "12:00"]}).timer_inputs == ("$timers", "done")
+    assert timers_template("12:00").timer_inputs == ("$timers",)
+    assert timers_template({"if": [{"var": "now"}, "12:00", []]}).timer_inputs is None
+    assert timers_template({"var": "activity"}).timer_inputs is None

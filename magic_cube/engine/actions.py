@@ -153,9 +153,9 @@ class Actions:
             raise UnknownAction(f"No action {request.action!r} in this activity")
         if (blocked := screen(tx, activity, request)) is not None:
             return refusal(template, blocked, lang)  # refused: nothing written
-        self.performer.fire_activity_timers(tx, activity, template, now)
-        self.performer.fire_due_timers(tx, activity, template, now, room_id=request.room_id)
-        outcome = self.performer.perform(tx, activity, template, request, now)
+        fresh = self.performer.timers_before_action(tx, activity, template, now, request.room_id)
+        outcome = self.performer.perform(tx, activity, template, request, now,
+                                         next_due_fresh=fresh)
         if isinstance(outcome, Rejection):
             return refusal(template, outcome, lang)
         return Accepted(request.action, activity.seq, outcome.result,

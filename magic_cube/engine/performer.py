@@ -61,6 +61,15 @@ def timer_window(activity: ActivityRecord) -> Window:
     return Window(start, end, ended and end is not None)
 
 
+def _same_timer_inputs(template: CompiledTemplate, before: dict[str, Any],
+                       after: dict[str, Any]) -> bool:
+    """Whether the activity's timers come due at the same times in state `after` as in
+    `before`: their times read only the config (unchanged by an action) and activity variables
+    that are equal in both — not the clock — so they are the same function of equal inputs."""
+    names = template.timer_inputs
+    return names is not None and all(before.get(n) == after.get(n) for n in names)
+
+
 class Performer:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -68,9 +77,14 @@ class Performer:
 
     def perform(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                 request: ActionRequest, now: int, timer: str | None = None,
-                preloaded: LoadedRoom | None = None) -> Outcome | Rejection:
-        """Run one action against the stored state and persist an accepted outcome."""
+                preloaded: LoadedRoom | None = None,
+                next_due_fresh: bool = False) -> Outcome | Rejection:
+        """Run one action against the stored state and persist an accepted outcome.
+
+        `next_due_fresh`: the activity's `next_due` was just worked out from the state this
+        action starts from (`timers_before_action`)."""
         loaded = preloaded
+        state_before = activity.state
         if request.room_id is not None and loaded is None:
             loaded = load_room(tx, activity.id, request.room_id)
             if loaded is None:
@@ -133,7 +147,8 @@ class Performer:
                       timer, created)
         for pid in sorted(outcome.others):  # written in one order, whatever the rules' order
             self._write_other(tx, activity, pid, outcome.others[pid], others.get(pid))
-        if timer is None and outcome.activity_changed and template.activity_timers:
+        if timer is None and outcome.activity_changed and template.activity_timers and not (
+                next_due_fresh and _same_timer_inputs(template, state_before, activity.state)):
             # A timer's time may read the state this action wrote: the worker must know.
             self.track_next_due(tx, activity, template, now)
         return outcome
@@ -270,6 +285,15 @@ class Performer:
 
     # the activity's own timers ------------------------------------------------------------
 
+    def timers_before_action(self, tx: Tx, activity: ActivityRecord,
+                             template: CompiledTemplate, now: int, room_id: str | None) -> bool:
+        """Fire what is due before an action — the activity's timers, then the rooms' (see
+        `fire_due_timers`) — and tell whether `next_due` now holds what the state the action
+        starts from gives (worked out here, and no room timer changed that state since)."""
+        _fired, fresh = self._fire_activity_timers(tx, activity, template, now, False)
+        rooms_fired = self.fire_due_timers(tx, activity, template, now, room_id=room_id)
+        return fresh and not rooms_fired
+
     def fire_activity_timers(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                              now: int, force: bool = False) -> int:
         """Run the activity's due timers (`at`, `daily`, `at: "end"`), earliest first, then
@@ -280,12 +304,24 @@ class Performer:
         (`track_next_due`), so before an action nothing is worked out while it is still
         ahead; `force` works everything out again, after a change of config, start or end
         (and at the end, whose timers `next_due` does not hold)."""
+        return self._fire_activity_timers(tx, activity, template, now, force)[0]
+
+    def _fire_activity_timers(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
+                              now: int, force: bool) -> tuple[int, bool]:
+        """(how many fired, whether `next_due` was worked out from the state as it is now)."""
         timers = template.activity_timers
         if not timers or activity.status not in ("live", "paused", "ended"):
-            return 0
+            return 0, False
         if not force and activity.next_due is not None and activity.next_due > now:
-            return 0
+            return 0, False
         window = timer_window(activity)
+        # The earliest next time is worked out once: when it is still ahead (or there is none),
+        # nothing is due, and it is what `next_due` must hold — the usual case before an action.
+        upcoming = next_activity_timer(timers, activity.config, activity.state, window, now,
+                                       activity.timezone)
+        if upcoming is None or upcoming > now:
+            self._store_next_due(tx, activity, upcoming)
+            return 0, True
         fired = 0
         for _ in range(MAX_CATCH_UP):  # each occurrence once, late ones in order
             due = due_activity_timers(timers, activity.config, activity.state, window, now,
@@ -297,7 +333,7 @@ class Performer:
             self.perform(tx, activity, template, request, now, timer=name)
             fired += 1
         self.track_next_due(tx, activity, template, now)
-        return fired
+        return fired, True
 
     @staticmethod
     def track_next_due(tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
@@ -307,6 +343,10 @@ class Performer:
         upcoming = next_activity_timer(template.activity_timers, activity.config,
                                        activity.state, timer_window(activity), now,
                                        activity.timezone)
+        Performer._store_next_due(tx, activity, upcoming)
+
+    @staticmethod
+    def _store_next_due(tx: Tx, activity: ActivityRecord, upcoming: int | None) -> None:
         if upcoming != activity.next_due:
             activity.next_due = upcoming
             tx.update_activity(activity.id, bump=False, next_due=upcoming)

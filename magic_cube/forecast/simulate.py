@@ -19,12 +19,9 @@ from typing import Any
 from magic_cube.forecast.assumptions import Assumptions
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run
-from magic_cube.rules.jsonlogic.introspect import data_reads
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
 from magic_cube.rules.timers import (
-    END,
-    FIRED,
     MAX_CATCH_UP,
     Window,
     due_timers,
@@ -117,7 +114,7 @@ class Run:
         self.order = 0
         self.seq = 0
         self.result = RunResult()
-        self._timer_inputs = timer_inputs(plan.template)
+        self._timer_inputs = plan.template.timer_inputs
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config)
@@ -336,27 +333,6 @@ class Run:
             if value is not None and value <= 0:
                 self.result.stock_out[name] = (self.now - self.plan.start) / HOUR
                 self.result.stock_out_after[name] = self.result.participations
-
-
-def timer_inputs(template: CompiledTemplate) -> tuple[str, ...] | None:
-    """The activity variables the times of the activity's timers read (with their marks of
-    what fired), or None when they may read more: the clock, a computed path."""
-    names = {FIRED}
-    declared = template.doc.get("timers", {})
-    for name in template.activity_timers:
-        body = declared.get(name, {})
-        for rule in (body.get("at"), body.get("daily")):
-            paths = data_reads(rule) if rule not in (None, END) else []
-            if paths is None:
-                return None
-            for path in paths:
-                head, _, rest = path.partition(".")
-                if head == "config":
-                    continue  # the same for the whole run
-                if head != "activity" or not rest:
-                    return None
-                names.add(rest.split(".")[0])
-    return tuple(sorted(names))
 
 
 def _count_at(value: Any, index: int | None) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -21,8 +22,8 @@ from magic_cube.rules.jsonlogic import (
     JsonLogicError,
     compile_rule,
 )
-from magic_cube.rules.jsonlogic.introspect import reads_path
-from magic_cube.rules.timers import END, ActivityTimer
+from magic_cube.rules.jsonlogic.introspect import data_reads, reads_path
+from magic_cube.rules.timers import END, FIRED, ActivityTimer
 
 Expr = Callable[[Any], Any]
 MEMBERS = "room_info.members"
@@ -121,6 +122,28 @@ class CompiledTemplate:
 
     def error_status(self, code: str, default: int = 409) -> int:
         return self.errors.get(code, {}).get("status", default)
+
+    @cached_property
+    def timer_inputs(self) -> tuple[str, ...] | None:
+        """The activity variables the times of the activity's timers read (with their marks of
+        what fired), or None when they may read more: the clock, a computed path. Equal
+        inputs give equal times, so whoever holds them need not work the times out again."""
+        names = {FIRED}
+        declared = self.doc.get("timers", {})
+        for name in self.activity_timers:
+            body = declared.get(name, {})
+            for rule in (body.get("at"), body.get("daily")):
+                paths = data_reads(rule) if rule not in (None, END) else []
+                if paths is None:
+                    return None
+                for path in paths:
+                    head, _, rest = path.partition(".")
+                    if head == "config":
+                        continue  # the same for the whole activity
+                    if head != "activity" or not rest:
+                        return None
+                    names.add(rest.split(".")[0])
+        return tuple(sorted(names))
 
 
 def expr(rule: Any, path: str, definitions: Definitions | None = None) -> Expr:

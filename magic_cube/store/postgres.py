@@ -41,7 +41,13 @@ from psycopg_pool import ConnectionPool
 from magic_cube.store.base import ClaimedEvent, Conflict, Store, Tx
 from magic_cube.store.records import ActivityRecord, ParticipantRecord, StoredRoom
 from magic_cube.store.schema import MIGRATIONS, translate
-from magic_cube.store.sql import SQLTx, loads
+from magic_cube.store.sql import (
+    SELECT_ACTIVITY,
+    SELECT_PARTICIPANT,
+    SQLTx,
+    loads,
+    participant_from_row,
+)
 
 # Advisory lock keys (two-int form): (class, hashtext(name)).
 _MIGRATION_LOCK = 0x6D63_0001  # "mc" 1: migrations of one schema
@@ -305,10 +311,10 @@ class PostgresTx(SQLTx):
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
         """In a write transaction, also lock the row until the transaction ends: the first
         lock every engine write transaction takes, so one activity's actions serialise."""
-        query = "SELECT * FROM activities WHERE id = ?"
+        query = f"{SELECT_ACTIVITY} WHERE id = ?"
         if self.write:
             query += " FOR NO KEY UPDATE"
-        return self._activity(self._one(query, (activity_id,)))
+        return self._activity(self._row(query, (activity_id,)))
 
     # rooms ---------------------------------------------------------------------------------
 
@@ -324,17 +330,14 @@ class PostgresTx(SQLTx):
         participant), held to the end of the transaction, stands in for it and the row is
         looked up again, so that two writers of a new participant (an action and a heartbeat
         that does not take the activity's lock) queue instead of both inserting it."""
-        query = self._lock("SELECT * FROM activity_participants WHERE activity_id = ? "
+        query = self._lock(f"{SELECT_PARTICIPANT} WHERE activity_id = ? "
                            "AND participant_id = ?")
-        row = self._one(query, (activity_id, participant_id))
+        row = self._row(query, (activity_id, participant_id))
         if row is None and self.write:
             self._row("SELECT pg_advisory_xact_lock(?, hashtext(?))",
                       (_ACTIVITY_PARTICIPANT_LOCK, f"{activity_id}\x1f{participant_id}"))
-            row = self._one(query, (activity_id, participant_id))
-        if row is None:
-            return None
-        row["state"] = loads(row["state"])
-        return ParticipantRecord(**row)
+            row = self._row(query, (activity_id, participant_id))
+        return participant_from_row(row)
 
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
         """Whether the merchant has seen this participant. In a write transaction an unknown

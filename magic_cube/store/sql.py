@@ -14,6 +14,8 @@ import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields as dataclass_fields
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from magic_cube.store.base import ClaimedEvent, Conflict, OutboxEvent, Tx
@@ -29,13 +31,34 @@ from magic_cube.store.records import (
     StoredRoom,
 )
 
+# Made once, not per call: `json.dumps` with options builds a new encoder every time, and
+# every action writes several JSON columns. The C encoder (when present) is called directly:
+# the same output as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, without
+# the circular-reference check (stored values are trees; a cycle still fails, as RecursionError).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_C_ENCODE = c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False,
+                           False, True) if c_make_encoder is not None else None
+_DECODER = json.JSONDecoder()
+# What `decode` runs, less its two whitespace checks (set by JSONDecoder.__init__).
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
+
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    try:  # compact JSON, as `dumps` writes it: one scan from the first character to the last
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    return _DECODER.decode(text)  # anything else (whitespace, an error) takes the full path
 
 
 # The statements `flush` writes the counters with, made once per shape.
@@ -57,6 +80,72 @@ def _stats_sql(columns: tuple[str, ...], rows: int) -> str:
     return _rows_sql(f"INSERT INTO stats (activity_id, hour, {', '.join(columns)})",
                      len(columns) + 2, rows,
                      f"ON CONFLICT (activity_id, hour) DO UPDATE SET {updates}")
+
+
+_ACTIVITY_JSON_COLUMNS = frozenset(("config", "state", "initial_state", "campaigns"))
+
+
+@functools.lru_cache(maxsize=256)
+def _update_activity_sql(columns: tuple[str, ...], bump: bool) -> str:
+    sets = [f"{c} = ?" for c in columns] + (["version = version + 1"] if bump else [])
+    return f"UPDATE activities SET {', '.join(sets)} WHERE id = ?"
+
+
+# Rows read for a record name its fields, in order, and become it positionally: no dict of
+# column names per row (an action reads its activity and its actor every time).
+_ACTIVITY_FIELDS = tuple(f.name for f in dataclass_fields(ActivityRecord))
+SELECT_ACTIVITY = f"SELECT {', '.join(_ACTIVITY_FIELDS)} FROM activities"
+_ACTIVITY_JSON_AT = tuple(_ACTIVITY_FIELDS.index(k) for k in ("config", "state", "initial_state"))
+_CAMPAIGNS_AT = _ACTIVITY_FIELDS.index("campaigns")
+_GUESTS_AT = _ACTIVITY_FIELDS.index("guests")
+
+_PARTICIPANT_FIELDS = tuple(f.name for f in dataclass_fields(ParticipantRecord))
+SELECT_PARTICIPANT = f"SELECT {', '.join(_PARTICIPANT_FIELDS)} FROM activity_participants"
+_PARTICIPANT_STATE_AT = _PARTICIPANT_FIELDS.index("state")
+
+
+def participant_from_row(row: tuple | None) -> ParticipantRecord | None:
+    """A row of `SELECT_PARTICIPANT` as the record."""
+    if row is None:
+        return None
+    values = list(row)
+    values[_PARTICIPANT_STATE_AT] = loads(values[_PARTICIPANT_STATE_AT])
+    return ParticipantRecord(*values)
+
+
+_ACTION_COLUMNS = ("activity_id", "seq", "at", "actor_kind", "participant_id", "action", "params",
+                   "room_id", "new_room_id", "result", "events", "random", "first_time",
+                   "new_to_activity", "display_name", "timer", "inviter", "device", "address",
+                   "never_wins")
+# `insert_action` writes them in this order: every field of the record, none left out.
+assert _ACTION_COLUMNS == tuple(f.name for f in dataclass_fields(ActionRecord))
+_INSERT_ACTION = (f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_ACTION_COLUMNS))})")
+
+
+def _fold(pending: list[tuple[str, str, int, Any]]
+          ) -> tuple[dict[tuple[str, int], dict[str, int]], dict[tuple[str, int, str], int],
+                     dict[tuple[str, int], dict[str, None]]]:
+    """Pending counter moves summed: (stats by bucket, event counts, participants by hour)."""
+    stats: dict[tuple[str, int], dict[str, int]] = {}
+    events: dict[tuple[str, int, str], int] = {}
+    hours: dict[tuple[str, int], dict[str, None]] = {}
+    for kind, activity_id, hour, what in pending:
+        if kind == "stats":
+            bucket = stats.get((activity_id, hour))
+            if bucket is None:
+                stats[activity_id, hour] = {name: n for name, n in what.items() if n}
+            else:
+                for name, n in what.items():
+                    if n:
+                        bucket[name] = bucket.get(name, 0) + n
+        elif kind == "events":
+            for name, n in what.items():
+                key = (activity_id, hour, name)
+                events[key] = events.get(key, 0) + n
+        else:
+            hours.setdefault((activity_id, hour), {})[what] = None
+    return stats, events, hours
 
 
 class SQLTx(Tx):
@@ -134,33 +223,29 @@ class SQLTx(Tx):
         pending = self._pending()
         if not pending:
             return
-        stats: dict[tuple[str, int], dict[str, int]] = {}
-        events: dict[tuple[str, int, str], int] = {}
-        hours: dict[tuple[str, int], dict[str, None]] = {}
-        for kind, activity_id, hour, what in pending:
-            if kind == "stats":
-                bucket = stats.setdefault((activity_id, hour), {})
-                for name, n in what.items():
-                    bucket[name] = bucket.get(name, 0) + n
-            elif kind == "events":
-                for name, n in what.items():
-                    key = (activity_id, hour, name)
-                    events[key] = events.get(key, 0) + n
-            else:
-                hours.setdefault((activity_id, hour), {})[what] = None
+        stats, events, hours = _fold(pending)
         pending.clear()
         for (activity_id, hour), people in hours.items():
+            args: list[Any] = []
+            for p in people:
+                args += (activity_id, hour, p)
             added = self._exec(_rows_sql(_HOURS, 3, len(people), "ON CONFLICT DO NOTHING"),
-                               tuple(v for p in people for v in (activity_id, hour, p)))
+                               tuple(args))
             if added:
                 bucket = stats.setdefault((activity_id, hour), {})
                 bucket["participants"] = bucket.get("participants", 0) + added
+        # Moves that cancel out (a sum of 0) are not written; nor is a bucket left with none.
         buckets = {key: deltas for key, deltas in stats.items() if any(deltas.values())}
         if buckets:
-            columns = tuple(sorted({c for d in buckets.values() for c, v in d.items() if v}))
-            self._exec(_stats_sql(columns, len(buckets)),
-                       tuple(v for (activity_id, hour), deltas in buckets.items()
-                             for v in (activity_id, hour, *(deltas.get(c, 0) for c in columns))))
+            names: set[str] = set()
+            for deltas in buckets.values():
+                names.update(c for c, v in deltas.items() if v)
+            columns = tuple(sorted(names))
+            args = []
+            for (activity_id, hour), deltas in buckets.items():
+                args += (activity_id, hour)
+                args += [deltas.get(c, 0) for c in columns]
+            self._exec(_stats_sql(columns, len(buckets)), tuple(args))
         rows = [(a, h, t, n) for (a, h, t), n in events.items() if n]
         if rows:
             self._exec(_rows_sql(_EVENTS, 4, len(rows), _EVENTS_UPSERT),
@@ -208,18 +293,20 @@ class SQLTx(Tx):
 
     _ACTIVITY_JSON = ("config", "state", "initial_state")  # and `campaigns`, which may be NULL
 
-    def _activity(self, row: dict[str, Any] | None) -> ActivityRecord | None:
+    def _activity(self, row: tuple | None) -> ActivityRecord | None:
+        """A row of `SELECT_ACTIVITY` (the record's fields in order) as the record."""
         if row is None:
             return None
-        for key in self._ACTIVITY_JSON:
-            row[key] = loads(row[key])
-        if row["campaigns"] is not None:
-            row["campaigns"] = loads(row["campaigns"])
-        row["guests"] = bool(row["guests"])  # SQLite keeps booleans as 0/1
-        return ActivityRecord(**row)
+        values = list(row)
+        for i in _ACTIVITY_JSON_AT:
+            values[i] = loads(values[i])
+        if values[_CAMPAIGNS_AT] is not None:
+            values[_CAMPAIGNS_AT] = loads(values[_CAMPAIGNS_AT])
+        values[_GUESTS_AT] = bool(values[_GUESTS_AT])  # SQLite keeps booleans as 0/1
+        return ActivityRecord(*values)
 
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
-        return self._activity(self._one("SELECT * FROM activities WHERE id = ?", (activity_id,)))
+        return self._activity(self._row(f"{SELECT_ACTIVITY} WHERE id = ?", (activity_id,)))
 
     def get_activity_version(self, activity_id: str
                              ) -> tuple[int, str, int | None, int | None, int | None] | None:
@@ -236,12 +323,8 @@ class SQLTx(Tx):
 
     def update_activity(self, activity_id: str, bump: bool = True, **fields: Any) -> None:
         """Write the given columns; `bump` moves the version a participant's ETag depends on."""
-        sets = [f"{k} = ?" for k in fields]
-        args = [dumps(v) if k in self._ACTIVITY_JSON or k == "campaigns" else v
-                for k, v in fields.items()]
-        if bump:
-            sets.append("version = version + 1")
-        self._exec(f"UPDATE activities SET {', '.join(sets)} WHERE id = ?", (*args, activity_id))
+        args = [dumps(v) if k in _ACTIVITY_JSON_COLUMNS else v for k, v in fields.items()]
+        self._exec(_update_activity_sql(tuple(fields), bump), (*args, activity_id))
 
     def list_activities(self, merchant_id: str, status: str | None = None,
                         search: str | None = None, before: str | None = None,
@@ -256,8 +339,8 @@ class SQLTx(Tx):
         if before:
             where.append("id < ?")
             args.append(before)
-        rows = self._all(f"SELECT * FROM activities WHERE {' AND '.join(where)} "
-                         f"ORDER BY id DESC LIMIT ?", (*args, limit))
+        rows = self._rows(f"{SELECT_ACTIVITY} WHERE {' AND '.join(where)} "
+                          f"ORDER BY id DESC LIMIT ?", (*args, limit))
         return [a for r in rows if (a := self._activity(r)) is not None]
 
     # rooms ---------------------------------------------------------------------------------
@@ -378,12 +461,9 @@ class SQLTx(Tx):
     # participants --------------------------------------------------------------------------
 
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
-        row = self._one("SELECT * FROM activity_participants WHERE activity_id = ? "
-                        "AND participant_id = ?", (activity_id, participant_id))
-        if row is None:
-            return None
-        row["state"] = loads(row["state"])
-        return ParticipantRecord(**row)
+        row = self._row(f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?",
+                        (activity_id, participant_id))
+        return participant_from_row(row)
 
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
         row = self._row("SELECT version FROM activity_participants WHERE activity_id = ? "
@@ -414,12 +494,10 @@ class SQLTx(Tx):
 
     def list_participants(self, activity_id: str, after: str | None = None,
                           limit: int = 1000) -> list[ParticipantRecord]:
-        rows = self._all("SELECT * FROM activity_participants WHERE activity_id = ? "
-                         "AND participant_id > ? ORDER BY participant_id LIMIT ?",
-                         (activity_id, after or "", limit))
-        for r in rows:
-            r["state"] = loads(r["state"])
-        return [ParticipantRecord(**r) for r in rows]
+        rows = self._rows(f"{SELECT_PARTICIPANT} WHERE activity_id = ? "
+                          "AND participant_id > ? ORDER BY participant_id LIMIT ?",
+                          (activity_id, after or "", limit))
+        return [p for r in rows if (p := participant_from_row(r)) is not None]
 
     def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
                              now: int) -> bool:
@@ -440,11 +518,12 @@ class SQLTx(Tx):
     _ACTION_FLAGS = ("first_time", "new_to_activity", "never_wins")  # INTEGER 0/1 columns
 
     def insert_action(self, a: ActionRecord) -> None:
-        row = {k: (dumps(v) if k in self._ACTION_JSON else int(v) if k in self._ACTION_FLAGS
-                   else v) for k, v in vars(a).items()}
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        self._exec(f"INSERT INTO actions ({cols}) VALUES ({marks})", tuple(row.values()))
+        # Every action writes one: the columns spelt out, not looked up field by field.
+        self._exec(_INSERT_ACTION, (
+            a.activity_id, a.seq, a.at, a.actor_kind, a.participant_id, a.action, dumps(a.params),
+            a.room_id, a.new_room_id, dumps(a.result), dumps(a.events), dumps(a.random),
+            int(a.first_time), int(a.new_to_activity), a.display_name, a.timer, a.inviter,
+            a.device, a.address, int(a.never_wins)))
 
     def list_actions(self, activity_id: str, after_seq: int = 0,
                      limit: int = 100) -> list[ActionRecord]:

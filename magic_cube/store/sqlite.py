@@ -8,7 +8,6 @@ race might still let through.
 
 from __future__ import annotations
 
-import queue
 import random
 import sqlite3
 import threading
@@ -34,7 +33,12 @@ class SQLiteStore(Store):
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
-        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue(maxsize=pool_size)
+        # Idle connections, the last returned on top (LIFO: a warm one is reused first). A list
+        # under a plain lock: taken and given back around every transaction, where a
+        # `queue.Queue`'s conditions cost more than the list operations themselves.
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_size = pool_size
+        self._pool_lock = threading.Lock()
         self._lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -61,27 +65,37 @@ class SQLiteStore(Store):
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
+    def _acquire(self) -> sqlite3.Connection:
+        if self._memory_conn is not None:
+            self._lock.acquire()  # one shared connection for ":memory:"
+            return self._memory_conn
+        with self._pool_lock:
+            if self._pool:
+                return self._pool.pop()
+        return self._connect()
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        if conn is self._memory_conn:
+            self._lock.release()
+            return
+        with self._pool_lock:
+            if len(self._pool) < self._pool_size:
+                self._pool.append(conn)
+                return
+        conn.close()
+
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        if self._memory_conn is not None:
-            with self._lock:  # one shared connection for ":memory:"
-                yield self._memory_conn
-            return
-        try:
-            conn = self._pool.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
+        conn = self._acquire()
         try:
             yield conn
         finally:
-            try:
-                self._pool.put_nowait(conn)
-            except queue.Full:
-                conn.close()
+            self._release(conn)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
-        with self._connection() as conn:
+        conn = self._acquire()  # not through `_connection`: one generator less per action
+        try:
             self._begin(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 tx = SQLiteTx(conn)
@@ -97,6 +111,8 @@ class SQLiteStore(Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        finally:
+            self._release(conn)
 
     def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
         """Start a transaction, waiting up to the busy timeout for another writer to finish.
@@ -150,11 +166,10 @@ class SQLiteStore(Store):
             return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
     def close(self) -> None:
-        while True:
-            try:
-                self._pool.get_nowait().close()
-            except queue.Empty:
-                break
+        with self._pool_lock:
+            idle, self._pool = self._pool, []
+        for conn in idle:
+            conn.close()
         if self._memory_conn is not None:
             self._memory_conn.close()
 
