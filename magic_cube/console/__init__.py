@@ -160,9 +160,9 @@ class ConsoleSessions(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Any) -> Any:
         if request.path.startswith(NO_SESSION):
             return None  # Flask then uses a null session
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            # No cookie, nothing to verify: spares building a signing serializer (the
-            # answer Flask would give, an empty session).
+        if app.secret_key and "HTTP_COOKIE" not in request.environ:
+            # No cookie at all, nothing to verify: spares parsing cookies and building a
+            # signing serializer (the answer Flask would give, an empty session).
             return self.session_class()
         return super().open_session(app, request)
 
@@ -216,5 +216,18 @@ def init_app(app: Flask) -> None:
                     f for f in app.before_request_funcs[None] if f is not exempt_api_once]
 
         csrf.init_app(app)
+        _console_only(app)
     _exempt_api(app, csrf)
+
+
+def _console_only(app: Flask) -> None:
+    """Run CSRF protection's hook for the console's blueprints only, not for every request:
+    everything else is exempt (above), and the hook would work that out on every poll. Flask
+    runs a blueprint's hooks for its children too, after the app's (the upload's, which must
+    come before it)."""
+    hooks = app.before_request_funcs.setdefault(None, [])
+    mine = [f for f in hooks if getattr(f, "__name__", "") == "csrf_protect"]
+    app.before_request_funcs[None] = [f for f in hooks if f not in mine]
+    console = app.before_request_funcs.setdefault(bp.name, [])
+    console[:0] = mine  # first, as it was: no hook of the console acts on a forged request
 
