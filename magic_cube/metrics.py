@@ -71,6 +71,10 @@ WEBHOOK_QUEUE = Gauge(
 WEBHOOK_DELIVERIES = Counter(
     f"{PREFIX}_webhook_deliveries_total",
     "Webhook delivery attempts by result (delivered, failed, dead)", ["result"])
+WRITE_BATCHES = Histogram(
+    f"{PREFIX}_write_batch_actions",
+    "Actions (and heartbeats) per write transaction: how many concurrent actions each group "
+    "commit shared one commit between", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 DB_POOL = Gauge(
     f"{PREFIX}_db_pool_connections",
     "Database connections of the processes' pools, by state (in_use, idle, waiting = requests "
@@ -148,6 +152,11 @@ def set_webhook_queue_depth(pending: int) -> None:
 def record_webhook_delivery(result: str) -> None:
     """One delivery attempt: `delivered`, `failed` (to be retried) or `dead` (given up)."""
     WEBHOOK_DELIVERIES.labels(result).inc()
+
+
+def record_write_batch(jobs: int) -> None:
+    """One write transaction of the group commit, shared by `jobs` callers."""
+    WRITE_BATCHES.observe(jobs)
 
 
 def set_db_pool(in_use: int, idle: int, waiting: int = 0) -> None:

@@ -13,6 +13,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -350,3 +352,67 @@ def test_a_retry_that_finishes_first_answers_the_slow_request_too(url):
         assert len(read_everything(engine, aid)["log"]) == 1  # one effect, the retry's
     finally:
         engine.close()
+
+
+GREENLETS = r"""
+import json, sys
+from gevent import monkey
+monkey.patch_all()
+import gevent
+sys.path.insert(0, sys.argv[2])
+from test_group_commit import LOTTERY, engine_on
+from engine_helpers import create_merchant, invariants, publish
+from magic_cube.engine import Participant
+
+engine = engine_on(sys.argv[1])
+aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+commits = engine.core.commits
+before = (commits.batches, commits.jobs)
+greenlets = [gevent.spawn(engine.act, aid, "draw", Participant(f"g{i}")) for i in range(16)]
+gevent.joinall(greenlets, raise_error=True)
+print(json.dumps({"statuses": [g.value.status for g in greenlets],
+                  "batches": commits.batches - before[0], "jobs": commits.jobs - before[1],
+                  "invariants": invariants(engine, aid)}))
+engine.close()
+"""
+
+
+def test_greenlets_share_commits_as_threads_do(url, tmp_path):
+    """Under gunicorn's gevent workers the requests that would join a batch are parsed only
+    when the leader yields: it must, or every action commits alone."""
+    script = tmp_path / "greenlets.py"
+    script.write_text(GREENLETS)
+    out = subprocess.run([sys.executable, str(script), url, str(Path(__file__).parent)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["statuses"] == [200] * 16
+    assert result["jobs"] == 16
+    assert result["batches"] <= 4, result  # one yield lets every ready greenlet queue
+    assert result["invariants"] == []
+
+
+def test_each_shared_commit_is_measured(url):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        before = metric_values()
+        *answers, batches = in_one_batch(
+            engine, aid, [lambda p=p: engine.act(aid, "draw", Participant(f"m{p}"))
+                          for p in range(5)])
+        assert batches == 1 and [a.status for a in answers] == [200] * 5
+        after = metric_values()
+        delta = {k: after[k] - before[k] for k in after}
+        # Two commits: the transaction held open to queue the draws (alone), then the five.
+        assert delta == {"count": 2, "sum": 6, "le_4": 1, "le_8": 2}
+    finally:
+        engine.close()
+
+
+def metric_values() -> dict[str, float]:
+    from prometheus_client import REGISTRY
+    name = "magic_cube_write_batch_actions"
+    return {"count": REGISTRY.get_sample_value(f"{name}_count") or 0.0,
+            "sum": REGISTRY.get_sample_value(f"{name}_sum") or 0.0,
+            "le_4": REGISTRY.get_sample_value(f"{name}_bucket", {"le": "4.0"}) or 0.0,
+            "le_8": REGISTRY.get_sample_value(f"{name}_bucket", {"le": "8.0"}) or 0.0}
