@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import flask
 import flask_smorest
+from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 
-from magic_cube.api.errors import InvalidJson
+from magic_cube.api.errors import InvalidJson, ValidationFailed, field_errors
 
 
 def _no_constants(name: str) -> Any:
@@ -76,3 +78,40 @@ class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with our body parser."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+
+# The hottest routes (a participant's action) read their arguments here rather than through
+# flask-smorest's `arguments` wrappers (which they keep, documentation only): the same schemas,
+# the same errors, without webargs' machinery around two small loads.
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """The request's JSON body loaded through `schema`, as `blp.arguments(schema)` does."""
+    return _load(schema, parse_body(flask.request.get_data(cache=True)))
+
+
+def load_headers(schema: Schema) -> dict[str, Any]:
+    """The headers `schema` declares, loaded through it, as `blp.arguments(schema,
+    location="headers")` does (other headers are ignored)."""
+    environ = flask.request.environ
+    present = {name: environ[key] for name, key in _header_keys(schema) if key in environ}
+    return _load(schema, present) if present else {}
+
+
+def _load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:  # what the wrappers' 422 becomes (errors.as_api_error)
+        raise ValidationFailed(errors=field_errors(exc.messages)) from exc
+
+
+_HEADER_KEYS: dict[type, list[tuple[str, str]]] = {}
+
+
+def _header_keys(schema: Schema) -> list[tuple[str, str]]:
+    """(header name, WSGI environ key) of each field of `schema`."""
+    keys = _HEADER_KEYS.get(type(schema))
+    if keys is None:
+        keys = _HEADER_KEYS[type(schema)] = [
+            (name, "HTTP_" + name.upper().replace("-", "_"))
+            for name in (f.data_key or f.name for f in schema.fields.values()) if name]
+    return keys

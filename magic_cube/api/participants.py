@@ -20,7 +20,7 @@ from magic_cube.api.auth import current_participant
 from magic_cube.api.challenge import challenges
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.errors import InvalidWait
-from magic_cube.api.parsing import Blueprint
+from magic_cube.api.parsing import Blueprint, load_body, load_headers
 from magic_cube.api.responses import doc_only, documents_errors, json_response
 from magic_cube.api.schemas import (
     ActionRequestSchema,
@@ -116,7 +116,14 @@ def action_response(outcome: ActionOutcome) -> Any:
     if isinstance(outcome, Refused):
         metrics.record_refusal(outcome.code)
         return json_response(ERROR_SCHEMA.dump(outcome.body), outcome.status, headers)
-    return iso_times(outcome.body), 200, headers
+    # The body is ActionResultSchema's shape already (engine/outcomes.py): no dump needed.
+    return json_response(iso_times(outcome.body), 200, headers)
+
+
+class View(MethodView):
+    """One instance serves every request (the views keep nothing on it): none made per poll."""
+
+    init_every_request = False
 
 
 # The polls document their answers without flask-smorest's wrappers (`doc_only`): they always
@@ -126,7 +133,7 @@ NOT_MODIFIED = doc_only(blp.alt_response(
 
 
 @blp.route("/<activity_id>")
-class ActivityView(MethodView):
+class ActivityView(View):
     @doc_only(blp.doc(security=[], parameters=[*POLL_PARAMETERS, ACCEPT_LANGUAGE]))
     @doc_only(blp.response(200, PublicActivitySchema, headers=ETAG))
     @NOT_MODIFIED
@@ -139,7 +146,7 @@ class ActivityView(MethodView):
 
 
 @blp.route("/<activity_id>/rooms/<room_id>")
-class RoomView(MethodView):
+class RoomView(View):
     @doc_only(blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS))
     @doc_only(blp.response(200, RoomViewSchema, headers=ETAG))
     @NOT_MODIFIED
@@ -153,7 +160,7 @@ class RoomView(MethodView):
 
 
 @blp.route("/<activity_id>/me")
-class MeView(MethodView):
+class MeView(View):
     @doc_only(blp.doc(security=PARTICIPANT, parameters=POLL_PARAMETERS))
     @doc_only(blp.response(200, MeViewSchema, headers=ETAG))
     @NOT_MODIFIED
@@ -166,15 +173,22 @@ class MeView(MethodView):
             activity_id, participant, if_none_match=etag, wait=wait))
 
 
+ACTION_BODY = ActionRequestSchema()
+ACTION_HEADERS = ParticipantActionHeadersSchema()
+
+
 @blp.route("/<activity_id>/actions/<action>")
-class Action(MethodView):
+class Action(View):
+    # The hottest route: its arguments are read by `load_body` / `load_headers` (the same
+    # schemas and errors) and its answer is always a Response, so flask-smorest's wrappers
+    # only document it.
     @doc_only(blp.doc(security=PARTICIPANT))
-    @blp.arguments(ActionRequestSchema(), required=False)
-    @blp.arguments(ParticipantActionHeadersSchema(), location="headers", arg_name="headers")
-    @blp.response(200, ActionResultSchema, headers={
+    @doc_only(blp.arguments(ACTION_BODY, required=False))
+    @doc_only(blp.arguments(ACTION_HEADERS, location="headers", arg_name="headers"))
+    @doc_only(blp.response(200, ActionResultSchema, headers={
         "Idempotent-Replayed": {"description": "`true` when this is the stored first response "
                                                "to a retried Idempotency-Key",
-                                "schema": {"type": "string"}}})
+                                "schema": {"type": "string"}}}))
     @documents_errors(blp, "invalid_json", "payload_too_large", "validation_error",
                       "activity_not_found", "unknown_action", "room_not_found",
                       "activity_not_live", "invalid_idempotency_key", "idempotency_key_reused",
@@ -182,9 +196,9 @@ class Action(MethodView):
                       "room_required", "room_closed", "room_full", "already_joined",
                       "limit_reached", "rule_error", "challenge_required", "challenge_invalid",
                       "challenge_reused", *TOKEN_ERRORS, refusals=True)
-    def post(self, body: dict[str, Any], activity_id: str, action: str,
-             headers: dict[str, Any]) -> Any:
+    def post(self, activity_id: str, action: str) -> Any:
         """Perform an action (`start`, `help`, `join`, `draw`, `send`, `claim` …)"""
+        body, headers = load_body(ACTION_BODY), load_headers(ACTION_HEADERS)
         participant = replace(current_participant(activity_id),
                               device=headers.get("device", ""), address=request.remote_addr or "")
         challenges().check(activity_id, participant, headers.get("challenge"),
@@ -196,7 +210,7 @@ class Action(MethodView):
 
 
 @blp.route("/<activity_id>/heartbeat")
-class Heartbeat(MethodView):
+class Heartbeat(View):
     @doc_only(blp.doc(security=PARTICIPANT))
     @blp.response(200, HeartbeatSchema)
     @documents_errors(blp, "activity_not_found", "conflict", "participant_blocked",
