@@ -209,6 +209,9 @@ def test_update_activity_bumps_the_version_only_when_asked(shop):
         a = tx.get_activity("act_1")
         assert (a.version, a.status, a.initial_state, a.updated_at) == \
             (2, "paused", {"x": None}, T0 + 9)
+    # What a poll reads on its own, outside any transaction: the committed version.
+    assert shop.activity_version("act_1") == (2, "paused", a.starts_at, a.ends_at, a.next_due)
+    assert shop.activity_version("nope") is None
 
 
 def test_list_activities_filters_and_pages_by_id(store):

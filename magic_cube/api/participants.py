@@ -63,7 +63,8 @@ POLL_PARAMETERS = [
 
 def poll_arguments() -> tuple[float, str | None]:
     """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`."""
-    raw = request.args.get("wait")
+    environ = request.environ  # read directly: most polls have no query string to parse
+    raw = request.args.get("wait") if environ.get("QUERY_STRING") else None
     wait = 0.0
     if raw is not None:
         try:
@@ -72,7 +73,7 @@ def poll_arguments() -> tuple[float, str | None]:
             wait = -1.0
         if not 0 <= wait <= 25:  # also refuses NaN
             raise InvalidWait(errors={"wait": [{"code": "range", "message": InvalidWait.message}]})
-    return wait, request.headers.get("If-None-Match")
+    return wait, environ.get("HTTP_IF_NONE_MATCH")
 
 
 def answer_poll(wait: float, view: Callable[[], ViewResponse]) -> Response:

@@ -180,8 +180,7 @@ class Views:
         return "." + local_date(now, timezone).replace("-", "") if scope in dated else ""
 
     def _activity_etag(self, activity_id: str) -> str | None:
-        with self.core.store.transaction(write=False) as tx:
-            row = tx.get_activity_version(activity_id)
+        row = self.core.store.activity_version(activity_id)
         if row is None:
             return None  # the full view raises the 404
         version, status, starts_at, ends_at, next_due = row

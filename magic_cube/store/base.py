@@ -615,6 +615,13 @@ class Store(ABC):
     def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
         """A transaction: committed when the block ends, rolled back if it raises."""
 
+    def activity_version(self, activity_id: str
+                         ) -> tuple[int, str, int | None, int | None, int | None] | None:
+        """`Tx.get_activity_version` read on its own — all a poll answered 304 reads. In a read
+        transaction here; a store where one statement is its own snapshot skips the wrapping."""
+        with self.transaction(write=False) as tx:
+            return tx.get_activity_version(activity_id)
+
     @abstractmethod
     def migrate(self) -> list[int]:
         """Apply pending migrations; returns the versions applied (none when up to date)."""

@@ -114,6 +114,16 @@ class SQLiteStore(Store):
         finally:
             self._release(conn)
 
+    def activity_version(self, activity_id: str
+                         ) -> tuple[int, str, int | None, int | None, int | None] | None:
+        # Outside BEGIN … COMMIT a SELECT is a read transaction of its own: one statement, not
+        # three, for every poll.
+        conn = self._acquire()
+        try:
+            return SQLiteTx(conn).get_activity_version(activity_id)
+        finally:
+            self._release(conn)
+
     def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
         """Start a transaction, waiting up to the busy timeout for another writer to finish.
 
