@@ -34,7 +34,9 @@ class Api(flask_smorest.Api):
 
 def _refuse_nul_in_url() -> None:
     # A NUL in a path or query cannot name anything we store (PostgreSQL text refuses it).
-    if "\x00" in request.path or b"\x00" in request.query_string:
+    # Read from the environ, as werkzeug builds `path` and `query_string` from it.
+    environ = request.environ
+    if "\x00" in environ.get("PATH_INFO", "") or "\x00" in environ.get("QUERY_STRING", ""):
         raise RouteNotFound()
 
 

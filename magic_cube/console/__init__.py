@@ -195,7 +195,6 @@ def init_app(app: Flask) -> None:
         Babel(app, locale_selector=select_locale)
 
     app.register_blueprint(bp)
-    app.before_request(uploads.allow_upload_body)  # before CSRF's hook reads the body
 
     csrf = app.extensions.get("csrf")
     if csrf is None:
@@ -217,14 +216,16 @@ def init_app(app: Flask) -> None:
 
         csrf.init_app(app)
         _console_only(app)
+    # The upload's larger body limit, a hook of the console's (not of every request): before
+    # CSRF's, which reads the body.
+    app.before_request_funcs.setdefault(bp.name, []).insert(0, uploads.allow_upload_body)
     _exempt_api(app, csrf)
 
 
 def _console_only(app: Flask) -> None:
     """Run CSRF protection's hook for the console's blueprints only, not for every request:
     everything else is exempt (above), and the hook would work that out on every poll. Flask
-    runs a blueprint's hooks for its children too, after the app's (the upload's, which must
-    come before it)."""
+    runs a blueprint's hooks for its children too (the upload is the console's child)."""
     hooks = app.before_request_funcs.setdefault(None, [])
     mine = [f for f in hooks if getattr(f, "__name__", "") == "csrf_protect"]
     app.before_request_funcs[None] = [f for f in hooks if f not in mine]

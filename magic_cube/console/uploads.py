@@ -55,8 +55,8 @@ def human_size(size: int) -> str:
 
 
 def allow_upload_body() -> None:
-    """The upload's body may be larger than `max_body_bytes`. An app-wide `before_request`
-    hook registered before CSRF protection's, which reads the body first."""
+    """The upload's body may be larger than `max_body_bytes`. A `before_request` hook of the
+    console's, run before CSRF protection's, which reads the body first."""
     if request.endpoint == ENDPOINT:
         limit = int(get_engine().settings.upload_max_bytes)
         request.max_content_length = limit + FORM_OVERHEAD
