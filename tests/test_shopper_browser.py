@@ -326,6 +326,44 @@ def test_a_friend_gives_the_missing_card_for_a_full_set(browser, server, lang): 
     amy.context.close()
 
 
+def test_an_answer_that_arrives_late_does_not_bring_back_an_older_state(
+        browser, server):  # noqa: F811
+    # Every play-part fetch is held, then answered newest first: the older answer must lose.
+    config = {"cards": [{"name": "Plum", "odds": 10000}, {"name": "Orchid", "odds": 1}],
+              "prize_name": "Tea set", "prize_stock": 5, "draws_per_day": 3}
+    aid = live(server, "collect_cards", config)
+    cara = friend(browser, server, "late-cara")
+    visit(cara, f"{server.base}/s/{aid}")
+    held: list[tuple[Any, Any]] = []
+    cara.route(f"**/s/{aid}/part*", lambda route: held.append((route, route.fetch())))
+
+    def plums(response: Any) -> int:
+        found = re.search(r'data-card="Plum" data-count="(\d+)"', response.text())
+        assert found, response.text()
+        return int(found.group(1))
+
+    def wait_until(check: Any) -> None:
+        for _ in range(200):
+            if check():
+                return
+            cara.wait_for_timeout(25)
+        raise AssertionError("the page never asked for its play part")
+
+    click_action(cara, "draw")
+    wait_until(lambda: any(plums(answer) == 1 for _, answer in held))
+    cara.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")
+    click_action(cara, "draw")
+    wait_until(lambda: any(plums(answer) == 2 for _, answer in held))
+    newest_first = sorted(held, key=lambda pair: -plums(pair[1]))
+    for route, answer in newest_first:
+        route.fulfill(response=answer)
+    cara.locator("[data-card='Plum'][data-count='2']").wait_for()
+    cara.unroute(f"**/s/{aid}/part*")
+    cara.wait_for_timeout(300)  # time for the older answers to be read, were they to be shown
+    assert cara.locator("[data-card='Plum']").get_attribute("data-count") == "2"
+    cara.context.close()
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_two_friends_check_in_and_collect_their_share(browser, server, lang):  # noqa: F811
     # The split comes a few seconds after the check-ins, on the server's real clock.

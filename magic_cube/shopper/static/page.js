@@ -12,6 +12,9 @@ const activity = config.activity;
 const store = safeStorage();
 let offset = config.now - Date.now() / 1000; // server clock minus ours, in seconds
 let busy = false;
+// Play parts may answer out of order: show the newest, none asked before the last action ended.
+let asked = 0;
+let shown = 0;
 
 // Identity: a token handed over in the URL fragment or by the host page, or a guest token.
 const tokenKey = `mc.token.${activity}`;
@@ -48,9 +51,10 @@ window.addEventListener("message", (event) => {
 });
 if (window.parent !== window) window.parent.postMessage({ type: "magic-cube:ready", activity }, "*");
 
-// Rendering -------------------------------------------------------------------------------
+// Rendering
 
 async function refresh() {
+  const n = ++asked;
   const url = new URL(config.part, location.href);
   if (config.room) url.searchParams.set("room", config.room);
   url.searchParams.set("lang", config.lang);
@@ -61,7 +65,8 @@ async function refresh() {
     const server = Number(res.headers.get("X-Server-Time"));
     if (server) offset = server - Date.now() / 1000;
     const html = await res.text();
-    if (!busy) {
+    if (!busy && n > shown) {
+      shown = n;
       play.innerHTML = html;
       tick();
     }
@@ -109,7 +114,7 @@ function formatMoney(fen) {
   return `${sign}¥${Math.floor(abs / 100).toLocaleString("en")}.${pad(abs % 100)}`;
 }
 
-// Identity prompts ------------------------------------------------------------------------
+// Identity prompts
 
 function askNickname() {
   return new Promise((resolve) => {
@@ -148,7 +153,7 @@ async function ensureToken() {
   }
 }
 
-// Actions ---------------------------------------------------------------------------------
+// Actions
 
 function animate(kind) {
   if (kind !== "prizes") return { stop: async () => {} };
@@ -202,6 +207,7 @@ async function perform(el, params) {
     toast(err.message || S.failed, "error");
   } finally {
     busy = false;
+    shown = asked;
     el.removeAttribute("aria-busy");
   }
   refresh();
@@ -259,7 +265,7 @@ play.addEventListener("submit", (event) => {
   perform(form, paramsOf(form));
 });
 
-// Live updates ----------------------------------------------------------------------------
+// Live updates
 
 let watchers = [];
 let heartbeats = null;
