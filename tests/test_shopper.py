@@ -15,6 +15,7 @@ import pytest
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
 from magic_cube.engine import EngineError
+from magic_cube.shopper.partials import Formatter
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "activity_templates"
@@ -53,6 +54,29 @@ def test_every_bundled_template_has_a_page_in_both_languages(shop, client, templ
     assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in html
     config = json.loads(re.search(r'id="mc-config">(.*?)</script>', html, re.S).group(1))
     assert config["activity"] == activity["id"] and config["lang"] == lang
+
+
+@pytest.mark.parametrize(("n", "en", "zh"), [
+    (1, "1st", "第1"), (2, "2nd", "第2"), (3, "3rd", "第3"), (4, "4th", "第4"),
+    (11, "11th", "第11"), (12, "12th", "第12"), (13, "13th", "第13"), (21, "21st", "第21"),
+    (102, "102nd", "第102"), (111, "111th", "第111")])
+def test_a_partial_writes_positions_and_counts_as_a_reader_would(n, en, zh):
+    assert Formatter("en", "Asia/Shanghai", "CNY").ordinal(n) == en
+    assert Formatter("zh", "Asia/Shanghai", "CNY").ordinal(n) == zh
+    words = Formatter("en", "Asia/Shanghai", "CNY").plural(n, "friend", "friends")
+    assert words == (f"{n} friend" if n == 1 else f"{n} friends")
+
+
+def test_one_friend_is_one_friend_on_a_bargains_page(shop, client, configs):
+    config = {**configs["bargain"], "helpers_needed": 1, "cut_max": 9000, "time_limit_hours": 1}
+    activity = shop.live("bargain", config)
+    shown = text(client.get(f"/s/{activity['id']}?lang=en"))
+    assert "ask 1 friend to help" in shown and "the 1st friend" in shown, shown
+    assert "lasts 1 hour;" in shown
+    config = {**configs["bargain"], "helpers_needed": 2, "time_limit_hours": 24}
+    shown = text(client.get(f"/s/{shop.live('bargain', config)['id']}?lang=en"))
+    assert "ask 2 friends to help" in shown and "the 2nd friend" in shown, shown
+    assert "lasts 24 hours;" in shown
 
 
 def test_the_language_switch_is_remembered(shop, client):

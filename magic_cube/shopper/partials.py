@@ -78,6 +78,20 @@ class Formatter:
         """The partial's own words in the page's language: `tr(zh="砍一刀", en="Help")`."""
         return (zh or en) if self.lang == "zh" else (en or zh)
 
+    def plural(self, n: Any, one: str, other: str) -> str:
+        """`n` with the word for it, for English words: `plural(1, "friend", "friends")` ->
+        "1 friend", `plural(3, "friend", "friends")` -> "3 friends"."""
+        return f"{n} {one if n == 1 else other}"
+
+    def ordinal(self, n: Any) -> str:
+        """`n` as a position in the page's language: 1st, 2nd, 3rd, 11th, 22nd / 第1, 第2."""
+        if self.lang == "zh":
+            return f"第{n}"
+        if not isinstance(n, int) or isinstance(n, bool):
+            return str(n)
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"
+
     def pick(self, text: Any) -> Any:
         """A template's `{"zh": …, "en": …}` text in the page's language (other values as is)."""
         if isinstance(text, dict) and ("zh" in text or "en" in text):
@@ -124,7 +138,8 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
                    fmt: Formatter) -> Markup:
     """The template's own partial if it has one and it renders, else the generic partial."""
     names = {"money": fmt.money, "datetime": fmt.datetime, "countdown": fmt.countdown,
-             "tr": fmt.tr, "pick": fmt.pick, "lang": fmt.lang}
+             "tr": fmt.tr, "pick": fmt.pick, "plural": fmt.plural, "ordinal": fmt.ordinal,
+             "lang": fmt.lang}
     template = _compiled(key, directory)
     if template is not None:
         try:
