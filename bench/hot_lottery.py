@@ -9,7 +9,7 @@ postgresql://postgres@127.0.0.1:5432/test), and `--clients` threads that draw, e
 new participant, half of them through each server, for `--seconds`. Then checks the
 activity's invariants (engine/invariants.py: stock, prizes awarded, log replay, counters) and
 that every acknowledged draw is in the log. Prints accepted draws per second and the latency
-of a draw. The schema is dropped at the end. No asserts.
+of a draw, and how many actions shared each commit. The schema is dropped at the end. No asserts.
 """
 
 from __future__ import annotations
@@ -43,6 +43,17 @@ LOTTERY = {"prizes": [{"name": "Coupon", "type": "coupon", "stock": 1_000_000, "
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+def write_batches(base_url: str) -> tuple[int, float]:
+    """(write transactions, actions in them) so far, from a server's /metrics."""
+    found = {"count": 0.0, "sum": 0.0}
+    for line in requests.get(f"{base_url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        kind = name.removeprefix("magic_cube_write_batch_actions_")
+        if kind in found:
+            found[kind] += float(value)
+    return int(found["count"]), found["sum"]
 
 
 def main() -> None:
@@ -102,6 +113,7 @@ def main() -> None:
         for t in threads:
             t.join(60)
         elapsed = time.perf_counter() - started
+        batches = [write_batches(s.base_url) for s in servers]
         for s in servers:
             s.stop()
         problems = invariants(engine, lottery)
@@ -113,6 +125,9 @@ def main() -> None:
               f"refused {refused or 0}")
         print(f"  draw latency    p50 {percentile(latencies, 0.5) * 1000:.1f} ms   "
               f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+        print("  write batches   " + "   ".join(
+            f"server {n + 1}: {count} commits, {total / max(count, 1):.1f} actions each"
+            for n, (count, total) in enumerate(batches)))
         print(f"  invariants      {'ok' if not problems else problems[:5]}   "
               f"acknowledged draws missing from the log: {len(missing)}   "
               f"logged {len(log)}")
