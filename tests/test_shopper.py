@@ -115,6 +115,23 @@ def test_the_play_part_shows_the_shoppers_own_state(shop, client):
     assert anonymous.status_code == 200  # a bad token is shown the public page
 
 
+@pytest.mark.parametrize(("template", "said"), [
+    ("bargain", "You have started all the bargains you can"),
+    ("group_buy", "You have started all the groups you can")])
+def test_a_shopper_who_has_started_all_they_may_is_told_so_not_offered_more(
+        shop, client, template, said):
+    activity = shop.live(template)  # one start per participant
+    url = f"/s/{activity['id']}/part?lang=en"
+    button = re.compile(r'<button[^>]*data-action="start"[^>]*>')
+    before = client.get(url, headers=shop.as_("alice")).get_data(as_text=True)
+    assert "disabled" not in button.search(before).group(0) and said not in before
+    assert shop.act(activity["id"], "start", "alice").status_code == 200
+    after = client.get(url, headers=shop.as_("alice")).get_data(as_text=True)
+    assert "disabled" in button.search(after).group(0) and said in after
+    other = client.get(url, headers=shop.as_("bob")).get_data(as_text=True)
+    assert "disabled" not in button.search(other).group(0)
+
+
 @pytest.mark.parametrize("path", ["/s/act_missing", "/s/act_missing/r/x"])
 def test_unknown_activities_are_404(client, path):
     assert client.get(path).status_code == 404
