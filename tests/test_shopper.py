@@ -15,7 +15,7 @@ import pytest
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
 from magic_cube.engine import EngineError
-from magic_cube.shopper.partials import Formatter
+from magic_cube.shopper.partials import Formatter, render_partial
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "activity_templates"
@@ -250,3 +250,31 @@ def test_every_shopper_message_has_a_chinese_translation():
     assert used - done == set(), "update the shopper catalog (DEVELOPERS.md, Translations)"
     with po.with_suffix(".mo").open("rb") as f:
         assert {m.id for m in read_mo(f) if m.id} == {m.id for m in catalog if m.id}
+
+
+def test_the_generic_page_shows_records_and_lists_as_a_shopper_reads_them():
+    fmt = Formatter("en", "Asia/Shanghai", "CNY")
+    won = 1796516190  # 2026-12-06 08:16 in Shanghai
+    context = {
+        "activity": {"title": "Spin", "view": {"prize_images": [None, None], "names": ["A", "B"],
+                                               "price": 1999, "still_empty": [],
+                                               "release": "daily"}},
+        "room": None, "now": won + 60, "template": {"description": ""}, "actions": [],
+        "labels": {"type": "Kind"}, "money_keys": ["price"], "preview": False,
+        "value_labels": {"release": {"daily": "Each day"}},
+        "me": {"view": {"prizes": [{"name": "Coupon", "type": "coupon", "index": 0, "at": won},
+                                   {"name": "Mug", "type": None, "index": 3, "at": won}]},
+               "rooms": []},
+    }
+    html = str(render_partial(("spin", "h"), None, context, fmt))
+    shown = text_of(html)
+    assert "{" not in shown and "'" not in shown and "None" not in shown, shown
+    assert re.search(r"Prize images –", shown) and "Still empty –" in shown
+    assert "Names A, B" in shown and "Price ¥19.99" in shown and "Release Each day" in shown
+    items = re.findall(r"<li>(.*?)</li>", html, re.S)
+    assert [text_of(i) for i in items] == ["Coupon Kind: coupon · 06 Dec 08:16",
+                                           "Mug 06 Dec 08:16"]
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()

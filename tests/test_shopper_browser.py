@@ -226,16 +226,25 @@ def test_an_answer_lost_on_the_network_is_retried_with_one_effect(browser, serve
     player.context.close()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_template_without_a_page_is_playable_through_the_generic_page(
-        browser, server):  # noqa: F811
-    aid = live(server, "spin", CONFIGS["lottery"])
-    player = friend(browser, server, "rex")
+        browser, server, lang):  # noqa: F811
+    sure = {**CONFIGS["lottery"], "prizes": [{"name": "Coupon", "type": "coupon", "stock": 5,
+                                              "odds": 10000}]}
+    aid = live(server, "spin", sure)
+    player = friend(browser, server, f"rex-{lang}", lang)
     visit(player, f"{server.base}/s/{aid}")
     assert "spin test" in player.locator("#mc-play").inner_text()
     click_action(player, "draw")
     log, _ = server.engine.action_log(server.merchant, aid)
     assert [entry["action"] for entry in log] == ["draw"]
-    shot(player, "shopper-generic-en")
+    # The prize won is listed as a shopper reads it: its name and when, not a raw record.
+    won = player.locator("#mc-play .mc-items li").first
+    won.wait_for()
+    assert won.inner_text().startswith("Coupon"), won.inner_text()
+    assert "{" not in player.locator("#mc-play").inner_text()
+    player.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")
+    shot(player, f"shopper-generic-{lang}")
     no_sideways_scroll(player)
     player.context.close()
 

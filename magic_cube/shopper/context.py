@@ -3,6 +3,7 @@ parameter fields, labels and links — plain values only (see docs/templates.md,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from magic_cube.i18n import gettext
@@ -43,34 +44,44 @@ def param_fields(schema: dict[str, Any] | None, lang: str) -> list[dict[str, Any
     return fields
 
 
-def money_keys(doc: dict[str, Any]) -> set[str]:
-    """View keys that show money: those read straight from a money field of the config."""
+def _config_reads(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(view key, config field schema) for each view key read straight from a config field."""
     props = doc.get("config", {}).get("schema", {}).get("properties", {})
-    money_fields = {name for name, prop in props.items() if isinstance(prop, dict)
-                    and (prop.get("x-ui") or {}).get("widget") == "money"}
-    keys = set()
     for view in (doc.get("views") or {}).values():
         for key, rule in (view or {}).items():
-            if isinstance(rule, dict) and isinstance(rule.get("var"), str) \
-                    and rule["var"].removeprefix("config.") in money_fields:
-                keys.add(key)
-    return keys
+            if isinstance(rule, dict) and isinstance(rule.get("var"), str):
+                prop = props.get(rule["var"].removeprefix("config."))
+                if isinstance(prop, dict):
+                    yield key, prop
+
+
+def money_keys(doc: dict[str, Any]) -> set[str]:
+    """View keys that show money: those read straight from a money field of the config."""
+    return {key for key, prop in _config_reads(doc)
+            if (prop.get("x-ui") or {}).get("widget") == "money"}
 
 
 def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
     """Labels for view keys: the template's `view_labels`, else the label of the config field
     a key reads straight from."""
-    props = doc.get("config", {}).get("schema", {}).get("properties", {})
     labels: dict[str, str] = {}
-    for view in (doc.get("views") or {}).values():
-        for key, rule in (view or {}).items():
-            if isinstance(rule, dict) and isinstance(rule.get("var"), str):
-                prop = props.get(rule["var"].removeprefix("config."))
-                if isinstance(prop, dict) and (prop.get("x-ui") or {}).get("label"):
-                    labels.setdefault(key, _pick(prop["x-ui"]["label"], lang))
+    for key, prop in _config_reads(doc):
+        if (prop.get("x-ui") or {}).get("label"):
+            labels.setdefault(key, _pick(prop["x-ui"]["label"], lang))
     for key, text in (doc.get("view_labels") or {}).items():
         labels[key] = _pick(text, lang)
     return labels
+
+
+def value_labels(doc: dict[str, Any], lang: str) -> dict[str, dict[str, str]]:
+    """For view keys read straight from a config field with `x-ui.choices`, each value's label:
+    a view showing `release: "daily"` shows "每天 0 点投放一份", as the merchant's form did."""
+    found: dict[str, dict[str, str]] = {}
+    for key, prop in _config_reads(doc):
+        choices = (prop.get("x-ui") or {}).get("choices")
+        if isinstance(choices, dict) and choices:
+            found.setdefault(key, {str(v): str(_pick(text, lang)) for v, text in choices.items()})
+    return found
 
 
 def actions_of(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:

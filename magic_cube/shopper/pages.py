@@ -66,15 +66,17 @@ def _participant(activity_id: str) -> Participant | None:
 
 # What a page needs of a template version in a language never changes: worked out once per
 # process, not on every page and play-part fetch.
-_facts: dict[tuple[str, str, str], tuple[list[dict[str, Any]], dict[str, str], set[str]]] = {}
+Facts = tuple[list[dict[str, Any]], dict[str, str], set[str], dict[str, dict[str, str]]]
+_facts: dict[tuple[str, str, str], Facts] = {}
 
 
-def template_facts(entry: Any, lang: str) -> tuple[list[dict[str, Any]], dict[str, str], set[str]]:
-    """(participant actions with their form fields, view labels, money view keys)."""
+def template_facts(entry: Any, lang: str) -> Facts:
+    """(participant actions with their form fields, view labels, money view keys, the labels
+    of the values of view keys that read a config field with choices)."""
     key = (entry.id, entry.content_hash, lang)
     if key not in _facts:
         _facts[key] = (ctx.actions_of(entry.doc, lang), ctx.view_labels(entry.doc, lang),
-                       ctx.money_keys(entry.doc))
+                       ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang))
     return _facts[key]
 
 
@@ -100,13 +102,13 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
     if participant is not None:
         me = eng.me_view(activity_id, participant).body
     fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
-    actions, labels, money = template_facts(entry, lang)
+    actions, labels, money, choices = template_facts(entry, lang)
     context = {
         "activity": public, "room": room, "me": me, "now": eng.now(),
         "template": {"id": entry.id, "kind": entry.kind, "title": fmt.pick(entry.title),
                      "description": fmt.pick(entry.description)},
         "actions": actions, "actions_by_name": {a["name"]: a for a in actions},
-        "labels": labels, "money_keys": money,
+        "labels": labels, "money_keys": money, "value_labels": choices,
         "room_status": ctx.status_label(room["status"] if room else None, lang),
         "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
                                         room_id=str(rid)),
