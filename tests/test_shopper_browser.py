@@ -72,10 +72,14 @@ def visit(page: Any, url: str) -> None:
 
 
 def click_action(page: Any, action: str) -> str:
-    """Click an action's button and return the toast the page shows once it is answered."""
+    """Click an action's button and return the toast the page shows once it is answered. The
+    last toast is put away first: a tap while an action is under way does nothing, so the next
+    click must wait for this answer, not for a toast still showing from the one before."""
+    page.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")
     page.locator(f"#mc-play [data-action='{action}']").first.click()
     toast = page.locator("#mc-toast:not([hidden])")
     toast.wait_for()
+    page.wait_for_selector("#mc-play [aria-busy]", state="detached")
     return str(toast.inner_text())
 
 
@@ -360,7 +364,6 @@ def test_an_answer_that_arrives_late_does_not_bring_back_an_older_state(
 
     click_action(cara, "draw")
     wait_until(lambda: any(plums(answer) == 1 for _, answer in held))
-    cara.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")
     click_action(cara, "draw")
     wait_until(lambda: any(plums(answer) == 2 for _, answer in held))
     newest_first = sorted(held, key=lambda pair: -plums(pair[1]))
