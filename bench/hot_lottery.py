@@ -90,6 +90,11 @@ def main() -> None:
         lock = threading.Lock()
         stop = threading.Event()
 
+        def signed(n: int, i: int) -> tuple[str, str]:
+            """Client n's i-th participant, a new one each draw, and its token."""
+            who = f"c{n}-{i}"
+            return who, engine.participant_token(merchant, who)[0]
+
         def client(n: int) -> None:
             # http.client on one kept-alive connection, tokens signed ahead: the client shares
             # the machine's cores with the servers and the database, so it does little else.
@@ -100,8 +105,7 @@ def main() -> None:
             for i in range(10**9):
                 if stop.is_set():
                     return
-                who, token = tokens[i] if i < len(tokens) else (
-                    f"c{n}-{i}", engine.participant_token(merchant, f"c{n}-{i}")[0])
+                who, token = tokens[i] if i < len(tokens) else signed(n, i)
                 began = time.perf_counter()
                 conn.request("POST", path, body=b"{}", headers={
                     "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -116,8 +120,7 @@ def main() -> None:
                         code = f"{r.status} {answer.get('error', '?')}"
                         refused[code] = refused.get(code, 0) + 1
 
-        ahead = [[(f"c{n}-{i}", engine.participant_token(merchant, f"c{n}-{i}")[0])
-                  for i in range(TOKENS_AHEAD)] for n in range(args.clients)]
+        ahead = [[signed(n, i) for i in range(TOKENS_AHEAD)] for n in range(args.clients)]
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         started = time.perf_counter()
         for t in threads:

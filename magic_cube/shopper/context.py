@@ -29,9 +29,8 @@ def param_fields(schema: dict[str, Any] | None, lang: str) -> list[dict[str, Any
         if kind not in ("integer", "number", "string", "boolean"):
             continue
         ui = prop.get("x-ui") or {}
-        labels = (ui.get("choices") or {}) if isinstance(ui, dict) else {}
-        enum = [{"value": v, "label": _pick(labels.get(str(v)), lang) or v}
-                for v in prop.get("enum", [])]
+        labels = _choice_labels(prop, lang)
+        enum = [{"value": v, "label": labels.get(str(v)) or v} for v in prop.get("enum", [])]
         fields.append({
             "name": name, "type": kind, "required": name in required,
             "label": _pick(ui.get("label"), lang) or name.replace("_", " ").capitalize(),
@@ -42,6 +41,15 @@ def param_fields(schema: dict[str, Any] | None, lang: str) -> list[dict[str, Any
             "enum": enum,
         })
     return fields
+
+
+def _choice_labels(prop: dict[str, Any], lang: str) -> dict[str, str]:
+    """A field's `x-ui.choices` in the page's language: {value as text: label}."""
+    ui = prop.get("x-ui")
+    choices = ui.get("choices") if isinstance(ui, dict) else None
+    if not isinstance(choices, dict):
+        return {}
+    return {str(value): str(_pick(text, lang) or "") for value, text in choices.items()}
 
 
 def _config_reads(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -78,9 +86,9 @@ def value_labels(doc: dict[str, Any], lang: str) -> dict[str, dict[str, str]]:
     a view showing `release: "daily"` shows "每天 0 点投放一份", as the merchant's form did."""
     found: dict[str, dict[str, str]] = {}
     for key, prop in _config_reads(doc):
-        choices = (prop.get("x-ui") or {}).get("choices")
-        if isinstance(choices, dict) and choices:
-            found.setdefault(key, {str(v): str(_pick(text, lang)) for v, text in choices.items()})
+        labels = _choice_labels(prop, lang)
+        if labels:
+            found.setdefault(key, labels)
     return found
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import (
     Blueprint,
@@ -66,17 +66,21 @@ def _participant(activity_id: str) -> Participant | None:
 
 # What a page needs of a template version in a language never changes: worked out once per
 # process, not on every page and play-part fetch.
-Facts = tuple[list[dict[str, Any]], dict[str, str], set[str], dict[str, dict[str, str]]]
+class Facts(NamedTuple):
+    actions: list[dict[str, Any]]  # participant actions with their form fields
+    labels: dict[str, str]  # view key -> label
+    money_keys: set[str]  # view keys that show money
+    value_labels: dict[str, dict[str, str]]  # view key -> {value: its choice's label}
+
+
 _facts: dict[tuple[str, str, str], Facts] = {}
 
 
 def template_facts(entry: Any, lang: str) -> Facts:
-    """(participant actions with their form fields, view labels, money view keys, the labels
-    of the values of view keys that read a config field with choices)."""
     key = (entry.id, entry.content_hash, lang)
     if key not in _facts:
-        _facts[key] = (ctx.actions_of(entry.doc, lang), ctx.view_labels(entry.doc, lang),
-                       ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang))
+        _facts[key] = Facts(ctx.actions_of(entry.doc, lang), ctx.view_labels(entry.doc, lang),
+                            ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang))
     return _facts[key]
 
 
@@ -102,13 +106,15 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
     if participant is not None:
         me = eng.me_view(activity_id, participant).body
     fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
-    actions, labels, money, choices = template_facts(entry, lang)
+    facts = template_facts(entry, lang)
+    actions = facts.actions
     context = {
         "activity": public, "room": room, "me": me, "now": eng.now(),
         "template": {"id": entry.id, "kind": entry.kind, "title": fmt.pick(entry.title),
                      "description": fmt.pick(entry.description)},
         "actions": actions, "actions_by_name": {a["name"]: a for a in actions},
-        "labels": labels, "money_keys": money, "value_labels": choices,
+        "labels": facts.labels, "money_keys": facts.money_keys,
+        "value_labels": facts.value_labels,
         "room_status": ctx.status_label(room["status"] if room else None, lang),
         "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
                                         room_id=str(rid)),
