@@ -104,6 +104,13 @@ def templates_validate(path: Path | None) -> None:
 
     target = path or DEFAULT_DIR
     problems = validate_path(target)
+    # A template's page partial must compile too (shopper/partials.py).
+    from magic_cube.catalog.catalog import template_files
+    from magic_cube.shopper.partials import partial_problems
+
+    for file in [target] if target.is_file() else template_files(target) if target.is_dir() \
+            else []:
+        problems += partial_problems(file.parent)
     for problem in problems:
         click.secho(str(problem), fg="red", err=True)
     for warning in label_warnings_of(target):

@@ -145,3 +145,16 @@ def test_validate_flags_a_merchant_step_without_subject(tmp_path):
     assert [(p.path, p.code) for p in problems] == [("steps[0]", "missing_subject")]
     result = runner.invoke(cli, ["templates", "test", str(tmp_path / "m")])
     assert result.exit_code == 1 and "needs `subject`" in result.output
+
+
+def test_templates_validate_compiles_the_page_partial(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "paged", "--dir", str(tmp_path)])
+    page = tmp_path / "paged" / "page.html"
+    page.write_text("<p>ok</p>\n{% if x %}<p>{{ x }</p>", encoding="utf-8")
+    for target in (tmp_path / "paged", tmp_path / "paged" / "template.json", tmp_path):
+        result = runner.invoke(cli, ["templates", "validate", str(target)])
+        assert result.exit_code == 1, result.output
+        assert f"{page}: line 2: unexpected '}}'" in result.output
+    page.write_text("<p>{{ tr(zh='好', en='fine') }}</p>", encoding="utf-8")
+    assert runner.invoke(cli, ["templates", "validate", str(tmp_path)]).exit_code == 0

@@ -196,6 +196,21 @@ def test_a_partial_cannot_reach_the_app(tmp_path, clock, configs, page):
     assert "SECRET" not in html and "Config" not in html
 
 
+@pytest.mark.parametrize("page", [
+    "{% if activity.view %}<p>{{ activity.view }</p>",  # does not compile
+    "{{ undefined_helper() }}",  # fails as it renders
+])
+def test_a_broken_partial_falls_back_to_the_generic_page(tmp_path, clock, configs, page, caplog):
+    app = app_with(tmp_path, catalog_with(tmp_path, "spin", page), clock)
+    _engine, activity_id = live_activity(app, "spin", configs["lottery"])
+    client = app.test_client()
+    for _ in range(2):  # a partial that does not compile is read (and logged) once
+        r = client.get(f"/s/{activity_id}", headers={"Accept-Language": "en"})
+        assert r.status_code == 200
+        assert 'data-action="draw"' in r.get_data(as_text=True)
+    assert any("page partial of spin" in m for m in caplog.messages)
+
+
 def test_a_template_without_a_partial_gets_the_generic_page(tmp_path, clock, configs):
     app = app_with(tmp_path, catalog_with(tmp_path, "spin", None), clock)
     engine, activity_id = live_activity(app, "spin", configs["lottery"])
@@ -213,6 +228,17 @@ def test_a_partial_shipped_in_the_folder_is_used(tmp_path, clock, configs):
     client = app.test_client()
     assert "Hello ¥5.00" in text(client.get(f"/s/{activity_id}?lang=en"))
     assert "你好 ¥5.00" in text(client.get(f"/s/{activity_id}?lang=zh"))
+
+
+def test_a_partial_names_a_form_by_its_action_as_it_names_a_button(tmp_path, clock, configs):
+    page = ('{% import "mc.html" as mc with context %}{{ mc.form("ask", label="Ask a friend") }}'
+            '{{ mc.form(actions_by_name.ask, label="Again") }}')
+    app = app_with(tmp_path, catalog_with(tmp_path, "cards", page, base="collect_cards"), clock)
+    _engine, activity_id = live_activity(app, "cards", configs["collect_cards"])
+    html = app.test_client().get(f"/s/{activity_id}?lang=en").get_data(as_text=True)
+    forms = re.findall(r'<form class="mc-form" data-action="ask".*?</form>', html, re.S)
+    assert len(forms) == 2
+    assert all('name="card"' in form for form in forms)
 
 
 # preview and translations ---------------------------------------------------------------------

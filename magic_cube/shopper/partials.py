@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import DictLoader, TemplateError
+from jinja2 import DictLoader, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
+
+from magic_cube.catalog.problems import TemplateProblem
 
 log = logging.getLogger(__name__)
 GENERIC = Path(__file__).parent / "partials" / "generic.html"
@@ -124,13 +126,16 @@ def partial_source(directory: Path | None) -> str | None:
 
 
 def _compiled(template: tuple[str, str], directory: Path | None) -> Any:
+    """The template's partial compiled, None if it has none; a `PartialError` (remembered,
+    so that a broken file is read and logged once) if it does not compile."""
     key = (*template, str(directory))
     if key not in _cache:
         source = partial_source(directory)
         try:
             _cache[key] = ENV.from_string(source) if source is not None else None
         except TemplateError as exc:
-            raise PartialError(f"{directory}/{PARTIAL_NAME}: {exc}") from exc
+            _cache[key] = PartialError(f"{directory}/{PARTIAL_NAME}: {exc}")
+            log.error("page partial of %s does not compile: %s", template[0], exc)
     return _cache[key]
 
 
@@ -141,7 +146,10 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
              "tr": fmt.tr, "pick": fmt.pick, "plural": fmt.plural, "ordinal": fmt.ordinal,
              "lang": fmt.lang}
     template = _compiled(key, directory)
-    if template is not None:
+    if isinstance(template, PartialError):
+        # A partial that does not compile must not take the activity down either.
+        context = {**context, "partial_error": str(template)}
+    elif template is not None:
         try:
             return Markup(template.render(**context, **names))
         except (TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -151,10 +159,17 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
     return Markup(GENERIC_PARTIAL.render(**context, **names))
 
 
-def validate_partial(source: str) -> str | None:
-    """Why a page partial cannot be compiled, or None (for `templates validate`)."""
+def partial_problems(directory: Path) -> list[TemplateProblem]:
+    """Why the page partial in a template folder cannot be compiled (for `templates
+    validate`): one problem naming its line, or none (also when the folder has no partial)."""
+    source = partial_source(directory)
+    if source is None:
+        return []
     try:
         ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(str(directory / PARTIAL_NAME), f"line {exc.lineno}",
+                                exc.message or str(exc), "page_error")]
     except TemplateError as exc:
-        return str(exc)
-    return None
+        return [TemplateProblem(str(directory / PARTIAL_NAME), "", str(exc), "page_error")]
+    return []
