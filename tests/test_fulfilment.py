@@ -10,7 +10,9 @@ import pytest
 from activity_configs import CONFIGS
 from test_live_controls import act, live_engine, publish  # noqa: F401  (fixture)
 
+from magic_cube.engine import Accepted, Participant
 from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
+from magic_cube.engine.fulfilment import issue
 
 SURE_WIN = {**CONFIGS["lottery"], "prizes": [
     {"name": "Tea set", "type": "physical", "stock": 5, "odds": 10000}]}
@@ -28,6 +30,23 @@ def test_each_prize_won_gets_a_code_in_its_action(live_engine):
     items, _ = engine.action_log(merchant, activity_id)
     assert [c["seq"] for c in codes] == [i["seq"] for i in items]
     assert len({c["code"] for c in codes}) == 2
+
+
+def test_a_code_carries_the_winners_name(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "lottery", SURE_WIN)
+    act(engine, activity_id, "draw", "alice")  # named "Alice" by her token
+    engine.act(activity_id, "draw", Participant("bob", "Bob"))
+    assert isinstance(engine.act(activity_id, "draw", Participant("bob", "")), Accepted)
+    assert [c["display_name"] for c in engine.redemptions(merchant, activity_id)] == [
+        "Alice", "Bob", "Bob"]  # a token without a name: the one Bob acted under before
+    # An event that names someone other than the actor (as a timer's may): their stored name.
+    with engine.store.transaction(write=True) as tx:
+        activity = engine.core.activity(tx, activity_id, merchant)
+        event = {"type": "prize.awarded", "data": {"participant": "alice", "prize": "Tea set"}}
+        assert issue(tx, activity, engine.catalog.get("lottery").doc, activity.seq + 1, [event],
+                     engine.test_clock()) == 1
+    assert engine.redemptions(merchant, activity_id)[-1]["display_name"] == "Alice"
 
 
 def test_a_group_that_succeeds_gives_every_member_a_code(live_engine):

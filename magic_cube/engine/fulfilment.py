@@ -48,8 +48,10 @@ def _pick(spec: Any, data: dict[str, Any], config: dict[str, Any]) -> Any:
 
 
 def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
-          events: list[dict[str, Any]], now: int) -> int:
-    """Write a code for each win or order among an action's `events`; how many were written."""
+          events: list[dict[str, Any]], now: int, actor: tuple[str, str] = ("", "")) -> int:
+    """Write a code for each win or order among an action's `events`; how many were written.
+    `actor` is the acting participant's (id, display name); anyone else named by an event gets
+    the name they last acted under."""
     specs = doc.get("fulfilment")
     if not isinstance(specs, dict):
         return 0
@@ -79,6 +81,13 @@ def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
                 "kind": "" if kind is None else str(kind),
                 "amount": amount if isinstance(amount, int) and not isinstance(amount, bool)
                 else None, "created_at": now})
+    actor_id, actor_name = actor
+    names = {actor_id: actor_name} if actor_name else {}
+    unnamed = sorted({r["participant_id"] for r in rows if not r["display_name"]} - set(names))
+    if unnamed:
+        names.update(tx.display_names(activity.id, unnamed))
+    for row in rows:
+        row["display_name"] = row["display_name"] or names.get(row["participant_id"], "")
     if rows:
         tx.insert_redemptions(rows)
     return len(rows)

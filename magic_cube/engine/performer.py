@@ -213,7 +213,8 @@ class Performer:
         if webhooks:
             tx.insert_outbox(activity.id, activity.seq, webhooks, now)
         if events and "fulfilment" in template.doc:  # wins and orders get their codes now
-            issue_codes(tx, activity, template.doc, activity.seq, events, now)
+            issue_codes(tx, activity, template.doc, activity.seq, events, now,
+                        (request.participant, actor.display_name))
         if by_participant and actor.new_to_activity:  # the device they came with (self-invites)
             remember_device(tx, activity.id, request.participant, request, now)
         first_time = False

@@ -442,6 +442,11 @@ class Tx(Protocol):
         least `min_rooms` such rooms."""
         ...
 
+    def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
+        """The names the participants last acted under in the activity, by id (read without
+        locking their rows; a participant with no row is left out)."""
+        ...
+
     def participants_by(self, activity_id: str, column: str,
                         min_participants: int) -> list[tuple[str, list[str]]]:
         """(value, participants) for each `device` or `address` of the action log that at

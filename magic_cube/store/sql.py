@@ -972,6 +972,15 @@ class SQLTx(Tx):
             "ORDER BY rooms DESC, a.participant_id", (activity_id, min_rooms))
         return [(r["participant_id"], r["rooms"]) for r in rows]
 
+    def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
+        if not participant_ids:
+            return {}
+        marks = ", ".join("?" * len(participant_ids))
+        rows = self._all("SELECT participant_id, display_name FROM activity_participants "
+                         f"WHERE activity_id = ? AND participant_id IN ({marks})",
+                         (activity_id, *participant_ids))
+        return {r["participant_id"]: r["display_name"] for r in rows}
+
     def participants_by(self, activity_id: str, column: str,
                         min_participants: int) -> list[tuple[str, list[str]]]:
         if column not in ("device", "address"):
