@@ -54,6 +54,25 @@ def test_etag_changes_after_an_action(client, shop):
     assert r.headers["ETag"] != etag
 
 
+def test_a_draft_archived_unpublished_stays_unknown_to_participants(client, shop):
+    draft = shop.create("lottery")
+    assert shop.lifecycle(draft["id"], "archive").status_code == 200
+    auth = {"Authorization": f"Bearer {shop.token('alice')}"}
+    for path in (f"/v1/activities/{draft['id']}", f"/v1/activities/{draft['id']}/me",
+                 f"/s/{draft['id']}"):
+        assert client.get(path, headers=auth).status_code == 404, path
+    assert client.get(f"/v1/activities/{draft['id']}",
+                      headers={"If-None-Match": '"a1"'}).status_code == 404
+    assert client.post(f"/v1/activities/{draft['id']}/share", headers=auth,
+                       json={}).status_code == 404
+    assert client.post(f"/v1/activities/{draft['id']}/guest",
+                       json={"nickname": "Amy"}).status_code == 404
+    ended = shop.live("lottery")  # one that ran stays public once archived
+    assert shop.lifecycle(ended["id"], "end").status_code == 200
+    assert shop.lifecycle(ended["id"], "archive").status_code == 200
+    assert client.get(f"/v1/activities/{ended['id']}").get_json()["status"] == "archived"
+
+
 def test_public_view_of_unknown_activity_is_404(client):
     r = client.get("/v1/activities/act_missing")
     assert r.status_code == 404

@@ -302,7 +302,7 @@ class Accounts:
         with self.core.store.transaction(write=False) as tx:
             activity = self.core.activity(tx, activity_id)
             merchant = tx.get_merchant(activity.merchant_id)
-        if activity.status == "draft" or merchant is None:
+        if activity.unpublished or merchant is None:
             raise ActivityNotFound()
         if not activity.guests:
             raise GuestsNotAllowed()

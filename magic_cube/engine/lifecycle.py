@@ -224,7 +224,7 @@ class Lifecycle:
         now = core.now()
         with core.store.transaction(write=False) as tx:
             activity = core.activity(tx, activity_id)
-        if activity.status == "draft":
+        if activity.unpublished:
             raise ActivityNotFound()
         if due_change(activity.status, activity.starts_at, activity.ends_at, now,
                       activity.next_due):

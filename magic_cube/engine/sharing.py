@@ -83,7 +83,7 @@ class Sharing:
         now = self.core.now()
         with self.core.store.transaction() as tx:
             activity = self.core.activity(tx, activity_id)
-            if activity.status == "draft":
+            if activity.unpublished:
                 raise ActivityNotFound()
             if room_id is not None and tx.get_room(activity_id, room_id) is None:
                 raise RoomNotFound()

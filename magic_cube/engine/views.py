@@ -184,6 +184,8 @@ class Views:
         if row is None:
             return None  # the full view raises the 404
         version, status, starts_at, ends_at, next_due = row
+        if status in ("draft", "archived"):
+            return None  # the full view decides whether participants may see it at all
         now = self.core.now()
         if due_change(status, starts_at, ends_at, now, next_due):
             return None

@@ -55,6 +55,12 @@ class ActivityRecord:
     # worked out yet (an activity from before they were kept), so looked up
     campaigns: list[list[Any]] | None = field(default_factory=list)
 
+    @property
+    def unpublished(self) -> bool:
+        """A draft, or a draft archived without ever being published: the merchant's
+        business, which to participants does not exist."""
+        return self.status == "draft" or (self.status == "archived" and self.published_at is None)
+
 
 @dataclass
 class Member:
