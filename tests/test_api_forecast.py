@@ -3,7 +3,11 @@ a clear 4xx with a stable code."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +124,52 @@ def test_a_live_activity_ending_years_away_is_forecast_over_its_first_year(shop,
     data = r.get_json()
     assert data["from_state"] is True and data["assumptions"]["days"] == 366
     assert data["participations"] == {"p10": 0, "p50": 0, "p90": 0}
+
+
+BUSY = r"""
+import json, sys, time
+from gevent import monkey
+monkey.patch_all()
+import gevent
+sys.path.insert(0, sys.argv[2])
+from test_group_commit import engine_on
+from engine_helpers import create_merchant, publish
+
+engine = engine_on(sys.argv[1])
+merchant = create_merchant(engine)
+aid = publish(engine, merchant, "lottery")
+gaps = []
+
+def tick():
+    last = time.monotonic()
+    while True:
+        gevent.sleep(0.01)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+
+ticker = gevent.spawn(tick)
+gevent.sleep(0.05)
+started = time.monotonic()
+result = engine.forecast(merchant, aid, {"visitors_per_day": 400, "days": 2}, runs=200,
+                         time_budget=1.5)
+took = time.monotonic() - started
+gevent.sleep(0.05)  # the ticker notes the gap it was kept waiting for, if any
+ticker.kill()
+print(json.dumps({"took": took, "runs": len(result.result.runs), "max_gap": max(gaps)}))
+engine.close()
+"""
+
+
+def test_a_forecast_leaves_the_other_greenlets_running(tmp_path):
+    """Under gunicorn's gevent workers a forecast simulates for seconds: the worker's other
+    requests (polls, actions, health checks) must keep being answered meanwhile."""
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY)
+    tests = str(Path(__file__).parent)
+    out = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'db.sqlite'}",
+                          tests], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["runs"] > 1 and result["took"] > 1.0, result
+    assert result["max_gap"] < result["took"] / 4, result  # not held up for the whole run

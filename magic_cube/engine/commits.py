@@ -34,7 +34,7 @@ from magic_cube.store import Conflict, Store, Tx
 T = TypeVar("T")
 
 
-def _cooperative() -> bool:
+def cooperative() -> bool:
     """Whether threads here are greenlets (gevent has patched `threading`)."""
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and bool(monkey.is_module_patched("threading"))
@@ -118,7 +118,7 @@ class GroupCommit:
         # the leader, so with no other caller about a yield (a system call, and maybe a wait
         # for the GIL) is waste. Greenlets do not: the requests that would join are parsed only
         # when the leader yields, so it always does (a switch through the hub, microseconds).
-        if self._callers > 1 or _cooperative():
+        if self._callers > 1 or cooperative():
             time.sleep(0)
         with self._lock:
             batch = [lane.queue.popleft() for _ in range(min(self.batch, len(lane.queue)))]
