@@ -212,3 +212,16 @@ def test_a_never_winning_helper_cuts_the_least_a_bargain_allows(shop, engine):
     assert r.status_code == 200
     assert r.get_json()["result"]["cut"] == 1000  # cut_min: 9000 over 3 helpers of ≤ 5000 each
     assert invariants(engine, aid) == []
+
+
+def test_a_second_redeem_says_when_the_first_was_in_utc(shop):
+    aid = shop.live("lottery", ODDS_HIGH)["id"]
+    while not draw(shop, aid, "amy").get_json()["result"]["hit"]:
+        pass
+    code = shop.client.get(f"/v1/merchant/activities/{aid}/redemptions",
+                           headers=shop.headers).get_json()["items"][0]["code"]
+    first = shop.client.post(f"/v1/merchant/codes/{code}/redeem", json={}, headers=shop.headers)
+    again = shop.client.post(f"/v1/merchant/codes/{code}/redeem", json={}, headers=shop.headers)
+    assert again.status_code == 409 and again.get_json()["error"] == "already_redeemed"
+    when = again.get_json()["errors"]["redeemed_at"]
+    assert when == first.get_json()["redeemed_at"] and when.endswith("Z")

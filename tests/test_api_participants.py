@@ -28,6 +28,12 @@ def test_public_view_needs_no_token_and_sends_an_etag(client, shop):
     assert len(body["fairness"]["seed_commitment"]) == 64
 
 
+def test_a_view_reading_a_config_date_time_gives_it_in_utc(client, shop):
+    activity = shop.live("checkin_pool")  # its view shows config.settle_at, given at +08:00
+    view = client.get(f"/v1/activities/{activity['id']}").get_json()["view"]
+    assert view["settle_at"] == "2026-11-14T04:00:00Z"
+
+
 def test_public_view_speaks_chinese_when_asked(client, shop):
     activity = shop.live("lottery")
     r = client.get(f"/v1/activities/{activity['id']}",

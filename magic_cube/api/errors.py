@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from magic_cube import metrics
+from magic_cube.api.times import iso_times
 from magic_cube.catalog import TemplateNotFound
 from magic_cube.engine.errors import EngineError
 from magic_cube.errors import MagicCubeError
@@ -177,7 +178,7 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
         original = getattr(exc, "original_exception", None) or exc
         if not isinstance(original, HTTPException):
             current_app.logger.error("unhandled error: %s", original, exc_info=original)
-    response = jsonify(error.body())
+    response = jsonify(iso_times(error.body()))  # a time in the details too (`redeemed_at`)
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="magic-cube"'

@@ -33,13 +33,27 @@ def is_time_key(key: Any) -> bool:
 
 
 def iso_times(value: Any) -> Any:
-    """A copy of an engine result with every timestamp field rendered as ISO 8601 UTC."""
+    """A copy of an engine result with every timestamp field rendered as ISO 8601 UTC: epoch
+    seconds, and date-times with another offset (a view reading a config date-time)."""
     if isinstance(value, dict):
-        return {k: (to_iso(v) if is_time_key(k) and _is_epoch(v) else iso_times(v))
-                for k, v in value.items()}
+        return {k: (_iso(v) if is_time_key(k) else iso_times(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [iso_times(v) for v in value]
     return value
+
+
+def _iso(value: Any) -> Any:
+    if _is_epoch(value):
+        return to_iso(value)
+    if isinstance(value, str) and len(value) > 19 and not value.endswith("Z"):
+        try:
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (ValueError, OverflowError):  # not a date-time, or not one UTC can hold
+            pass
+        return value
+    return iso_times(value)
 
 
 def _is_epoch(value: Any) -> bool:
