@@ -204,13 +204,52 @@ def merchants() -> None:
 def merchants_create(name: str, email: str | None, password: str | None,
                      database: str | None) -> None:
     """Create a merchant and print its first API key (shown only once)."""
+    _create_merchant(name, email, password, database, operator=False)
+
+
+def _create_merchant(name: str, email: str | None, password: str | None, database: str | None,
+                     operator: bool) -> None:
     from werkzeug.security import generate_password_hash
 
     engine = _engine(database)
     merchant, key = engine.create_merchant(
         name, email, generate_password_hash(password) if password else None)
+    if operator:
+        merchant = engine.set_operator(merchant.id)
     _echo_json({"id": merchant.id, "name": merchant.name, "api_key": key,
-                "participant_secret": merchant.participant_secret})
+                "participant_secret": merchant.participant_secret,
+                "operator": bool(merchant.operator)})
+
+
+@cli.group()
+def operator() -> None:
+    """Operator accounts: merchants that run campaigns across merchants and invite them."""
+
+
+@operator.command("create")
+@click.argument("name")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Console password (hashed; optional)")
+@database_option
+def operator_create(name: str, email: str | None, password: str | None,
+                    database: str | None) -> None:
+    """Create an operator account and print its first API key (shown only once)."""
+    _create_merchant(name, email, password, database, operator=True)
+
+
+@operator.command("grant")
+@click.argument("merchant_id")
+@click.option("--revoke", is_flag=True, help="Take the operator flag away instead")
+@database_option
+def operator_grant(merchant_id: str, revoke: bool, database: str | None) -> None:
+    """Make an existing merchant an operator (or, with --revoke, no longer one)."""
+    from magic_cube.engine.errors import EngineError
+
+    try:
+        merchant = _engine(database).set_operator(merchant_id, not revoke)
+    except EngineError as exc:
+        raise click.ClickException(f"{merchant_id}: {exc}") from exc
+    _echo_json({"id": merchant.id, "name": merchant.name, "operator": bool(merchant.operator)})
 
 
 @cli.command()

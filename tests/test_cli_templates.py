@@ -158,3 +158,4 @@ def test_templates_validate_compiles_the_page_partial(tmp_path):
         assert f"{page}: line 2: unexpected '}}'" in result.output
     page.write_text("<p>{{ tr(zh='好', en='fine') }}</p>", encoding="utf-8")
     assert runner.invoke(cli, ["templates", "validate", str(tmp_path)]).exit_code == 0
+
