@@ -64,6 +64,26 @@ def metrics_naming_a_missing_action(doc: dict) -> None:
     doc["metrics"]["participation"] = ["start", "help"]
 
 
+def completion_naming_an_event_never_emitted(doc: dict) -> None:
+    doc["metrics"]["completion"] = ["team.complete"]
+
+
+def funnel_naming_an_event_never_emitted(doc: dict) -> None:
+    doc["funnel"] = [{"event": "team.done", "label": {"zh": "成团", "en": "Team done"}}]
+
+
+def fulfilment_of_an_event_never_emitted(doc: dict) -> None:
+    doc["fulfilment"] = {"team.won": {"members": True, "item": {"value": "Mug"}}}
+
+
+def fulfilment_reading_a_key_the_event_lacks(doc: dict) -> None:
+    doc["fulfilment"] = {"team.completed": {"participant": "winner", "item": {"value": "Mug"}}}
+
+
+def default_failing_its_own_schema(doc: dict) -> None:
+    doc["config"]["schema"]["properties"]["hours"]["default"] = 0
+
+
 def join_without_a_room(doc: dict) -> None:
     _effects(doc, "start").insert(0, {"join": {}})
 
@@ -238,6 +258,15 @@ CASES: list[tuple[Mutate, str, str, str]] = [
     (undeclared_error_code, "actions.join.guards[0].error", "undeclared_error", "team_is_mine"),
     (timer_naming_a_missing_action, "timers.expire.action", "unknown_action", "expire_room"),
     (metrics_naming_a_missing_action, "metrics.participation[1]", "unknown_action", "help"),
+    (completion_naming_an_event_never_emitted, "metrics.completion[0]", "unknown_event",
+     "'team.complete' is never emitted"),
+    (funnel_naming_an_event_never_emitted, "funnel[0].event", "unknown_event", "team.done"),
+    (fulfilment_of_an_event_never_emitted, "fulfilment[\"team.won\"]", "unknown_event",
+     "team.won"),
+    (fulfilment_reading_a_key_the_event_lacks, "fulfilment[\"team.completed\"].participant",
+     "unknown_event_data", "'winner' is not a key"),
+    (default_failing_its_own_schema, "config.schema.properties.hours.default", "bad_default",
+     "minimum of 1"),
     (join_without_a_room, "actions.start.effects[0].join", "room_not_available", "needs a room"),
     (bad_config_schema, "config.schema.properties.team_size.type", "bad_schema",
      "not a valid JSON Schema"),

@@ -74,13 +74,18 @@ def _fields(root: dict[str, Any], node: Any, path: Path, out: list[TemplateProbl
 
 def emitted_events(doc: dict[str, Any]) -> list[tuple[str, Path]]:
     """(event type, where it is emitted) for every `emit` effect, in document order."""
-    found: list[tuple[str, Path]] = []
+    return [(event, path) for event, _data, path in emits(doc)]
+
+
+def emits(doc: dict[str, Any]) -> list[tuple[str, Any, Path]]:
+    """(event type, its `data`, where it is emitted) for every `emit` effect, in order."""
+    found: list[tuple[str, Any, Path]] = []
 
     def walk(value: Any, path: Path) -> None:
         if isinstance(value, dict):
             emit = value.get("emit")
             if isinstance(emit, dict) and isinstance(emit.get("event"), str):
-                found.append((emit["event"], [*path, "emit", "event"]))
+                found.append((emit["event"], emit.get("data"), [*path, "emit", "event"]))
             for key, sub in value.items():
                 walk(sub, [*path, key])
         elif isinstance(value, list):

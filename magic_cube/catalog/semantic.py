@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from magic_cube.catalog.errors import BUILTIN_ERRORS
+from magic_cube.catalog.labels import emits
 from magic_cube.catalog.problems import TemplateProblem, format_path
 from magic_cube.catalog.schemaref import object_properties, schema_at, undeclared_segment
 from magic_cube.rules.compiler import definition_order, inline_definitions
@@ -130,6 +131,7 @@ class _Checker:
         self.check_timers()
         self.check_views()
         self.check_metrics()
+        self.check_events()
         return self.problems
 
     def report(self, path: Path, message: str, code: str) -> None:
@@ -167,12 +169,46 @@ class _Checker:
             if fld and undeclared_segment(self.config_schema, fld.split(".")) is not None:
                 self.report([*path, "field"], f"{fld!r} is not a field of the config schema",
                             "unknown_config_field")
+        self.check_defaults(self.config_schema, ["config", "schema"])
         top = object_properties(self.config_schema, self.config_schema) or {}
         for i, name in enumerate(config.get("live_editable", [])):
             if name not in top:
                 self.report(["config", "live_editable", i],
                             f"{name!r} is not a top-level property of the config schema",
                             "unknown_config_field")
+
+    def check_defaults(self, root: Any, path: Path) -> None:
+        """Each property's `default` must pass its own schema: a merchant who leaves the field
+        as it comes would otherwise be told off for a value they never typed."""
+        try:
+            validator = Draft202012Validator(
+                root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        except (SchemaError, TypeError):  # reported by check_schema
+            return
+
+        def walk(node: Any, here: Path) -> None:
+            if not isinstance(node, dict):
+                return
+            for name, sub in (node.get("properties") or {}).items():
+                at: Path = [*here, "properties", name]
+                if isinstance(sub, dict) and "default" in sub:
+                    try:
+                        error = next(validator.evolve(schema=sub).iter_errors(sub["default"]),
+                                     None)
+                    except Exception:  # noqa: BLE001  (an unresolvable $ref: check_schema's)
+                        error = None
+                    if error is not None:
+                        self.report([*at, "default"], f"the default of {name!r} does not pass "
+                                    f"its own schema: {error.message}", "bad_default")
+                walk(sub, at)
+            items = node.get("items")
+            if isinstance(items, dict):
+                walk(items, [*here, "items"])
+            for key in ("$defs", "definitions"):
+                for name, sub in (node.get(key) or {}).items():
+                    walk(sub, [*here, key, name])
+
+        walk(root, path)
 
     def check_schema(self, schema: Any, path: Path, what: str) -> None:
         try:
@@ -691,6 +727,34 @@ class _Checker:
             for key, value in view.items():
                 self.expr(value, ["views", scope, key], ctx)
 
+    def check_events(self) -> None:
+        """Events named by metrics, the funnel and fulfilment must be emitted (a typo would
+        count nothing, or issue no code), and fulfilment reads keys their data has."""
+        datas: dict[str, list[Any]] = {event: [] for event in ENGINE_EVENTS}
+        for event, data, _path in emits(self.doc):
+            datas.setdefault(event, []).append(data)
+        named: list[tuple[str, Path]] = [
+            (event, ["metrics", "completion", i])
+            for i, event in enumerate(self.doc.get("metrics", {}).get("completion", []))]
+        named += [(step["event"], ["funnel", i, "event"])
+                  for i, step in enumerate(self.doc.get("funnel", [])) if "event" in step]
+        fulfilment = self.doc.get("fulfilment", {})
+        named += [(event, ["fulfilment", event]) for event in fulfilment]
+        for event, path in named:
+            if event not in datas:
+                self.report(path, f"event {event!r} is never emitted by this template",
+                            "unknown_event")
+        for event, spec in fulfilment.items():
+            objects = [d for d in datas.get(event, []) if isinstance(d, dict)]
+            if not objects or len(objects) != len(datas[event]):
+                continue  # data built by an expression: its keys are known only when it runs
+            for part in ("participant", "item", "kind", "amount"):
+                key = spec.get(part)
+                if isinstance(key, str) and not all(key in d for d in objects):
+                    self.report(["fulfilment", event, part],
+                                f"{key!r} is not a key of the data {event!r} is emitted with",
+                                "unknown_event_data")
+
     def check_metrics(self) -> None:
         for i, name in enumerate(self.doc.get("metrics", {}).get("participation", [])):
             if name not in self.actions:
@@ -701,6 +765,10 @@ class _Checker:
             if action is not None and action not in self.actions:
                 self.report(["funnel", i, "action"],
                             f"{action!r} is not an action of this template", "unknown_action")
+
+
+# Events the engine records itself, which a template may count or label as its own.
+ENGINE_EVENTS = ("participant.voided", "participant.invited")
 
 
 def _find(effects: list[Any], kind: str, path: Path) -> list[Path]:
