@@ -105,3 +105,25 @@ def test_concurrent_redeems_of_one_code_exactly_one_wins(live_engine):
     for t in threads:
         t.join(30)
     assert sorted(outcomes) == ["refused"] * 7 + ["won"]
+
+
+def test_a_winner_sees_their_codes_and_their_etag_moves_with_them(live_engine):
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "group_buy")
+    room = act(engine, activity_id, "start", "alice").body["room"]
+    act(engine, activity_id, "join", "bob", room)
+    alice = Participant("alice", "Alice")
+    before = engine.me_view(activity_id, alice)
+    assert before.body["codes"] == []
+    act(engine, activity_id, "join", "carol", room)  # carol's join completes alice's group
+    after = engine.me_view(activity_id, alice)
+    assert after.etag != before.etag
+    [mine] = after.body["codes"]
+    assert (mine["item"], mine["kind"], mine["redeemed_at"]) == ("Rice cooker", "physical", None)
+    assert "display_name" not in mine and "redeemed_by" not in mine
+    engine.redeem_code(merchant, mine["code"], by="counter 2")
+    redeemed = engine.me_view(activity_id, alice)
+    assert redeemed.etag != after.etag
+    assert redeemed.body["codes"][0]["redeemed_at"] == engine.test_clock()
+    bob = engine.me_view(activity_id, Participant("bob"))
+    assert [c["code"] for c in bob.body["codes"]] != [mine["code"]]  # each their own

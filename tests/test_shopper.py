@@ -115,6 +115,26 @@ def test_the_play_part_shows_the_shoppers_own_state(shop, client):
     assert anonymous.status_code == 200  # a bad token is shown the public page
 
 
+@pytest.mark.parametrize(("lang", "heading", "unused", "used"), [
+    ("en", "My codes", "Not used yet", "Used "), ("zh", "我的核销码", "未使用", "使用")])
+def test_a_winner_is_shown_the_code_to_claim_with(shop, client, engine, lang, heading, unused,
+                                                  used):
+    config = {"prizes": [{"name": "Teapot", "type": "physical", "stock": 5, "odds": 10000}],
+              "draws_per_day": 3, "draws_total": 3}
+    activity = shop.live("lottery", config)
+    url = f"/s/{activity['id']}/part?lang={lang}"
+    assert heading not in text(client.get(url, headers=shop.as_("alice")))
+    assert shop.act(activity["id"], "draw", "alice").status_code == 200
+    [code] = engine.redemptions(shop.merchant, activity["id"])
+    shown = text(client.get(url, headers=shop.as_("alice")))
+    assert heading in shown and unused in shown
+    assert f"{code['code'][:5]} {code['code'][5:]}" in shown and "Teapot" in shown
+    assert heading not in text(client.get(url, headers=shop.as_("bob")))  # only the winner's
+    engine.redeem_code(shop.merchant, code["code"])
+    after = text(client.get(url, headers=shop.as_("alice")))
+    assert used in after and unused not in after
+
+
 @pytest.mark.parametrize(("template", "said"), [
     ("bargain", "You have started all the bargains you can"),
     ("group_buy", "You have started all the groups you can")])

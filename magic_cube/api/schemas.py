@@ -181,12 +181,29 @@ class RoomViewSchema(Schema):
     view = fields.Dict(required=True, metadata={"description": "The template's room view"})
 
 
+class OwnCodeSchema(Schema):
+    code = fields.String(required=True, metadata={
+        "description": "The redemption code (核销码) to show at the counter"})
+    event = fields.String(required=True, metadata={"description": "The win or order it is for"})
+    item = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "e.g. `physical`, `coupon`"})
+    amount = fields.Integer(allow_none=True, metadata={"description": "In fen, when it has one"})
+    created_at = fields.String(required=True)
+    redeemed_at = fields.String(allow_none=True)
+    voided_at = fields.String(allow_none=True)
+    shipped_at = fields.String(allow_none=True)
+    carrier = fields.String(required=True)
+    tracking = fields.String(required=True)
+
+
 class MeViewSchema(Schema):
     activity_id = fields.String(required=True)
     participant = fields.String(required=True)
     view = fields.Dict(required=True, metadata={"description": "The template's `me` view"})
     rooms = fields.List(fields.String(), required=True, metadata={
         "description": "Rooms the participant belongs to, newest first"})
+    codes = fields.List(fields.Nested(OwnCodeSchema), required=True, metadata={
+        "description": "The participant's redemption codes, oldest first"})
 
 
 class HeartbeatSchema(Schema):

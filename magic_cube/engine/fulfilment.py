@@ -47,6 +47,17 @@ def _pick(spec: Any, data: dict[str, Any], config: dict[str, Any]) -> Any:
     return None
 
 
+def own_code(row: dict[str, Any]) -> dict[str, Any]:
+    """A code as its winner sees it: what to show at the counter and where it stands, without
+    the merchant's own records (who redeemed it, the shipping address)."""
+    shipping = row.get("shipping") or {}
+    return {"code": row["code"], "event": row["event"], "item": row["item"],
+            "kind": row["kind"], "amount": row["amount"], "created_at": row["created_at"],
+            "redeemed_at": row["redeemed_at"], "voided_at": row.get("voided_at"),
+            "shipped_at": row.get("shipped_at"),
+            "carrier": shipping.get("carrier") or "", "tracking": shipping.get("tracking") or ""}
+
+
 def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
           events: list[dict[str, Any]], now: int, actor: tuple[str, str] = ("", "")) -> int:
     """Write a code for each win or order among an action's `events`; how many were written.
@@ -90,6 +101,8 @@ def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
         row["display_name"] = row["display_name"] or names.get(row["participant_id"], "")
     if rows:
         tx.insert_redemptions(rows)
+        # The actor's `me` changes with this action; anyone else's only by this code.
+        tx.touch_participants(activity.id, sorted({r["participant_id"] for r in rows} - {actor_id}))
     return len(rows)
 
 
@@ -120,6 +133,10 @@ class Fulfilment:
         with self.core.store.transaction() as tx:
             won = tx.redeem(merchant.id, code, now, by[:100])
             found = tx.get_redemption(merchant.id, code)
+            if won and found is not None:
+                tx.touch_participants(found["activity_id"], [found["participant_id"]])
+        if won and found is not None:
+            self.core.notify(found["activity_id"])  # the winner's page shows it redeemed
         if found is None:
             raise CodeNotFound()
         if not won and found.get("voided_at") is not None and found["redeemed_at"] is None:
@@ -138,5 +155,7 @@ class Fulfilment:
                                    self.core.now() if shipped else None):
                 raise CodeNotFound()
             found = tx.get_redemption(merchant.id, code)
-        assert found is not None
+            assert found is not None
+            tx.touch_participants(found["activity_id"], [found["participant_id"]])
+        self.core.notify(found["activity_id"])
         return found

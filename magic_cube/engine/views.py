@@ -23,6 +23,7 @@ from typing import Any
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import RoomNotFound
+from magic_cube.engine.fulfilment import own_code
 from magic_cube.engine.lifecycle import TIMER_STATUSES, Lifecycle, due_change
 from magic_cube.engine.performer import Performer
 from magic_cube.engine.rooms import to_rules
@@ -377,12 +378,14 @@ class Views:
             activity = core.activity(tx, activity_id)
             record = tx.get_participant(activity_id, participant.id)
             rooms = tx.rooms_of(activity_id, participant.id)
+            codes = tx.participant_codes(activity_id, participant.id) \
+                if "fulfilment" in core.entry(activity).doc else []
         snap = Snapshot(activity.id, activity.config, activity.state or {},
                         record.state if record else None, None, activity.timezone)
         view = render_view(core.template(activity), "me", snap, Actor(participant.id), now) \
             if activity.status != "draft" else {}
         body = {"activity_id": activity_id, "participant": participant.id, "view": view,
-                "rooms": rooms}
+                "rooms": rooms, "codes": [own_code(c) for c in codes]}
         mine = record.version if record else 0
         return ViewResponse(f'"m{activity.version}.{mine}{self._day(activity_id, "me", now)}"',
                             body)

@@ -121,6 +121,9 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
         "signed_in": participant is not None, "preview": bool(preview),
     }
     part = render_partial((entry.id, entry.content_hash), entry.directory, context, fmt)
+    if me and me.get("codes"):
+        part += Markup(render_template("shopper/codes.html", codes=me["codes"], _=_,
+                                       money=fmt.money, datetime=fmt.datetime))
     return public, part, fmt
 
 

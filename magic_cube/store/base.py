@@ -442,6 +442,15 @@ class Tx(Protocol):
         least `min_rooms` such rooms."""
         ...
 
+    def participant_codes(self, activity_id: str, participant_id: str) -> list[dict[str, Any]]:
+        """The participant's redemption codes in the activity, oldest first."""
+        ...
+
+    def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
+        """Bump the participants' versions: something they see changed outside their state
+        (a code issued to them, redeemed or shipped), so their `me` ETag must change."""
+        ...
+
     def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
         """The names the participants last acted under in the activity, by id (read without
         locking their rows; a participant with no row is left out)."""

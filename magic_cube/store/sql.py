@@ -972,6 +972,18 @@ class SQLTx(Tx):
             "ORDER BY rooms DESC, a.participant_id", (activity_id, min_rooms))
         return [(r["participant_id"], r["rooms"]) for r in rows]
 
+    def participant_codes(self, activity_id: str, participant_id: str) -> list[dict[str, Any]]:
+        rows = self._all("SELECT * FROM redemptions WHERE activity_id = ? AND participant_id = ? "
+                         "ORDER BY seq, position", (activity_id, participant_id))
+        return [r for r in map(self._redemption, rows) if r is not None]
+
+    def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
+        if participant_ids:
+            marks = ", ".join("?" * len(participant_ids))
+            self._exec("UPDATE activity_participants SET version = version + 1 "
+                       f"WHERE activity_id = ? AND participant_id IN ({marks})",
+                       (activity_id, *participant_ids))
+
     def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
         if not participant_ids:
             return {}
