@@ -152,9 +152,13 @@ def test_a_shopper_who_has_started_all_they_may_is_told_so_not_offered_more(
     assert "disabled" not in button.search(other).group(0)
 
 
-@pytest.mark.parametrize("path", ["/s/act_missing", "/s/act_missing/r/x"])
-def test_unknown_activities_are_404(client, path):
-    assert client.get(path).status_code == 404
+@pytest.mark.parametrize("path", ["/s/act_missing", "/s/act_missing/r/x", "/j/badcode123"])
+@pytest.mark.parametrize(("lang", "said"), [("en", "This page is not available"),
+                                            ("zh", "这个页面打不开了")])
+def test_a_bad_link_is_a_page_in_the_shoppers_language(client, path, lang, said):
+    r = client.get(path, headers={"Accept-Language": lang})
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert said in text(r) and "not_found" not in text(r)
 
 
 def test_drafts_and_unknown_rooms_are_404(shop, client):

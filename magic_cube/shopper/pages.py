@@ -211,6 +211,18 @@ def join(code: str) -> Any:
     return redirect(f"{target}?via={code}", 302)
 
 
+@bp.errorhandler(404)
+def missing(error: Exception) -> Response:
+    """A shopper who follows a bad or stale link gets a page in their language, not JSON."""
+    lang = page_lang()
+    with force_locale(lang):
+        html = render_template("shopper/missing.html", lang=lang, _=_,
+                               other_lang="en" if lang == "zh" else "zh")
+    response = Response(html, status=404, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.after_request
 def headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
