@@ -39,6 +39,7 @@ from magic_cube.api.challenge import init_challenges
 from magic_cube.api.limits import init_limits
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
+from magic_cube.catalog.catalog import DEFAULT_DIR
 from magic_cube.engine import Engine
 from magic_cube.logs import LOG_FORMATS, REQUEST_ID, request_id_for, use_json
 from magic_cube.settings import Settings
@@ -167,7 +168,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     clock = config.pop("CLOCK", None)
     catalog = config.pop("CATALOG", None)
     if catalog is None:
-        catalog = Catalog.discover()
+        extra = [Path(d.strip()) for d in str(settings.template_dirs).split(",") if d.strip()]
+        bundled = [DEFAULT_DIR] if DEFAULT_DIR.is_dir() else []
+        catalog = Catalog.discover([*bundled, *extra] if extra else None)
 
     app = App(__name__, instance_relative_config=True)
     app.config.from_mapping(
@@ -195,6 +198,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine = Engine(store, catalog, settings,
                     **({"clock": clock} if clock is not None else {}))
     app.extensions["magic_cube"] = engine
+    engine.core.keep_templates()  # what activities already pinned stays theirs (engine/core.py)
+    for problem in catalog.problems:  # a template that does not load is left out, loudly
+        app.logger.error("template not loaded: %s", problem)
 
     if settings.trusted_proxies:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.

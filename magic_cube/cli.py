@@ -62,9 +62,23 @@ def templates_list(dirs: tuple[Path, ...]) -> None:
 @templates.command("show")
 @click.argument("template_id")
 @click.option("--version", default=None)
-def templates_show(template_id: str, version: str | None) -> None:
-    """The template's actions, state, timers, errors and config fields."""
-    catalog = Catalog.discover()
+@click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Template directories (default: activity_templates/)")
+def templates_show(template_id: str, version: str | None, dirs: tuple[Path, ...]) -> None:
+    """The template's actions, state, timers, errors and config fields.
+
+    TEMPLATE_ID is an id looked up in --dir like `list`, or a template folder anywhere."""
+    if Path(template_id).is_dir() or Path(template_id).is_file():
+        folder = Path(template_id)
+        catalog = Catalog.discover([folder.parent if folder.is_file() else folder],
+                                   entry_points=False)
+        found = catalog.entries()
+        if not found:
+            raise click.ClickException("; ".join(str(p) for p in catalog.problems)
+                                       or f"no template in {template_id}")
+        template_id = found[0].id
+    else:
+        catalog = Catalog.discover(list(dirs) or None)
     try:
         entry = catalog.get(template_id, version)
     except TemplateNotFound as exc:

@@ -218,7 +218,9 @@ def load_scenarios(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
 def run_template_scenarios(entry: Any) -> list[ScenarioResult]:
     """Every scenario of a catalog entry; an unreadable or schema-invalid file, or one whose
     config is invalid, fails with its problems instead of running."""
-    results = []
+    results: list[ScenarioResult] = []
+    if entry.directory is None:  # kept in the database only: no folder, no scenarios
+        return results
     for path in sorted((entry.directory / "scenarios").glob("*.json")):
         scenario, problems = read_json(path)
         if scenario is None or problems:

@@ -57,6 +57,10 @@ SETTINGS: list[Setting] = [
     Setting("upload_folder", "",
             "Where uploaded images are kept, named by their SHA-256 and served at /media/…; "
             "empty: uploads/ in the instance folder (a relative path is inside it too)"),
+    Setting("template_dirs", "",
+            "More templates to serve: folders, each a template folder or a folder of them, "
+            "separated by commas; read when a process starts, beside the bundled templates and "
+            "those installed packages publish"),
     Setting("default_timezone", "Asia/Shanghai", "Time zone of a new activity unless it names one"),
     Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
     Setting("sqlite_synchronous", "FULL",

@@ -64,8 +64,8 @@ class TemplateEntry:
     title: dict[str, str]
     description: dict[str, str]
     kind: str
-    path: Path  # the template.json
-    directory: Path
+    path: Path | None  # the template.json; None for one kept in the database only
+    directory: Path | None  # its folder (scenarios, page.html); None as for `path`
     doc: dict[str, Any] = field(repr=False)
     content_hash: str
     compiled: Any = field(default=None, repr=False)  # CompiledTemplate, None if no compiler
@@ -328,6 +328,20 @@ def load_entry(file: Path) -> tuple[TemplateEntry | None, list[TemplateProblem]]
     ), []
 
 
+def kept_entry(doc: dict[str, Any], directory: Path | None = None) -> TemplateEntry:
+    """A template document as an activity pinned it (kept in the database): compiled again,
+    not checked again — it passed the checks of its day, and the activity's rules must not
+    change under it. `directory` lends its page partial, if any."""
+    compiled, problems = compile_document(doc, f"{doc.get('id')} {doc.get('version')} (kept)")
+    if problems:
+        raise TemplateInvalid(problems)
+    return TemplateEntry(
+        id=doc["id"], version=doc["version"], title=doc["title"], description=doc["description"],
+        kind=doc["kind"], path=None, directory=directory, doc=doc,
+        content_hash=content_hash(doc), compiled=compiled,
+    )
+
+
 def load_template(file: Path) -> TemplateEntry:
     """One template.json as an entry; raises `TemplateInvalid` listing every problem."""
     entry, problems = load_entry(Path(file))
@@ -361,6 +375,8 @@ def validate_path(path: Path) -> list[TemplateProblem]:
 def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
     problems: list[TemplateProblem] = []
     declared = set(entry.doc.get("errors", {}))
+    if entry.directory is None:
+        return problems
     for file in sorted((entry.directory / "scenarios").glob("*.json")):
         doc, found = read_json(file)
         if doc is None or found:

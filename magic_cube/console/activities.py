@@ -76,7 +76,7 @@ def latest_templates() -> list[TemplateEntry]:
 
 def pinned_entry(activity: dict[str, Any]) -> TemplateEntry:
     t = activity["template"]
-    return get_engine().catalog.get_pinned(t["id"], t["version"], t["hash"])
+    return get_engine().core.pinned(t["id"], t["version"], t["hash"])
 
 
 def config_schema(entry: TemplateEntry) -> dict[str, Any]:

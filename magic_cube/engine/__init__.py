@@ -88,7 +88,8 @@ class Engine:
         self.campaigns = Campaigns(core)
         self.forecasts = Forecasts(core, self.lifecycle)
         self.live = Live(core, self.lifecycle, self.performer)
-        self._template_ids: dict[str, str] = {}  # activity -> its template's id (never changes)
+        # activity -> its template's (id, version, content hash): an activity never changes it
+        self._pins: dict[str, tuple[str, str, str]] = {}
 
     # what the parts share ------------------------------------------------------------------
 
@@ -150,14 +151,22 @@ class Engine:
     def template_of(self, activity_id: str) -> str:
         """The id of the activity's template (for metrics labels). Kept once read: an
         activity never changes template, and every action would otherwise pay a read."""
-        template = self._template_ids.get(activity_id)
-        if template is None:
+        return self._pin(activity_id)[0]
+
+    def activity_entry(self, activity_id: str) -> TemplateEntry:
+        """The template the activity runs on, exactly as it was published (engine/core.py)."""
+        return self.core.pinned(*self._pin(activity_id))
+
+    def _pin(self, activity_id: str) -> tuple[str, str, str]:
+        pin = self._pins.get(activity_id)
+        if pin is None:
             with self.core.store.transaction(write=False) as tx:
-                template = self.core.activity(tx, activity_id).template_id
-            if len(self._template_ids) >= 100_000:
-                self._template_ids.clear()
-            self._template_ids[activity_id] = template
-        return template
+                a = self.core.activity(tx, activity_id)
+            pin = (a.template_id, a.template_version, a.template_hash)
+            if len(self._pins) >= 100_000:
+                self._pins.clear()
+            self._pins[activity_id] = pin
+        return pin
 
     # accounts ------------------------------------------------------------------------------
 

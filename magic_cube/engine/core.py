@@ -8,18 +8,23 @@ constructor, with the other parts it calls, so that every dependency is visible.
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 
-from magic_cube.catalog import Catalog, TemplateEntry
+from magic_cube.catalog import Catalog, TemplateEntry, TemplateMismatch, TemplateNotFound
+from magic_cube.catalog.catalog import kept_entry
 from magic_cube.engine.commits import GroupCommit
 from magic_cube.engine.errors import ActivityNotFound
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.settings import Settings
 from magic_cube.store import Store, Tx
 from magic_cube.store.records import ActivityRecord, Merchant
+
+log = logging.getLogger(__name__)
 
 
 def new_id(prefix: str) -> str:
@@ -131,6 +136,12 @@ class Notifier:
                         del self._waiters[activity_id]
 
 
+def kept_doc(entry: TemplateEntry) -> tuple[str, str, str, str]:
+    """A template's row for `Tx.keep_template_docs`."""
+    return (entry.content_hash, entry.id, entry.version,
+            json.dumps(entry.doc, ensure_ascii=False))
+
+
 class Core:
     def __init__(self, store: Store, catalog: Catalog, settings: Settings,
                  clock: Callable[[], float] = time.time) -> None:
@@ -144,6 +155,7 @@ class Core:
         # would otherwise spend a transaction on them.
         self.timezones: dict[str, str] = {}  # activity -> time zone (fixed once live)
         self.secrets: dict[str, str] = {}  # activity -> its merchant's participant secret
+        self._kept: dict[str, TemplateEntry] = {}  # content hash -> a kept template, compiled
 
     def now(self) -> int:
         """Server time in whole epoch seconds."""
@@ -163,8 +175,37 @@ class Core:
 
     def entry(self, activity: ActivityRecord) -> TemplateEntry:
         """The exact template version the activity was created from."""
-        return self.catalog.get_pinned(activity.template_id, activity.template_version,
-                                       activity.template_hash)
+        return self.pinned(activity.template_id, activity.template_version,
+                           activity.template_hash)
+
+    def pinned(self, template_id: str, version: str, content_hash: str) -> TemplateEntry:
+        """The template with exactly this content: the installed one, else the document kept
+        when it was loaded (migration 12) — an activity keeps its rules when its template is
+        edited in place or uninstalled. `TemplateMismatch` only if neither has it."""
+        try:
+            return self.catalog.get_pinned(template_id, version, content_hash)
+        except (TemplateMismatch, TemplateNotFound) as exc:
+            kept = self._kept.get(content_hash)
+            if kept is not None:
+                return kept
+            with self.store.transaction(write=False) as tx:
+                doc = tx.template_doc(content_hash)
+            if doc is None:
+                raise exc
+            installed = [e for e in self.catalog.entries() if e.id == template_id]
+            kept = kept_entry(json.loads(doc), installed[-1].directory if installed else None)
+            log.warning("template %s %s has changed or is gone: its activities run on the "
+                        "document kept when they were published (hash %s…)", template_id,
+                        version, content_hash[:12])
+            self._kept[content_hash] = kept
+            return kept
+
+    def keep_templates(self) -> None:
+        """Keep every installed template's document (once per content), for `pinned`."""
+        docs = [kept_doc(e) for e in self.catalog.entries()]
+        if docs:
+            with self.store.transaction() as tx:
+                tx.keep_template_docs(docs, self.now())
 
     def template(self, activity: ActivityRecord) -> CompiledTemplate:
         return self.entry(activity).compiled

@@ -67,8 +67,7 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
     problems: list[str] = []
     if activity.initial_state is None:
         return problems  # never published
-    template = engine.catalog.get_pinned(activity.template_id, activity.template_version,
-                                         activity.template_hash).compiled
+    template = engine.core.entry(activity).compiled
     state, initial = activity.state, activity.initial_state
     for entry in log:  # live stock edits move the stock on sale, as follow_config says
         if entry.action == "$config":

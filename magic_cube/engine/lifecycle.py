@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 from magic_cube.catalog import TemplateEntry, TemplateNotFound
-from magic_cube.engine.core import Core, new_id
+from magic_cube.engine.core import Core, kept_doc, new_id
 from magic_cube.engine.errors import (
     ActivityNotFound,
     InvalidActivity,
@@ -287,6 +287,7 @@ class Lifecycle:
             timezone=timezone, starts_at=starts_at, ends_at=ends_at, created_at=now,
             updated_at=now, guests=bool(guests))
         with self.core.store.transaction() as tx:
+            tx.keep_template_docs([kept_doc(entry)], now)  # its rules, should the file change
             tx.insert_activity(activity)
         return describe(activity)
 

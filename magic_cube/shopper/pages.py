@@ -96,7 +96,7 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
         abort(404)
     if public.get("status") == "draft" and not preview:
         abort(404)
-    entry = eng.catalog.get(public["template"]["id"], public["template"]["version"])
+    entry = eng.activity_entry(activity_id)
     room = me = None
     if room_id is not None:
         try:

@@ -442,6 +442,15 @@ class Tx(Protocol):
         least `min_rooms` such rooms."""
         ...
 
+    def keep_template_docs(self, docs: list[tuple[str, str, str, str]], now: int) -> None:
+        """Keep template documents, each `(content_hash, template_id, version, doc JSON)`;
+        one already kept stays as it is."""
+        ...
+
+    def template_doc(self, content_hash: str) -> str | None:
+        """A kept template document's JSON, by its content hash."""
+        ...
+
     def participant_codes(self, activity_id: str, participant_id: str) -> list[dict[str, Any]]:
         """The participant's redemption codes in the activity, oldest first."""
         ...

@@ -390,4 +390,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "UPDATE activities SET campaigns = '[]' WHERE id NOT IN "
         "(SELECT activity_id FROM campaign_activities)",
     ]),
+    # Every template document an activity may be pinned to, by content hash (engine/core.py):
+    # an activity keeps running on exactly the rules it was published with when its template
+    # is edited in place or uninstalled. Each process keeps the templates it loads.
+    (12, "template documents by content hash", [
+        """CREATE TABLE template_docs (
+            content_hash TEXT PRIMARY KEY,
+            template_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            kept_at BIGINT NOT NULL)""",
+    ]),
 ]

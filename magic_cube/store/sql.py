@@ -972,6 +972,15 @@ class SQLTx(Tx):
             "ORDER BY rooms DESC, a.participant_id", (activity_id, min_rooms))
         return [(r["participant_id"], r["rooms"]) for r in rows]
 
+    def keep_template_docs(self, docs: list[tuple[str, str, str, str]], now: int) -> None:
+        self._many("INSERT INTO template_docs (content_hash, template_id, version, doc, kept_at) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
+                   [(*doc, now) for doc in docs])
+
+    def template_doc(self, content_hash: str) -> str | None:
+        row = self._one("SELECT doc FROM template_docs WHERE content_hash = ?", (content_hash,))
+        return row["doc"] if row else None
+
     def participant_codes(self, activity_id: str, participant_id: str) -> list[dict[str, Any]]:
         rows = self._all("SELECT * FROM redemptions WHERE activity_id = ? AND participant_id = ? "
                          "ORDER BY seq, position", (activity_id, participant_id))
