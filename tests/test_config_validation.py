@@ -136,7 +136,10 @@ def test_messages_in_chinese(validator):
 
 
 @pytest.mark.parametrize(("change", "path", "code", "en", "zh"), [
-    ({"draws_per_day": "3"}, "draws_per_day", "type", "Must be a whole number", "应为整数"),
+    ({"draws_per_day": "3"}, "draws_per_day", "type",
+     "Must be a whole number: a number, not text in quotes",
+     "应为整数：请填数字，不要写成带引号的文本"),
+    ({"draws_per_day": 2.5}, "draws_per_day", "type", "Must be a whole number", "应为整数"),
     ({"draws_per_day": 11}, "draws_per_day", "maximum", "Must be at most 10", "不能大于 10"),
     ({"mode": "medium"}, "mode", "enum",
      "Must be one of: fast, slow", "必须是以下之一：fast, slow"),

@@ -54,6 +54,8 @@ TYPE_NAMES: dict[str, str] = {
     "object": N_("an object"),
     "null": N_("empty"),
 }
+# A number sent as text ("5" for 5): the plain `type` message would read as nonsense.
+NUMBER_AS_TEXT = N_("Must be {expected}: a number, not text in quotes")
 # Joins the expected types of a `type` error: "text or a number".
 TYPE_JOINER = N_(" or ")
 FORMAT_NAMES: dict[str, str] = {
@@ -201,6 +203,8 @@ def _message(error: ValidationError, lang: str) -> str:
         kinds = value if isinstance(value, list) else [value]
         expected = gettext(lang, TYPE_JOINER).join(
             gettext(lang, TYPE_NAMES[k]) if k in TYPE_NAMES else str(k) for k in kinds)
+        if isinstance(error.instance, str) and set(kinds) <= {"integer", "number"}:
+            template = gettext(lang, NUMBER_AS_TEXT)
         return template.format(expected=expected)
     if keyword == "enum":
         return template.format(choices=", ".join(_show(v) for v in value))
