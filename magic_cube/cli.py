@@ -57,6 +57,8 @@ def templates_list(dirs: tuple[Path, ...]) -> None:
                    f"{entry.title.get('en', '')} / {entry.title.get('zh', '')}")
     for problem in catalog.problems:
         click.secho(f"INVALID {problem}", fg="red")
+    if catalog.problems:  # scripts can tell a clean listing from one with broken templates
+        raise SystemExit(1)
 
 
 @templates.command("show")
@@ -160,7 +162,8 @@ def templates_test(target: str | None, dirs: tuple[Path, ...]) -> None:
     for entry in entries:
         results = run_template_scenarios(entry)
         if not results:
-            click.secho(f"{entry.id}: no scenarios", fg="yellow")
+            click.secho(f"{entry.id} {entry.version}: no scenarios in {entry.directory}",
+                        fg="yellow")
         for result in results:
             name = f"{entry.id}/{Path(result.file).stem}"
             if result.ok:

@@ -102,6 +102,13 @@ def scaffold_template(name: str, schema: str = "../../schemas/template.schema.js
                    "checked_in_today": {"==": [{"var": "me.today"}, 1]},
                    "rewarded": {"var": "me.rewarded"}},
         },
+        "view_labels": {
+            "rewards_left": {"zh": "剩余奖励", "en": "Rewards left"},
+            "days": {"zh": "已签到天数", "en": "Days checked in"},
+            "checked_in_today": {"zh": "今天已签到", "en": "Checked in today"},
+            "rewarded": {"zh": "已得奖励", "en": "Rewarded"},
+        },
+        "events": {"reward.earned": {"zh": "获得奖励", "en": "Reward earned"}},
         "metrics": {"participation": ["check_in"], "completion": ["reward.earned"]},
     }
 

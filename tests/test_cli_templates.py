@@ -6,6 +6,7 @@ import shlex
 from click.testing import CliRunner
 
 from magic_cube.catalog import Catalog, validate_path
+from magic_cube.catalog.labels import label_warnings_of
 from magic_cube.catalog.metaschema import SCENARIO_SCHEMA, TEMPLATE_SCHEMA
 from magic_cube.cli import cli
 from magic_cube.scenarios import run_template_scenarios
@@ -41,6 +42,7 @@ def test_templates_new_scaffolds_a_template_that_validates_and_passes(tmp_path):
     result = CliRunner().invoke(cli, ["templates", "new", "check_in", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert validate_path(tmp_path / "check_in") == []
+    assert label_warnings_of(tmp_path / "check_in") == []  # nothing left to guess either
     entry = Catalog.discover([tmp_path], entry_points=False).get("check_in")
     results = run_template_scenarios(entry)
     assert results and all(r.ok for r in results), [r.failures for r in results]
@@ -159,3 +161,34 @@ def test_templates_validate_compiles_the_page_partial(tmp_path):
     page.write_text("<p>{{ tr(zh='好', en='fine') }}</p>", encoding="utf-8")
     assert runner.invoke(cli, ["templates", "validate", str(tmp_path)]).exit_code == 0
 
+
+
+def test_validate_warns_of_view_keys_the_generic_page_would_show_by_name(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "bare", "--dir", str(tmp_path)])
+    file = tmp_path / "bare" / "template.json"
+    doc = json.loads(file.read_text())
+    doc["views"]["me"]["streak"] = {"var": "me.days"}
+    file.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(file)])
+    assert result.exit_code == 0
+    assert "views.me.streak: view key 'streak' has no zh/en label" in result.output
+    (tmp_path / "bare" / "page.html").write_text("<p>{{ me.view.streak }}</p>")
+    assert "streak" not in runner.invoke(cli, ["templates", "validate", str(file)]).output
+
+
+def test_templates_list_fails_when_a_folder_is_missing_or_a_template_broken(tmp_path):
+    missing = CliRunner().invoke(cli, ["templates", "list", "--dir", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "template directory not found" in missing.output
+
+
+def test_validate_checks_a_scenarios_config_against_the_template(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "tried", "--dir", str(tmp_path)])
+    [scenario] = (tmp_path / "tried" / "scenarios").glob("*.json")
+    doc = json.loads(scenario.read_text())
+    doc["config"] = {**doc.get("config", {}), "days_for_reward": "two"}
+    scenario.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(tmp_path / "tried")])
+    assert result.exit_code == 1
+    assert "config.days_for_reward: Must be a whole number" in result.output

@@ -25,9 +25,13 @@ def _has_both(text: Any) -> bool:
     return isinstance(text, dict) and bool(text.get("zh")) and bool(text.get("en"))
 
 
-def label_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
-    """One warning per config field, choice or emitted event without zh and en labels."""
+def label_warnings(doc: dict[str, Any], file: str,
+                   own_page: bool = True) -> list[TemplateProblem]:
+    """One warning per config field, choice or emitted event without zh and en labels, and —
+    for a template without its own page (`own_page`), shown by the generic one — per view key."""
     out: list[TemplateProblem] = []
+    if not own_page:
+        out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})
     _fields(schema, schema, ["config", "schema"], out, file, set())
     labels = mapping(doc.get("events"))
@@ -36,6 +40,28 @@ def label_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
             out.append(TemplateProblem(file, format_path(path),
                                        f"event {event!r} has no zh/en label in `events`",
                                        "missing_label"))
+    return out
+
+
+def _view_key_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """View keys the generic shopper page would show by their raw names: no `view_labels`
+    entry, and not read straight from a labelled config field."""
+    labels = mapping(doc.get("view_labels"))
+    props = mapping(mapping(mapping(doc.get("config")).get("schema")).get("properties"))
+    out = []
+    for scope, view in mapping(doc.get("views")).items():
+        for key, rule in mapping(view).items():
+            if _has_both(labels.get(key)):
+                continue
+            read = rule.get("var") if isinstance(rule, dict) else None
+            field = props.get(read.removeprefix("config.")) if isinstance(read, str) \
+                and read.startswith("config.") else None
+            if isinstance(field, dict) and _has_both(mapping(field.get("x-ui")).get("label")):
+                continue
+            out.append(TemplateProblem(
+                file, format_path(["views", scope, key]),
+                f"view key {key!r} has no zh/en label in `view_labels` (the generic page, used "
+                "without a page.html, would show its name)", "missing_label"))
     return out
 
 
@@ -118,5 +144,5 @@ def label_warnings_of(path: Any) -> list[TemplateProblem]:
     for file in files:
         doc, problems = read_json(file)
         if isinstance(doc, dict) and not problems:
-            out += label_warnings(doc, str(file))
+            out += label_warnings(doc, str(file), (file.parent / "page.html").is_file())
     return out
