@@ -388,9 +388,9 @@ def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
             continue
         if isinstance(doc.get("config"), dict):  # `test` would refuse it before any step
             _filled, errors = entry.config_validator.validate(doc["config"])
-            for where, found in errors.items():
+            for where, messages in errors.items():
                 problems += [TemplateProblem(str(file), f"config.{where}" if where else "config",
-                                             e["message"], "invalid_config") for e in found]
+                                             e["message"], "invalid_config") for e in messages]
         for i, step in enumerate(doc["steps"]):
             action = step.get("action")
             if action is not None and action not in entry.doc["actions"]:
