@@ -80,6 +80,10 @@ def fulfilment_reading_a_key_the_event_lacks(doc: dict) -> None:
     doc["fulfilment"] = {"team.completed": {"participant": "winner", "item": {"value": "Mug"}}}
 
 
+def set_a_literal_of_the_wrong_type(doc: dict) -> None:
+    _effects(doc, "start").append({"set": {"path": "activity.teams", "value": "many"}})
+
+
 def default_failing_its_own_schema(doc: dict) -> None:
     doc["config"]["schema"]["properties"]["hours"]["default"] = 0
 
@@ -265,6 +269,8 @@ CASES: list[tuple[Mutate, str, str, str]] = [
      "team.won"),
     (fulfilment_reading_a_key_the_event_lacks, "fulfilment[\"team.completed\"].participant",
      "unknown_event_data", "'winner' is not a key"),
+    (set_a_literal_of_the_wrong_type, "actions.start.effects[2].set.value", "wrong_type",
+     "'many' is not an integer"),
     (default_failing_its_own_schema, "config.schema.properties.hours.default", "bad_default",
      "minimum of 1"),
     (join_without_a_room, "actions.start.effects[0].join", "room_not_available", "needs a room"),

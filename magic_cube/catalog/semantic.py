@@ -369,6 +369,13 @@ class _Checker:
     def effect_set(self, body: dict, path: Path, ctx: Context) -> None:
         self.exprs(body, ("value", "key"), path, ctx)
         self.write(body["path"], [*path, "path"], ctx, "set", keyed="key" in body)
+        head, *keys = str(body["path"]).split(".")
+        decl = self.state[STATE_SCOPE[head]].get(keys[0]) \
+            if head in STATE_SCOPE and len(keys) == 1 and "key" not in body else None
+        if decl is not None and not _literal_fits(body["value"], decl["type"]):
+            # A literal of the wrong type would only be refused when the action runs.
+            self.report([*path, "value"], f"{body['value']!r} is not {_a(decl['type'])}, the "
+                        f"declared type of {body['path']}", "wrong_type")
 
     def effect_add(self, body: dict, path: Path, ctx: Context) -> None:
         self.exprs(body, ("value", "min", "max", "key"), path, ctx)
