@@ -184,3 +184,42 @@ def test_validator_for_a_template_is_cached_by_content_hash():
     assert errors == {} and filled == {"team_size": 2, "joins_per_day": 3, "hours": 24}
     _, errors = first.validate({"team_size": 2, "joins_per_day": 101})
     assert codes(errors) == {"joins_per_day": ["too_many_joins_per_day"]}
+
+
+# dates in the years we support ----------------------------------------------------------------
+
+DATED = {
+    "type": "object",
+    "properties": {
+        "opens_on": {"type": "string", "format": "date"},
+        "rounds": {"type": "array", "items": {"$ref": "#/$defs/round"}},
+        "extra": {"type": "object", "additionalProperties": {"type": "string",
+                                                              "format": "date-time"}},
+        "when": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]},
+    },
+    "$defs": {"round": {"type": "object", "properties": {
+        "at": {"type": "string", "format": "date-time"}}}},
+}
+
+
+@pytest.mark.parametrize(("config", "path"), [
+    ({"opens_on": "2100-01-01"}, "opens_on"),
+    ({"opens_on": "1999-12-31"}, "opens_on"),
+    ({"rounds": [{"at": "2026-11-11T10:00:00+08:00"}, {"at": "9999-12-31T23:59:59-14:00"}]},
+     "rounds.1.at"),
+    ({"extra": {"late": "0001-01-01T00:00:00+14:00"}}, "extra.late"),
+    ({"when": "2099-12-31T23:59:59-00:01"}, "when"),
+])
+def test_a_date_out_of_the_years_is_refused_where_it_sits(config, path):
+    for lang, word in (("en", "Must be in the years 2000 to 2099"), ("zh", "2000 到 2099")):
+        _, errors = ConfigValidator(DATED).validate(config, lang=lang)
+        assert codes(errors) == {path: ["out_of_range"]}
+        assert word in errors[path][0]["message"]
+
+
+def test_dates_inside_the_years_pass_and_a_bad_one_has_its_format_error_only():
+    config = {"opens_on": "2000-01-01", "rounds": [{"at": "2099-12-31T23:59:59Z"}],
+              "extra": {"a": "2000-01-01T08:00:00+08:00"}, "when": 5}
+    assert ConfigValidator(DATED).validate(config)[1] == {}
+    _, errors = ConfigValidator(DATED).validate({"opens_on": "9999-99-99"})
+    assert codes(errors) == {"opens_on": ["format"]}

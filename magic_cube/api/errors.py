@@ -20,6 +20,7 @@ from magic_cube import metrics
 from magic_cube.api.times import iso_times
 from magic_cube.catalog import TemplateNotFound
 from magic_cube.engine.errors import EngineError
+from magic_cube.engine.lifecycle import OUT_OF_RANGE
 from magic_cube.errors import MagicCubeError
 
 
@@ -91,6 +92,7 @@ _MESSAGE_CODES = (
     ("Must be greater", "range"),
     ("Must be less", "range"),
     ("Must be one of", "enum"),
+    (OUT_OF_RANGE, "out_of_range"),
     ("Length must be", "length"),
     ("Shorter than", "length"),
     ("Longer than", "length"),

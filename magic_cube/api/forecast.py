@@ -175,7 +175,7 @@ class Forecast(MethodView):
     @blp.response(200, ForecastSchema)
     @documents_errors(blp, "unauthorized", "activity_not_found", "invalid_json",
                       "payload_too_large", "validation_error", "invalid_config",
-                      "forecast_unavailable", "forecast_too_large")
+                      "invalid_activity", "forecast_unavailable", "forecast_too_large")
     def post(self, body: dict[str, Any], activity_id: str, headers: dict[str, Any]) -> Any:
         """Forecast an activity: P10/P50/P90 of what it brings and costs"""
         runs, seed = body.pop("runs"), body.pop("seed")

@@ -8,11 +8,13 @@ Timestamps are ISO 8601: with an offset in requests, UTC `Z` strings in response
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from magic_cube.engine.lifecycle import STATUSES
+from magic_cube.api.times import to_epoch
+from magic_cube.engine.lifecycle import STATUSES, time_error
 
 ID: dict[str, Any] = {"validate": validate.Length(min=1, max=128)}
 # Text a participant is known by (ids, display names, nicknames): no control characters (C0,
@@ -34,9 +36,18 @@ def timestamp(description: str, **kwargs) -> fields.String:
 
 
 def date_time(description: str, **kwargs) -> fields.AwareDateTime:
-    """A request date-time: ISO 8601 with an offset (`2026-11-11T10:00:00+08:00`), or null."""
-    return fields.AwareDateTime(format="iso", allow_none=True, metadata={
+    """A request date-time: ISO 8601 with an offset (`2026-11-11T10:00:00+08:00`), or null;
+    in the years the engine supports."""
+    return fields.AwareDateTime(format="iso", allow_none=True, validate=_supported, metadata={
         "description": description, "example": "2026-11-11T10:00:00+08:00"}, **kwargs)
+
+
+def _supported(value: datetime) -> None:
+    # Refused here, field by field, like a date-time that does not parse: stored, a time
+    # near year 1 or 9999 would break every later page, publish and forecast of the activity.
+    error = time_error(to_epoch(value))
+    if error is not None:
+        raise ValidationError(error["message"])
 
 
 # errors ---------------------------------------------------------------------------------------

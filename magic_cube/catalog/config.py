@@ -11,16 +11,20 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from magic_cube.catalog.schemaref import array_items, object_properties, resolve
+from magic_cube.catalog.values import Spot, formats_of, walk
 from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.compiler import definition_order, inline_definitions
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time
 from magic_cube.rules.errors import TemplateCompileError
 from magic_cube.rules.jsonlogic import JsonLogicError, compile_rule, truthy
+from magic_cube.rules.jsonlogic.dates import parse_date_time
 
 FieldErrors = dict[str, list[dict[str, str]]]
 
@@ -56,6 +60,11 @@ TYPE_NAMES: dict[str, str] = {
 }
 # A number sent as text ("5" for 5): the plain `type` message would read as nonsense.
 NUMBER_AS_TEXT = N_("Must be {expected}: a number, not text in quotes")
+# Dates beyond the years we support (rules/days.py), code `out_of_range`.
+OUT_OF_RANGE: dict[str, str] = {
+    "date-time": N_("Must be in the years {first} to {last} (UTC)"),
+    "date": N_("Must be in the years {first} to {last}"),
+}
 # Joins the expected types of a `type` error: "text or a number".
 TYPE_JOINER = N_(" or ")
 FORMAT_NAMES: dict[str, str] = {
@@ -107,6 +116,9 @@ class ConfigValidator:
             return {}, field_errors(self.validator, config, lang)
         filled = self.fill_defaults(config)
         errors = field_errors(self.validator, filled, lang)
+        for spot in walk(self.schema, filled):
+            if spot.dotted not in errors:
+                _check_date(spot, errors, lang)
         # Checks compare fields with each other: each runs when the fields it reads are valid,
         # so that a merchant sees every mistake at once, not one round after another.
         for rule, check in self.checks:
@@ -130,6 +142,23 @@ class ConfigValidator:
             if name not in config and not _has_default(check["rule"], name):
                 return False
         return True
+
+
+def _check_date(spot: Spot, errors: FieldErrors, lang: str) -> None:
+    """A `date` or `date-time` must also lie in the years we support: the activity's pages,
+    timers and forecasts read it through a calendar that ends at year 9999."""
+    formats = formats_of(spot) if isinstance(spot.value, str) else set()
+    kind = "date-time" if "date-time" in formats else "date" if "date" in formats else None
+    if kind is None:
+        return
+    try:
+        supported = supported_time(parse_date_time(spot.value)) if kind == "date-time" \
+            else FIRST_YEAR <= date.fromisoformat(spot.value).year <= LAST_YEAR
+    except ValueError:  # not a date at all (the rules' JsonLogicError is one too)
+        return  # the format check has said so
+    if not supported:
+        _add(errors, spot.dotted, "out_of_range",
+             gettext(lang, OUT_OF_RANGE[kind]).format(first=FIRST_YEAR, last=LAST_YEAR))
 
 
 def _inlined(rule: Any, definitions: dict[str, Any]) -> Any:

@@ -36,7 +36,7 @@ from magic_cube.console.present import (
     money_errors,
     view_rows,
 )
-from magic_cube.engine import STATUSES, known_timezone
+from magic_cube.engine import FIRST_YEAR, LAST_YEAR, STATUSES, known_timezone
 from magic_cube.engine.errors import (
     EngineError,
     InvalidActivity,
@@ -130,6 +130,9 @@ def engine_setting_errors(exc: EngineError) -> FieldErrors:
     """The engine's errors on activity fields, worded in the page's language."""
     words = {"invalid_timezone": _("Unknown time zone: use a name such as Asia/Shanghai"),
              "ends_before_start": _("The end must be after the start"),
+             "ends_in_past": _("The new end must be in the future and after the start."),
+             "out_of_range": _("Choose a time in the years %(first)s to %(last)s",
+                               first=FIRST_YEAR, last=LAST_YEAR),
              "not_editable": _("This cannot change once the activity is published")}
     out: FieldErrors = {}
     for path, entries in exc.errors.items():
@@ -647,8 +650,9 @@ def set_end(activity_id: str):
         get_engine().set_end(current_merchant(), activity_id, ends_at)
     except InvalidTransition:
         flash(_("The end of this activity can no longer change."), "error")
-    except InvalidActivity:
-        flash(_("The new end must be in the future and after the start."), "error")
+    except InvalidActivity as exc:
+        errors = engine_setting_errors(exc)
+        flash("; ".join(e["message"] for entries in errors.values() for e in entries), "error")
     else:
         flash(_("The end time is changed."), "success")
     return redirect(url_for("console.activities.detail", activity_id=activity_id))

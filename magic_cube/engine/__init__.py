@@ -51,6 +51,7 @@ from magic_cube.engine.previews import Previews
 from magic_cube.engine.sharing import Sharing
 from magic_cube.engine.stats import Results
 from magic_cube.engine.views import ViewResponse, Views
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR
 from magic_cube.settings import Settings
 from magic_cube.store import Conflict, Store
 from magic_cube.store.base import ClaimedEvent
@@ -58,10 +59,10 @@ from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant, Par
 from magic_cube.store.schema import MIGRATIONS
 
 __all__ = [
-    "STATUSES", "Accepted", "ActionOutcome", "ActionRecord", "ActivityRecord", "ActivityTick",
-    "Attempt", "ClaimedEvent", "Conflict", "EmailTaken", "Engine", "EngineError", "LockedOut",
-    "Merchant", "Participant", "ParticipantRecord", "Refused", "StockLine", "ViewResponse",
-    "known_timezone",
+    "FIRST_YEAR", "LAST_YEAR", "STATUSES", "Accepted", "ActionOutcome", "ActionRecord",
+    "ActivityRecord", "ActivityTick", "Attempt", "ClaimedEvent", "Conflict", "EmailTaken",
+    "Engine", "EngineError", "LockedOut", "Merchant", "Participant", "ParticipantRecord",
+    "Refused", "StockLine", "ViewResponse", "known_timezone",
 ]
 
 log = logging.getLogger(__name__)

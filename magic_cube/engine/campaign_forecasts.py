@@ -15,7 +15,7 @@ import hashlib
 from typing import Any
 
 from magic_cube.engine.campaigns import Campaigns
-from magic_cube.engine.errors import InvalidConfig, NothingToForecast
+from magic_cube.engine.errors import InvalidActivity, InvalidConfig, NothingToForecast
 from magic_cube.engine.forecasts import (
     DEFAULT_RUNS,
     TIME_BUDGET,
@@ -57,7 +57,7 @@ def campaign_forecast(campaigns: Campaigns, forecasts: Forecasts, merchant: Merc
             parts.append((activity, forecasts.forecast(
                 None, activity["id"], assumptions, runs, part_seed(seed, activity["id"]),
                 lang, budget)))
-        except (ForecastUnavailable, InvalidConfig) as exc:
+        except (ForecastUnavailable, InvalidConfig, InvalidActivity) as exc:
             skipped.append({"activity_id": activity["id"], "title": activity["title"],
                             "reason": exc.code})
     if not parts:

@@ -37,6 +37,7 @@ from magic_cube.engine.errors import (
     OwnerOnly,
 )
 from magic_cube.rules.compiler import CompiledTemplate
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR
 from magic_cube.rules.model import Outcome
 from magic_cube.store import Tx
 from magic_cube.store.records import ActivityRecord, Merchant
@@ -44,7 +45,6 @@ from magic_cube.store.records import ActivityRecord, Merchant
 HOURLY = ("participations", "participants", "first_ever", "new_to_activity",
           "interaction_seconds", "completions", "actions", "invited")
 MAX_DAYS = 366
-FIRST_YEAR, LAST_YEAR = 2000, 2099
 INVITE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 

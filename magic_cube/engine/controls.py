@@ -20,7 +20,7 @@ from typing import Any
 
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import InvalidActivity, InvalidConfig, InvalidTransition
-from magic_cube.engine.lifecycle import Lifecycle, describe
+from magic_cube.engine.lifecycle import Lifecycle, describe, time_errors
 from magic_cube.store import Tx
 from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant
 
@@ -144,6 +144,8 @@ class Controls:
             if activity.status not in LIVE_STATUSES:
                 raise InvalidTransition(f"Cannot move the end of an activity that is "
                                         f"{activity.status}")
+            if errors := time_errors({"ends_at": ends_at}):
+                raise InvalidActivity(errors=errors)
             if ends_at <= now or (activity.starts_at is not None
                                   and ends_at <= activity.starts_at):
                 raise InvalidActivity(errors={"ends_at": [

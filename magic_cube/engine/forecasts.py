@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 from magic_cube.catalog import TemplateEntry
 from magic_cube.engine.commits import cooperative
 from magic_cube.engine.core import Core
-from magic_cube.engine.errors import EngineError, InvalidConfig
-from magic_cube.engine.lifecycle import Lifecycle, due_change
+from magic_cube.engine.errors import EngineError, InvalidActivity, InvalidConfig
+from magic_cube.engine.lifecycle import Lifecycle, due_change, time_errors
 from magic_cube.forecast import BEHAVIOURS, AssumptionError, Assumptions, Forecast
 from magic_cube.forecast import cost_items as template_cost_items
 from magic_cube.forecast import forecast as run_forecast
@@ -188,6 +188,9 @@ class Forecasts:
     def _prepare(self, merchant: Merchant | None,
                  activity_id: str) -> tuple[ForecastSetup, TemplateEntry]:
         activity = self._read(merchant, activity_id)
+        # A row from before its times were checked may hold times no calendar can run.
+        if errors := time_errors({"starts_at": activity.starts_at, "ends_at": activity.ends_at}):
+            raise InvalidActivity(errors=errors)
         entry: TemplateEntry = self.core.entry(activity)
         behaviour = BEHAVIOURS.get(entry.kind)
         if behaviour is None:

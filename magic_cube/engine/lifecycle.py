@@ -23,7 +23,7 @@ from magic_cube.engine.errors import (
 )
 from magic_cube.engine.performer import Performer
 from magic_cube.rules.compiler import CompiledTemplate
-from magic_cube.rules.days import zone
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time, zone
 from magic_cube.rules.interpreter import initial_activity_state
 from magic_cube.rules.rng import commitment
 from magic_cube.store import Tx
@@ -45,6 +45,8 @@ STATUS_AFTER = {"publish": "live", "pause": "paused", "resume": "live", "end": "
 # accepted, and at the end every open room comes due (`close_at_end`).
 TIMER_STATUSES = ("live", "paused", "ended")
 DRAFT_FIELDS = {"title", "config", "timezone", "starts_at", "ends_at", "guests"}
+TIMES = ("starts_at", "ends_at")
+OUT_OF_RANGE = f"Must be in the years {FIRST_YEAR} to {LAST_YEAR} (UTC)"
 FieldErrors = dict[str, list[dict[str, str]]]
 
 
@@ -104,17 +106,30 @@ def due_change(status: str, starts_at: int | None, ends_at: int | None, now: int
                 and next_due <= now))
 
 
+def time_error(ts: Any) -> dict[str, str] | None:
+    """The error of an activity time (epoch seconds) outside the years we support, or None:
+    the API, the console and the engine refuse such a time alike."""
+    if isinstance(ts, int) and not supported_time(ts):
+        return {"code": "out_of_range", "message": OUT_OF_RANGE}
+    return None
+
+
+def time_errors(fields: dict[str, Any]) -> FieldErrors:
+    """`time_error` of each of the activity's times in `fields`, by field."""
+    return {name: [error] for name in TIMES if (error := time_error(fields.get(name)))}
+
+
 def check_settings(fields: dict[str, Any]) -> None:
     """An activity's own settings (time zone, start, end) make sense, or `InvalidActivity`."""
-    errors: FieldErrors = {}
+    errors = time_errors(fields)
+    starts, ends = fields.get("starts_at"), fields.get("ends_at")
+    if not errors and starts is not None and ends is not None and ends <= starts:
+        errors["ends_at"] = [{"code": "ends_before_start",
+                              "message": "The end must be after the start"}]
     tz = fields.get("timezone")
     if tz is not None and not known_timezone(tz):
         errors["timezone"] = [{"code": "invalid_timezone",
                                "message": f"Unknown time zone {tz!r} (use an IANA name)"}]
-    starts, ends = fields.get("starts_at"), fields.get("ends_at")
-    if starts is not None and ends is not None and ends <= starts:
-        errors["ends_at"] = [{"code": "ends_before_start",
-                              "message": "The end must be after the start"}]
     if errors:
         raise InvalidActivity(errors=errors)
 
@@ -425,9 +440,10 @@ class Lifecycle:
         published now and which is revealed at the end."""
         fields: dict[str, Any] = {}
         if starts_at is not None:
-            check_settings({"starts_at": starts_at, "ends_at": activity.ends_at})
             fields["starts_at"] = starts_at
         start = fields.get("starts_at", activity.starts_at)
+        # The draft's own times too: a row from before they were checked may hold any.
+        check_settings({"starts_at": start, "ends_at": activity.ends_at})
         if activity.ends_at is not None and activity.ends_at <= now:
             raise InvalidTransition("The activity's end time has already passed")
         seed = secrets.token_hex(32)

@@ -12,6 +12,14 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
+# The years our dates may fall in: an activity's times, its config's dates, a campaign's days.
+# Python's calendar ends at year 9999 and starts at year 1, and a time near either edge leaves it
+# once shifted to a time zone (a local day, a page, a forecast then fail), so dates from
+# outside are refused where they come in.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+EARLIEST = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp())  # epoch seconds, inclusive
+LATEST = int(datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()) - 1
+
 
 @lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
@@ -42,3 +50,15 @@ def epoch(dt: datetime) -> int:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: give a time zone")
     return int(dt.timestamp())
+
+
+def supported_time(ts: int) -> bool:
+    """Whether epoch second `ts` lies in the years we support (UTC)."""
+    return EARLIEST <= ts <= LATEST
+
+
+def supported_moment(dt: datetime) -> bool:
+    """Whether an aware datetime lies in the years we support; compared as a UTC instant, so
+    that an offset cannot carry it out of range."""
+    return supported_time(epoch(dt))
+
