@@ -107,3 +107,16 @@ def test_a_stored_time_out_of_the_years_is_refused_at_publish_and_forecast(clien
     assert errors_of(r) == {field: ["out_of_range"]}
     assert client.get(f"{ACTIVITIES}/{activity['id']}",
                       headers=shop.headers).get_json()["status"] == "draft"
+
+
+@pytest.mark.parametrize("ends_at", [253402300799, 253402351199])
+def test_a_live_activity_with_a_stored_end_beyond_the_calendar_still_shows(client, shop, ends_at):
+    activity = shop.live("checkin_pool")
+    stored_times(shop, activity["id"], ends_at=ends_at)
+    with shop.engine.store.transaction() as tx:
+        tx.update_activity(activity["id"], config={**activity["config"],
+                                                   "settle_at": "9999-12-31T23:59:59-14:00"})
+    for url in (f"/s/{activity['id']}", f"/v1/activities/{activity['id']}",
+                f"{ACTIVITIES}/{activity['id']}"):
+        r = client.get(url, headers=shop.headers)
+        assert r.status_code == 200, url

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from babel.dates import format_skeleton, get_day_names
 from flask import Blueprint, render_template, request, url_for
 
 from magic_cube.console.auth import login_required
-from magic_cube.console.context import current_merchant, get_engine, lang, tz_or_utc
+from magic_cube.console.context import current_merchant, get_engine, lang, local_moment
 from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.engine import FIRST_YEAR, LAST_YEAR
 
 bp = Blueprint("calendar", __name__)
 
@@ -57,7 +58,12 @@ def merchant_zone(activities: list[dict[str, Any]]) -> str:
 
 
 def day_of(ts: int, tz: str) -> date:
-    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz)).date()
+    """The local day of `ts`; a time beyond the calendar (an old row's) is its first or last
+    day, so the activity still shows, running on past every month."""
+    moment = local_moment(ts, tz)
+    if moment is None:
+        return date.max if ts > 0 else date.min
+    return moment.date()
 
 
 def span_of(activity: dict[str, Any], tz: str) -> Span:
@@ -74,7 +80,7 @@ def read_month(value: str | None, today: date) -> date:
     """`YYYY-MM` as the first of that month; this month for anything else."""
     try:
         year, month = (int(p) for p in (value or "").split("-"))
-        return date(year, month, 1) if 1970 <= year <= 9999 else today.replace(day=1)
+        return date(year, month, 1) if FIRST_YEAR <= year <= LAST_YEAR else today.replace(day=1)
     except ValueError:
         return today.replace(day=1)
 

@@ -58,20 +58,32 @@ def tz_or_utc(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def local_moment(ts: int | None, tz: str | None) -> datetime | None:
+    """Epoch seconds as an aware datetime in `tz`; None without a time, or for one the
+    calendar cannot hold in that zone (beyond years 1-9999): a row from before times were
+    checked may keep one, and its pages must still show."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz))
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 def format_time(ts: int | None, tz: str | None = None, seconds: bool = False) -> str:
     """Epoch seconds as local wall time in `tz`, e.g. `2026-11-11 10:00`."""
     if ts is None:
         return "—"
-    moment = datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz))
+    moment = local_moment(ts, tz)
+    if moment is None:
+        return ""
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def input_time(ts: int | None, tz: str | None) -> str:
     """Epoch seconds as the value of an `<input type="datetime-local">` in `tz`."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz)).strftime(
-        "%Y-%m-%dT%H:%M")
+    moment = local_moment(ts, tz)
+    return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M")
 
 
 def parse_local_time(value: str, tz: str | None) -> int | None:
@@ -93,6 +105,5 @@ def add_error(errors: FieldErrors, field: str, code: str, message: str) -> None:
 
 
 def iso_utc(ts: int | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = local_moment(ts, "UTC")
+    return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -27,6 +27,7 @@ from magic_cube.console.context import (
     get_engine,
     i18n,
     load_activity,
+    local_moment,
     tz_or_utc,
 )
 from magic_cube.console.labels import STATUS_LABELS
@@ -39,7 +40,7 @@ from magic_cube.console.present import (
     show_value,
     yuan,
 )
-from magic_cube.engine import Engine, Merchant
+from magic_cube.engine import FIRST_YEAR, LAST_YEAR, Engine, Merchant
 
 bp = Blueprint("dashboard", __name__)
 
@@ -79,9 +80,8 @@ def action_columns() -> list[str]:
 
 def local_iso(ts: int | None, tz: str) -> str:
     """Epoch seconds as ISO 8601 wall time in the activity's zone, with its offset."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(tz_or_utc(tz)).isoformat()
+    moment = local_moment(ts, tz)
+    return "" if moment is None else moment.isoformat()
 
 
 def state_columns(entry: Any) -> list[tuple[str, str]]:
@@ -261,6 +261,8 @@ def read_range(args: Any, tz: str, now: int) -> tuple[str, str, tuple[int, int] 
         days = [date.fromisoformat(t) if t else None for t in texts]
     except ValueError:
         return texts[0], texts[1], None
+    if any(d is not None and not FIRST_YEAR <= d.year <= LAST_YEAR for d in days):
+        return texts[0], texts[1], None  # a week around year 1 or 9999 leaves the calendar
     today = datetime.fromtimestamp(now, tz=UTC).astimezone(zone).date()
     first = days[0] or (days[1] or today) - timedelta(days=6)
     last = days[1] or today

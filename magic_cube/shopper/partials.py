@@ -10,7 +10,7 @@ helpers), never the app, its config, the request or Python internals.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +48,17 @@ def percent(odds: Any, scale: Any = 10000) -> str:
     return f"{text}%"
 
 
+def _moment(epoch: Any, zone: tzinfo) -> datetime | None:
+    """Epoch seconds in `zone`; None for what is no time, or one the calendar cannot hold
+    there (beyond years 1-9999): a row from before times were checked may keep one."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC).astimezone(zone)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 class Formatter:
     """Formatting helpers bound to one page's language and time zone."""
 
@@ -61,20 +72,20 @@ class Formatter:
 
     def datetime(self, epoch: Any) -> str:
         """Epoch seconds as local date and time, in the activity's time zone."""
-        if not isinstance(epoch, int) or isinstance(epoch, bool):
+        local = _moment(epoch, self.zone)
+        if local is None:
             return ""
-        local = datetime.fromtimestamp(epoch, UTC).astimezone(self.zone)
         if self.lang == "zh":
             return f"{local.month}月{local.day}日 {local:%H:%M}"
         return f"{local:%d %b %H:%M}"
 
     def countdown(self, epoch: Any) -> Markup:
         """A countdown to `epoch` that the page script keeps ticking on the server's clock."""
-        if not isinstance(epoch, int) or isinstance(epoch, bool):
+        moment, shown = _moment(epoch, UTC), self.datetime(epoch)
+        if moment is None or not shown:
             return Markup("")
         return Markup('<time class="mc-countdown" data-countdown="{0}" datetime="{1}">'
-                      '{2}</time>').format(epoch, datetime.fromtimestamp(epoch, UTC).isoformat(),
-                                           self.datetime(epoch))
+                      '{2}</time>').format(epoch, moment.isoformat(), shown)
 
     def tr(self, zh: str = "", en: str = "") -> str:
         """The partial's own words in the page's language: `tr(zh="砍一刀", en="Help")`."""

@@ -78,10 +78,10 @@ def local_datetime(value: Any, zone: ZoneInfo) -> str:
     """An RFC 3339 date-time as the value of a `datetime-local` input in `zone`."""
     try:
         moment = datetime.fromisoformat(str(value).replace("z", "Z"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(zone)
+    except (ValueError, OverflowError):  # not a date-time, or one the zone pushes past 9999
         return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(zone)
     return moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
 
 
