@@ -223,3 +223,53 @@ def test_dates_inside_the_years_pass_and_a_bad_one_has_its_format_error_only():
     assert ConfigValidator(DATED).validate(config)[1] == {}
     _, errors = ConfigValidator(DATED).validate({"opens_on": "9999-99-99"})
     assert codes(errors) == {"opens_on": ["format"]}
+
+
+# integer fields hold ints ------------------------------------------------------------------------
+
+NUMBERS = {
+    "type": "object",
+    "properties": {
+        "mode": {"enum": ["a", "b"]},
+        "price": {"type": "number"},
+        "count": {"type": "integer", "default": 2.0},
+        "limit": {"type": ["integer", "null"]},
+        "rows": {"type": "array", "items": {"$ref": "#/$defs/row"}},
+        "per_day": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "either": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+        "grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+    },
+    "if": {"properties": {"mode": {"const": "b"}}, "required": ["mode"]},
+    "then": {"properties": {"extra": {"type": "integer", "default": 2.0}}},
+    "$defs": {"row": {"type": "object", "properties": {"stock": {"type": "integer"}}}},
+}
+
+
+def test_integral_floats_of_integer_fields_become_ints_at_every_depth():
+    config = {"mode": "b", "price": 3.0, "limit": 5.0, "rows": [{"stock": 1e2}],
+              "per_day": {"mon": 4.0}, "either": 6.0, "grid": [[7.0, 8]], "extra": 9.0}
+    filled, errors = ConfigValidator(NUMBERS).validate(config)
+    assert errors == {}
+    assert filled == {"mode": "b", "price": 3.0, "count": 2, "limit": 5, "rows": [{"stock": 100}],
+                      "per_day": {"mon": 4}, "either": 6, "grid": [[7, 8]], "extra": 9}
+    kinds = [type(v) for v in (filled["limit"], filled["rows"][0]["stock"],
+                               filled["per_day"]["mon"], filled["either"], filled["grid"][0][0],
+                               filled["extra"])]
+    assert kinds == [int] * 6
+    assert type(filled["price"]) is float  # a number field keeps what it was given
+    assert config["rows"] == [{"stock": 1e2}] and type(config["limit"]) is float  # a copy
+
+
+def test_a_default_is_a_whole_number_too_and_fractions_are_still_refused():
+    filled, _ = ConfigValidator(NUMBERS).validate({})
+    assert filled["count"] == 2 and type(filled["count"]) is int
+    _, errors = ConfigValidator(NUMBERS).validate({"rows": [{"stock": 1.5}], "limit": 0.5})
+    assert codes(errors) == {"rows.0.stock": ["type"], "limit": ["type"]}
+
+
+def test_a_templates_validator_gives_whole_numbers_to_every_caller(catalog):
+    # Create, edit, forecasts and scenario files all validate through the entry's validator.
+    entry = catalog.get("lottery")
+    filled, errors = entry.config_validator.validate(
+        {"prizes": [{"name": "Mug", "type": "physical", "stock": 5.0, "odds": 100.0}]})
+    assert errors == {} and type(filled["prizes"][0]["stock"]) is int

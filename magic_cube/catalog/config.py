@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from magic_cube.catalog.schemaref import array_items, object_properties, resolve
-from magic_cube.catalog.values import Spot, formats_of, walk
+from magic_cube.catalog.values import Spot, formats_of, types_of, walk
 from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.compiler import definition_order, inline_definitions
 from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time
@@ -131,6 +131,8 @@ class ConfigValidator:
             if not ok:
                 message = check["message"].get(lang) or check["message"].get("en", "")
                 _add(errors, check["field"], check["error"], message)
+        if not errors:
+            _whole_numbers(self.schema, filled)
         return filled, errors
 
     def _readable(self, check: dict[str, Any], config: dict[str, Any],
@@ -142,6 +144,16 @@ class ConfigValidator:
             if name not in config and not _has_default(check["rule"], name):
                 return False
         return True
+
+
+def _whole_numbers(schema: dict[str, Any], config: dict[str, Any]) -> None:
+    """Each float of an `integer` field as an int, in place. JSON Schema's `integer` admits
+    100.0 (a client's `1e2`), but money and counts are stored, shown and added up as integers;
+    a float with a fraction never gets here, the schema has refused it."""
+    for spot in walk(schema, config):
+        if isinstance(spot.value, float) and spot.value.is_integer() \
+                and "integer" in types_of(spot):
+            spot.replace(int(spot.value))
 
 
 def _check_date(spot: Spot, errors: FieldErrors, lang: str) -> None:
