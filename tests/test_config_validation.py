@@ -273,3 +273,41 @@ def test_a_templates_validator_gives_whole_numbers_to_every_caller(catalog):
     filled, errors = entry.config_validator.validate(
         {"prizes": [{"name": "Mug", "type": "physical", "stock": 5.0, "odds": 100.0}]})
     assert errors == {} and type(filled["prizes"][0]["stock"]) is int
+
+
+# items named alike ------------------------------------------------------------------------------
+
+def test_items_with_the_same_name_are_refused_on_the_later_ones(validator):
+    prizes = [{"name": "券", "stock": 1}, {"name": "杯", "stock": 1}, {"name": "券", "stock": 2}]
+    _, errors = validator.validate({**VALID, "prizes": prizes})
+    assert errors == {"prizes.2.name": [{
+        "code": "duplicate_name",
+        "message": "“券” is already the name of item 1: each needs its own name"}]}
+
+
+def test_a_list_with_other_errors_is_checked_for_names_once_they_are_fixed(validator):
+    prizes = [{"name": "券", "stock": -1}, {"name": "券", "stock": 1}]
+    _, errors = validator.validate({**VALID, "prizes": prizes})
+    assert codes(errors) == {"prizes.0.stock": ["minimum"]}
+
+
+def test_a_templates_own_check_on_the_list_speaks_instead():
+    own = [{"rule": {"==": [{"var": "config.prizes.0.name"}, "only"]}, "field": "prizes",
+            "error": "first_is_only", "message": i18n("只能叫 only", "The first is only")}]
+    _, errors = ConfigValidator(SCHEMA, own).validate(
+        {**VALID, "prizes": [{"name": "x", "stock": 1}, {"name": "x", "stock": 1}]})
+    assert codes(errors) == {"prizes": ["first_is_only"]}
+
+
+def test_names_are_compared_in_nested_lists_and_only_where_the_schema_has_a_text_name():
+    schema = {"type": "object", "properties": {
+        "rounds": {"type": "array", "items": {"type": "object", "properties": {
+            "slots": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}}}}}}},
+        "codes": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "integer"}}}},
+        "free": {"type": "array"}}}
+    config = {"rounds": [{"slots": [{"name": "a"}, {"name": "a"}]}, {"slots": [{"name": "a"}]}],
+              "codes": [{"name": 1}, {"name": 1}], "free": [{"name": "a"}, {"name": "a"}]}
+    _, errors = ConfigValidator(schema).validate(config)
+    assert codes(errors) == {"rounds.0.slots.1.name": ["duplicate_name"]}

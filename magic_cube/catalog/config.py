@@ -65,6 +65,8 @@ OUT_OF_RANGE: dict[str, str] = {
     "date-time": N_("Must be in the years {first} to {last} (UTC)"),
     "date": N_("Must be in the years {first} to {last}"),
 }
+# Two items of a list with the same `name`, code `duplicate_name`.
+DUPLICATE_NAME = N_("“{name}” is already the name of item {item}: each needs its own name")
 # Joins the expected types of a `type` error: "text or a number".
 TYPE_JOINER = N_(" or ")
 FORMAT_NAMES: dict[str, str] = {
@@ -116,44 +118,75 @@ class ConfigValidator:
             return {}, field_errors(self.validator, config, lang)
         filled = self.fill_defaults(config)
         errors = field_errors(self.validator, filled, lang)
-        for spot in walk(self.schema, filled):
+        spots = list(walk(self.schema, filled))
+        for spot in spots:
             if spot.dotted not in errors:
                 _check_date(spot, errors, lang)
+        self._run_checks(filled, errors, lang)
+        _check_names(spots, errors, lang)  # after the template's checks: its own words first
+        if not errors:
+            _whole_numbers(spots)
+        return filled, errors
+
+    def _run_checks(self, config: dict[str, Any], errors: FieldErrors, lang: str) -> None:
         # Checks compare fields with each other: each runs when the fields it reads are valid,
         # so that a merchant sees every mistake at once, not one round after another.
         for rule, check in self.checks:
-            if not self._readable(check, filled, errors):
+            if not self._readable(check, config, errors):
                 continue
             try:
-                ok = truthy(rule({"config": filled}))
+                ok = truthy(rule({"config": config}))
             except (JsonLogicError, ArithmeticError, TypeError, ValueError):
                 ok = False  # a check that cannot be evaluated on this config does not pass
             if not ok:
                 message = check["message"].get(lang) or check["message"].get("en", "")
                 _add(errors, check["field"], check["error"], message)
-        if not errors:
-            _whole_numbers(self.schema, filled)
-        return filled, errors
 
     def _readable(self, check: dict[str, Any], config: dict[str, Any],
                   errors: FieldErrors) -> bool:
         """Whether every config field the check reads is there and free of schema errors."""
         for name in _config_fields(check["rule"]):
-            if any(path == name or path.startswith(name + ".") for path in errors):
+            if _has_errors(name, errors):
                 return False
             if name not in config and not _has_default(check["rule"], name):
                 return False
         return True
 
 
-def _whole_numbers(schema: dict[str, Any], config: dict[str, Any]) -> None:
+def _whole_numbers(spots: list[Spot]) -> None:
     """Each float of an `integer` field as an int, in place. JSON Schema's `integer` admits
     100.0 (a client's `1e2`), but money and counts are stored, shown and added up as integers;
     a float with a fraction never gets here, the schema has refused it."""
-    for spot in walk(schema, config):
+    for spot in spots:
         if isinstance(spot.value, float) and spot.value.is_integer() \
                 and "integer" in types_of(spot):
             spot.replace(int(spot.value))
+
+
+def _check_names(spots: list[Spot], errors: FieldErrors, lang: str) -> None:
+    """Items of a list that have a `name` (text) need names of their own: forecast costs, stock
+    lines and pages tell them apart by it. Like a check, it waits for a list free of other
+    errors, so a template's own check on the list (collect_cards' cards) speaks instead."""
+    names = {spot.path: spot.value for spot in spots
+             if spot.path[-1:] == ("name",) and isinstance(spot.value, str)
+             and "string" in types_of(spot)}
+    for spot in spots:
+        if not isinstance(spot.value, list) or _has_errors(spot.dotted, errors):
+            continue
+        first: dict[str, int] = {}
+        for index in range(len(spot.value)):
+            name = names.get((*spot.path, str(index), "name"))
+            if name is None:
+                continue
+            if name in first:
+                _add(errors, f"{spot.dotted}.{index}.name", "duplicate_name",
+                     gettext(lang, DUPLICATE_NAME).format(name=name, item=first[name] + 1))
+            else:
+                first[name] = index
+
+
+def _has_errors(path: str, errors: FieldErrors) -> bool:
+    return any(p == path or p.startswith(path + ".") for p in errors)
 
 
 def _check_date(spot: Spot, errors: FieldErrors, lang: str) -> None:
