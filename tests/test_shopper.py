@@ -328,3 +328,43 @@ def test_the_generic_page_shows_records_and_lists_as_a_shopper_reads_them():
 
 def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+# each language reads whole ----------------------------------------------------------------
+
+def test_tr_falls_back_only_for_a_language_left_out():
+    en, zh = Formatter("en", "Asia/Shanghai", "CNY"), Formatter("zh", "Asia/Shanghai", "CNY")
+    assert en.tr(zh="砍一刀") == "砍一刀" and zh.tr(en="Help") == "Help"  # left out: the other
+    assert en.tr(zh=" 购买", en="") == "" and zh.tr(zh="", en=" every day") == ""  # "" is nothing
+    assert en.tr(zh="砍", en="Cut") == "Cut" and zh.tr(zh="砍", en="Cut") == "砍"
+    assert en.tr() == ""
+
+
+def button_texts(html: str) -> list[str]:
+    return [text_of(b) for b in re.findall(r"<button[^>]*>(.*?)</button>", html, re.S)]
+
+
+def test_buttons_and_sentences_are_in_one_language(shop, client, configs):
+    config = {**configs["bargain"], "helpers_needed": 1, "cut_min": 9000, "cut_max": 9000}
+    bargain = shop.live("bargain", config)
+    room = shop.act(bargain["id"], "start", "alice").get_json()["room"]
+    shop.act(bargain["id"], "help", "bob", room=room)
+    url = f"/s/{bargain['id']}/part?room={room}&lang="
+    buttons = button_texts(client.get(url + "en", headers=shop.as_("alice")).get_data(as_text=True))
+    assert "Buy at ¥10.00" in buttons, buttons
+    buttons = button_texts(client.get(url + "zh", headers=shop.as_("alice")).get_data(as_text=True))
+    assert "以 ¥10.00 购买" in buttons, buttons
+
+    group = shop.live("group_buy")
+    room = shop.act(group["id"], "start", "carol").get_json()["room"]
+    url = f"/s/{group['id']}/part?room={room}&lang="
+    buttons = button_texts(client.get(url + "en", headers=shop.as_("dave")).get_data(as_text=True))
+    assert "Join at ¥199.00" in buttons, buttons
+    buttons = button_texts(client.get(url + "zh", headers=shop.as_("dave")).get_data(as_text=True))
+    assert "以 ¥199.00 参团" in buttons, buttons
+
+    pool = shop.live("checkin_pool")
+    zh = text(client.get(f"/s/{pool['id']}?lang=zh"))
+    en = text(client.get(f"/s/{pool['id']}?lang=en"))
+    assert "奖池加码 ¥10.00" in zh and "every day" not in zh, zh
+    assert "The pool grows by ¥10.00 every day at" in en and "奖池" not in en, en

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import DictLoader, TemplateError, TemplateSyntaxError
+from jinja2 import DictLoader, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -87,9 +87,14 @@ class Formatter:
         return Markup('<time class="mc-countdown" data-countdown="{0}" datetime="{1}">'
                       '{2}</time>').format(epoch, moment.isoformat(), shown)
 
-    def tr(self, zh: str = "", en: str = "") -> str:
-        """The partial's own words in the page's language: `tr(zh="砍一刀", en="Help")`."""
-        return (zh or en) if self.lang == "zh" else (en or zh)
+    def tr(self, zh: Any = None, en: Any = None) -> Any:
+        """The partial's own words in the page's language: `tr(zh="砍一刀", en="Help")`. A
+        language left out (or none) falls back to the other one; one given as "" is nothing:
+        `tr(zh="元", en="")` writes nothing on an English page."""
+        mine, other = (zh, en) if self.lang == "zh" else (en, zh)
+        if mine is not None and not isinstance(mine, Undefined):
+            return mine
+        return other if other is not None and not isinstance(other, Undefined) else ""
 
     def plural(self, n: Any, one: str, other: str) -> str:
         """`n` with the word for it, for English words: `plural(1, "friend", "friends")` ->
