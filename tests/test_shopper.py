@@ -368,3 +368,84 @@ def test_buttons_and_sentences_are_in_one_language(shop, client, configs):
     en = text(client.get(f"/s/{pool['id']}?lang=en"))
     assert "奖池加码 ¥10.00" in zh and "every day" not in zh, zh
     assert "The pool grows by ¥10.00 every day at" in en and "奖池" not in en, en
+
+
+# a page that is not live invites no tap ---------------------------------------------------
+
+CLOSED_WORDS = {"paused": {"zh": "活动暂停中", "en": "The activity is paused"},
+                "ended": {"zh": "活动已结束", "en": "The activity has ended"}}
+
+
+def controls(html: str) -> list[str]:
+    """Every action button, and every action form's submit button and fields."""
+    found = re.findall(r'<button[^>]*data-action="[^"]*"[^>]*>', html)
+    for form in re.findall(r'<form[^>]*data-action="[^"]*".*?</form>', html, re.S):
+        found += re.findall(r"<(?:button|input(?![^>]*hidden)|select)[^>]*>", form)
+    return found
+
+
+def open_room(shop: Any, template: str, activity_id: str) -> str | None:
+    """A room of `template` opened by alice, that bob may act on (none for templates without)."""
+    first = {"bargain": ("start", None), "group_buy": ("start", None),
+             "gift": ("send", {"shares": 2}), "collect_cards": ("ask", {"card": "Orchid"})}
+    if template not in first:
+        shop.act(activity_id, "draw" if template == "lottery" else "check_in", "alice")
+        return None
+    action, params = first[template]
+    r = shop.act(activity_id, action, "alice", params=params)
+    assert r.status_code == 200, r.get_json()
+    return str(r.get_json()["room"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("template", sorted(FIRST_PAINT))
+def test_a_paused_or_ended_activity_offers_no_action_and_says_why(shop, client, template, lang):
+    activity = shop.live(template)
+    room = open_room(shop, template, activity["id"])
+    pages = [f"/s/{activity['id']}/part?lang={lang}"]
+    if room:
+        pages.append(f"/s/{activity['id']}/part?lang={lang}&room={room}")
+    for verb, status in (("pause", "paused"), ("end", "ended")):
+        assert shop.lifecycle(activity["id"], verb).status_code == 200
+        for url in pages:
+            for who in ("alice", "bob"):
+                html = client.get(url, headers=shop.as_(who)).get_data(as_text=True)
+                found = controls(html)
+                assert all(" disabled" in c for c in found), (status, url, who, found)
+                if found:
+                    assert CLOSED_WORDS[status][lang] in text_of(html), (status, url, who)
+                # nor counts what is left to do today
+                assert not re.search(r"left today|send today|今日剩余|今日还可", text_of(html)), url
+        if status == "paused":
+            shop.lifecycle(activity["id"], "resume")
+            shop.lifecycle(activity["id"], "pause")
+    # Before the end the page still offers something: the checks above were not vacuous.
+    assert controls(client.get(f"/s/{shop.live(template)['id']}?lang={lang}").get_data(
+        as_text=True))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_scheduled_activity_says_when_it_starts(shop, client, clock, lang):
+    draft = shop.create("lottery")
+    starts = clock.now + 3 * 3600  # 13:00 in Shanghai
+    shop.engine.publish(shop.merchant, draft["id"], starts_at=starts)
+    html = client.get(f"/s/{draft['id']}?lang={lang}").get_data(as_text=True)
+    button = re.search(r'<button[^>]*data-action="draw"[^>]*>', html).group(0)
+    assert " disabled" in button
+    said = text_of(re.search(r'<p class="mc-why">(.*?)</p>', html, re.S).group(1))
+    starts_at = "活动 11月11日 13:00 开始" if lang == "zh" else "Starts 11 Nov 13:00 · in"
+    assert said.startswith(starts_at), said
+    assert f'data-countdown="{starts}"' in html
+
+
+def test_an_ended_lottery_shows_its_seed_beside_the_commitment(shop, client):
+    activity = shop.live("lottery")
+    html = client.get(f"/s/{activity['id']}?lang=en").get_data(as_text=True)
+    assert "data-seed" not in html  # kept secret while it runs
+    shop.lifecycle(activity["id"], "end")
+    fairness = client.get(f"/v1/activities/{activity['id']}").get_json()["fairness"]
+    assert fairness["seed"]
+    for lang in ("en", "zh"):
+        html = client.get(f"/s/{activity['id']}?lang={lang}").get_data(as_text=True)
+        assert fairness["seed_commitment"] in html
+        assert re.search(rf"<code[^>]*data-seed>{fairness['seed']}</code>", html)

@@ -411,3 +411,24 @@ def test_two_friends_check_in_and_collect_their_share(browser, server, lang):  #
         "check_in", "check_in", "claim", "claim"]
     for phone in phones:
         phone.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_tap_refused_as_the_activity_stops_is_told_in_the_pages_language(
+        browser, server, lang):  # noqa: F811
+    aid = live(server, "lottery")
+    player = friend(browser, server, f"late-{lang}", lang)
+    visit(player, f"{server.base}/s/{aid}")
+    # The page has not re-rendered yet (its play part is held): its button is still on.
+    player.route(f"**/s/{aid}/part*", lambda route: None)
+    server.engine.pause(server.merchant, aid)
+    said = click_action(player, "draw")
+    assert said == ("活动现在不能参与" if lang == "zh" else "The activity is not open right now")
+    player.unroute(f"**/s/{aid}/part*")
+    player.reload()
+    ready(player)
+    assert player.locator("#mc-play [data-action='draw']").is_disabled()
+    assert ("活动暂停中" if lang == "zh" else "paused") in player.locator(".mc-why").inner_text()
+    shot(player, f"shopper-lottery-paused-{lang}")
+    no_sideways_scroll(player)
+    player.context.close()

@@ -117,6 +117,25 @@ class Formatter:
         return text
 
 
+def closed_reason(fmt: Formatter, activity: dict[str, Any], now: Any) -> Markup:
+    """Why the activity takes no action now, in the page's language — when it starts (with a
+    countdown), that it is paused, that it has ended — or "" while it is live. A draft is only
+    ever seen in the console's preview, which shows the page as it will be once live."""
+    status = activity.get("status")
+    if status in ("live", "draft", None):
+        return Markup("")
+    if status == "scheduled":
+        starts = activity.get("starts_at")
+        if isinstance(starts, int) and isinstance(now, int) and starts > now:
+            return Markup(fmt.tr(zh="活动 {0} 开始，还有 {1}", en="Starts {0} · in {1}")).format(
+                fmt.datetime(starts), fmt.countdown(starts))
+        return Markup(fmt.tr(zh="活动即将开始", en="The activity starts soon"))
+    if status == "paused":
+        return Markup(fmt.tr(zh="活动暂停中，请稍后再来",
+                             en="The activity is paused: come back soon"))
+    return Markup(fmt.tr(zh="活动已结束", en="The activity has ended"))
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     # The only file a partial may import is our macro library (`{% import "mc.html" as mc %}`).
     library = (Path(__file__).parent / "partials" / "mc.html").read_text(encoding="utf-8")
@@ -160,7 +179,8 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
     """The template's own partial if it has one and it renders, else the generic partial."""
     names = {"money": fmt.money, "datetime": fmt.datetime, "countdown": fmt.countdown,
              "tr": fmt.tr, "pick": fmt.pick, "plural": fmt.plural, "ordinal": fmt.ordinal,
-             "lang": fmt.lang}
+             "lang": fmt.lang,
+             "closed": closed_reason(fmt, context.get("activity") or {}, context.get("now"))}
     template = _compiled(key, directory)
     if isinstance(template, PartialError):
         # A partial that does not compile must not take the activity down either.

@@ -1,7 +1,7 @@
 // The shopper page: finds the shopper's token, keeps the play part current through the JSON API
 // (ETag + wait polls), sends actions with an Idempotency-Key and heartbeats. The play part is
 // rendered by the server; this script only wires [data-action], [data-share] and forms to it.
-import { createClient, fetchRequest } from "./client/client.js";
+import { createClient } from "./client/client.js";
 
 const config = JSON.parse(document.getElementById("mc-config").textContent);
 const S = config.strings;
@@ -33,12 +33,10 @@ if (query.get("via")) {
   history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : ""));
 }
 
-const request = (req) => fetchRequest({
-  ...req, headers: { ...req.headers, "Accept-Language": config.lang },
-});
+// Refusals come worded in the page's language (Accept-Language).
 const client = createClient({
   baseUrl: config.api,
-  request,
+  lang: config.lang,
   getToken: async () => store.get(tokenKey),
 });
 
@@ -204,7 +202,8 @@ async function perform(el, params) {
     }
   } catch (err) {
     await spinner.stop(null);
-    toast(err.message || S.failed, "error");
+    // The server words this one in English only.
+    toast((err.code === "activity_not_live" && el.dataset.notLive) || err.message || S.failed, "error");
   } finally {
     busy = false;
     shown = asked;
