@@ -449,3 +449,66 @@ def test_an_ended_lottery_shows_its_seed_beside_the_commitment(shop, client):
         html = client.get(f"/s/{activity['id']}?lang={lang}").get_data(as_text=True)
         assert fairness["seed_commitment"] in html
         assert re.search(rf"<code[^>]*data-seed>{fairness['seed']}</code>", html)
+
+
+# stock that is gone ---------------------------------------------------------------------------
+
+def button(html: str, action: str) -> str:
+    """An action's button with the reason shown under it, if any."""
+    found = re.search(rf'<button[^>]*data-action="{action}"[^>]*>.*?</button>'
+                      r'(\s*<p class="mc-why">.*?</p>)?', html, re.S)
+    assert found, (action, html)
+    return found.group(0)
+
+
+@pytest.mark.parametrize(("lang", "gone", "all_gone"), [
+    ("en", "Gone", "All the prizes are gone"), ("zh", "已抽完", "奖品已全部抽完")])
+def test_a_lottery_whose_prizes_are_gone_says_so_and_takes_no_draw(
+        shop, client, configs, lang, gone, all_gone):
+    config = {**configs["lottery"], "prizes": [
+        {"name": "Coupon", "type": "coupon", "stock": 1, "odds": 6000},
+        {"name": "Mug", "type": "physical", "stock": 0, "odds": 1000}]}
+    activity = shop.live("lottery", config)
+    url = f"/s/{activity['id']}/part?lang={lang}"
+    html = client.get(url, headers=shop.as_("bob")).get_data(as_text=True)
+    cells = [text_of(c) for c in re.findall(r"<li data-prize-index.*?</li>", html, re.S)]
+    # The mug is gone: its 10% is the miss's now (30% + 10%), not the mug's.
+    assert cells[0].startswith("Coupon 60%") and cells[1].startswith(f"Mug {gone}"), cells
+    assert cells[2].endswith("40%"), cells
+    assert "disabled" not in button(html, "draw") and all_gone not in html
+    while shop.act(activity["id"], "draw", "alice").get_json()["result"]["hit"] is False:
+        pass  # until alice wins the last coupon
+    html = client.get(url, headers=shop.as_("bob")).get_data(as_text=True)
+    cells = [text_of(c) for c in re.findall(r"<li data-prize-index.*?</li>", html, re.S)]
+    assert cells[0].startswith(f"Coupon {gone}") and cells[2].endswith("100%"), cells
+    assert all_gone in text_of(html)
+    assert " disabled" in button(html, "draw")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_bargain_or_group_with_no_stock_left_offers_no_buy_help_or_join(
+        shop, client, configs, lang):
+    sold_out = "已售罄" if lang == "zh" else "Sold out"
+    config = {**configs["bargain"], "helpers_needed": 1, "cut_min": 9000, "cut_max": 9000,
+              "stock": 1}
+    bargain = shop.live("bargain", config)
+    mine = shop.act(bargain["id"], "start", "alice").get_json()["room"]
+    shop.act(bargain["id"], "help", "bob", room=mine)  # alice's bargain is at the floor
+    theirs = shop.act(bargain["id"], "start", "carol").get_json()["room"]
+    open_ = shop.act(bargain["id"], "start", "erin").get_json()["room"]
+    shop.act(bargain["id"], "help", "dave", room=theirs)
+    url = f"/s/{bargain['id']}/part?lang={lang}&room="
+    html = client.get(url + mine, headers=shop.as_("alice")).get_data(as_text=True)
+    assert "disabled" not in button(html, "buy")
+    assert shop.act(bargain["id"], "buy", "carol", room=theirs).status_code == 200  # the last one
+    html = client.get(url + mine, headers=shop.as_("alice")).get_data(as_text=True)
+    assert " disabled" in button(html, "buy") and sold_out in button(html, "buy")
+    html = client.get(url + open_, headers=shop.as_("frank")).get_data(as_text=True)
+    assert " disabled" in button(html, "help") and sold_out in button(html, "help")
+
+    group = shop.live("group_buy", {**configs["group_buy"], "stock": 1})
+    room = shop.act(group["id"], "start", "gina").get_json()["room"]  # holds the last unit
+    html = client.get(f"/s/{group['id']}/part?lang={lang}&room={room}",
+                      headers=shop.as_("hank")).get_data(as_text=True)
+    assert " disabled" in button(html, "join") and sold_out in button(html, "join")
+    assert " disabled" in button(html, "start")
