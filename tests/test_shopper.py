@@ -512,3 +512,30 @@ def test_a_bargain_or_group_with_no_stock_left_offers_no_buy_help_or_join(
                       headers=shop.as_("hank")).get_data(as_text=True)
     assert " disabled" in button(html, "join") and sold_out in button(html, "join")
     assert " disabled" in button(html, "start")
+
+
+# gifts ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("lang", "yours", "from_"), [
+    ("en", "Your gift", "A gift from"), ("zh", "你送出的礼物", "送出的礼物")])
+def test_the_sender_of_a_gift_is_not_offered_to_claim_it(shop, client, lang, yours, from_):
+    activity = shop.live("gift")
+    room = shop.act(activity["id"], "send", "alice", params={"shares": 2}).get_json()["room"]
+    url = f"/s/{activity['id']}/part?lang={lang}&room={room}"
+    sender = client.get(url, headers=shop.as_("alice")).get_data(as_text=True)
+    heading = text_of(re.search(r"<h2>(.*?)</h2>", sender, re.S).group(1))
+    assert heading == yours and 'data-action="claim"' not in sender
+    friend = client.get(url, headers=shop.as_("bob")).get_data(as_text=True)
+    heading = text_of(re.search(r"<h2>(.*?)</h2>", friend, re.S).group(1))
+    assert from_ in heading and "a***" in heading and heading != yours
+    assert "disabled" not in button(friend, "claim")
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "At most 4 shares a gift"),
+                                            ("zh", "每个礼包最多 4 份")])
+def test_the_send_form_states_the_activitys_own_limit(shop, client, lang, said):
+    activity = shop.live("gift", {"gift_name": "Coffee", "mode": "units", "max_shares": 4})
+    html = client.get(f"/s/{activity['id']}?lang={lang}").get_data(as_text=True)
+    field = re.search(r'<label class="mc-field"><span>[^<]*</span>\s*<input[^>]*name="shares".*?'
+                      r"</label>", html, re.S).group(0)
+    assert 'max="4"' in field and said in text_of(field), field

@@ -72,11 +72,13 @@ def visit(page: Any, url: str) -> None:
 
 
 def click_action(page: Any, action: str) -> str:
-    """Click an action's button and return the toast the page shows once it is answered. The
-    last toast is put away first: a tap while an action is under way does nothing, so the next
-    click must wait for this answer, not for a toast still showing from the one before."""
+    """Click an action's button (or submit its form) and return the toast the page shows once
+    it is answered. The last toast is put away first: a tap while an action is under way does
+    nothing, so the next click must wait for this answer, not for a toast still showing from
+    the one before."""
     page.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")
-    page.locator(f"#mc-play [data-action='{action}']").first.click()
+    page.locator(f"#mc-play button[data-action='{action}'], "
+                 f"#mc-play form[data-action='{action}'] [type=submit]").first.click()
     toast = page.locator("#mc-toast:not([hidden])")
     toast.wait_for()
     page.wait_for_selector("#mc-play [aria-busy]", state="detached")
@@ -432,3 +434,32 @@ def test_a_tap_refused_as_the_activity_stops_is_told_in_the_pages_language(
     shot(player, f"shopper-lottery-paused-{lang}")
     no_sideways_scroll(player)
     player.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_refused_send_keeps_what_the_shopper_typed(browser, server, lang):  # noqa: F811
+    config = {"gift_name": "Red packet", "mode": "amount", "split": "random", "min_share": 100,
+              "max_amount": 5000, "max_shares": 5}
+    aid = live(server, "gift", config)
+    sender = friend(browser, server, f"typist-{lang}", lang)
+    visit(sender, f"{server.base}/s/{aid}")
+    form = "form[data-action='send']"
+    sender.fill(f"{form} input[name='shares']", "2")
+    sender.fill(f"{form} input[name='amount']", "80")  # over the ¥50.00 a gift may hold
+    sender.fill(f"{form} input[name='message']", "Happy birthday")
+    said = click_action(sender, "send")
+    assert said == ("金额超过上限" if lang == "zh" else "The amount is above the limit"), said
+    sender.wait_for_timeout(500)  # time for a re-render, were there one
+    assert sender.locator(f"{form} input[name='shares']").input_value() == "2"
+    assert sender.locator(f"{form} input[name='amount']").input_value() == "80"
+    assert sender.locator(f"{form} input[name='message']").input_value() == "Happy birthday"
+    # Put right, it is sent: the page moves to the gift's own page, where the sender is told
+    # it is theirs and is not offered to claim it.
+    sender.fill(f"{form} input[name='amount']", "50")
+    open_room(sender, "send")
+    assert sender.locator("#mc-play h2").first.inner_text() == (
+        "你送出的礼物" if lang == "zh" else "Your gift")
+    assert sender.locator("#mc-play [data-action='claim']").count() == 0
+    no_sideways_scroll(sender)
+    shot(sender, f"shopper-gift-sent-{lang}")
+    sender.context.close()

@@ -33,7 +33,6 @@ if (query.get("via")) {
   history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : ""));
 }
 
-// Refusals come worded in the page's language (Accept-Language).
 const client = createClient({
   baseUrl: config.api,
   lang: config.lang,
@@ -204,11 +203,13 @@ async function perform(el, params) {
     await spinner.stop(null);
     // The server words this one in English only.
     toast((err.code === "activity_not_live" && el.dataset.notLive) || err.message || S.failed, "error");
+    // Refused: nothing changed, a form keeps what was typed (unless a change came in).
+    if (asked === shown) return;
   } finally {
     busy = false;
-    shown = asked;
     el.removeAttribute("aria-busy");
   }
+  shown = asked;
   refresh();
 }
 
