@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def test_a_winner_is_shown_the_code_to_claim_with(shop, client, engine, lang, he
 
 @pytest.mark.parametrize(("template", "said"), [
     ("bargain", "You have started all the bargains you can"),
-    ("group_buy", "You have started all the groups you can")])
+    ("group_buy", "You have started or joined as many groups as you can")])
 def test_a_shopper_who_has_started_all_they_may_is_told_so_not_offered_more(
         shop, client, template, said):
     activity = shop.live(template)  # one start per participant
@@ -539,3 +540,81 @@ def test_the_send_form_states_the_activitys_own_limit(shop, client, lang, said):
     field = re.search(r'<label class="mc-field"><span>[^<]*</span>\s*<input[^>]*name="shares".*?'
                       r"</label>", html, re.S).group(0)
     assert 'max="4"' in field and said in text_of(field), field
+
+
+# the participant's rooms ------------------------------------------------------------------------
+
+def room_lists(html: str) -> dict[str, list[str]]:
+    """The room lists of a page: heading -> the lines it lists."""
+    return {text_of(h): [unescape(text_of(li)) for li in re.findall(r"<li>(.*?)</li>", items, re.S)]
+            for h, items in re.findall(r'<h2>([^<]*)</h2>\s*<ul class="mc-links">(.*?)</ul>',
+                                       html, re.S)}
+
+
+def test_a_bargain_page_lists_the_bargains_started_apart_from_those_helped(shop, client,
+                                                                           configs):
+    activity = shop.live("bargain", {**configs["bargain"], "launches_per_participant": 2})
+    aid = activity["id"]
+    first = shop.act(aid, "start", "alice").get_json()["room"]
+    second = shop.act(aid, "start", "alice").get_json()["room"]
+    carols = shop.act(aid, "start", "carol").get_json()["room"]
+    shop.act(aid, "help", "alice", room=carols)
+    shop.act(aid, "help", "bob", room=first)
+    html = client.get(f"/s/{aid}/part?lang=en&room={first}", headers=shop.as_("alice")).get_data(
+        as_text=True)
+    assert re.findall(r"<h2>(.*?)</h2>", html).count("My bargain") == 1
+    lists = room_lists(html)
+    # The bargain shown is not listed again; each line says where the bargain stands.
+    assert lists["Bargains I started"] == ["¥100.00 · 3 more friends needed →"], lists
+    assert len(lists["Bargains I helped"]) == 1
+    assert re.fullmatch(r"c\*\*\*'s bargain · ¥\d+\.\d\d · open →", lists["Bargains I helped"][0])
+    assert not re.search(r"#[0-9a-f]{6}", text_of(html))
+    assert f'href="/s/{aid}/r/{second}"' in html and f'href="/s/{aid}/r/{carols}"' in html
+
+    # Bob only helped: alice's bargain is not his.
+    html = client.get(f"/s/{aid}/part?lang=zh", headers=shop.as_("bob")).get_data(as_text=True)
+    lists = room_lists(html)
+    assert list(lists) == ["我帮砍过的"], lists
+    assert re.fullmatch(r"a\*\*\* 的砍价 · ¥\d+\.\d\d · 进行中 →", lists["我帮砍过的"][0])
+
+
+def test_a_member_who_only_joined_is_told_what_limits_them(shop, client):
+    aid = shop.live("group_buy")["id"]  # one group per participant, started or joined
+    room = shop.act(aid, "start", "lena").get_json()["room"]
+    assert shop.act(aid, "join", "mo", room=room).status_code == 200
+    html = client.get(f"/s/{aid}/part?lang=en", headers=shop.as_("mo")).get_data(as_text=True)
+    assert room_lists(html) == {"Groups I joined": ["l***'s group · 2 of 3 people · open →"]}
+    start = button(html, "start")
+    assert " disabled" in start and "started or joined as many groups" in start
+    other = shop.act(aid, "start", "nia").get_json()["room"]
+    html = client.get(f"/s/{aid}/part?lang=zh&room={other}", headers=shop.as_("mo")).get_data(
+        as_text=True)
+    assert " disabled" in button(html, "join") and "开团/参团次数已用完" in button(html, "join")
+    html = client.get(f"/s/{aid}/part?lang=zh", headers=shop.as_("lena")).get_data(as_text=True)
+    assert room_lists(html) == {"我开的团": ["2/3 人 · 进行中 →"]}
+
+
+def test_a_gift_page_lists_the_gifts_sent_apart_from_those_claimed(shop, client):
+    aid = shop.live("gift")["id"]
+    room = shop.act(aid, "send", "sue", params={"shares": 2}).get_json()["room"]
+    shop.act(aid, "claim", "tom", room=room)
+    html = client.get(f"/s/{aid}/part?lang=en", headers=shop.as_("sue")).get_data(as_text=True)
+    assert room_lists(html) == {"Gifts I sent": ["1 of 2 shares left · open →"]}
+    html = client.get(f"/s/{aid}/part?lang=zh", headers=shop.as_("tom")).get_data(as_text=True)
+    assert room_lists(html) == {"我领取的礼物": ["s*** 送出的礼物 · 进行中 →"]}
+
+
+def test_the_generic_page_lists_rooms_by_where_they_stand_not_by_id(tmp_path, clock, configs):
+    app = app_with(tmp_path, catalog_with(tmp_path, "cards", None, base="collect_cards"), clock)
+    engine = app.extensions["magic_cube"]
+    merchant, _key = engine.create_merchant("Shop")
+    activity_id = engine.create_activity(merchant, "cards", configs["collect_cards"])["id"]
+    engine.publish(merchant, activity_id)
+    client = app.test_client()
+    token = engine.participant_token(merchant, "alice")[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.post(f"/v1/activities/{activity_id}/actions/ask", json={"params": {"card": "Plum"}},
+                    headers=headers)
+    assert r.status_code == 200, r.get_json()
+    html = client.get(f"/s/{activity_id}/part?lang=en", headers=headers).get_data(as_text=True)
+    assert room_lists(html) == {"My rooms": ["open →"]}

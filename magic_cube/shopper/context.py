@@ -3,9 +3,10 @@ parameter fields, labels and links — plain values only (see docs/templates.md,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from magic_cube.engine import Engine, EngineError, Participant
 from magic_cube.i18n import gettext
 
 
@@ -110,3 +111,25 @@ def status_label(status: str | None, lang: str) -> str:
     labels = {"open": gettext(lang, "open"), "succeeded": gettext(lang, "succeeded"),
               "failed": gettext(lang, "failed"), "expired": gettext(lang, "expired")}
     return labels.get(status or "", status or "")
+
+
+def my_rooms(engine: Engine, activity_id: str, me: dict[str, Any] | None, lang: str,
+             room_url: Callable[[str], str], limit: int = 10) -> list[dict[str, Any]]:
+    """The rooms the participant belongs to (`me.rooms`, ids only), most recently joined first,
+    as a page lists them: `id`, `url`, `status`, `status_label` and `view` — the room view its
+    own page shows, so that a page can tell the rooms the participant opened from those they
+    joined (a bargain's `is_mine`, a member's `is_me` and `role`) and say where each stands."""
+    if not me or not me.get("rooms"):
+        return []
+    viewer = Participant(str(me.get("participant") or ""))
+    found = []
+    for room_id in me["rooms"][:limit]:
+        try:
+            body = engine.room_view(activity_id, room_id, viewer).body
+        except EngineError:
+            continue
+        if body:
+            found.append({"id": room_id, "url": room_url(room_id), "status": body["status"],
+                          "status_label": status_label(body["status"], lang),
+                          "view": body.get("view") or {}})
+    return found

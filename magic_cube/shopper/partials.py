@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from jinja2 import DictLoader, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from magic_cube.catalog.problems import TemplateProblem
+from magic_cube.shopper import context as ctx
 
 log = logging.getLogger(__name__)
 GENERIC = Path(__file__).parent / "partials" / "generic.html"
@@ -136,6 +138,21 @@ def closed_reason(fmt: Formatter, activity: dict[str, Any], now: Any) -> Markup:
     return Markup(fmt.tr(zh="活动已结束", en="The activity has ended"))
 
 
+def rooms_lister(context: dict[str, Any], lang: str) -> Any:
+    """`my_rooms()` for a partial: the participant's rooms with their views (context.my_rooms),
+    looked up only by a partial that lists them, once per render."""
+    found: list[list[dict[str, Any]]] = []
+
+    def my_rooms() -> list[dict[str, Any]]:
+        if not found:
+            me, activity = context.get("me"), context.get("activity") or {}
+            found.append(ctx.my_rooms(current_app.extensions["magic_cube"], activity["id"], me,
+                                      lang, context["room_url"])
+                         if me and me.get("rooms") and has_app_context() else [])
+        return found[0]
+    return my_rooms
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     # The only file a partial may import is our macro library (`{% import "mc.html" as mc %}`).
     library = (Path(__file__).parent / "partials" / "mc.html").read_text(encoding="utf-8")
@@ -180,7 +197,8 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
     names = {"money": fmt.money, "datetime": fmt.datetime, "countdown": fmt.countdown,
              "tr": fmt.tr, "pick": fmt.pick, "plural": fmt.plural, "ordinal": fmt.ordinal,
              "lang": fmt.lang,
-             "closed": closed_reason(fmt, context.get("activity") or {}, context.get("now"))}
+             "closed": closed_reason(fmt, context.get("activity") or {}, context.get("now")),
+             "my_rooms": rooms_lister(context, fmt.lang)}
     template = _compiled(key, directory)
     if isinstance(template, PartialError):
         # A partial that does not compile must not take the activity down either.
