@@ -618,3 +618,19 @@ def test_the_generic_page_lists_rooms_by_where_they_stand_not_by_id(tmp_path, cl
     assert r.status_code == 200, r.get_json()
     html = client.get(f"/s/{activity_id}/part?lang=en", headers=headers).get_data(as_text=True)
     assert room_lists(html) == {"My rooms": ["open →"]}
+
+
+@pytest.mark.parametrize(("lang", "miss", "missed"), [
+    ("en", "No prize", "No prize this time"), ("zh", "谢谢参与", "谢谢参与")])
+def test_the_default_no_prize_text_is_in_the_pages_language(shop, client, configs, lang, miss,
+                                                             missed):
+    activity = shop.live("lottery")  # miss_name left to its default, 谢谢参与
+    html = client.get(f"/s/{activity['id']}?lang={lang}").get_data(as_text=True)
+    cell = text_of(re.search(r'<li data-prize-index="-1">(.*?)</li>', html, re.S).group(1))
+    assert cell == f"{miss} 50%", cell
+    assert f'data-missed="{missed}"' in button(html, "draw")
+    own = shop.live("lottery", {**configs["lottery"], "miss_name": "下次好运"})
+    html = client.get(f"/s/{own['id']}?lang={lang}").get_data(as_text=True)
+    cell = text_of(re.search(r'<li data-prize-index="-1">(.*?)</li>', html, re.S).group(1))
+    assert cell == "下次好运 50%"  # the merchant's own words, as typed
+    assert 'data-missed="下次好运"' in button(html, "draw")

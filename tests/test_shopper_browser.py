@@ -200,7 +200,10 @@ def test_a_lottery_draw_shows_what_the_action_log_holds(browser, server, lang): 
     log, _ = server.engine.action_log(server.merchant, aid)
     assert len(log) == 1
     assert index == str(log[0]["result"]["index"])
-    assert log[0]["result"]["prize"] in toast.inner_text()
+    if log[0]["result"]["hit"]:
+        assert toast.inner_text() == ("恭喜抽中：" if lang == "zh" else "You won: ") + "Coupon"
+    else:  # the config's default no-prize text, in the page's language
+        assert toast.inner_text() == ("谢谢参与" if lang == "zh" else "No prize this time")
     shot(player, f"shopper-lottery-drawn-{lang}")
     for viewport in (PHONE, DESKTOP):
         player.set_viewport_size(viewport)
@@ -225,7 +228,7 @@ def test_an_answer_lost_on_the_network_is_retried_with_one_effect(browser, serve
     player.route("**/actions/draw", drop_first_answer)
     player.locator("#mc-play [data-action='draw']").click()
     player.locator("#mc-toast", has_text="trying again").wait_for()  # the page says so
-    player.locator("#mc-toast", has_text="Result").wait_for(timeout=20_000)
+    player.locator("#mc-toast.mc-toast-ok").wait_for(timeout=20_000)
     assert len(seen) == 2 and seen[0] == seen[1]  # the same Idempotency-Key, sent again
     log, _ = server.engine.action_log(server.merchant, aid)
     assert len(log) == 1  # exactly one effect
@@ -463,3 +466,16 @@ def test_a_refused_send_keeps_what_the_shopper_typed(browser, server, lang):  # 
     no_sideways_scroll(sender)
     shot(sender, f"shopper-gift-sent-{lang}")
     sender.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_draw_that_wins_nothing_says_so_in_the_pages_language(browser, server, lang):  # noqa: F811
+    never = {**CONFIGS["lottery"], "prizes": [{"name": "Coupon", "type": "coupon", "stock": 5,
+                                               "odds": 0}]}
+    aid = live(server, "lottery", never)
+    player = friend(browser, server, f"miss-{lang}", lang)
+    visit(player, f"{server.base}/s/{aid}")
+    assert click_action(player, "draw") == ("谢谢参与" if lang == "zh" else "No prize this time")
+    assert player.locator("[data-prize-index='-1'] strong").inner_text() == (
+        "谢谢参与" if lang == "zh" else "No prize")
+    player.context.close()

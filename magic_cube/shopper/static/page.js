@@ -99,7 +99,7 @@ function toast(text, kind = "info") {
 
 function fill(template, values) {
   return template.replace(/\{(\w+)(\|money)?\}/g, (_, key, money) => {
-    const v = values ? values[key] : undefined;
+    const v = values[key];
     if (v === undefined || v === null) return "";
     return money && Number.isInteger(v) ? formatMoney(v) : String(v);
   });
@@ -194,7 +194,8 @@ async function perform(el, params) {
     const answer = await client.act(activity, name, { room, params, via,
       onRetry: () => toast(S.retrying, "warn"), onChallenge: challengeNote() });
     await spinner.stop(answer.result && answer.result.index);
-    toast(el.dataset.done ? fill(el.dataset.done, answer.result) : S.done, "ok");
+    const r = answer.result || {};
+    toast(fill((r.hit === false && el.dataset.missed) || el.dataset.done || S.done, r), "ok");
     if (answer.room && answer.room !== config.room) {
       location.href = `${location.pathname.replace(/\/r\/[^/]+$/, "")}/r/${encodeURIComponent(answer.room)}`;
       return;
