@@ -479,3 +479,33 @@ def test_a_draw_that_wins_nothing_says_so_in_the_pages_language(browser, server,
     assert player.locator("[data-prize-index='-1'] strong").inner_text() == (
         "谢谢参与" if lang == "zh" else "No prize")
     player.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_win_stays_in_sight_and_a_copied_link_is_said_in_the_dialog(
+        browser, server, lang):  # noqa: F811
+    sure = {**CONFIGS["lottery"], "prizes": [{"name": "Coupon", "type": "coupon", "stock": 5,
+                                              "odds": 10000}]}
+    aid = live(server, "lottery", sure)
+    player = friend(browser, server, f"lucky-{lang}", lang)
+    player.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+    visit(player, f"{server.base}/s/{aid}")
+    click_action(player, "draw")
+    won = player.locator("[data-last-win]")
+    won.wait_for()
+    player.locator("#mc-toast").evaluate("toast => { toast.hidden = true; }")  # as 3.5 s later
+    assert "Coupon" in won.inner_text()
+    box = won.bounding_box()
+    assert box and box["y"] + box["height"] <= PHONE["height"]  # in sight, by the button
+    assert player.locator("#mc-play .mc-list li").first.inner_text().startswith("Coupon")
+    shot(player, f"shopper-lottery-won-{lang}")
+
+    pool = live(server, "checkin_pool")
+    visit(player, f"{server.base}/s/{pool}")
+    player.evaluate("navigator.share = undefined")  # the dialog, not the system sheet
+    player.locator("#mc-play [data-share]").first.click()
+    copied = "链接已复制，发给好友吧" if lang == "zh" else "Link copied: send it to a friend"
+    player.locator("#mc-dialog[open] h2", has_text=copied).wait_for()
+    assert player.locator("#mc-toast").is_hidden()
+    shot(player, f"shopper-share-copied-{lang}")
+    player.context.close()

@@ -100,7 +100,7 @@ function toast(text, kind = "info") {
 function fill(template, values) {
   return template.replace(/\{(\w+)(\|money)?\}/g, (_, key, money) => {
     const v = values[key];
-    if (v === undefined || v === null) return "";
+    if (v == null) return "";
     return money && Number.isInteger(v) ? formatMoney(v) : String(v);
   });
 }
@@ -193,8 +193,8 @@ async function perform(el, params) {
   try {
     const answer = await client.act(activity, name, { room, params, via,
       onRetry: () => toast(S.retrying, "warn"), onChallenge: challengeNote() });
-    await spinner.stop(answer.result && answer.result.index);
     const r = answer.result || {};
+    await spinner.stop(r.index);
     toast(fill((r.hit === false && el.dataset.missed) || el.dataset.done || S.done, r), "ok");
     if (answer.room && answer.room !== config.room) {
       location.href = `${location.pathname.replace(/\/r\/[^/]+$/, "")}/r/${encodeURIComponent(answer.room)}`;
@@ -202,9 +202,9 @@ async function perform(el, params) {
     }
   } catch (err) {
     await spinner.stop(null);
-    // The server words this one in English only.
+    // activity_not_live comes in English only
     toast((err.code === "activity_not_live" && el.dataset.notLive) || err.message || S.failed, "error");
-    // Refused: nothing changed, a form keeps what was typed (unless a change came in).
+    // Refused, nothing changed: keep what a form holds, unless a change came in.
     if (asked === shown) return;
   } finally {
     busy = false;
@@ -241,13 +241,15 @@ async function shareLink(el) {
     box.method = "dialog";
     box.className = "mc-form";
     box.innerHTML = `<h2></h2><input class="mc-share-url" readonly><div class="mc-actions"><button class="mc-btn mc-btn-primary" value="ok"></button></div>`;
-    box.querySelector("h2").textContent = S.share_title;
+    const title = box.querySelector("h2");
+    title.textContent = S.share_title;
     box.querySelector("input").value = url;
     box.querySelector("button").textContent = S.close;
     dialog.append(box);
     dialog.showModal();
     box.querySelector("input").select();
-    if (navigator.clipboard) navigator.clipboard.writeText(url).then(() => toast(S.copied, "ok"), () => {});
+    // In the dialog: a toast would be under its backdrop.
+    if (navigator.clipboard) navigator.clipboard.writeText(url).then(() => { title.textContent = S.copied; }, () => {});
   } catch (err) {
     toast(err.message || S.failed, "error");
   }
@@ -285,9 +287,7 @@ function start() {
     let seen = false;
     return client.watch(path, () => { if (seen) refresh(); seen = true; }, { wait: 25 });
   });
-  if (signedIn) {
-    if (config.status === "live") heartbeats = client.startHeartbeats(activity, config.heartbeat * 1000);
-  }
+  if (signedIn && config.status === "live") heartbeats = client.startHeartbeats(activity, config.heartbeat * 1000);
   // "ready": the page shows this shopper's own state (a host page or a test may wait for it).
   (signedIn ? refresh() : Promise.resolve()).then(() => { document.documentElement.dataset.mcReady = "1"; });
 }
