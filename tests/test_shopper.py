@@ -634,3 +634,19 @@ def test_the_default_no_prize_text_is_in_the_pages_language(shop, client, config
     cell = text_of(re.search(r'<li data-prize-index="-1">(.*?)</li>', html, re.S).group(1))
     assert cell == "下次好运 50%"  # the merchant's own words, as typed
     assert 'data-missed="下次好运"' in button(html, "draw")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_generic_page_offers_no_action_either_once_ended(tmp_path, clock, configs, lang):
+    app = app_with(tmp_path, catalog_with(tmp_path, "spin", None), clock)
+    engine = app.extensions["magic_cube"]
+    merchant, _key = engine.create_merchant("Shop")
+    activity_id = engine.create_activity(merchant, "spin", configs["lottery"])["id"]
+    engine.publish(merchant, activity_id)
+    html = app.test_client().get(f"/s/{activity_id}?lang={lang}").get_data(as_text=True)
+    assert "disabled" not in button(html, "draw")
+    engine.end(merchant, activity_id)
+    html = app.test_client().get(f"/s/{activity_id}?lang={lang}").get_data(as_text=True)
+    assert " disabled" in button(html, "draw")
+    assert CLOSED_WORDS["ended"][lang] in text_of(button(html, "draw"))
+    assert "data-share" not in html
