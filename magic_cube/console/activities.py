@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -33,10 +34,15 @@ from magic_cube.console.labels import KIND_LABELS, STATUS_LABELS, VERB_DONE, VER
 from magic_cube.console.present import (
     ODDS_KEYS,
     field_name,
+    field_node,
+    is_money,
     money_errors,
+    money_label,
     view_rows,
+    yuan,
 )
 from magic_cube.engine import FIRST_YEAR, LAST_YEAR, STATUSES, known_timezone
+from magic_cube.engine.controls import MAX_TOP_UP
 from magic_cube.engine.errors import (
     EngineError,
     InvalidActivity,
@@ -410,7 +416,7 @@ def detail(activity_id: str):
                            fair=draws_at_random(entry) and activity["seed_commitment"],
                            published=published, stock=stock_rows(entry, stock),
                            now=get_engine().now(), flagged=flagged_count(activity),
-                           schedule=schedule)
+                           schedule=schedule, yuan=yuan)
 
 
 def flagged_count(activity: dict[str, Any]) -> int:
@@ -422,14 +428,37 @@ def flagged_count(activity: dict[str, Any]) -> int:
 
 
 def stock_rows(entry: TemplateEntry, lines: list[Any]) -> list[dict[str, Any]]:
-    """Each stock that can be topped up, named as the merchant knows it."""
+    """Each stock that can be topped up, named as the merchant knows it; a stock of money (a
+    check-in pool's pool) is shown and topped up in yuan."""
     out = []
     for line in lines:
+        money = is_money(field_node(entry, line.field))
         name = field_name(entry, line.field)
+        name = money_label(name) if money else name
         if line.row is not None and line.row.get("name"):
             name = f"{line.row['name']} · {name}"
-        out.append({"field": line.field, "name": name, "left": line.left, "total": line.total})
+        out.append({"field": line.field, "name": name, "left": line.left, "total": line.total,
+                    "money": money})
     return out
+
+
+def read_amount(text: str, money: bool) -> int | None:
+    """A top-up as typed: a whole number, or for money an amount in yuan (`100`, `12.50`,
+    `¥1,000`) as whole fen; None for anything else."""
+    cleaned = (text or "").strip().replace(",", "").replace(" ", "")
+    if money:
+        cleaned = cleaned.lstrip("¥￥")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    if money:
+        number *= 100
+    if number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def participant_view(activity: dict[str, Any]) -> dict[str, Any]:
@@ -661,21 +690,29 @@ def set_end(activity_id: str):
 @bp.route("/activities/<activity_id>/stock", methods=["POST"])
 @login_required
 def top_up(activity_id: str):
-    load_activity(activity_id)
+    activity = load_activity(activity_id)
     field = request.form.get("field", "")
-    try:
-        add = int((request.form.get("add") or "").strip())
-    except ValueError:
-        add = 0
+    entry = pinned_entry(activity)
+    money = is_money(field_node(entry, field))
+    add = read_amount(request.form.get("add", ""), money)
+    refused = (_("Top up by an amount from %(least)s to %(most)s.", least=yuan(1),
+                 most=yuan(MAX_TOP_UP)) if money
+               else _("Top up by a whole number of at least 1."))
+    if add is None or add < 1:
+        flash(refused, "error")
+        return redirect(url_for("console.activities.detail", activity_id=activity_id))
     try:
         get_engine().top_up(current_merchant(), activity_id, field, add)
     except InvalidTransition:
         flash(_("Stock can be topped up only while the activity is scheduled, live or paused."),
               "error")
     except InvalidConfig:
-        flash(_("Top up by a whole number of at least 1."), "error")
+        flash(refused, "error")
     else:
-        flash(_("%(count)s more on sale.", count=add), "success")
+        if money:
+            flash(_("%(amount)s added to the pool.", amount=yuan(add)), "success")
+        else:
+            flash(_("%(count)s more on sale.", count=add), "success")
     return redirect(url_for("console.activities.detail", activity_id=activity_id))
 
 

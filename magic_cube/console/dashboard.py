@@ -37,6 +37,8 @@ from magic_cube.console.present import (
     field_name,
     field_node,
     is_image,
+    is_money,
+    money_label,
     show_value,
     yuan,
 )
@@ -302,7 +304,10 @@ def merchant_details(entry: Any, r: dict[str, Any]) -> str:
     """What a merchant's own logged change did (a top-up, a new end)."""
     params = r.get("params") or {}
     if r["action"] == "$stock":
-        return f"{field_name(entry, params.get('field', ''))} +{params.get('add')}"
+        field, add = params.get("field", ""), params.get("add")
+        if is_money(field_node(entry, field)):
+            return f"{money_label(field_name(entry, field))} +{yuan(add)}"
+        return f"{field_name(entry, field)} +{add}"
     if r["action"] == "$config":
         after = params.get("after") or {}
         return ", ".join(f"{field_name(entry, k)}: {changed_value(entry, k, v)}"

@@ -29,7 +29,14 @@ from magic_cube.console.context import (
 )
 from magic_cube.console.forms.schema import humanise, localised
 from magic_cube.console.labels import STATUS_LABELS
-from magic_cube.console.present import action_name, event_name, field_name, show_value, yuan
+from magic_cube.console.present import (
+    action_name,
+    event_name,
+    field_name,
+    money_label,
+    show_value,
+    yuan,
+)
 from magic_cube.engine.errors import ActivityNotFound, RoomNotFound
 from magic_cube.engine.live import ROOM_STATUSES, InvalidRoomFilter, opens_rooms
 
@@ -86,17 +93,6 @@ def key_label(entry: TemplateEntry, key: str) -> str:
             and rule["var"].startswith("config."):
         return field_name(entry, rule["var"].removeprefix("config."))
     return humanise(key) or key
-
-
-UNIT_SUFFIXES = ("（元）", "(元)", " (yuan)", "(yuan)")
-
-
-def money_label(label: str) -> str:
-    """A money field's label beside a value shown as ¥12.34: without its "(yuan)" unit."""
-    for suffix in UNIT_SUFFIXES:
-        if label.endswith(suffix):
-            return label.removesuffix(suffix).rstrip()
-    return label
 
 
 def shown(value: Any, money: bool) -> str:

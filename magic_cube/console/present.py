@@ -27,6 +27,7 @@ from magic_cube.console.forms.schema import (
     resolve_node,
     schema_at,
 )
+from magic_cube.console.money import money_view_keys
 
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.
@@ -42,6 +43,17 @@ def yuan(fen: Any, symbol: str = "¥") -> str:
     amount = (Decimal(int(fen)) / 100).quantize(Decimal("0.01"))
     sign = "-" if amount < 0 else ""
     return f"{sign}{symbol}{abs(amount):,.2f}"
+
+
+UNIT_SUFFIXES = ("（元）", "(元)", " (yuan)", "(yuan)")
+
+
+def money_label(label: str) -> str:
+    """A money field's label beside a value shown as ¥12.34: without its "(yuan)" unit."""
+    for suffix in UNIT_SUFFIXES:
+        if label.endswith(suffix):
+            return label.removesuffix(suffix).rstrip()
+    return label
 
 
 def config_schema(entry: TemplateEntry) -> dict[str, Any]:
@@ -99,6 +111,7 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
     field's label and way of showing; any other its `view_labels` text."""
     declared = entry.doc.get("views", {}).get("activity", {})
     labels = entry.doc.get("view_labels") or {}
+    money = money_view_keys(entry.doc)
     rows = []
     for key, value in view.items():
         if skip and key in skip:
@@ -108,9 +121,15 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
         if field is not None and field_node(entry, field) is not None:
             if is_image(field_node(entry, field)):
                 continue  # the page above shows the picture; its URL means nothing to read
-            rows.append((field_name(entry, field), show_value(field_node(entry, field), value)))
+            node = field_node(entry, field)
+            label = field_name(entry, field)
+            rows.append((money_label(label) if is_money(node) else label,
+                         show_value(node, value)))
             continue
         label = localised(labels.get(key), lang()) or humanise(key)
+        if key in money and isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append((money_label(label), yuan(value)))
+            continue
         rows.append((label, show_value(None, value)))
     return rows
 

@@ -1,0 +1,88 @@
+# ruff: noqa: F811  (fixtures imported from a shared module are named as arguments)
+"""How the console shows a template's values, through Flask's test client: a check-in pool's
+money in yuan (its stock table, its preview and a top-up typed in yuan), the preview's summary
+(date-times once and in local time, lists by prize), and the smaller things around them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activity_configs import CONFIGS
+from test_console import Web, signed_in, text_of, web, web_app  # noqa: F401  (fixtures)
+
+from magic_cube.console.money import MoneyReads, money_view_keys
+
+POOL = {**CONFIGS["checkin_pool"], "pool_amount": 1_000_000}  # ¥10,000
+
+
+def live(web: Web, template: str, config: dict[str, Any] | None = None) -> str:
+    created = web.engine.create_activity(web.merchant, template, config or CONFIGS[template],
+                                         title=f"{template} test")
+    web.engine.publish(web.merchant, created["id"])
+    return created["id"]
+
+
+def page(web: Web, url: str, lang: str = "en") -> str:
+    r = web.get(url, headers={"Accept-Language": lang})
+    assert r.status_code == 200, r.status_code
+    return text_of(r.get_data(as_text=True))
+
+
+# money --------------------------------------------------------------------------------------
+
+def test_a_pools_money_is_worked_out_from_the_template(catalog) -> None:
+    doc = catalog.get("checkin_pool").doc
+    assert money_view_keys(doc) == {"pool", "share", "daily_boost"}
+    reads = MoneyReads(doc)
+    assert reads.money({"var": "me.claimed"})  # set from the share
+    assert not reads.money({"var": "activity.qualified"})  # a head count
+    assert not money_view_keys(catalog.get("lottery").doc)
+
+
+def test_a_check_in_pool_shows_its_pool_in_yuan(signed_in) -> None:
+    aid = live(signed_in, "checkin_pool", POOL)
+    detail = page(signed_in, f"/console/activities/{aid}")
+    assert "Pool ¥10,000.00 ¥10,000.00" in detail
+    assert "1,000,000" not in detail
+    preview = page(signed_in, f"/console/activities/{aid}/preview")
+    assert "Pool ¥10,000.00" in preview and "Pool (yuan)" not in preview
+    assert "Share each ¥10,000.00" in preview
+    assert "Daily top-up ¥10.00" in preview
+    assert "Qualified 0" in preview  # a head count stays a number
+    assert "1,000,000" not in preview
+
+
+def test_a_pool_is_topped_up_in_yuan(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "checkin_pool", POOL)
+    html = web.get(f"/console/activities/{aid}").get_data(as_text=True)
+    assert 'step="0.01"' in html and 'min="0.01"' in html
+    r = web.post(f"/console/activities/{aid}/stock", {"field": "pool_amount", "add": "100"},
+                 follow_redirects=True)
+    text = text_of(r.get_data(as_text=True))
+    assert "¥100.00 added to the pool." in text
+    assert "more on sale" not in text
+    activity = web.engine.get_activity(web.merchant, aid)
+    assert activity["config"]["pool_amount"] == 1_010_000  # ¥10,100 in fen
+    r = web.post(f"/console/activities/{aid}/stock", {"field": "pool_amount", "add": "12.5"},
+                 headers={"Accept-Language": "zh"}, follow_redirects=True)
+    assert "奖池已增加 ¥12.50。" in text_of(r.get_data(as_text=True))
+    assert web.engine.get_activity(web.merchant, aid)["config"]["pool_amount"] == 1_011_250
+    recent = page(web, f"/console/activities/{aid}/dashboard")
+    assert "Pool +¥100.00" in recent and "+10000" not in recent
+    r = web.post(f"/console/activities/{aid}/stock", {"field": "pool_amount", "add": "0.001"},
+                 follow_redirects=True)
+    assert "Top up by an amount from ¥0.01 to ¥100,000.00." in text_of(r.get_data(as_text=True))
+    assert web.engine.get_activity(web.merchant, aid)["config"]["pool_amount"] == 1_011_250
+
+
+def test_a_stock_of_goods_is_still_topped_up_by_count(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "group_buy")
+    r = web.post(f"/console/activities/{aid}/stock", {"field": "stock", "add": "5"},
+                 follow_redirects=True)
+    assert "5 more on sale." in text_of(r.get_data(as_text=True))
+    assert web.engine.get_activity(web.merchant, aid)["config"]["stock"] == 15
+    r = web.post(f"/console/activities/{aid}/stock", {"field": "stock", "add": "1.5"},
+                 follow_redirects=True)
+    assert "Top up by a whole number of at least 1." in text_of(r.get_data(as_text=True))
