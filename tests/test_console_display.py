@@ -86,3 +86,47 @@ def test_a_stock_of_goods_is_still_topped_up_by_count(signed_in) -> None:
     r = web.post(f"/console/activities/{aid}/stock", {"field": "stock", "add": "1.5"},
                  follow_redirects=True)
     assert "Top up by a whole number of at least 1." in text_of(r.get_data(as_text=True))
+
+
+# the preview's summary ----------------------------------------------------------------------
+
+def test_the_split_time_is_shown_once_in_the_activitys_local_time(signed_in) -> None:
+    web = signed_in
+    created = web.engine.create_activity(web.merchant, "checkin_pool", POOL, title="Pool",
+                                         timezone="Asia/Tokyo")
+    text = page(web, f"/console/activities/{created['id']}/preview")
+    # 12:00 in Shanghai is 13:00 in Tokyo; the text and the epoch seconds are one time
+    assert text.count("Split time 2026-11-14 13:00") == 1
+    assert "2026-11-14T12:00:00+08:00" not in text
+    assert "1,794" not in text and "1794" not in text
+    zh = page(web, f"/console/activities/{created['id']}/preview", "zh")
+    assert zh.count("瓜分时间 2026-11-14 13:00") == 1
+
+
+def test_a_lottery_preview_has_no_list_of_zeros(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "lottery", {**CONFIGS["lottery"], "prizes": [
+        {"name": "Gold", "type": "physical", "stock": 2, "odds": 100},
+        {"name": "Tea", "type": "coupon", "stock": 20, "odds": 1000}]})
+    text = page(web, f"/console/activities/{aid}/preview")
+    assert "0, 0" not in text and "still to come" not in text.lower()
+
+
+def test_a_paced_lottery_shows_the_stock_still_to_come_by_prize(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "lottery", {**CONFIGS["lottery"], "release": "daily", "release_parts": 3,
+                                "prizes": [
+                                    {"name": "Gold", "type": "physical", "stock": 3, "odds": 100},
+                                    {"name": "Tea", "type": "coupon", "stock": 30, "odds": 1000}]})
+    text = page(web, f"/console/activities/{aid}/preview")
+    assert "Prize Probability Stock Left Still to come" in text
+    assert "Gold 1.00% 3 1 2" in text and "Tea 10.00% 30 10 20" in text
+    assert "2, 20" not in text
+
+
+def test_numbers_along_a_table_are_named_by_their_rows(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "collect_cards")
+    text = page(web, f"/console/activities/{aid}/preview")
+    assert "Plum: 50 · Orchid: 30 · Bamboo: 20" in text
+    assert "50, 30, 20" not in text

@@ -475,15 +475,19 @@ def odds_table(entry: TemplateEntry, config: dict[str, Any],
         return None
     scale = view.get("odds_scale") or 10000
     left = view.get("stock_left") if isinstance(view.get("stock_left"), list) else None
+    held_view = view.get("stock_held")
+    held: list[Any] = held_view if isinstance(held_view, list) else []
     rows = []
     for i, prize in enumerate(prizes):
         odds = int(prize.get("odds", 0) or 0)
         rows.append({"name": prize.get("name", ""), "type": prize.get("type", ""),
                      "odds": odds, "percent": 100.0 * odds / scale,
                      "stock": prize.get("stock"),
-                     "left": left[i] if left is not None and i < len(left) else prize.get("stock")})
+                     "left": left[i] if left is not None and i < len(left) else prize.get("stock"),
+                     "held": held[i] if i < len(held) else 0})
     miss_odds = max(0, scale - sum(r["odds"] for r in rows))
-    return {"rows": rows, "scale": scale,
+    # Stock still to come (a lottery released in parts): a column only while some is held.
+    return {"rows": rows, "scale": scale, "held": any(r["held"] for r in rows),
             "miss": {"name": config.get("miss_name") or view.get("miss_name") or "",
                      "odds": miss_odds, "percent": 100.0 * miss_odds / scale}}
 
@@ -512,7 +516,9 @@ def preview(activity_id: str):
                if a.by == "participant"]
     odds = odds_table(entry, activity["config"], view)
     return render_template("console/preview.html", activity=activity, entry=entry,
-                           view_rows=view_rows(entry, view, skip=ODDS_KEYS if odds else None),
+                           view_rows=view_rows(entry, view, skip=ODDS_KEYS if odds else None,
+                                               timezone=activity["timezone"],
+                                               config=activity["config"]),
                            odds=odds, actions=actions, status_labels=STATUS_LABELS,
                            warnings=stock_warnings(entry, activity["config"]),
                            now=get_engine().now(),

@@ -9,6 +9,7 @@ for it, and `magic-cube templates validate` warns about those.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ from flask_babel import gettext as _
 
 from magic_cube.catalog import TemplateEntry
 from magic_cube.catalog.labels import event_label
-from magic_cube.console.context import i18n, lang
+from magic_cube.console.context import format_time, i18n, lang
 from magic_cube.console.forms.names import FieldErrors
 from magic_cube.console.forms.schema import (
     choice_label,
@@ -32,7 +33,7 @@ from magic_cube.console.money import money_view_keys
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.
 ODDS_KEYS = {"prize_names", "prize_images", "prize_odds", "prize_stock", "stock_left",
-             "miss_name", "miss_odds", "odds_scale"}
+             "stock_held", "miss_name", "miss_odds", "odds_scale"}
 MERCHANT_ACTIONS = {"$config", "$end", "$start", "$schedule", "$stock"}
 
 
@@ -86,8 +87,10 @@ def is_image(node: dict[str, Any] | None) -> bool:
     return isinstance(media, str) and media.startswith("image/")
 
 
-def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥") -> str:
-    """A config value as a merchant reads it: money in yuan, a choice by its label."""
+def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥", *,
+               timezone: str | None = None) -> str:
+    """A config value as a merchant reads it: money in yuan, a choice by its label, a date-time
+    as local time in `timezone` (when given)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -96,6 +99,9 @@ def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥") ->
         return yuan(value, currency)
     if isinstance(node, dict) and isinstance(node.get("enum"), list):
         return choice_label(node, value, lang())
+    if timezone is not None and isinstance(node, dict) and node.get("format") == "date-time":
+        moment = epoch_of(value)
+        return format_time(moment, timezone) if moment is not None else str(value)
     if isinstance(value, list):
         return ", ".join(show_value(None, v) for v in value) or "—"
     if isinstance(value, dict):
@@ -105,33 +111,114 @@ def show_value(node: dict[str, Any] | None, value: Any, currency: str = "¥") ->
     return str(value)
 
 
-def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | None = None
+def epoch_of(value: Any) -> int | None:
+    """An RFC 3339 date-time (`2026-11-14T12:00:00+08:00`) as epoch seconds; None if it is
+    not one (or has no offset)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    return int(moment.timestamp()) if moment.tzinfo is not None else None
+
+
+def is_epoch(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | None = None,
+              timezone: str | None = None, config: dict[str, Any] | None = None
               ) -> list[tuple[str, str]]:
     """The activity view as (label, value) rows: a key that shows a config field takes the
-    field's label and way of showing; any other its `view_labels` text."""
+    field's label and way of showing; any other its `view_labels` text. Money is in yuan; a
+    date-time (a date-time field, or epoch seconds under a key named `at` or `…_at`, or made
+    from a date-time field) is local time in `timezone`; a list that runs along a config table
+    (a number per prize) names each number by its row. A row that repeats another (the same
+    time read twice, once as text and once as seconds) is shown once."""
     declared = entry.doc.get("views", {}).get("activity", {})
     labels = entry.doc.get("view_labels") or {}
     money = money_view_keys(entry.doc)
-    rows = []
+    tz = timezone or "UTC"
+    rows: list[tuple[str, str]] = []
     for key, value in view.items():
         if skip and key in skip:
             continue
         expression = declared.get(key)
         field = _config_var(expression)
         if field is not None and field_node(entry, field) is not None:
-            if is_image(field_node(entry, field)):
-                continue  # the page above shows the picture; its URL means nothing to read
             node = field_node(entry, field)
+            if is_image(node):
+                continue  # the page above shows the picture; its URL means nothing to read
             label = field_name(entry, field)
-            rows.append((money_label(label) if is_money(node) else label,
-                         show_value(node, value)))
-            continue
-        label = localised(labels.get(key), lang()) or humanise(key)
-        if key in money and isinstance(value, int | float) and not isinstance(value, bool):
-            rows.append((money_label(label), yuan(value)))
-            continue
-        rows.append((label, show_value(None, value)))
+            row = (money_label(label) if is_money(node) else label,
+                   show_value(node, value, timezone=tz))
+        else:
+            label = localised(labels.get(key), lang()) or humanise(key)
+            if key in money and isinstance(value, int | float) and not isinstance(value, bool):
+                row = (money_label(label), yuan(value))
+            elif is_epoch(value) and (key == "at" or key.endswith("_at")
+                                      or _date_time_of_field(entry, expression)):
+                row = (label, format_time(value, tz))
+            else:
+                names = _row_names(entry, expression, config or {})
+                row = (label, by_row(names, value) if names else show_value(None, value))
+        if row not in rows:
+            rows.append(row)
     return rows
+
+
+def by_row(names: list[str], values: Any) -> str:
+    """A list of numbers that runs along a config table, each named by its row:
+    `Gold: 2 · Tea: 0`."""
+    if not isinstance(values, list) or len(values) != len(names) \
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return show_value(None, values)
+    return " · ".join(f"{name}: {show_value(None, v)}" for name, v in zip(names, values,
+                                                                          strict=True)) or "—"
+
+
+def _date_time_of_field(entry: TemplateEntry, expression: Any) -> bool:
+    """Whether a view expression is a date-time field read as epoch seconds
+    (`{"date_time": {"var": "config.settle_at"}}`)."""
+    if not isinstance(expression, dict) or set(expression) != {"date_time"}:
+        return False
+    inner = expression["date_time"]
+    inner = inner[0] if isinstance(inner, list) and len(inner) == 1 else inner
+    field = _config_var(inner)
+    node = field_node(entry, field) if field is not None else None
+    return isinstance(node, dict) and node.get("format") == "date-time"
+
+
+def _row_names(entry: TemplateEntry, expression: Any, config: dict[str, Any]) -> list[str]:
+    """The names of the rows of the config table a view list runs along — a `map` over the
+    table, or a variable that starts as one (a lottery's stock per prize) — else none."""
+    table = _mapped_table(expression)
+    if table is None and isinstance(expression, dict) and set(expression) == {"var"} \
+            and isinstance(expression["var"], str):
+        head, _dot, variable = expression["var"].partition(".")
+        scope = {"activity": "activity", "room": "room", "me": "participant"}.get(head)
+        decl = (entry.doc.get("state") or {}).get(scope or "", {}).get(variable)
+        table = _mapped_table(decl.get("initial")) if isinstance(decl, dict) else None
+    rows = config.get(table) if table is not None else None
+    if not isinstance(rows, list) or not rows:
+        return []
+    names = []
+    for i, row in enumerate(rows):
+        name = row.get("name") or row.get("title") if isinstance(row, dict) else None
+        names.append(str(name) if name not in (None, "") else str(i + 1))
+    return names
+
+
+def _mapped_table(expression: Any) -> str | None:
+    """`{"map": [{"var": "config.prizes"}, …]}` -> `prizes`."""
+    if not isinstance(expression, dict) or set(expression) != {"map"}:
+        return None
+    args = expression["map"]
+    if not isinstance(args, list) or not args:
+        return None
+    field = _config_var(args[0])
+    return field if field is not None and "." not in field else None
 
 
 def _config_var(expression: Any) -> str | None:
