@@ -14,6 +14,7 @@ skipped on a developer's machine and fail when CI=true.
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -314,4 +315,79 @@ def test_read_only_cells_of_a_live_edit_look_read_only(browser, server, shop):
     assert style == ["rgb(236, 238, 242)", "dashed"]
     editable = page.locator("#field-config-miss_name")
     assert editable.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    page.context.close()
+
+
+# a phone's layout -----------------------------------------------------------------------------
+
+# How many lines the text of each element matching a selector takes (the most of any).
+MOST_LINES = """(selector) => Math.max(0, ...[...document.querySelectorAll(selector)].map((el) => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].filter((r) => r.width > 0)
+                 .map((r) => Math.round(r.top))).size;
+}))"""
+# The right edge of the furthest element matching a selector.
+RIGHTMOST = """(selector) => Math.max(0, ...[...document.querySelectorAll(selector)]
+  .map((el) => el.getBoundingClientRect().right))"""
+# The smallest height and width of the elements matching a selector.
+SMALLEST = """(selector) => [...document.querySelectorAll(selector)].map((el) => {
+  const box = el.getBoundingClientRect();
+  return [box.height, box.width];
+}).reduce((a, b) => [Math.min(a[0], b[0]), Math.min(a[1], b[1])], [1e9, 1e9])"""
+# Tables that scroll sideways inside their box without a shadow that says so.
+SILENT_SCROLLS = """() => [...document.querySelectorAll('.table-scroll')]
+  .filter((box) => box.scrollWidth > box.clientWidth + 1
+          && !getComputedStyle(box).backgroundImage.includes('gradient')).length"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server, shop, lang):
+    engine = server.engine
+    merchant = engine.merchant_by_email("sweep@example.com")
+    campaigns = engine.list_campaigns(merchant)
+    if campaigns:
+        campaign_id = campaigns[0]["id"]
+    else:
+        today = date.today()
+        campaign_id = engine.create_campaign(
+            merchant, "双十一购物节", "Asia/Shanghai", (today - timedelta(days=1)).isoformat(),
+            (today + timedelta(days=10)).isoformat())["id"]
+        for template in ("lottery", "group_buy", "bargain", "gift"):
+            engine.add_campaign_activity(merchant, campaign_id, shop[template])
+    page = new_page(browser, lang, PHONE)
+    page.goto(f"{server.base}/console/login?lang={lang}")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.wait_for_url("**/console/activities")
+    group = f"/console/activities/{shop['group_buy']}"
+    for name, path in (("list", "/console/activities"), ("events", f"{group}/events"),
+                       ("campaign", f"/console/campaigns/{campaign_id}"),
+                       ("detail", group), ("dashboard", f"{group}/dashboard"),
+                       ("settings", "/console/settings"), ("redeem", "/console/redeem")):
+        page.goto(f"{server.base}{path}")
+        assert scroll_width(page) <= PHONE["width"], name
+        assert page.evaluate(SILENT_SCROLLS) == 0, name
+        height, width = page.evaluate(SMALLEST, ".main-nav a")
+        assert height >= 44 and width >= 44, (name, height, width)
+        shot(page, f"console-phone-{name}-{lang}")
+        if name == "list":
+            # a status badge and a template's name are never a character per line
+            assert page.evaluate(MOST_LINES, ".activity-list .badge") == 1
+            assert page.evaluate(MOST_LINES, ".activity-list td:nth-child(2)") == 1
+        elif name == "events":
+            assert page.locator("code.event-type").count() > 0
+            assert page.evaluate(MOST_LINES, "code.event-type") == 1
+            assert page.evaluate(MOST_LINES, ".events .badge") == 1
+        elif name == "campaign":
+            # every figure and every Remove button is on the screen, not past its edge
+            assert page.locator("#per-activity button").count() == 4
+            assert page.evaluate(RIGHTMOST, "#per-activity td, #per-activity button") \
+                <= PHONE["width"]
+        elif name == "detail":
+            assert page.evaluate(RIGHTMOST, ".stock-table input, .stock-table button") \
+                <= PHONE["width"]
+    redeem = page.locator(".main-nav a[href='/console/redeem']").bounding_box()
+    assert redeem is not None and redeem["height"] >= 44
     page.context.close()
