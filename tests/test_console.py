@@ -180,11 +180,11 @@ class Web:
         return r.headers["Location"].split("/")[-2]
 
     def new_form(self, template: str) -> str:
-        """The new-activity form, with one prize row added (no JavaScript) for a lottery."""
+        """The new-activity form (a lottery's starts with one empty prize row)."""
         r = self.get(f"/console/activities/new/{template}")
         assert r.status_code == 200
         html = r.get_data(as_text=True)
-        if template == "lottery":
+        if template == "lottery" and 'name="config.prizes.0.name"' not in html:
             page = read_form(html)
             add = [b for b in page.buttons if b[0] == "__add:config.prizes"]
             assert add, page.buttons

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from activity_configs import CONFIGS
-from test_console import Web, signed_in, text_of, web, web_app  # noqa: F401  (fixtures)
+from test_console import (  # noqa: F401  (fixtures)
+    Web,
+    read_form,
+    signed_in,
+    text_of,
+    web,
+    web_app,
+    with_values,
+)
 
 from magic_cube.console.money import MoneyReads, money_view_keys
 
@@ -130,3 +138,25 @@ def test_numbers_along_a_table_are_named_by_their_rows(signed_in) -> None:
     text = page(web, f"/console/activities/{aid}/preview")
     assert "Plum: 50 · Orchid: 30 · Bamboo: 20" in text
     assert "50, 30, 20" not in text
+
+
+# smaller things -------------------------------------------------------------------------------
+
+def test_a_new_lottery_starts_with_the_prize_row_it_needs(signed_in) -> None:
+    html = signed_in.get("/console/activities/new/lottery").get_data(as_text=True)
+    assert 'name="config.prizes.0.name"' in html
+    assert 'name="config.prizes.1.name"' not in html
+    assert "__remove:config.prizes.0" not in html  # the only prize cannot go
+
+
+def test_a_list_too_short_says_item_not_items(signed_in) -> None:
+    web = signed_in
+    page_ = read_form(web.new_form("lottery"))
+    fields = [f for f in page_.fields if not f[0].startswith("config.prizes.")]
+    data = with_values(fields, {"config.prizes.__array": ""})
+    r = web.post("/console/activities/new/lottery", data)
+    assert r.status_code == 422
+    text = text_of(r.get_data(as_text=True))
+    assert "Must have at least 1 item" in text and "1 items" not in text
+    r = web.post("/console/activities/new/lottery?lang=zh", data)
+    assert "至少需要 1 项" in text_of(r.get_data(as_text=True))

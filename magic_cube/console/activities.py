@@ -33,6 +33,7 @@ from magic_cube.console.context import (
 from magic_cube.console.labels import KIND_LABELS, STATUS_LABELS, VERB_DONE, VERB_LABELS
 from magic_cube.console.present import (
     ODDS_KEYS,
+    count_errors,
     field_name,
     field_node,
     is_money,
@@ -171,7 +172,7 @@ def form_page(entry: TemplateEntry, *, activity: dict[str, Any] | None, settings
               config_errors: FieldErrors, schema: dict[str, Any] | None = None,
               status: int = 200, mode: str = "new"):
     schema = schema if schema is not None else config_schema(entry)
-    config_errors = money_errors(entry, config_errors)
+    config_errors = count_errors(entry, money_errors(entry, config_errors))
     shown_errors = with_cell_errors(entry, config, config_errors)
     config_form = forms.render_form(schema, config, shown_errors, lang=lang(), prefix="config",
                                     timezone=valid_tz(settings.get("timezone")),

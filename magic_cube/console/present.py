@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from magic_cube.catalog import TemplateEntry
 from magic_cube.catalog.labels import event_label
@@ -263,6 +264,30 @@ def money_errors(entry: TemplateEntry, errors: FieldErrors) -> FieldErrors:
                          "exclusiveMinimum": _("Must be more than %(amount)s", amount=limit),
                          "exclusiveMaximum": _("Must be less than %(amount)s", amount=limit)}
                 fixed.append({**e, "message": words[code]})
+            else:
+                fixed.append(e)
+        out[path] = fixed
+    return out
+
+
+def count_errors(entry: TemplateEntry, errors: FieldErrors) -> FieldErrors:
+    """Config errors about how many items a list has, worded with the right number ("at least
+    1 item", "at least 2 items")."""
+    out: FieldErrors = {}
+    for path, entries in errors.items():
+        node = field_node(entry, path) if path else None
+        fixed = []
+        for e in entries:
+            code = e.get("code", "")
+            limit = node.get(code) if isinstance(node, dict) else None
+            if code == "minItems" and isinstance(limit, int) and not isinstance(limit, bool):
+                fixed.append({**e, "message": ngettext("Must have at least %(num)d item",
+                                                       "Must have at least %(num)d items",
+                                                       limit)})
+            elif code == "maxItems" and isinstance(limit, int) and not isinstance(limit, bool):
+                fixed.append({**e, "message": ngettext("Must have at most %(num)d item",
+                                                       "Must have at most %(num)d items",
+                                                       limit)})
             else:
                 fixed.append(e)
         out[path] = fixed

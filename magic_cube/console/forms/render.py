@@ -293,6 +293,10 @@ class FormRenderer:
         view = self.base_view("array", path, info, required or min_items > 0, ctx, label=label)
         item = self.info(info.items)
         rows_value = value if isinstance(value, list) else []
+        if value is MISSING and not ctx.readonly and not ctx.template:
+            # A new form starts with as many empty rows as the list needs (a lottery's first
+            # prize), rather than with an error waiting for the first save.
+            rows_value = [default_value(self.root, info.items) for _ in range(min_items)]
         layout = "table" if self.fits_table(item) else "list"
         placeholder = f"__i{ctx.depth}__"
         inner = replace(ctx, depth=ctx.depth + 1)
