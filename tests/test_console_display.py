@@ -160,3 +160,14 @@ def test_a_list_too_short_says_item_not_items(signed_in) -> None:
     assert "Must have at least 1 item" in text and "1 items" not in text
     r = web.post("/console/activities/new/lottery?lang=zh", data)
     assert "至少需要 1 项" in text_of(r.get_data(as_text=True))
+
+
+def test_an_api_keys_times_are_in_the_merchants_time_zone(signed_in, clock) -> None:
+    web = signed_in  # its key was made at 2026-11-11 02:00 UTC, 10:00 in Shanghai
+    text = page(web, "/console/settings")
+    assert "2026-11-11 10:00" in text and "Times in Asia/Shanghai." in text
+    assert "UTC" not in text
+    # A merchant whose activities run in Tokyo reads Tokyo time.
+    web.engine.create_activity(web.merchant, "gift", CONFIGS["gift"], timezone="Asia/Tokyo")
+    text = page(web, "/console/settings")
+    assert "2026-11-11 11:00" in text and "Times in Asia/Tokyo." in text

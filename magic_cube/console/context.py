@@ -7,6 +7,7 @@ engine reports config errors, so one template macro shows any of them next to it
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +50,15 @@ def load_activity(activity_id: str) -> dict[str, Any]:
         return get_engine().get_activity(current_merchant(), activity_id)
     except ActivityNotFound:
         abort(404)
+
+
+def merchant_timezone() -> str:
+    """The time zone the merchant works in, for times that belong to no activity (an API key's
+    creation): the zone of most of their latest activities, else the service's default."""
+    engine = get_engine()
+    items, _cursor = engine.list_activities(current_merchant(), limit=100)
+    zones = Counter(a["timezone"] for a in items if a.get("timezone"))
+    return zones.most_common(1)[0][0] if zones else engine.settings.default_timezone
 
 
 def tz_or_utc(name: str | None) -> ZoneInfo:

@@ -10,7 +10,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from magic_cube.console.auth import login_required
-from magic_cube.console.context import FieldErrors, add_error, current_merchant, get_engine
+from magic_cube.console.context import (
+    FieldErrors,
+    add_error,
+    current_merchant,
+    get_engine,
+    merchant_timezone,
+)
 
 bp = Blueprint("settings", __name__)
 
@@ -25,7 +31,8 @@ def page(errors: FieldErrors | None = None, webhook: dict[str, str] | None = Non
         webhook = {"webhook_url": merchant.webhook_url or "",
                    "webhook_secret": merchant.webhook_secret or ""}
     return render_template("console/settings.html", keys=keys, errors=errors or {},
-                           webhook=webhook, merchant=merchant), status
+                           webhook=webhook, merchant=merchant,
+                           tz=merchant_timezone() if keys else None), status
 
 
 @bp.route("/settings")
