@@ -389,3 +389,12 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
     redeem = page.locator(".main-nav a[href='/console/redeem']").bounding_box()
     assert redeem is not None and redeem["height"] >= 44
     page.context.close()
+
+
+def test_a_console_page_asks_for_no_missing_icon(browser, server):
+    page = new_page(browser, "en", DESKTOP)
+    with page.expect_response(lambda r: "favicon" in r.url) as icon:
+        page.goto(f"{server.base}/console/login")
+    assert icon.value.url == f"{server.base}/console/static/favicon.svg"
+    assert icon.value.status == 200
+    page.context.close()

@@ -5,6 +5,7 @@ money in yuan (its stock table, its preview and a top-up typed in yuan), the pre
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from activity_configs import CONFIGS
@@ -171,3 +172,13 @@ def test_an_api_keys_times_are_in_the_merchants_time_zone(signed_in, clock) -> N
     web.engine.create_activity(web.merchant, "gift", CONFIGS["gift"], timezone="Asia/Tokyo")
     text = page(web, "/console/settings")
     assert "2026-11-11 11:00" in text and "Times in Asia/Tokyo." in text
+
+
+def test_every_page_names_its_icon_so_no_browser_asks_for_favicon_ico(signed_in) -> None:
+    for url in ("/console/activities", "/console/settings", "/console/no-such-page"):
+        html = signed_in.get(url).get_data(as_text=True)
+        icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+        assert icon, url
+    r = signed_in.get(icon.group(1))
+    assert r.status_code == 200 and r.mimetype == "image/svg+xml"
+    assert b"<svg" in r.get_data()
