@@ -20,6 +20,7 @@ from test_console import (  # noqa: F401  (fixtures)
 )
 
 from magic_cube.console.money import MoneyReads, money_view_keys
+from magic_cube.engine import Participant
 
 POOL = {**CONFIGS["checkin_pool"], "pool_amount": 1_000_000}  # ¥10,000
 
@@ -182,3 +183,23 @@ def test_every_page_names_its_icon_so_no_browser_asks_for_favicon_ico(signed_in)
     r = signed_in.get(icon.group(1))
     assert r.status_code == 200 and r.mimetype == "image/svg+xml"
     assert b"<svg" in r.get_data()
+
+
+def test_winners_are_shown_by_their_nickname_with_the_id_at_hand(signed_in) -> None:
+    web = signed_in
+    aid = live(web, "lottery", {**CONFIGS["lottery"], "prizes": [
+        {"name": "Tea", "type": "coupon", "stock": 10, "odds": 10000}]})  # every draw wins
+    web.engine.act(aid, "draw", Participant("guest_3f9c1a7e52d04b11", "小明"))
+    web.engine.act(aid, "draw", Participant("u-1001", ""))  # the shop's own id, no name
+    for url in (f"/console/activities/{aid}/fulfilment", f"/console/activities/{aid}/dashboard"):
+        html = web.get(url).get_data(as_text=True)
+        assert '<span class="participant-name" title="guest_3f9c1a7e52d04b11">小明</span>' in html
+        assert "guest_3f9c1a7e52d04b11" not in text_of(html)  # not among what is read
+        assert "<code>u-1001</code>" in html  # without a name, the id it is
+    code = next(c["code"] for c in web.engine.redemptions(web.merchant, aid)
+                if c["participant_id"] == "guest_3f9c1a7e52d04b11")
+    found = web.get(f"/console/redeem?code={code}").get_data(as_text=True)
+    assert '<span class="participant-name" title="guest_3f9c1a7e52d04b11">小明</span>' in found
+    # and the id still finds the winner
+    html = web.get(f"/console/activities/{aid}/fulfilment?q=guest_3f9c1a7e52d04b11")
+    assert "小明" in text_of(html.get_data(as_text=True))
