@@ -264,3 +264,16 @@ def test_the_forecast_page_fits_and_speaks_the_language(browser, server, lang, s
         assert page.locator("#field-visitors_per_day[aria-invalid=true]").count() == 1
         assert scroll_width(page) <= viewport["width"]
     page.context.close()
+
+
+def test_p10_means_the_same_in_the_intro_and_the_stock_note(signed_in, quick):
+    # P10 is the value only 1 run in 10 falls below: fewer participants, an earlier run-out.
+    # Neither text may call it a slow run in one place and a busy run in the other.
+    activity_id = draft(signed_in)
+    for lang, intro, note, wrong in (
+            ("en", "only 1 run in 10 comes out below P10", "only 1 run in 10 runs out sooner",
+             ("slow run", "busy run")),
+            ("zh", "十次中只有一次低于 P10", "十次模拟中只有一次售罄得更早", ("冷清", "火爆"))):
+        text = text_of(signed_in.get(url(activity_id) + f"?lang={lang}").get_data(as_text=True))
+        assert intro in text and note in text, lang
+        assert not any(w in text for w in wrong), lang
