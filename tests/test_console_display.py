@@ -203,3 +203,38 @@ def test_winners_are_shown_by_their_nickname_with_the_id_at_hand(signed_in) -> N
     # and the id still finds the winner
     html = web.get(f"/console/activities/{aid}/fulfilment?q=guest_3f9c1a7e52d04b11")
     assert "小明" in text_of(html.get_data(as_text=True))
+
+
+# publishing with a date-time that cannot work ---------------------------------------------------
+
+def test_publishing_a_pool_whose_split_time_has_passed_warns_but_goes_ahead(signed_in) -> None:
+    web = signed_in
+    past = {**POOL, "settle_at": "2020-01-01T10:00:00+08:00"}
+    aid = web.engine.create_activity(web.merchant, "checkin_pool", past, title="Late pool")["id"]
+    warning = "Split time (2020-01-01 10:00) has already passed."
+    preview = page(web, f"/console/activities/{aid}/preview")
+    assert "Check before publishing" in preview and warning in preview
+    assert "瓜分时间（2020-01-01 10:00）已经过去。" in page(
+        web, f"/console/activities/{aid}/preview", "zh")
+    r = web.post(f"/console/activities/{aid}/publish", {"when": "now"}, follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "The activity is live." in text_of(html)
+    assert f'<p class="flash flash--warning" role="status">{warning}</p>' in html
+    assert web.status(aid) == "live"  # warned, not refused
+    assert warning not in page(web, f"/console/activities/{aid}/preview")  # said once, at publish
+
+
+def test_a_split_time_outside_the_activity_is_warned_of(signed_in, clock) -> None:
+    web = signed_in  # now: 2026-11-11 10:00 in Shanghai; the split 2026-11-14 12:00
+    ends_early = web.engine.create_activity(web.merchant, "checkin_pool", POOL,
+                                            ends_at=clock.now + 86400)["id"]
+    assert ("Split time (2026-11-14 12:00) comes after the activity ends (2026-11-12 10:00)."
+            in page(web, f"/console/activities/{ends_early}/preview"))
+    starts_late = web.engine.create_activity(web.merchant, "checkin_pool", POOL)["id"]
+    r = web.post(f"/console/activities/{starts_late}/publish",
+                 {"when": "schedule", "starts_at": "2026-11-20T10:00"}, follow_redirects=True)
+    assert ("Split time (2026-11-14 12:00) comes before the activity starts (2026-11-20 10:00)."
+            in text_of(r.get_data(as_text=True)))
+    assert web.status(starts_late) == "scheduled"
+    fine = web.engine.create_activity(web.merchant, "checkin_pool", POOL)["id"]
+    assert "Split time (" not in page(web, f"/console/activities/{fine}/preview")

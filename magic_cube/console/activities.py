@@ -24,6 +24,7 @@ from magic_cube.console.context import (
     FieldErrors,
     add_error,
     current_merchant,
+    format_time,
     get_engine,
     i18n,
     lang,
@@ -34,6 +35,7 @@ from magic_cube.console.labels import KIND_LABELS, STATUS_LABELS, VERB_DONE, VER
 from magic_cube.console.present import (
     ODDS_KEYS,
     count_errors,
+    epoch_of,
     field_name,
     field_node,
     is_money,
@@ -297,6 +299,35 @@ def stock_warnings(entry: TemplateEntry, config: dict[str, Any]) -> list[str]:
     return out
 
 
+def date_warnings(entry: TemplateEntry, activity: dict[str, Any], now: int) -> list[str]:
+    """Date-time settings the activity relies on that cannot work as meant once it is published
+    now (or at its planned start): already past, before the start or after the end (a check-in
+    pool whose split time has passed splits at once). Said before publishing, never refused."""
+    config = activity.get("config") or {}
+    tz = activity.get("timezone")
+    start = activity["starts_at"] if activity.get("starts_at") and activity["starts_at"] > now \
+        else now
+    end = activity.get("ends_at")
+    out = []
+    for name in config_schema(entry).get("properties", {}):
+        node = field_node(entry, name)
+        if not isinstance(node, dict) or node.get("format") != "date-time":
+            continue
+        moment = epoch_of(config.get(name))
+        if moment is None:
+            continue
+        field, when = field_name(entry, name), format_time(moment, tz)
+        if moment <= now:
+            out.append(_("%(field)s (%(when)s) has already passed.", field=field, when=when))
+        elif moment < start:
+            out.append(_("%(field)s (%(when)s) comes before the activity starts (%(start)s).",
+                         field=field, when=when, start=format_time(start, tz)))
+        elif end is not None and moment > end:
+            out.append(_("%(field)s (%(when)s) comes after the activity ends (%(end)s).",
+                         field=field, when=when, end=format_time(end, tz)))
+    return out
+
+
 def valid_tz(name: str | None) -> str:
     if name and known_timezone(name):
         return name
@@ -516,13 +547,16 @@ def preview(activity_id: str):
     actions = [{"name": a.name, "title": i18n(a.title)} for a in entry.compiled.actions.values()
                if a.by == "participant"]
     odds = odds_table(entry, activity["config"], view)
+    now = get_engine().now()
+    warnings = stock_warnings(entry, activity["config"])
+    if activity["status"] == "draft":
+        warnings += date_warnings(entry, activity, now)
     return render_template("console/preview.html", activity=activity, entry=entry,
                            view_rows=view_rows(entry, view, skip=ODDS_KEYS if odds else None,
                                                timezone=activity["timezone"],
                                                config=activity["config"]),
                            odds=odds, actions=actions, status_labels=STATUS_LABELS,
-                           warnings=stock_warnings(entry, activity["config"]),
-                           now=get_engine().now(),
+                           warnings=warnings, now=now,
                            shopper_preview=shopper_url(activity_id) + "?preview="
                            + get_engine().preview_token(current_merchant(), activity_id))
 
@@ -553,6 +587,9 @@ def publish(activity_id: str):
             and activity["starts_at"] is not None and activity["starts_at"] > engine.now():
         # "Publish now" means now: the draft's planned start gives way (Schedule keeps it).
         engine.update_activity(current_merchant(), activity_id, {"starts_at": None})
+    draft = activity["status"] == "draft"
+    warnings = date_warnings(pinned_entry(activity),
+                             {**activity, "starts_at": starts_at}, engine.now()) if draft else []
     try:
         done = engine.publish(current_merchant(), activity_id, starts_at=starts_at)
     except InvalidTransition:
@@ -565,6 +602,8 @@ def publish(activity_id: str):
             flash(_("The activity is scheduled."), "success")
         else:
             flash(_("The activity is live."), "success")
+        for warning in warnings:
+            flash(warning, "warning")
     return redirect(url_for("console.activities.detail", activity_id=activity_id))
 
 
