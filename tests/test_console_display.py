@@ -67,6 +67,7 @@ def test_a_pool_is_topped_up_in_yuan(signed_in) -> None:
     aid = live(web, "checkin_pool", POOL)
     html = web.get(f"/console/activities/{aid}").get_data(as_text=True)
     assert 'step="0.01"' in html and 'min="0.01"' in html
+    assert "Add to the pool</button>" in html
     r = web.post(f"/console/activities/{aid}/stock", {"field": "pool_amount", "add": "100"},
                  follow_redirects=True)
     text = text_of(r.get_data(as_text=True))
