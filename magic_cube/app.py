@@ -37,6 +37,7 @@ from magic_cube import console, media, metrics, shopper
 from magic_cube.api import init_api, ops, participants, sharing
 from magic_cube.api.challenge import init_challenges
 from magic_cube.api.limits import init_limits
+from magic_cube.api.parsing import Request
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
 from magic_cube.catalog.catalog import DEFAULT_DIR
@@ -108,8 +109,10 @@ class Int64Converter(IntegerConverter):
 class App(Flask):
     """Flask, remembering `ensure_sync` per function: Flask asks it for every hook and view of
     every request (flask-smorest once more per decorator), and its answer, an inspection of
-    the function, never changes for a function."""
+    the function, never changes for a function. Its requests hold a chunked body to the size
+    limit too (api/parsing.py)."""
 
+    request_class = Request
     _SYNC_CACHE_SIZE = 4096  # far above the app's functions: never grows with requests
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -73,6 +73,36 @@ def test_oversized_action_is_413(client, shop):
     assert_error_body(r, 413, "payload_too_large")
 
 
+LIMIT = 64 * 1024  # max_body_bytes
+
+
+def post_chunked(client, url: str, body: bytes, headers: dict[str, str]):
+    """`body` sent without a Content-Length, as gunicorn passes a chunked body on: it ends the
+    stream itself and says so (`wsgi.input_terminated`)."""
+    return client.post(url, data=body, headers={**headers, "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("body", [
+    b'{"params": {}}' + b" " * LIMIT,  # cut at the limit, it would read as a valid body
+    b'{"params": {"x": "' + b"x" * 5_000_000 + b'"}}',
+], ids=["padded", "5MB"])
+def test_an_oversized_chunked_body_is_413_like_one_with_a_length(client, shop, body):
+    lottery = shop.live("lottery")["id"]
+    r = post_chunked(client, f"/v1/activities/{lottery}/actions/draw", body, shop.as_("amy"))
+    assert_error_body(r, 413, "payload_too_large")
+    log = client.get(f"{ACTIVITIES}/{lottery}/actions", headers=shop.headers).get_json()
+    assert log["items"] == []
+
+
+def test_a_chunked_body_of_exactly_the_limit_is_read(client, shop):
+    lottery = shop.live("lottery")["id"]
+    body = b'{"params": {}}'
+    body += b" " * (LIMIT - len(body))
+    r = post_chunked(client, f"/v1/activities/{lottery}/actions/draw", body, shop.as_("amy"))
+    assert r.status_code == 200, r.get_json()
+
+
 @pytest.mark.parametrize("body, field, code", [
     ({"params": [1, 2]}, "params", "type"),
     ({"params": "x"}, "params", "type"),

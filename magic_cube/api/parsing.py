@@ -4,7 +4,8 @@ webargs only reads a body sent as `application/json` and lets anything else fall
 "missing", which would silently ignore a body a client meant. Here any non-empty body must be a
 JSON object (whatever the Content-Type; some mini-program SDKs send text/plain): otherwise 400
 `invalid_json`. An empty body counts as `{}`. Werkzeug enforces MAX_CONTENT_LENGTH while the body
-is read, so an oversized body is a 413 before any parsing or any write.
+is read, so an oversized body is a 413 before any parsing or any write; `Request` makes that
+hold for a body sent without a Content-Length (chunked) too.
 
 This is the one place every JSON body of the API is parsed, so text no store can hold is refused
 here, for every field at once: a NUL (PostgreSQL text cannot hold it) and a lone UTF-16
@@ -17,12 +18,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any, cast
 
 import flask
 import flask_smorest
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 from magic_cube.api.errors import InvalidJson, ValidationFailed, field_errors
 
@@ -67,6 +71,36 @@ def _check_text(value: Any) -> None:
             if _SURROGATE.search(item):
                 raise InvalidJson("Text in the request must be Unicode: a \\ud800-\\udfff "
                                   "escape must be half of a surrogate pair")
+
+
+class CappedStream(LimitedStream):
+    """A body without a length, read up to `limit` bytes: one byte more is a 413. (werkzeug's
+    own stream for it stops quietly at the limit, and the cut body would be read as a shorter
+    one: invalid JSON at best, a different request at worst.)"""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit + 1, is_max=True)
+
+    def readinto(self, b: Any) -> int | None:
+        size = super().readinto(b)
+        if self.tell() >= self.limit:  # limit + 1 bytes came: more than allowed
+            raise RequestEntityTooLarge()
+        return size
+
+
+class Request(flask.Request):
+    """Flask's request, whose body stream refuses a chunked body over `max_content_length`
+    (413) the way werkzeug refuses a Content-Length over it."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        if self.shallow:
+            raise RuntimeError("A shallow request may not read its body")
+        limit = self.max_content_length
+        if (limit is not None and self.content_length is None
+                and "wsgi.input_terminated" in self.environ):  # chunked: the server ends it
+            return cast(IO[bytes], CappedStream(self.environ["wsgi.input"], limit))
+        return get_input_stream(self.environ, max_content_length=limit)
 
 
 class JsonBodyParser(FlaskParser):
