@@ -37,7 +37,7 @@ from magic_cube import console, media, metrics, shopper
 from magic_cube.api import init_api, ops, participants, sharing
 from magic_cube.api.challenge import init_challenges
 from magic_cube.api.limits import init_limits
-from magic_cube.api.parsing import Request
+from magic_cube.api.parsing import Request, check_bodies
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
 from magic_cube.catalog.catalog import DEFAULT_DIR
@@ -215,6 +215,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.metrics_bp)
     limiter = init_limits(app, participants.blp, sharing.blp)
     init_challenges(app, limiter.storage if limiter.enabled else None)
+    check_bodies(app)  # after the API's other hooks: a key or a limit refuses before the body
     console.init_app(app)
     shopper.init_app(app)
     media.init_app(app)  # /media/…: uploaded images

@@ -11,13 +11,17 @@ This is the one place every JSON body of the API is parsed, so text no store can
 here, for every field at once: a NUL (PostgreSQL text cannot hold it) and a lone UTF-16
 surrogate (`"\\ud800"`: valid JSON escapes, but not Unicode text, so neither UTF-8 nor any
 database can store it).
+
+The same rules hold for every endpoint, those that take no body too (`check_body`, a hook of
+the API's blueprints): a body sent to one is read and must be a JSON object with no fields, so
+that neither 5 MB nor `{` nor a mistyped field is silently ignored.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any, cast
 
 import flask
@@ -103,9 +107,20 @@ class Request(flask.Request):
         return get_input_stream(self.environ, max_content_length=limit)
 
 
+_BODY = "magic_cube.body"  # the environ key of the parsed body: parsed once per request
+
+
+def body_of(request: flask.Request) -> dict[str, Any]:
+    """`request`'s body as a JSON object (`parse_body`), parsed once however often asked."""
+    body = request.environ.get(_BODY)
+    if body is None:
+        body = request.environ[_BODY] = parse_body(request.get_data(cache=True))
+    return body
+
+
 class JsonBodyParser(FlaskParser):
     def _raw_load_json(self, req: flask.Request) -> Any:
-        return parse_body(req.get_data(cache=True))
+        return body_of(req)
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -120,7 +135,7 @@ class Blueprint(flask_smorest.Blueprint):
 
 def load_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON body loaded through `schema`, as `blp.arguments(schema)` does."""
-    return _load(schema, parse_body(flask.request.get_data(cache=True)))
+    return _load(schema, body_of(flask.request))
 
 
 def load_headers(schema: Schema) -> dict[str, Any]:
@@ -149,3 +164,51 @@ def _header_keys(schema: Schema) -> list[tuple[str, str]]:
             (name, "HTTP_" + name.upper().replace("-", "_"))
             for name in (f.data_key or f.name for f in schema.fields.values()) if name]
     return keys
+
+
+# Every endpoint's body ---------------------------------------------------------------------
+
+NO_FIELDS = Schema()  # what an endpoint that takes no body accepts: `{}` (or nothing)
+
+
+def check_body() -> None:
+    """A body sent to any endpoint of the API is within the size limit (413) and a JSON object
+    (400 `invalid_json`); one sent to an endpoint that takes none has no fields (422
+    `unknown_field`, as an unknown field of any body). Run last of the blueprint's hooks, so
+    that a wrong key or a rate limit refuses a request before its body is read. A request
+    without a body (every poll) costs a look at two headers."""
+    environ = flask.request.environ
+    if environ.get("CONTENT_LENGTH", "0") in ("", "0") \
+            and "HTTP_TRANSFER_ENCODING" not in environ:
+        return
+    body = body_of(flask.request)
+    if body and not takes_body():
+        _load(NO_FIELDS, body)
+
+
+_TAKES_BODY: dict[tuple[Callable[..., Any], str], bool] = {}
+
+
+def takes_body() -> bool:
+    """Whether the endpoint reads a JSON body: its view declares one with flask-smorest's
+    `arguments` (location `json`), which records it in the view's `_apidoc` (as `doc_only`
+    keeps it). Worked out once per view and method."""
+    request = flask.request
+    view = flask.current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return False
+    found = _TAKES_BODY.get((view, request.method))
+    if found is None:
+        handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+        arguments = getattr(handler, "_apidoc", {}).get("arguments", {})
+        found = any(p.get("in") == "json" for p in arguments.get("parameters", []))
+        _TAKES_BODY[(view, request.method)] = found
+    return found
+
+
+def check_bodies(app: flask.Flask) -> None:
+    """`check_body` for every request to a blueprint of the API (ours: not the console's
+    forms, nor the shopper pages), after the hooks registered so far."""
+    for name, blueprint in app.blueprints.items():
+        if isinstance(blueprint, Blueprint):
+            app.before_request_funcs.setdefault(name, []).append(check_body)

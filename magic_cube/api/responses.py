@@ -14,6 +14,8 @@ from magic_cube.api.schemas import ErrorSchema
 # Statuses a template's own refusal codes use (docs/templates.md: `errors`).
 REFUSAL_STATUSES = (403, 409, 422, 429)
 REFUSAL_NOTE = "or a refusal by the template's rules, with the template's own code (its `errors`)"
+# What any endpoint answers to a body it cannot take (api/parsing.py, `check_body`).
+BODY_CODES = ("invalid_json", "payload_too_large", "validation_error")
 
 
 def doc_only(decorator: Callable) -> Callable:
@@ -31,9 +33,10 @@ def doc_only(decorator: Callable) -> Callable:
 
 def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
     """Document the error responses an operation can give, one entry per status listing the
-    codes, all with the one error body (documentation only: no wrapper)."""
+    codes, all with the one error body (documentation only: no wrapper). Every operation
+    refuses a body it cannot take (`BODY_CODES`)."""
     by_status: dict[int, list[str]] = defaultdict(list)
-    for code in codes:
+    for code in dict.fromkeys((*codes, *BODY_CODES)):
         by_status[status_of(code)].append(code)
     if refusals:
         for status in REFUSAL_STATUSES:
