@@ -99,7 +99,10 @@ def instance_secret(instance_path: str) -> str:
 
 class Int64Converter(IntegerConverter):
     """`<int:…>` in a route, limited to the stores' 64-bit integers: a larger number names
-    nothing and matches no route (404) instead of overflowing a query."""
+    nothing and matches no route (404) instead of overflowing a query. ASCII digits only
+    (werkzeug's `\\d+` also matches other scripts' digits, which int() reads)."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,
                  max: int | None = MAX_INT64, signed: bool = False) -> None:

@@ -173,6 +173,49 @@ def test_an_event_id_beyond_64_bits_in_a_path_is_404(client, shop):
     assert_error_body(r, 404, "event_not_found")
 
 
+# --- numbers in query strings and paths: ASCII digits only -------------------------------------
+
+# What int() and float() read besides ASCII digits: underscores, a fullwidth 1, an Arabic-Indic
+# 1, a sign, a space, an exponent.
+NOT_ASCII_DIGITS = ["1_0", "%EF%BC%91", "%D9%A1", "+1", "%201", "1e1"]
+
+
+@pytest.mark.parametrize("wait", [*NOT_ASCII_DIGITS, "1.", ".5", "0x1", "inf"])
+def test_a_wait_not_in_ascii_digits_is_invalid_wait(client, shop, wait):
+    lottery = shop.live("lottery")["id"]
+    for path in ("", "/me"):
+        r = client.get(f"/v1/activities/{lottery}{path}?wait={wait}", headers=shop.as_("amy"))
+        assert "wait" in assert_error_body(r, 422, "invalid_wait")["errors"]
+
+
+def test_a_wait_with_a_fraction_is_read(client, shop):
+    lottery = shop.live("lottery")["id"]
+    etag = client.get(f"/v1/activities/{lottery}").headers["ETag"]
+    started = time.monotonic()
+    r = client.get(f"/v1/activities/{lottery}?wait=0.3", headers={"If-None-Match": etag})
+    assert r.status_code == 304 and time.monotonic() - started >= 0.25
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_a_cursor_or_a_limit_not_in_ascii_digits_is_422(client, shop, value):
+    lottery = shop.live("lottery")["id"]
+    for listing in ("actions", "events", "redemptions"):
+        for field in ("after", "limit") if listing != "redemptions" else ("limit",):
+            r = client.get(f"{ACTIVITIES}/{lottery}/{listing}?{field}={value}",
+                           headers=shop.headers)
+            errors = assert_error_body(r, 422, "validation_error")["errors"]
+            assert errors[field][0]["code"] == "type", (listing, field)
+    r = client.get(f"{ACTIVITIES}?limit={value}", headers=shop.headers)
+    assert assert_error_body(r, 422, "validation_error")["errors"]["limit"][0]["code"] == "type"
+
+
+def test_an_event_id_in_other_digits_names_no_route(client, shop):
+    lottery = shop.live("lottery")["id"]
+    for digit in ("%D9%A1", "%EF%BC%91"):
+        r = client.post(f"{ACTIVITIES}/{lottery}/events/{digit}/redeliver", headers=shop.headers)
+        assert_error_body(r, 404, "not_found")
+
+
 # --- Retry-After --------------------------------------------------------------------------------
 
 

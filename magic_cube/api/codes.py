@@ -42,7 +42,7 @@ def handler_codes() -> dict[str, Code]:
     messages = {cls.code: cls.message for cls in vars(api_errors).values()
                 if inspect.isclass(cls) and issubclass(cls, api_errors.ApiError)}
     extra = {
-        "invalid_wait": "`wait` is not a number of seconds from 0 to 25",
+        "invalid_wait": "`wait` is not a number of seconds from 0 to 25 in ASCII digits",
         "template_not_found": "No template with this id (and version)",
         "template_mismatch": "A pinned template's file changed on the server (operator error)",
         "conflict": "Another request changed the same data; try again",

@@ -17,7 +17,7 @@ from magic_cube.api.auth import current_merchant
 from magic_cube.api.context import get_engine
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
-from magic_cube.api.schemas import CURSOR, timestamp
+from magic_cube.api.schemas import CURSOR, QueryInteger, timestamp
 from magic_cube.api.times import iso_times
 from magic_cube.engine.events import EVENT_STATUSES
 
@@ -31,9 +31,9 @@ MERCHANT: list[dict[str, list[str]]] = [{"apiKey": []}]
 class EventQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES), metadata={
         "description": "Only events in this delivery state"})
-    after = fields.Integer(load_default=0, validate=CURSOR, metadata={
+    after = QueryInteger(load_default=0, validate=CURSOR, metadata={
         "description": "Return events after this id (`next_cursor`)"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 200))
 
 
 class EventSchema(Schema):

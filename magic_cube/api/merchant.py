@@ -29,6 +29,7 @@ from magic_cube.api.schemas import (
     LanguageHeadersSchema,
     MerchantActionRequestSchema,
     PublishSchema,
+    QueryInteger,
     StatsSchema,
     TokenRequestSchema,
     TokenSchema,
@@ -255,7 +256,7 @@ class RedemptionPageSchema(Schema):
 class RedemptionQuerySchema(Schema):
     after = fields.String(load_default=None, validate=validate.Length(max=40), metadata={
         "description": "Return codes after this one (`next_cursor`)"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 200))
     search = fields.String(load_default=None, validate=validate.Length(max=200), metadata={
         "description": "Only this code, or only this participant's codes"})
 

@@ -31,6 +31,7 @@ from magic_cube.api.schemas import (
     ParticipantActionHeadersSchema,
     PublicActivitySchema,
     RoomViewSchema,
+    number_text,
 )
 from magic_cube.api.times import iso_times
 from magic_cube.engine import ActionOutcome, Refused, ViewResponse
@@ -65,14 +66,9 @@ def poll_arguments() -> tuple[float, str | None]:
     """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`."""
     environ = request.environ  # read directly: most polls have no query string to parse
     raw = request.args.get("wait") if environ.get("QUERY_STRING") else None
-    wait = 0.0
-    if raw is not None:
-        try:
-            wait = float(raw)
-        except ValueError:
-            wait = -1.0
-        if not 0 <= wait <= 25:  # also refuses NaN
-            raise InvalidWait(errors={"wait": [{"code": "range", "message": InvalidWait.message}]})
+    wait = 0.0 if raw is None else number_text(raw)
+    if wait is None or not 0 <= wait <= 25:
+        raise InvalidWait(errors={"wait": [{"code": "range", "message": InvalidWait.message}]})
     return wait, environ.get("HTTP_IF_NONE_MATCH")
 
 

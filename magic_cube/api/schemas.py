@@ -8,6 +8,7 @@ Timestamps are ISO 8601: with an offset in requests, UTC `Z` strings in response
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,35 @@ PLAIN_TEXT = validate.Regexp(r"^[^\u0000-\u001f\u007f-\u009f]*$",
 MAX_INT64 = 2**63 - 1
 CURSOR = validate.Range(0, MAX_INT64)
 DEVICE = r"^[A-Za-z0-9_-]{8,64}$"  # a device id as clients send it (`Magic-Cube-Device`)
+# Numbers in query strings, headers and paths are ASCII digits: int() and float() would also
+# take `1_0`, a fullwidth `１`, an Arabic-Indic `١`, spaces and `1e1`, which no client means.
+INTEGER_TEXT = re.compile(r"-?[0-9]+")  # a sign, so that `-1` is out of range like `2**63`
+NUMBER_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def integer_text(text: str) -> int | None:
+    """`text` as an integer when it is one in ASCII digits, else None."""
+    if not INTEGER_TEXT.fullmatch(text):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python reads (sys.get_int_max_str_digits)
+        return None
+
+
+def number_text(text: str) -> float | None:
+    """`text` as a number when it is ASCII digits with an optional fraction (`25`, `0.5`)."""
+    return float(text) if NUMBER_TEXT.fullmatch(text) else None
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII digits only (`integer_text`)."""
+
+    def _validated(self, value: Any) -> int:
+        number = integer_text(value) if isinstance(value, str) else None
+        if number is None:
+            raise self.make_error("invalid", input=value)
+        return number
 
 
 def timestamp(description: str, **kwargs) -> fields.String:
@@ -263,7 +293,7 @@ class ActivityListQuerySchema(Schema):
         "description": "Search in titles"})
     cursor = fields.String(validate=validate.Length(max=128), metadata={
         "description": "`next_cursor` of the previous page"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
 
 
 class PinnedTemplateSchema(Schema):
@@ -361,9 +391,9 @@ class StatsSchema(Schema):
 
 
 class ActionLogQuerySchema(Schema):
-    after = fields.Integer(load_default=0, validate=CURSOR, metadata={
+    after = QueryInteger(load_default=0, validate=CURSOR, metadata={
         "description": "Return actions after this sequence number (`next_cursor`)"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 200))
 
 
 class ActionLogEntrySchema(Schema):
