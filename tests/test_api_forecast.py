@@ -87,6 +87,29 @@ def test_bad_assumptions_are_a_422_validation_error(shop, body, field):
     assert field in r.get_json()["errors"]
 
 
+def test_an_integer_assumption_is_never_cut_nor_read_from_text(shop):
+    activity = shop.create("lottery", MUGS)
+    r = post(shop, activity["id"], {"visitors_per_day": 1.5, "days": 1.7, "runs": 1.9,
+                                    "unit_cost": "100", "gift_amount": True,
+                                    "costs": {"Mug": 2.5}, "friends": "2.5",
+                                    "conversion": {"act": "1"}, "new_share": False})
+    assert r.status_code == 422 and r.get_json()["error"] == "validation_error"
+    errors = r.get_json()["errors"]
+    assert {field: entries[0]["code"] for field, entries in errors.items()} == dict.fromkeys(
+        ("visitors_per_day", "days", "runs", "unit_cost", "gift_amount", "costs.Mug.value",
+         "friends", "conversion.act", "new_share"), "type")
+
+
+def test_an_integer_assumption_may_be_written_with_a_zero_fraction(shop, quick):
+    activity = shop.create("lottery", MUGS)
+    r = post(shop, activity["id"], {"visitors_per_day": 40.0, "days": 1.0, "runs": 2.0,
+                                    "conversion": ONE_DRAW, "friends": 2})
+    assert r.status_code == 200, r.get_json()
+    data = r.get_json()
+    assert data["runs_asked"] == 2 and type(data["runs_asked"]) is int
+    assert data["assumptions"]["visitors_per_day"] == 40
+
+
 def test_a_crowd_too_big_for_the_time_limit_is_a_422_of_its_own(shop, app):
     app.config["FORECAST_TIME_BUDGET"] = 0.05
     activity = shop.create("lottery", MUGS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 from itsdangerous import URLSafeSerializer
@@ -136,3 +137,20 @@ def test_an_expired_self_signed_token_is_still_token_expired(client, shop):
     r = client.get(f"/v1/activities/{lottery}/me", headers=bearer(token))
     assert_error_body(r, 401, "token_expired")
 
+
+
+@pytest.mark.parametrize("ttl", [1.5, "86400", True, [60]], ids=["fraction", "text", "bool",
+                                                                  "list"])
+def test_a_token_ttl_that_is_not_a_whole_number_is_422(client, shop, ttl):
+    r = client.post("/v1/merchant/participant-tokens", json={"participant": "u1", "ttl": ttl},
+                    headers=shop.headers)
+    errors = assert_error_body(r, 422, "validation_error")["errors"]
+    assert errors["ttl"][0]["code"] == "type"
+
+
+def test_a_token_ttl_with_a_zero_fraction_is_a_whole_number(client, shop, clock):
+    r = client.post("/v1/merchant/participant-tokens", json={"participant": "u1", "ttl": 60.0},
+                    headers=shop.headers)
+    assert r.status_code == 200, r.get_json()
+    expires = datetime.fromisoformat(r.get_json()["expires_at"].replace("Z", "+00:00"))
+    assert expires.timestamp() == clock.now + 60

@@ -19,7 +19,7 @@ from magic_cube.api.auth import current_merchant
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
-from magic_cube.api.schemas import LanguageHeadersSchema
+from magic_cube.api.schemas import JsonInteger, JsonNumber, LanguageHeadersSchema
 from magic_cube.engine.forecasts import DEFAULT_RUNS, MAX_RUNS, MAX_SEED, TIME_BUDGET
 from magic_cube.forecast import CONVERSION
 from magic_cube.forecast.assumptions import LIMITS, MAX_MONEY
@@ -49,7 +49,7 @@ STEP_MEANINGS = {
 # One named field per step (no free-form map): the document then says exactly which keys are
 # allowed (`additionalProperties: false`), and an unknown step is a 422 `validation_error`.
 ConversionSchema = Schema.from_dict({
-    step: fields.Float(validate=validate.Range(0, 1), metadata={
+    step: JsonNumber(validate=validate.Range(0, 1), metadata={
         "description": f"{STEP_MEANINGS.get(step, step)} (default {default:g})"})
     for step, default in CONVERSION.items()}, name="ForecastConversion")
 
@@ -57,32 +57,32 @@ ConversionSchema = Schema.from_dict({
 class ForecastRequestSchema(Schema):
     """The assumptions; each one left out takes its default (docs/forecast.md)."""
 
-    visitors_per_day = fields.Integer(validate=_range("visitors_per_day"), metadata={
+    visitors_per_day = JsonInteger(validate=_range("visitors_per_day"), metadata={
         "description": "People who open the activity on their own each day", "example": 2000})
-    days = fields.Integer(validate=_range("days"), metadata={
+    days = JsonInteger(validate=_range("days"), metadata={
         "description": "Days to forecast; default: what is left of the activity (live), or "
                        "its planned length, else 7"})
-    friends = fields.Float(validate=_range("friends"), metadata={
+    friends = JsonNumber(validate=_range("friends"), metadata={
         "description": "Friends a share brings, on average", "example": 2.5})
-    friend_delay_hours = fields.Float(validate=_range("friend_delay_hours"), metadata={
+    friend_delay_hours = JsonNumber(validate=_range("friend_delay_hours"), metadata={
         "description": "Mean hours before a friend opens a shared link"})
-    new_share = fields.Float(validate=_range("new_share"), metadata={
+    new_share = JsonNumber(validate=_range("new_share"), metadata={
         "description": "Share (0..1) of people never seen before on the platform"})
     conversion = fields.Nested(ConversionSchema, metadata={
         "description": "The chance (0..1) of each step of the behaviour model; a step left "
                        "out keeps its default", "example": {"act": 0.4, "share": 0.3}})
-    costs = fields.Dict(keys=fields.String(), values=fields.Integer(
+    costs = fields.Dict(keys=fields.String(), values=JsonInteger(
         validate=validate.Range(0, MAX_MONEY)), metadata={
             "description": "What one item handed out costs (prize or product name → smallest "
                            "currency unit, fen)", "example": {"tea set": 8800}})
-    unit_cost = fields.Integer(validate=_range("unit_cost"), metadata={
+    unit_cost = JsonInteger(validate=_range("unit_cost"), metadata={
         "description": "The cost of an item not named in `costs` (fen)"})
-    gift_amount = fields.Integer(validate=_range("gift_amount"), metadata={
+    gift_amount = JsonInteger(validate=_range("gift_amount"), metadata={
         "description": "The amount of a money gift pack (fen); default: the config's "
                        "`max_amount`"})
-    runs = fields.Integer(load_default=DEFAULT_RUNS, validate=validate.Range(1, MAX_RUNS),
-                          metadata={"description": "Runs wanted; as many are done as finish "
-                                                   f"within {TIME_BUDGET:g} seconds"})
+    runs = JsonInteger(load_default=DEFAULT_RUNS, validate=validate.Range(1, MAX_RUNS),
+                       metadata={"description": "Runs wanted; as many are done as finish "
+                                                f"within {TIME_BUDGET:g} seconds"})
     seed = fields.String(load_default="0", validate=validate.Length(max=MAX_SEED), metadata={
         "description": "The same seed (and assumptions) gives the same forecast"})
 

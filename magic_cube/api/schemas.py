@@ -48,6 +48,29 @@ def number_text(text: str) -> float | None:
     return float(text) if NUMBER_TEXT.fullmatch(text) else None
 
 
+class JsonInteger(fields.Integer):
+    """An integer in a JSON body: a JSON number without a fraction (`2`, or `2.0`, which JSON
+    Schema counts as an integer in configs and params too). Never a string, a boolean or
+    `1.5`: marshmallow's own Integer reads `"86400"` and cuts `1.5` to 1."""
+
+    def _validated(self, value: Any) -> int:
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is not int:  # a bool is an int to isinstance, not to a client
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class JsonNumber(fields.Float):
+    """A number in a JSON body: never a string or a boolean (marshmallow's Float reads
+    `"2.5"`)."""
+
+    def _validated(self, value: Any) -> float:
+        if type(value) not in (int, float):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class QueryInteger(fields.Integer):
     """An integer in a query string: ASCII digits only (`integer_text`)."""
 
@@ -427,7 +450,7 @@ class TokenRequestSchema(Schema):
                                 metadata={"description": "Your own user id for the shopper"})
     display_name = fields.String(load_default="", validate=[validate.Length(max=64), PLAIN_TEXT],
                                  metadata={"description": "Shown masked to other participants"})
-    ttl = fields.Integer(allow_none=True, load_default=None,
+    ttl = JsonInteger(allow_none=True, load_default=None,
                          validate=validate.Range(1, 366 * 86400),
                          metadata={"description": "Seconds the token is valid (default 7 days)"})
 
