@@ -448,6 +448,47 @@ def test_merchant_grant_with_invalid_params_is_422(client, shop):
     assert r.get_json()["error"] == "invalid_params"
 
 
+@pytest.mark.parametrize("participant", [
+    "a\u0007b", "a\u0085b", "a\u007fb", "\u001b[31m", "tab\there", "", "a" * 129,
+], ids=["bell", "c1", "del", "escape", "tab", "empty", "129"])
+def test_a_merchant_action_refuses_the_ids_every_other_endpoint_refuses(client, shop,
+                                                                        participant):
+    lottery = shop.live("lottery")["id"]
+    r = client.post(f"{ACTIVITIES}/{lottery}/actions/grant", headers=shop.headers,
+                    json={"participant": participant, "params": {"count": 1}})
+    assert r.status_code == 422 and r.get_json()["error"] == "validation_error"
+    assert "participant" in r.get_json()["errors"]
+    log = client.get(f"{ACTIVITIES}/{lottery}/actions", headers=shop.headers).get_json()
+    assert log["items"] == []
+    for url, body in (("/v1/merchant/participant-tokens", {"participant": participant}),
+                      (f"{ACTIVITIES}/{lottery}/voids", {"participant": participant}),
+                      (f"{ACTIVITIES}/{lottery}/blocks", {"kind": "participant",
+                                                          "value": participant,
+                                                          "outcome": "refused"})):
+        refused = client.post(url, json=body, headers=shop.headers)
+        assert refused.status_code == 422, url
+
+
+@pytest.mark.parametrize("participant", ["   ", "u\u00a0v", "\u5f20\u4e09", "u" * 128])
+def test_a_merchant_action_takes_the_ids_a_token_may_carry(client, shop, participant):
+    lottery = shop.live("lottery")["id"]
+    r = client.post("/v1/merchant/participant-tokens", json={"participant": participant},
+                    headers=shop.headers)
+    assert r.status_code == 200
+    r = client.post(f"{ACTIVITIES}/{lottery}/actions/grant", headers=shop.headers,
+                    json={"participant": participant, "params": {"count": 1}})
+    assert r.status_code == 200, r.get_json()
+
+
+def test_the_engine_refuses_a_merchant_action_for_an_id_no_token_could_carry(shop, engine):
+    from magic_cube.engine import EngineError
+
+    lottery = shop.live("lottery")["id"]
+    with pytest.raises(EngineError) as refused:
+        engine.merchant_act(shop.merchant, lottery, "grant", "a\u0085b", {"count": 1})
+    assert refused.value.code == "validation_error" and "participant" in refused.value.errors
+
+
 # --- participant tokens -----------------------------------------------------------------------
 
 

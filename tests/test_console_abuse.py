@@ -101,6 +101,10 @@ def test_a_bad_block_is_explained_and_changes_nothing(web):
     r = web.post(f"/console/activities/{aid}/blocks", {"kind": "x", "value": "y"},
                  follow_redirects=True)
     assert "Choose what to block and how." in text_of(r.get_data(as_text=True))
+    for value in ("a\u0085b", "a\u007fb"):  # control characters no participant id holds
+        r = web.post(f"/console/activities/{aid}/blocks", {
+            "kind": "participant", "value": value, "outcome": "refused"}, follow_redirects=True)
+        assert "Enter a participant ID or a device ID." in text_of(r.get_data(as_text=True))
     assert web.engine.blocks.list(web.merchant, aid) == []
     assert web.get("/console/activities/nope/review").status_code == 404
 

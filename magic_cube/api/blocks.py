@@ -17,8 +17,9 @@ from magic_cube.api.auth import current_merchant
 from magic_cube.api.context import get_engine
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
-from magic_cube.api.schemas import DEVICE, PLAIN_TEXT
+from magic_cube.api.schemas import DEVICE, PARTICIPANT_ID
 from magic_cube.api.times import iso_times
+from magic_cube.engine.accounts import MAX_PARTICIPANT_ID
 from magic_cube.engine.blocks import KINDS, OUTCOMES
 from magic_cube.engine.flags import KINDS as FLAG_KINDS
 
@@ -29,7 +30,7 @@ blp = Blueprint("blocks", __name__, url_prefix="/v1/merchant",
 
 MERCHANT: list[dict[str, list[str]]] = [{"apiKey": []}]
 BODY = ("invalid_json", "payload_too_large", "validation_error")
-MAX_VALUE = 128  # a participant id's longest; a device id is at most 64
+MAX_VALUE = MAX_PARTICIPANT_ID  # a participant id's longest; a device id is at most 64
 DEVICE_ID = re.compile(DEVICE)  # the console checks a device id as clients send one
 
 
@@ -41,7 +42,7 @@ def require_merchant() -> None:
 class BlockKeySchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS), metadata={
         "description": "`participant` (your user id) or `device` (a `Magic-Cube-Device` id)"})
-    value = fields.String(required=True, validate=[validate.Length(1, MAX_VALUE), PLAIN_TEXT],
+    value = fields.String(required=True, validate=PARTICIPANT_ID,
                           metadata={"description": "The participant id or the device id (a "
                                                    "value no client sends never matches)"})
 
@@ -88,8 +89,7 @@ class FlagsSchema(Schema):
 
 
 class VoidRequestSchema(Schema):
-    participant = fields.String(required=True, validate=[validate.Length(1, MAX_VALUE),
-                                                         PLAIN_TEXT])
+    participant = fields.String(required=True, validate=PARTICIPANT_ID)
 
 
 class VoidSchema(Schema):

@@ -15,13 +15,17 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from magic_cube.api.times import to_epoch
+from magic_cube.engine.accounts import CONTROL_CHARACTERS, MAX_DISPLAY_NAME, MAX_PARTICIPANT_ID
 from magic_cube.engine.lifecycle import STATUSES, time_error
 
 ID: dict[str, Any] = {"validate": validate.Length(min=1, max=128)}
 # Text a participant is known by (ids, display names, nicknames): no control characters (C0,
 # DEL, C1), as the engine requires; documented as a pattern so clients can check it first.
-PLAIN_TEXT = validate.Regexp(r"^[^\u0000-\u001f\u007f-\u009f]*$",
-                             error="No control characters")
+PLAIN_TEXT = validate.Regexp(f"^[^{CONTROL_CHARACTERS}]*$", error="No control characters")
+# A participant id wherever a client names one (tokens, merchant actions, blocks, voids): the
+# engine's rule (engine/accounts.py), so that an id one endpoint refuses none accepts.
+PARTICIPANT_ID = [validate.Length(1, MAX_PARTICIPANT_ID), PLAIN_TEXT]
+DISPLAY_NAME = [validate.Length(max=MAX_DISPLAY_NAME), PLAIN_TEXT]
 # Sequence numbers and event ids are 64-bit signed integers in both stores: a cursor beyond
 # that names nothing and cannot even be bound to a query (422, not a crash).
 MAX_INT64 = 2**63 - 1
@@ -441,14 +445,14 @@ class ActionLogPageSchema(Schema):
 
 
 class MerchantActionRequestSchema(ActionRequestSchema):
-    participant = fields.String(required=True, **ID, metadata={
+    participant = fields.String(required=True, validate=PARTICIPANT_ID, metadata={
         "description": "The participant the action is performed for"})
 
 
 class TokenRequestSchema(Schema):
-    participant = fields.String(required=True, validate=[validate.Length(1, 128), PLAIN_TEXT],
+    participant = fields.String(required=True, validate=PARTICIPANT_ID,
                                 metadata={"description": "Your own user id for the shopper"})
-    display_name = fields.String(load_default="", validate=[validate.Length(max=64), PLAIN_TEXT],
+    display_name = fields.String(load_default="", validate=DISPLAY_NAME,
                                  metadata={"description": "Shown masked to other participants"})
     ttl = JsonInteger(allow_none=True, load_default=None,
                          validate=validate.Range(1, 366 * 86400),

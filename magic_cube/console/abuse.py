@@ -12,6 +12,7 @@ from magic_cube.api.blocks import DEVICE_ID, MAX_VALUE
 from magic_cube.console.auth import login_required
 from magic_cube.console.context import current_merchant, get_engine, load_activity
 from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.engine.accounts import participant_text_error
 from magic_cube.engine.blocks import KINDS, OPEN_STATUSES, OUTCOMES
 from magic_cube.engine.errors import EngineError
 from magic_cube.engine.flags import BURST_WINDOW
@@ -88,7 +89,7 @@ def _valid(kind: str, value: str, outcome: str | None) -> str | None:
     """What is wrong with a block from the form, or None."""
     if kind not in KINDS or (outcome is not None and outcome not in OUTCOMES):
         return _("Choose what to block and how.")
-    if not value or len(value) > MAX_VALUE or any(ord(ch) < 32 for ch in value):
+    if participant_text_error(value, MAX_VALUE) is not None:  # the API's rule, the engine's
         return _("Enter a participant ID or a device ID.")
     if kind == "device" and not DEVICE_ID.match(value):
         return _("A device ID is 8 to 64 letters, digits, - or _.")

@@ -25,7 +25,14 @@ from collections.abc import Callable
 from typing import Any
 
 from magic_cube.catalog import Catalog, TemplateEntry
-from magic_cube.engine.accounts import Accounts, EmailTaken, LockedOut, Participant
+from magic_cube.engine.accounts import (
+    MAX_PARTICIPANT_ID,
+    Accounts,
+    EmailTaken,
+    LockedOut,
+    Participant,
+    check_participant_text,
+)
 from magic_cube.engine.actions import Actions
 from magic_cube.engine.analytics import Analytics
 from magic_cube.engine.blocks import Blocks
@@ -294,7 +301,9 @@ class Engine:
                      participant_id: str, params: dict[str, Any] | None = None,
                      room_id: str | None = None, idempotency_key: str | None = None,
                      lang: str = "en") -> ActionOutcome:
-        """The merchant's backend performs a `by: merchant` action for one participant."""
+        """The merchant's backend performs a `by: merchant` action for one participant, named
+        by an id a token could carry (422 `validation_error` otherwise)."""
+        check_participant_text(("participant", participant_id, MAX_PARTICIPANT_ID, 1))
         request = ActionRequest(action, participant_id, "merchant", params or {}, room_id)
         return self.actions.act(activity_id, request, idempotency_key, merchant, lang)
 

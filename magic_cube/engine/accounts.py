@@ -46,11 +46,13 @@ MAX_FAILURES = 5  # per email and client address
 MAX_ACCOUNT_FAILURES = 50  # per email, from every address together
 LOCK_SECONDS = 15 * 60
 ACCOUNT = ""  # the address of the row that counts an email's failures from every address
-# Participant ids and display names: the limits `POST /v1/merchant/participant-tokens` applies,
-# for self-signed tokens too; no control characters (C0, DEL, C1) and no lone surrogates.
+# Participant ids and display names: the one rule for every way one comes in (a token signed
+# here or by the merchant, a merchant action, a block, a void); no control characters (C0,
+# DEL, C1) and no lone surrogates. The API's schemas check the same (api/schemas.py).
 MAX_PARTICIPANT_ID = 128
 MAX_DISPLAY_NAME = 64
-_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTERS = r"\u0000-\u001f\u007f-\u009f"  # a regex character range
+_NOT_TEXT = re.compile(f"[{CONTROL_CHARACTERS}\\ud800-\\udfff]")
 MAX_EXP = 2**63 - 1
 # Checked when the email is unknown, so that a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
@@ -106,6 +108,19 @@ def participant_text_error(value: str, most: int, least: int = 1) -> str | None:
     if _NOT_TEXT.search(value):
         return "No control characters"
     return None
+
+
+def check_participant_text(*checks: tuple[str, str, int, int]) -> None:
+    """422 `validation_error`, keyed by field, for each `(field, value, most, least)` whose
+    value is not a participant id or display name of `least` to `most` characters."""
+    errors = {}
+    for field, value, most, least in checks:
+        why = participant_text_error(value, most, least)
+        if why is not None:
+            errors[field] = [{"code": "invalid", "message": why}]
+    if errors:
+        raise EngineError("The participant id or display name is not valid", errors=errors,
+                          code="validation_error", status=422)
 
 
 def read_participant_token(secret: str, token: str, now: int) -> Participant:
@@ -271,15 +286,8 @@ class Accounts:
                           ttl: int | None = None) -> tuple[str, int]:
         """A signed token for one of the merchant's shoppers, and when it expires. The id and
         name must be ones `read_participant_token` accepts (`validation_error` otherwise)."""
-        errors = {}
-        for field, value, most, least in (("participant", participant_id, MAX_PARTICIPANT_ID, 1),
-                                          ("display_name", display_name, MAX_DISPLAY_NAME, 0)):
-            why = participant_text_error(value, most, least)
-            if why is not None:
-                errors[field] = [{"code": "invalid", "message": why}]
-        if errors:
-            raise EngineError("The participant id or display name is not valid", errors=errors,
-                              code="validation_error", status=422)
+        check_participant_text(("participant", participant_id, MAX_PARTICIPANT_ID, 1),
+                               ("display_name", display_name, MAX_DISPLAY_NAME, 0))
         expires_at = self.core.now() + int(ttl or self.core.settings.participant_token_ttl)
         return (sign_participant_token(merchant.participant_secret, participant_id, expires_at,
                                        display_name), expires_at)
