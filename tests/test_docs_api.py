@@ -140,6 +140,21 @@ def test_a_token_made_by_the_recipe_with_another_secret_is_refused(client, shop,
     assert r.get_json()["error"] == "invalid_token"
 
 
+def test_the_name_claim_is_documented_as_the_server_reads_it(doc, client, shop, clock):
+    row = next(line for line in doc.splitlines() if line.startswith("| `n` |"))
+    assert "string or null" in row  # null is no name, as a backend leaving it unset sends it
+    activity = shop.live("lottery")["id"]
+
+    def status(name: object) -> int:  # a participant each (rate limits count per one)
+        token = token_by_the_recipe(shop.merchant.participant_secret,
+                                    {"p": f"u-{name!r}", "exp": clock.now + 600, "n": name})
+        return client.get(f"/v1/activities/{activity}/me",
+                          headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(None) == status("Bob") == 200
+    assert {status(name) for name in (7, False, [], {})} == {401}
+
+
 def test_the_python_snippet_in_the_guide_works(doc, client, shop):
     blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
     snippet = next(b for b in blocks if "def participant_token" in b)
