@@ -135,6 +135,31 @@ def test_wrong_types_in_a_create_body_are_422_keyed_by_field(client, shop, body,
     assert count_activities(client, shop) == 0
 
 
+def test_an_error_message_quotes_a_large_value_cut_short(client, shop, configs):
+    big = "x" * 30_000
+    gift, lottery = shop.live("gift")["id"], shop.live("lottery")["id"]
+    answers = [
+        client.post(f"/v1/activities/{gift}/actions/send", json={"params": {"shares": big}},
+                    headers=shop.as_("amy")),
+        client.post(f"{ACTIVITIES}/{lottery}/actions/grant", headers=shop.headers,
+                    json={"participant": "amy", "params": {"count": big}}),
+    ]
+    for r in answers:
+        message = assert_error_body(r, 422, "invalid_params")["errors"]
+        (entry,) = [e for entries in message.values() for e in entries]
+        assert entry["message"] == "'" + "x" * 98 + "… is not of type 'integer'"
+    r = client.post(f"/v1/activities/{gift}/actions/send",
+                    json={"params": {"shares": 2, big: 1}}, headers=shop.as_("bob"))
+    assert_error_body(r, 422, "invalid_params")
+    assert len(r.get_data()) < 1000
+    r = client.post(f"/v1/activities/{gift}/actions/{'y' * 3000}", headers=shop.as_("amy"))
+    assert len(assert_error_body(r, 404, "unknown_action")["message"]) < 150
+    r = client.post(ACTIVITIES, headers=shop.headers,
+                    json={"template_id": "gift", "config": {**configs["gift"], big: 1}})
+    assert_error_body(r, 422, "invalid_config")
+    assert len(r.get_data()) < 1000
+
+
 # --- routing ----------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from magic_cube.catalog.schemaref import array_items, object_properties, resolve
 from magic_cube.catalog.values import Spot, formats_of, types_of, walk
+from magic_cube.errors import MESSAGE_LIMIT, cut, quoting
 from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.compiler import definition_order, inline_definitions
 from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time
@@ -270,7 +271,7 @@ def field_errors(validator: Draft202012Validator, instance: Any, lang: str = "en
 def _message(error: ValidationError, lang: str) -> str:
     keyword = str(error.validator)
     if keyword not in MESSAGES:
-        return error.message
+        return quoting(error.message, error.instance)
     template = gettext(lang, MESSAGES[keyword])
     value = error.validator_value
     if keyword == "type":
@@ -292,7 +293,7 @@ def _message(error: ValidationError, lang: str) -> str:
         known = schema.get("properties", {})
         instance = error.instance
         extra = [k for k in instance if k not in known] if isinstance(instance, dict) else []
-        return template.format(fields=", ".join(extra))
+        return template.format(fields=cut(", ".join(extra), MESSAGE_LIMIT))
     return template.format(limit=_show(value))
 
 

@@ -39,6 +39,7 @@ from magic_cube.engine.errors import (
 from magic_cube.engine.lifecycle import Lifecycle
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused, from_record
 from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.errors import shown
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.model import Rejection
 from magic_cube.store import Conflict, Tx
@@ -150,7 +151,7 @@ class Actions:
                 {"code": activity.status, "message": f"The activity is {activity.status}"}]})
         spec = template.actions.get(request.action)
         if spec is None or spec.by in ("timer", "void"):
-            raise UnknownAction(f"No action {request.action!r} in this activity")
+            raise UnknownAction(f"No action {shown(request.action)} in this activity")
         if (blocked := screen(tx, activity, request)) is not None:
             return refusal(template, blocked, lang)  # refused: nothing written
         fresh = self.performer.timers_before_action(tx, activity, template, now, request.room_id)

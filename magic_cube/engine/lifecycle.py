@@ -22,6 +22,7 @@ from magic_cube.engine.errors import (
     NotEditable,
 )
 from magic_cube.engine.performer import Performer
+from magic_cube.errors import shown
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time, zone
 from magic_cube.rules.interpreter import initial_activity_state
@@ -129,7 +130,7 @@ def check_settings(fields: dict[str, Any]) -> None:
     tz = fields.get("timezone")
     if tz is not None and not known_timezone(tz):
         errors["timezone"] = [{"code": "invalid_timezone",
-                               "message": f"Unknown time zone {tz!r} (use an IANA name)"}]
+                               "message": f"Unknown time zone {shown(tz)} (use an IANA name)"}]
     if errors:
         raise InvalidActivity(errors=errors)
 

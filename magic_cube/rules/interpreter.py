@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from magic_cube.errors import quoting
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
 from magic_cube.rules.effects import ActionState, fresh, room_info, run_effects
@@ -69,7 +70,8 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path)
-        return Rejection("invalid_params", "params" + (f".{where}" if where else ""), first.message)
+        return Rejection("invalid_params", "params" + (f".{where}" if where else ""),
+                         quoting(first.message, first.instance))
     if action.room == "target":
         if snapshot.room is None:
             return Rejection("room_required")
