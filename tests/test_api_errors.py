@@ -168,6 +168,21 @@ def test_unknown_route_is_404_not_found(client, url):
     assert_error_body(client.get(url), 404, "not_found")
 
 
+@pytest.mark.parametrize("path", [
+    "/v1/activities//{id}", "/v1//activities/{id}", "/v1/activities/{id}//me",
+    "/v1/activities//me", f"{ACTIVITIES}//{{id}}", "//healthz",
+])
+def test_a_path_with_an_empty_segment_is_404_json_not_a_redirect(client, shop, path):
+    lottery = shop.live("lottery")["id"]
+    r = client.get(path.format(id=lottery), headers=shop.headers)
+    assert_error_body(r, 404, "not_found")
+    assert "Location" not in r.headers
+    r = client.post(f"{ACTIVITIES}//{lottery}/pause", headers=shop.headers)
+    assert_error_body(r, 404, "not_found")
+    assert client.get(f"{ACTIVITIES}/{lottery}", headers=shop.headers).get_json()[
+        "status"] == "live"
+
+
 def test_wrong_method_is_405_method_not_allowed_with_allow(client, shop):
     activity = shop.create("gift")
     r = client.delete(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers)

@@ -124,9 +124,16 @@ class JsonBodyParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with our body parser."""
+    """flask-smorest's Blueprint with our body parser, whose routes never merge slashes:
+    werkzeug would answer `/v1/activities//ID` with an HTML redirect to `/v1/activities/ID`
+    (and `/v1/activities//me` to the activity `me`); an empty segment names nothing, so it is
+    the JSON `404 not_found` of any unknown path."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    def add_url_rule(self, rule: str, *args: Any, **options: Any) -> None:
+        options.setdefault("merge_slashes", False)
+        super().add_url_rule(rule, *args, **options)
 
 
 # The hottest routes (a participant's action) read their arguments here rather than through
