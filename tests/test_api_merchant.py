@@ -159,6 +159,17 @@ def test_list_activities_filters_by_status_and_search(client, shop):
     assert [a["id"] for a in found["items"]] == [draft["id"]]
 
 
+@pytest.mark.parametrize("q, titles", [
+    ("%25", ["50% off"]), ("_", ["tea_set"]), ("%5C", ["back\\slash"]), ("50%25 OFF", ["50% off"]),
+    ("%25%25", []), ("t_a", []),
+])
+def test_a_search_finds_wildcard_characters_as_themselves(client, shop, q, titles):
+    for title in ("50% off", "tea_set", "back\\slash", "Plain"):
+        shop.create("gift", title=title)
+    found = client.get(f"{ACTIVITIES}?q={q}", headers=shop.headers).get_json()["items"]
+    assert [a["title"] for a in found] == titles
+
+
 def test_list_shows_only_the_merchants_own_activities(client, shop, other_shop):
     shop.create("gift")
     assert client.get(ACTIVITIES, headers=other_shop.headers).get_json()["items"] == []

@@ -236,6 +236,20 @@ def test_list_activities_filters_and_pages_by_id(store):
         assert ids(tx.list_activities("m1", search="nothing")) == []
         assert ids(tx.list_activities("m1", search="GROUP_")) == ["act_0"]  # template id
         assert ids(tx.list_activities("m2")) == ["act_x"]
+        # LIKE's wildcards and its escape character are searched for as themselves
+        assert ids(tx.list_activities("m1", search="%")) == ["act_4"]
+        assert ids(tx.list_activities("m1", search="_")) == ["act_4", "act_0"]
+        assert ids(tx.list_activities("m1", search="w_nter")) == []
+        assert ids(tx.list_activities("m1", search="\\")) == []
+
+
+def test_a_funnel_counts_the_event_named_not_events_its_name_would_match(shop):
+    with shop.transaction() as tx:
+        tx.insert_action(action(1, events=[{"type": "gift.sent", "data": {}}]))
+        tx.insert_action(action(2, participant_id="bob", events=[{"type": "a_b%", "data": {}}]))
+    with shop.transaction(write=False) as tx:
+        counts = tx.funnel_counts("act_1", [], ["gift_sent", "gift%", "a_b%"], T0, T0 + HOUR)
+    assert counts == {"event:gift_sent": 0, "event:gift%": 0, "event:a_b%": 1}
 
 
 def test_ids_sort_bytewise_like_sqlite(store):

@@ -148,6 +148,18 @@ def _fold(pending: list[tuple[str, str, int, Any]]
     return stats, events, hours
 
 
+# LIKE patterns are built by `containing`, whose escape character this clause declares:
+# SQLite has none unless told, PostgreSQL's default is the same backslash.
+LIKE_ESCAPE = "ESCAPE '\\'"
+
+
+def containing(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its `%`, `_` and `\\` escaped: a search for
+    `%` finds a percent sign, not every row."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 class SQLTx(Tx):
     conn: Any
 
@@ -334,8 +346,9 @@ class SQLTx(Tx):
             where.append("status = ?")
             args.append(status)
         if search:
-            where.append(f"(title {self._LIKE} ? OR template_id {self._LIKE} ?)")
-            args += [f"%{search}%", f"%{search}%"]
+            where.append(f"(title {self._LIKE} ? {LIKE_ESCAPE} "
+                         f"OR template_id {self._LIKE} ? {LIKE_ESCAPE})")
+            args += [containing(search), containing(search)]
         if before:
             where.append("id < ?")
             args.append(before)
@@ -1029,14 +1042,15 @@ class SQLTx(Tx):
             out[f"action:{name}"] = int(row[0]) if row else 0
         for event in events:
             # Events are stored as compact JSON: `{"type":"x",…}`.
-            pattern = f'%"type":"{event}"%'
+            pattern = containing(f'"type":"{event}"')
             row = self._row(
                 "SELECT COUNT(*) FROM (SELECT m.participant_id FROM actions a "
                 "JOIN room_members m ON m.activity_id = a.activity_id "
                 "AND m.room_id = COALESCE(a.room_id, a.new_room_id) "
-                "WHERE a.activity_id = ? AND a.events LIKE ? AND a.at >= ? AND a.at < ? "
+                f"WHERE a.activity_id = ? AND a.events LIKE ? {LIKE_ESCAPE} "
+                "AND a.at >= ? AND a.at < ? "
                 "UNION SELECT a.participant_id FROM actions a WHERE a.activity_id = ? "
-                "AND a.events LIKE ? AND a.at >= ? AND a.at < ? "
+                f"AND a.events LIKE ? {LIKE_ESCAPE} AND a.at >= ? AND a.at < ? "
                 "AND COALESCE(a.room_id, a.new_room_id) IS NULL AND a.participant_id <> '') t",
                 (activity_id, pattern, since, until, activity_id, pattern, since, until))
             out[f"event:{event}"] = int(row[0]) if row else 0
