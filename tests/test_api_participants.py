@@ -499,6 +499,44 @@ def test_a_request_refused_before_the_action_runs_does_not_use_up_the_key(shop):
     assert "Idempotent-Replayed" not in r.headers
 
 
+def test_a_request_refused_for_its_params_does_not_use_up_the_key(shop):
+    gift = shop.live("gift")["id"]
+    key = {"Idempotency-Key": "g2"}
+    r = shop.act(gift, "send", "amy", params={"shares": "x"}, headers=key)
+    assert r.status_code == 422 and r.get_json()["error"] == "invalid_params"
+    first = shop.act(gift, "send", "amy", params={"shares": 2}, headers=key)
+    assert first.status_code == 200, first.get_json()
+    assert "Idempotent-Replayed" not in first.headers
+    again = shop.act(gift, "send", "amy", params={"shares": 2}, headers=key)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+
+
+def test_a_request_without_its_room_or_to_the_wrong_action_does_not_use_up_the_key(shop):
+    bargain = shop.live("bargain")["id"]
+    room = shop.act(bargain, "start", "amy").get_json()["room"]
+    key = {"Idempotency-Key": "h1"}
+    r = shop.act(bargain, "help", "bob", headers=key)
+    assert r.status_code == 422 and r.get_json()["error"] == "room_required"
+    r = shop.act(bargain, "help", "bob", room=room, headers=key)
+    assert r.status_code == 200 and "Idempotent-Replayed" not in r.headers
+    lottery = shop.live("lottery")["id"]
+    r = shop.act(lottery, "grant", "bob", params={"count": 1}, headers=key)
+    assert r.status_code == 403 and r.get_json()["error"] == "not_allowed"
+    r = shop.act(lottery, "draw", "bob", headers=key)
+    assert r.status_code == 200 and "Idempotent-Replayed" not in r.headers
+
+
+def test_a_merchant_action_refused_for_its_params_does_not_use_up_the_key(client, shop):
+    lottery = shop.live("lottery")["id"]
+    url = f"/v1/merchant/activities/{lottery}/actions/grant"
+    headers = {**shop.headers, "Idempotency-Key": "crm-1"}
+    r = client.post(url, json={"participant": "amy", "params": {"count": 0}}, headers=headers)
+    assert r.status_code == 422 and r.get_json()["error"] == "invalid_params"
+    r = client.post(url, json={"participant": "amy", "params": {"count": 2}}, headers=headers)
+    assert r.status_code == 200 and r.get_json()["result"] == {"extra": 2}
+
+
 @pytest.mark.parametrize("key", ["x" * 256, "has space", "é"])
 def test_malformed_idempotency_key_is_400(shop, key):
     activity = shop.live("lottery")

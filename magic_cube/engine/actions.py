@@ -47,6 +47,10 @@ from magic_cube.store.records import ActivityRecord, IdempotencyRecord, Merchant
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # what docs/api.md promises a key may be
 Claim = tuple[str, str, str]  # (scope, key, owner) of a claimed Idempotency-Key
+# Refusals of the request itself, found before the template's rules run (its params, its room,
+# who may call it): like a `validation_error`, they leave the Idempotency-Key unused, so that
+# the retry with the request put right is performed (docs/api.md, "Idempotency").
+REQUEST_ERRORS = frozenset({"invalid_params", "room_required", "not_allowed"})
 
 
 def request_hash(action: str, params: Any, room_id: str | None, kind: str) -> str:
@@ -64,6 +68,18 @@ def refusal(template: CompiledTemplate, rejection: Rejection, lang: str) -> Refu
             {"code": "invalid_params", "message": rejection.detail}]}
     return Refused(rejection.error,
                    messages.get(lang) or messages.get("en") or rejection.error, status, errors)
+
+
+def settle(tx: Tx, activity_id: str, claim: Claim, outcome: ActionOutcome) -> None:
+    """Keep `outcome` under the claimed key for its retries, or give the key back when the
+    request itself was at fault. (The claim is this transaction's own, made under the
+    activity's lock: no other request can hold the key meanwhile.)"""
+    scope, key, owner = claim
+    if isinstance(outcome, Refused) and outcome.code in REQUEST_ERRORS:
+        tx.delete_idempotency(activity_id, scope, key)
+    else:
+        tx.complete_idempotency(activity_id, scope, key, outcome.status, outcome.body,
+                                owner=owner)
 
 
 class Actions:
@@ -132,8 +148,7 @@ class Actions:
             template = self.core.template(activity)
             outcome = self._checked(tx, activity, template, request, now, lang)
             if claim is not None:
-                tx.complete_idempotency(activity_id, claim[0], claim[1], outcome.status,
-                                        outcome.body, owner=claim[2])
+                settle(tx, activity_id, claim, outcome)
             return outcome
 
         try:
