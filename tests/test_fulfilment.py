@@ -4,16 +4,24 @@ action; verified, redeemed exactly once (also under concurrent redeems), shippin
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
-from activity_configs import CONFIGS
+from activity_configs import CONFIGS, START, Clock
+from engine_helpers import invariants
+from stores import STORE_PARAMS, store_url
 from test_live_controls import act, live_engine, publish  # noqa: F401  (fixture)
 
+from magic_cube.app import create_app
+from magic_cube.catalog import Catalog
 from magic_cube.engine import Accepted, Participant
 from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound
 from magic_cube.engine.fulfilment import issue
 
+TEMPLATES = Path(__file__).resolve().parents[1] / "activity_templates"
 SURE_WIN = {**CONFIGS["lottery"], "prizes": [
     {"name": "Tea set", "type": "physical", "stock": 5, "odds": 10000}]}
 
@@ -127,3 +135,39 @@ def test_a_winner_sees_their_codes_and_their_etag_moves_with_them(live_engine):
     assert redeemed.body["codes"][0]["redeemed_at"] == engine.test_clock()
     bob = engine.me_view(activity_id, Participant("bob"))
     assert [c["code"] for c in bob.body["codes"]] != [mine["code"]]  # each their own
+
+
+@pytest.mark.parametrize("kind", STORE_PARAMS)
+def test_a_code_for_someone_the_action_also_writes_with_with(tmp_path, kind):
+    """A code issued to a participant whose state the same action writes (`with`): their row is
+    written once, at the version read, and their code lands beside it."""
+    folder = tmp_path / "templates" / "card_gift"
+    shutil.copytree(TEMPLATES / "collect_cards", folder)
+    doc = json.loads((folder / "template.json").read_text(encoding="utf-8"))
+    doc["id"] = "card_gift"
+    doc["fulfilment"]["card.given"] = {"participant": "to", "item": "card",
+                                       "kind": {"value": "physical"}}
+    (folder / "template.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    url, cleanup = store_url(kind, tmp_path)
+    app = create_app({"CATALOG": Catalog.discover([folder], entry_points=False),
+                      "TESTING": True, "CLOCK": Clock(START), "SETTINGS": {"database_url": url}})
+    engine = app.extensions["magic_cube"]
+    try:
+        merchant, _key = engine.create_merchant("Tea House")
+        config = {"cards": [{"name": "Plum", "odds": 1}, {"name": "Orchid", "odds": 10000}],
+                  "prize_name": "Tea set", "prize_stock": 5, "draws_per_day": 3}
+        aid = engine.create_activity(merchant, "card_gift", config)["id"]
+        engine.publish(merchant, aid)
+        asked = engine.act(aid, "ask", Participant("amy", "Amy"), params={"card": "Orchid"})
+        room = asked.body["room"]
+        while "Orchid" not in (engine.me_view(aid, Participant("bob")).body["view"].get("cards")
+                               or {}):
+            assert isinstance(engine.act(aid, "draw", Participant("bob", "Bob")), Accepted)
+        given = engine.act(aid, "give", Participant("bob", "Bob"), room_id=room)
+        assert isinstance(given, Accepted), given
+        amy = engine.me_view(aid, Participant("amy")).body
+        assert [(c["item"], c["event"]) for c in amy["codes"]] == [("Orchid", "card.given")]
+        assert invariants(engine, aid) == []
+    finally:
+        engine.store.close()
+        cleanup()

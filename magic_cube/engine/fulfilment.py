@@ -13,6 +13,7 @@ Redeeming is one conditional UPDATE: of two concurrent redeems of one code, exac
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from magic_cube.engine.core import Core
@@ -59,10 +60,12 @@ def own_code(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
-          events: list[dict[str, Any]], now: int, actor: tuple[str, str] = ("", "")) -> int:
+          events: list[dict[str, Any]], now: int, actor: tuple[str, str] = ("", ""),
+          written: Collection[str] = ()) -> int:
     """Write a code for each win or order among an action's `events`; how many were written.
     `actor` is the acting participant's (id, display name); anyone else named by an event gets
-    the name they last acted under."""
+    the name they last acted under. `written`: participants whose rows the action writes anyway
+    (with `with`), which must not be touched here (their write expects the version it read)."""
     specs = doc.get("fulfilment")
     if not isinstance(specs, dict):
         return 0
@@ -102,7 +105,8 @@ def issue(tx: Tx, activity: ActivityRecord, doc: dict[str, Any], seq: int,
     if rows:
         tx.insert_redemptions(rows)
         # The actor's `me` changes with this action; anyone else's only by this code.
-        tx.touch_participants(activity.id, sorted({r["participant_id"] for r in rows} - {actor_id}))
+        named = {r["participant_id"] for r in rows} - {actor_id} - set(written)
+        tx.touch_participants(activity.id, sorted(named))
     return len(rows)
 
 

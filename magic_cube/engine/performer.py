@@ -214,7 +214,7 @@ class Performer:
             tx.insert_outbox(activity.id, activity.seq, webhooks, now)
         if events and "fulfilment" in template.doc:  # wins and orders get their codes now
             issue_codes(tx, activity, template.doc, activity.seq, events, now,
-                        (request.participant, actor.display_name))
+                        (request.participant, actor.display_name), outcome.others)
         if by_participant and actor.new_to_activity:  # the device they came with (self-invites)
             remember_device(tx, activity.id, request.participant, request, now)
         first_time = False
