@@ -192,3 +192,17 @@ def test_validate_checks_a_scenarios_config_against_the_template(tmp_path):
     result = runner.invoke(cli, ["templates", "validate", str(tmp_path / "tried")])
     assert result.exit_code == 1
     assert "config.days_for_reward: Must be a whole number" in result.output
+
+
+def test_validate_warns_of_a_view_that_compares_now(tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "waves", "--dir", str(tmp_path)])
+    file = tmp_path / "waves" / "template.json"
+    doc = json.loads(file.read_text())
+    doc["views"]["activity"]["open"] = {"<": [{"var": "now"}, 1900000000]}
+    doc["views"]["activity"]["server_time"] = {"var": "now"}  # the time itself: fine
+    file.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(file)])
+    assert result.exit_code == 0
+    assert "views.activity.open: view key 'open' reads now" in result.output
+    assert "'server_time' reads now" not in result.output

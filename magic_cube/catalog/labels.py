@@ -1,6 +1,6 @@
 """Warnings for texts a template leaves to its merchants' guesswork: a config field without a
 zh/en label, a choice without one (the console would show the raw value), an emitted event
-type without a label in `events`.
+type without a label in `events`; and a view that reads `now`, which goes stale.
 
 These are warnings, not problems: such a template still works, but its console speaks in
 property names and event codes. `magic-cube templates validate` prints them.
@@ -29,7 +29,7 @@ def label_warnings(doc: dict[str, Any], file: str,
                    own_page: bool = True) -> list[TemplateProblem]:
     """One warning per config field, choice or emitted event without zh and en labels, and —
     for a template without its own page (`own_page`), shown by the generic one — per view key."""
-    out: list[TemplateProblem] = []
+    out: list[TemplateProblem] = _stale_view_warnings(doc, file)
     if not own_page:
         out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})
@@ -41,6 +41,32 @@ def label_warnings(doc: dict[str, Any], file: str,
                                        f"event {event!r} has no zh/en label in `events`",
                                        "missing_label"))
     return out
+
+
+def _stale_view_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """View keys that read `now` beside something else: a view changes only with the state
+    and the date, so a comparison with the time goes stale between changes."""
+    out = []
+    for scope, view in mapping(doc.get("views")).items():
+        for key, rule in mapping(view).items():
+            if rule != {"var": "now"} and _reads_now(rule):
+                out.append(TemplateProblem(
+                    file, format_path(["views", scope, key]),
+                    f"view key {key!r} reads now: a view changes only with the state and the "
+                    "date, so this goes stale between changes (show the time, or let a timer "
+                    "write the state)", "view_reads_now"))
+    return out
+
+
+def _reads_now(rule: Any) -> bool:
+    if isinstance(rule, dict):
+        if rule.get("var") == "now" or (isinstance(rule.get("var"), list)
+                                         and rule["var"][:1] == ["now"]):
+            return True
+        return any(_reads_now(v) for v in rule.values())
+    if isinstance(rule, list):
+        return any(_reads_now(v) for v in rule)
+    return False
 
 
 def _view_key_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
