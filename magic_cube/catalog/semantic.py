@@ -31,6 +31,7 @@ from magic_cube.rules.jsonlogic import (
     compile_rule,
     var_paths,
 )
+from magic_cube.rules.timers import parse_time_of_day
 
 Path = list[str | int]
 
@@ -721,6 +722,14 @@ class _Checker:
             self.report([*path, key], 'at is an expression giving epoch seconds, or "end", '
                         f"not the string {value!r}", "bad_timer_time")
             return
+        if key == "daily":  # a literal time that cannot be read would never fire, silently
+            literals = value if isinstance(value, list) else [value]
+            for i, item in enumerate(literals):
+                if isinstance(item, str | int) and parse_time_of_day(item) is None:
+                    where = [*path, key, i] if isinstance(value, list) else [*path, key]
+                    self.report(where, f"{item!r} is no time of day: give \"HH:MM\", "
+                                "\"HH:MM:SS\" or seconds after midnight (0 to 86399)",
+                                "bad_timer_time")
         self.expr(value, [*path, key], ctx)
         if key == "at" and self.kind_of(value) == "date-time":
             self.report([*path, key], 'at reads a date-time string, which is no time to '
