@@ -40,7 +40,6 @@ from magic_cube.api.limits import init_limits
 from magic_cube.api.parsing import Request, check_bodies
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
-from magic_cube.catalog.catalog import DEFAULT_DIR
 from magic_cube.engine import Engine
 from magic_cube.logs import LOG_FORMATS, REQUEST_ID, request_id_for, use_json
 from magic_cube.settings import Settings
@@ -174,9 +173,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     clock = config.pop("CLOCK", None)
     catalog = config.pop("CATALOG", None)
     if catalog is None:
-        extra = [Path(d.strip()) for d in str(settings.template_dirs).split(",") if d.strip()]
-        bundled = [DEFAULT_DIR] if DEFAULT_DIR.is_dir() else []
-        catalog = Catalog.discover([*bundled, *extra] if extra else None)
+        catalog = Catalog.served(settings.template_dirs)
 
     app = App(__name__, instance_relative_config=True)
     app.config.from_mapping(

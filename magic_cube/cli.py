@@ -29,6 +29,13 @@ def _engine(database: str | None = None):
     return _app(database).extensions["magic_cube"]
 
 
+def _served() -> Catalog:
+    """The templates a server started here would serve (with the template_dirs setting)."""
+    from magic_cube.settings import Settings
+
+    return Catalog.served(Settings.load().template_dirs)
+
+
 database_option = click.option("--database", "-d", envvar="MAGIC_CUBE_DATABASE_URL",
                                help="Database URL (default: the database_url setting)")
 
@@ -51,7 +58,7 @@ def templates() -> None:
               help="Template directories (default: activity_templates/)")
 def templates_list(dirs: tuple[Path, ...]) -> None:
     """Every template found, with its version and kind; broken ones with their problems."""
-    catalog = Catalog.discover(list(dirs) or None)
+    catalog = Catalog.discover(list(dirs)) if dirs else _served()
     for entry in catalog.entries():
         click.echo(f"{entry.id:<16} {entry.version:<10} {entry.kind:<13} "
                    f"{entry.title.get('en', '')} / {entry.title.get('zh', '')}")
@@ -80,7 +87,7 @@ def templates_show(template_id: str, version: str | None, dirs: tuple[Path, ...]
                                        or f"no template in {template_id}")
         template_id = found[0].id
     else:
-        catalog = Catalog.discover(list(dirs) or None)
+        catalog = Catalog.discover(list(dirs)) if dirs else _served()
     try:
         entry = catalog.get(template_id, version)
     except TemplateNotFound as exc:
@@ -151,7 +158,7 @@ def templates_test(target: str | None, dirs: tuple[Path, ...]) -> None:
         catalog = Catalog.discover([folder], entry_points=False)
         entries = catalog.entries()
     else:
-        catalog = Catalog.discover(list(dirs) or None)
+        catalog = Catalog.discover(list(dirs)) if dirs else _served()
         try:
             entries = [catalog.get(target)] if target else catalog.entries()
         except TemplateNotFound as exc:
@@ -302,12 +309,14 @@ def audit(activity_id: str, database: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def demo(database: str | None, host: str, port: int) -> None:
-    """Create (once) a demo merchant with a live activity of each template; print how to try it."""
+    """Create (once) a demo merchant with a live activity of each bundled template; print how to
+    try it once a server runs at --host/--port (`make run` does both)."""
     from magic_cube.demo import ensure_demo
 
     info = ensure_demo(_engine(database))
     base = f"http://{host}:{port}"
-    click.echo(f"magic-cube demo on {base}")
+    click.echo(f"magic-cube demo data is ready; with a server on {base} (`make run` starts "
+               "one, see docs/operations.md):")
     click.echo("  play as a shopper (open on a phone or in a narrow window; guests welcome):")
     for activity in info["activities"]:
         click.echo(f"    {activity['template']:<13} {base}/s/{activity['id']}")

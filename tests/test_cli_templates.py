@@ -206,3 +206,14 @@ def test_validate_warns_of_a_view_that_compares_now(tmp_path):
     assert result.exit_code == 0
     assert "views.activity.open: view key 'open' reads now" in result.output
     assert "'server_time' reads now" not in result.output
+
+
+def test_the_commands_see_the_template_dirs_a_server_would_serve(tmp_path, monkeypatch):
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "extra_one", "--dir", str(tmp_path)])
+    assert "extra_one" not in runner.invoke(cli, ["templates", "list"]).output
+    monkeypatch.setenv("MAGIC_CUBE_TEMPLATE_DIRS", str(tmp_path))
+    listed = runner.invoke(cli, ["templates", "list"])
+    assert "extra_one" in listed.output and "lottery" in listed.output
+    assert runner.invoke(cli, ["templates", "show", "extra_one"]).exit_code == 0
+    assert " 0 failed" in runner.invoke(cli, ["templates", "test", "extra_one"]).output

@@ -111,6 +111,15 @@ class Catalog:
             catalog.add_entry_points()
         return catalog
 
+    @classmethod
+    def served(cls, template_dirs: str = "") -> Catalog:
+        """What a server serves: `discover()`'s templates plus the folders of the
+        `template_dirs` setting (comma-separated), as the commands that name no --dir see."""
+        extra = [Path(d.strip()) for d in str(template_dirs).split(",") if d.strip()]
+        if not extra:
+            return cls.discover()
+        return cls.discover([*([DEFAULT_DIR] if DEFAULT_DIR.is_dir() else []), *extra])
+
     def add_directory(self, directory: Path) -> None:
         """A template directory (holding template.json) or a root of them (`*/template.json`)."""
         if not directory.is_dir():

@@ -111,13 +111,15 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
 @click.option("--seed", default="0", show_default=True, help="Same seed, same forecast")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON")
+@click.option("--template-dirs", envvar="MAGIC_CUBE_TEMPLATE_DIRS", default="",
+              help="More template folders, comma-separated (the template_dirs setting)")
 def forecast(template_id: str, config_file: Path, visitors_per_day: int | None,
              days: int | None, friends: float | None, conversion: tuple[str, ...],
              cost: tuple[str, ...], runs: int, seed: str, timezone: str,
-             as_json: bool) -> None:
+             as_json: bool, template_dirs: str) -> None:
     """Forecast an activity of TEMPLATE_ID before launch: Monte Carlo runs of its rules."""
     try:
-        entry = Catalog.discover().get(template_id)
+        entry = Catalog.served(template_dirs).get(template_id)
         config, assumptions = read_forecast_file(config_file)
         assumptions = assumptions.updated(
             visitors_per_day=visitors_per_day, days=days, friends=friends,
