@@ -218,8 +218,10 @@ def test_a_second_redeem_says_when_the_first_was_in_utc(shop):
     aid = shop.live("lottery", ODDS_HIGH)["id"]
     while not draw(shop, aid, "amy").get_json()["result"]["hit"]:
         pass
-    code = shop.client.get(f"/v1/merchant/activities/{aid}/redemptions",
-                           headers=shop.headers).get_json()["items"][0]["code"]
+    listed = shop.client.get(f"/v1/merchant/activities/{aid}/redemptions",
+                             headers=shop.headers).get_json()["items"][0]
+    assert listed["voided_at"] is None  # every documented field, also when unset
+    code = listed["code"]
     first = shop.client.post(f"/v1/merchant/codes/{code}/redeem", json={}, headers=shop.headers)
     again = shop.client.post(f"/v1/merchant/codes/{code}/redeem", json={}, headers=shop.headers)
     assert again.status_code == 409 and again.get_json()["error"] == "already_redeemed"

@@ -246,6 +246,9 @@ class RedemptionSchema(Schema):
     redeemed_by = fields.String(allow_none=True)
     shipping = fields.Nested(ShippingSchema, allow_none=True)
     shipped_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    voided_at = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "Set when the participant's results were voided: "
+        "the code can no longer be redeemed"})
 
 
 class RedemptionPageSchema(Schema):
