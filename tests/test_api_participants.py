@@ -304,6 +304,17 @@ def test_resumed_activity_accepts_actions_again(shop):
     assert shop.act(activity["id"], "draw", "alice").status_code == 200
 
 
+def test_params_null_is_no_params_and_the_same_request_as_none(shop):
+    activity = shop.live("lottery")
+    url = f"/v1/activities/{activity['id']}/actions/draw"
+    headers = shop.as_("alice", extra={"Idempotency-Key": "null-1"})
+    first = shop.client.post(url, json={"params": None}, headers=headers)
+    assert first.status_code == 200, first.get_json()
+    again = shop.client.post(url, json={}, headers=headers)  # the same request, replayed
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+
+
 def test_invalid_params_are_422_keyed_by_param(shop):
     activity = shop.live("gift")
     r = shop.act(activity["id"], "send", "amy", params={"shares": 0})

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from magic_cube.api.times import to_epoch
 from magic_cube.engine.accounts import CONTROL_CHARACTERS, MAX_DISPLAY_NAME, MAX_PARTICIPANT_ID
@@ -146,8 +146,15 @@ class I18nTextSchema(Schema):
 class ActionRequestSchema(Schema):
     """A participant action: `params` for the action, `room` for a room action."""
 
-    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={
-        "description": "The action's parameters (see the template's `params` schema)"})
+    params = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True, metadata={
+        "description": "The action's parameters (see the template's `params` schema); null "
+                       "is the same as none, like `room` and `via`"})
+
+    @post_load
+    def no_params(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        if data.get("params") is None:  # one request, one hash: null and {} are the same
+            data["params"] = {}
+        return data
     room = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 128),
                          metadata={"description": "The room acted on, for `room: target` actions"})
     via = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 32),
