@@ -94,7 +94,7 @@ def test_the_migration_works_both_out_for_earlier_activities(kind, tmp_path, mon
     monkeypatch.undo()
     new = open_store(url)
     try:
-        assert new.migrate() == [11]
+        assert new.migrate()[0] == 11  # and any later ones
         first, second = row(new, "act_1"), row(new, "act_2")
         assert (first.blocks, second.blocks) == (2, 0)
         assert first.campaigns is None  # worked out by its first action, and kept

@@ -33,7 +33,7 @@ def test_a_new_activity_out_of_the_years_is_refused_and_not_made(client, shop, f
     r = client.post(ACTIVITIES, headers=shop.headers, json={
         "template_id": "lottery", "config": CONFIGS["lottery"], field: value})
     assert r.status_code == 422
-    assert r.get_json()["error"] == "validation_error"
+    assert r.get_json()["error"] == "invalid_activity"  # the engine's rule, like ends_before_start
     assert errors_of(r) == {field: ["out_of_range"]}
     assert "2000 to 2099" in r.get_json()["errors"][field][0]["message"]
     assert client.get(ACTIVITIES, headers=shop.headers).get_json()["items"] == []

@@ -40,8 +40,7 @@ def sign_up(page: Any, server: LiveServer, email: str) -> None:
 
 def new_prize(page: Any, server: LiveServer) -> None:
     page.goto(f"{server.base}/console/activities/new/lottery")
-    page.click("button.array-add")  # forms.js adds the row in place
-    page.wait_for_selector(IMAGE)
+    page.wait_for_selector(IMAGE)  # the form starts with the one prize row a lottery needs
     page.fill("#field-config-prizes-0-name", "Tea cup")
     page.fill("#field-config-prizes-0-stock", "10")
     page.fill("#field-config-prizes-0-odds", "5000")
