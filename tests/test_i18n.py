@@ -50,3 +50,15 @@ def test_builtin_errors_are_worded_in_every_language():
     assert BUILTIN_ERRORS["room_full"] == (409, {"en": "The room is full", "zh": "房间已满"})
     for _, messages in BUILTIN_ERRORS.values():
         assert set(messages) == set(i18n.LANGUAGES) and messages["zh"] != messages["en"]
+
+
+def test_an_api_refusal_speaks_the_requests_language(shop, client):
+    live = shop.live("lottery")
+    for lang, said in (("zh-CN", "参与者令牌缺失、格式错误或被伪造"),
+                       ("en", "The participant token is missing, malformed or forged")):
+        r = client.get(f"/v1/activities/{live['id']}/me",
+                       headers={"Authorization": "Bearer forged", "Accept-Language": lang})
+        assert (r.status_code, r.get_json()["error"]) == (401, "invalid_token")
+        assert r.get_json()["message"] == said, r.get_json()
+    r = client.get("/v1/nowhere", headers={"Accept-Language": "zh"})
+    assert r.get_json()["message"] == "接口不存在"

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, has_request_context, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from magic_cube import metrics
+from magic_cube.api.context import request_lang
 from magic_cube.api.times import iso_times
 from magic_cube.catalog import TemplateNotFound
 from magic_cube.engine.errors import EngineError
 from magic_cube.engine.lifecycle import OUT_OF_RANGE
 from magic_cube.errors import MagicCubeError
+from magic_cube.i18n import N_, gettext
 
 
 class ApiError(EngineError):
@@ -29,43 +31,44 @@ class ApiError(EngineError):
 
 
 class InvalidJson(ApiError):
-    code, status, message = "invalid_json", 400, "The request body must be a JSON object"
+    code, status, message = "invalid_json", 400, N_("The request body must be a JSON object")
 
 
 class ValidationFailed(ApiError):
-    code, status, message = "validation_error", 422, "The request is not valid"
+    code, status, message = "validation_error", 422, N_("The request is not valid")
 
 
 class PayloadTooLarge(ApiError):
-    code, status, message = "payload_too_large", 413, "The request body is too large"
+    code, status, message = "payload_too_large", 413, N_("The request body is too large")
 
 
 class RouteNotFound(ApiError):
-    code, status, message = "not_found", 404, "No such endpoint"
+    code, status, message = "not_found", 404, N_("No such endpoint")
 
 
 class MethodNotAllowed(ApiError):
-    code, status, message = "method_not_allowed", 405, "This endpoint does not accept that method"
+    code, status = "method_not_allowed", 405
+    message = N_("This endpoint does not accept that method")
 
 
 class BadRequest(ApiError):
-    code, status, message = "bad_request", 400, "The request could not be understood"
+    code, status, message = "bad_request", 400, N_("The request could not be understood")
 
 
 class InvalidWait(ApiError):
-    code, status, message = "invalid_wait", 422, "wait must be a number of seconds from 0 to 25"
+    code, status, message = "invalid_wait", 422, N_("wait must be a number of seconds from 0 to 25")
 
 
 class RateLimited(ApiError):
-    code, status, message = "rate_limited", 429, "Too many requests; retry after the time given"
+    code, status, message = "rate_limited", 429, N_("Too many requests; retry after the time given")
 
 
 class InternalError(ApiError):
-    code, status, message = "internal_error", 500, "The server failed to handle the request"
+    code, status, message = "internal_error", 500, N_("The server failed to handle the request")
 
 
 class Unavailable(ApiError):
-    code, status, message = "unavailable", 503, "The service cannot reach its database"
+    code, status, message = "unavailable", 503, N_("The service cannot reach its database")
 
 
 # Codes this module produces on its own, beyond the engine's (docs/api.md lists them all; a test
@@ -168,7 +171,8 @@ def as_api_error(exc: BaseException) -> EngineError:
         status = getattr(exc, "status", 500)
         message = str(exc) if status < 500 else InternalError.message
         if code == "template_mismatch":
-            message = "The activity's template was changed on the server; an operator must fix it"
+            message = N_("The activity's template was changed on the server; an operator "
+                         "must fix it")
         return EngineError(message, code=code, status=status)
     return InternalError()
 
@@ -180,7 +184,11 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
         original = getattr(exc, "original_exception", None) or exc
         if not isinstance(original, HTTPException):
             current_app.logger.error("unhandled error: %s", original, exc_info=original)
-    response = jsonify(iso_times(error.body()))  # a time in the details too (`redeemed_at`)
+    body = iso_times(error.body())  # a time in the details too (`redeemed_at`)
+    lang = request_lang() if has_request_context() else "en"
+    if lang != "en":  # our own words in the request's language, where the catalog has them
+        body["message"] = gettext(lang, body["message"])
+    response = jsonify(body)
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="magic-cube"'

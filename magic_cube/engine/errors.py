@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from magic_cube.errors import MagicCubeError
+from magic_cube.i18n import N_
 
 
 class EngineError(MagicCubeError):
     code = "error"
     status = 400
-    message = "The request failed"
+    message = N_("The request failed")
 
     def __init__(self, message: str | None = None, errors: dict[str, Any] | None = None,
                  code: str | None = None, status: int | None = None) -> None:
@@ -31,112 +32,114 @@ class EngineError(MagicCubeError):
 
 
 class NotFound(EngineError):
-    code, status, message = "not_found", 404, "Not found"
+    code, status, message = "not_found", 404, N_("Not found")
 
 
 class ActivityNotFound(NotFound):
-    code, message = "activity_not_found", "No such activity"
+    code, message = "activity_not_found", N_("No such activity")
 
 
 class RoomNotFound(NotFound):
-    code, message = "room_not_found", "No such room in this activity"
+    code, message = "room_not_found", N_("No such room in this activity")
 
 
 class UnknownAction(NotFound):
-    code, message = "unknown_action", "This activity has no such action"
+    code, message = "unknown_action", N_("This activity has no such action")
 
 
 class ActivityNotLive(EngineError):
-    code, status, message = "activity_not_live", 409, "The activity is not live"
+    code, status, message = "activity_not_live", 409, N_("The activity is not live")
 
 
 class InvalidTransition(EngineError):
-    code, status, message = "invalid_transition", 409, "The activity cannot make that change now"
+    code, status = "invalid_transition", 409
+    message = N_("The activity cannot make that change now")
 
 
 class NotEditable(EngineError):
     code, status = "not_editable", 409
-    message = "These fields cannot change in the activity's status"
+    message = N_("These fields cannot change in the activity's status")
 
 
 class InvalidConfig(EngineError):
-    code, status, message = "invalid_config", 422, "The configuration is not valid"
+    code, status, message = "invalid_config", 422, N_("The configuration is not valid")
 
 
 class InvalidActivity(EngineError):
-    code, status, message = "invalid_activity", 422, "The activity settings are not valid"
+    code, status, message = "invalid_activity", 422, N_("The activity settings are not valid")
 
 
 class Unauthorized(EngineError):
-    code, status, message = "unauthorized", 401, "A valid API key is required"
+    code, status, message = "unauthorized", 401, N_("A valid API key is required")
 
 
 class InvalidToken(EngineError):
     code, status = "invalid_token", 401
-    message = "The participant token is missing, malformed or forged"
+    message = N_("The participant token is missing, malformed or forged")
 
 
 class TokenExpired(EngineError):
-    code, status, message = "token_expired", 401, "The participant token has expired"
+    code, status, message = "token_expired", 401, N_("The participant token has expired")
 
 
 class IdempotencyKeyReused(EngineError):
     code, status = "idempotency_key_reused", 422
-    message = "This Idempotency-Key was used with a different request"
+    message = N_("This Idempotency-Key was used with a different request")
 
 
 class IdempotencyInFlight(EngineError):
     code, status = "idempotency_in_flight", 409
-    message = "A request with this Idempotency-Key is still being processed"
+    message = N_("A request with this Idempotency-Key is still being processed")
 
 
 class InvalidIdempotencyKey(EngineError):
     code, status = "invalid_idempotency_key", 400
-    message = "An Idempotency-Key is 1 to 255 visible ASCII characters"
+    message = N_("An Idempotency-Key is 1 to 255 visible ASCII characters")
 
 
 class ConcurrentUpdate(EngineError):
-    code, status, message = "conflict", 409, "Another request changed the same data; try again"
+    code, status, message = "conflict", 409, N_("Another request changed the same data; try again")
 
 
 class EventNotFound(NotFound):
-    code, message = "event_not_found", "No such event in this activity"
+    code, message = "event_not_found", N_("No such event in this activity")
 
 
 class EventPending(EngineError):
     code, status = "event_pending", 409
-    message = "The event is still pending delivery; only a delivered or dead event is sent again"
+    message = N_("The event is still pending delivery; only a delivered or dead event is sent "
+                 "again")
 
 
 class InvalidEventStatus(EngineError):
     code, status = "validation_error", 422
-    message = "status must be pending, delivered or dead"
+    message = N_("status must be pending, delivered or dead")
 
 
 class ShareNotFound(NotFound):
-    code, message = "share_not_found", "No such share link"
+    code, message = "share_not_found", N_("No such share link")
 
 
 class GuestsNotAllowed(EngineError):
     code, status = "guests_not_allowed", 403
-    message = "This activity does not take guests: open it from the shop's app"
+    message = N_("This activity does not take guests: open it from the shop's app")
 
 
 class InvalidNickname(EngineError):
     code, status = "validation_error", 422
-    message = "A nickname is 1 to 20 characters, with no control characters"
+    message = N_("A nickname is 1 to 20 characters, with no control characters")
 
 
 class CodeNotFound(NotFound):
     """A redemption code the merchant never issued (another merchant's looks the same)."""
 
-    code, message = "code_not_found", "No such redemption code"
+    code, message = "code_not_found", N_("No such redemption code")
 
 
 class AlreadyRedeemed(EngineError):
     """A redemption code redeemed before: a code is good for one redemption."""
 
-    code, status, message = "already_redeemed", 409, "This code has already been redeemed"
+    code, status, message = "already_redeemed", 409, N_("This code has already been redeemed")
 
     def __init__(self, redeemed_at: int | None = None) -> None:
         super().__init__()
@@ -150,68 +153,68 @@ class AlreadyRedeemed(EngineError):
 class CampaignNotFound(NotFound):
     """A campaign the merchant neither owns nor joined answers like a missing one."""
 
-    code, message = "campaign_not_found", "No such campaign"
+    code, message = "campaign_not_found", N_("No such campaign")
 
 
 class InvalidCampaign(EngineError):
-    code, status, message = "invalid_campaign", 422, "The campaign settings are not valid"
+    code, status, message = "invalid_campaign", 422, N_("The campaign settings are not valid")
 
 
 class OwnerOnly(EngineError):
     code, status = "owner_only", 403
-    message = "Only the merchant who created the campaign can do this"
+    message = N_("Only the merchant who created the campaign can do this")
 
 
 class OperatorOnly(EngineError):
     code, status = "operator_only", 403
-    message = "Only an operator account can invite other merchants"
+    message = N_("Only an operator account can invite other merchants")
 
 
 class InviteNotFound(NotFound):
-    code, message = "invite_not_found", "No such campaign invitation"
+    code, message = "invite_not_found", N_("No such campaign invitation")
 
 
 class InviteUsed(EngineError):
-    code, status, message = "invite_used", 409, "This invitation has been accepted already"
+    code, status, message = "invite_used", 409, N_("This invitation has been accepted already")
 
 
 class AlreadyMember(EngineError):
-    code, status, message = "already_member", 409, "You are in this campaign already"
+    code, status, message = "already_member", 409, N_("You are in this campaign already")
 
 
 class NothingToForecast(EngineError):
     code, status = "nothing_to_forecast", 422
-    message = "None of the campaign's activities can be forecast"
+    message = N_("None of the campaign's activities can be forecast")
 
 
 # blocks and voids (engine/blocks.py) -----------------------------------------------------
 
 class BlockNotFound(NotFound):
-    code, message = "block_not_found", "No such block in this activity"
+    code, message = "block_not_found", N_("No such block in this activity")
 
 
 class ParticipantNotFound(NotFound):
-    code, message = "participant_not_found", "That participant has not joined this activity"
+    code, message = "participant_not_found", N_("That participant has not joined this activity")
 
 
 class ParticipantBlocked(EngineError):
     """A blocked participant asks for a share link or reports interaction time (their actions
     are refused by the same name, as a template refusal)."""
 
-    code, status, message = "participant_blocked", 403, "You cannot take part in this activity"
+    code, status, message = "participant_blocked", 403, N_("You cannot take part in this activity")
 
 
 class AlreadyVoided(EngineError):
-    code, status, message = "already_voided", 409, "The participant's results are void already"
+    code, status, message = "already_voided", 409, N_("The participant's results are void already")
 
 
 class VoidRefused(EngineError):
     """The template's `void` action refused: nothing was voided."""
 
-    code, status, message = "void_refused", 409, "The template's void action refused"
+    code, status, message = "void_refused", 409, N_("The template's void action refused")
 
 
 class CodeVoided(EngineError):
     """A code of a participant whose results the merchant voided."""
 
-    code, status, message = "code_voided", 409, "This code was voided and cannot be redeemed"
+    code, status, message = "code_voided", 409, N_("This code was voided and cannot be redeemed")
