@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from magic_cube.engine.live import is_money_prop, template_effects
+
 SUMS = ("+", "-", "min", "max")
 ROUNDING = ("floor", "ceil", "round", "abs")
 WRITES = ("set", "add")
@@ -21,29 +23,8 @@ WRITES = ("set", "add")
 SCOPES = {"activity": "activity", "room": "room", "me": "participant", "them": "participant"}
 
 
-def _is_money_prop(prop: Any) -> bool:
-    return isinstance(prop, dict) and (prop.get("x-ui") or {}).get("widget") == "money"
-
-
 def _plain_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every effect of every action, nested ones (`if`, `each`, `with`) included."""
-    out: list[dict[str, Any]] = []
-    stack: list[Any] = [a.get("effects") for a in (doc.get("actions") or {}).values()
-                        if isinstance(a, dict)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            out.append(node)
-            for body in node.values():
-                if isinstance(body, dict):
-                    stack.extend(v for k, v in body.items() if k in ("then", "else", "do"))
-    return out
 
 
 class MoneyReads:
@@ -51,18 +32,18 @@ class MoneyReads:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         props = (doc.get("config") or {}).get("schema", {}).get("properties") or {}
-        self.fields = {name for name, prop in props.items() if _is_money_prop(prop)}
+        self.fields = {name for name, prop in props.items() if is_money_prop(prop)}
         self.params: set[str] = set()
         for action in (doc.get("actions") or {}).values():
             schema = action.get("params") if isinstance(action, dict) else None
             for name, prop in ((schema or {}).get("properties") or {}).items():
-                if _is_money_prop(prop):
+                if is_money_prop(prop):
                     self.params.add(name)
         self.state = {scope: decls for scope, decls in (doc.get("state") or {}).items()
                       if isinstance(decls, dict)}
         self.writes: dict[str, list[Any]] = {}
         self.locals: dict[str, Any] = {}
-        for effect in _effects(doc):
+        for effect in template_effects(doc):
             for kind in WRITES:
                 body = effect.get(kind)
                 if isinstance(body, dict) and isinstance(body.get("path"), str):

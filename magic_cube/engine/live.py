@@ -50,8 +50,8 @@ def opens_rooms(doc: dict[str, Any]) -> bool:
     return False
 
 
-def _effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every effect of every action, nested ones (`if`, `each`) included."""
+def template_effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every effect of every action, nested ones (`if`, `each`, `with`) included."""
     out: list[dict[str, Any]] = []
     stack: list[Any] = [a.get("effects") for a in (doc.get("actions") or {}).values()
                         if isinstance(a, dict)]
@@ -67,7 +67,8 @@ def _effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _is_money_prop(prop: Any) -> bool:
+def is_money_prop(prop: Any) -> bool:
+    """A config or params property the merchant types as money (`x-ui.widget: money`)."""
     return isinstance(prop, dict) and (prop.get("x-ui") or {}).get("widget") == "money"
 
 
@@ -79,18 +80,18 @@ class Units:
     def __init__(self, doc: dict[str, Any], config: dict[str, Any]) -> None:
         self.config = config
         props = (doc.get("config") or {}).get("schema", {}).get("properties") or {}
-        self.fields = {name for name, prop in props.items() if _is_money_prop(prop)}
+        self.fields = {name for name, prop in props.items() if is_money_prop(prop)}
         self.params: set[str] = set()
         for action in (doc.get("actions") or {}).values():
             schema = action.get("params") if isinstance(action, dict) else None
             for name, prop in ((schema or {}).get("properties") or {}).items():
-                if _is_money_prop(prop):
+                if is_money_prop(prop):
                     self.params.add(name)
         self.state = {scope: decls for scope, decls in (doc.get("state") or {}).items()
                       if isinstance(decls, dict)}
         self.locals: dict[str, Any] = {}
         self.member_data: dict[str, list[Any]] = {}
-        for effect in _effects(doc):
+        for effect in template_effects(doc):
             split = effect.get("split")
             if isinstance(split, dict) and isinstance(split.get("as"), str):
                 self.locals[split["as"]] = split.get("total")
