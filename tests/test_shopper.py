@@ -651,3 +651,26 @@ def test_the_generic_page_offers_no_action_either_once_ended(tmp_path, clock, co
     assert " disabled" in button(html, "draw")
     assert CLOSED_WORDS["ended"][lang] in text_of(button(html, "draw"))
     assert "data-share" not in html
+
+
+def test_the_pages_script_and_style_go_out_gzipped_and_come_back_as_304(client):
+    import gzip
+
+    plain = client.get("/s/static/page.js")
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    assert plain.mimetype == "text/javascript" and b"createClient" in plain.data
+    zipped = client.get("/s/static/client/client.js", headers={"Accept-Encoding": "gzip, br"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert zipped.headers["Vary"] == "Accept-Encoding"
+    body = gzip.decompress(zipped.data)
+    assert b"export function createClient" in body and len(zipped.data) < len(body) / 2
+    again = client.get("/s/static/client/client.js",
+                       headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    # An ETag is of one encoding's bytes: the plain one does not validate the gzipped copy.
+    other = client.get("/s/static/client/client.js",
+                       headers={"Accept-Encoding": "gzip", "If-None-Match": plain.headers["ETag"]})
+    assert other.status_code == 200
+    for path in ("/s/static/../pages.py", "/s/static/%2e%2e/pages.py", "/s/static/nothing.js",
+                 "/s/static/client"):
+        assert client.get(path).status_code == 404, path

@@ -288,8 +288,11 @@ def test_the_first_load_is_light_and_a_reload_comes_from_the_cache(browser, serv
     ready(page)
     assets = [r for r in answers if r.request.resource_type in ("script", "stylesheet")]
     weight = sum(len(r.body()) for r in assets)
-    print(f"first load: {len(assets)} scripts and styles, {weight} bytes")
-    assert weight < 50_000  # script and style together, uncompressed
+    wire = sum(int(r.headers["content-length"]) for r in assets)
+    print(f"first load: {len(assets)} scripts and styles, {weight} bytes, {wire} on the wire")
+    assert {r.headers.get("content-encoding") for r in assets} == {"gzip"}
+    assert wire < 20_000  # what a phone downloads: script and style together, gzipped
+    assert weight < 64_000  # what it parses
     answers.clear()
     page.reload()
     ready(page)
@@ -509,3 +512,35 @@ def test_a_win_stays_in_sight_and_a_copied_link_is_said_in_the_dialog(
     assert player.locator("#mc-toast").is_hidden()
     shot(player, f"shopper-share-copied-{lang}")
     player.context.close()
+
+
+@pytest.mark.parametrize(("lang", "paused", "ended"), [
+    ("en", "Paused for a moment", "This activity has ended"),
+    ("zh", "活动暂停中", "活动已结束")])
+def test_an_open_page_follows_a_pause_a_resume_and_the_end(browser, server, lang, paused,  # noqa: F811
+                                                           ended):
+    aid = live(server, "lottery")
+    page = friend(browser, server, f"watcher-{lang}", lang)
+    beats: list[str] = []
+    page.on("request", lambda r: beats.append(r.url) if r.url.endswith("/heartbeat") else None)
+    visit(page, f"{server.base}/s/{aid}")
+    banner = page.locator("#mc-banner")
+    assert banner.is_hidden()
+    server.engine.pause(server.merchant, aid)
+    page.wait_for_function("document.body.className === 'mc-status-paused'")
+    assert banner.inner_text() == paused
+    assert page.locator("#mc-play button[data-action='draw']").is_disabled()
+    while_paused = len(beats)
+    server.engine.resume(server.merchant, aid)
+    page.wait_for_function("document.body.className === 'mc-status-live'")
+    assert banner.is_hidden()
+    assert page.locator("#mc-play button[data-action='draw']").is_enabled()
+    for _ in range(50):  # live again, the page beats again (the first beat goes at once)
+        if len(beats) > while_paused:
+            break
+        page.wait_for_timeout(100)
+    assert len(beats) > while_paused
+    server.engine.end(server.merchant, aid)
+    page.wait_for_function("document.body.className === 'mc-status-ended'")
+    assert banner.inner_text() == ended
+    page.context.close()

@@ -27,6 +27,7 @@ from flask_babel import Domain, force_locale
 from markupsafe import Markup
 
 from magic_cube.engine import Engine, EngineError, Participant
+from magic_cube.shopper import assets
 from magic_cube.shopper import context as ctx
 from magic_cube.shopper.partials import Formatter, render_partial
 
@@ -36,8 +37,8 @@ TRANSLATIONS = Domain(translation_directories=[str(Path(__file__).parent / "tran
 _ = TRANSLATIONS.gettext
 ANONYMOUS = Participant("")
 
-bp = Blueprint("shopper", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/s/static")
+bp = Blueprint("shopper", __name__, template_folder="templates")
+bp.add_url_rule("/s/static/<path:filename>", "static", assets.serve)
 
 
 def engine() -> Engine:
@@ -140,10 +141,15 @@ def _strings() -> dict[str, str]:
         "nickname": _("Your nickname"),
         "join": _("Continue"),
         "done": _("Done"),
-        "ended": _("Ended"),
         "days": _("d"),
         "close": _("Close"),
     }
+
+
+def _banners() -> dict[str, str]:
+    """What the page says above the play part while the activity is not live."""
+    return {"scheduled": _("Starts soon"), "paused": _("Paused for a moment"),
+            "ended": _("This activity has ended"), "archived": _("This activity has ended")}
 
 
 def _page(activity_id: str, room_id: str | None) -> Response:
@@ -153,7 +159,7 @@ def _page(activity_id: str, room_id: str | None) -> Response:
         public, part, fmt = play(activity_id, room_id, None, lang, preview)
         config = {"activity": activity_id, "room": room_id, "lang": lang,
                   "preview": bool(preview),
-                  "now": engine().now(), "strings": _strings(),
+                  "now": engine().now(), "strings": _strings(), "banners": _banners(),
                   "heartbeat": public.get("heartbeat_interval", 15),
                   "guests": bool(public.get("guests")), "status": public.get("status"),
                   "part": url_for("shopper.part", activity_id=activity_id),
@@ -162,7 +168,7 @@ def _page(activity_id: str, room_id: str | None) -> Response:
         data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
         html = render_template("shopper/page.html", activity=public, part=part, lang=lang,
                                room_id=room_id, config=data, ends=fmt.datetime(public["ends_at"]),
-                               preview=bool(preview),
+                               preview=bool(preview), banners=config["banners"],
                                _=_, other_lang="en" if lang == "zh" else "zh")
     response = Response(html, mimetype="text/html")
     if preview:  # shown in the console's phone frame (same origin), never cached
@@ -189,9 +195,11 @@ def part(activity_id: str) -> Response:
     lang = page_lang()
     room_id = request.args.get("room") or None
     with force_locale(lang):
-        html = play(activity_id, room_id, _participant(activity_id), lang)[1]
+        public, html, _fmt = play(activity_id, room_id, _participant(activity_id), lang)
     response = Response(html, mimetype="text/html")
     response.headers["X-Server-Time"] = str(engine().now())
+    # The activity may have started, paused or ended since the page was opened.
+    response.headers["X-Activity-Status"] = str(public.get("status", ""))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Authorization, Accept-Language, Cookie"
     return response

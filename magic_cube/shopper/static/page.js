@@ -61,6 +61,7 @@ async function refresh() {
     if (!res.ok) return;
     const server = Number(res.headers.get("X-Server-Time"));
     if (server) offset = server - Date.now() / 1000;
+    showStatus(res.headers.get("X-Activity-Status"));
     const html = await res.text();
     if (!busy && n > shown) {
       shown = n;
@@ -77,7 +78,7 @@ function tick() {
   for (const el of play.querySelectorAll("[data-countdown]")) {
     const left = Math.floor(Number(el.dataset.countdown) - now);
     if (left <= 0) {
-      el.textContent = S.ended;
+      el.textContent = "00:00:00";
       if (!el.dataset.over) { el.dataset.over = "1"; setTimeout(refresh, 1500); }
       continue;
     }
@@ -290,6 +291,17 @@ function start() {
   if (signedIn && config.status === "live") heartbeats = client.startHeartbeats(activity, config.heartbeat * 1000);
   // "ready": the page shows this shopper's own state (a host page or a test may wait for it).
   (signedIn ? refresh() : Promise.resolve()).then(() => { document.documentElement.dataset.mcReady = "1"; });
+}
+
+// Started, paused or ended while open: the banner and the heartbeats follow.
+function showStatus(status) {
+  if (!status || status === config.status) return;
+  config.status = status;
+  document.body.className = `mc-status-${status}`;
+  const banner = document.getElementById("mc-banner");
+  if (banner) { banner.textContent = config.banners[status] || ""; banner.hidden = status === "live"; }
+  if (heartbeats) heartbeats();
+  heartbeats = status === "live" && store.get(tokenKey) ? client.startHeartbeats(activity, config.heartbeat * 1000) : null;
 }
 
 function safeStorage() {
