@@ -19,8 +19,8 @@ from test_console import (  # noqa: F401  (fixtures)
     with_values,
 )
 
-from magic_cube.console.money import MoneyReads, money_view_keys
 from magic_cube.engine import Participant
+from magic_cube.engine.money import MoneyReads, money_view_keys
 
 POOL = {**CONFIGS["checkin_pool"], "pool_amount": 1_000_000}  # ¥10,000
 
@@ -47,6 +47,10 @@ def test_a_pools_money_is_worked_out_from_the_template(catalog) -> None:
     assert reads.money({"var": "me.claimed"})  # set from the share
     assert not reads.money({"var": "activity.qualified"})  # a head count
     assert not money_view_keys(catalog.get("lottery").doc)
+    # A bargain's price is cut by a split of what is left of itself: money all the same.
+    bargain = MoneyReads(catalog.get("bargain").doc)
+    assert bargain.money({"var": "room.price"}) and bargain.money({"var": "local.cut"})
+    assert not bargain.money({"var": "room.helpers"})
 
 
 def test_a_check_in_pool_shows_its_pool_in_yuan(signed_in) -> None:

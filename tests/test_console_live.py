@@ -23,7 +23,8 @@ from test_console import Web, text_of
 from magic_cube import console
 from magic_cube.app import create_app
 from magic_cube.engine import EngineError, Participant
-from magic_cube.engine.live import InvalidRoomFilter, Units, opens_rooms, room_values
+from magic_cube.engine.live import InvalidRoomFilter, opens_rooms, room_values
+from magic_cube.engine.money import MoneyReads
 
 HOUR = 3600
 
@@ -206,7 +207,7 @@ def test_the_engine_refuses_a_bad_filter_with_a_stable_code(shop):
 def test_money_is_known_from_the_templates_data(catalog):
     def facts(template: str, config: dict[str, Any]) -> tuple[list[str], set[str]]:
         doc = catalog.get(template).doc
-        units, views = Units(doc, config), doc["views"]["room"]
+        units, views = MoneyReads(doc, config), doc["views"]["room"]
         return [k for k in room_values(doc) if units.money(views[k])], units.member_money()
 
     assert facts("bargain", CONFIGS["bargain"]) == (["price", "floor_price"], {"cut"})

@@ -29,7 +29,7 @@ from magic_cube.console.forms.schema import (
     resolve_node,
     schema_at,
 )
-from magic_cube.console.money import money_view_keys
+from magic_cube.engine.money import money_view_keys
 
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.

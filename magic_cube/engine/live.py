@@ -3,8 +3,7 @@ members and the actions on it.
 
 The merchant sees what a participant's room view shows (rendered for no one in particular),
 with the members' display names unmasked: they are the merchant's own users. Which room values
-are money is worked out from the template's data (`Units`): a value read from a money field of
-the config or of an action's params, or from a variable, split or sum made of those.
+are money is worked out from the template's data (`money.MoneyReads`, for the activity's config).
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from typing import Any
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import EngineError, RoomNotFound
 from magic_cube.engine.lifecycle import TIMER_STATUSES, Lifecycle, due_change
+from magic_cube.engine.money import MoneyReads
 from magic_cube.engine.performer import Performer, timer_window
 from magic_cube.engine.rooms import to_rules
 from magic_cube.rules.interpreter import render_view
-from magic_cube.rules.jsonlogic import JsonLogicError
-from magic_cube.rules.jsonlogic.compile import compile_rule
 from magic_cube.rules.jsonlogic.introspect import var_paths
 from magic_cube.rules.model import Actor, Snapshot
 from magic_cube.rules.timers import upcoming
@@ -28,7 +26,6 @@ ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
 # What a room view reads that the live list shows in columns of its own (status, initiator,
 # members, timers) or that depends on who looks (`me`, `actor`): such keys are left out.
 VIEWER_HEADS = ("room_info", "me", "actor", "now", "today")
-SUMS = ("+", "-", "min", "max")
 
 
 class InvalidRoomFilter(EngineError):
@@ -48,115 +45,6 @@ def opens_rooms(doc: dict[str, Any]) -> bool:
         elif isinstance(node, list):
             stack.extend(node)
     return False
-
-
-def template_effects(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every effect of every action, nested ones (`if`, `each`, `with`) included."""
-    out: list[dict[str, Any]] = []
-    stack: list[Any] = [a.get("effects") for a in (doc.get("actions") or {}).values()
-                        if isinstance(a, dict)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            out.append(node)
-            for value in node.values():
-                if isinstance(value, dict):
-                    stack.extend(v for k, v in value.items() if k in ("then", "else", "do"))
-    return out
-
-
-def is_money_prop(prop: Any) -> bool:
-    """A config or params property the merchant types as money (`x-ui.widget: money`)."""
-    return isinstance(prop, dict) and (prop.get("x-ui") or {}).get("widget") == "money"
-
-
-class Units:
-    """Which expressions of a template give money (fen), for one activity's config: reads of
-    money config fields and params, and variables, splits and sums built from them. An `if`
-    whose conditions read only the config takes the branch the config picks."""
-
-    def __init__(self, doc: dict[str, Any], config: dict[str, Any]) -> None:
-        self.config = config
-        props = (doc.get("config") or {}).get("schema", {}).get("properties") or {}
-        self.fields = {name for name, prop in props.items() if is_money_prop(prop)}
-        self.params: set[str] = set()
-        for action in (doc.get("actions") or {}).values():
-            schema = action.get("params") if isinstance(action, dict) else None
-            for name, prop in ((schema or {}).get("properties") or {}).items():
-                if is_money_prop(prop):
-                    self.params.add(name)
-        self.state = {scope: decls for scope, decls in (doc.get("state") or {}).items()
-                      if isinstance(decls, dict)}
-        self.locals: dict[str, Any] = {}
-        self.member_data: dict[str, list[Any]] = {}
-        for effect in template_effects(doc):
-            split = effect.get("split")
-            if isinstance(split, dict) and isinstance(split.get("as"), str):
-                self.locals[split["as"]] = split.get("total")
-            for kind in ("join", "create_room"):
-                body = effect.get(kind)
-                data = body.get("data") if isinstance(body, dict) else None
-                for key, rule in (data or {}).items():
-                    self.member_data.setdefault(key, []).append(rule)
-        self._busy: set[str] = set()
-
-    def member_money(self) -> set[str]:
-        """Keys of members' data that hold money."""
-        return {k for k, rules in self.member_data.items() if all(self.money(r) for r in rules)}
-
-    def money(self, rule: Any) -> bool:
-        if not isinstance(rule, dict) or len(rule) != 1:
-            return False
-        op, args = next(iter(rule.items()))
-        if op == "var":
-            return self._var(args[0] if isinstance(args, list) and args else args)
-        args = args if isinstance(args, list) else [args]
-        if op in SUMS:
-            return any(self.money(a) for a in args) and all(
-                self.money(a) or (isinstance(a, int | float) and not isinstance(a, bool))
-                for a in args)
-        if op == "if":
-            return self._if(args)
-        return False
-
-    def _var(self, path: Any) -> bool:
-        if not isinstance(path, str) or path in self._busy:
-            return False
-        head, _, rest = path.partition(".")
-        if head == "config":
-            return rest in self.fields
-        if head == "params":
-            return rest in self.params
-        if head == "local":
-            source = self.locals.get(rest)
-        elif head in ("room", "activity"):
-            decl = self.state.get(head, {}).get(rest)
-            source = decl.get("initial") if isinstance(decl, dict) else None
-        else:
-            return False
-        self._busy.add(path)  # a variable defined through itself is not money
-        try:
-            return self.money(source)
-        finally:
-            self._busy.discard(path)
-
-    def _if(self, args: list[Any]) -> bool:
-        pairs = [(args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
-        otherwise = args[-1] if len(args) % 2 else None
-        for condition, then in pairs:
-            if not all(p.startswith("config.") for p in var_paths(condition)):
-                break  # decided by the state: money only if every branch is
-            try:
-                if compile_rule(condition)({"config": self.config}):
-                    return self.money(then)
-            except JsonLogicError:
-                break
-        else:
-            return self.money(otherwise)
-        branches = [then for _, then in pairs] + ([otherwise] if len(args) % 2 else [])
-        return all(self.money(b) for b in branches)
 
 
 def room_values(doc: dict[str, Any]) -> list[str]:
@@ -253,7 +141,7 @@ class Live:
 
     def _units(self, activity: ActivityRecord, keys: list[str]) -> dict[str, Any]:
         doc = self.core.entry(activity).doc
-        units = Units(doc, activity.config)
+        units = MoneyReads(doc, activity.config)
         room_view = (doc.get("views") or {}).get("room") or {}
         return {"money": sorted(k for k in keys if units.money(room_view.get(k))),
                 "member_money": sorted(units.member_money())}
