@@ -230,6 +230,25 @@ def test_patch_of_a_live_editable_field_once_live_is_accepted(client, shop):
     assert r.get_json()["config"]["stock"] == 50
 
 
+def test_patch_of_a_live_config_as_get_returns_it_keeps_its_date_times(client, shop):
+    # The config was sent with +08:00 and is read back in UTC (`…Z`): the same instant, so
+    # resending it as read changes no frozen field.
+    activity = shop.live("checkin_pool")
+    config = client.get(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers).get_json()[
+        "config"]
+    assert config["settle_at"] == "2026-11-14T04:00:00Z"
+    r = client.patch(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers,
+                     json={"config": {**config, "daily_boost": 2000}})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["config"]["daily_boost"] == 2000
+    assert r.get_json()["config"]["settle_at"] == "2026-11-14T04:00:00Z"
+    moved = {**config, "settle_at": "2026-11-14T05:00:00Z"}
+    r = client.patch(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers,
+                     json={"config": moved})
+    assert r.status_code == 409
+    assert list(r.get_json()["errors"]) == ["settle_at"]
+
+
 def test_patch_of_title_once_live_is_409(client, shop):
     activity = shop.live("gift")
     r = client.patch(f"{ACTIVITIES}/{activity['id']}", headers=shop.headers,

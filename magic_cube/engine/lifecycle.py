@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -58,6 +59,31 @@ def known_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def _instant(value: Any) -> datetime | None:
+    """A date-time string with an offset as the instant it names, else None."""
+    if not isinstance(value, str) or len(value) < 20:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def same_setting(old: Any, new: Any) -> bool:
+    """Whether a config value is unchanged: equal, or the same instants written with another
+    offset — the API reads a config's `*_at` date-times back in UTC (`…Z`), so a config
+    resent as read must not count as changing them."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(same_setting(old[k], new[k]) for k in old)
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(map(same_setting, old, new))
+    if old == new:
+        return True
+    instant = _instant(old)
+    return instant is not None and instant == _instant(new)
 
 
 def follow_config(doc: dict[str, Any], state: dict[str, Any], before: dict[str, Any],
@@ -378,10 +404,12 @@ class Lifecycle:
         # resending the config as first written (defaults omitted) changes nothing frozen.
         new = entry.config_validator.fill_defaults(new)
         old = activity.config
-        frozen = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k)
+        frozen = sorted(k for k in set(new) | set(old) if not same_setting(old.get(k), new.get(k))
                         and k not in entry.compiled.live_editable)
         if frozen:
             raise not_editable(frozen, "Cannot change once published")
+        # A value resent in another form keeps its stored form: nothing to log or follow.
+        new = {k: (old[k] if k in old and same_setting(old[k], v) else v) for k, v in new.items()}
         config = validated_config(entry, new, lang)
         before = {k: old.get(k) for k in config if config.get(k) != old.get(k)}
         if not before:
