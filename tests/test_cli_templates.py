@@ -4,6 +4,7 @@ import json
 import shlex
 
 from click.testing import CliRunner
+from template_factory import minimal_template, write_template
 
 from magic_cube.catalog import Catalog, validate_path
 from magic_cube.catalog.labels import label_warnings_of
@@ -217,3 +218,21 @@ def test_the_commands_see_the_template_dirs_a_server_would_serve(tmp_path, monke
     assert "extra_one" in listed.output and "lottery" in listed.output
     assert runner.invoke(cli, ["templates", "show", "extra_one"]).exit_code == 0
     assert " 0 failed" in runner.invoke(cli, ["templates", "test", "extra_one"]).output
+
+
+def test_templates_validate_warns_when_a_live_edit_would_not_reach_the_state(tmp_path):
+    # `seats` starts from joins_per_day but not as exactly {"var": "config.joins_per_day"}:
+    # the merchant's live edit would change the config and leave `seats` as it was.
+    doc = minimal_template()
+    doc["state"]["activity"]["seats"] = {
+        "type": "integer", "initial": {"*": [{"var": "config.joins_per_day"}, 2]}}
+    doc["state"]["activity"]["left"] = {
+        "type": "integer", "initial": {"var": "config.joins_per_day"}}
+    write_template(tmp_path, doc)
+    assert validate_path(tmp_path / "mini") == []
+    warnings = label_warnings_of(tmp_path / "mini")
+    assert [w.path for w in warnings if w.code == "live_edit_not_followed"] == [
+        "state.activity.seats.initial"]
+    result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
+    assert result.exit_code == 0
+    assert "a live edit of joins_per_day changes only the config" in result.output

@@ -1,6 +1,7 @@
 """Warnings for texts a template leaves to its merchants' guesswork: a config field without a
 zh/en label, a choice without one (the console would show the raw value), an emitted event
-type without a label in `events`; and a view that reads `now`, which goes stale.
+type without a label in `events`; a view that reads `now`, which goes stale; and a
+live-editable config field whose edit the state it seeds does not follow.
 
 These are warnings, not problems: such a template still works, but its console speaks in
 property names and event codes. `magic-cube templates validate` prints them.
@@ -12,6 +13,7 @@ from typing import Any
 
 from magic_cube.catalog.problems import TemplateProblem, format_path
 from magic_cube.catalog.schemaref import resolve
+from magic_cube.rules.jsonlogic.introspect import reads_path
 
 Path = list[str | int]
 
@@ -29,7 +31,7 @@ def label_warnings(doc: dict[str, Any], file: str,
                    own_page: bool = True) -> list[TemplateProblem]:
     """One warning per config field, choice or emitted event without zh and en labels, and —
     for a template without its own page (`own_page`), shown by the generic one — per view key."""
-    out: list[TemplateProblem] = _stale_view_warnings(doc, file)
+    out: list[TemplateProblem] = _stale_view_warnings(doc, file) + _config_warnings(doc, file)
     if not own_page:
         out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})
@@ -55,6 +57,31 @@ def _stale_view_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem
                     f"view key {key!r} reads now: a view changes only with the state and the "
                     "date, so this goes stale between changes (show the time, or let a timer "
                     "write the state)", "view_reads_now"))
+    return out
+
+
+def _config_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """A live-editable field read by an activity variable's initial value that does not
+    follow its edits: only a number whose initial is exactly `{"var": "config.X"}` moves
+    with X (engine/lifecycle.py, `follow_config`)."""
+    config = mapping(doc.get("config"))
+    out: list[TemplateProblem] = []
+    editable = config.get("live_editable")
+    if not isinstance(editable, list):
+        return out
+    variables = mapping(mapping(doc.get("state")).get("activity"))
+    for name in (n for n in editable if isinstance(n, str)):
+        for var, decl in variables.items():
+            initial = mapping(decl).get("initial")
+            follows = initial == {"var": f"config.{name}"} \
+                and mapping(decl).get("type") in ("integer", "number")
+            if not follows and reads_path(initial, f"config.{name}"):
+                out.append(TemplateProblem(
+                    file, format_path(["state", "activity", var, "initial"]),
+                    f"activity.{var} starts from config.{name}, which is live-editable, but a "
+                    f"live edit of {name} changes only the config, not activity.{var}: only "
+                    f'a number whose initial is exactly {{"var": "config.{name}"}} follows '
+                    "an edit", "live_edit_not_followed"))
     return out
 
 
