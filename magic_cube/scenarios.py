@@ -16,7 +16,7 @@ from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import epoch
 from magic_cube.rules.jsonlogic.errors import JsonLogicError
-from magic_cube.rules.model import Outcome
+from magic_cube.rules.model import Outcome, Rejection
 from magic_cube.rules.sim import Simulation
 
 _OFFSET = re.compile(r"^\+(\d+)([smhd])$")
@@ -97,6 +97,8 @@ def run_scenario(template: CompiledTemplate, scenario: dict[str, Any], file: str
         if "action" in step:
             failures = _play(sim, step, rooms, where)
             result.failures.extend(failures)
+        elif "void" in step:
+            result.failures.extend(_void(sim, step, where, logged))
         else:
             sim.fire_timers()
             if "events" in step.get("expect", {}):
@@ -131,14 +133,15 @@ def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: s
         room = rooms[step["room"]]
     outcome = sim.act(actor, step["action"], step.get("params", {}), room=room, kind=kind,
                       first_time=step.get("first_time"), display_name=step.get("name", actor),
-                      device=step.get("device", ""), address=step.get("address", ""))
+                      device=step.get("device", ""), address=step.get("address", ""),
+                      via=step.get("via"))
     expect = step.get("expect", {})
     if not isinstance(outcome, Outcome):
         if expect.get("error") == outcome.error:
             return []
         wanted = f"error {expect['error']!r}" if "error" in expect else "success"
         return [f"{where}: {step['action']} by {actor}: expected {wanted}, "
-                f"got error {outcome.error!r} at {outcome.where} {outcome.detail}".rstrip()]
+                f"got error {outcome.error!r}{_refusal(outcome)}"]
     if "error" in expect:
         return [f"{where}: {step['action']} by {actor}: expected error {expect['error']!r}, "
                 f"got success {outcome.result!r}"]
@@ -155,6 +158,29 @@ def _play(sim: Simulation, step: dict[str, Any], rooms: dict[str, str], where: s
             assert saved is not None  # one of the two, checked above
             rooms[step["save_room"]] = saved
     return failures
+
+
+def _refusal(outcome: Rejection) -> str:
+    """Where and why an action was refused, as far as the rules say: ` at guards[1]: …`."""
+    at = f" at {outcome.where}" if outcome.where else ""
+    return f"{at}: {outcome.detail}" if outcome.detail else at
+
+
+def _void(sim: Simulation, step: dict[str, Any], where: str, logged: int) -> list[str]:
+    """A `{"void": NAME}` step: the merchant voids NAME, running the `by: void` actions."""
+    name = step["void"]
+    done = sim.void(name)
+    refused = [(action, o) for action, o in done if isinstance(o, Rejection)]
+    if refused:
+        action, outcome = refused[0]
+        what = f"void action {action!r}" if action else "void"
+        return [f"{where}: void of {name}: {what} refused with {outcome.error!r}"
+                f"{_refusal(outcome)}"]
+    wanted = step.get("expect", {}).get("events")
+    types = [e.type for entry in sim.log[logged:] for e in entry.events]
+    if wanted is not None and types != wanted:
+        return [f"{where}: void events: expected {wanted!r}, got {types!r}"]
+    return []
 
 
 def _state_of(sim: Simulation, scope: str, rooms: dict[str, str]) -> dict[str, Any] | None:

@@ -145,7 +145,9 @@ def test_validate_flags_a_merchant_step_without_subject(tmp_path):
     doc["steps"][0]["actor"] = "merchant"
     scenario.write_text(json.dumps(doc))
     problems = validate_path(tmp_path / "m")
-    assert [(p.path, p.code) for p in problems] == [("steps[0]", "missing_subject")]
+    # and check_in is a participant action besides: both are said at once
+    assert [(p.path, p.code) for p in problems] == [("steps[0].action", "wrong_actor"),
+                                                    ("steps[0]", "missing_subject")]
     result = runner.invoke(cli, ["templates", "test", str(tmp_path / "m")])
     assert result.exit_code == 1 and "needs `subject`" in result.output
 

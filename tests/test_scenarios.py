@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from activity_configs import CONFIGS
+from template_factory import i18n, minimal_template, write_template
 
+from magic_cube.catalog import validate_path
 from magic_cube.catalog.config import ConfigValidator
 from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate, compile_template
@@ -156,3 +159,95 @@ def test_unreachable_exemptions_are_still_current(template_id: str, code: str) -
     doc = _template_doc(template_id)
     assert code in doc.get("errors", {}) and code in action_codes(doc), "exemption is stale"
     assert code not in expected_errors(template_id), "now covered: drop the exemption"
+
+
+# --- share links and voids in scenarios -------------------------------------------------------
+
+
+def _inviting_template() -> CompiledTemplate:
+    """A template whose rules read who invited the actor: each `visit` records it."""
+    doc = minimal_template()
+    doc["state"]["participant"]["came_via"] = {"type": "string", "initial": ""}
+    doc["state"]["participant"]["generation"] = {"type": "integer", "initial": 0}
+    doc["actions"]["visit"] = {
+        "title": i18n("来访", "Visit"), "by": "participant",
+        "effects": [{"set": {"path": "me.came_via", "value": {"??": [{"var": "actor.inviter"},
+                                                                     ""]}}},
+                    {"set": {"path": "me.generation", "value": {"var": "actor.generation"}}}],
+        "result": {"invited": {"var": "actor.invited"}}}
+    return compile_template(doc)
+
+
+def test_a_step_via_a_sharer_makes_them_the_inviter_from_the_first_action_on() -> None:
+    scenario = {"title": "via", "config": {"team_size": 2}, "start": "2026-11-11T10:00:00+08:00",
+                "steps": [
+                    {"actor": "amy", "action": "visit", "device": "amy-phone-01"},
+                    {"actor": "bob", "action": "visit", "via": "amy",
+                     "expect": {"result": {"invited": True}}},
+                    {"actor": "bob", "action": "visit",
+                     "expect_state": {"me:bob": {"came_via": "amy", "generation": 1}}},
+                    {"actor": "cat", "action": "visit", "via": "bob",
+                     "expect_state": {"me:cat": {"came_via": "bob", "generation": 2}}},
+                    # a later link changes nothing: the first action named no one
+                    {"actor": "amy", "action": "visit", "via": "cat",
+                     "expect": {"result": {"invited": False}}},
+                    # a second account on the sharer's phone is no invitee
+                    {"actor": "amy2", "action": "visit", "via": "amy", "device": "amy-phone-01",
+                     "expect": {"result": {"invited": False}}},
+                    {"actor": "dan", "action": "visit", "via": "dan",
+                     "expect": {"result": {"invited": False}}}]}
+    assert scenario_problems(scenario, "s.json") == []
+    result = run_scenario(_inviting_template(), scenario)
+    assert result.ok, result.failures
+
+
+def test_a_void_step_runs_the_void_actions_and_blocks_the_participant() -> None:
+    scenario = {"title": "void", "config": {"prizes": [{"name": "Mug", "type": "physical",
+                                                        "stock": 2, "odds": 10000}]},
+                "start": "2026-11-11T10:00:00+08:00",
+                "steps": [
+                    {"actor": "amy", "action": "draw", "expect": {"result": {"hit": True}}},
+                    {"actor": "bob", "action": "draw",
+                     "expect_state": {"activity": {"stock": [0], "wins": 2}}},
+                    {"void": "amy", "expect": {"events": ["prize.voided"]},
+                     "expect_state": {"activity": {"stock": [1], "wins": 1},
+                                      "me:amy": {"prizes": []}}},
+                    {"actor": "amy", "action": "draw",
+                     "expect": {"error": "participant_blocked"}},
+                    {"actor": "cat", "action": "draw", "expect": {"result": {"hit": True}}}]}
+    assert scenario_problems(scenario, "s.json") == []
+    result = run_scenario(_compiled("lottery"), scenario,
+                          prepare_config=lambda config: fill_defaults("lottery", config))
+    assert result.ok, result.failures
+    never = {**scenario, "steps": [{"void": "zed"}]}
+    assert run_scenario(_compiled("lottery"), never, prepare_config=lambda config:
+                        fill_defaults("lottery", config)).failures == [
+        "steps[0]: void of zed: void refused with 'participant_not_found'"]
+
+
+def test_a_refused_step_says_why_without_a_gap() -> None:
+    scenario = {"title": "refused", "config": {"team_size": 2},
+                "start": "2026-11-11T10:00:00+08:00",
+                "steps": [{"actor": "amy", "action": "expire"}]}
+    result = run_scenario(_inviting_template(), scenario)
+    assert result.failures == ["steps[0]: expire by amy: expected success, got error "
+                               "'not_allowed': expire is performed by timer"]
+
+
+def test_validate_names_a_step_whose_actor_cannot_perform_its_action(tmp_path: Path) -> None:
+    doc = _template_doc("lottery")
+    write_template(tmp_path, doc)
+    steps = [{"actor": "amy", "action": "void"},
+             {"actor": "merchant", "subject": "amy", "action": "draw"},
+             {"actor": "amy", "action": "grant", "params": {"count": 1}},
+             {"actor": "amy", "action": "grant", "params": {"count": 1},
+              "expect": {"error": "not_allowed"}}]
+    (tmp_path / "lottery" / "scenarios").mkdir()
+    (tmp_path / "lottery" / "scenarios" / "s.json").write_text(json.dumps({
+        "title": "t", "config": CONFIGS["lottery"], "start": "2026-11-11T10:00:00+08:00",
+        "steps": steps}))
+    problems = validate_path(tmp_path / "lottery")
+    assert [(p.path, p.code) for p in problems] == [
+        ("steps[0].action", "wrong_actor"), ("steps[1].action", "wrong_actor"),
+        ("steps[2].action", "wrong_actor")]
+    assert '{"void": NAME}' in problems[0].message

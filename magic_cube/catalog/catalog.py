@@ -381,6 +381,32 @@ def validate_path(path: Path) -> list[TemplateProblem]:
     return problems
 
 
+def _step_actor_problems(entry: TemplateEntry, step: dict[str, Any], file: str,
+                         where: str) -> list[TemplateProblem]:
+    """A step whose actor cannot perform its action: the run would only say `not_allowed`."""
+    action = step["action"]
+    by = entry.doc["actions"][action].get("by")
+    if step.get("expect", {}).get("error") == "not_allowed":  # the refusal is the point
+        return []
+    merchant = step.get("actor") == "merchant"
+    if "void" in step:
+        message = "a void step has no actor or action: {\"void\": NAME} runs the void actions"
+    elif by == "void":
+        message = (f"{action!r} runs only when the merchant voids a participant: write the step "
+                   f"as {{\"void\": NAME}}")
+    elif by == "timer":
+        message = (f"{action!r} runs only from its timer: a step with just `at` lets the time "
+                   "pass")
+    elif by == "merchant" and not merchant:
+        message = (f"{action!r} is a merchant action: write the step with \"actor\": "
+                   "\"merchant\" and `subject`, the participant acted for")
+    elif by == "participant" and merchant:
+        message = f"{action!r} is a participant action: name the participant as `actor`"
+    else:
+        return []
+    return [TemplateProblem(file, f"{where}.action", message, "wrong_actor")]
+
+
 def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
     problems: list[TemplateProblem] = []
     declared = set(entry.doc.get("errors", {}))
@@ -406,6 +432,8 @@ def _scenario_problems(entry: TemplateEntry) -> list[TemplateProblem]:
                 problems.append(TemplateProblem(str(file), f"steps[{i}].action",
                                                 f"{action!r} is not an action of {entry.id}",
                                                 "unknown_action"))
+            elif action is not None:
+                problems += _step_actor_problems(entry, step, str(file), f"steps[{i}]")
             if action is not None and step.get("actor") == "merchant" and "subject" not in step:
                 problems.append(TemplateProblem(
                     str(file), f"steps[{i}]",

@@ -50,6 +50,10 @@ class Simulation:
         self.participants: dict[str, dict[str, Any]] = {}
         self.rooms: dict[str, Room] = {}
         self.seen: set[str] = set()  # participants with an accepted action
+        # (inviter, generation) of each participant, fixed by their first accepted action
+        self.attribution: dict[str, tuple[str | None, int]] = {}
+        self.devices: dict[str, set[str]] = {}  # the devices each participant acted from
+        self.blocked: set[str] = set()  # voided participants
         self.seq = 0
         self.log: list[LogEntry] = []
         self.limit_counts: dict[Key, int] = {}  # what the actions' limits have counted
@@ -102,14 +106,49 @@ class Simulation:
 
     def act(self, actor: str, action: str, params: dict[str, Any] | None = None,
             room: str | None = None, kind: str = "participant", first_time: bool | None = None,
-            display_name: str = "", device: str = "", address: str = "") -> Outcome | Rejection:
+            display_name: str = "", device: str = "", address: str = "",
+            via: str | None = None) -> Outcome | Rejection:
+        """Perform `action` as `actor`; `via` names the participant whose share link brought
+        them, which makes that sharer their inviter from their first accepted action on, as
+        the engine does (not themselves, nor from a device the sharer acted from)."""
         self.fire_timers()
         if self.ended:  # as the engine refuses any action on an ended activity
             return Rejection("activity_not_live")
+        if kind == "participant" and actor in self.blocked:
+            return Rejection("participant_blocked")
+        inviter, generation = None, 0
+        if kind == "participant":
+            inviter, generation = self._attribution(actor, via, device)
         who = Actor(actor, kind=kind, display_name=display_name,
                     first_time=(actor not in self.seen) if first_time is None else first_time,
-                    new_to_activity=actor not in self.seen)
+                    new_to_activity=actor not in self.seen, inviter=inviter,
+                    generation=generation)
         return self._perform(who, action, params or {}, room, (device, address))
+
+    def _attribution(self, actor: str, via: str | None, device: str) -> tuple[str | None, int]:
+        if actor in self.attribution:
+            return self.attribution[actor]
+        if via is None or via == actor or (device and device in self.devices.get(via, ())):
+            return None, 0
+        return via, self.attribution.get(via, (None, 0))[1] + 1
+
+    def void(self, participant: str) -> list[tuple[str, Outcome | Rejection]]:
+        """The merchant's void of a participant: each `by: void` action, in name order, as
+        them. A refusal undoes them all, as the engine's void transaction does; else the
+        participant is blocked from then on."""
+        self.fire_timers()
+        if participant not in self.participants:  # never acted: nothing to void
+            return [("", Rejection("participant_not_found"))]
+        before = self.activity, dict(self.participants)
+        done: list[tuple[str, Outcome | Rejection]] = []
+        for name in sorted(n for n, spec in self.template.actions.items() if spec.by == "void"):
+            outcome = self._perform(Actor(participant, kind="void"), name, {}, None)
+            done.append((name, outcome))
+            if isinstance(outcome, Rejection):
+                self.activity, self.participants = before
+                return done
+        self.blocked.add(participant)  # as the engine blocks whom it voided
+        return done
 
     def _perform(self, actor: Actor, action: str, params: dict[str, Any],
                  room_id: str | None, origin: tuple[str, str] = ("", "")
@@ -140,7 +179,11 @@ class Simulation:
             if outcome.room is not None:
                 self.rooms[outcome.room.room.id] = outcome.room.room
             entry.events = outcome.events
-            if actor.kind != "timer":
+            if actor.kind == "participant":
+                self.attribution.setdefault(actor.id, (actor.inviter, actor.generation))
+                if origin[0]:
+                    self.devices.setdefault(actor.id, set()).add(origin[0])
+            if actor.kind not in ("timer", "void"):
                 self.seen.add(actor.id)
         return outcome
 
