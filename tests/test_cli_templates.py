@@ -211,6 +211,29 @@ def test_validate_warns_of_a_view_that_compares_now(tmp_path):
     assert "'server_time' reads now" not in result.output
 
 
+def test_the_stale_view_warning_sees_through_definitions_and_spares_the_date(tmp_path):
+    # A view's ETag carries the local date: a comparison of today's date never goes stale,
+    # one of the time of day does, written out or behind a definition.
+    runner = CliRunner()
+    runner.invoke(cli, ["templates", "new", "days", "--dir", str(tmp_path)])
+    file = tmp_path / "days" / "template.json"
+    doc = json.loads(file.read_text())
+    doc["definitions"] = {"noonish": {">": [{"time_of_day": {"var": "now"}}, 43200]},
+                          "today_n": {"day_number": {"var": "now"}}}
+    doc["views"]["me"].update({
+        "after_noon": {"def": "noonish"},
+        "new_week": {"===": [{"day_of_week": {"var": "now"}}, 1]},
+        "day_left": {"-": [{"def": "today_n"}, 20000]},
+        "shifted": {"day_number": {"+": [{"var": "now"}, 3600]}}})
+    doc["view_labels"] = {k: {"zh": k, "en": k} for k in doc["views"]["me"]}
+    file.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["templates", "validate", str(file)])
+    assert result.exit_code == 0, result.output
+    stale = sorted(line.split("view key ")[1].split(" ")[0] for line in result.output.splitlines()
+                   if "reads now" in line)
+    assert stale == ["'after_noon'", "'shifted'"]
+
+
 def test_the_commands_see_the_template_dirs_a_server_would_serve(tmp_path, monkeypatch):
     runner = CliRunner()
     runner.invoke(cli, ["templates", "new", "extra_one", "--dir", str(tmp_path)])

@@ -49,9 +49,10 @@ def _stale_view_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem
     """View keys that read `now` beside something else: a view changes only with the state
     and the date, so a comparison with the time goes stale between changes."""
     out = []
+    definitions = mapping(doc.get("definitions"))
     for scope, view in mapping(doc.get("views")).items():
         for key, rule in mapping(view).items():
-            if rule != {"var": "now"} and _reads_now(rule):
+            if rule != {"var": "now"} and _reads_now(rule, definitions, set()):
                 out.append(TemplateProblem(
                     file, format_path(["views", scope, key]),
                     f"view key {key!r} reads now: a view changes only with the state and the "
@@ -85,14 +86,27 @@ def _config_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
     return out
 
 
-def _reads_now(rule: Any) -> bool:
+# Operators whose value changes only when the local date does: what they make of `now` moves
+# with the date, which a view's ETag carries, so it never goes stale.
+_BY_DATE = frozenset({"local_date", "day_number", "start_of_day", "day_of_week", "week_number"})
+
+
+def _reads_now(rule: Any, definitions: dict[str, Any], seen: set[str]) -> bool:
+    """Whether `rule` reads the time of day: `now` itself, not only its date, here or in a
+    definition it reads."""
     if isinstance(rule, dict):
         if rule.get("var") == "now" or (isinstance(rule.get("var"), list)
                                          and rule["var"][:1] == ["now"]):
             return True
-        return any(_reads_now(v) for v in rule.values())
+        if len(rule) == 1 and next(iter(rule)) in _BY_DATE \
+                and next(iter(rule.values())) in ({"var": "now"}, [{"var": "now"}]):
+            return False
+        name = rule.get("def") if len(rule) == 1 else None
+        if isinstance(name, str) and name not in seen:
+            return _reads_now(definitions.get(name), definitions, seen | {name})
+        return any(_reads_now(v, definitions, seen) for v in rule.values())
     if isinstance(rule, list):
-        return any(_reads_now(v) for v in rule)
+        return any(_reads_now(v, definitions, seen) for v in rule)
     return False
 
 
