@@ -118,3 +118,39 @@ def test_behind_a_trusted_proxy_each_shopper_has_an_ip_limit_of_their_own(tmp_pa
                           headers={"X-Forwarded-For": ip}).status_code
     assert [poll("1.1.1.1"), poll("1.1.1.1"), poll("1.1.1.1")] == [200, 200, 429]
     assert poll("2.2.2.2") == 200
+
+
+def test_retry_after_is_at_least_a_second(tmp_path, catalog, monkeypatch):
+    # The limiter rounds its wait down: in the window's last second it would say 0, and a
+    # client that retries at once is refused again.
+    import time
+    app = _app(tmp_path, catalog, rate_limit_actions="1/second")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    now = [1_900_000_000.9]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    assert client.post(f"/v1/activities/{activity}/actions/draw", headers=amy).status_code == 200
+    now[0] += 0.6  # still in the window, less than a second before the limiter's reset time
+    refused = client.post(f"/v1/activities/{activity}/actions/draw", headers=amy)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1"
+
+
+def test_a_templates_own_429_carries_no_retry_after(tmp_path, catalog):
+    # `send_limit` is an answer for today: no wait brings the send back, so no Retry-After.
+    app = _app(tmp_path, catalog)
+    engine = app.extensions["magic_cube"]
+    merchant, _ = engine.create_merchant("limits")
+    activity = engine.create_activity(merchant, "gift", {
+        "gift_name": "Tea", "mode": "units", "sends_per_day": 1})["id"]
+    engine.publish(merchant, activity)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    send = {"params": {"shares": 1}}
+    path = f"/v1/activities/{activity}/actions/send"
+    assert client.post(path, json=send, headers=amy).status_code == 200
+    refused = client.post(path, json=send, headers=amy)
+    assert (refused.status_code, refused.get_json()["error"]) == (429, "send_limit")
+    assert "Retry-After" not in refused.headers
+    assert refused.headers["X-RateLimit-Limit"]

@@ -39,10 +39,22 @@ def ip_key() -> str:
 
 def retry_after_only_when_refused(response: Response) -> Response:
     """Flask-Limiter sends `Retry-After` with every response it counts; the header tells a
-    client to wait, so only a refusal (429, or 503) may carry it."""
-    if response.status_code not in (429, 503):
+    client to wait, so only a refusal for being busy (429 rate_limited, or 503) may carry it —
+    not a template's own 429 (`help_limit`: no wait brings that help back today). The limiter
+    rounds the wait down, to 0 within the window's last second; a client that retries at once
+    is refused again, so the wait is at least a second."""
+    if response.status_code == 503:
+        return response
+    if response.status_code != 429 or not _rate_limited(response):
         response.headers.pop("Retry-After", None)
+    elif (wait := response.headers.get("Retry-After", "")).isdigit() and int(wait) < 1:
+        response.headers["Retry-After"] = "1"
     return response
+
+
+def _rate_limited(response: Response) -> bool:
+    body = response.get_json(silent=True) if response.is_json else None
+    return isinstance(body, dict) and body.get("error") == "rate_limited"
 
 
 def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
