@@ -52,7 +52,9 @@ export interface FieldError {
   message: string;
 }
 
-/** Any failure answered by the server; switch on `code` (docs/api.md#error-codes). */
+/** Any failure; switch on `code` (docs/api.md#error-codes). The client's own codes:
+ * "network_error", "action_unsettled", "token_unavailable" (getToken failed, nothing sent) and
+ * "http_<status>" (a body that is not the API's). */
 export declare class MagicCubeError extends Error {
   constructor(init?: {
     code: string;
@@ -96,7 +98,9 @@ export interface TokenRequest {
   refresh: boolean;
 }
 
-/** Called before every request that needs a token; return null for none. */
+/** Called before every request that needs a token; return null for none. When it throws,
+ * the request fails with `token_unavailable` (retried like no answer), unless it threw a
+ * MagicCubeError with a status (e.g. guest()'s 403 guests_not_allowed), thrown as it is. */
 export type TokenProvider = (request: TokenRequest) => Promise<string | null> | string | null;
 
 /** The subset of `document` used to pause loops while the page is hidden. */
@@ -130,6 +134,14 @@ export interface ClientOptions {
   document?: VisibilitySource | null;
   /** Sent as Magic-Cube-Device (8-64 of A-Z a-z 0-9 _ -); default: deviceId(). */
   device?: string;
+  /** Where `rememberVia` keeps share codes; default: wx storage or localStorage, else memory. */
+  storage?: KeyValueStorage;
+}
+
+/** The part of localStorage `rememberVia` uses. */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
 }
 
 export interface WatchOptions {
@@ -193,13 +205,112 @@ export function solveChallenge(challenge: Challenge, options?: {
 /** The Magic-Cube-Challenge header value (ALTCHA's base64 JSON payload). */
 export function encodeSolution(challenge: Challenge, number: number): string;
 
-export interface ActionResult {
+/** An action's answer; `R` is the template's result (a bargain help: `{cut, price, …}`). */
+export interface ActionResult<R = Record<string, any>> {
   ok: true;
   action: string;
   seq: number;
+  /** The room acted on, or the one the action opened (share it); null for none. */
   room: string | null;
-  result: Record<string, unknown>;
+  result: R;
+  /** The event types the action emitted. */
   events: string[];
+}
+
+// -- views (docs/api.md, "Participant endpoints") -------------------------------------------------
+// `V` is the template's own view; its keys are the template's (GET /v1/merchant/templates/{id}).
+
+export type ActivityStatus = "draft" | "scheduled" | "live" | "paused" | "ended" | "archived";
+
+/** GET /v1/activities/{id}: what anyone may see. Times are ISO 8601 UTC ("…Z"). */
+export interface PublicActivity<V = Record<string, any>> {
+  id: string;
+  title: string;
+  /** Only a live activity accepts actions (else 409 activity_not_live). */
+  status: ActivityStatus;
+  template: { id: string; version: string; kind: string; title: string };
+  timezone: string;
+  starts_at: string | null;
+  ends_at: string | null;
+  view: V;
+  /** The participant actions; `room: "target"` ones need a `room`. */
+  actions: Array<{ name: string; title: string; room: "none" | "target" }>;
+  fairness: { seed_commitment: string | null; seed: string | null };
+  /** Seconds between heartbeats. */
+  heartbeat_interval: number;
+  /** Whether `guest()` gives tokens for this activity. */
+  guests: boolean;
+}
+
+/** A room's member as others see them: a masked name, never an id. */
+export interface RoomMember<D = Record<string, any>> {
+  name: string;
+  role: string;
+  data: D;
+  is_me: boolean;
+  joined_at: string;
+}
+
+export type RoomStatus = "open" | "succeeded" | "failed" | "expired";
+
+/** GET /v1/activities/{id}/rooms/{room}: a bargain, a group, a gift pack … */
+export interface RoomView<V = Record<string, any>> {
+  id: string;
+  activity_id: string;
+  status: RoomStatus;
+  view: V;
+}
+
+/** A redemption code (核销码) of the participant's, in `/me`. */
+export interface OwnCode {
+  code: string;
+  /** The event that won it, e.g. "prize.awarded". */
+  event: string;
+  item: string;
+  kind: string;
+  /** Smallest currency unit (fen), or null when the template gives none. */
+  amount: number | null;
+  created_at: string;
+  redeemed_at: string | null;
+  voided_at: string | null;
+  shipped_at: string | null;
+  carrier: string;
+  tracking: string;
+}
+
+/** GET /v1/activities/{id}/me: the participant's own state. */
+export interface MeView<V = Record<string, any>> {
+  activity_id: string;
+  participant: string;
+  view: V;
+  /** Rooms they belong to, newest first. */
+  rooms: string[];
+  /** Their redemption codes, oldest first. */
+  codes: OwnCode[];
+}
+
+/** POST /v1/activities/{id}/share. */
+export interface ShareLink {
+  /** At most 32 of [A-Za-z0-9]: fits a mini-program code's `scene`. */
+  code: string;
+  /** The shopper page's share link. */
+  url: string;
+  activity_id: string;
+  room: string | null;
+}
+
+/** GET /v1/shares/{code}: where a code leads. */
+export interface SharedLink extends ShareLink {
+  /** The sharer's masked name. */
+  sharer: string;
+  /** The activity's or room's shopper page. */
+  shopper_url: string;
+}
+
+export interface GuestToken {
+  token: string;
+  participant: string;
+  expires_at: string;
 }
 
 export interface HeartbeatResult {
@@ -244,17 +355,25 @@ export declare class MagicCubeClient {
   get<T = any>(path: string, options?: { auth?: boolean }): Promise<T>;
 
   watch<T = any>(path: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
-  watchActivity<T = any>(activityId: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
-  watchRoom<T = any>(activityId: string, room: string, onChange: OnChange<T>,
+  /** `V`: the template's activity view. */
+  watchActivity<V = Record<string, any>>(activityId: string,
+    onChange: OnChange<PublicActivity<V>>, options?: WatchOptions): Stop;
+  watchRoom<V = Record<string, any>>(activityId: string, room: string,
+    onChange: OnChange<RoomView<V>>, options?: WatchOptions): Stop;
+  watchMe<V = Record<string, any>>(activityId: string, onChange: OnChange<MeView<V>>,
     options?: WatchOptions): Stop;
-  watchMe<T = any>(activityId: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
 
-  act(activityId: string, action: string, options?: ActOptions): Promise<ActionResult>;
+  /** `R`: the template's result for this action. Sends the remembered `via` when none given. */
+  act<R = Record<string, any>>(activityId: string, action: string,
+    options?: ActOptions): Promise<ActionResult<R>>;
   heartbeat(activityId: string): Promise<HeartbeatResult>;
   startHeartbeats(activityId: string, intervalMs?: number, options?: HeartbeatOptions): Stop;
-  share(activityId: string, options?: { room?: string }): Promise<{ url: string; code: string }>;
-  guest(activityId: string, nickname: string):
-    Promise<{ token: string; participant: string; expires_at: string }>;
+  share(activityId: string, options?: { room?: string }): Promise<ShareLink>;
+  /** Where a share code leads; no token. Counts one open of the link. */
+  resolveShare(code: string): Promise<SharedLink>;
+  /** Keep the first code that brought this device to the activity; answers the kept one. */
+  rememberVia(activityId: string, code?: string | null): string | null;
+  guest(activityId: string, nickname: string): Promise<GuestToken>;
 }
 
 /** `new MagicCubeClient(options)`. */

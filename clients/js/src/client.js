@@ -7,7 +7,7 @@
 import { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 import { ActionUnsettledError, MagicCubeError, NetworkError, parseRetryAfter } from "./errors.js";
 import { fetchRequest, header, parseBody, wxRequest } from "./http.js";
-import { DEVICE_PATTERN, deviceId, randomId } from "./ids.js";
+import { DEVICE_PATTERN, defaultStorage, deviceId, memoryStorage, randomId } from "./ids.js";
 import {
   STOPPED, createStopper, defaultSleep, isHidden, retryDelay, whenVisible,
 } from "./timing.js";
@@ -20,6 +20,7 @@ export { deviceId, randomId } from "./ids.js";
 export const MAX_WAIT = 25; // seconds: the server refuses longer long polls (422 invalid_wait)
 
 const TOKEN_CODES = ["token_expired", "invalid_token"];
+const TOKEN_UNAVAILABLE = "token_unavailable"; // getToken failed: nothing was sent
 // Refusals that mean "try again in a moment" rather than "no".
 const RETRY_CODES = ["rate_limited", "idempotency_in_flight", "conflict"];
 const MAX_CHALLENGES = 2; // solved for one action at most
@@ -42,8 +43,8 @@ function clampWait(wait) {
 
 // The outcome of an action may be unknown only when it may have run: no answer, a 5xx, or a
 // first request with the same key still running.
-const mayHaveRun = (error) =>
-  error.status === 0 || error.status >= 500 || error.code === "idempotency_in_flight";
+const mayHaveRun = (error) => error.code !== TOKEN_UNAVAILABLE
+  && (error.status === 0 || error.status >= 500 || error.code === "idempotency_in_flight");
 
 function defaultRequest() {
   if (typeof fetch === "function") return fetchRequest;
@@ -99,6 +100,7 @@ export class MagicCubeClient {
       throw new TypeError("device: 8-64 letters, digits, _ or -");
     }
     this.device = options.device === undefined ? null : String(options.device);
+    this.storage = options.storage || defaultStorage() || memoryStorage(); // for rememberVia
   }
 
   /** This device's id: the one given, else one kept in storage (or memory) for good. */
@@ -109,15 +111,24 @@ export class MagicCubeClient {
 
   // -- one request -------------------------------------------------------------------------------
 
-  _token(refresh) {
-    if (!this.getToken) return Promise.resolve(null);
-    if (!refresh) return Promise.resolve(this.getToken({ refresh: false }));
-    // Requests that all meet an expired token share one refresh.
-    if (!this._refreshing) {
-      this._refreshing = Promise.resolve(this.getToken({ refresh: true }))
-        .finally(() => { this._refreshing = null; });
+  async _token(refresh) {
+    if (!this.getToken) return null;
+    try {
+      if (!refresh) return await this.getToken({ refresh: false });
+      // Requests that all meet an expired token share one refresh.
+      if (!this._refreshing) {
+        this._refreshing = Promise.resolve()
+          .then(() => this.getToken({ refresh: true }))
+          .finally(() => { this._refreshing = null; });
+      }
+      return await this._refreshing;
+    } catch (err) {
+      // A definite answer (guests_not_allowed) stays one; a backend out of reach is retried.
+      if (err instanceof MagicCubeError && err.status !== 0) throw err;
+      const error = new MagicCubeError({ code: TOKEN_UNAVAILABLE, message: `getToken: ${err}` });
+      error.cause = err;
+      throw error;
     }
-    return this._refreshing;
   }
 
   async _transmit({ method, url, headers, body, timeoutMs, signal }, token) {
@@ -283,7 +294,8 @@ export class MagicCubeClient {
     if (room !== undefined && room !== null) body.room = room;
     if (params !== undefined && params !== null) body.params = params;
     // The share code of the first link that brought this device here (attribution).
-    if (via) body.via = via;
+    const code = via || this.rememberVia(activityId);
+    if (code) body.via = code;
     const path = `${activityPath(activityId)}/actions/${enc(action)}`;
     const started = this.now();
     let uncertain = false;
@@ -387,6 +399,24 @@ export class MagicCubeClient {
     });
   }
 
+  /** Where a share code leads, without a token: `{activity_id, room, sharer, …}`. */
+  resolveShare(code) {
+    return this.call({ path: `/v1/shares/${enc(code)}`, auth: false });
+  }
+
+  /** Keep the first share code that brought this device to an activity; the kept one. */
+  rememberVia(activityId, code) {
+    const key = `magic-cube.via.${activityId}`;
+    let kept = null;
+    try {
+      kept = this.storage.getItem(key);
+      if (!kept && code) this.storage.setItem(key, (kept = String(code)));
+    } catch (err) {
+      // Storage that fails keeps nothing.
+    }
+    return kept || code || null;
+  }
+
   /** A participant token for a shopper without an account: `{token, participant, expires_at}`. */
   guest(activityId, nickname) {
     return this.call({
@@ -398,7 +428,7 @@ export class MagicCubeClient {
   }
 }
 
-/** The public view of an activity is the one view that needs no token. */
+/** The public view of an activity and a share code need no token. */
 function isPublicView(path) {
-  return /^\/v1\/activities\/[^/?]+\/?$/.test(path);
+  return /^\/v1\/(activities|shares)\/[^/?]+\/?$/.test(path);
 }

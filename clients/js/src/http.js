@@ -62,7 +62,17 @@ export async function fetchRequest({ method, url, headers, body, timeoutMs, sign
 export function wxRequest(wx) {
   return ({ method, url, headers, body, timeoutMs, signal }) =>
     new Promise((resolve, reject) => {
-      const task = wx.request({
+      const fail = (reason, cause) =>
+        reject(new NetworkError(`${method} ${url}: ${reason}`, { cause }));
+      if (signal && signal.aborted) {
+        fail("aborted");
+        return;
+      }
+      let task = null;
+      const cancel = () => task && task.abort && task.abort();
+      const settled = () => { if (signal) signal.removeEventListener("abort", cancel); };
+      if (signal) signal.addEventListener("abort", cancel, { once: true });
+      task = wx.request({
         url,
         method,
         header: headers,
@@ -70,16 +80,15 @@ export function wxRequest(wx) {
         timeout: timeoutMs,
         dataType: "text",
         responseType: "text",
-        success: (res) =>
-          resolve({ status: res.statusCode, headers: lowercaseKeys(res.header), body: res.data }),
+        success: (res) => {
+          settled();
+          resolve({ status: res.statusCode, headers: lowercaseKeys(res.header), body: res.data });
+        },
         fail: (err) => {
-          const reason = (err && err.errMsg) || "wx.request failed";
-          reject(new NetworkError(`${method} ${url}: ${reason}`, { cause: err }));
+          settled();
+          fail((err && err.errMsg) || "wx.request failed", err);
         },
       });
-      if (signal && task && typeof task.abort === "function") {
-        signal.addEventListener("abort", () => task.abort(), { once: true });
-      }
     });
 }
 

@@ -28,24 +28,33 @@ export function randomId() {
     .join("-");
 }
 
-function defaultStore() {
+export function memoryStorage() {
+  const items = {};
+  return { getItem: (key) => items[key] || null, setItem: (key, value) => { items[key] = value; } };
+}
+
+/** `{getItem, setItem}` on wx storage or localStorage, or null where there is neither. */
+export function defaultStorage() {
   if (typeof wx !== "undefined" && wx && typeof wx.getStorageSync === "function") {
     return {
-      get: () => wx.getStorageSync(DEVICE_KEY), // "" when absent
-      set: (v) => wx.setStorageSync(DEVICE_KEY, v),
+      getItem: (key) => wx.getStorageSync(key) || null, // "" when absent
+      setItem: (key, value) => wx.setStorageSync(key, value),
     };
   }
   try {
-    if (typeof localStorage !== "undefined" && localStorage) {
-      return {
-        get: () => localStorage.getItem(DEVICE_KEY),
-        set: (v) => localStorage.setItem(DEVICE_KEY, v),
-      };
-    }
+    if (typeof localStorage !== "undefined" && localStorage) return localStorage;
   } catch (err) {
     // Reading `localStorage` itself throws where storage is blocked (sandboxed frames).
   }
   return null;
+}
+
+function defaultStore() {
+  const storage = defaultStorage();
+  return storage && {
+    get: () => storage.getItem(DEVICE_KEY),
+    set: (v) => storage.setItem(DEVICE_KEY, v),
+  };
 }
 
 let memoryDeviceId = null;

@@ -6,9 +6,9 @@ export function backoffDelay(failures, random = Math.random, baseMs = 1000, capM
   return delay + random() * (delay / 2);
 }
 
-/** How long to wait before retrying after `error`: Retry-After when the server gave one. */
+/** How long to wait before retrying after `error`: Retry-After (at least 1 s), else backoff. */
 export function retryDelay(error, failures, random) {
-  if (error && typeof error.retryAfter === "number") return error.retryAfter * 1000;
+  if (error && typeof error.retryAfter === "number") return Math.max(1000, error.retryAfter * 1000);
   return backoffDelay(failures, random);
 }
 
@@ -16,13 +16,33 @@ export const defaultSleep = (ms) => new Promise((resolve) => setTimeout(resolve,
 
 export const STOPPED = Symbol("stopped");
 
+/** Enough of an AbortController where there is none (mini-programs) to cancel a stopped poll. */
+export function abortController() {
+  if (typeof AbortController === "function") return new AbortController();
+  const listeners = new Set();
+  const signal = {
+    aborted: false,
+    addEventListener(type, listener) { if (type === "abort") listeners.add(listener); },
+    removeEventListener(type, listener) { listeners.delete(listener); },
+  };
+  return {
+    signal,
+    abort() {
+      if (signal.aborted) return;
+      signal.aborted = true;
+      for (const listener of [...listeners]) listener();
+      listeners.clear();
+    },
+  };
+}
+
 /** The stop switch of one loop; `until(p)` settles with STOPPED as soon as it is thrown. */
 export function createStopper() {
   let resolveStop;
   const stopper = {
     stopped: false,
     promise: new Promise((resolve) => { resolveStop = resolve; }),
-    controller: typeof AbortController === "function" ? new AbortController() : null,
+    controller: abortController(),
     stop() {
       if (stopper.stopped) return;
       stopper.stopped = true;
