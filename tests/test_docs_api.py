@@ -72,6 +72,16 @@ def test_every_code_of_the_bundled_templates_is_in_the_table(doc, catalog):
                 f"{entry.id}: {code} ({spec['status']}) missing from docs/api.md"
 
 
+def test_every_participant_action_of_the_bundled_templates_is_in_the_table(doc, catalog):
+    rows = set(re.findall(r"^\| `(\w+)` \| `(\w+)` \| (target|–) \|", doc, re.MULTILINE))
+    for entry in catalog.entries():
+        for name, action in entry.doc["actions"].items():
+            if action.get("by", "participant") == "participant":
+                room = "target" if action.get("room") == "target" else "–"
+                assert (entry.id, name, room) in rows, \
+                    f"{entry.id}.{name} (room {room}) missing from the actions table"
+
+
 def test_every_endpoint_is_documented(doc, client):
     spec = client.get("/openapi.json").get_json()
     text = re.sub(r"\{\w+\}", "{}", doc)
