@@ -62,3 +62,19 @@ def test_an_api_refusal_speaks_the_requests_language(shop, client):
         assert r.get_json()["message"] == said, r.get_json()
     r = client.get("/v1/nowhere", headers={"Accept-Language": "zh"})
     assert r.get_json()["message"] == "接口不存在"
+
+
+def test_an_activity_that_is_not_live_says_so_in_the_requests_language(shop, client):
+    # The refusal a shopper meets most (an activity paused or over) is shown as it is worded.
+    live = shop.live("lottery")
+    assert shop.lifecycle(live["id"], "pause").status_code == 200
+    token = shop.token("amy")
+    for lang, said in (("zh-CN", "活动已暂停"), ("en", "The activity is paused")):
+        r = client.post(f"/v1/activities/{live['id']}/actions/draw",
+                        headers={"Authorization": f"Bearer {token}", "Accept-Language": lang})
+        body = r.get_json()
+        assert (r.status_code, body["error"]) == (409, "activity_not_live")
+        assert body["message"] == said
+        assert body["errors"] == {"status": [{"code": "paused", "message": said}]}
+    r = client.post(f"/v1/activities/{live['id']}/actions/draw", headers={"Accept-Language": "zh"})
+    assert r.get_json()["message"] == "需要参与者令牌"

@@ -188,6 +188,10 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
     lang = request_lang() if has_request_context() else "en"
     if lang != "en":  # our own words in the request's language, where the catalog has them
         body["message"] = gettext(lang, body["message"])
+        for details in body.get("errors", {}).values():  # `status`: "The activity is paused"
+            for detail in details if isinstance(details, list) else ():
+                if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+                    detail["message"] = gettext(lang, detail["message"])
     response = jsonify(body)
     response.status_code = error.status
     if error.status == 401:

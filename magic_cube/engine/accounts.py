@@ -295,7 +295,7 @@ class Accounts:
     def authenticate_participant(self, activity_id: str, token: str | None) -> Participant:
         """The participant a token names, checked against the activity's merchant's secret."""
         if not token:
-            raise InvalidToken("A participant token is required")
+            raise InvalidToken(InvalidToken.missing)
         return read_participant_token(self._participant_secret(activity_id), token,
                                       self.core.now())
 

@@ -162,8 +162,9 @@ class Actions:
     def _checked(self, tx: Tx, activity: ActivityRecord, template: CompiledTemplate,
                  request: ActionRequest, now: int, lang: str) -> ActionOutcome:
         if activity.status != "live":
-            raise ActivityNotLive(f"The activity is {activity.status}", errors={"status": [
-                {"code": activity.status, "message": f"The activity is {activity.status}"}]})
+            said = ActivityNotLive.by_status.get(activity.status, ActivityNotLive.message)
+            raise ActivityNotLive(said, errors={"status": [
+                {"code": activity.status, "message": said}]})
         spec = template.actions.get(request.action)
         if spec is None or spec.by in ("timer", "void"):
             raise UnknownAction(f"No action {shown(request.action)} in this activity")

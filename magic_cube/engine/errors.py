@@ -49,6 +49,11 @@ class UnknownAction(NotFound):
 
 class ActivityNotLive(EngineError):
     code, status, message = "activity_not_live", 409, N_("The activity is not live")
+    # What a refused action says for each status (in the request's language, like `message`).
+    by_status = {"draft": N_("The activity is draft"),
+                 "scheduled": N_("The activity is scheduled"),
+                 "paused": N_("The activity is paused"), "ended": N_("The activity is ended"),
+                 "archived": N_("The activity is archived")}
 
 
 class InvalidTransition(EngineError):
@@ -76,6 +81,7 @@ class Unauthorized(EngineError):
 class InvalidToken(EngineError):
     code, status = "invalid_token", 401
     message = N_("The participant token is missing, malformed or forged")
+    missing = N_("A participant token is required")
 
 
 class TokenExpired(EngineError):
