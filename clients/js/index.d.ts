@@ -45,6 +45,12 @@ export interface WxLike {
 /** `request` for mini-programs: `wxRequest(wx)`. */
 export declare function wxRequest(wx: WxLike): RequestFunction;
 
+/** The mini-program's visibility (hidden from wx.onAppHide to wx.onAppShow), one per `wx`. */
+export declare function wxVisibility(wx: {
+  onAppHide(listener: () => void): void;
+  onAppShow(listener: () => void): void;
+}): VisibilitySource;
+
 // -- errors ---------------------------------------------------------------------------------------
 
 export interface FieldError {
@@ -130,7 +136,8 @@ export interface ClientOptions {
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   random?: () => number;
-  /** Default: the global `document` when there is one; null never pauses. */
+  /** Default: the global `document`, else in a mini-program wxVisibility(wx); null never
+   * pauses. */
   document?: VisibilitySource | null;
   /** Sent as Magic-Cube-Device (8-64 of A-Z a-z 0-9 _ -); default: deviceId(). */
   device?: string;
@@ -353,6 +360,10 @@ export declare class MagicCubeClient {
   /** `send`, then the 2xx body or a thrown MagicCubeError. */
   call<T = any>(options: SendOptions): Promise<T>;
   get<T = any>(path: string, options?: { auth?: boolean }): Promise<T>;
+  /** One read of a view (no polling). */
+  getActivity<V = Record<string, any>>(activityId: string): Promise<PublicActivity<V>>;
+  getRoom<V = Record<string, any>>(activityId: string, room: string): Promise<RoomView<V>>;
+  getMe<V = Record<string, any>>(activityId: string): Promise<MeView<V>>;
 
   watch<T = any>(path: string, onChange: OnChange<T>, options?: WatchOptions): Stop;
   /** `V`: the template's activity view. */

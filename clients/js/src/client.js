@@ -9,13 +9,14 @@ import { ActionUnsettledError, MagicCubeError, NetworkError, parseRetryAfter } f
 import { fetchRequest, header, parseBody, wxRequest } from "./http.js";
 import { DEVICE_PATTERN, defaultStorage, deviceId, memoryStorage, randomId } from "./ids.js";
 import {
-  STOPPED, createStopper, defaultSleep, isHidden, retryDelay, whenVisible,
+  STOPPED, createStopper, defaultSleep, defaultVisibility, isHidden, retryDelay, whenVisible,
 } from "./timing.js";
 
 export { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 export { ActionUnsettledError, MagicCubeError, NetworkError } from "./errors.js";
 export { fetchRequest, wxRequest } from "./http.js";
 export { deviceId, randomId } from "./ids.js";
+export { wxVisibility } from "./timing.js";
 
 export const MAX_WAIT = 25; // seconds: the server refuses longer long polls (422 invalid_wait)
 
@@ -91,8 +92,7 @@ export class MagicCubeClient {
     this.sleep = options.sleep || defaultSleep;
     this.now = options.now || (() => Date.now());
     this.random = options.random || Math.random;
-    this.document = options.document !== undefined
-      ? options.document : (typeof document !== "undefined" ? document : null);
+    this.document = options.document !== undefined ? options.document : defaultVisibility();
     this._refreshing = null;
     // Sent as Magic-Cube-Device with actions and share links, so that limits per device count
     // this phone whatever account it uses. A mini-program may pass its own stable id.
@@ -259,6 +259,19 @@ export class MagicCubeClient {
     const stop = () => stopper.stop();
     stop.done = run();
     return stop;
+  }
+
+  /** The public view of an activity, its room as this participant sees it, their own state. */
+  getActivity(activityId) {
+    return this.get(activityPath(activityId));
+  }
+
+  getRoom(activityId, room) {
+    return this.get(`${activityPath(activityId)}/rooms/${enc(room)}`);
+  }
+
+  getMe(activityId) {
+    return this.get(`${activityPath(activityId)}/me`);
   }
 
   /** Poll the public view of an activity (no token). */

@@ -56,6 +56,31 @@ export function createStopper() {
   return stopper;
 }
 
+const wxSources = new Map();
+
+/** A mini-program as a `document`: hidden from wx.onAppHide to wx.onAppShow (one per `wx`). */
+export function wxVisibility(wx) {
+  if (wxSources.has(wx)) return wxSources.get(wx);
+  const listeners = new Set();
+  const source = {
+    hidden: false,
+    addEventListener: (type, fn) => listeners.add(fn),
+    removeEventListener: (type, fn) => listeners.delete(fn),
+  };
+  const set = (hidden) => () => { source.hidden = hidden; for (const fn of [...listeners]) fn(); };
+  wx.onAppHide(set(true));
+  wx.onAppShow(set(false));
+  wxSources.set(wx, source);
+  return source;
+}
+
+/** The page's visibility: `document`, else the mini-program's, else null (never hidden). */
+export function defaultVisibility() {
+  if (typeof document !== "undefined") return document;
+  const app = typeof wx !== "undefined" ? wx : null;
+  return app && typeof app.onAppHide === "function" ? wxVisibility(app) : null;
+}
+
 /** Whether `doc` (a `document`, or null outside a browser) says the page is hidden. */
 export function isHidden(doc) {
   return Boolean(doc && doc.hidden);

@@ -45,7 +45,8 @@ test("wxRequest lets go of the stop signal when each request ends", async () => 
     addEventListener: (type, fn) => listeners.add(fn),
     removeEventListener: (type, fn) => listeners.delete(fn),
   };
-  const wx = { request: (options) => { setImmediate(() => options.success({ statusCode: 304, header: {}, data: "" })); return {}; } };
+  const answer = { statusCode: 304, header: {}, data: "" };
+  const wx = { request: (options) => { setImmediate(() => options.success(answer)); return {}; } };
   for (let i = 0; i < 20; i += 1) {
     await wxRequest(wx)({ method: "GET", url: "u", headers: {}, signal });
   }
@@ -143,7 +144,9 @@ test("rememberVia keeps the first code, and act sends it", async () => {
 test("rememberVia uses wx storage, and answers the code given where storage fails", () => {
   const saved = globalThis.wx;
   const items = {};
-  globalThis.wx = { getStorageSync: (k) => items[k] || "", setStorageSync: (k, v) => { items[k] = v; } };
+  globalThis.wx = {
+    getStorageSync: (k) => items[k] || "", setStorageSync: (k, v) => { items[k] = v; },
+  };
   try {
     const { client } = makeClient({ script: [] });
     client.rememberVia("act_1", "Xk3v");
@@ -151,8 +154,52 @@ test("rememberVia uses wx storage, and answers the code given where storage fail
   } finally {
     globalThis.wx = saved;
   }
-  const broken = { getItem: () => { throw new Error("quota"); }, setItem: () => { throw new Error("quota"); } };
+  const quota = () => { throw new Error("quota"); };
+  const broken = { getItem: quota, setItem: quota };
   const { client } = makeClient({ script: [], storage: broken });
   assert.equal(client.rememberVia("act_1", "Xk3v"), "Xk3v");
   assert.equal(client.rememberVia("act_1", "other"), "other"); // nothing kept
+});
+
+test("in a mini-program the loops pause between wx.onAppHide and wx.onAppShow", async () => {
+  const saved = globalThis.wx;
+  const hooks = {};
+  globalThis.wx = {
+    onAppHide: (fn) => { hooks.hide = fn; }, onAppShow: (fn) => { hooks.show = fn; },
+  };
+  try {
+    const { client, request } = makeClient({
+      script: [reply(200, { v: 1 }, { etag: '"a1"' }), reply(200, { v: 2 }, { etag: '"a2"' })],
+      document: undefined,
+    });
+    // One visibility source per wx, however many clients there are.
+    assert.equal(makeClient({ document: undefined }).client.document, client.document);
+    hooks.hide();
+    const seen = [];
+    const stop = client.watch("/v1/activities/act_1", (body) => seen.push(body.v));
+    await flush();
+    assert.equal(request.calls.length, 0); // in the background: nothing sent
+    hooks.show();
+    await flush();
+    assert.deepEqual(seen, [1, 2]);
+    stop();
+    await stop.done;
+  } finally {
+    globalThis.wx = saved;
+  }
+});
+
+test("getActivity, getRoom and getMe read a view once, a token where one is needed", async () => {
+  const { client, request } = makeClient({
+    script: [reply(200, { id: "act_1" }), reply(200, { id: "r1" }), reply(200, { rooms: [] })],
+    getToken: async () => "tok",
+  });
+  assert.deepEqual(await client.getActivity("act_1"), { id: "act_1" });
+  assert.deepEqual(await client.getRoom("act_1", "r1"), { id: "r1" });
+  assert.deepEqual(await client.getMe("act_1"), { rooms: [] });
+  assert.deepEqual(request.calls.map((c) => [c.url, c.headers.Authorization]), [
+    ["https://cube.test/v1/activities/act_1", undefined],
+    ["https://cube.test/v1/activities/act_1/rooms/r1", "Bearer tok"],
+    ["https://cube.test/v1/activities/act_1/me", "Bearer tok"],
+  ]);
 });
