@@ -28,6 +28,17 @@ def test_public_view_needs_no_token_and_sends_an_etag(client, shop):
     assert len(body["fairness"]["seed_commitment"]) == 64
 
 
+def test_an_action_that_takes_params_lists_their_schema_for_the_clients_form(client, shop):
+    activity = shop.live("gift")
+    actions = {a["name"]: a for a in client.get(f"/v1/activities/{activity['id']}")
+               .get_json()["actions"]}
+    send = actions["send"]["params"]
+    assert send["required"] == ["shares"]
+    assert send["properties"]["shares"]["x-ui"]["label"] == {"zh": "份数", "en": "Shares"}
+    assert send["properties"]["amount"]["x-ui"]["widget"] == "money"
+    assert "params" not in actions["claim"]  # takes none: nothing to build
+
+
 def test_a_view_reading_a_config_date_time_gives_it_in_utc(client, shop):
     activity = shop.live("checkin_pool")  # its view shows config.settle_at, given at +08:00
     view = client.get(f"/v1/activities/{activity['id']}").get_json()["view"]

@@ -241,7 +241,13 @@ export interface PublicActivity<V = Record<string, any>> {
   ends_at: string | null;
   view: V;
   /** The participant actions; `room: "target"` ones need a `room`. */
-  actions: Array<{ name: string; title: string; room: "none" | "target" }>;
+  actions: Array<{
+    name: string;
+    title: string;
+    room: "none" | "target";
+    /** Only on an action that takes params: their JSON Schema as the template declares it. */
+    params?: { type: "object"; properties: Record<string, unknown>; required?: string[] } & Record<string, unknown>;
+  }>;
   fairness: { seed_commitment: string | null; seed: string | null };
   /** Seconds between heartbeats. */
   heartbeat_interval: number;

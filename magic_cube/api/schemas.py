@@ -213,6 +213,9 @@ class PublicActionSchema(Schema):
     name = fields.String(required=True)
     title = fields.String(required=True)
     room = fields.String(required=True, metadata={"description": "`none` or `target`"})
+    params = fields.Dict(metadata={
+        "description": "Only on an action that takes params: their JSON Schema as the template "
+                       "declares it (`x-ui.label` in zh and en, `x-ui.widget: money` for fen)"})
 
 
 class FairnessSchema(Schema):

@@ -39,6 +39,24 @@ SCOPE_STATE = {"activity": ("activity",), "me": ("activity", "participant"),
 HEADS = {"activity": "activity", "participant": "me"}  # how expressions name those scopes
 
 
+def public_actions(doc: dict[str, Any], template: CompiledTemplate,
+                   lang: str) -> list[dict[str, Any]]:
+    """The participant actions as a client lists them; one that takes params carries their
+    schema as the template declares it (labels in both languages), so that a mini-program can
+    build its form without knowing the template."""
+    out = []
+    for a in template.actions.values():
+        if a.by != "participant":
+            continue
+        action: dict[str, Any] = {"name": a.name, "title": a.title.get(lang) or a.title.get("en"),
+                                  "room": a.room}
+        params = ((doc.get("actions") or {}).get(a.name) or {}).get("params")
+        if isinstance(params, dict) and params.get("properties"):
+            action["params"] = params
+        out.append(action)
+    return out
+
+
 @dataclass
 class ViewResponse:
     etag: str
@@ -275,9 +293,7 @@ class Views:
                          "title": entry.title.get(lang) or entry.title.get("en")},
             "timezone": activity.timezone, "starts_at": activity.starts_at,
             "ends_at": activity.ends_at, "view": view,
-            "actions": [{"name": a.name, "title": a.title.get(lang) or a.title.get("en"),
-                         "room": a.room} for a in template.actions.values()
-                        if a.by == "participant"],
+            "actions": public_actions(entry.doc, template, lang),
             "fairness": {"seed_commitment": activity.seed_commitment,
                          "seed": activity.seed if activity.status in ("ended", "archived")
                          else None},
