@@ -57,6 +57,23 @@ def test_a_code_carries_the_winners_name(live_engine):
     assert engine.redemptions(merchant, activity_id)[-1]["display_name"] == "Alice"
 
 
+def test_a_claimed_share_of_money_carries_its_amount_and_a_unit_none(live_engine):
+    engine, merchant = live_engine
+    for mode, shares in (("amount", {"shares": 2, "amount": 1000}), ("units", {"shares": 2})):
+        activity_id = publish(engine, merchant, "gift", {"gift_name": "Red packet", "mode": mode})
+        room = engine.act(activity_id, "send", Participant("sam", "Sam"), params=shares) \
+            .body["room"]
+        act(engine, activity_id, "claim", "amy", room=room)
+        act(engine, activity_id, "claim", "ann", room=room)
+        codes = engine.redemptions(merchant, activity_id)
+        amounts = [c["amount"] for c in codes]
+        if mode == "amount":  # the two shares, in fen, make up the pack
+            assert sum(amounts) == 1000 and all(a > 0 for a in amounts), amounts
+        else:  # units are no money
+            assert amounts == [None, None]
+        assert {c["kind"] for c in codes} == {mode}
+
+
 def test_a_group_that_succeeds_gives_every_member_a_code(live_engine):
     engine, merchant = live_engine
     activity_id = publish(engine, merchant, "group_buy")
