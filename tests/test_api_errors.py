@@ -266,3 +266,19 @@ def test_nul_characters_are_refused_before_they_reach_the_store(client, shop):
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_json"
     room = client.get(f"/v1/activities/{activity}/rooms/a%00b", headers=shop.as_("amy"))
     assert room.status_code == 404
+
+
+def test_a_message_that_names_a_status_or_an_action_is_in_the_requests_language(shop):
+    activity = shop.live("lottery")
+    path = f"/v1/merchant/activities/{activity['id']}/resume"
+    english = shop.client.post(path, headers=shop.headers).get_json()
+    assert english["error"] == "invalid_transition"
+    assert english["message"] == "Cannot resume an activity that is live"
+    chinese = shop.client.post(path, headers={**shop.headers, "Accept-Language": "zh-CN"})
+    assert chinese.get_json()["message"] == "活动当前为「进行中」，不能恢复"
+    refused = shop.act(activity["id"], "steal{x}", "alice", headers={"Accept-Language": "zh"})
+    assert refused.status_code == 404
+    # The name the client sent is shown as sent, not read as a placeholder or a word of ours.
+    assert refused.get_json()["message"] == "本活动没有 'steal{x}' 这个操作"
+    assert shop.act(activity["id"], "steal", "alice").get_json()["message"] \
+        == "No action 'steal' in this activity"

@@ -187,7 +187,9 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
     body = iso_times(error.body())  # a time in the details too (`redeemed_at`)
     lang = request_lang() if has_request_context() else "en"
     if lang != "en":  # our own words in the request's language, where the catalog has them
-        body["message"] = gettext(lang, body["message"])
+        words = {name: gettext(lang, word) for name, word in error.words.items()}
+        body["message"] = gettext(lang, error.msgid, **error.values, **words) \
+            if error.values or words else gettext(lang, body["message"])
         for details in body.get("errors", {}).values():  # `status`: "The activity is paused"
             for detail in details if isinstance(details, list) else ():
                 if isinstance(detail, dict) and isinstance(detail.get("message"), str):

@@ -40,6 +40,7 @@ from magic_cube.engine.lifecycle import Lifecycle
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused, from_record
 from magic_cube.engine.performer import ActionRequest, Performer
 from magic_cube.errors import shown
+from magic_cube.i18n import N_
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.model import Rejection
 from magic_cube.store import Conflict, Tx
@@ -167,7 +168,8 @@ class Actions:
                 {"code": activity.status, "message": said}]})
         spec = template.actions.get(request.action)
         if spec is None or spec.by in ("timer", "void"):
-            raise UnknownAction(f"No action {shown(request.action)} in this activity")
+            raise UnknownAction(N_("No action {name} in this activity"),
+                                values={"name": shown(request.action)})
         if (blocked := screen(tx, activity, request)) is not None:
             return refusal(template, blocked, lang)  # refused: nothing written
         fresh = self.performer.timers_before_action(tx, activity, template, now, request.room_id)

@@ -21,6 +21,7 @@ from typing import Any
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import InvalidActivity, InvalidConfig, InvalidTransition
 from magic_cube.engine.lifecycle import Lifecycle, describe, time_errors
+from magic_cube.i18n import N_
 from magic_cube.store import Tx
 from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant
 
@@ -126,7 +127,8 @@ class Controls:
         with self.core.store.transaction() as tx:
             activity = self._open(tx, merchant, activity_id)
             if activity.status != "scheduled":
-                raise InvalidTransition(f"Cannot start an activity that is {activity.status}")
+                raise InvalidTransition(N_("Cannot start an activity that is {status}"),
+                                        words={"status": activity.status})
             _log(tx, activity, "$start", {"before": activity.starts_at, "at": now}, now)
             activity.status, activity.starts_at, activity.updated_at = "live", now, now
             tx.update_activity(activity.id, status="live", starts_at=now, seq=activity.seq,
@@ -180,7 +182,8 @@ class Controls:
         with self.core.store.transaction() as tx:
             activity = self._open(tx, merchant, activity_id)
             if activity.status not in LIVE_STATUSES:
-                raise InvalidTransition(f"Cannot top up an activity that is {activity.status}")
+                raise InvalidTransition(N_("Cannot top up an activity that is {status}"),
+                                        words={"status": activity.status})
             entry = self.core.entry(activity)
             try:
                 config, state = apply_top_up(entry.doc, activity.config, activity.state,

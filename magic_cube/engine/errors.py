@@ -8,6 +8,10 @@ from typing import Any
 from magic_cube.errors import MagicCubeError
 from magic_cube.i18n import N_
 
+# An activity's statuses as an error message names them (`words={"status": …}`).
+STATUS_WORDS = (N_("draft"), N_("scheduled"), N_("live"), N_("paused"), N_("ended"),
+                N_("archived"))
+
 
 class EngineError(MagicCubeError):
     code = "error"
@@ -15,9 +19,17 @@ class EngineError(MagicCubeError):
     message = N_("The request failed")
 
     def __init__(self, message: str | None = None, errors: dict[str, Any] | None = None,
-                 code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message or self.message)
-        self.message = message or self.message
+                 code: str | None = None, status: int | None = None,
+                 values: dict[str, str] | None = None,
+                 words: dict[str, str] | None = None) -> None:
+        # `message` may hold `{name}` placeholders, filled from `values` (shown as they are:
+        # a name the client sent) and `words` (ours, such as a status: translated with it).
+        self.msgid = message or self.message
+        self.values, self.words = values or {}, words or {}
+        filled = self.msgid.format(**self.values, **self.words) if values or words \
+            else self.msgid
+        super().__init__(filled)
+        self.message = filled
         self.errors = errors or {}
         if code is not None:
             self.code = code

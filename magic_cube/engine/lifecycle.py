@@ -24,6 +24,7 @@ from magic_cube.engine.errors import (
 )
 from magic_cube.engine.performer import Performer
 from magic_cube.errors import shown
+from magic_cube.i18n import N_
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time, zone
 from magic_cube.rules.interpreter import initial_activity_state
@@ -39,6 +40,13 @@ TRANSITIONS = {
     "resume": ("paused",),
     "end": ("scheduled", "live", "paused"),
     "archive": ("draft", "ended"),
+}
+REFUSED = {  # verb -> what refusing it says (in the request's language, with the status's word)
+    "publish": N_("Cannot publish an activity that is {status}"),
+    "pause": N_("Cannot pause an activity that is {status}"),
+    "resume": N_("Cannot resume an activity that is {status}"),
+    "end": N_("Cannot end an activity that is {status}"),
+    "archive": N_("Cannot archive an activity that is {status}"),
 }
 # verb -> the status it leads to (publishing: live, or scheduled for a later start)
 STATUS_AFTER = {"publish": "live", "pause": "paused", "resume": "live", "end": "ended",
@@ -445,7 +453,7 @@ class Lifecycle:
             activity = self.core.activity(tx, activity_id, merchant)
             self.advance(tx, activity, now)
             if activity.status not in TRANSITIONS[verb]:
-                raise InvalidTransition(f"Cannot {verb} an activity that is {activity.status}")
+                raise InvalidTransition(REFUSED[verb], words={"status": activity.status})
             fields: dict[str, Any] = {"status": STATUS_AFTER[verb]}
             if verb == "publish":
                 fields = self._publish_fields(activity, starts_at, now)
