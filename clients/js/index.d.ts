@@ -77,6 +77,8 @@ export declare class MagicCubeError extends Error {
   errors: Record<string, FieldError[]>;
   /** Seconds from Retry-After (on 429), else null. */
   retryAfter: number | null;
+  /** From `act`: this refusal is the stored first answer to its Idempotency-Key. */
+  replayed: boolean;
   /** On errors thrown by `act`: the key the action was sent with. */
   idempotencyKey?: string;
 }
@@ -222,6 +224,9 @@ export interface ActionResult<R = Record<string, any>> {
   result: R;
   /** The event types the action emitted. */
   events: string[];
+  /** Present (true) when this is the stored first answer to the Idempotency-Key: the action
+   * had already run, on an earlier attempt or an earlier call with the same key. */
+  replayed?: true;
 }
 
 // -- views (docs/api.md, "Participant endpoints") -------------------------------------------------

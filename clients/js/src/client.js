@@ -319,8 +319,13 @@ export class MagicCubeClient {
       let error;
       try {
         const response = await this.send({ method: "POST", path, body, headers });
-        if (response.status >= 200 && response.status < 300) return response.body;
+        // The stored first answer to this key (a retry after a lost answer): it says so.
+        const replayed = header(response.headers, "idempotent-replayed") === "true";
+        if (response.status >= 200 && response.status < 300) {
+          return replayed ? { ...response.body, replayed } : response.body;
+        }
         error = this._error(response);
+        if (replayed) error.replayed = true;
         const challenge = response.body && response.body.challenge;
         if (error.code === "challenge_required" && challenge && challenges < MAX_CHALLENGES) {
           challenges += 1;

@@ -11,6 +11,8 @@ export class MagicCubeError extends Error {
     this.errors = errors || {};
     /** Seconds the server asked us to wait (429 Retry-After), or null. */
     this.retryAfter = retryAfter;
+    /** True on a refusal `act` got as the stored first answer to its key (Idempotent-Replayed). */
+    this.replayed = false;
   }
 }
 

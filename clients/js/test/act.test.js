@@ -189,3 +189,16 @@ test("other 401s do not ask for a new token", async () => {
 test("createClient is the constructor as a function", () => {
   assert.ok(createClient({ request: async () => reply(200, {}) }) instanceof MagicCubeClient);
 });
+
+test("an answer replayed for the key says so, a success or a refusal", async () => {
+  const replayed = { "Idempotent-Replayed": "true" };
+  const stored = reply(200, { ok: true, action: "draw", seq: 7, room: null, result: {}, events: [] },
+    replayed);
+  const { client } = makeClient({ script: [new TypeError("fetch failed"), stored, OK] });
+  assert.equal((await client.act("act_1", "draw")).replayed, true);
+  assert.equal("replayed" in (await client.act("act_1", "draw")), false);
+  const refused = { ...apiError(409, "already_helped"), headers: replayed };
+  const again = makeClient({ script: [refused] });
+  await assert.rejects(again.client.act("act_1", "help", { room: "r1" }),
+    (err) => err.code === "already_helped" && err.replayed === true);
+});
