@@ -261,3 +261,29 @@ def test_templates_validate_warns_when_a_live_edit_would_not_reach_the_state(tmp
     result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
     assert result.exit_code == 0
     assert "a live edit of joins_per_day changes only the config" in result.output
+
+
+def test_templates_validate_warns_of_a_division_stored_in_an_integer(tmp_path):
+    doc = minimal_template()
+    doc["state"]["activity"]["average"] = {"type": "integer", "initial": 0}
+    doc["state"]["activity"]["ratio"] = {"type": "number", "initial": 0}
+    effects = doc["actions"]["join"]["effects"]
+    effects += [
+        {"set": {"path": "activity.average",  # 7 / 2 is refused at run time
+                 "value": {"+": [1, {"/": [{"var": "activity.teams"}, 2]}]}}},
+        {"set": {"path": "activity.average",  # made whole: fine
+                 "value": {"floor": {"/": [{"var": "activity.teams"}, 2]}}}},
+        {"set": {"path": "activity.ratio",  # a number may be a fraction
+                 "value": {"/": [{"var": "activity.teams"}, 3]}}},
+        {"if": {"rule": True, "then": [
+            {"add": {"path": "me.joins_today", "value": {"*": [{"var": "room.joined"}, 0.5]}}}]}},
+    ]
+    write_template(tmp_path, doc)
+    assert validate_path(tmp_path / "mini") == []
+    warned = [w.path for w in label_warnings_of(tmp_path / "mini")
+              if w.code == "fraction_into_integer"]
+    n = len(effects)
+    assert warned == [f"actions.join.effects[{n - 4}].set.value",
+                      f"actions.join.effects[{n - 1}].if.then[0].add.value"]
+    result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
+    assert result.exit_code == 0 and 'wrap the division in "floor" or "ceil"' in result.output

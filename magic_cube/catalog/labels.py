@@ -1,7 +1,8 @@
 """Warnings for texts a template leaves to its merchants' guesswork: a config field without a
 zh/en label, a choice without one (the console would show the raw value), an emitted event
-type without a label in `events`; a view that reads `now`, which goes stale; and a
-live-editable config field whose edit the state it seeds does not follow.
+type without a label in `events`; a view that reads `now`, which goes stale; a
+live-editable config field whose edit the state it seeds does not follow; and a division stored
+in an integer variable without rounding (`integers.py`).
 
 These are warnings, not problems: such a template still works, but its console speaks in
 property names and event codes. `magic-cube templates validate` prints them.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from magic_cube.catalog.integers import fraction_warnings
 from magic_cube.catalog.problems import TemplateProblem, format_path
 from magic_cube.catalog.schemaref import resolve
 from magic_cube.rules.jsonlogic.introspect import reads_path
@@ -18,10 +20,10 @@ from magic_cube.rules.jsonlogic.introspect import reads_path
 Path = list[str | int]
 
 
-
 def mapping(value: Any) -> dict[str, Any]:
     """`value` if it is an object, else an empty one (template data may be anything)."""
     return value if isinstance(value, dict) else {}
+
 
 def _has_both(text: Any) -> bool:
     return isinstance(text, dict) and bool(text.get("zh")) and bool(text.get("en"))
@@ -31,7 +33,8 @@ def label_warnings(doc: dict[str, Any], file: str,
                    own_page: bool = True) -> list[TemplateProblem]:
     """One warning per config field, choice or emitted event without zh and en labels, and —
     for a template without its own page (`own_page`), shown by the generic one — per view key."""
-    out: list[TemplateProblem] = _stale_view_warnings(doc, file) + _config_warnings(doc, file)
+    out: list[TemplateProblem] = _stale_view_warnings(doc, file) + _config_warnings(doc, file) \
+        + fraction_warnings(doc, file)
     if not own_page:
         out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})
