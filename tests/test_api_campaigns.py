@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -162,6 +164,34 @@ def test_an_activity_counts_from_when_it_is_added_until_it_is_removed(shop, cloc
     r = shop.client.delete(f"/v1/merchant/campaigns/{cid}/activities/{lottery}",
                            headers=shop.headers)
     assert r.status_code == 404 and r.get_json()["error"] == "activity_not_found"
+
+
+def test_a_heartbeat_locks_the_activity_first_as_an_action_does(shop, engine, clock):
+    """A heartbeat's write takes the activity's row before its participant's row and the
+    campaign's counters, as every action does: on PostgreSQL, a heartbeat that took them first
+    deadlocked with another process's batch of actions on the activity (500s)."""
+    cid = create_campaign(shop)["id"]
+    lottery = shop.live("lottery")["id"]
+    add(shop, cid, lottery)
+    act(shop, lottery, "draw", "amy")
+    clock.advance(10)
+    answers: list[Any] = []
+
+    def heartbeat() -> None:
+        answers.append(shop.client.post(f"/v1/activities/{lottery}/heartbeat",
+                                        headers=shop.as_("amy")))
+
+    with engine.store.transaction() as tx:  # another process's action on the activity
+        tx.get_activity(lottery)  # its row, locked
+        tx.add_campaign_stats(cid, lottery, clock.now - clock.now % 3600, {"actions": 1})
+        beating = threading.Thread(target=heartbeat)
+        beating.start()
+        time.sleep(0.5)  # the heartbeat waits now
+        assert tx.get_participant(lottery, "amy") is not None  # was: a deadlock
+    beating.join(30)
+    assert answers[0].status_code == 200, answers[0].get_json()
+    assert answers[0].get_json()["credited"] == 10
+    assert stats(shop, cid)["totals"]["interaction_seconds"] == 10
 
 
 def test_nothing_counts_outside_the_campaign_days(shop, clock):

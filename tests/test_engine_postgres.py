@@ -170,3 +170,41 @@ def test_the_app_runs_on_a_postgres_url(tmp_path, catalog):
     finally:
         engine.store.close()
         drop()
+
+
+def test_a_deadlock_is_a_conflict_to_retry_not_a_crash(tmp_path):
+    """psycopg's deadlock (40P01) and serialisation failure (40001) are not subclasses of its
+    `TransactionRollback`: the store names them, so that they are `Conflict` (409) too."""
+    import threading
+
+    from magic_cube.store import Conflict
+
+    require_postgres()
+    url, drop = store_url("postgresql", tmp_path)
+    store = PostgresStore(url)
+    store.migrate()
+    both = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def lock(first: int, second: int) -> None:
+        try:
+            with store.transaction() as tx:
+                tx._row("SELECT 1 FROM _migrations WHERE version = ? FOR UPDATE", (first,))
+                both.wait()
+                tx._row("SELECT 1 FROM _migrations WHERE version = ? FOR UPDATE", (second,))
+            outcomes.append("committed")
+        except Conflict:
+            outcomes.append("conflict")
+        except Exception as exc:  # the bug: psycopg's DeadlockDetected itself
+            outcomes.append(type(exc).__name__)
+
+    try:
+        threads = [threading.Thread(target=lock, args=pair) for pair in ((1, 2), (2, 1))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(outcomes) == ["committed", "conflict"]
+    finally:
+        store.close()
+        drop()

@@ -90,15 +90,18 @@ class Results:
         """Credit interaction time on the server clock; returns the participant's total."""
         core = self.core
         now = core.now()
-        # A plain read of the activity: heartbeats take no lock on it. Its block count and
-        # campaigns are as of this read (a block added since holds from the next heartbeat).
+        # A plain read first: an unknown activity is refused without a write transaction.
         with core.store.transaction(write=False) as tx:
             activity = core.activity(tx, activity_id)
-        live = activity.status == "live"
 
         def credit(tx: Tx) -> tuple[ParticipantRecord, int]:
-            if activity.blocks and tx.find_block(activity_id, participant.id,
-                                                 participant.device) == "refused":
+            # The activity's row first, locked as every action locks it (activity → room →
+            # participant): a heartbeat that took a participant's row and a campaign's
+            # counters before it would deadlock with another process's batch of actions.
+            current = tx.get_activity(activity_id) or activity
+            live = current.status == "live"
+            if current.blocks and tx.find_block(activity_id, participant.id,
+                                                participant.device) == "refused":
                 raise ParticipantBlocked()  # no interaction time for a refused participant
             record = tx.get_participant(activity_id, participant.id)
             expected = record.version if record else None
@@ -108,7 +111,7 @@ class Results:
             tx.save_participant(record, expected)
             if credited:
                 tx.add_stats(activity_id, hour_of(now), {"interaction_seconds": credited})
-                campaigns.count_interaction(tx, activity, now, credited)
+                campaigns.count_interaction(tx, current, now, credited)
             return record, credited
 
         # Through group commit, as actions go: concurrent heartbeats and actions share commits.

@@ -60,8 +60,11 @@ URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": 
                "lock_timeout_ms": int}
 
 # Errors that mean "refused because of a concurrent or conflicting write": the transaction is
-# rolled back and the caller may retry.
-_CONFLICTS = (errors.IntegrityError, errors.TransactionRollback, errors.LockNotAvailable)
+# rolled back and the caller may retry. psycopg gives each SQLSTATE of class 40 (transaction
+# rollback) a class of its own, not a subclass of `TransactionRollback` (40000): a deadlock
+# (40P01) and a serialisation failure (40001) are named here, or they would be a 500.
+_CONFLICTS = (errors.IntegrityError, errors.TransactionRollback, errors.DeadlockDetected,
+              errors.SerializationFailure, errors.LockNotAvailable)
 
 
 def split_url(url: str) -> tuple[str, dict[str, Any]]:
