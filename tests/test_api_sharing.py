@@ -106,6 +106,30 @@ def test_friends_brought_by_links_are_counted_with_their_generation(shop, engine
     assert replay(engine, aid) == []
 
 
+def test_a_merchant_action_for_an_invitee_keeps_who_brought_them(shop, engine):
+    activity = shop.live("lottery")
+    aid = activity["id"]
+    amy = share(shop, aid, "amy")["code"]
+    assert act(shop, aid, "draw", "amy").status_code == 200
+    assert act(shop, aid, "draw", "ben", via=amy).status_code == 200
+    r = shop.client.post(f"/v1/merchant/activities/{aid}/actions/grant",
+                         json={"participant": "ben", "params": {"count": 1}},
+                         headers=shop.headers)
+    assert r.status_code == 200, r.get_json()
+    ben = share(shop, aid, "ben")["code"]
+    assert act(shop, aid, "draw", "cat", via=ben).status_code == 200  # ben's invitee
+    stats = sharing(shop, aid)
+    assert stats["invited"] == 2
+    assert stats["by_generation"] == [{"generation": 0, "participants": 1},
+                                      {"generation": 1, "participants": 1},
+                                      {"generation": 2, "participants": 1}]
+    assert [t["invited"] for t in stats["top_sharers"]] == [1, 1]
+    with engine.store.transaction(write=False) as tx:
+        record = tx.get_participant(aid, "ben")
+    assert (record.inviter, record.generation) == ("amy", 1)
+    assert replay(engine, aid) == []
+
+
 def test_first_touch_wins_and_only_a_first_accepted_action_counts(shop):
     activity = shop.live("lottery")
     aid = activity["id"]

@@ -260,9 +260,11 @@ class Performer:
         record.version += 1
         if actor.display_name:
             record.display_name = actor.display_name
-        record.inviter, record.generation = actor.inviter, actor.generation
         credited = 0
         if request.kind == "participant":
+            # Only the participant's own action names their inviter; one the merchant or a
+            # timer performs for them (a lottery's `grant`) keeps who brought them.
+            record.inviter, record.generation = actor.inviter, actor.generation
             if record.first_action_at is None:
                 record.first_action_at = now
             record.last_action_at = now
