@@ -194,6 +194,56 @@ def test_a_heartbeat_locks_the_activity_first_as_an_action_does(shop, engine, cl
     assert stats(shop, cid)["totals"]["interaction_seconds"] == 10
 
 
+def test_hours_fall_in_the_day_they_start_in_a_half_hour_zone(shop, clock):
+    # Kolkata (+05:30): 2026-11-12 runs from 2026-11-11T18:30Z to 2026-11-12T18:30Z
+    cid = create_campaign(shop, timezone="Asia/Kolkata", starts_on="2026-11-12",
+                          ends_on="2026-11-12")["id"]
+    lottery = shop.live("lottery")["id"]
+    add(shop, cid, lottery)
+    clock.advance(16 * 3600 + 10 * 60)  # 18:10Z, 23:40 on the 11th there: not yet
+    act(shop, lottery, "draw", "amy")
+    clock.advance(30 * 60)  # 00:10 on the 12th, in the hour that starts 23:30 on the 11th
+    act(shop, lottery, "draw", "bob")
+    clock.advance(24 * 3600 - 20 * 60)  # 23:50 on the 12th
+    act(shop, lottery, "draw", "cat")
+    clock.advance(20 * 60)  # 00:10 on the 13th: over
+    act(shop, lottery, "draw", "dan")
+    got = stats(shop, cid)
+    assert got["totals"]["participations"] == 2
+    assert [(d["date"], d["participations"]) for d in got["daily"]] == [("2026-11-11", 1),
+                                                                         ("2026-11-12", 1)]
+    r = shop.client.get(f"/v1/merchant/campaigns/{cid}/stats.csv", headers=shop.headers)
+    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row[0] for row in rows[1:]] == ["2026-11-11T23:30:00+05:30",
+                                            "2026-11-12T23:30:00+05:30"]
+
+
+def test_a_member_who_removes_its_activities_still_counted_what_they_did(shop, other_shop,
+                                                                         clock):
+    mall = operator(shop)
+    cid = create_campaign(mall)["id"]
+    code = mall.client.post(f"/v1/merchant/campaigns/{cid}/invites",
+                            headers=mall.headers).get_json()["code"]
+    shop.client.post(f"/v1/merchant/campaign-invites/{code}", headers=shop.headers)
+    mine, theirs = shop.live("lottery")["id"], mall.live("lottery")["id"]
+    add(shop, cid, mine)
+    add(mall, cid, theirs)
+    act(shop, mine, "draw", "amy")
+    act(mall, theirs, "draw", "bob")
+    r = shop.client.delete(f"/v1/merchant/campaigns/{cid}/activities/{mine}",
+                           headers=shop.headers)
+    assert r.status_code == 200 and r.get_json()["activities"] == []
+    clock.advance(60)
+    act(shop, mine, "draw", "cat")  # no longer counted
+    totals = stats(mall, cid)["totals"]
+    assert totals["participations"] == 2 and totals["unique_participants"] == 2
+    assert totals["activities"] == 1 and totals["merchants"] == 2  # it took part
+    got = stats(shop, cid)  # still a member: the totals, and its own row, removed
+    assert got["totals"] == totals
+    assert [(row["activity_id"], row["participations"], row["removed_at"] is not None)
+            for row in got["per_activity"]] == [(mine, 1, True)]
+
+
 def test_nothing_counts_outside_the_campaign_days(shop, clock):
     cid = create_campaign(shop, starts_on="2026-11-12", ends_on="2026-11-12")["id"]
     lottery = shop.live("lottery")["id"]
