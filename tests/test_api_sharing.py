@@ -80,6 +80,20 @@ def test_sharing_a_draft_or_a_missing_room_is_refused(shop):
     assert r.status_code == 401
 
 
+def test_an_ended_activity_makes_no_new_link_but_an_old_one_still_leads_to_it(shop, client,
+                                                                            engine):
+    activity = shop.live("lottery")
+    old = share(shop, activity["id"], "amy")
+    engine.end(shop.merchant, activity["id"])
+    for who in ("amy", "ben"):  # the link made before, or a new one
+        r = shop.client.post(f"/v1/activities/{activity['id']}/share", json={},
+                             headers={**shop.as_(who), "Accept-Language": "zh"})
+        assert r.status_code == 409 and r.get_json()["error"] == "activity_not_live"
+        assert r.get_json()["message"] == "活动已结束"
+    assert sharing(shop, activity["id"])["links"] == 1
+    assert client.get(f"/v1/shares/{old['code']}").status_code == 200
+
+
 def test_friends_brought_by_links_are_counted_with_their_generation(shop, engine):
     activity = shop.live("bargain")
     aid = activity["id"]

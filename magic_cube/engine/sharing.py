@@ -24,6 +24,7 @@ from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import (
     ActivityNotFound,
+    ActivityNotLive,
     ParticipantBlocked,
     RoomNotFound,
     ShareNotFound,
@@ -85,6 +86,12 @@ class Sharing:
             activity = self.core.activity(tx, activity_id)
             if activity.unpublished:
                 raise ActivityNotFound()
+            if activity.status in ("ended", "archived") or (
+                    activity.ends_at is not None and activity.ends_at <= now):
+                # Nothing left to bring a friend to (a scheduled one may be shared ahead).
+                said = ActivityNotLive.by_status["ended"]
+                raise ActivityNotLive(said, errors={"status": [{"code": "ended",
+                                                                 "message": said}]})
             if room_id is not None and tx.get_room(activity_id, room_id) is None:
                 raise RoomNotFound()
             if activity.blocks and tx.find_block(activity_id, participant.id,
