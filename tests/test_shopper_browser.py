@@ -544,3 +544,34 @@ def test_an_open_page_follows_a_pause_a_resume_and_the_end(browser, server, lang
     page.wait_for_function("document.body.className === 'mc-status-ended'")
     assert banner.inner_text() == ended
     page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "said"), [
+    ("en", "No connection. Check your network and tap again: nothing is done twice."),
+    ("zh", "网络连接失败，请检查网络后再点一次（不会重复生效）")])
+def test_a_draw_left_without_an_answer_is_said_in_the_pages_words_and_sent_again_once(
+        browser, server, lang, said):  # noqa: F811
+    aid = live(server, "lottery")
+    player = friend(browser, server, f"tunnel-{lang}", lang)
+    visit(player, f"{server.base}/s/{aid}")
+    keys: list[str] = []
+
+    def gateway_down(route: Any) -> None:  # the server acts, a proxy answers 502 every time
+        keys.append(route.request.headers["idempotency-key"])
+        route.fetch()
+        route.fulfill(status=502, body="<h1>Bad Gateway</h1>", content_type="text/html",
+                      headers={"Retry-After": "0"})
+
+    player.route("**/actions/draw", gateway_down)
+    toast = click_action(player, "draw")
+    assert toast == said  # not the client's English ("No definite answer … idempotency key")
+    assert player.locator("#mc-play .is-won, #mc-play .is-lit").count() == 0  # nothing drawn
+    player.unroute("**/actions/draw")
+    sent: list[str] = []
+    player.on("request", lambda r: sent.append(r.headers.get("idempotency-key", ""))
+              if r.url.endswith("/actions/draw") else None)
+    assert click_action(player, "draw") != said  # tapped again once the network is back…
+    assert sent == [keys[0]] and len(set(keys)) == 1  # …with the same key: told, not redone
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert len(log) == 1
+    player.context.close()

@@ -134,6 +134,8 @@ def _strings() -> dict[str, str]:
         "retrying": _("Network trouble, trying again…"),
         "checking": _("Checking your device…"),
         "failed": _("Something went wrong. Please try again."),
+        # No answer: the shopper taps again once online (an action is not done twice).
+        "offline": _("No connection. Check your network and tap again: nothing is done twice."),
         "copied": _("Link copied: send it to a friend"),
         "share_title": _("Share this link"),
         "sign_in": _("Open this page from the shop's app to take part."),

@@ -15,6 +15,9 @@ let busy = false;
 // Play parts may answer out of order: show the newest, none asked before the last action ended.
 let asked = 0;
 let shown = 0;
+// An action with no definite answer (the network failed): tapped again, it is sent with the same
+// Idempotency-Key, so that it tells what happened instead of acting a second time.
+let unsettled = null;
 
 // Identity: a token handed over in the URL fragment or by the host page, or a guest token.
 const tokenKey = `mc.token.${activity}`;
@@ -106,6 +109,15 @@ function fill(template, values) {
   });
 }
 
+// What a failure says: a refusal from the server comes in the page's language; the client's own
+// failures (no answer: network_error, action_unsettled, http_502 …) carry technical English.
+function said(err) {
+  const code = (err && err.code) || "";
+  if (code === "network_error" || code === "action_unsettled") return S.offline;
+  if (!code || code === "token_unavailable" || code.startsWith("http_")) return S.failed;
+  return err.message || S.failed;
+}
+
 function formatMoney(fen) {
   const sign = fen < 0 ? "-" : "";
   const abs = Math.abs(fen);
@@ -146,7 +158,7 @@ async function ensureToken() {
     start();
     return true;
   } catch (err) {
-    toast(err.message || S.failed, "error");
+    toast(said(err), "error");
     return false;
   }
 }
@@ -163,10 +175,11 @@ function animate(kind) {
   }, 90);
   const started = Date.now();
   return {
-    stop: async (index) => {
-      await new Promise((r) => setTimeout(r, Math.max(0, 1200 - (Date.now() - started))));
+    stop: async (index, land = true) => {
+      if (land) await new Promise((r) => setTimeout(r, Math.max(0, 1200 - (Date.now() - started))));
       clearInterval(spin);
       cells.forEach((c) => c.classList.remove("is-lit"));
+      if (!land) return; // refused or unanswered: no cell was drawn
       const landed = cells.find((c) => c.dataset.prizeIndex === String(index ?? -1));
       if (landed) landed.classList.add("is-lit", "is-won");
       await new Promise((r) => setTimeout(r, 900));
@@ -188,12 +201,15 @@ async function perform(el, params) {
   const name = el.dataset.action;
   const room = el.dataset.room || undefined;
   const via = store.get(viaKey) || undefined;
+  const what = JSON.stringify([name, room, params]);
+  const idempotencyKey = unsettled && unsettled.what === what ? unsettled.key : undefined;
   busy = true;
   el.setAttribute("aria-busy", "true");
   const spinner = animate(el.dataset.animate);
   try {
-    const answer = await client.act(activity, name, { room, params, via,
+    const answer = await client.act(activity, name, { room, params, via, idempotencyKey,
       onRetry: () => toast(S.retrying, "warn"), onChallenge: challengeNote() });
+    unsettled = null;
     const r = answer.result || {};
     await spinner.stop(r.index);
     toast(fill((r.hit === false && el.dataset.missed) || el.dataset.done || S.done, r), "ok");
@@ -202,9 +218,10 @@ async function perform(el, params) {
       return;
     }
   } catch (err) {
-    await spinner.stop(null);
+    await spinner.stop(null, false);
+    unsettled = err.code === "action_unsettled" ? { what, key: err.idempotencyKey } : null;
     // activity_not_live comes in English only
-    toast((err.code === "activity_not_live" && el.dataset.notLive) || err.message || S.failed, "error");
+    toast((err.code === "activity_not_live" && el.dataset.notLive) || said(err), "error");
     // Refused, nothing changed: keep what a form holds, unless a change came in.
     if (asked === shown) return;
   } finally {
@@ -252,7 +269,7 @@ async function shareLink(el) {
     // In the dialog: a toast would be under its backdrop.
     if (navigator.clipboard) navigator.clipboard.writeText(url).then(() => { title.textContent = S.copied; }, () => {});
   } catch (err) {
-    toast(err.message || S.failed, "error");
+    toast(said(err), "error");
   }
 }
 
