@@ -575,3 +575,23 @@ def test_a_draw_left_without_an_answer_is_said_in_the_pages_words_and_sent_again
     log, _ = server.engine.action_log(server.merchant, aid)
     assert len(log) == 1
     player.context.close()
+
+
+def test_every_control_on_a_phone_takes_a_44_px_tap(browser, server):  # noqa: F811
+    aid = live(server, "gift", {"gift_name": "Red packet", "mode": "amount", "max_shares": 5})
+    page = friend(browser, server, "thumb")
+    visit(page, f"{server.base}/s/{aid}")
+    small = page.evaluate("""() => [...document.querySelectorAll(
+        '#mc-play button, #mc-play input:not([type=hidden]), #mc-play select')]
+      .map((el) => [el.name || el.textContent.trim(), el.getBoundingClientRect()])
+      .filter(([, r]) => r.height < 44).map(([name, r]) => `${name}: ${r.height}px`)""")
+    assert small == []
+    # The language switch is a small pill; the tap it takes reaches 22 px around its middle.
+    reach = page.evaluate("""() => {
+      const link = document.querySelector('.mc-lang'), r = link.getBoundingClientRect();
+      const x = r.left + r.width / 2, y = r.top + r.height / 2;
+      return [[x, y - 21], [x, y + 21], [x - 21, y], [x + 21, y]]
+        .every(([px, py]) => document.elementFromPoint(px, py) === link);
+    }""")
+    assert reach
+    page.context.close()
