@@ -543,6 +543,16 @@ def test_the_send_form_states_the_activitys_own_limit(shop, client, lang, said):
     assert 'max="4"' in field and said in text_of(field), field
 
 
+
+@pytest.mark.parametrize(("lang", "said"), [("zh", "每个礼包最多 ¥50.00"),
+                                            ("en", "At most ¥50.00 a gift")])
+def test_the_send_form_states_the_largest_amount_a_gift_may_hold(shop, client, lang, said):
+    activity = shop.live("gift", {"gift_name": "Red packet", "mode": "amount", "max_amount": 5000})
+    html = client.get(f"/s/{activity['id']}?lang={lang}").get_data(as_text=True)
+    field = re.search(r'<label class="mc-field"><span>[^<]*</span>\s*<input[^>]*name="amount".*?'
+                      r"</label>", html, re.S).group(0)
+    assert 'max="50.0"' in field and " required" in field and said in text_of(field), field
+
 # the participant's rooms ------------------------------------------------------------------------
 
 def room_lists(html: str) -> dict[str, list[str]]:

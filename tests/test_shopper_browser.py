@@ -451,13 +451,15 @@ def test_a_refused_send_keeps_what_the_shopper_typed(browser, server, lang):  # 
     visit(sender, f"{server.base}/s/{aid}")
     form = "form[data-action='send']"
     sender.fill(f"{form} input[name='shares']", "2")
-    sender.fill(f"{form} input[name='amount']", "80")  # over the ¥50.00 a gift may hold
+    # Under the ¥1.00 a share must hold (over ¥50.00 the field itself says no before sending).
+    sender.fill(f"{form} input[name='amount']", "1.5")
     sender.fill(f"{form} input[name='message']", "Happy birthday")
     said = click_action(sender, "send")
-    assert said == ("金额超过上限" if lang == "zh" else "The amount is above the limit"), said
+    assert said == ("金额不足以分成这么多份" if lang == "zh"
+                    else "The amount is too small for that many shares"), said
     sender.wait_for_timeout(500)  # time for a re-render, were there one
     assert sender.locator(f"{form} input[name='shares']").input_value() == "2"
-    assert sender.locator(f"{form} input[name='amount']").input_value() == "80"
+    assert sender.locator(f"{form} input[name='amount']").input_value() == "1.5"
     assert sender.locator(f"{form} input[name='message']").input_value() == "Happy birthday"
     # Put right, it is sent: the page moves to the gift's own page, where the sender is told
     # it is theirs and is not offered to claim it.
@@ -595,3 +597,21 @@ def test_every_control_on_a_phone_takes_a_44_px_tap(browser, server):  # noqa: F
     }""")
     assert reach
     page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "got"), [("en", "You got "), ("zh", "领到 ")])
+def test_a_friend_who_claims_money_is_told_how_much(browser, server, lang, got):  # noqa: F811
+    aid = live(server, "gift", {"gift_name": "Red packet", "mode": "amount", "split": "random"})
+    sender = friend(browser, server, f"giver-{lang}", lang)
+    visit(sender, f"{server.base}/s/{aid}")
+    sender.fill("form[data-action='send'] input[name='shares']", "2")
+    sender.fill("form[data-action='send'] input[name='amount']", "8.88")
+    open_room(sender, "send")
+    claimant = friend(browser, server, f"taker-{lang}", lang)
+    visit(claimant, take_share_link(sender))
+    said = click_action(claimant, "claim")
+    log, _ = server.engine.action_log(server.merchant, aid)
+    share = log[-1]["result"]["share"]
+    assert said == f"{got}¥{share // 100}.{share % 100:02d}", said
+    sender.context.close()
+    claimant.context.close()
