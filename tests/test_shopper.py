@@ -309,7 +309,7 @@ def test_the_generic_page_shows_records_and_lists_as_a_shopper_reads_them():
     context = {
         "activity": {"title": "Spin", "view": {"prize_images": [None, None], "names": ["A", "B"],
                                                "price": 1999, "still_empty": [],
-                                               "release": "daily"}},
+                                               "release": "daily", "winner": ""}},
         "room": None, "now": won + 60, "template": {"description": ""}, "actions": [],
         "labels": {"type": "Kind"}, "money_keys": ["price"], "preview": False,
         "value_labels": {"release": {"daily": "Each day"}},
@@ -321,6 +321,7 @@ def test_the_generic_page_shows_records_and_lists_as_a_shopper_reads_them():
     shown = text_of(html)
     assert "{" not in shown and "'" not in shown and "None" not in shown, shown
     assert re.search(r"Prize images –", shown) and "Still empty –" in shown
+    assert "Winner –" in shown  # a text not set yet (no winner) is a dash, not a blank
     assert "Names A, B" in shown and "Price ¥19.99" in shown and "Release Each day" in shown
     items = re.findall(r"<li>(.*?)</li>", html, re.S)
     assert [text_of(i) for i in items] == ["Coupon Kind: coupon · 06 Dec 08:16",
@@ -684,3 +685,34 @@ def test_the_pages_script_and_style_go_out_gzipped_and_come_back_as_304(client):
     for path in ("/s/static/../pages.py", "/s/static/%2e%2e/pages.py", "/s/static/nothing.js",
                  "/s/static/client"):
         assert client.get(path).status_code == 404, path
+
+
+@pytest.mark.parametrize(("lang", "kind", "pool"), [("zh", "类型: 优惠券", "奖池 ¥1,000.00"),
+                                                    ("en", "Type: Coupon", "Pool ¥1,000.00")])
+def test_the_generic_page_says_a_records_fields_and_money_as_the_merchants_form_did(
+        tmp_path, clock, configs, lang, kind, pool):
+    catalog_with(tmp_path, "spin", None)
+    shutil.copytree(TEMPLATES / "checkin_pool", tmp_path / "templates" / "pool")
+    doc = json.loads((tmp_path / "templates" / "pool" / "template.json").read_text("utf-8"))
+    doc.update(id="pool", view_labels={**doc.get("view_labels", {}),
+                                       "pool": {"zh": "奖池", "en": "Pool"}})
+    doc["$schema"] = str(ROOT / "schemas" / "template.schema.json")
+    (tmp_path / "templates" / "pool" / "template.json").write_text(json.dumps(doc), "utf-8")
+    (tmp_path / "templates" / "pool" / "page.html").unlink()
+    catalog = Catalog.discover([TEMPLATES, tmp_path / "templates"], entry_points=False)
+    app = app_with(tmp_path, catalog, clock)
+    engine = app.extensions["magic_cube"]
+    merchant, _key = engine.create_merchant("Shop")
+    spin = engine.create_activity(merchant, "spin", {**configs["lottery"], "prizes": [
+        {"name": "Mug", "type": "coupon", "stock": 5, "odds": 10000}]})["id"]
+    pooled = engine.create_activity(merchant, "pool", configs["checkin_pool"])["id"]
+    for activity_id in (spin, pooled):
+        engine.publish(merchant, activity_id)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {engine.participant_token(merchant, 'ann')[0]}"}
+    assert client.post(f"/v1/activities/{spin}/actions/draw", headers=headers).status_code == 200
+    # A prize won, a record: its fields by their labels and choices, not "Type: coupon".
+    shown = text(client.get(f"/s/{spin}/part?lang={lang}", headers=headers))
+    assert f"Mug {kind}" in shown and "Odds:" not in shown and "coupon ·" not in shown, shown
+    # A pool the console shows in yuan is in yuan here too (it read "100000").
+    assert pool in text(client.get(f"/s/{pooled}?lang={lang}"))

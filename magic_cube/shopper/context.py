@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from magic_cube.engine import Engine, EngineError, Participant
+from magic_cube.engine.money import money_view_keys
 from magic_cube.i18n import gettext
 
 
@@ -64,10 +65,30 @@ def _config_reads(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                     yield key, prop
 
 
+def _row_fields(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field name, schema) for the fields of the config's tables (a lottery's prizes): the
+    keys of the records a view lists, each labelled as the merchant's form labels it."""
+    schema = doc.get("config", {}).get("schema", {})
+    for prop in (schema.get("properties") or {}).values():
+        items = prop.get("items") if isinstance(prop, dict) else None
+        ref = items.get("$ref") if isinstance(items, dict) else None
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):  # a table's row, defined once
+            items = (schema.get("$defs") or {}).get(ref.removeprefix("#/$defs/"))
+        if isinstance(items, dict):
+            for name, field in (items.get("properties") or {}).items():
+                if isinstance(field, dict):
+                    yield name, field
+
+
 def money_keys(doc: dict[str, Any]) -> set[str]:
-    """View keys that show money: those read straight from a money field of the config."""
-    return {key for key, prop in _config_reads(doc)
+    """View keys that show money: those read straight from a money field of the config, and
+    those the console shows in yuan too (a variable that only ever holds money: a pool, a
+    share), in any of the views."""
+    keys = {key for key, prop in _config_reads(doc)
             if (prop.get("x-ui") or {}).get("widget") == "money"}
+    for view in ("activity", "room", "me"):
+        keys |= money_view_keys(doc, view)
+    return keys
 
 
 def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
@@ -77,6 +98,9 @@ def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
     for key, prop in _config_reads(doc):
         if (prop.get("x-ui") or {}).get("label"):
             labels.setdefault(key, _pick(prop["x-ui"]["label"], lang))
+    for name, field in _row_fields(doc):  # a record's fields: "中奖率（万分之）", not "Odds"
+        if (field.get("x-ui") or {}).get("label"):
+            labels.setdefault(name, _pick(field["x-ui"]["label"], lang))
     for key, text in (doc.get("view_labels") or {}).items():
         labels[key] = _pick(text, lang)
     return labels
@@ -86,7 +110,7 @@ def value_labels(doc: dict[str, Any], lang: str) -> dict[str, dict[str, str]]:
     """For view keys read straight from a config field with `x-ui.choices`, each value's label:
     a view showing `release: "daily"` shows "每天 0 点投放一份", as the merchant's form did."""
     found: dict[str, dict[str, str]] = {}
-    for key, prop in _config_reads(doc):
+    for key, prop in [*_config_reads(doc), *_row_fields(doc)]:
         labels = _choice_labels(prop, lang)
         if labels:
             found.setdefault(key, labels)
