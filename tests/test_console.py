@@ -715,8 +715,34 @@ def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
     chunks = list(r.response)
     assert len(chunks) == 1 + 3
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-    assert rows[0][:5] == ["No.", "Time", "Actor", "Participant ID", "Action"]
+    assert rows[0][:7] == ["No.", "Time", "Actor", "Participant ID", "Name", "Action",
+                           "What happened"]
     assert [row[0] for row in rows[1:]] == [str(i) for i in range(1, ROWS + 1)]
+
+
+def test_the_action_log_csv_reads_as_words_in_the_merchants_language(signed_in):
+    """Who acted, what they did and what happened, in the console's language, before the raw
+    data (JSON, money in fen) a developer may want."""
+    web = signed_in
+    activity_id = web.live("lottery")
+    web.engine.act(activity_id, "draw", Participant("user-li", "李雷"))
+    web.post(f"/console/activities/{activity_id}/stock",
+             {"field": "prizes.0.stock", "add": "2000"})
+    web.get("/console/activities?lang=zh")
+    body = web.get(f"/console/activities/{activity_id}/export/actions.csv").get_data()
+    assert body.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 Chinese
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0] == ["序号", "时间", "执行者", "用户 ID", "昵称", "操作", "发生了什么", "团/房间",
+                       "首次参与", "参数（原始数据）", "结果（原始数据）", "事件（原始数据）"]
+    draw, top_up = rows[1], rows[2]
+    assert draw[2:6] == ["参与者", "user-li", "李雷", "抽奖"]  # the template's own title
+    assert draw[8] == "是"
+    assert draw[6] in ("", "中奖：Coupon")  # the prize won, if any
+    assert top_up[2] == "您（商家）" and top_up[5] == "商家补充了库存"
+    assert top_up[6].endswith("+2000") and top_up[8] == "否"
+    # the dashboard's tiles group the digits of a stock's total as they do its value
+    html = web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
+    assert "共 2,005" in html
 
 
 def test_csv_export_reads_the_store_one_page_per_chunk(signed_in, monkeypatch):
@@ -757,8 +783,17 @@ def test_api_keys_are_created_shown_once_and_revoked(signed_in, engine):
     assert key not in html and key[:8] in html
     key_id = [k["id"] for k in engine.store.transaction(write=False).__enter__()
               .list_api_keys(web.merchant.id) if key.startswith(k["prefix"])][0]
-    r = web.post(f"/console/settings/keys/{key_id}/revoke")
+    assert f"/console/settings/keys/{key_id}/revoke" in html  # a link to a page that asks
+    r = web.post(f"/console/settings/keys/{key_id}/revoke")  # without confirming: asks first
+    assert r.headers["Location"].endswith(f"/console/settings/keys/{key_id}/revoke")
+    asking = web.get(r.headers["Location"]).get_data(as_text=True)
+    assert "cannot be undone" in asking and key[:8] in asking
+    assert engine.merchant_for_key(key).id == web.merchant.id  # still works
+    r = web.post(f"/console/settings/keys/{key_id}/revoke", {"confirm": "yes"})
     assert "revoked" in web.get(r.headers["Location"]).get_data(as_text=True)
+    # once revoked, its page says so instead of asking again
+    r = web.get(f"/console/settings/keys/{key_id}/revoke")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/console/settings")
     api = web.client.get("/v1/merchant/activities", headers={"Authorization": f"Bearer {key}"})
     assert api.status_code == 401
 
@@ -780,6 +815,21 @@ def test_webhook_url_and_secret_are_saved_on_the_merchant(signed_in):
                                            "generate": "1"})
     assert len(web.merchant.webhook_secret) >= 16
     assert web.merchant.webhook_secret != "0123456789abcdef!"
+
+
+def test_webhooks_are_turned_off_by_emptying_the_address_alone(signed_in):
+    """The help says "Leave empty to send no webhooks": emptying both fields turns them off
+    rather than asking for a secret that signs nothing."""
+    web = signed_in
+    web.post("/console/settings/webhook", {"webhook_url": "https://shop.example/hooks",
+                                           "webhook_secret": "0123456789abcdef!"})
+    r = web.post("/console/settings/webhook", {"webhook_url": "", "webhook_secret": ""})
+    assert r.status_code == 302
+    assert web.merchant.webhook_url is None
+    # an address still needs a secret
+    r = web.post("/console/settings/webhook", {"webhook_url": "https://shop.example/hooks",
+                                               "webhook_secret": ""})
+    assert r.status_code == 422
 
 
 # languages ------------------------------------------------------------------------------------

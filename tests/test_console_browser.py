@@ -398,3 +398,43 @@ def test_a_console_page_asks_for_no_missing_icon(browser, server):
     assert icon.value.url == f"{server.base}/console/static/favicon.svg"
     assert icon.value.status == 200
     page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_phone_signs_up_and_fills_a_prize_table_without_scrolling_sideways(browser, server,
+                                                                           lang):
+    """The first pages a merchant sees on a phone: the new API key fits the screen, and a
+    lottery's prize rows are cards whose every field (labelled) and button is on the screen."""
+    page = new_page(browser, lang, PHONE)
+    page.goto(f"{server.base}/console/signup?lang={lang}")
+    sign_up(page, server, f"phone-{lang}@example.com")
+    assert scroll_width(page) <= PHONE["width"]
+    assert page.evaluate(RIGHTMOST, "#api-key") <= PHONE["width"]
+    shot(page, f"console-phone-api-key-{lang}")
+
+    page.goto(f"{server.base}/console/activities/new/collect_cards")  # five card rows
+    assert scroll_width(page) <= PHONE["width"]
+    assert page.evaluate(RIGHTMOST, "tr[data-row] input, tr[data-row] button") <= PHONE["width"]
+    page.goto(f"{server.base}/console/activities/new/lottery")
+    page.click("button.array-add")  # forms.js adds a second prize, laid out as a card too
+    assert page.locator("tr[data-row]").count() == 2
+    assert scroll_width(page) <= PHONE["width"]
+    assert page.evaluate(RIGHTMOST, "tr[data-row] input, tr[data-row] select, "
+                                    "tr[data-row] button") <= PHONE["width"]
+    odds = page.locator("label[for='field-config-prizes-1-odds']")
+    assert odds.is_visible() and odds.bounding_box()["width"] > 20  # its own label shows
+    heights = page.evaluate("""() => [...document.querySelectorAll(
+        'tr[data-row] button, button.array-add')].map((b) => b.getBoundingClientRect().height)
+        .filter((h) => h > 0)""")  # a first row has no "Move up": hidden, not small
+    assert heights and min(heights) >= 44
+    # the column's help ("100 is 1%") is still on the screen, above the rows
+    help_text = page.locator("thead th .help").first
+    assert help_text.is_visible()
+    # an empty save: the error sits under the field, which is on the screen
+    page.click("button[name=_save]")
+    page.wait_for_selector("#error-summary")
+    box = page.locator("#field-config-prizes-0-odds").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    assert page.locator("#field-config-prizes-0-odds-error").is_visible()
+    shot(page, f"console-phone-prize-cards-{lang}")
+    page.context.close()

@@ -30,7 +30,7 @@ from magic_cube.console.context import (
     local_moment,
     tz_or_utc,
 )
-from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.console.labels import ACTOR_LABELS, STATUS_LABELS
 from magic_cube.console.present import (
     action_name,
     event_name,
@@ -76,8 +76,11 @@ def participant_columns() -> list[str]:
 
 
 def action_columns() -> list[str]:
-    return [_("No."), _("Time"), _("Actor"), _("Participant ID"), _("Action"), _("Room"),
-            _("Parameters"), _("Result"), _("Events"), _("First time")]
+    """What a merchant reads first (who, what, what happened), then the raw data as logged
+    (JSON, money in fen) for a developer."""
+    return [_("No."), _("Time"), _("Actor"), _("Participant ID"), _("Name"), _("Action"),
+            _("What happened"), _("Room"), _("First time"), _("Parameters (raw data)"),
+            _("Result (raw data)"), _("Events (raw data)")]
 
 
 def local_iso(ts: int | None, tz: str) -> str:
@@ -117,17 +120,26 @@ def participants_csv(engine: Engine, activity_id: str, page: int = PAGE, *,
         after = rows[-1].participant_id
 
 
+def action_row(entry: Any, i: dict[str, Any], tz: str) -> list[Any]:
+    """One logged action as the CSV's row: names and labels in the page's language."""
+    actor = ACTOR_LABELS.get(i["actor"])
+    happened = "; ".join(event_text(entry, e) for e in i["events"] or []) \
+        or merchant_details(entry, i)
+    return [i["seq"], local_iso(i["at"], tz), str(actor) if actor else i["actor"],
+            i["participant"] or "", i.get("display_name") or "", action_name(entry, i["action"]),
+            happened, i["room"] or "", _("Yes") if i["first_time"] else _("No"), i["params"],
+            i["result"], i["events"]]
+
+
 def actions_csv(engine: Engine, merchant: Merchant, activity_id: str,
-                page: int = PAGE, *, tz: str = "UTC") -> Iterator[str]:
+                entry: Any, page: int = PAGE, *, tz: str = "UTC") -> Iterator[str]:
     """The action log CSV, one chunk per page of `page` log entries."""
     yield "\ufeff" + _rows_chunk([action_columns()])
     after = 0
     while True:
         items, cursor = engine.action_log(merchant, activity_id, after=after, limit=page)
         if items:
-            yield _rows_chunk([[i["seq"], local_iso(i["at"], tz), i["actor"], i["participant"],
-                                i["action"], i["room"] or "", i["params"], i["result"],
-                                i["events"], int(bool(i["first_time"]))] for i in items])
+            yield _rows_chunk([action_row(entry, i, tz) for i in items])
         if cursor is None:
             return
         after = cursor
@@ -155,7 +167,7 @@ def export_participants(activity_id: str):
 def export_actions(activity_id: str):
     activity = load_activity(activity_id)
     return csv_response(actions_csv(get_engine(), current_merchant(), activity_id,
-                                    tz=activity["timezone"]),
+                                    pinned_entry(activity), tz=activity["timezone"]),
                         f"{activity_id}-actions.csv")
 
 

@@ -40,6 +40,13 @@ VERB_DONE = {
     "archive": _l("The activity is archived."),
 }
 
+ACTOR_LABELS = {  # who an action in the log was made by
+    "participant": _l("Participant"),
+    "merchant": _l("You (the merchant)"),
+    "timer": _l("Timer"),
+    "void": _l("Void"),
+}
+
 EVENT_STATUS_LABELS = {
     "pending": _l("Pending"),
     "delivered": _l("Delivered"),

@@ -4,6 +4,7 @@ the webhook endpoint with the secret its deliveries are signed with."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -49,9 +50,27 @@ def create_key():
     return render_template("console/api_key.html", api_key=api_key, welcome=False)
 
 
+def active_key(key_id: str) -> dict[str, Any] | None:
+    return next((k for k in get_engine().list_api_keys(current_merchant())
+                 if k["id"] == key_id and not k["revoked_at"]), None)
+
+
+@bp.route("/settings/keys/<key_id>/revoke")
+@login_required
+def confirm_revoke(key_id: str):
+    """Revoking cannot be undone and stops the backend that uses the key: say so, ask again."""
+    key = active_key(key_id)
+    if key is None:
+        flash(_("No such active API key."), "error")
+        return redirect(url_for("console.settings.show"))
+    return render_template("console/confirm_revoke.html", key=key, tz=merchant_timezone())
+
+
 @bp.route("/settings/keys/<key_id>/revoke", methods=["POST"])
 @login_required
 def revoke_key(key_id: str):
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("console.settings.confirm_revoke", key_id=key_id))
     if get_engine().revoke_api_key(current_merchant(), key_id):
         flash(_("The API key is revoked."), "success")
     else:
@@ -76,7 +95,10 @@ def save_webhook():
     if url and not valid_url(url):
         add_error(errors, "webhook_url", "invalid",
                   _("Enter a full http:// or https:// address"))
-    if len(secret) < MIN_SECRET:
+    if not url and len(secret) < MIN_SECRET:
+        # No address: no webhooks are sent, so no secret is needed to turn them off.
+        secret = ""
+    elif len(secret) < MIN_SECRET:
         add_error(errors, "webhook_secret", "too_short",
                   _("At least %(num)d characters", num=MIN_SECRET))
     elif len(secret) > 200:
