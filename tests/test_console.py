@@ -498,7 +498,44 @@ def test_publish_now_and_schedule(signed_in, clock):
     r = web.post(f"/console/activities/{past_id}/publish",
                  {"when": "schedule", "starts_at": "2026-11-10T12:00"})
     assert web.status(past_id) == "draft"
-    assert "must be in the future" in web.get(r.headers["Location"]).get_data(as_text=True)
+    # Said at the schedule's field, which keeps what was typed, and linked from the top.
+    assert r.status_code == 422
+    page = read_form(r.get_data(as_text=True), "schedule-form")
+    field = page.by_id["schedule-starts"]
+    assert field["value"] == "2026-11-10T12:00" and field["aria-invalid"] == "true"
+    assert "schedule-starts-error" in field["aria-describedby"].split()
+    assert "must be in the future" in r.get_data(as_text=True)
+    assert 'href="#schedule-starts"' in r.get_data(as_text=True)
+
+
+def test_a_refused_live_change_is_said_at_its_control_with_what_was_typed(signed_in):
+    """A new end in the past or a top-up of -3: the page comes back with the message next to
+    the control (linked from a summary on top, as a phone shows the page's top first) and the
+    value typed still in it, rather than a note far above an emptied field."""
+    web = signed_in
+    activity_id = web.live("group_buy")
+    before = web.engine.get_activity(web.merchant, activity_id)
+    r = web.post(f"/console/activities/{activity_id}/ends_at", {"ends_at": "2020-01-01T10:00"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    page = read_form(html, "inline-controls")
+    end = page.by_id["field-new-ends_at"]
+    assert end["value"] == "2020-01-01T10:00" and end["aria-invalid"] == "true"
+    assert end["aria-describedby"] == "field-new-ends_at-error"
+    assert page.by_id["field-new-ends_at-error"]["tag"] == "p"
+    assert 'href="#field-new-ends_at"' in html
+    r = web.post(f"/console/activities/{activity_id}/stock", {"field": "stock", "add": "-3"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    add = read_form(html, "inline-controls").by_id["top-up-stock"]
+    assert add["value"] == "-3" and add["aria-describedby"] == "top-up-stock-error"
+    assert "Top up by a whole number of at least 1." in html and 'href="#top-up-stock"' in html
+    after = web.engine.get_activity(web.merchant, activity_id)
+    assert (after["ends_at"], after["config"]["stock"]) == (before["ends_at"],
+                                                           before["config"]["stock"])
+    # what was fine still goes back to the page with a note
+    r = web.post(f"/console/activities/{activity_id}/stock", {"field": "stock", "add": "2"})
+    assert r.status_code == 302
 
 
 def test_lifecycle_buttons(signed_in):

@@ -115,6 +115,9 @@ def test_invalid_assumptions_are_inline_errors(signed_in, quick):
     assert "Enter a percentage from 0 to 100" in html
     assert 'id="forecast-title"' not in html  # no forecast from bad numbers
     assert value_of(html, "visitors_per_day") == "lots"  # what was typed stays
+    # a negative count is a whole number too: the message says what is wanted
+    r = signed_in.post(url(activity_id) + "?lang=en", {"visitors_per_day": "-5"})
+    assert "Enter a whole number of 0 or more" in r.get_data(as_text=True)
     # Numbers of the right kind but out of bounds: the engine's words, inline too.
     r = signed_in.post(url(activity_id) + "?lang=en", {"days": "0", "runs": "2"})
     assert r.status_code == 422

@@ -433,6 +433,12 @@ def draws_at_random(entry: TemplateEntry) -> bool:
 @bp.route("/activities/<activity_id>")
 @login_required
 def detail(activity_id: str):
+    return detail_page(activity_id)
+
+
+def detail_page(activity_id: str, problem: dict[str, str] | None = None, status: int = 200):
+    """The activity's page; `problem`: a live control's refused value (`field`: `ends_at` or
+    `stock:<config field>`, `message`, the `value` as typed), shown at that control."""
     activity = load_activity(activity_id)
     entry = pinned_entry(activity)
     published = activity["status"] in ("scheduled", "live", "paused")
@@ -448,7 +454,7 @@ def detail(activity_id: str):
                            fair=draws_at_random(entry) and activity["seed_commitment"],
                            published=published, stock=stock_rows(entry, stock),
                            now=get_engine().now(), flagged=flagged_count(activity),
-                           schedule=schedule, yuan=yuan)
+                           schedule=schedule, yuan=yuan, problem=problem), status
 
 
 def flagged_count(activity: dict[str, Any]) -> int:
@@ -541,6 +547,11 @@ def display_value(value: Any) -> str:
 @bp.route("/activities/<activity_id>/preview")
 @login_required
 def preview(activity_id: str):
+    return preview_page(activity_id)
+
+
+def preview_page(activity_id: str, problem: dict[str, str] | None = None, status: int = 200):
+    """The preview; `problem`: a refused start of the schedule form (`message`, `value`)."""
     activity = load_activity(activity_id)
     entry = pinned_entry(activity)
     view = participant_view(activity)
@@ -556,9 +567,9 @@ def preview(activity_id: str):
                                                timezone=activity["timezone"],
                                                config=activity["config"]),
                            odds=odds, actions=actions, status_labels=STATUS_LABELS,
-                           warnings=warnings, now=now,
+                           warnings=warnings, now=now, problem=problem,
                            shopper_preview=shopper_url(activity_id) + "?preview="
-                           + get_engine().preview_token(current_merchant(), activity_id))
+                           + get_engine().preview_token(current_merchant(), activity_id)), status
 
 
 @bp.route("/activities/<activity_id>/publish", methods=["POST"])
@@ -567,17 +578,20 @@ def publish(activity_id: str):
     activity = load_activity(activity_id)
     engine = get_engine()
     starts_at = None
+    typed = request.form.get("starts_at", "")
+
+    def refused(message: str):  # at the schedule's field, with what was typed
+        return preview_page(activity_id, {"message": message, "value": typed}, 422)
+
     if request.form.get("when") == "schedule":
         try:
-            starts_at = parse_local_time(request.form.get("starts_at", ""), activity["timezone"])
+            starts_at = parse_local_time(typed, activity["timezone"])
         except ValueError:
             starts_at = None
         if starts_at is None:
-            flash(_("Choose when the activity starts."), "error")
-            return redirect(url_for("console.activities.preview", activity_id=activity_id))
+            return refused(_("Choose when the activity starts."))
         if starts_at <= engine.now():
-            flash(_("The start must be in the future; to start now, publish it now."), "error")
-            return redirect(url_for("console.activities.preview", activity_id=activity_id))
+            return refused(_("The start must be in the future; to start now, publish it now."))
     if activity["status"] == "draft" and activity["ends_at"] is not None \
             and activity["ends_at"] <= engine.now():
         flash(_("The end time of this draft has already passed. Edit the draft and choose an "
@@ -596,7 +610,10 @@ def publish(activity_id: str):
         flash(_("This activity cannot be published now: it is no longer a draft."), "error")
     except InvalidActivity as exc:
         errors = engine_setting_errors(exc)
-        flash("; ".join(e["message"] for entries in errors.values() for e in entries), "error")
+        message = "; ".join(e["message"] for entries in errors.values() for e in entries)
+        if starts_at is not None:
+            return refused(message)
+        flash(message, "error")
     else:
         if done["status"] == "scheduled":
             flash(_("The activity is scheduled."), "success")
@@ -714,20 +731,25 @@ def confirm_end(activity_id: str):
 @login_required
 def set_end(activity_id: str):
     activity = load_activity(activity_id)
+    typed = request.form.get("ends_at", "")
+
+    def refused(message: str):  # at the end's field, with what was typed
+        return detail_page(activity_id, {"field": "ends_at", "message": message,
+                                         "value": typed}, 422)
+
     try:
-        ends_at = parse_local_time(request.form.get("ends_at", ""), activity["timezone"])
+        ends_at = parse_local_time(typed, activity["timezone"])
     except ValueError:
         ends_at = None
     if ends_at is None:
-        flash(_("Enter a date and time for the new end."), "error")
-        return redirect(url_for("console.activities.detail", activity_id=activity_id))
+        return refused(_("Enter a date and time for the new end."))
     try:
         get_engine().set_end(current_merchant(), activity_id, ends_at)
     except InvalidTransition:
         flash(_("The end of this activity can no longer change."), "error")
     except InvalidActivity as exc:
         errors = engine_setting_errors(exc)
-        flash("; ".join(e["message"] for entries in errors.values() for e in entries), "error")
+        return refused("; ".join(e["message"] for entries in errors.values() for e in entries))
     else:
         flash(_("The end time is changed."), "success")
     return redirect(url_for("console.activities.detail", activity_id=activity_id))
@@ -744,16 +766,17 @@ def top_up(activity_id: str):
     refused = (_("Top up by an amount from %(least)s to %(most)s.", least=yuan(1),
                  most=yuan(MAX_TOP_UP)) if money
                else _("Top up by a whole number of at least 1."))
+    problem = {"field": f"stock:{field}", "message": refused,
+               "value": request.form.get("add", "")}
     if add is None or add < 1:
-        flash(refused, "error")
-        return redirect(url_for("console.activities.detail", activity_id=activity_id))
+        return detail_page(activity_id, problem, 422)  # at its row, with what was typed
     try:
         get_engine().top_up(current_merchant(), activity_id, field, add)
     except InvalidTransition:
         flash(_("Stock can be topped up only while the activity is scheduled, live or paused."),
               "error")
     except InvalidConfig:
-        flash(refused, "error")
+        return detail_page(activity_id, problem, 422)
     else:
         if money:
             flash(_("%(amount)s added to the pool.", amount=yuan(add)), "success")

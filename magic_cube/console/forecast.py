@@ -98,7 +98,7 @@ def _yuan_text(fen: int) -> str:
 
 def _whole(text: str, errors: FieldErrors, name: str) -> int | None:
     if not text.strip().isdigit():
-        add_error(errors, name, "type", _("Enter a whole number"))
+        add_error(errors, name, "type", _("Enter a whole number of 0 or more"))
         return None
     return int(text)
 
