@@ -227,7 +227,27 @@ def test_winners_page_redeem_once_and_warehouse_csv(signed_in):
         t.start()
     for t in threads:
         t.join(30)
-    assert sorted(results) == [200, 409]
+    assert sorted(results) == [302, 409]  # one redeemed (then the code's page), one refused
+
+
+def test_a_reload_after_redeeming_shows_the_code_redeemed_not_an_error(signed_in):
+    """Redeeming answers with a redirect to the code's page: reloading it reads the code again
+    (redeemed, when) instead of posting again and saying it was already redeemed."""
+    web = signed_in
+    activity_id = web.live("bargain")
+    room = web.engine.act(activity_id, "start", Participant("buyer", "Buyer")).room
+    for i in range(3):
+        web.engine.act(activity_id, "help", Participant(f"helper{i}"), room_id=room)
+    web.engine.act(activity_id, "buy", Participant("buyer"), room_id=room)
+    code = web.engine.redemptions(web.merchant, activity_id)[0]["code"]
+    r = web.post("/console/redeem", {"code": code.lower()})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/console/redeem?code={code}")
+    page = web.get(r.headers["Location"])
+    text = text_of(page.get_data(as_text=True))
+    assert page.status_code == 200 and "Redeemed. Hand over the item." in text
+    assert "Redeemed 2026-" in text and "Redeem now" not in text
+    again = web.get(r.headers["Location"])  # the reload
+    assert again.status_code == 200 and "already redeemed" not in again.get_data(as_text=True)
     csv = web.get(f"/console/activities/{activity_id}/export/fulfilment.csv")
     assert code in csv.get_data(as_text=True)
 

@@ -114,12 +114,15 @@ def redeem():
     """Verify a code (GET ?code=) and redeem it (POST), once."""
     engine = get_engine()
     code = (request.values.get("code") or "").strip()
-    found, error, done = None, None, False
+    found, error = None, None
     if code:
         try:
             if request.method == "POST":
                 found = engine.redeem_code(current_merchant(), code, by=_("console"))
-                done = True
+                # Then the code's page by GET: a reload shows it redeemed, rather than posting
+                # again and saying "already redeemed" as if someone else had.
+                flash(_("Redeemed. Hand over the item."), "success")
+                return redirect(url_for("console.fulfilment.redeem", code=found["code"]))
             else:
                 found = engine.verify_code(current_merchant(), code)
         except CodeNotFound:
@@ -136,5 +139,5 @@ def redeem():
         found["event_label"] = event_name(pinned_entry(activity), found["event"])
     status = 404 if error and found is None else 409 if error else 200
     return render_template("console/redeem.html", code=code, found=found, error=error,
-                           done=done, activity=activity, kinds=kind_labels(),
+                           activity=activity, kinds=kind_labels(),
                            yuan=yuan), status
