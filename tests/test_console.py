@@ -236,6 +236,25 @@ def test_signup_logs_in_and_shows_the_api_key_once(web, engine):
     assert stored and "s3cret-pass" not in stored
 
 
+def test_reloading_the_welcome_page_goes_on_to_the_console(web):
+    """A reload of the page that showed the new key posts the sign-up form again with the token
+    of the session before: the merchant is signed in, so the console says so and goes on, not
+    "the form has expired"."""
+    token = web.token()
+    form = {"name": "Shop", "email": "reload@example.com", "password": "s3cret-pass",
+            "csrf_token": token}
+    r = web.client.post("/console/signup", data=form)
+    assert r.status_code == 200 and "mck_" in r.get_data(as_text=True)
+    again = web.client.post("/console/signup", data=form)  # the reload
+    assert again.status_code == 302
+    page = web.get(again.headers["Location"], follow_redirects=True).get_data(as_text=True)
+    assert "You are signed up and signed in" in text_of(page) and "Shop" in page
+    assert "mck_" not in page  # the key is never shown twice
+    # signed out, the same post is an expired form
+    web.logout()
+    assert web.client.post("/console/signup", data=form).status_code == 400
+
+
 def test_signup_errors_are_inline_and_email_must_be_new(web):
     web.signup("taken@example.com")
     web.logout()

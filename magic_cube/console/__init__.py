@@ -13,7 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_babel import gettext as _
@@ -121,6 +131,12 @@ def _error_page(status: int, title: str, message: str):
 
 @bp.errorhandler(CSRFError)
 def csrf_failed(exc: CSRFError):
+    if request.endpoint == "console.auth.signup" and session.get("merchant_id"):
+        # The welcome page reloaded (its form posted again after the new session began): the
+        # account exists and is signed in, so go on rather than call the form expired.
+        flash(_("You are signed up and signed in. Your first API key was shown once: if you "
+                "did not copy it, create another in Settings."), "success")
+        return redirect(url_for("console.activities.index"))
     return _error_page(400, _("The form has expired"),
                        _("The page was open too long or came from another site. Go back, "
                          "reload the page and try again."))
