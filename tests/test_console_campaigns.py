@@ -120,6 +120,11 @@ def test_the_dashboard_shows_the_totals_of_the_api_and_the_csv_its_hours(shop):
     assert rows[0][:2] == ["Hour", "Participations"]
     assert [row[1] for row in rows[1:]] == ["2", "2"]  # two hours, in Asia/Shanghai time
     assert rows[1][0].startswith("2026-11-11T10:00:00+08:00")
+    # the button says what it does: out of the campaign, not the activity deleted
+    assert "Remove from the campaign</button>" in html
+    shop.get("/console/campaigns?lang=zh")
+    assert "移出营销节</button>" in page(shop, f"/console/campaigns/{cid}")
+    shop.get("/console/campaigns?lang=en")
     r = shop.post(f"/console/campaigns/{cid}/activities/{lottery}/remove")
     assert r.status_code == 302
     html = page(shop, f"/console/campaigns/{cid}")
