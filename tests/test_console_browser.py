@@ -438,3 +438,28 @@ def test_a_phone_signs_up_and_fills_a_prize_table_without_scrolling_sideways(bro
     assert page.locator("#field-config-prizes-0-odds-error").is_visible()
     shot(page, f"console-phone-prize-cards-{lang}")
     page.context.close()
+
+
+def test_the_previews_facts_stay_inside_their_card_on_a_desktop(browser, server):
+    """A long label (a bargain's "Allow buying at the current price before the floor") wraps
+    rather than pushing the values out of the preview's card."""
+    engine = server.engine
+    merchant, _key = engine.sign_up("Facts", "facts@example.com", PASSWORD)
+    activity = engine.create_activity(merchant, "bargain", {
+        "product_name": "Teapot", "original_price": 19900, "floor_price": 9900,
+        "helpers_needed": 5, "cut_min": 500, "cut_max": 4000, "stock": 100})
+    page = new_page(browser, "en", DESKTOP)
+    page.goto(f"{server.base}/console/login")
+    page.fill("#field-email", "facts@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.goto(f"{server.base}/console/activities/{activity['id']}/preview")
+    outside = page.evaluate("""() => {
+      const card = document.querySelector('.phone').getBoundingClientRect();
+      return [...document.querySelectorAll('.phone dt, .phone dd')]
+        .filter((el) => el.getBoundingClientRect().right > card.right + 1)
+        .map((el) => el.innerText);
+    }""")
+    assert outside == []
+    assert "Teapot" in page.locator(".phone dl.facts").inner_text()
+    page.context.close()

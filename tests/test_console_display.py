@@ -243,3 +243,12 @@ def test_a_split_time_outside_the_activity_is_warned_of(signed_in, clock) -> Non
     assert web.status(starts_late) == "scheduled"
     fine = web.engine.create_activity(web.merchant, "checkin_pool", POOL)["id"]
     assert "Split time (" not in page(web, f"/console/activities/{fine}/preview")
+
+
+def test_a_template_named_as_its_kind_is_named_once(signed_in) -> None:
+    """"Bargain (v1.0.0)", not "Bargain (Bargain, v1.0.0)"."""
+    web = signed_in
+    aid = live(web, "bargain")
+    text = text_of(page(web, f"/console/activities/{aid}"))
+    assert "Bargain (v1.0.0)" in text and "Bargain (Bargain" not in text
+    assert "砍价 (v1.0.0)" in page(web, f"/console/activities/{aid}", "zh")
