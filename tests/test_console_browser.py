@@ -386,6 +386,11 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
         elif name == "detail":
             assert page.evaluate(RIGHTMOST, ".stock-table input, .stock-table button") \
                 <= PHONE["width"]
+        elif name == "dashboard":
+            height, _width = page.evaluate(SMALLEST, "main details > summary")
+            assert height >= 44  # "The same numbers as a table" is tapped with a finger
+            # a time's date stays whole on one line
+            assert page.evaluate(MOST_LINES, ".table.recent .recent-date") == 1
     redeem = page.locator(".main-nav a[href='/console/redeem']").bounding_box()
     assert redeem is not None and redeem["height"] >= 44
     page.context.close()

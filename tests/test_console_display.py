@@ -252,3 +252,27 @@ def test_a_template_named_as_its_kind_is_named_once(signed_in) -> None:
     text = text_of(page(web, f"/console/activities/{aid}"))
     assert "Bargain (v1.0.0)" in text and "Bargain (Bargain" not in text
     assert "砍价 (v1.0.0)" in page(web, f"/console/activities/{aid}", "zh")
+
+
+def test_chinese_pages_put_chinese_punctuation_between_joined_words(signed_in) -> None:
+    """Words the console puts together (an error's field and message, what happened and what
+    was won, two events of one action) are joined with full-width marks on a Chinese page."""
+    web = signed_in
+    aid = live(web, "bargain")
+    room = web.engine.act(aid, "start", Participant("buyer", "买家")).room
+    needed = web.engine.get_activity(web.merchant, aid)["config"]["helpers_needed"]
+    for i in range(needed):
+        web.engine.act(aid, "help", Participant(f"helper{i}", f"帮手{i}"), room_id=room)
+    web.engine.act(aid, "buy", Participant("buyer"), room_id=room)
+    dashboard = page(web, f"/console/activities/{aid}/dashboard", "zh")
+    assert "好友帮砍；砍到底价" in dashboard and "好友帮砍; " not in dashboard
+    winners = page(web, f"/console/activities/{aid}/fulfilment", "zh")
+    assert "下单购买：" in winners and "（实物）" in winners
+    assert "下单购买: " not in winners and " (实物)" not in winners
+    r = web.post("/console/activities/new/gift", {"title": "x" * 201, "config.gift_name": "咖啡",
+                                                  "_save": "1"},
+                 headers={"Accept-Language": "zh"})
+    assert r.status_code == 422 and "标题：" in text_of(r.get_data(as_text=True))
+    # English keeps its own marks
+    english = page(web, f"/console/activities/{aid}/dashboard")
+    assert "A friend cut the price; Floor price reached" in english

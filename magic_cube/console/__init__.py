@@ -120,8 +120,12 @@ def lang_url(code: str) -> str:
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
+    zh = lang() == "zh"
     return {"lang": lang(), "i18n": i18n, "format_time": format_time,
-            "input_time": input_time, "lang_url": lang_url, "languages": LANGUAGES}
+            "input_time": input_time, "lang_url": lang_url, "languages": LANGUAGES,
+            # punctuation between words put together on a page: full-width in Chinese
+            "colon": "：" if zh else ": ",
+            "paren": (lambda text: f"（{text}）") if zh else (lambda text: f" ({text})")}
 
 
 def _error_page(status: int, title: str, message: str):

@@ -27,6 +27,7 @@ from magic_cube.console.context import (
     format_time,
     get_engine,
     i18n,
+    joined,
     lang,
     load_activity,
     parse_local_time,
@@ -610,7 +611,7 @@ def publish(activity_id: str):
         flash(_("This activity cannot be published now: it is no longer a draft."), "error")
     except InvalidActivity as exc:
         errors = engine_setting_errors(exc)
-        message = "; ".join(e["message"] for entries in errors.values() for e in entries)
+        message = joined(e["message"] for entries in errors.values() for e in entries)
         if starts_at is not None:
             return refused(message)
         flash(message, "error")
@@ -749,7 +750,7 @@ def set_end(activity_id: str):
         flash(_("The end of this activity can no longer change."), "error")
     except InvalidActivity as exc:
         errors = engine_setting_errors(exc)
-        return refused("; ".join(e["message"] for entries in errors.values() for e in entries))
+        return refused(joined(e["message"] for entries in errors.values() for e in entries))
     else:
         flash(_("The end time is changed."), "success")
     return redirect(url_for("console.activities.detail", activity_id=activity_id))

@@ -37,6 +37,11 @@ def lang() -> str:
     return "zh" if locale is not None and locale.language == "zh" else "en"
 
 
+def joined(parts: Any) -> str:
+    """Several short texts in one cell: "；" between them on a Chinese page, "; " in English."""
+    return ("；" if lang() == "zh" else "; ").join(str(p) for p in parts)
+
+
 def i18n(text: Any) -> str:
     """A template's `{"zh": …, "en": …}` text in the page's language (English as fallback)."""
     if not isinstance(text, dict):

@@ -26,6 +26,7 @@ from magic_cube.console.context import (
     format_time,
     get_engine,
     i18n,
+    joined,
     load_activity,
     local_moment,
     tz_or_utc,
@@ -123,7 +124,7 @@ def participants_csv(engine: Engine, activity_id: str, page: int = PAGE, *,
 def action_row(entry: Any, i: dict[str, Any], tz: str) -> list[Any]:
     """One logged action as the CSV's row: names and labels in the page's language."""
     actor = ACTOR_LABELS.get(i["actor"])
-    happened = "; ".join(event_text(entry, e) for e in i["events"] or []) \
+    happened = joined(event_text(entry, e) for e in i["events"] or []) \
         or merchant_details(entry, i)
     return [i["seq"], local_iso(i["at"], tz), str(actor) if actor else i["actor"],
             i["participant"] or "", i.get("display_name") or "", action_name(entry, i["action"]),
@@ -308,7 +309,7 @@ def recent_rows(engine: Engine, merchant: Merchant, activity: dict[str, Any],
              "who": r["participant"], "name": r.get("display_name") or "",
              "actor": r["actor"], "action": action_name(entry, r["action"]),
              "details": merchant_details(entry, r),
-             "events": "; ".join(event_text(entry, e) for e in r["events"] or [])}
+             "events": joined(event_text(entry, e) for e in r["events"] or [])}
             for r in reversed(recent)]
 
 

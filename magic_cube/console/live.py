@@ -24,6 +24,7 @@ from magic_cube.console.context import (
     current_merchant,
     format_time,
     get_engine,
+    joined,
     lang,
     load_activity,
 )
@@ -186,7 +187,7 @@ def present_actions(entry: TemplateEntry, activity: dict[str, Any],
              "who": a["name"] or a["participant"] or "—",
              "action": action_name(entry, a["action"]),
              "timer": a["actor"] == "timer",
-             "events": "; ".join(event_name(entry, e.get("type", "")) for e in a["events"] or [])}
+             "events": joined(event_name(entry, e.get("type", "")) for e in a["events"] or [])}
             for a in actions]
 
 
