@@ -468,3 +468,49 @@ def test_the_previews_facts_stay_inside_their_card_on_a_desktop(browser, server)
     assert outside == []
     assert "Teapot" in page.locator(".phone dl.facts").inner_text()
     page.context.close()
+
+
+# Text whose contrast with what is behind it is under WCAG AA (4.5:1; 3:1 for large text).
+LOW_CONTRAST = r"""() => {
+  const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = c.slice(0, 3).map((v) => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const behind = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0.5) return c;
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || el.closest('.visually-hidden, svg, iframe')) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || !el.getBoundingClientRect().width) continue;
+    const a = lum(rgb(style.color)), b = lum(behind(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const large = size >= 24 || (size >= 18.66 && bold);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)} ${n.textContent.trim()}`);
+  }
+  return out;
+}"""
+
+
+def test_console_text_and_links_meet_wcag_aa_contrast(browser, server, shop):
+    page = new_page(browser, "en", DESKTOP)
+    page.goto(f"{server.base}/console/login")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    lottery = f"/console/activities/{shop['lottery']}"
+    for path in ("/console/activities", lottery, f"{lottery}/dashboard", f"{lottery}/preview",
+                 "/console/settings", "/console/calendar"):
+        page.goto(f"{server.base}{path}")
+        assert page.evaluate(LOW_CONTRAST) == [], path
+    page.context.close()
