@@ -273,7 +273,8 @@ def test_signup_errors_are_inline_and_email_must_be_new(web):
 
 def test_login_and_logout(web):
     web.signup("a@example.com", "password-a")
-    web.logout()
+    r = web.logout()
+    assert "You are logged out." in web.get(r.headers["Location"]).get_data(as_text=True)
     assert web.get("/console/activities").status_code == 302
     r = web.login("a@example.com", "wrong-password")
     assert r.status_code == 401 and "not right" in r.get_data(as_text=True)

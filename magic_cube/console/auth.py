@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -105,6 +105,7 @@ def logout():
     session.clear()
     if language:
         session["lang"] = language
+    flash(_("You are logged out."), "success")
     return redirect(url_for("console.auth.login"))
 
 
