@@ -431,7 +431,7 @@ def test_a_tap_refused_as_the_activity_stops_is_told_in_the_pages_language(
     player.route(f"**/s/{aid}/part*", lambda route: None)
     server.engine.pause(server.merchant, aid)
     said = click_action(player, "draw")
-    assert said == ("活动现在不能参与" if lang == "zh" else "The activity is not open right now")
+    assert said == ("活动已暂停" if lang == "zh" else "The activity is paused")  # the server's
     player.unroute(f"**/s/{aid}/part*")
     player.reload()
     ready(player)

@@ -220,8 +220,7 @@ async function perform(el, params) {
   } catch (err) {
     await spinner.stop(null, false);
     unsettled = err.code === "action_unsettled" ? { what, key: err.idempotencyKey } : null;
-    // activity_not_live comes in English only
-    toast((err.code === "activity_not_live" && el.dataset.notLive) || said(err), "error");
+    toast(said(err), "error");
     // Refused, nothing changed: keep what a form holds, unless a change came in.
     if (asked === shown) return;
   } finally {
