@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from magic_cube.catalog.problems import TemplateProblem, format_path
+from magic_cube.catalog.problems import TemplateProblem, format_path, rule_objects
 
-Path = list[str | int]
 PASSES = frozenset({"+", "-", "*", "min", "max", "if", "?:"})  # a fraction goes through them
 SCOPES = {"activity": "activity", "room": "room", "me": "participant", "them": "participant"}
 
@@ -53,25 +52,15 @@ def _integer_target(doc: dict[str, Any], path: Any) -> bool:
 def fraction_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
     """One warning per `set` or `add` that may store a fraction in an integer variable."""
     out: list[TemplateProblem] = []
-
-    def walk(value: Any, path: Path) -> None:
-        if isinstance(value, dict):
-            for kind in ("set", "add"):
-                body = value.get(kind)
-                if isinstance(body, dict) and _integer_target(doc, body.get("path")) \
-                        and may_be_fraction(body.get("value")):
-                    out.append(TemplateProblem(
-                        file, format_path([*path, kind, "value"]),
-                        f"{body['path']} is an integer, but this value divides without "
-                        'rounding: wrap the division in "floor" or "ceil", or the action '
-                        "fails (rule_error) whenever it does not come out whole",
-                        "fraction_into_integer"))
-            for key, sub in value.items():
-                walk(sub, [*path, key])
-        elif isinstance(value, list):
-            for i, sub in enumerate(value):
-                walk(sub, [*path, i])
-
-    walk(doc.get("actions", {}), ["actions"])
-    walk(doc.get("timers", {}), ["timers"])
+    for value, path in rule_objects(doc):
+        for kind in ("set", "add"):
+            body = value.get(kind)
+            if isinstance(body, dict) and _integer_target(doc, body.get("path")) \
+                    and may_be_fraction(body.get("value")):
+                out.append(TemplateProblem(
+                    file, format_path([*path, kind, "value"]),
+                    f"{body['path']} is an integer, but this value divides without "
+                    'rounding: wrap the division in "floor" or "ceil", or the action '
+                    "fails (rule_error) whenever it does not come out whole",
+                    "fraction_into_integer"))
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from magic_cube.catalog.integers import fraction_warnings
-from magic_cube.catalog.problems import TemplateProblem, format_path
+from magic_cube.catalog.problems import TemplateProblem, format_path, rule_objects
 from magic_cube.catalog.schemaref import resolve
 from magic_cube.rules.jsonlogic.introspect import reads_path
 
@@ -176,20 +176,10 @@ def emitted_events(doc: dict[str, Any]) -> list[tuple[str, Path]]:
 def emits(doc: dict[str, Any]) -> list[tuple[str, Any, Path]]:
     """(event type, its `data`, where it is emitted) for every `emit` effect, in order."""
     found: list[tuple[str, Any, Path]] = []
-
-    def walk(value: Any, path: Path) -> None:
-        if isinstance(value, dict):
-            emit = value.get("emit")
-            if isinstance(emit, dict) and isinstance(emit.get("event"), str):
-                found.append((emit["event"], emit.get("data"), [*path, "emit", "event"]))
-            for key, sub in value.items():
-                walk(sub, [*path, key])
-        elif isinstance(value, list):
-            for i, sub in enumerate(value):
-                walk(sub, [*path, i])
-
-    walk(doc.get("actions", {}), ["actions"])
-    walk(doc.get("timers", {}), ["timers"])
+    for value, path in rule_objects(doc):
+        emit = value.get("emit")
+        if isinstance(emit, dict) and isinstance(emit.get("event"), str):
+            found.append((emit["event"], emit.get("data"), [*path, "emit", "event"]))
     return found
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from magic_cube.errors import MagicCubeError
 
@@ -52,3 +53,18 @@ def format_path(parts: Iterable[str | int]) -> str:
         else:
             out += f"[{json.dumps(part, ensure_ascii=False)}]"
     return out
+
+
+def rule_objects(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[str | int]]]:
+    """Every JSON object under the template's `actions` and `timers` (effects at any depth
+    among them), with its path, in document order: what the checks that look for one kind of
+    effect walk."""
+    stack: list[tuple[Any, list[str | int]]] = [(doc.get("timers", {}), ["timers"]),
+                                                (doc.get("actions", {}), ["actions"])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            yield value, path
+            stack.extend(reversed([(sub, [*path, key]) for key, sub in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(sub, [*path, i]) for i, sub in enumerate(value)]))

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import mimetypes
 import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,11 +36,12 @@ def load(filename: str) -> Asset | None:
     """The file under static/ (None if there is none), compressed again only once it changed."""
     path = safe_join(str(STATIC), filename)
     try:
-        mtime_ns = os.stat(path).st_mtime_ns if path else None
+        found = os.stat(path) if path else None
     except OSError:
-        mtime_ns = None
-    if path is None or mtime_ns is None or not os.path.isfile(path):
+        found = None
+    if path is None or found is None or not stat.S_ISREG(found.st_mode):
         return None
+    mtime_ns = found.st_mtime_ns
     kept = _assets.get(path)
     if kept is None or kept.mtime_ns != mtime_ns:
         plain = Path(path).read_bytes()
