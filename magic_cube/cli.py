@@ -190,18 +190,30 @@ def templates_test(target: str | None, dirs: tuple[Path, ...]) -> None:
 @click.argument("name")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
               help="Where to create it (default: activity_templates/)")
-def templates_new(name: str, directory: Path | None) -> None:
-    """Scaffold a template that validates and whose scenario passes."""
-    from magic_cube.catalog.catalog import DEFAULT_DIR
-    from magic_cube.scaffold import scaffold
+@click.option("--from", "source", default=None, metavar="TEMPLATE_ID",
+              help="Start from a copy of this template (e.g. bargain) instead of a check-in")
+def templates_new(name: str, directory: Path | None, source: str | None) -> None:
+    """Scaffold a template that validates and whose scenarios pass.
 
+    Without --from, a small daily check-in that shows one of each common piece; with --from,
+    a copy of a served template (its scenarios and page too) under the new id."""
+    from magic_cube.catalog.catalog import DEFAULT_DIR
+    from magic_cube.scaffold import copy_template, scaffold
+
+    root = directory or DEFAULT_DIR
     try:
-        target = scaffold(name, directory or DEFAULT_DIR)
-    except ValueError as exc:
+        if source is None:
+            target = scaffold(name, root)
+        else:
+            entry = _served().get(source)
+            if entry.directory is None:
+                raise click.ClickException(f"{source} has no folder to copy")
+            target = copy_template(name, root, entry.directory)
+    except (ValueError, TemplateNotFound) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {target}")
     where = shlex.quote(str(target))
-    click.echo(f"next: edit {target / 'template.json'}, then run "
+    click.echo(f"next: edit {target / 'template.json'} (its title first), then run "
                f"`magic-cube templates validate {where}` and `magic-cube templates test {where}`")
 
 

@@ -1,8 +1,11 @@
-"""`magic-cube templates new NAME`: a small daily check-in template to start from.
+"""`magic-cube templates new NAME [--from ID]`: a template to start from.
 
-It uses one of each common piece — config with UI hints and a check, activity and
-participant state with a daily reset, a guard, effects, an event, views, metrics — and ships a
-scenario that passes, so an author starts from something that works.
+Without `--from`, a small daily check-in that uses one of each common piece — config with UI
+hints and a check, activity and participant state with a daily reset, a guard, effects, an
+event, views, metrics — and ships a scenario that passes. With `--from`, a copy of another
+template's folder (its scenarios and page too) under the new id, at version 0.1.0, so that an
+author who wants "a bargain, but…" starts from the bargain. Either way it validates and its
+scenarios pass before the first edit.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -131,19 +135,45 @@ def scaffold_scenario(schema: str = "../../../schemas/scenario.schema.json") -> 
     }
 
 
-def scaffold(name: str, root: Path) -> Path:
-    """Write `root/NAME/template.json` and one scenario; refuses to overwrite."""
+def _target(name: str, root: Path) -> Path:
     if not _NAME.match(name):
         raise ValueError(
             f"{name!r}: use lowercase letters, digits, - and _, starting with a letter")
     target = Path(root) / name
     if target.exists():
         raise ValueError(f"{target} already exists")
+    return target
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def copy_template(name: str, root: Path, source: Path) -> Path:
+    """Copy the template folder `source` (holding template.json) to `root/NAME`: the new id,
+    version 0.1.0, every `$schema` pointing at the schemas from the new place. Refuses to
+    overwrite."""
+    target = _target(name, root)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    template = json.loads((target / "template.json").read_text(encoding="utf-8"))
+    template = {"$schema": schema_ref(TEMPLATE_SCHEMA, target),
+                **{k: v for k, v in template.items() if k != "$schema"},
+                "id": name, "version": "0.1.0"}
+    _write_json(target / "template.json", template)
+    for file in sorted((target / "scenarios").glob("*.json")):
+        scenario = json.loads(file.read_text(encoding="utf-8"))
+        if isinstance(scenario, dict) and "$schema" in scenario:
+            scenario["$schema"] = schema_ref(SCENARIO_SCHEMA, file.parent)
+            _write_json(file, scenario)
+    return target
+
+
+def scaffold(name: str, root: Path) -> Path:
+    """Write `root/NAME/template.json` and one scenario; refuses to overwrite."""
+    target = _target(name, root)
     (target / "scenarios").mkdir(parents=True)
     template = scaffold_template(name, schema_ref(TEMPLATE_SCHEMA, target))
     scenario = scaffold_scenario(schema_ref(SCENARIO_SCHEMA, target / "scenarios"))
-    (target / "template.json").write_text(
-        json.dumps(template, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (target / "scenarios" / "01_check_in.json").write_text(
-        json.dumps(scenario, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _write_json(target / "template.json", template)
+    _write_json(target / "scenarios" / "01_check_in.json", scenario)
     return target

@@ -3,6 +3,7 @@
 import json
 import shlex
 
+import pytest
 from click.testing import CliRunner
 from template_factory import minimal_template, write_template
 
@@ -47,6 +48,30 @@ def test_templates_new_scaffolds_a_template_that_validates_and_passes(tmp_path):
     entry = Catalog.discover([tmp_path], entry_points=False).get("check_in")
     results = run_template_scenarios(entry)
     assert results and all(r.ok for r in results), [r.failures for r in results]
+
+
+@pytest.mark.parametrize("source", ["lottery", "bargain", "group_buy", "gift", "collect_cards",
+                                    "checkin_pool"])
+def test_templates_new_from_a_bundled_template_copies_it_under_the_new_id(tmp_path, source):
+    result = CliRunner().invoke(
+        cli, ["templates", "new", "my_copy", "--from", source, "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "my_copy"
+    assert validate_path(folder) == []
+    doc = json.loads((folder / "template.json").read_text(encoding="utf-8"))
+    assert (doc["id"], doc["version"]) == ("my_copy", "0.1.0")
+    assert (folder / doc["$schema"]).resolve() == TEMPLATE_SCHEMA.resolve()
+    assert (folder / "page.html").is_file()
+    entry = Catalog.discover([tmp_path], entry_points=False).get("my_copy")
+    results = run_template_scenarios(entry)
+    assert results and all(r.ok for r in results), [r.failures for r in results]
+
+
+def test_templates_new_from_an_unknown_template_says_so_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["templates", "new", "x", "--from", "no_such", "--dir", str(tmp_path)])
+    assert result.exit_code != 0 and "no_such" in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_templates_new_refuses_a_bad_name_or_an_existing_directory(tmp_path):
