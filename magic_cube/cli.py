@@ -128,7 +128,7 @@ def templates_validate(path: Path | None) -> None:
     target = path or DEFAULT_DIR
     problems = validate_path(target)
     # A template's page partial must compile too (shopper/partials.py).
-    from magic_cube.catalog.catalog import template_files
+    from magic_cube.catalog.files import template_files
     from magic_cube.shopper.partials import partial_problems
 
     for file in [target] if target.is_file() else template_files(target) if target.is_dir() \

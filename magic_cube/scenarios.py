@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from magic_cube.catalog.catalog import read_json
+from magic_cube.catalog.files import read_json
 from magic_cube.catalog.metaschema import scenario_problems
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.days import epoch

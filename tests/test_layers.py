@@ -112,3 +112,67 @@ def test_the_checker_refuses_what_it_must(tmp_path, where, text, bad):
     path.parent.mkdir(parents=True)
     path.write_text(text)
     assert len(wrong_imports(path, package)) == bad
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (`from pkg import mod` names the module)."""
+    files = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files
+                            else node.module for a in node.names}
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_round_a_circle():
+    # A circle makes import order matter and hides which module owns a name; a package's
+    # __init__ gathering its modules' names is no circle, as long as they don't import it.
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_finder_finds_one(tmp_path):
+    package = tmp_path / "magic_cube"
+    (package / "a").mkdir(parents=True)
+    (package / "a" / "x.py").write_text("from magic_cube.a.y import f\n")
+    (package / "a" / "y.py").write_text("def f():\n    from magic_cube.a import x\n")
+    (package / "a" / "z.py").write_text("from magic_cube.a.x import g\n")
+    assert circles(import_graph(package)) == [["magic_cube.a.x", "magic_cube.a.y"]]

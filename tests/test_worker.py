@@ -44,12 +44,7 @@ from stores import STORE_PARAMS, store_url
 
 from magic_cube.engine import Engine, Participant
 from magic_cube.engine.errors import ActivityNotFound
-from magic_cube.engine.events import (
-    EventNotFound,
-    EventPending,
-    list_events,
-    redeliver_event,
-)
+from magic_cube.engine.events import EventNotFound, EventPending
 from magic_cube.settings import Settings
 from magic_cube.store import open_store
 from magic_cube.worker import Worker
@@ -534,21 +529,21 @@ def test_redelivery_of_a_dead_event(env):
     assert events_of(e, aid, "dead")
 
     env.receiver.answer = None  # the receiver is fixed
-    again = redeliver_event(e, m, aid, event["id"])
+    again = e.redeliver_event(m, aid, event["id"])
     assert (again["status"], again["attempts"], again["last_error"]) == ("pending", 0, None)
     assert again["next_attempt_at"] == env.clock.now
     with pytest.raises(EventPending):  # already pending
-        redeliver_event(e, m, aid, event["id"])
+        e.redeliver_event(m, aid, event["id"])
     assert env.worker.run_once()["delivered"] == 1
     assert events_of(e, aid, "delivered")[0]["attempts"] == 1
     assert env.receiver.requests[-1].event_id == event["id"]
 
     # A delivered event can be sent again too; unknown ids and other merchants get 404s.
-    assert redeliver_event(e, m, aid, event["id"])["status"] == "pending"
+    assert e.redeliver_event(m, aid, event["id"])["status"] == "pending"
     with pytest.raises(EventNotFound):
-        redeliver_event(e, m, aid, event["id"] + 100)
+        e.redeliver_event(m, aid, event["id"] + 100)
     with pytest.raises(ActivityNotFound):
-        redeliver_event(e, create_merchant(e, "Rival"), aid, event["id"])
+        e.redeliver_event(create_merchant(e, "Rival"), aid, event["id"])
 
 
 def test_delivery_is_at_least_once_across_a_crash(env):
@@ -629,16 +624,16 @@ def test_list_events_filters_by_status_and_pages(env):
     env.receiver.answer = lambda r: 500 if r.event_id == ids[2] else 200
     env.worker.run_once()
 
-    page, cursor = list_events(e, m, aid, limit=2)
+    page, cursor = e.list_events(m, aid, limit=2)
     assert [ev["id"] for ev in page] == ids[:2] and cursor == ids[1]
-    page, cursor = list_events(e, m, aid, after=cursor, limit=10)
+    page, cursor = e.list_events(m, aid, after=cursor, limit=10)
     assert [ev["id"] for ev in page] == ids[2:] and cursor is None
-    delivered, _ = list_events(e, m, aid, status="delivered")
-    pending, _ = list_events(e, m, aid, status="pending")
+    delivered, _ = e.list_events(m, aid, status="delivered")
+    pending, _ = e.list_events(m, aid, status="pending")
     assert [ev["id"] for ev in delivered] == ids[:2]
     assert [ev["id"] for ev in pending] == ids[2:]
     assert pending[0]["attempts"] == 1 and pending[0]["last_error"] == "HTTP 500: nope"
-    assert list_events(e, m, aid, status="dead") == ([], None)
+    assert e.list_events(m, aid, status="dead") == ([], None)
 
 
 # running it -------------------------------------------------------------------------------

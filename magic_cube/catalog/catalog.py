@@ -19,6 +19,7 @@ from typing import Any
 
 from magic_cube.catalog.config import ConfigValidator
 from magic_cube.catalog.errors import BUILTIN_ERRORS
+from magic_cube.catalog.files import TEMPLATE_FILE, read_json, template_files
 from magic_cube.catalog.metaschema import meta_problems, scenario_problems
 from magic_cube.catalog.problems import TemplateInvalid, TemplateProblem, format_path
 from magic_cube.catalog.semantic import semantic_problems
@@ -28,7 +29,6 @@ from magic_cube.errors import MagicCubeError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT / "activity_templates"
 ENTRY_POINT_GROUP = "magic_cube.templates"
-TEMPLATE_FILE = "template.json"
 
 
 class TemplateNotFound(MagicCubeError):
@@ -200,49 +200,12 @@ class Catalog:
         return out
 
 
-def template_files(directory: Path) -> list[Path]:
-    if (directory / TEMPLATE_FILE).is_file():
-        return [directory / TEMPLATE_FILE]
-    return sorted(directory.glob(f"*/{TEMPLATE_FILE}"))
-
-
 def _entry_point_dir(loaded: Any) -> Path | None:
     if callable(loaded) and not isinstance(loaded, str | os.PathLike):
         loaded = loaded()
     if isinstance(loaded, str | os.PathLike):
         return Path(os.fspath(loaded))
     return None
-
-
-def read_json(file: Path) -> tuple[Any, list[TemplateProblem]]:
-    """The parsed file, or the problems that kept it from parsing (with line and column)."""
-    name = str(file)
-    try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        return None, [TemplateProblem(name, "", f"cannot read: {exc.strerror or exc}",
-                                      "unreadable")]
-    except UnicodeDecodeError as exc:
-        return None, [TemplateProblem(name, "", f"not UTF-8 text: {exc}", "unreadable")]
-    duplicates: list[str] = []
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # JSON lets a later key silently replace an earlier one: almost always a mistake.
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                duplicates.append(key)
-            out[key] = value
-        return out
-
-    try:
-        doc = json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        return None, [TemplateProblem(name, "", f"invalid JSON at line {exc.lineno}, column "
-                                      f"{exc.colno}: {exc.msg}", "json_syntax")]
-    problems = [TemplateProblem(name, "", f"duplicate key {key!r}: the later value silently wins",
-                                "duplicate_key") for key in duplicates]
-    return doc, problems
 
 
 def check_document(doc: Any, file: str) -> tuple[Any, list[TemplateProblem]]:

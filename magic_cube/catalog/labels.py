@@ -10,8 +10,10 @@ property names and event codes. `magic-cube templates validate` prints them.
 
 from __future__ import annotations
 
+from pathlib import Path as FsPath
 from typing import Any
 
+from magic_cube.catalog.files import read_json, template_files
 from magic_cube.catalog.integers import fraction_warnings
 from magic_cube.catalog.problems import TemplateProblem, format_path, rule_objects
 from magic_cube.catalog.schemaref import resolve
@@ -194,10 +196,6 @@ def event_label(doc: dict[str, Any], event: str, lang: str) -> str | None:
 
 def label_warnings_of(path: Any) -> list[TemplateProblem]:
     """The label warnings of a template.json, or of every template under a directory."""
-    from pathlib import Path as FsPath
-
-    from magic_cube.catalog.catalog import read_json, template_files
-
     target = FsPath(path)
     files = [target] if target.is_file() else template_files(target) if target.is_dir() else []
     out: list[TemplateProblem] = []

@@ -53,8 +53,9 @@ from magic_cube.engine.lifecycle import (
 )
 from magic_cube.engine.live import Live
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused
-from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.performer import Performer
 from magic_cube.engine.previews import Previews
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.engine.sharing import Sharing
 from magic_cube.engine.stats import Results
 from magic_cube.engine.views import ViewResponse, Views

@@ -18,16 +18,12 @@ themselves (a second account on one phone) and is not counted as invited.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.rules.compiler import CompiledAction
 from magic_cube.rules.limits import counted, reached
 from magic_cube.rules.model import Rejection
 from magic_cube.store import Conflict, Tx
 from magic_cube.store.records import ActivityRecord
-
-if TYPE_CHECKING:
-    from magic_cube.engine.performer import ActionRequest
 
 
 def take(tx: Tx, activity: ActivityRecord, spec: CompiledAction, request: ActionRequest,

@@ -38,7 +38,8 @@ from magic_cube.engine.errors import (
 )
 from magic_cube.engine.lifecycle import Lifecycle
 from magic_cube.engine.outcomes import Accepted, ActionOutcome, Refused, from_record
-from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.performer import Performer
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.errors import shown
 from magic_cube.i18n import N_
 from magic_cube.rules.compiler import CompiledTemplate

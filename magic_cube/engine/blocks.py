@@ -26,7 +26,8 @@ from magic_cube.engine.errors import (
     VoidRefused,
 )
 from magic_cube.engine.lifecycle import Lifecycle
-from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.performer import Performer
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.rules.model import Rejection
 from magic_cube.store import Tx
 from magic_cube.store.records import ActionRecord, ActivityRecord, Merchant

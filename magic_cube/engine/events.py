@@ -4,23 +4,17 @@ Every accepted action writes its events to the outbox in the action's own transa
 worker (magic_cube/worker) delivers them as webhooks, in order per activity, leasing a batch
 with `claim` and recording how each attempt went with `record`. The merchant (API and
 console) reads them with their delivery state and sends one again.
-
-`list_events(engine, ...)` and `redeliver_event(engine, ...)` are also functions of the
-engine, for callers that hold only the engine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import EventNotFound, EventPending, InvalidEventStatus
 from magic_cube.store.base import ClaimedEvent, OutboxEvent
 from magic_cube.store.records import Merchant
-
-if TYPE_CHECKING:
-    from magic_cube.engine import Engine
 
 EVENT_STATUSES = ("pending", "delivered", "dead")
 
@@ -106,12 +100,3 @@ class Events:
                 else:
                     tx.mark_failed(a.event_id, now, a.next_attempt_at, a.error, a.dead)
 
-
-def list_events(engine: Engine, merchant: Merchant, activity_id: str, status: str | None = None,
-                after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
-    return engine.list_events(merchant, activity_id, status, after, limit)
-
-
-def redeliver_event(engine: Engine, merchant: Merchant, activity_id: str,
-                    event_id: int) -> dict[str, Any]:
-    return engine.redeliver_event(merchant, activity_id, event_id)

@@ -12,7 +12,6 @@ together.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from magic_cube.engine.action_limits import remember_device, self_invite
@@ -20,6 +19,7 @@ from magic_cube.engine.action_limits import take as take_limits
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import RoomNotFound
 from magic_cube.engine.fulfilment import issue as issue_codes
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.engine.rooms import LoadedRoom, load_room, member_record, to_record, update_room
 from magic_cube.engine.sharing import attribution, invited_event, sharer_of
 from magic_cube.engine.stats import count, credit_interaction, hour_of
@@ -32,25 +32,6 @@ from magic_cube.rules.timers import due_timers as due_activity_timers
 from magic_cube.rules.timers import next_due as next_activity_timer
 from magic_cube.store import Tx
 from magic_cube.store.records import ActionRecord, ActivityRecord, ParticipantRecord
-
-
-@dataclass
-class ActionRequest:
-    """Everything that decides an action's outcome; a logged action replays from these."""
-
-    action: str
-    participant: str
-    kind: str  # "participant", "merchant" or "timer"
-    params: dict[str, Any]
-    room_id: str | None
-    display_name: str = ""
-    via: str | None = None  # the share code that brought the participant here, if any
-    device: str = ""  # the client's device id (`Magic-Cube-Device`), "" when it sent none
-    address: str = ""  # the client's IP address, "" for merchant and timer actions
-    never_wins: bool = False  # the merchant blocked the participant so (engine/blocks.py)
-    # Set by replay: the log entry the action is run again from, whose first-time flags and
-    # new room id are taken as logged instead of being worked out afresh.
-    replayed_from: ActionRecord | None = None
 
 
 def timer_window(activity: ActivityRecord) -> Window:

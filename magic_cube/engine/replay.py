@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from magic_cube.engine.controls import apply_top_up, without_top_up
 from magic_cube.engine.core import Core
 from magic_cube.engine.lifecycle import bring_timers_forward, follow_config
-from magic_cube.engine.performer import ActionRequest, Performer
+from magic_cube.engine.performer import Performer
+from magic_cube.engine.requests import ActionRequest
 from magic_cube.engine.rooms import load_room
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.model import Rejection
