@@ -92,6 +92,8 @@ def test_an_ended_activity_makes_no_new_link_but_an_old_one_still_leads_to_it(sh
         assert r.get_json()["message"] == "活动已结束"
     assert sharing(shop, activity["id"])["links"] == 1
     assert client.get(f"/v1/shares/{old['code']}").status_code == 200
+    assert client.get(f"/j/{old['code']}").status_code == 302
+    assert sharing(shop, activity["id"])["link_opens"] == 0  # the final figures stay final
 
 
 def test_friends_brought_by_links_are_counted_with_their_generation(shop, engine):

@@ -43,6 +43,12 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+def over(activity: ActivityRecord, now: int) -> bool:
+    """Whether the activity has ended (or is past its end, not yet applied lazily)."""
+    return activity.status in ("ended", "archived") or (
+        activity.ends_at is not None and activity.ends_at <= now)
+
+
 def sharer_of(tx: Tx, activity: ActivityRecord, via: str | None) -> str | None:
     """Who made the share code `via`, if it is a code of this activity."""
     if not via or not CODE.match(via):
@@ -86,8 +92,7 @@ class Sharing:
             activity = self.core.activity(tx, activity_id)
             if activity.unpublished:
                 raise ActivityNotFound()
-            if activity.status in ("ended", "archived") or (
-                    activity.ends_at is not None and activity.ends_at <= now):
+            if over(activity, now):
                 # Nothing left to bring a friend to (a scheduled one may be shared ahead).
                 said = ActivityNotLive.by_status["ended"]
                 raise ActivityNotLive(said, errors={"status": [{"code": "ended",
@@ -105,7 +110,8 @@ class Sharing:
         return {"code": code, "activity_id": activity_id, "room": room_id}
 
     def open_share(self, code: str) -> dict[str, Any]:
-        """Where a share link leads (activity, room, the sharer's masked name); counts an open."""
+        """Where a share link leads (activity, room, the sharer's masked name); counts an open
+        while the activity has not ended (its final figures stay final)."""
         if not CODE.match(code or ""):
             raise ShareNotFound()
         now = self.core.now()
@@ -113,8 +119,10 @@ class Sharing:
             share = tx.get_share(code)
             if share is None:
                 raise ShareNotFound()
-            tx.count_share_open(code)
-            tx.add_stats(share["activity_id"], hour_of(now), {"share_opens": 1})
+            activity = tx.get_activity(share["activity_id"])
+            if activity is not None and not over(activity, now):
+                tx.count_share_open(code)
+                tx.add_stats(share["activity_id"], hour_of(now), {"share_opens": 1})
             sharer = tx.get_participant(share["activity_id"], share["sharer"])
         name = (sharer.display_name if sharer and sharer.display_name else share["sharer"])
         return {"code": code, "activity_id": share["activity_id"], "room": share["room_id"],
