@@ -45,6 +45,14 @@ export interface WxLike {
 /** `request` for mini-programs: `wxRequest(wx)`. */
 export declare function wxRequest(wx: WxLike): RequestFunction;
 
+/** "zh" or "en" (the API's languages) from any tag: "zh_CN", "zh-TW" -> "zh", "en-US", "fr" ->
+ * "en"; null for none. */
+export declare function shopperLang(tag: string | null | undefined): "zh" | "en" | null;
+
+/** The phone's language as zh/en: wx.getAppBaseInfo() (or getSystemInfoSync()) in a
+ * mini-program, else navigator.languages' first Chinese or English one; null when unknown. */
+export declare function platformLang(): "zh" | "en" | null;
+
 /** The mini-program's visibility (hidden from wx.onAppHide to wx.onAppShow), one per `wx`. */
 export declare function wxVisibility(wx: {
   onAppHide(listener: () => void): void;
@@ -68,6 +76,8 @@ export declare class MagicCubeError extends Error {
     status?: number;
     errors?: Record<string, FieldError[]>;
     retryAfter?: number | null;
+    reason?: string | null;
+    detail?: string | null;
   });
   /** The stable error code, e.g. "group_full"; `http_<status>` for a body that is not ours. */
   code: string;
@@ -77,16 +87,30 @@ export declare class MagicCubeError extends Error {
   errors: Record<string, FieldError[]>;
   /** Seconds from Retry-After (on 429), else null. */
   retryAfter: number | null;
+  /** A NetworkError's NetworkReason; "not_api_response" on an `http_<status>` answer whose
+   * body is not the API's (a Wi-Fi login page answering 200, a proxy's 502 page); else null. */
+  reason: NetworkReason | "not_api_response" | null;
+  /** What the platform said (`request:fail timeout`), or a foreign answer's content type and
+   * first characters: for logs, not for shoppers. Null on the API's own refusals. */
+  detail: string | null;
   /** From `act`: this refusal is the stored first answer to its Idempotency-Key. */
   replayed: boolean;
   /** On errors thrown by `act`: the key the action was sent with. */
   idempotencyKey?: string;
 }
 
+/** Why no answer came: "offline" (the phone has no network), "timeout", "aborted" (the loop
+ * stopped or the page went into the background), "dns" (the host is unknown), "other" (a
+ * refused connection, TLS, a browser that says only "Failed to fetch"). */
+export type NetworkReason = "offline" | "timeout" | "aborted" | "dns" | "other";
+
 /** No answer: offline, a timeout, DNS or TLS failure. `code` is "network_error". */
 export declare class NetworkError extends MagicCubeError {
-  constructor(message?: string, options?: { cause?: unknown });
+  constructor(message?: string,
+    options?: { cause?: unknown; reason?: NetworkReason; detail?: string });
   code: "network_error";
+  reason: NetworkReason;
+  detail: string;
   cause?: unknown;
 }
 
@@ -124,8 +148,11 @@ export interface ClientOptions {
   /** Default: fetchRequest where fetch exists, else wxRequest(wx). */
   request?: RequestFunction;
   getToken?: TokenProvider;
-  /** Sent as Accept-Language ("zh" gives Chinese messages). */
-  lang?: string;
+  /** The shopper's language, sent as Accept-Language so that refusals come in their words:
+   * any tag, sent as "zh" or "en" ("zh_CN" -> "zh"). Default: platformLang(); null: none. */
+  lang?: string | null;
+  /** token_unavailable in a row after which a watch or heartbeats stop; default 5. */
+  maxTokenAttempts?: number;
   /** Per-request timeout for everything but long polls; default 15000. */
   timeoutMs?: number;
   /** Attempts per action before giving up; default 5. */
@@ -160,7 +187,8 @@ export interface WatchOptions {
   auth?: boolean;
   /** Start from an ETag you already have. */
   etag?: string;
-  /** Every failure; `willRetry` false means the loop has stopped (404, 401 …). */
+  /** Every failure; `willRetry` false means the loop has stopped (404, 401 …). Going into
+   * the background is not a failure. */
   onError?: (error: Error, info: { willRetry: boolean }) => void;
 }
 
@@ -364,6 +392,10 @@ export declare const MAX_WAIT: 25;
 
 export declare class MagicCubeClient {
   constructor(options?: ClientOptions);
+  /** "zh", "en" or null: what goes out as Accept-Language. */
+  lang: "zh" | "en" | null;
+  /** Change it (the shopper switched languages): any tag, kept as zh or en. */
+  setLang(lang: string | null | undefined): void;
   /** The device id sent with actions and share links. */
   deviceId(): string;
   /** One exchange, any status; refreshes the token once on 401 token_expired/invalid_token. */

@@ -6,15 +6,18 @@
 
 import { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 import { ActionUnsettledError, MagicCubeError, NetworkError, parseRetryAfter } from "./errors.js";
-import { fetchRequest, header, parseBody, wxRequest } from "./http.js";
+import {
+  fetchRequest, header, parseBody, platformLang, shopperLang, wxRequest,
+} from "./http.js";
 import { DEVICE_PATTERN, defaultStorage, deviceId, memoryStorage, randomId } from "./ids.js";
 import {
-  STOPPED, createStopper, defaultSleep, defaultVisibility, isHidden, retryDelay, whenVisible,
+  HIDDEN, STOPPED, createStopper, defaultSleep, defaultVisibility, isHidden, requestScope,
+  retryDelay, whenVisible,
 } from "./timing.js";
 
 export { CHALLENGE_HEADER, encodeSolution, solveChallenge } from "./challenge.js";
 export { ActionUnsettledError, MagicCubeError, NetworkError } from "./errors.js";
-export { fetchRequest, wxRequest } from "./http.js";
+export { fetchRequest, platformLang, shopperLang, wxRequest } from "./http.js";
 export { deviceId, randomId } from "./ids.js";
 export { wxVisibility } from "./timing.js";
 
@@ -22,6 +25,7 @@ export const MAX_WAIT = 25; // seconds: the server refuses longer long polls (42
 
 const TOKEN_CODES = ["token_expired", "invalid_token"];
 const TOKEN_UNAVAILABLE = "token_unavailable"; // getToken failed: nothing was sent
+const NOT_API = "not_api_response"; // the reason of an answer whose body is not the API's
 // Refusals that mean "try again in a moment" rather than "no".
 const RETRY_CODES = ["rate_limited", "idempotency_in_flight", "conflict"];
 const MAX_CHALLENGES = 2; // solved for one action at most
@@ -29,9 +33,12 @@ const MAX_CHALLENGES = 2; // solved for one action at most
 const enc = encodeURIComponent;
 const activityPath = (id) => `/v1/activities/${enc(id)}`;
 
+// A 2xx that is not the API's: a captive portal or a proxy answered in the server's place.
+const isPortal = (error) => error.reason === NOT_API && error.status < 300;
+
 /** Whether retrying can give another answer: no answer, a server failure, a busy signal. */
 function isTransient(error) {
-  if (error.status === 0 || error.status >= 500) return true;
+  if (error.status === 0 || error.status >= 500 || isPortal(error)) return true;
   // A template's own 429s (help_limit, send_limit …) are answers; a proxy's bare 429 is not.
   return RETRY_CODES.includes(error.code) || error.code === "http_429";
 }
@@ -42,10 +49,17 @@ function clampWait(wait) {
   return Number.isFinite(seconds) ? Math.max(0, Math.min(MAX_WAIT, seconds)) : MAX_WAIT;
 }
 
-// The outcome of an action may be unknown only when it may have run: no answer, a 5xx, or a
-// first request with the same key still running.
-const mayHaveRun = (error) => error.code !== TOKEN_UNAVAILABLE
-  && (error.status === 0 || error.status >= 500 || error.code === "idempotency_in_flight");
+// The outcome of an action may be unknown only when it may have run: no answer, a 5xx, a
+// portal's page (it says nothing of whether the action got through), or a first request with
+// the same key still running.
+const mayHaveRun = (error) => error.code !== TOKEN_UNAVAILABLE && (error.status === 0
+  || error.status >= 500 || isPortal(error) || error.code === "idempotency_in_flight");
+
+/** A 2xx body that is text and not JSON is no answer of ours (the API's CSV exports aside). */
+function isForeign(response) {
+  return typeof response.body === "string"
+    && !/^text\/csv/i.test(header(response.headers, "content-type") || "");
+}
 
 function defaultRequest() {
   if (typeof fetch === "function") return fetchRequest;
@@ -70,6 +84,12 @@ function deliver(callback, onError, ...args) {
   }
 }
 
+/** The start of a foreign body, for an error's detail. */
+function excerpt(body) {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  return String(text === undefined ? "" : text).slice(0, 120);
+}
+
 /** `new MagicCubeClient(options)`, for those who prefer a function. */
 export function createClient(options) {
   return new MagicCubeClient(options);
@@ -83,7 +103,10 @@ export class MagicCubeClient {
     this.baseUrl = (options.baseUrl || "").replace(/\/+$/, "");
     this.request = options.request || defaultRequest();
     this.getToken = options.getToken || null;
-    this.lang = options.lang || null;
+    // Accept-Language: "zh" or "en", so that refusals come in the shopper's words.
+    this.setLang(options.lang === undefined ? platformLang() : options.lang);
+    // Loops give up after this many token_unavailable in a row (`act`: maxActionAttempts).
+    this.maxTokenAttempts = options.maxTokenAttempts || 5;
     this.timeoutMs = options.timeoutMs || 15000;
     this.maxActionAttempts = options.maxActionAttempts || 5;
     this.maxActionMs = options.maxActionMs || 30000;
@@ -94,6 +117,7 @@ export class MagicCubeClient {
     this.random = options.random || Math.random;
     this.document = options.document !== undefined ? options.document : defaultVisibility();
     this._refreshing = null;
+    this._beats = new Map(); // activity -> {stopper, last, interval}: one heartbeat loop each
     // Sent as Magic-Cube-Device with actions and share links, so that limits per device count
     // this phone whatever account it uses. A mini-program may pass its own stable id.
     if (options.device !== undefined && !DEVICE_PATTERN.test(String(options.device))) {
@@ -101,6 +125,11 @@ export class MagicCubeClient {
     }
     this.device = options.device === undefined ? null : String(options.device);
     this.storage = options.storage || defaultStorage() || memoryStorage(); // for rememberVia
+  }
+
+  /** The language sent as Accept-Language: any tag ("zh_CN", "en-US"), kept as zh or en. */
+  setLang(lang) {
+    this.lang = shopperLang(lang);
   }
 
   /** This device's id: the one given, else one kept in storage (or memory) for good. */
@@ -176,20 +205,31 @@ export class MagicCubeClient {
 
   _error(response) {
     const data = response.body && typeof response.body === "object" ? response.body : {};
+    const ours = typeof data.error === "string";
+    const type = header(response.headers, "content-type") || "no content type";
     return new MagicCubeError({
-      code: typeof data.error === "string" ? data.error : `http_${response.status}`,
-      message: typeof data.message === "string" ? data.message : `HTTP ${response.status}`,
+      code: ours ? data.error : `http_${response.status}`,
+      message: typeof data.message === "string" ? data.message
+        : `HTTP ${response.status}: not an answer of the API (${type})`,
       status: response.status,
       errors: data.errors,
       retryAfter: parseRetryAfter(header(response.headers, "retry-after"), this.now()),
+      reason: ours ? null : NOT_API,
+      detail: ours ? null : `${type}: ${excerpt(response.body)}`,
     });
+  }
+
+  /** A 2xx answer's body; any other answer, or a 2xx page that is not ours, thrown. */
+  _body(response) {
+    if (response.status >= 200 && response.status < 300 && !isForeign(response)) {
+      return response.body;
+    }
+    throw this._error(response);
   }
 
   /** `send`, then the body of a 2xx or a thrown MagicCubeError. */
   async call(options) {
-    const response = await this.send(options);
-    if (response.status >= 200 && response.status < 300) return response.body;
-    throw this._error(response);
+    return this._body(await this.send(options));
   }
 
   /** GET a path once: the parsed body. */
@@ -203,36 +243,42 @@ export class MagicCubeClient {
    * Poll a view until stopped: `onChange(body, {etag})` on every new version. Long polls with
    * `?wait=` (at most 25 s) and If-None-Match; a 304 means nothing changed. Backs off on 429
    * (Retry-After), 5xx and network errors; stops on any other error (a 404: the activity or
-   * room is gone) after telling `onError`. Pauses while the page is hidden.
+   * room is gone) after telling `onError`, and after `maxTokenAttempts` token_unavailable in a
+   * row. While the page is hidden it holds no poll (the one in flight is aborted, not counted
+   * as a failure) and polls again, with its ETag, when the page shows.
    * Returns `stop()`; `stop.done` settles when the loop has ended.
    */
   watch(path, onChange, options = {}) {
     const wait = clampWait(options.wait);
     const auth = options.auth === undefined ? !isPublicView(path) : options.auth;
     const stopper = createStopper();
-    const state = { etag: options.etag || null, failures: 0 };
-    const poll = () => this.send({
+    const state = { etag: options.etag || null, failures: 0, tokenFailures: 0 };
+    const poll = (signal) => this.send({
       path,
       auth,
       query: { wait },
       headers: state.etag ? { "If-None-Match": state.etag } : {},
       timeoutMs: (wait + 10) * 1000, // the server holds up to `wait`; leave room for the trip
-      signal: stopper.controller ? stopper.controller.signal : undefined,
+      signal,
     });
     const step = async () => {
       const started = this.now();
-      const response = await stopper.until(poll());
-      if (response === STOPPED) return 0;
+      // A long poll does not outlive the page's going into the background (WeChat would cut it
+      // there anyway, as a failure): it is aborted and asked again on show.
+      const scope = requestScope(this.document, stopper);
+      const response = await scope.until(poll(scope.signal)).finally(scope.release);
+      if (response === STOPPED || response === HIDDEN) return 0;
+      state.tokenFailures = 0;
       if (response.status === 304) {
         state.failures = 0;
         state.etag = header(response.headers, "etag") || state.etag;
         // A server that does not hold the poll must not turn this loop into a busy one.
         return this.minPollIntervalMs - (this.now() - started);
       }
-      if (response.status < 200 || response.status >= 300) throw this._error(response);
+      const body = this._body(response);
       state.failures = 0;
       state.etag = header(response.headers, "etag") || null;
-      deliver(onChange, options.onError, response.body, { etag: state.etag });
+      deliver(onChange, options.onError, body, { etag: state.etag });
       return 0;
     };
     const run = async () => {
@@ -246,7 +292,8 @@ export class MagicCubeClient {
           pause = await step();
         } catch (err) {
           if (stopper.stopped) break;
-          const willRetry = isTransient(err);
+          if (isHidden(this.document)) continue; // cut by the background: not a failure
+          const willRetry = this._willRetry(err, state);
           report(options.onError, err, { willRetry });
           if (!willRetry) break;
           state.failures += 1;
@@ -259,6 +306,12 @@ export class MagicCubeClient {
     const stop = () => stopper.stop();
     stop.done = run();
     return stop;
+  }
+
+  /** Whether a loop tries again after `err`: transient, and not one token failure too many. */
+  _willRetry(err, state) {
+    state.tokenFailures = err.code === TOKEN_UNAVAILABLE ? state.tokenFailures + 1 : 0;
+    return isTransient(err) && state.tokenFailures < this.maxTokenAttempts;
   }
 
   /** The public view of an activity, its room as this participant sees it, their own state. */
@@ -321,7 +374,7 @@ export class MagicCubeClient {
         const response = await this.send({ method: "POST", path, body, headers });
         // The stored first answer to this key (a retry after a lost answer): it says so.
         const replayed = header(response.headers, "idempotent-replayed") === "true";
-        if (response.status >= 200 && response.status < 300) {
+        if (response.status >= 200 && response.status < 300 && !isForeign(response)) {
           return replayed ? { ...response.body, replayed } : response.body;
         }
         error = this._error(response);
@@ -373,27 +426,45 @@ export class MagicCubeClient {
   /**
    * Send a heartbeat every `intervalMs` (then every `next_heartbeat` seconds the server asks
    * for) while the page is visible; none while it is hidden, one at once when it shows again.
-   * Stops by itself on a definite refusal (404, 401 after a refresh). Returns `stop()`.
+   * One loop per activity: starting heartbeats while a loop runs (a page's onShow, when the
+   * app's own show already resumed them) takes it over, with no beat before its interval.
+   * Stops by itself on a definite refusal (404, 401 after a refresh) and after
+   * `maxTokenAttempts` token_unavailable in a row. Returns `stop()`.
    */
   startHeartbeats(activityId, intervalMs = 15000, { onBeat, onError } = {}) {
     const stopper = createStopper();
+    const before = this._beats.get(activityId);
+    const beats = { stopper, last: null, interval: intervalMs };
+    if (before && !before.stopper.stopped) {
+      before.stopper.stop();
+      Object.assign(beats, { last: before.last, interval: before.interval });
+    }
+    this._beats.set(activityId, beats);
+    const state = { tokenFailures: 0 };
     const run = async () => {
-      let interval = intervalMs;
+      let pause = beats.last === null ? 0 : beats.last + beats.interval - this.now();
+      beats.interval = intervalMs;
+      if (pause > 0) await stopper.until(this.sleep(pause));
       while (!stopper.stopped) {
         if (isHidden(this.document)) {
           await whenVisible(this.document, stopper);
           continue;
         }
-        let pause = interval;
+        pause = beats.interval;
+        const previous = beats.last;
+        beats.last = this.now(); // sent: a beat stopped in flight may well have counted
         try {
           const answer = await stopper.until(this.heartbeat(activityId));
           if (answer === STOPPED) break;
-          if (answer && answer.next_heartbeat > 0) interval = answer.next_heartbeat * 1000;
-          pause = interval;
+          state.tokenFailures = 0;
+          if (answer && answer.next_heartbeat > 0) beats.interval = answer.next_heartbeat * 1000;
+          pause = beats.interval;
           if (onBeat) deliver(onBeat, onError, answer);
         } catch (err) {
           if (stopper.stopped) break;
-          const willRetry = isTransient(err);
+          beats.last = previous; // this one did not count
+          if (isHidden(this.document)) continue; // cut by the background: beats again on show
+          const willRetry = this._willRetry(err, state);
           report(onError, err, { willRetry });
           if (!willRetry) break;
           if (typeof err.retryAfter === "number") pause = Math.max(pause, err.retryAfter * 1000);

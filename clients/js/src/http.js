@@ -24,6 +24,21 @@ function lowercaseKeys(headers) {
   return out;
 }
 
+/** What a failed fetch said: its message, and the cause's code where Node gives one. */
+function describe(err) {
+  const code = err && err.cause && err.cause.code;
+  const text = String((err && err.message) || err);
+  return code ? `${text} (${code})` : text;
+}
+
+/** A browser's fetch says only "Failed to fetch"; navigator.onLine tells when it is offline. */
+function fetchReason(timedOut, signal) {
+  if (timedOut) return "timeout";
+  if (signal && signal.aborted) return "aborted";
+  if (typeof navigator !== "undefined" && navigator && navigator.onLine === false) return "offline";
+  return undefined; // from the detail
+}
+
 /** `request` for browsers (and Node 18+), on the global `fetch`. */
 export async function fetchRequest({ method, url, headers, body, timeoutMs, signal }) {
   const controller = typeof AbortController === "function" ? new AbortController() : null;
@@ -46,8 +61,10 @@ export async function fetchRequest({ method, url, headers, body, timeoutMs, sign
     response.headers.forEach((value, key) => { out[key.toLowerCase()] = value; });
     return { status: response.status, headers: out, body: await response.text() };
   } catch (err) {
-    const reason = timedOut ? `timed out after ${timeoutMs} ms` : (err && err.message) || err;
-    throw new NetworkError(`${method} ${url}: ${reason}`, { cause: err });
+    const detail = timedOut ? `timed out after ${timeoutMs} ms` : describe(err);
+    throw new NetworkError(`${method} ${url}: ${detail}`, {
+      cause: err, detail, reason: fetchReason(timedOut, signal),
+    });
   } finally {
     if (timer) clearTimeout(timer);
     if (signal) signal.removeEventListener("abort", cancel);
@@ -62,10 +79,12 @@ export async function fetchRequest({ method, url, headers, body, timeoutMs, sign
 export function wxRequest(wx) {
   return ({ method, url, headers, body, timeoutMs, signal }) =>
     new Promise((resolve, reject) => {
-      const fail = (reason, cause) =>
-        reject(new NetworkError(`${method} ${url}: ${reason}`, { cause }));
+      // errMsg is "request:fail timeout", "request:fail abort", "request:fail -106:net::
+      // ERR_INTERNET_DISCONNECTED", "request:fail 请求超时。" …: the reason is read from it.
+      const fail = (detail, cause, reason) =>
+        reject(new NetworkError(`${method} ${url}: ${detail}`, { cause, detail, reason }));
       if (signal && signal.aborted) {
-        fail("aborted");
+        fail("aborted", undefined, "aborted");
         return;
       }
       let task = null;
@@ -86,7 +105,8 @@ export function wxRequest(wx) {
         },
         fail: (err) => {
           settled();
-          fail((err && err.errMsg) || "wx.request failed", err);
+          const aborted = signal && signal.aborted ? "aborted" : undefined;
+          fail((err && err.errMsg) || "wx.request failed", err, aborted);
         },
       });
     });
@@ -101,4 +121,30 @@ export function parseBody(body) {
   } catch (err) {
     return body; // e.g. a proxy's HTML error page
   }
+}
+
+/** "zh" or "en", the languages of the API's messages, from a tag ("zh_CN", "zh-TW", "en-US",
+ * "fr": "en"); null for none. */
+export function shopperLang(tag) {
+  if (tag === undefined || tag === null || String(tag).trim() === "") return null;
+  return /^zh(?:$|[-_])/i.test(String(tag).trim()) ? "zh" : "en";
+}
+
+/** The language the phone is set to: a mini-program's (wx.getAppBaseInfo, or the older
+ * wx.getSystemInfoSync), else the browser's first zh or en one; null when none is known. */
+export function platformLang() {
+  try {
+    if (typeof wx !== "undefined" && wx) {
+      const read = wx.getAppBaseInfo || wx.getSystemInfoSync;
+      if (typeof read === "function") return shopperLang((read.call(wx) || {}).language);
+    }
+    if (typeof navigator !== "undefined" && navigator) {
+      const tags = [...(navigator.languages || []), navigator.language].filter(Boolean);
+      const known = tags.find((tag) => /^(zh|en)(?:$|[-_])/i.test(tag));
+      return shopperLang(known || tags[0]);
+    }
+  } catch (err) {
+    // A platform that cannot say: the server's default (en), or the browser's own header.
+  }
+  return null;
 }

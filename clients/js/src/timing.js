@@ -15,6 +15,7 @@ export function retryDelay(error, failures, random) {
 export const defaultSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const STOPPED = Symbol("stopped");
+export const HIDDEN = Symbol("hidden");
 
 /** Enough of an AbortController where there is none (mini-programs) to cancel a stopped poll. */
 export function abortController() {
@@ -98,4 +99,32 @@ export function whenVisible(doc, stopper) {
     doc.addEventListener("visibilitychange", check);
     stopper.promise.then(done);
   });
+}
+
+/**
+ * The life of one long poll of a loop: `signal` aborts it, and `until(p)` settles with STOPPED
+ * or HIDDEN instead of its answer, when the loop stops or the page goes into the background.
+ * `release()` drops the listeners once it is over.
+ */
+export function requestScope(doc, stopper) {
+  const controller = abortController();
+  let resolveEnd;
+  const ended = new Promise((resolve) => { resolveEnd = resolve; });
+  const end = (why) => {
+    resolveEnd(why); // first, so that `until` settles with why and not with the abort's error
+    controller.abort();
+  };
+  const onVisibility = () => { if (isHidden(doc)) end(HIDDEN); };
+  const onStop = () => end(STOPPED);
+  if (doc) doc.addEventListener("visibilitychange", onVisibility);
+  stopper.controller.signal.addEventListener("abort", onStop);
+  if (stopper.stopped) end(STOPPED);
+  return {
+    signal: controller.signal,
+    until: (promise) => Promise.race([promise, ended]),
+    release() {
+      if (doc) doc.removeEventListener("visibilitychange", onVisibility);
+      stopper.controller.signal.removeEventListener("abort", onStop);
+    },
+  };
 }

@@ -14,6 +14,11 @@ let base;
 before(async () => {
   server = createServer((req, res) => {
     if (req.url.startsWith("/slow")) return; // never answers
+    if (req.url.startsWith("/v1/activities/portal")) { // a hotel Wi-Fi's login page
+      res.writeHead(200, { "Content-Type": "text/html" });
+      res.end("<!doctype html><title>Log in to the Wi-Fi</title>");
+      return;
+    }
     let body = "";
     req.on("data", (chunk) => { body += chunk; });
     req.on("end", () => {
@@ -62,6 +67,76 @@ test("fetchRequest turns a timeout into a NetworkError", async () => {
   assert.equal(err.code, "network_error");
   assert.equal(err.status, 0);
   assert.match(err.message, /timed out after 50 ms/);
+  assert.equal(err.reason, "timeout");
+  assert.equal(err.detail, "timed out after 50 ms");
+});
+
+test("fetchRequest says aborted when its loop stops, other when the connection is refused",
+  async () => {
+    const controller = new AbortController();
+    const pending = fetchRequest({ method: "GET", url: `${base}/slow`, headers: {},
+      timeoutMs: 5000, signal: controller.signal });
+    controller.abort();
+    const aborted = await pending.catch((e) => e);
+    assert.equal(aborted.reason, "aborted");
+    const closed = createServer();
+    await new Promise((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address();
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await fetchRequest({ method: "GET", url: `http://127.0.0.1:${port}/`,
+      headers: {}, timeoutMs: 5000 }).catch((e) => e);
+    assert.equal(refused.code, "network_error");
+    assert.equal(refused.reason, "other");
+    assert.match(refused.detail, /ECONNREFUSED/);
+  });
+
+test("fetchRequest tells offline and an unknown host apart", async () => {
+  const saved = { fetch: globalThis.fetch, navigator: Object.getOwnPropertyDescriptor(globalThis,
+    "navigator") };
+  const failing = (cause) => async () => { throw new TypeError("fetch failed", { cause }); };
+  try {
+    globalThis.fetch = failing({ code: "ENOTFOUND", hostname: "cube.example.invalid" });
+    const dns = await fetchRequest({ method: "GET", url: "https://cube.example.invalid/",
+      headers: {} }).catch((e) => e);
+    assert.equal(dns.reason, "dns");
+    assert.equal(dns.detail, "fetch failed (ENOTFOUND)");
+    // A browser says only "Failed to fetch"; navigator.onLine knows it is offline.
+    globalThis.fetch = async () => { throw new TypeError("Failed to fetch"); };
+    Object.defineProperty(globalThis, "navigator",
+      { value: { onLine: false }, configurable: true, writable: true });
+    const offline = await fetchRequest({ method: "GET", url: "/x", headers: {} }).catch((e) => e);
+    assert.equal(offline.reason, "offline");
+    globalThis.navigator.onLine = true;
+    const unknown = await fetchRequest({ method: "GET", url: "/x", headers: {} }).catch((e) => e);
+    assert.equal(unknown.reason, "other");
+    assert.equal(unknown.detail, "Failed to fetch");
+  } finally {
+    globalThis.fetch = saved.fetch;
+    delete globalThis.navigator;
+    if (saved.navigator) Object.defineProperty(globalThis, "navigator", saved.navigator);
+  }
+});
+
+test("a 200 page that is not the API's (a Wi-Fi login) is an error, not a parsing crash",
+  async () => {
+    const client = new MagicCubeClient({ baseUrl: base, request: fetchRequest, document: null });
+    const err = await client.getActivity("portal").catch((e) => e);
+    assert.equal(err.code, "http_200");
+    assert.equal(err.status, 200);
+    assert.equal(err.reason, "not_api_response");
+    assert.equal(err.detail, "text/html: <!doctype html><title>Log in to the Wi-Fi</title>");
+    assert.match(err.message, /not an answer of the API/);
+  });
+
+test("a 2xx CSV of the API is an answer, and a JSON refusal has no reason", async () => {
+  const csv = { status: 200, headers: { "content-type": "text/csv; charset=utf-8" }, body: "a,b" };
+  const { client } = makeClient({ script: [csv, reply(404, { error: "activity_not_found",
+    message: "no", status: 404 })] });
+  assert.equal(await client.get("/v1/merchant/campaigns/c1/stats.csv"), "a,b");
+  const err = await client.get("/v1/activities/gone").catch((e) => e);
+  assert.equal(err.code, "activity_not_found");
+  assert.equal(err.reason, null);
+  assert.equal(err.detail, null);
 });
 
 test("the client over fetch parses errors and their Retry-After", async () => {
@@ -74,7 +149,8 @@ test("the client over fetch parses errors and their Retry-After", async () => {
 
 test("a body that is not JSON gives an http_<status> code", async () => {
   const { client } = makeClient({ script: [{ status: 502, headers: {}, body: "<html>" }] });
-  await assert.rejects(client.get("/v1/activities/a"), { code: "http_502", status: 502 });
+  await assert.rejects(client.get("/v1/activities/a"),
+    { code: "http_502", status: 502, reason: "not_api_response", detail: "no content type: <html>" });
 });
 
 test("share and guest call their endpoints; guest needs no token", async () => {

@@ -87,6 +87,25 @@ test("a token provider that fails is retried by a watch, which keeps going", asy
   assert.equal(request.calls[0].headers.Authorization, "Bearer tok");
 });
 
+test("a token that never comes ends a watch and heartbeats after a bounded number of tries",
+  async () => {
+    const getToken = async () => { throw new Error("request:fail timeout"); };
+    const { client, request, clock } = makeClient({ script: [], getToken, maxTokenAttempts: 4 });
+    const errors = [];
+    const onError = (err, info) => errors.push([err.code, err.status, info.willRetry]);
+    const stop = client.watchMe("act_1", () => {}, { onError });
+    await stop.done; // it ends by itself
+    const tries = [["token_unavailable", 0, true], ["token_unavailable", 0, true],
+      ["token_unavailable", 0, true], ["token_unavailable", 0, false]];
+    assert.deepEqual(errors, tries);
+    assert.deepEqual(clock.sleeps, [1000, 2000, 4000]); // backing off between the tries
+    errors.length = 0;
+    const beats = client.startHeartbeats("act_1", 15000, { onError });
+    await beats.done;
+    assert.deepEqual(errors, tries);
+    assert.equal(request.calls.length, 0); // nothing went out without a token
+  });
+
 test("an action whose token never came is not unsettled: it was never sent", async () => {
   const { client, request } = makeClient({
     script: [OK], maxActionAttempts: 3, getToken: async () => { throw new Error("offline"); },

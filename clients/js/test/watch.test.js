@@ -182,3 +182,53 @@ test("errors keep the server's code, message, status and details", async () => {
   assert.deepEqual(err.errors, body.errors);
   assert.equal(err.retryAfter, null);
 });
+
+test("going hidden aborts the long poll without an error; showing polls again with its ETag",
+  async () => {
+    const doc = fakeDocument();
+    const { client, request } = makeClient({
+      script: [reply(200, { v: 1 }, { etag: '"a1"' })], document: doc, // then held
+    });
+    const errors = [];
+    const seen = [];
+    const stop = client.watch(ACTIVITY, (body) => seen.push(body.v), {
+      onError: (err) => errors.push(err),
+    });
+    await flush();
+    assert.equal(request.calls.length, 2);
+    doc.setHidden(true); // visibilitychange: the tab went into the background
+    await flush();
+    assert.equal(request.calls[1].signal.aborted, true);
+    assert.equal(request.calls.length, 2); // and nothing while hidden
+    doc.setHidden(false);
+    await flush();
+    assert.equal(request.calls.length, 3);
+    assert.equal(request.calls[2].headers["If-None-Match"], '"a1"');
+    assert.equal(request.calls[2].signal.aborted, false);
+    assert.deepEqual(seen, [1]);
+    assert.deepEqual(errors, []);
+    stop();
+    await stop.done;
+    assert.equal(doc.listenerCount(), 0);
+  });
+
+test("a poll that fails because the page went hidden is no failure and adds no backoff",
+  async () => {
+    const doc = fakeDocument();
+    const cut = (req) => new Promise((resolve, reject) => {
+      // A platform that cuts requests in the background itself, before it tells the page.
+      doc.hidden = true;
+      reject(new TypeError("request:fail interrupted"));
+    });
+    const { client, request, clock } = makeClient({
+      script: [cut, reply(200, { v: 1 }, { etag: '"a1"' })], document: doc,
+    });
+    const errors = [];
+    const stop = client.watch(ACTIVITY, () => stop(), { onError: (err) => errors.push(err) });
+    await flush();
+    doc.setHidden(false);
+    await stop.done;
+    assert.equal(request.calls.length, 2);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(clock.sleeps, []);
+  });
