@@ -69,3 +69,19 @@ def test_wsgi_module_exposes_an_app(tmp_path, monkeypatch):
         assert (tmp_path / "wsgi.db").exists()
     finally:
         app.extensions["magic_cube"].store.close()
+
+
+def test_the_api_sends_no_cors_headers_so_browsers_call_it_from_its_own_origin(client, shop):
+    # docs/api.md (Conventions, CORS) and clients/js/README.md say so; a change here is a
+    # change of stance to write down there.
+    activity = shop.live("lottery")["id"]
+    origin = {"Origin": "https://shop.example.com"}
+    preflight = client.options(f"/v1/activities/{activity}/actions/draw", headers={
+        **origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+    public = client.get(f"/v1/activities/{activity}", headers=origin)
+    assert preflight.status_code == 200 and "POST" in preflight.headers["Allow"]
+    assert public.status_code == 200 and public.get_json()["id"] == activity
+    for answer in (preflight, public):
+        assert not [name for name in answer.headers.keys()
+                    if name.lower().startswith("access-control-")], answer.headers
