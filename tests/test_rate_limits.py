@@ -154,3 +154,21 @@ def test_a_templates_own_429_carries_no_retry_after(tmp_path, catalog):
     assert (refused.status_code, refused.get_json()["error"]) == (429, "send_limit")
     assert "Retry-After" not in refused.headers
     assert refused.headers["X-RateLimit-Limit"]
+
+
+def test_a_forged_token_spends_no_participants_budget(tmp_path, catalog):
+    # The participant limit counts verified tokens only: a token naming ben with a forged
+    # signature is counted by its address (here generous), so ben's own draws still go.
+    app = _app(tmp_path, catalog, rate_limit_actions="3/minute", rate_limit_polls="3/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    ben = _token(engine, merchant, "ben")
+    forged = {"Authorization": ben["Authorization"].rsplit(".", 1)[0] + ".forged"}
+    url = f"/v1/activities/{activity}/actions/draw"
+    refused = [client.post(url, headers=forged) for _ in range(5)]
+    assert {(r.status_code, r.get_json()["error"]) for r in refused} == {(401, "invalid_token")}
+    assert [client.post(url, headers=ben).status_code for _ in range(4)] == [200, 200, 200, 429]
+    # Random tokens make no participant keys: they all share the address's one.
+    limiter = next(iter(app.extensions["limiter"]))
+    keys = {k.split("/")[2] for k in limiter.storage.events}
+    assert keys == {f"p:{activity}:ben", "ip:127.0.0.1"}, keys
