@@ -268,6 +268,22 @@ def test_nul_characters_are_refused_before_they_reach_the_store(client, shop):
     assert room.status_code == 404
 
 
+@pytest.mark.parametrize("query", ["cursor=%00", "search=a%00b", "status=live&x%00=1"])
+def test_a_nul_in_a_query_is_422_keyed_by_its_parameter(client, shop, query):
+    # PostgreSQL text cannot hold a NUL: it must not reach the store (it was a 500 there).
+    shop.create("lottery")
+    r = client.get(f"/v1/merchant/activities?{query}", headers=shop.headers)
+    body = assert_error_body(r, 422, "validation_error")
+    name = query.rsplit("&", 1)[-1].split("=")[0].replace("%00", "\\0")
+    assert body["errors"] == {name: [{"code": "invalid",
+                                      "message": "Text may not contain NUL characters"}]}
+    zh = client.get(f"/v1/merchant/activities?{query}",
+                    headers={**shop.headers, "Accept-Language": "zh"}).get_json()
+    assert zh["errors"][name][0]["message"] == "文字中不能含有 NUL 字符"
+    # A console page answers its own 404 rather than a 500.
+    assert client.get(f"/console/activities?{query}").status_code == 404
+
+
 def test_a_message_that_names_a_status_or_an_action_is_in_the_requests_language(shop):
     activity = shop.live("lottery")
     path = f"/v1/merchant/activities/{activity['id']}/resume"

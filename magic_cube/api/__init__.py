@@ -7,7 +7,8 @@ the one error handler and the offline `/docs` page on an app whose engine is alr
 from __future__ import annotations
 
 import flask_smorest
-from flask import Flask, request
+from flask import Flask, current_app, request
+from werkzeug.exceptions import NotFound
 
 from magic_cube.api import (
     blocks,
@@ -20,7 +21,8 @@ from magic_cube.api import (
     participants,
     sharing,
 )
-from magic_cube.api.errors import RouteNotFound, register_error_handler
+from magic_cube.api.errors import NUL_IN_QUERY, ValidationFailed, register_error_handler
+from magic_cube.api.parsing import Blueprint
 from magic_cube.api.schemas import ErrorSchema
 
 
@@ -34,10 +36,26 @@ class Api(flask_smorest.Api):
 
 def _refuse_nul_in_url() -> None:
     # A NUL in a path or query cannot name anything we store (PostgreSQL text refuses it).
-    # Read from the environ, as werkzeug builds `path` and `query_string` from it.
+    # Read from the environ, as werkzeug builds `path` and `query_string` from it: the path
+    # comes decoded, the query as sent (`%00`, or a raw NUL from a lax client).
     environ = request.environ
-    if "\x00" in environ.get("PATH_INFO", "") or "\x00" in environ.get("QUERY_STRING", ""):
-        raise RouteNotFound()
+    if "\x00" in environ.get("PATH_INFO", ""):
+        raise NotFound()  # the API's JSON not_found, the console's or a page's own 404
+    query = environ.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        _refuse_nul_in_query()
+
+
+def _refuse_nul_in_query() -> None:
+    """422 `validation_error` keyed by each query parameter holding a NUL, on the API's
+    routes; elsewhere (the console, the shopper pages) such a URL names nothing: 404."""
+    found = sorted({name for name, value in request.args.items(multi=True)
+                    if "\x00" in name or "\x00" in value})
+    if not found or not isinstance(current_app.blueprints.get(request.blueprint or ""),
+                                   Blueprint):
+        raise NotFound()
+    raise ValidationFailed(errors={name.replace("\x00", "\\0"): [
+        {"code": "invalid", "message": NUL_IN_QUERY}] for name in found})
 
 
 def init_api(app: Flask) -> Api:

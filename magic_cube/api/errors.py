@@ -71,6 +71,9 @@ class Unavailable(ApiError):
     code, status, message = "unavailable", 503, N_("The service cannot reach its database")
 
 
+NUL_IN_QUERY = N_("Text may not contain NUL characters")  # a query parameter's field error
+
+
 # Codes this module produces on its own, beyond the engine's (docs/api.md lists them all; a test
 # checks). status -> the error raised for an HTTP exception with that status.
 HTTP_ERRORS: dict[int, type[ApiError]] = {
