@@ -410,6 +410,23 @@ def test_room_view_honours_etag(client, shop):
     assert client.get(url, headers=revalidate).status_code == 200
 
 
+def test_an_etag_given_to_one_participant_earns_another_no_304(client, shop):
+    # Two participants who never acted have the same version counters; their views differ
+    # (`participant`, `is_me`), so a tag cached for one (a shared phone, a proxy) must not
+    # make the server answer the other 304.
+    activity = shop.live("bargain")["id"]
+    room = shop.act(activity, "start", "alice").get_json()["room"]
+    for path in ("me", f"rooms/{room}"):
+        url = f"/v1/activities/{activity}/{path}"
+        bobs = client.get(url, headers=shop.as_("bob"))
+        assert client.get(url, headers=shop.as_("bob", extra={
+            "If-None-Match": bobs.headers["ETag"]})).status_code == 304
+        carols = client.get(url, headers=shop.as_("carol", extra={
+            "If-None-Match": bobs.headers["ETag"]}))
+        assert carols.status_code == 200, path
+        assert carols.headers["ETag"] != bobs.headers["ETag"]
+
+
 def test_room_expires_lazily_when_the_clock_passes_its_timer(client, shop, clock):
     activity = shop.live("bargain")
     room = shop.act(activity["id"], "start", "alice").get_json()["room"]

@@ -14,6 +14,7 @@ one rendered (and, in the API, serialised) body.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,15 @@ from magic_cube.rules.interpreter import initial_activity_state, render_view
 from magic_cube.rules.jsonlogic.introspect import var_paths
 from magic_cube.rules.model import Actor, Snapshot
 from magic_cube.store.records import ActivityRecord, Merchant
+
+
+def whose(participant: Participant) -> str:
+    """The participant's part of a view's ETag: a room or `me` looks different to each
+    participant, so a tag one was given must never earn another a 304 (two new participants
+    of an activity have the same version counters). A digest, as an id may hold any
+    character."""
+    return hashlib.blake2s(participant.id.encode(), digest_size=8).hexdigest()
+
 
 SCOPE_STATE = {"activity": ("activity",), "me": ("activity", "participant"),
                "room": ("activity", "participant")}  # whose daily variables a view may show
@@ -339,7 +349,7 @@ class Views:
         if due_change(status, starts_at, ends_at, now, activity_due) or (
                 next_due is not None and next_due <= now and status == "live"):
             return None
-        return self._room_etag(version, room_version, mine, activity_id, now)
+        return self._room_etag(version, room_version, mine, activity_id, now, participant)
 
     def _room(self, activity_id: str, room_id: str, participant: Participant) -> ViewResponse:
         core = self.core
@@ -359,12 +369,13 @@ class Views:
         body = {"id": room_id, "activity_id": activity_id, "status": stored.room.status,
                 "view": view}
         etag = self._room_etag(activity.version, stored.version,
-                               record.version if record else 0, activity_id, now)
+                               record.version if record else 0, activity_id, now, participant)
         return ViewResponse(etag, body)
 
     def _room_etag(self, activity_version: int, room_version: int, mine: int, activity_id: str,
-                   now: int) -> str:
-        return f'"r{activity_version}.{room_version}.{mine}{self._day(activity_id, "room", now)}"'
+                   now: int, participant: Participant) -> str:
+        return (f'"r{activity_version}.{room_version}.{mine}{self._day(activity_id, "room", now)}'
+                f'.{whose(participant)}"')
 
     # me ------------------------------------------------------------------------------------
 
@@ -384,7 +395,7 @@ class Views:
         version, status, starts_at, ends_at, next_due = row
         if due_change(status, starts_at, ends_at, now, next_due):
             return None
-        return f'"m{version}.{mine}{self._day(activity_id, "me", now)}"'
+        return f'"m{version}.{mine}{self._day(activity_id, "me", now)}.{whose(participant)}"'
 
     def _me(self, activity_id: str, participant: Participant) -> ViewResponse:
         core = self.core
@@ -403,5 +414,6 @@ class Views:
         body = {"activity_id": activity_id, "participant": participant.id, "view": view,
                 "rooms": rooms, "codes": [own_code(c) for c in codes]}
         mine = record.version if record else 0
-        return ViewResponse(f'"m{activity.version}.{mine}{self._day(activity_id, "me", now)}"',
+        return ViewResponse(f'"m{activity.version}.{mine}{self._day(activity_id, "me", now)}'
+                            f'.{whose(participant)}"',
                             body)
