@@ -119,6 +119,33 @@ def test_unknown_timezone_is_422(client, shop):
     assert r.get_json()["errors"]["timezone"][0]["code"] == "invalid_timezone"
 
 
+ODD_ZONES = ["localtime", "posixrules", "Factory", "posix/Asia/Shanghai", "right/UTC",
+             "asia/shanghai", "Asia/Shanghai/", "../zoneinfo/UTC", "/usr/share/zoneinfo/UTC"]
+
+
+@pytest.mark.parametrize("timezone", ODD_ZONES)
+def test_only_an_iana_name_is_a_timezone(client, shop, timezone):
+    # ZoneInfo opens some of these (the host's own zone, tzcode's files): none names a place.
+    r = client.post(ACTIVITIES, headers=shop.headers, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "timezone": timezone})
+    assert r.status_code == 422, r.get_json()
+    [error] = r.get_json()["errors"]["timezone"]
+    assert error["code"] == "invalid_timezone" and "Asia/Shanghai" in error["message"]
+    r = client.post("/v1/merchant/campaigns", headers=shop.headers, json={
+        "name": "Double 11", "timezone": timezone, "starts_on": "2026-11-01",
+        "ends_on": "2026-11-30"})
+    assert r.status_code == 422 and "timezone" in r.get_json()["errors"]
+
+
+@pytest.mark.parametrize("timezone", ["Asia/Shanghai", "UTC", "Etc/GMT+8", "America/New_York"])
+def test_iana_names_are_timezones(client, shop, timezone):
+    r = client.post(ACTIVITIES, headers=shop.headers, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "timezone": timezone})
+    assert r.status_code == 201 and r.get_json()["timezone"] == timezone
+
+
 def test_time_without_offset_is_a_validation_error(client, shop):
     r = client.post(ACTIVITIES, headers=shop.headers, json={
         "template_id": "gift", "config": {}, "starts_at": "2026-11-11T10:00:00"})

@@ -22,7 +22,7 @@ import secrets
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from magic_cube.engine.core import Core, new_id
 from magic_cube.engine.errors import (
@@ -37,7 +37,7 @@ from magic_cube.engine.errors import (
     OwnerOnly,
 )
 from magic_cube.rules.compiler import CompiledTemplate
-from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, is_iana_zone
 from magic_cube.rules.model import Outcome
 from magic_cube.store import Tx
 from magic_cube.store.records import ActivityRecord, Merchant
@@ -50,14 +50,6 @@ INVITE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 def _hour(ts: int) -> int:
     return ts - ts % 3600
-
-
-def _known_zone(name: Any) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        return False
-    return True
 
 
 # counting, inside the action's transaction ------------------------------------------------
@@ -140,8 +132,9 @@ def _checked(name: Any, timezone: Any, starts_on: Any, ends_on: Any) -> dict[str
     name = name.strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= 100:
         bad("name", "length", "A name is 1 to 100 characters")
-    if not isinstance(timezone, str) or not _known_zone(timezone):
-        bad("timezone", "timezone", "Not an IANA time zone this server knows")
+    if not isinstance(timezone, str) or not is_iana_zone(timezone):
+        bad("timezone", "timezone", "Not an IANA time zone this server knows: use a name "
+                                         "such as Asia/Shanghai")
     days: list[date | None] = []
     for field, value in (("starts_on", starts_on), ("ends_on", ends_on)):
         day = _day(value)

@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
 
 from magic_cube.catalog import TemplateEntry, TemplateNotFound
 from magic_cube.engine.core import Core, kept_doc, new_id
@@ -26,7 +25,7 @@ from magic_cube.engine.performer import Performer
 from magic_cube.errors import shown
 from magic_cube.i18n import N_
 from magic_cube.rules.compiler import CompiledTemplate
-from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, supported_time, zone
+from magic_cube.rules.days import FIRST_YEAR, LAST_YEAR, is_iana_zone, supported_time
 from magic_cube.rules.interpreter import initial_activity_state
 from magic_cube.rules.rng import commitment
 from magic_cube.store import Tx
@@ -61,12 +60,8 @@ FieldErrors = dict[str, list[dict[str, str]]]
 
 
 def known_timezone(name: str) -> bool:
-    """Whether `name` is an IANA time zone this server knows."""
-    try:
-        zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """Whether `name` is an IANA time zone this server knows (`is_iana_zone`)."""
+    return is_iana_zone(name)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -164,7 +159,8 @@ def check_settings(fields: dict[str, Any]) -> None:
     tz = fields.get("timezone")
     if tz is not None and not known_timezone(tz):
         errors["timezone"] = [{"code": "invalid_timezone",
-                               "message": f"Unknown time zone {shown(tz)} (use an IANA name)"}]
+                               "message": f"Unknown time zone {shown(tz)}: use an IANA name "
+                                          "such as Asia/Shanghai"}]
     if errors:
         raise InvalidActivity(errors=errors)
 

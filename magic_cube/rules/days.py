@@ -8,9 +8,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+# Files of a zoneinfo directory that ZoneInfo opens but that name no place: the host's own
+# zone (whatever it is set to), tzcode's placeholder, and the default rules for POSIX strings.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def iana_zones() -> frozenset[str]:
+    """The IANA time zone names this server knows (`Asia/Shanghai`, `UTC`, `Etc/GMT+8`): read
+    once, as it walks the zoneinfo directories."""
+    return frozenset(available_timezones()) - NOT_ZONES
+
+
+def is_iana_zone(name: Any) -> bool:
+    """Whether `name` is an IANA time zone name exactly as the database spells it: not a path,
+    not another case, nor a file such as `posix/Asia/Shanghai` or `localtime` that ZoneInfo
+    would open too."""
+    return isinstance(name, str) and name in iana_zones()
 
 # The years our dates may fall in: an activity's times, its config's dates, a campaign's days.
 # Python's calendar ends at year 9999 and starts at year 1, and a time near either edge leaves it
