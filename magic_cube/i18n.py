@@ -12,7 +12,7 @@ their languages themselves and never pass through here.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel.support import NullTranslations, Translations
@@ -29,6 +29,33 @@ def N_(message: str) -> str:
 def language(lang: str | None) -> str:
     """The supported language closest to `lang` (`zh-CN` -> `zh`); English otherwise."""
     return "zh" if (lang or "").lower().startswith("zh") else "en"
+
+
+@lru_cache(maxsize=512)
+def negotiate(header: str | None) -> str:
+    """The language an `Accept-Language` header asks for, for the API, the console and the
+    shopper pages alike: each language's weight is the highest `q` of any tag of it (`zh-CN`,
+    `zh-Hans` and `zh` are Chinese), the heavier wins, and a tie goes to the one listed first.
+    So `zh-CN, en;q=0.9` is Chinese, though only `en` matches a language exactly (werkzeug's
+    `best_match` prefers an exact match of any weight). English when nothing listed is ours.
+    Worked out once per header: clients send a handful of distinct ones."""
+    weights: dict[str, float] = {}
+    for item in (header or "")[:1000].split(","):
+        tag, *params = item.split(";")
+        lang = tag.strip().lower().split("-", 1)[0]
+        if lang not in LANGUAGES:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if 0 < q <= 1 and q > weights.get(lang, 0):  # NaN fails both
+            weights[lang] = q
+    return max(weights, key=lambda lang: weights[lang], default="en")
 
 
 @cache

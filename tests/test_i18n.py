@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
@@ -78,3 +79,28 @@ def test_an_activity_that_is_not_live_says_so_in_the_requests_language(shop, cli
         assert body["errors"] == {"status": [{"code": "paused", "message": said}]}
     r = client.post(f"/v1/activities/{live['id']}/actions/draw", headers={"Accept-Language": "zh"})
     assert r.get_json()["message"] == "需要参与者令牌"
+
+
+@pytest.mark.parametrize("header, lang", [
+    ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+    ("zh-CN, en;q=0.9", "zh"),          # only `en` matches exactly, but `zh-CN` weighs more
+    ("zh-Hans-CN", "zh"),
+    ("en;q=0.5, zh-TW;q=0.9", "zh"),
+    ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+    ("fr, zh;q=0.1", "zh"),
+    ("zh;q=0, en;q=0.1", "en"),           # q=0: not acceptable
+    ("zh;q=nan, fr", "en"),
+    ("zh;q=x", "en"),
+    ("", "en"), (None, "en"), ("*", "en"), (";;,,=", "en"),
+])
+def test_one_negotiation_of_accept_language_serves_the_api_console_and_pages(
+        client, shop, header, lang):
+    assert i18n.negotiate(header) == lang
+    headers = {} if header is None else {"Accept-Language": header}
+    activity = shop.live("lottery")["id"]
+    api = client.get("/v1/merchant/activities/nope", headers={**shop.headers, **headers})
+    assert api.get_json()["message"] == i18n.gettext(lang, "No such activity")
+    page = client.get(f"/s/{activity}", headers=headers).get_data(as_text=True)
+    assert f'<html lang="{lang}' in page
+    console = client.get("/console/login", headers=headers).get_data(as_text=True)
+    assert f'<html lang="{lang}' in console

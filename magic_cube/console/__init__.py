@@ -52,6 +52,7 @@ from magic_cube.console.context import (
     input_time,
     lang,
 )
+from magic_cube.i18n import negotiate
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
@@ -79,7 +80,7 @@ def select_locale() -> str:
         return asked
     if session.get("lang") in LANGUAGES:
         return session["lang"]
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return negotiate(request.headers.get("Accept-Language"))
 
 
 @bp.before_request

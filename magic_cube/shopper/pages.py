@@ -27,6 +27,7 @@ from flask_babel import Domain, force_locale
 from markupsafe import Markup
 
 from magic_cube.engine import Engine, EngineError, Participant
+from magic_cube.i18n import negotiate
 from magic_cube.shopper import assets
 from magic_cube.shopper import context as ctx
 from magic_cube.shopper.partials import Formatter, render_partial
@@ -52,7 +53,7 @@ def page_lang() -> str:
         return asked
     if request.cookies.get("mc_lang") in LANGUAGES:
         return request.cookies["mc_lang"]
-    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+    return negotiate(request.headers.get("Accept-Language"))
 
 
 def _participant(activity_id: str) -> Participant | None:
