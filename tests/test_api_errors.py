@@ -298,3 +298,44 @@ def test_a_message_that_names_a_status_or_an_action_is_in_the_requests_language(
     assert refused.get_json()["message"] == "本活动没有 'steal{x}' 这个操作"
     assert shop.act(activity["id"], "steal", "alice").get_json()["message"] \
         == "No action 'steal' in this activity"
+
+
+ZH = {"Accept-Language": "zh-CN, en;q=0.9"}
+
+
+def test_field_errors_are_in_the_requests_language_like_the_message(client, shop):
+    r = client.post("/v1/merchant/activities", headers={**shop.headers, **ZH}, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "title": 5, "typo": 1})
+    body = assert_error_body(r, 422, "validation_error")
+    assert body["message"] == "请求无效"
+    assert body["errors"] == {"title": [{"code": "type", "message": "不是有效的字符串。"}],
+                              "typo": [{"code": "unknown_field", "message": "不允许的字段。"}]}
+    r = client.post("/v1/merchant/participant-tokens", headers={**shop.headers, **ZH},
+                    json={"participant": ""})
+    assert assert_error_body(r, 422, "validation_error")["errors"]["participant"] == [
+        {"code": "length", "message": "长度必须在 1 到 128 之间。"}]
+    r = client.post("/v1/merchant/activities", headers={**shop.headers, **ZH}, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "timezone": "Mars/Base"})
+    [error] = assert_error_body(r, 422, "invalid_activity")["errors"]["timezone"]
+    assert error["message"] == "未知时区 'Mars/Base'：请使用 Asia/Shanghai 这样的 IANA 名称"
+
+
+def test_every_field_message_of_marshmallow_has_chinese_words():
+    # A marshmallow message the API may give, patterns filled in, is translated.
+    from marshmallow import fields
+
+    from magic_cube.api.field_messages import translated
+    messages = [*fields.Field.default_error_messages.values(),
+                *(m for cls in (fields.String, fields.Integer, fields.Number, fields.Boolean,
+                                fields.DateTime, fields.Date, fields.Dict, fields.List,
+                                fields.UUID, fields.Url, fields.Email)
+                  for m in cls.default_error_messages.values()),
+                "Length must be between 1 and 128.", "Length must be 3.",
+                "Shorter than minimum length 2.", "Longer than maximum length 500.",
+                "Must be greater than or equal to 0 and less than or equal to 200.",
+                "Must be greater than or equal to 1.", "Must be less than or equal to 9.",
+                "Must be one of: draft, live.", "1 to 128 characters"]
+    untranslated = [m for m in messages if "{" not in m and translated("zh", m) == m]
+    assert untranslated == []

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from magic_cube import metrics
 from magic_cube.api.context import request_lang
+from magic_cube.api.field_messages import translated
 from magic_cube.api.times import iso_times
 from magic_cube.catalog import TemplateNotFound
 from magic_cube.engine.errors import EngineError
@@ -196,7 +197,7 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
         for details in body.get("errors", {}).values():  # `status`: "The activity is paused"
             for detail in details if isinstance(details, list) else ():
                 if isinstance(detail, dict) and isinstance(detail.get("message"), str):
-                    detail["message"] = gettext(lang, detail["message"])
+                    detail["message"] = translated(lang, detail["message"])
     response = jsonify(body)
     response.status_code = error.status
     if error.status == 401:
