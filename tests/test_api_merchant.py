@@ -619,3 +619,47 @@ def test_patch_once_live_may_omit_fields_that_have_defaults(client, shop, config
                      json={"config": {**configs["bargain"], "stock": 7}})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["config"]["stock"] == 7
+
+
+def _won_code(shop) -> str:
+    config = {"prizes": [{"name": "Tea set", "type": "physical", "stock": 5, "odds": 10000}],
+              "draws_per_day": 3, "draws_total": 10}
+    activity = shop.live("lottery", config)["id"]
+    assert shop.act(activity, "draw", "amy").status_code == 200
+    r = shop.client.get(f"{ACTIVITIES}/{activity}/redemptions", headers=shop.headers)
+    return r.get_json()["items"][0]["code"]
+
+
+def test_shipping_changes_only_the_fields_sent(client, shop, clock):
+    code = _won_code(shop)
+    url = f"/v1/merchant/codes/{code}/shipping"
+    r = client.put(url, headers=shop.headers, json={"name": "Amy", "address": "Road 1"})
+    assert r.status_code == 200 and r.get_json()["shipped_at"] is None
+    shipped_at = client.put(url, headers=shop.headers, json={"shipped": True}).get_json()[
+        "shipped_at"]
+    assert shipped_at is not None
+    clock.advance(3600)
+    r = client.put(url, headers=shop.headers, json={"carrier": "SF", "tracking": "SF123"})
+    body = r.get_json()
+    assert body["shipping"] == {"name": "Amy", "phone": "", "address": "Road 1",
+                                "carrier": "SF", "tracking": "SF123"}
+    assert body["shipped_at"] == shipped_at  # omitted: kept
+    again = client.put(url, headers=shop.headers, json={"shipped": True}).get_json()
+    assert again["shipped_at"] == shipped_at  # it left once, when it first left
+    r = client.put(url, headers=shop.headers, json={"address": "", "shipped": False})
+    assert r.get_json()["shipping"]["address"] == "" and r.get_json()["shipped_at"] is None
+    assert r.get_json()["shipping"]["name"] == "Amy"
+
+
+@pytest.mark.parametrize("value", ["true", 1, 0, "yes", "off", 1.0])
+def test_a_boolean_field_takes_only_true_or_false(client, shop, value):
+    code = _won_code(shop)
+    r = client.put(f"/v1/merchant/codes/{code}/shipping", headers=shop.headers,
+                   json={"shipped": value})
+    assert r.status_code == 422 and r.get_json()["errors"]["shipped"][0]["code"] == "type"
+    assert client.get(f"/v1/merchant/codes/{code}", headers=shop.headers).get_json()[
+        "shipped_at"] is None
+    r = client.post(ACTIVITIES, headers=shop.headers, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "guests": value})
+    assert r.status_code == 422 and r.get_json()["errors"]["guests"][0]["code"] == "type"

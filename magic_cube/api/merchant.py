@@ -31,6 +31,7 @@ from magic_cube.api.schemas import (
     PublishSchema,
     QueryInteger,
     StatsSchema,
+    StrictBoolean,
     TokenRequestSchema,
     TokenSchema,
 )
@@ -219,16 +220,19 @@ class ParticipantTokens(MethodView):
 # fulfilment: redemption codes ----------------------------------------------------------------
 
 class ShippingSchema(Schema):
-    name = fields.String(load_default="", validate=validate.Length(max=500))
-    phone = fields.String(load_default="", validate=validate.Length(max=500))
-    address = fields.String(load_default="", validate=validate.Length(max=500))
-    carrier = fields.String(load_default="", validate=validate.Length(max=500))
-    tracking = fields.String(load_default="", validate=validate.Length(max=500))
+    name = fields.String(validate=validate.Length(max=500))
+    phone = fields.String(validate=validate.Length(max=500))
+    address = fields.String(validate=validate.Length(max=500))
+    carrier = fields.String(validate=validate.Length(max=500))
+    tracking = fields.String(validate=validate.Length(max=500))
 
 
 class ShippingRequestSchema(ShippingSchema):
-    shipped = fields.Boolean(load_default=False, metadata={
-        "description": "`true` records that the item left the warehouse now"})
+    """Only the fields sent change: an omitted one keeps its value, `""` empties it."""
+
+    shipped = StrictBoolean(metadata={
+        "description": "`true` records that the item left now (a code shipped already keeps "
+                       "its time); `false` takes that back; omitted, it stays as it was"})
 
 
 class RedemptionSchema(Schema):
@@ -314,5 +318,5 @@ class Shipping(MethodView):
     @documents_errors(blp, "unauthorized", "code_not_found", *BODY)
     def put(self, body: dict[str, Any], code: str) -> Any:
         """Set where a physical item goes (and, with `shipped`, that it went)"""
-        shipped = body.pop("shipped")
+        shipped = body.pop("shipped", None)
         return iso_times(get_engine().ship(current_merchant(), code, body, shipped=shipped))

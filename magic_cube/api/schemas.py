@@ -75,6 +75,16 @@ class JsonNumber(fields.Float):
         return super()._validated(value)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON `true` or `false`, nothing else: marshmallow's Boolean also takes `"true"`,
+    `1`, `"yes"` and `"off"`, and a client that sends one of those has a bug to hear of."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class QueryInteger(fields.Integer):
     """An integer in a query string: ASCII digits only (`integer_text`)."""
 
@@ -297,7 +307,7 @@ class ActivityCreateSchema(Schema):
         "description": "IANA time zone of day boundaries; Asia/Shanghai by default"})
     starts_at = date_time("When to go live once published; now when null")
     ends_at = date_time("When the activity ends by itself")
-    guests = fields.Boolean(load_default=False, metadata={
+    guests = StrictBoolean(load_default=False, metadata={
         "description": "Open to guests: the shopper page lets anyone take part with a nickname "
                        "(for trying an activity out; off by default)"})
 
@@ -310,7 +320,7 @@ class ActivityPatchSchema(Schema):
     timezone = fields.String(validate=validate.Length(1, 64))
     starts_at = date_time("Scheduled start")
     ends_at = date_time("Scheduled end")
-    guests = fields.Boolean(metadata={"description": "Open to guests (may change at any time)"})
+    guests = StrictBoolean(metadata={"description": "Open to guests (may change at any time)"})
 
 
 class PublishSchema(Schema):

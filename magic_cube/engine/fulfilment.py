@@ -150,13 +150,22 @@ class Fulfilment:
         return found
 
     def ship(self, merchant: Merchant, code: str, shipping: dict[str, Any],
-             shipped: bool = False) -> dict[str, Any]:
-        """Record where a physical item goes (and that it went)."""
+             shipped: bool | None = None) -> dict[str, Any]:
+        """Record where a physical item goes (and that it went). Only the fields in
+        `shipping` change; `shipped` True marks it shipped (now, unless it was already),
+        False takes that back, None leaves it."""
         code = normal_code(code)
-        clean = {k: str(shipping.get(k) or "").strip()[:500] for k in SHIPPING_FIELDS}
         with self.core.store.transaction() as tx:
-            if not tx.set_shipping(merchant.id, code, clean,
-                                   self.core.now() if shipped else None):
+            found = tx.get_redemption(merchant.id, code)
+            if found is None:
+                raise CodeNotFound()
+            clean = {k: str((found.get("shipping") or {}).get(k) or "") for k in SHIPPING_FIELDS}
+            clean.update({k: str(shipping[k] or "").strip()[:500]
+                          for k in SHIPPING_FIELDS if k in shipping})
+            shipped_at = found.get("shipped_at")
+            if shipped is not None:
+                shipped_at = (shipped_at or self.core.now()) if shipped else None
+            if not tx.set_shipping(merchant.id, code, clean, shipped_at):
                 raise CodeNotFound()
             found = tx.get_redemption(merchant.id, code)
             assert found is not None
