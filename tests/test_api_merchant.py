@@ -663,3 +663,23 @@ def test_a_boolean_field_takes_only_true_or_false(client, shop, value):
         "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
         "guests": value})
     assert r.status_code == 422 and r.get_json()["errors"]["guests"][0]["code"] == "type"
+
+
+@pytest.mark.parametrize("text", ["Tea\x07", "Tea\x1b[31m", "Tea\n", "\u0085Tea", "Tea\x7f"])
+def test_a_title_or_a_campaign_name_with_a_control_character_is_refused(client, shop, text):
+    r = client.post(ACTIVITIES, headers=shop.headers, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"}, "title": text})
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == {"title": [{"code": "invalid",
+                                                 "message": "No control characters"}]}
+    activity = shop.create("gift", {"gift_name": "Tea", "mode": "units"})["id"]
+    r = client.patch(f"{ACTIVITIES}/{activity}", headers=shop.headers, json={"title": text})
+    assert r.status_code == 422 and "title" in r.get_json()["errors"]
+    r = client.post("/v1/merchant/campaigns", headers=shop.headers, json={
+        "name": text, "starts_on": "2026-11-01", "ends_on": "2026-11-30"})
+    assert r.status_code == 422 and "name" in r.get_json()["errors"]
+    assert client.get("/v1/merchant/campaigns", headers=shop.headers).get_json()["items"] == []
+    r = client.post(ACTIVITIES, headers=shop.headers, json={
+        "template_id": "gift", "config": {"gift_name": "Tea", "mode": "units"},
+        "title": "茶 Tea 🍵"})
+    assert r.status_code == 201 and r.get_json()["title"] == "茶 Tea 🍵"

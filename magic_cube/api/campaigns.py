@@ -24,7 +24,7 @@ from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.forecast import ForecastRequestSchema, ForecastSchema
 from magic_cube.api.parsing import Blueprint
 from magic_cube.api.responses import documents_errors
-from magic_cube.api.schemas import LanguageHeadersSchema
+from magic_cube.api.schemas import PLAIN_TEXT, LanguageHeadersSchema
 from magic_cube.api.times import iso_times, to_iso
 from magic_cube.engine.forecasts import TIME_BUDGET
 
@@ -42,7 +42,7 @@ def require_merchant() -> None:
 
 
 class CampaignCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 100))
+    name = fields.String(required=True, validate=[validate.Length(1, 100), PLAIN_TEXT])
     timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(1, 64),
                              metadata={"description": "IANA time zone of its days"})
     starts_on = fields.String(required=True, validate=validate.Length(10, 10), metadata={

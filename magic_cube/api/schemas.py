@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from magic_cube.engine.accounts import CONTROL_CHARACTERS, MAX_DISPLAY_NAME, MAX_PARTICIPANT_ID
 from magic_cube.engine.lifecycle import STATUSES
@@ -19,7 +19,18 @@ from magic_cube.engine.lifecycle import STATUSES
 ID: dict[str, Any] = {"validate": validate.Length(min=1, max=128)}
 # Text a participant is known by (ids, display names, nicknames): no control characters (C0,
 # DEL, C1), as the engine requires; documented as a pattern so clients can check it first.
-PLAIN_TEXT = validate.Regexp(f"^[^{CONTROL_CHARACTERS}]*$", error="No control characters")
+class WholeRegexp(validate.Regexp):
+    """A Regexp the whole value must match: marshmallow's `match` lets `$` match before a
+    final newline, so "name\n" passed `^[^…]*$`. The pattern stays as written for the
+    OpenAPI document (a client's JavaScript reads `$` as the end)."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+PLAIN_TEXT = WholeRegexp(f"^[^{CONTROL_CHARACTERS}]*$", error="No control characters")
 # A participant id wherever a client names one (tokens, merchant actions, blocks, voids): the
 # engine's rule (engine/accounts.py), so that an id one endpoint refuses none accepts.
 PARTICIPANT_ID = [validate.Length(1, MAX_PARTICIPANT_ID), PLAIN_TEXT]
@@ -300,7 +311,7 @@ class ActivityCreateSchema(Schema):
     template_id = fields.String(required=True, **ID)
     template_version = fields.String(validate=validate.Length(1, 64), metadata={
         "description": "Pin this version; the latest when omitted"})
-    title = fields.String(validate=validate.Length(1, 200))
+    title = fields.String(validate=[validate.Length(1, 200), PLAIN_TEXT])
     config = fields.Dict(keys=fields.String(), load_default=dict, metadata={
         "description": "The merchant's configuration (the template's config schema)"})
     timezone = fields.String(validate=validate.Length(1, 64), metadata={
@@ -315,7 +326,7 @@ class ActivityCreateSchema(Schema):
 class ActivityPatchSchema(Schema):
     """Drafts change freely; published activities only their live-editable config fields."""
 
-    title = fields.String(validate=validate.Length(1, 200))
+    title = fields.String(validate=[validate.Length(1, 200), PLAIN_TEXT])
     config = fields.Dict(keys=fields.String())
     timezone = fields.String(validate=validate.Length(1, 64))
     starts_at = date_time("Scheduled start")
