@@ -339,3 +339,27 @@ def test_every_field_message_of_marshmallow_has_chinese_words():
                 "Must be one of: draft, live.", "1 to 128 characters"]
     untranslated = [m for m in messages if "{" not in m and translated("zh", m) == m]
     assert untranslated == []
+
+
+@pytest.mark.parametrize("depth", [65, 500, 900])
+def test_a_body_nested_too_deeply_is_400_invalid_json_and_writes_nothing(client, shop, depth):
+    # Within what json.loads reads, but deeper than a config's deep copy can recurse: a 500.
+    nested = '{"a":' * depth + "1" + "}" * depth
+    lottery = shop.live("lottery")["id"]
+    for url, body, headers in [
+            ("/v1/merchant/activities",
+             f'{{"template_id": "lottery", "config": {{"prizes": {nested}}}}}', shop.headers),
+            (f"/v1/activities/{lottery}/actions/draw", f'{{"params": {nested}}}',
+             shop.as_("amy"))]:
+        r = client.post(url, data=body, headers=headers, content_type="application/json")
+        assert assert_error_body(r, 400, "invalid_json")["message"] == (
+            "The request body is nested too deeply (at most 64 levels of objects and lists)")
+    assert count_activities(client, shop) == 1
+    zh = client.post(f"/v1/activities/{lottery}/actions/draw", data=f'{{"params": {nested}}}',
+                     headers=shop.as_("amy", extra={"Accept-Language": "zh"}),
+                     content_type="application/json").get_json()
+    assert zh["message"] == "请求体嵌套过深（对象和列表最多 64 层）"
+    shallow = '{"a":' * 60 + "1" + "}" * 60  # deep, but allowed: refused for its meaning
+    r = client.post(f"/v1/activities/{lottery}/actions/draw", data=f'{{"params": {shallow}}}',
+                    headers=shop.as_("bob"), content_type="application/json")
+    assert r.status_code == 422

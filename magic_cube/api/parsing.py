@@ -33,6 +33,7 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
 from magic_cube.api.errors import InvalidJson, ValidationFailed, field_errors
+from magic_cube.i18n import N_
 
 
 def _no_constants(name: str) -> Any:
@@ -46,15 +47,37 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidJson("The request body is not valid JSON") from exc
+        raise InvalidJson(N_("The request body is not valid JSON")) from exc
     if not isinstance(value, dict):
-        raise InvalidJson("The request body must be a JSON object")
+        raise InvalidJson(N_("The request body must be a JSON object"))
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _too_deep(value):
+        raise InvalidJson(TOO_DEEP)
     if b"\\u" in raw:  # both come only from escapes: raw UTF-8 has neither
         _check_text(value)
     return value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# No body of ours nests deeper than a few levels; one nested deeper than this is refused as a
+# whole, before the schemas, a config's validation or a deep copy recurse through it (Python's
+# stack runs out near a thousand levels: a 500 where the client erred).
+MAX_DEPTH = 64
+TOO_DEEP = N_("The request body is nested too deeply (at most 64 levels of objects and lists)")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether `value` has objects or lists nested more than `MAX_DEPTH` deep (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _check_text(value: Any) -> None:
@@ -71,10 +94,10 @@ def _check_text(value: Any) -> None:
         elif isinstance(item, str):
             if "\x00" in item:
                 # PostgreSQL text cannot hold NUL; refuse it alike on every store.
-                raise InvalidJson("Text in the request may not contain NUL characters")
+                raise InvalidJson(N_("Text in the request may not contain NUL characters"))
             if _SURROGATE.search(item):
-                raise InvalidJson("Text in the request must be Unicode: a \\ud800-\\udfff "
-                                  "escape must be half of a surrogate pair")
+                raise InvalidJson(N_("Text in the request must be Unicode: a \\ud800-\\udfff "
+                                     "escape must be half of a surrogate pair"))
 
 
 class CappedStream(LimitedStream):
