@@ -33,4 +33,11 @@ def current_merchant() -> Merchant:
 def current_participant(activity_id: str) -> Participant:
     """The participant named by this request's token, checked against the activity's merchant
     (401 `invalid_token` / `token_expired`; 404 `activity_not_found` for an unknown activity)."""
-    return get_engine().authenticate_participant(activity_id, bearer())
+    token = bearer()
+    # (activity, token, participant) once checked in this request (by the rate limit first)
+    checked = g.get("verified_participant")
+    if checked is not None and checked[:2] == (activity_id, token):
+        return checked[2]
+    participant = get_engine().authenticate_participant(activity_id, token)
+    g.verified_participant = (activity_id, token, participant)
+    return participant
