@@ -181,12 +181,31 @@ def test_an_operator_invites_and_a_member_sees_only_its_own_activities(shop):
     shop.post(f"/console/campaigns/{cid}/activities", {"activity_id": lottery})
     act(shop, lottery, "draw", "amy")
     owner = page(mall, f"/console/campaigns/{cid}")
-    assert "Tea lottery" in owner and kpis(owner)[0] == "1"
-    assert f'/console/activities/{lottery}' not in owner  # a row, never a link to it
+    assert kpis(owner)[0] == "1"  # counted in the totals
+    assert "Tea lottery" not in owner and lottery not in owner  # but never named or linked
+    assert "Other merchants’ activities counted in the totals: 1." in text_of(owner)
+    assert 'id="per-activity"' not in owner
+    csv_text = page(mall, f"/console/campaigns/{cid}/stats.csv")
+    assert "Tea lottery" not in csv_text and lottery not in csv_text
+    forecast = page(mall, f"/console/campaigns/{cid}/forecast?visitors_per_day=20&days=1&runs=2")
+    assert "Tea lottery" not in forecast and lottery not in forecast
+    assert "Other merchants’ activities: 1, added into the figures" in text_of(forecast)
+    m = re.search(r"Coupon|Thanks", forecast)
+    assert not m, forecast[m.start() - 400:m.end() + 100]
+    summary = shop.engine.campaign_forecast(mall.merchant, cid, {"visitors_per_day": 20,
+                                                                "days": 1}, runs=2)
+    assert summary["participations"]["p50"] > 0 and summary["activities"] == []
+    assert summary["other_merchants"] == {"activities": 1, "skipped": 0}
+    assert summary["stock_out"] == {} and summary["awarded"] == {}
+    assert shop.engine.campaign_stats(mall.merchant, cid)["per_activity"] == []
+    assert shop.engine.get_campaign(mall.merchant, cid)["other_activities"] == 1
     for path in ("", "/dashboard", "/live"):
         page(mall, f"/console/activities/{lottery}{path}", 404)
     member = page(shop, f"/console/campaigns/{cid}")
     assert f"/console/activities/{lottery}/dashboard" in member and "Run by Mall" in member
+    assert "Tea lottery" in member
+    mine = page(shop, f"/console/campaigns/{cid}/forecast?visitors_per_day=20&days=1&runs=2")
+    assert "Tea lottery" in mine and "Other merchants" not in mine
     assert "New invitation link" not in member
     assert shop.post(f"/console/campaigns/{cid}/invites").status_code == 403
     for path in ("", "/stats.csv", "/forecast"):
@@ -285,7 +304,8 @@ def test_campaign_pages_fit_and_speak_the_language(browser, festival, lang, size
         page.click("a:text('双十一购物节')")
         text = check_page(page, viewport, lang, f"campaign-{size}-{lang}")
         assert page.locator(".chart-box svg").count() == 4
-        assert "双十一砍价" in text and "幸运抽奖" in text
+        # the operator sees the tea house's activities in the totals, never by name
+        assert "双十一砍价" not in text and "幸运抽奖" not in text
         assert page.locator("[data-kpi='0']").inner_text() == "18"  # 6 draws, 6 starts, 6 helps
         page.click("#campaign-forecast-link")
         page.fill("#field-runs", "4")
@@ -294,10 +314,14 @@ def test_campaign_pages_fit_and_speak_the_language(browser, festival, lang, size
         page.wait_for_load_state()
         text = check_page(page, viewport, lang, f"campaign-forecast-{size}-{lang}")
         assert "P50" in text and re.search(r"¥[\d,]+\.\d\d", text)
+        assert "双十一砍价" not in text and "幸运抽奖" not in text and "茶具" not in text
     finally:
         page.context.close()
     page = signed_in_page(browser, festival, lang, viewport)
     try:
+        page.goto(f"{festival.base}/console/campaigns/{festival.campaign}?lang={lang}")
+        text = check_page(page, viewport, lang, f"campaign-member-{size}-{lang}")
+        assert "双十一砍价" in text and "幸运抽奖" in text
         page.goto(f"{festival.base}/console/campaigns/join/{festival.invite}?lang={lang}")
         text = check_page(page, viewport, lang, f"campaign-join-{size}-{lang}")
         assert "双十一购物节" in text and "商场" in text

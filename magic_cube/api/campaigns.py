@@ -1,10 +1,11 @@
 """Campaigns: activities run together and reported as one (a festival).
 
-A merchant creates a campaign and adds its own activities; an operator account also invites
-other merchants (a single-use code, accepted in the console or here), who add theirs. Everyone
-in a campaign reads its totals; the owner reads every activity's row of aggregates, a member
-only its own. A campaign the merchant is not in answers 404 `campaign_not_found`, and another
-merchant's activity stays 404 `activity_not_found` everywhere.
+A merchant creates a campaign and adds its own activities; an operator account also invites other
+merchants (a single-use code, accepted in the console or here), who add theirs. Everyone in a
+campaign reads its totals, and the rows of its own activities only (an operator sees other
+merchants' activities inside the totals, never one by one). A campaign the merchant is not in
+answers 404 `campaign_not_found`, and another merchant's activity stays 404 `activity_not_found`
+everywhere.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class CampaignSchema(Schema):
     role = fields.String(required=True, metadata={"description": "Yours: `owner` or `member`"})
     owner = fields.Nested(CampaignOwnerSchema, required=True)
     activities = fields.List(fields.Nested(CampaignActivitySchema), required=True, metadata={
-        "description": "Counted activities you may see: the owner all, a member its own"})
+        "description": "Your counted activities (other merchants' are only counted in "
+                       "`other_activities`)"})
+    other_activities = fields.Integer(required=True, metadata={
+        "description": "How many counted activities are other merchants'"})
     members = fields.List(fields.Nested(CampaignMemberSchema), metadata={
         "description": "Merchants in the campaign (shown to its owner)"})
 
@@ -152,7 +156,8 @@ class CampaignStatsSchema(Schema):
     campaign_id = fields.String(required=True)
     timezone = fields.String(required=True)
     totals = fields.Nested(CampaignTotalsSchema, required=True)
-    per_activity = fields.List(fields.Nested(CampaignActivityStatsSchema), required=True)
+    per_activity = fields.List(fields.Nested(CampaignActivityStatsSchema), required=True,
+                               metadata={"description": "Your own activities only"})
     hourly = fields.List(fields.Nested(CampaignHourSchema), required=True)
     daily = fields.List(fields.Nested(CampaignDaySchema), required=True)
 
@@ -198,6 +203,13 @@ class ForecastSkippedSchema(Schema):
         "description": "`ended`, `archived`, `forecast_unavailable` or `invalid_config`"})
 
 
+class OtherMerchantsSchema(Schema):
+    activities = fields.Integer(required=True, metadata={
+        "description": "Other merchants' activities added into the figures"})
+    skipped = fields.Integer(required=True, metadata={
+        "description": "Other merchants' activities left out"})
+
+
 class CampaignForecastSchema(ForecastSchema):
     """An activity's forecast, for the campaign's activities together."""
 
@@ -206,8 +218,10 @@ class CampaignForecastSchema(ForecastSchema):
 
     campaign_id = fields.String(required=True)
     activities = fields.List(fields.Nested(ForecastPartSchema), required=True, metadata={
-        "description": "The activities forecast: the owner's all, a member's its own"})
+        "description": "Your activities forecast (the owner's figures also hold other "
+                       "merchants', counted in `other_merchants`)"})
     skipped = fields.List(fields.Nested(ForecastSkippedSchema), required=True)
+    other_merchants = fields.Nested(OtherMerchantsSchema, required=True)
 
 
 def invite_url(code: str) -> str:

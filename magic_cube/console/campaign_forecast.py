@@ -83,7 +83,7 @@ def results(summary: dict[str, Any]) -> dict[str, Any]:
     return {"rows": figure_rows(summary), "stocks": stock_rows(summary, tz, start),
             "charts": charts(summary, tz, start), "warnings": summary["warnings"],
             "runs": summary["runs"], "runs_asked": summary["runs_asked"], "timezone": tz,
-            "activities": summary["activities"],
+            "activities": summary["activities"], "others": summary["other_merchants"],
             "skipped": [{**s, "why": why.get(s["reason"], s["reason"])}
                         for s in summary["skipped"]]}
 

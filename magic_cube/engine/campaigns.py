@@ -2,9 +2,10 @@
 
 A campaign belongs to the merchant who created it (its owner). A plain merchant groups its own
 activities; an operator (a merchant with the operator flag, set from the command line) invites
-other merchants, who add their own activities. Everyone in the campaign sees its totals; the
-owner sees every activity's row of aggregates, a member only its own; nobody sees another
-merchant's activity itself (those routes keep answering 404).
+other merchants, who add their own activities. Everyone in the campaign sees its totals, and
+the rows (names and figures) of its own activities only: an operator sees other merchants'
+activities as part of the totals, never one by one; nobody sees another merchant's activity
+itself (those routes keep answering 404).
 
 Counting (`count_action`, `count_interaction`) runs inside the transaction of the action or
 heartbeat it counts, called from `engine/stats.py`: buckets per (campaign, activity, hour), so
@@ -195,9 +196,9 @@ class Campaigns:
 
     def _describe(self, tx: Tx, merchant: Merchant, campaign: dict[str, Any],
                   role: str) -> dict[str, Any]:
-        activities = [a for a in tx.list_campaign_activities(campaign["id"])
-                      if a["removed_at"] is None
-                      and (role == "owner" or a["merchant_id"] == merchant.id)]
+        counted = [a for a in tx.list_campaign_activities(campaign["id"])
+                   if a["removed_at"] is None]
+        activities = [a for a in counted if a["merchant_id"] == merchant.id]
         owner = tx.get_merchant(campaign["owner_id"])
         out = {k: campaign[k] for k in ("id", "name", "timezone", "starts_on", "ends_on",
                                         "starts_at", "ends_at", "created_at")}
@@ -208,7 +209,8 @@ class Campaigns:
                                 "merchant_id": a["merchant_id"],
                                 "merchant_name": a["merchant_name"],
                                 "added_at": a["added_at"],
-                                "own": a["merchant_id"] == merchant.id} for a in activities])
+                                "own": True} for a in activities],
+                   other_activities=len(counted) - len(activities))
         if role == "owner":
             out["members"] = tx.list_campaign_members(campaign["id"])
         return out
@@ -235,6 +237,16 @@ class Campaigns:
         with self.core.store.transaction(write=False) as tx:
             campaign, role = self._campaign(tx, merchant, campaign_id)
             return self._describe(tx, merchant, campaign, role)
+
+    def counted(self, merchant: Merchant, campaign_id: str) -> list[dict[str, Any]]:
+        """Every counted activity (`id`, `title`, `status`, `merchant_id`), other merchants'
+        included: for figures the campaign shows only as a whole (its forecast)."""
+        with self.core.store.transaction(write=False) as tx:
+            campaign, _role = self._campaign(tx, merchant, campaign_id)
+            return [{"id": a["activity_id"], "title": a["title"], "status": a["status"],
+                     "merchant_id": a["merchant_id"]}
+                    for a in tx.list_campaign_activities(campaign["id"])
+                    if a["removed_at"] is None]
 
     def add_activity(self, merchant: Merchant, campaign_id: str,
                      activity_id: str) -> dict[str, Any]:
@@ -311,10 +323,10 @@ class Campaigns:
     # results --------------------------------------------------------------------------------
 
     def stats(self, merchant: Merchant, campaign_id: str) -> dict[str, Any]:
-        """Totals, per activity (the owner: every one; a member: its own), hourly and daily
+        """Totals, per activity (the merchant's own only, the owner's too), hourly and daily
         (days in the campaign's time zone)."""
         with self.core.store.transaction(write=False) as tx:
-            campaign, role = self._campaign(tx, merchant, campaign_id)
+            campaign, _role = self._campaign(tx, merchant, campaign_id)
             buckets = tx.campaign_buckets(campaign_id)
             people = tx.campaign_people(campaign_id)
             kinds = tx.campaign_completion_counts(campaign_id)
@@ -341,7 +353,7 @@ class Campaigns:
         per = {r["activity_id"]: r for r in _sum(buckets, "activity_id")}
         per_activity = []
         for a in activities:
-            if role != "owner" and a["merchant_id"] != merchant.id:
+            if a["merchant_id"] != merchant.id:
                 continue
             counts = per.get(a["activity_id"]) or {c: 0 for c in HOURLY}
             per_activity.append({

@@ -303,18 +303,19 @@ def _at(values: list[int], day: int) -> int:
     return values[min(day, len(values) - 1)]
 
 
-def combine(parts: Sequence[tuple[str, Forecast]]) -> Forecast:
+def combine(parts: Sequence[tuple[str, Forecast]], named: bool = False) -> Forecast:
     """Several activities' forecasts as one (a campaign's): run i of each part added to run i
     of the others, so that P10/P50/P90 are those of the sum. Stocks are named
-    `"<label>: <stock>"`; notes keep their own. Runs beyond the fewest of any part are left
-    out. Participants are summed: one person in two activities counts twice."""
+    `"<label>: <stock>"` (a single part's only when `named`); notes keep their own. Runs beyond
+    the fewest of any part are left out. Participants are summed: one person in two activities
+    counts twice."""
     if not parts:
         raise AssumptionError("nothing to combine")
     count = min(len(f.runs) for _, f in parts)
     runs = [RunResult() for _ in range(count)]
     for label, part in parts:
         for total, run in zip(runs, part.runs, strict=False):
-            _add_runs(total, run, f"{label}: " if len(parts) > 1 else "")
+            _add_runs(total, run, f"{label}: " if named or len(parts) > 1 else "")
     first = parts[0][1]
     return Forecast(", ".join(f.template for _, f in parts), "combined",
                     copy.deepcopy(first.assumptions), runs, first.currency,
