@@ -149,7 +149,9 @@ class Web:
     def signup(self, email: str = "tea@example.com", password: str = "correct horse",
                name: str = "Tea House") -> str:
         r = self.post("/console/signup", {"name": name, "email": email, "password": password})
-        assert r.status_code == 200, r.get_data(as_text=True)
+        assert r.status_code == 303, r.get_data(as_text=True)
+        assert r.headers["Location"].endswith("/console/welcome")
+        r = self.get("/console/welcome")
         key = re.search(r'value="(mck_[^"]+)"', r.get_data(as_text=True))
         assert key, "the new API key is shown once"
         return key.group(1)
@@ -236,6 +238,25 @@ def test_signup_logs_in_and_shows_the_api_key_once(web, engine):
     assert stored and "s3cret-pass" not in stored
 
 
+def test_signup_lands_on_a_welcome_page_that_says_what_to_do_next(web, engine):
+    key = web.signup("first@example.com", "s3cret-pass", "First Shop")
+    assert engine.merchant_for_key(key).email == "first@example.com"
+    again = web.get("/console/welcome")  # a reload: the next steps stay, the key is gone
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and again.headers["Cache-Control"] == "no-store"
+    assert key not in html and "mck_" not in html
+    assert "Welcome, First Shop" in html and 'href="/console/activities/new"' in html
+    text = text_of(html)
+    assert "Pick a template" in text and "Create the activity" in text
+    assert "Your first API key was shown once" in text
+    assert len(engine.list_api_keys(web.merchant)) == 1
+    web.get("/console/welcome?lang=zh")
+    zh = text_of(web.get("/console/welcome").get_data(as_text=True))
+    assert "选择模板" in zh and "Pick a template" not in zh
+    web.logout()
+    assert web.get("/console/welcome").status_code == 302  # to the login page
+
+
 def test_reloading_the_welcome_page_goes_on_to_the_console(web):
     """A reload of the page that showed the new key posts the sign-up form again with the token
     of the session before: the merchant is signed in, so the console says so and goes on, not
@@ -244,7 +265,7 @@ def test_reloading_the_welcome_page_goes_on_to_the_console(web):
     form = {"name": "Shop", "email": "reload@example.com", "password": "s3cret-pass",
             "csrf_token": token}
     r = web.client.post("/console/signup", data=form)
-    assert r.status_code == 200 and "mck_" in r.get_data(as_text=True)
+    assert r.status_code == 303 and "mck_" in web.get("/console/welcome").get_data(as_text=True)
     again = web.client.post("/console/signup", data=form)  # the reload
     assert again.status_code == 302
     page = web.get(again.headers["Location"], follow_redirects=True).get_data(as_text=True)
@@ -834,8 +855,17 @@ def test_csv_export_reads_the_store_one_page_per_chunk(signed_in, monkeypatch):
 def test_api_keys_are_created_shown_once_and_revoked(signed_in, engine):
     web = signed_in
     r = web.post("/console/settings/keys")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/console/settings/keys/new")
+    r = web.get("/console/settings/keys/new")
+    assert r.headers["Cache-Control"] == "no-store"
     key = re.search(r'value="(mck_[^"]+)"', r.get_data(as_text=True)).group(1)
     assert engine.merchant_for_key(key).id == web.merchant.id
+    # a reload shows the key no more and makes no second one
+    again = web.get("/console/settings/keys/new", follow_redirects=True)
+    assert key not in again.get_data(as_text=True)
+    assert "shown only once" in text_of(again.get_data(as_text=True))
+    assert len(engine.list_api_keys(web.merchant)) == 2  # the sign-up's and this one
+    assert key not in web.client.get_cookie("session").value  # sealed in the cookie
     html = web.get("/console/settings").get_data(as_text=True)
     assert key not in html and key[:8] in html
     key_id = [k["id"] for k in engine.store.transaction(write=False).__enter__()

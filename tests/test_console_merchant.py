@@ -114,7 +114,7 @@ def test_templates_validate_warns_about_missing_labels(catalog):
 
 def test_api_key_page_shows_the_bearer_placeholder(web):
     r = web.post("/console/signup", {"name": "Shop", "email": "k@example.com",
-                                     "password": "correct horse"})
+                                     "password": "correct horse"}, follow_redirects=True)
     assert "Bearer &lt;key&gt;" in r.get_data(as_text=True)
 
 

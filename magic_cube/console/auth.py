@@ -12,10 +12,21 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from magic_cube.console import reveal
 from magic_cube.console.context import FieldErrors, add_error, get_engine
 from magic_cube.engine import EmailTaken, LockedOut, Merchant
 
@@ -140,9 +151,17 @@ def signup():
                           _("An account with this email already exists"))
             else:
                 start_session(merchant)
-                g.merchant = merchant
-                # Shown once, in this response: never put a secret in a (signed, readable)
-                # session cookie or a redirect URL.
-                return render_template("console/api_key.html", api_key=api_key, welcome=True)
+                reveal.keep(api_key, merchant.id)  # sealed, for the welcome page only
+                return redirect(url_for("console.auth.welcome"), 303)
     return render_template("console/signup.html", errors=errors, values=values), \
         (422 if errors else 200)
+
+
+@bp.route("/welcome")
+@login_required
+def welcome():
+    """After signing up: the first API key (once) and what to do next."""
+    response = make_response(render_template(
+        "console/welcome.html", api_key=reveal.take(g.merchant.id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response

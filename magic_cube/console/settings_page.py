@@ -7,9 +7,10 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from magic_cube.console import reveal
 from magic_cube.console.auth import login_required
 from magic_cube.console.context import (
     FieldErrors,
@@ -45,9 +46,24 @@ def show():
 @bp.route("/settings/keys", methods=["POST"])
 @login_required
 def create_key():
-    api_key = get_engine().create_api_key(current_merchant())
-    # Shown in this response only; the store keeps its hash.
-    return render_template("console/api_key.html", api_key=api_key, welcome=False)
+    merchant = current_merchant()
+    # Shown once on the next page (a reload of it makes no second key); the store keeps its hash.
+    reveal.keep(get_engine().create_api_key(merchant), merchant.id)
+    return redirect(url_for("console.settings.new_key"), 303)
+
+
+@bp.route("/settings/keys/new")
+@login_required
+def new_key():
+    api_key = reveal.take(current_merchant().id)
+    if api_key is None:
+        flash(_("A new API key is shown only once, on the page after it is created. It is in "
+                "the list below by its first characters; if you did not copy it, revoke it and "
+                "create another."), "warning")
+        return redirect(url_for("console.settings.show"))
+    response = make_response(render_template("console/api_key.html", api_key=api_key))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def active_key(key_id: str) -> dict[str, Any] | None:
