@@ -593,7 +593,8 @@ def test_lifecycle_buttons(signed_in):
     web.post(f"/console/activities/{activity_id}/resume")
     assert web.status(activity_id) == "live"
     r = web.post(f"/console/activities/{activity_id}/archive")  # not from live
-    assert "cannot make that change" in web.get(r.headers["Location"]).get_data(as_text=True)
+    assert "cannot make that change" in web.get(r.headers["Location"], follow_redirects=True
+                                                ).get_data(as_text=True)
     assert web.status(activity_id) == "live"
     r = web.post(f"/console/activities/{activity_id}/end")  # asks first: it cannot be undone
     assert r.headers["Location"].endswith(f"/console/activities/{activity_id}/end")
@@ -604,8 +605,22 @@ def test_lifecycle_buttons(signed_in):
     detail = web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
     seed = re.search(r'class="seed">([0-9a-f]+)<', detail).group(1)
     assert hashlib.sha256(seed.encode()).hexdigest() == commitment
-    web.post(f"/console/activities/{activity_id}/archive")
+    detail = web.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert f'href="/console/activities/{activity_id}/archive"' in detail  # a link, not a post
+    r = web.post(f"/console/activities/{activity_id}/archive")  # asks first, without script
+    assert r.headers["Location"].endswith(f"/console/activities/{activity_id}/archive")
+    ask = web.get(r.headers["Location"])
+    assert ask.status_code == 200 and "Archiving cannot be undone" in text_of(
+        ask.get_data(as_text=True))
+    assert 'name="confirm" value="yes"' in ask.get_data(as_text=True)
+    assert web.status(activity_id) == "ended"
+    web.get("/console/activities?lang=zh")
+    assert "归档后无法撤销" in text_of(web.get(r.headers["Location"]).get_data(as_text=True))
+    web.get("/console/activities?lang=en")
+    web.post(f"/console/activities/{activity_id}/archive", {"confirm": "yes"})
     assert web.status(activity_id) == "archived"
+    r = web.get(f"/console/activities/{activity_id}/archive")  # nothing left to ask
+    assert r.headers["Location"].endswith(f"/console/activities/{activity_id}")
 
     r = web.post(f"/console/activities/{activity_id}/duplicate")
     copy_id = r.headers["Location"].split("/")[-2]

@@ -632,9 +632,9 @@ def lifecycle(activity_id: str, verb: str):
         abort(404)
     activity = load_activity(activity_id)
     engine = get_engine()
-    if verb == "end" and request.form.get("confirm") != "yes":
-        # Ending cannot be undone: the button leads to a page that says so and asks again.
-        return redirect(url_for("console.activities.confirm_end", activity_id=activity_id))
+    if verb in ("end", "archive") and request.form.get("confirm") != "yes":
+        # Neither can be undone: the button leads to a page that says so and asks again.
+        return redirect(url_for(f"console.activities.confirm_{verb}", activity_id=activity_id))
     if verb == "start":
         try:
             engine.start_now(current_merchant(), activity_id)
@@ -725,6 +725,19 @@ def confirm_end(activity_id: str):
     if activity["status"] not in ("scheduled", "live", "paused"):
         return redirect(url_for("console.activities.detail", activity_id=activity_id))
     return render_template("console/confirm_end.html", activity=activity,
+                           status_labels=STATUS_LABELS)
+
+
+@bp.route("/activities/<activity_id>/archive")
+@login_required
+def confirm_archive(activity_id: str):
+    """Archiving cannot be undone either: say what it does and ask once more."""
+    activity = load_activity(activity_id)
+    if activity["status"] not in ("draft", "ended"):
+        if activity["status"] != "archived":
+            flash(_("The activity cannot make that change in its current status."), "error")
+        return redirect(url_for("console.activities.detail", activity_id=activity_id))
+    return render_template("console/confirm_archive.html", activity=activity,
                            status_labels=STATUS_LABELS)
 
 
