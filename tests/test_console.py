@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from activity_configs import CONFIGS
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -22,7 +23,7 @@ from console_values import EXPECTED, FORM_VALUES, MISTAKES
 from werkzeug.datastructures import MultiDict
 
 from magic_cube import console
-from magic_cube.console import charts, dashboard
+from magic_cube.console import charts, exports
 from magic_cube.engine import Participant
 from magic_cube.store.records import ActionRecord, ParticipantRecord
 from magic_cube.store.sqlite import SQLiteTx
@@ -796,10 +797,11 @@ def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
     chunks = list(r.response)
     assert len(chunks) == 1 + 3  # the header, then one chunk per 1,000 rows
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-    assert rows[0] == ["Participant ID", "Name", "First action", "Last action", "Actions",
-                       "Interaction seconds", "Invited by", "Generation", "draws today", "draws",
-                       "extra", "since win", "prizes"]  # each participant variable in a column
-    assert rows[1][2] == "1970-01-01T08:01:40+08:00"  # in the activity's zone
+    assert rows[0] == ["Participant ID", "Name", "First action (Beijing time)",
+                       "Last action (Beijing time)", "Actions", "Interaction seconds",
+                       "Invited by", "Generation", "Draws today", "Draws", "Extra draws",
+                       "Draws since a win", "Prizes won"]  # each variable by its label
+    assert rows[1][2] == "1970-01-01 08:01:40"  # in the activity's zone, named above
     assert len(rows) == 1 + ROWS and rows[1][0] == "p00000" and rows[-1][0] == f"p{ROWS - 1:05d}"
     assert rows[1][1] == "'=Name 0"  # a shopper's name never runs as a spreadsheet formula
 
@@ -808,8 +810,9 @@ def test_csv_exports_have_a_header_and_every_row_streamed(signed_in):
     chunks = list(r.response)
     assert len(chunks) == 1 + 3
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
-    assert rows[0][:7] == ["No.", "Time", "Actor", "Participant ID", "Name", "Action",
-                           "What happened"]
+    assert rows[0][:7] == ["No.", "Time (Beijing time)", "Actor", "Participant ID", "Name",
+                           "Action", "What happened"]
+    assert rows[1][1] == "1970-01-01 08:01:40"
     assert [row[0] for row in rows[1:]] == [str(i) for i in range(1, ROWS + 1)]
 
 
@@ -825,8 +828,9 @@ def test_the_action_log_csv_reads_as_words_in_the_merchants_language(signed_in):
     body = web.get(f"/console/activities/{activity_id}/export/actions.csv").get_data()
     assert body.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 Chinese
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0] == ["序号", "时间", "执行者", "用户 ID", "昵称", "操作", "发生了什么", "团/房间",
-                       "首次参与", "参数（原始数据）", "结果（原始数据）", "事件（原始数据）"]
+    assert rows[0] == ["序号", "时间（北京时间）", "执行者", "用户 ID", "昵称", "操作",
+                       "发生了什么", "团/房间", "首次参与", "参数（原始数据）",
+                       "结果（原始数据）", "事件（原始数据）"]
     draw, top_up = rows[1], rows[2]
     assert draw[2:6] == ["参与者", "user-li", "李雷", "抽奖"]  # the template's own title
     assert draw[8] == "是"
@@ -836,6 +840,41 @@ def test_the_action_log_csv_reads_as_words_in_the_merchants_language(signed_in):
     # the dashboard's tiles group the digits of a stock's total as they do its value
     html = web.get(f"/console/activities/{activity_id}/dashboard").get_data(as_text=True)
     assert "共 2,005" in html
+
+
+def test_the_participants_csv_reads_in_the_merchants_words_money_in_yuan(signed_in):
+    """A check-in pool's participants in Chinese: each variable headed by the template's own
+    label, the money one in yuan with two decimals (a number Excel adds up), times local with
+    the zone named in the header."""
+    web = signed_in
+    activity_id = web.engine.create_activity(
+        web.merchant, "checkin_pool", CONFIGS["checkin_pool"], timezone="Asia/Shanghai")["id"]
+    with web.engine.store.transaction() as tx:
+        tx.save_participant(ParticipantRecord(
+            activity_id, "u1", "李雷", {"days": 3, "last_day": "2026-11-11", "claimed": 123456},
+            1, 1_794_362_400, 1_794_366_000, 3, 1_794_366_000, 40), None)
+    web.get("/console/activities?lang=zh")
+    body = web.get(f"/console/activities/{activity_id}/export/participants.csv").get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    header, row = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert header[2:4] == ["首次参与（北京时间）", "最近参与（北京时间）"]
+    assert header[8:] == ["已签到天数", "最近签到日", "已领取（元）"]
+    assert row[2] == "2026-11-11 10:00:00" and row[8:] == ["3", "2026-11-11", "1234.56"]
+    web.get("/console/activities?lang=en")
+    body = web.get(f"/console/activities/{activity_id}/export/participants.csv").get_data()
+    header, row = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert header[8:] == ["Check-in days", "Last check-in day", "Collected (yuan)"]
+    assert row[10] == "1234.56"
+
+
+def test_the_winners_csv_names_its_zone_and_money_in_yuan(signed_in):
+    web = signed_in
+    activity_id = web.live("lottery")
+    body = web.get(f"/console/activities/{activity_id}/export/fulfilment.csv").get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    header = next(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert header[1] == "Won at (Beijing time)" and header[7] == "Amount (yuan)"
+    assert header[8] == "Redeemed at (Beijing time)"
 
 
 def test_csv_export_reads_the_store_one_page_per_chunk(signed_in, monkeypatch):
@@ -854,7 +893,7 @@ def test_csv_export_reads_the_store_one_page_per_chunk(signed_in, monkeypatch):
         return rows
 
     monkeypatch.setattr(SQLiteTx, "list_participants", counting)
-    chunks = dashboard.participants_csv(web.engine, activity_id)
+    chunks = exports.participants_csv(web.engine, activity_id)
     next(chunks)  # the header: nothing read yet
     assert reads == []
     first = next(chunks)

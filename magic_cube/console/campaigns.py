@@ -7,9 +7,7 @@ The numbers are the engine's campaign stats (engine/campaigns.py): the API shows
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -27,7 +25,8 @@ from magic_cube.console.context import (
     i18n,
     tz_or_utc,
 )
-from magic_cube.console.dashboard import csv_response, hourly_series
+from magic_cube.console.dashboard import hourly_series
+from magic_cube.console.exports import campaign_csv, csv_response
 from magic_cube.console.present import event_name
 from magic_cube.engine import EngineError
 from magic_cube.engine.errors import (
@@ -265,24 +264,9 @@ def accept(code: str) -> Any:
     return redirect(url_for("console.campaigns.show", campaign_id=campaign["id"]))
 
 
-def csv_rows(stats: dict[str, Any], tz: str) -> Iterator[str]:
-    zone = tz_or_utc(tz)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_("Hour"), _("Participations"), _("New participants"),
-                     _("First-time participants"), _("Interaction minutes"), _("Completions"),
-                     _("Invited participants")])
-    for h in stats["hourly"]:
-        moment = datetime.fromtimestamp(h["hour"], tz=UTC).astimezone(zone).isoformat()
-        writer.writerow([moment, h["participations"], h["new_participants"],
-                         h["first_ever_participants"], h["interaction_minutes"],
-                         h["completions"], h["invited"]])
-    yield "\ufeff" + buffer.getvalue()
-
-
 @bp.route("/campaigns/<campaign_id>/stats.csv")
 @login_required
 def export(campaign_id: str) -> Any:
     campaign = _campaign(campaign_id)
     stats = get_engine().campaign_stats(current_merchant(), campaign_id)
-    return csv_response(csv_rows(stats, campaign["timezone"]), f"{campaign_id}-hourly.csv")
+    return csv_response(campaign_csv(stats, campaign["timezone"]), f"{campaign_id}-hourly.csv")

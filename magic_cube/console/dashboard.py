@@ -1,21 +1,17 @@
-"""An activity's dashboard: KPI tiles, hourly charts, the funnel, recent actions, CSV exports.
+"""An activity's dashboard: KPI tiles, hourly charts, the funnel, recent actions, and the
+addresses of its CSV exports (built in console/exports.py).
 
 Numbers come from the engine's hourly counters (moved in the same transaction as each action),
-so the tiles, the charts and the API's stats always agree. CSV exports are streamed: the
-store is read 1,000 rows at a time, each page in its own short read transaction, and each
-page goes out as one chunk — a file of millions of rows never sits in memory.
+so the tiles, the charts and the API's stats always agree.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
 from magic_cube.console.activities import participant_view, pinned_entry
@@ -28,130 +24,25 @@ from magic_cube.console.context import (
     i18n,
     joined,
     load_activity,
-    local_moment,
     tz_or_utc,
 )
-from magic_cube.console.labels import ACTOR_LABELS, STATUS_LABELS
+from magic_cube.console.exports import actions_csv, csv_response, participants_csv
+from magic_cube.console.labels import STATUS_LABELS
 from magic_cube.console.present import (
     action_name,
     event_name,
-    field_name,
-    field_node,
-    is_image,
-    is_money,
-    money_label,
-    show_value,
+    event_text,
+    merchant_details,
     yuan,
 )
 from magic_cube.engine import FIRST_YEAR, LAST_YEAR, Engine, Merchant
 
 bp = Blueprint("dashboard", __name__)
 
-PAGE = 1000  # rows read from the store per CSV chunk
 RECENT = 20
 CHART_HOURS = 48  # the charts show at most the last 48 hours of the range…
 MIN_CHART_HOURS = 6  # …and at least 6 after the activity began (never hours before it)
 MAX_RANGE_DAYS = 92
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet will not run as a formula (a shopper chooses their name)."""
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _rows_chunk(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([[cell(v) for v in row] for row in rows])
-    return buffer.getvalue()
-
-
-def participant_columns() -> list[str]:
-    return [_("Participant ID"), _("Name"), _("First action"), _("Last action"), _("Actions"),
-            _("Interaction seconds"), _("Invited by"), _("Generation")]
-
-
-def action_columns() -> list[str]:
-    """What a merchant reads first (who, what, what happened), then the raw data as logged
-    (JSON, money in fen) for a developer."""
-    return [_("No."), _("Time"), _("Actor"), _("Participant ID"), _("Name"), _("Action"),
-            _("What happened"), _("Room"), _("First time"), _("Parameters (raw data)"),
-            _("Result (raw data)"), _("Events (raw data)")]
-
-
-def local_iso(ts: int | None, tz: str) -> str:
-    """Epoch seconds as ISO 8601 wall time in the activity's zone, with its offset."""
-    moment = local_moment(ts, tz)
-    return "" if moment is None else moment.isoformat()
-
-
-def state_columns(entry: Any) -> list[tuple[str, str]]:
-    """(variable, header) of each declared participant variable: one CSV column each."""
-    declared = entry.doc.get("state", {}).get("participant", {})
-    return [(name, humanise_state(name)) for name in declared]
-
-
-def humanise_state(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def participants_csv(engine: Engine, activity_id: str, page: int = PAGE, *,
-                     tz: str = "UTC", entry: Any = None) -> Iterator[str]:
-    """The participants CSV: a header chunk, then one chunk per page of `page` rows; each
-    participant variable in a column of its own, times in the activity's zone."""
-    extra = state_columns(entry) if entry is not None else []
-    header = participant_columns() + [h for _n, h in extra]
-    yield "\ufeff" + _rows_chunk([header])  # the BOM: Excel reads UTF-8 Chinese
-    after: str | None = None
-    while True:
-        rows = engine.participants(activity_id, after, page)  # its own read transaction
-        if not rows:
-            return
-        yield _rows_chunk([[r.participant_id, r.display_name, local_iso(r.first_action_at, tz),
-                            local_iso(r.last_action_at, tz), r.actions, r.interaction_seconds,
-                            r.inviter or "", r.generation,
-                            *[(r.state or {}).get(n, "") for n, _h in extra]] for r in rows])
-        if len(rows) < page:
-            return
-        after = rows[-1].participant_id
-
-
-def action_row(entry: Any, i: dict[str, Any], tz: str) -> list[Any]:
-    """One logged action as the CSV's row: names and labels in the page's language."""
-    actor = ACTOR_LABELS.get(i["actor"])
-    happened = joined(event_text(entry, e) for e in i["events"] or []) \
-        or merchant_details(entry, i)
-    return [i["seq"], local_iso(i["at"], tz), str(actor) if actor else i["actor"],
-            i["participant"] or "", i.get("display_name") or "", action_name(entry, i["action"]),
-            happened, i["room"] or "", _("Yes") if i["first_time"] else _("No"), i["params"],
-            i["result"], i["events"]]
-
-
-def actions_csv(engine: Engine, merchant: Merchant, activity_id: str,
-                entry: Any, page: int = PAGE, *, tz: str = "UTC") -> Iterator[str]:
-    """The action log CSV, one chunk per page of `page` log entries."""
-    yield "\ufeff" + _rows_chunk([action_columns()])
-    after = 0
-    while True:
-        items, cursor = engine.action_log(merchant, activity_id, after=after, limit=page)
-        if items:
-            yield _rows_chunk([action_row(entry, i, tz) for i in items])
-        if cursor is None:
-            return
-        after = cursor
-
-
-def csv_response(chunks: Iterator[str], filename: str) -> Response:
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.route("/activities/<activity_id>/export/participants.csv")
@@ -159,7 +50,8 @@ def csv_response(chunks: Iterator[str], filename: str) -> Response:
 def export_participants(activity_id: str):
     activity = load_activity(activity_id)  # 404 for another merchant's activity
     return csv_response(participants_csv(get_engine(), activity_id, tz=activity["timezone"],
-                                         entry=pinned_entry(activity)),
+                                         entry=pinned_entry(activity),
+                                         config=activity["config"]),
                         f"{activity_id}-participants.csv")
 
 
@@ -289,17 +181,6 @@ def read_range(args: Any, tz: str, now: int) -> tuple[str, str, tuple[int, int] 
     return first.isoformat(), last.isoformat(), (since, until)
 
 
-def event_text(entry: Any, event: dict[str, Any]) -> str:
-    """An event as a merchant reads it: its label, and what was won or bought."""
-    label = event_name(entry, event.get("type", ""))
-    raw = event.get("data")
-    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    what = data.get("prize")
-    if what:
-        return _("%(event)s: %(prize)s", event=label, prize=what)
-    return label
-
-
 def recent_rows(engine: Engine, merchant: Merchant, activity: dict[str, Any],
                 entry: Any) -> list[dict[str, Any]]:
     seq = activity["actions"]
@@ -311,27 +192,6 @@ def recent_rows(engine: Engine, merchant: Merchant, activity: dict[str, Any],
              "details": merchant_details(entry, r),
              "events": joined(event_text(entry, e) for e in r["events"] or [])}
             for r in reversed(recent)]
-
-
-def merchant_details(entry: Any, r: dict[str, Any]) -> str:
-    """What a merchant's own logged change did (a top-up, a new end)."""
-    params = r.get("params") or {}
-    if r["action"] == "$stock":
-        field, add = params.get("field", ""), params.get("add")
-        if is_money(field_node(entry, field)):
-            return f"{money_label(field_name(entry, field))} +{yuan(add)}"
-        return f"{field_name(entry, field)} +{add}"
-    if r["action"] == "$config":
-        after = params.get("after") or {}
-        return ", ".join(f"{field_name(entry, k)}: {changed_value(entry, k, v)}"
-                         for k, v in after.items())
-    return ""
-
-
-def changed_value(entry: Any, field: str, value: Any) -> str:
-    if is_image(field_node(entry, field)):  # a picture's URL is a long hash, nothing to read
-        return _("new image") if value else _("image removed")
-    return show_value(None, value)
 
 
 @bp.route("/activities/<activity_id>/dashboard")

@@ -4,36 +4,21 @@ redeem a code at a counter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from magic_cube.console.activities import pinned_entry
 from magic_cube.console.auth import login_required
 from magic_cube.console.context import current_merchant, get_engine, load_activity
-from magic_cube.console.dashboard import _rows_chunk, csv_response, local_iso
-from magic_cube.console.labels import STATUS_LABELS
+from magic_cube.console.exports import csv_response, warehouse_csv
+from magic_cube.console.labels import STATUS_LABELS, kind_labels, shipping_labels
 from magic_cube.console.present import event_name, yuan
-from magic_cube.engine import Engine, Merchant
 from magic_cube.engine.errors import AlreadyRedeemed, CodeNotFound, CodeVoided
 from magic_cube.engine.fulfilment import SHIPPING_FIELDS
 
 bp = Blueprint("fulfilment", __name__)
 
 PAGE = 100
-
-
-def kind_labels() -> dict[str, str]:
-    return {"physical": _("Physical goods"), "coupon": _("Coupon"), "points": _("Points"),
-            "virtual": _("Virtual item"), "units": _("Gift units"),
-            "amount": _("An amount of money")}
-
-
-def shipping_labels() -> dict[str, str]:
-    return {"name": _("Recipient"), "phone": _("Phone"), "address": _("Address"),
-            "carrier": _("Carrier"), "tracking": _("Tracking number")}
 
 
 @bp.route("/activities/<activity_id>/fulfilment")
@@ -69,34 +54,6 @@ def ship(activity_id: str, code: str):
     else:
         flash(_("Shipping details saved for %(code)s.", code=code), "success")
     return redirect(url_for("console.fulfilment.show", activity_id=activity_id) + f"#c-{code}")
-
-
-def warehouse_columns() -> list[str]:
-    return [_("Code"), _("Won at"), _("Participant ID"), _("Name"), _("What happened"),
-            _("Item"), _("Kind"), _("Amount"), _("Redeemed at"), *shipping_labels().values(),
-            _("Shipped at")]
-
-
-def warehouse_csv(engine: Engine, merchant: Merchant, activity: dict[str, Any],
-                  entry: Any) -> Iterator[str]:
-    """Every winner and order, one chunk per page, with shipping details, for the warehouse."""
-    yield "\ufeff" + _rows_chunk([warehouse_columns()])
-    tz, kinds = activity["timezone"], kind_labels()
-    after: str | None = None
-    while True:
-        items = engine.redemptions(merchant, activity["id"], after=after, limit=PAGE)
-        if not items:
-            return
-        yield _rows_chunk([[
-            i["code"], local_iso(i["created_at"], tz), i["participant_id"], i["display_name"],
-            event_name(entry, i["event"]), i["item"], kinds.get(i["kind"], i["kind"]),
-            yuan(i["amount"]) if i["amount"] is not None else "",
-            local_iso(i["redeemed_at"], tz),
-            *[(i["shipping"] or {}).get(k, "") for k in SHIPPING_FIELDS],
-            local_iso(i["shipped_at"], tz)] for i in items])
-        if len(items) < PAGE:
-            return
-        after = items[-1]["code"]
 
 
 @bp.route("/activities/<activity_id>/export/fulfilment.csv")

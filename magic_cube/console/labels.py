@@ -3,6 +3,7 @@ page renders, in its language)."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 STATUS_LABELS = {
@@ -52,3 +53,14 @@ EVENT_STATUS_LABELS = {
     "delivered": _l("Delivered"),
     "dead": _l("Dead"),
 }
+
+
+def kind_labels() -> dict[str, str]:
+    return {"physical": _("Physical goods"), "coupon": _("Coupon"), "points": _("Points"),
+            "virtual": _("Virtual item"), "units": _("Gift units"),
+            "amount": _("An amount of money")}
+
+
+def shipping_labels() -> dict[str, str]:
+    return {"name": _("Recipient"), "phone": _("Phone"), "address": _("Address"),
+            "carrier": _("Carrier"), "tracking": _("Tracking number")}

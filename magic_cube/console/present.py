@@ -292,3 +292,35 @@ def count_errors(entry: TemplateEntry, errors: FieldErrors) -> FieldErrors:
                 fixed.append(e)
         out[path] = fixed
     return out
+
+
+def event_text(entry: Any, event: dict[str, Any]) -> str:
+    """An event as a merchant reads it: its label, and what was won or bought."""
+    label = event_name(entry, event.get("type", ""))
+    raw = event.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    what = data.get("prize")
+    if what:
+        return _("%(event)s: %(prize)s", event=label, prize=what)
+    return label
+
+
+def merchant_details(entry: Any, r: dict[str, Any]) -> str:
+    """What a merchant's own logged change did (a top-up, a new end)."""
+    params = r.get("params") or {}
+    if r["action"] == "$stock":
+        field, add = params.get("field", ""), params.get("add")
+        if is_money(field_node(entry, field)):
+            return f"{money_label(field_name(entry, field))} +{yuan(add)}"
+        return f"{field_name(entry, field)} +{add}"
+    if r["action"] == "$config":
+        after = params.get("after") or {}
+        return ", ".join(f"{field_name(entry, k)}: {changed_value(entry, k, v)}"
+                         for k, v in after.items())
+    return ""
+
+
+def changed_value(entry: Any, field: str, value: Any) -> str:
+    if is_image(field_node(entry, field)):  # a picture's URL is a long hash, nothing to read
+        return _("new image") if value else _("image removed")
+    return show_value(None, value)
