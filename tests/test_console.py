@@ -730,7 +730,7 @@ def test_dashboard_numbers_follow_participant_actions(signed_in, clock):
     winners = len({c["participant_id"] for c in engine.redemptions(web.merchant, activity_id)})
     assert funnel == [("Drew", "3"), ("Won a prize", str(winners))]  # the template's steps
     # Charts are inline SVG with axis titles; no script anywhere on the page.
-    assert html.count("<svg") == 4 and "Hour (Asia/Shanghai)" in html
+    assert html.count("<svg") == 4 and "Hour (Beijing time)" in html
     assert "<script" not in html.replace(
         '<script src="/console/static/forms.js" defer></script>', "")
     # Recent actions name the merchant's own users, and say which prize was won.
@@ -1094,7 +1094,8 @@ def test_events_page_lists_the_activitys_events_in_order(signed_in):
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     rows = event_rows(html)
-    assert [row["type"] for row in rows] == ["bargain.started"] * 3
+    # the template's name for the event, with its code for a developer
+    assert [row["type"] for row in rows] == ["Bargain started bargain.started"] * 3
     assert [row["id"] for row in rows] == outbox_ids(web.engine, activity_id)
     assert [row["seq"] for row in rows] == sorted(row["seq"] for row in rows)
     assert all(row["status"] == "Pending" and not row["redeliver"] for row in rows)

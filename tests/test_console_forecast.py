@@ -66,7 +66,7 @@ def test_the_tab_shows_defaults_and_a_forecast_of_them(signed_in, quick):
     assert value_of(html, "cost_0") == ""  # the lottery's one prize, not costed yet
     assert 'name="conversion_buy"' not in html  # a lottery has no purchase step
     text = text_of(html)
-    assert "From the start of the activity (2026-11-12 10:00, Asia/Shanghai)" in text
+    assert "From the start of the activity (2026-11-12 10:00, Beijing time)" in text
     assert re.search(r"(\d+ runs\.|\d+ of 30 runs were done within the time limit)", text)
     for label in ("Participations", "Unique participants", "First-time participants",
                   "Prize cost", "Money given away", "Completions"):

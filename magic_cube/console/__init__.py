@@ -51,6 +51,7 @@ from magic_cube.console.context import (
     i18n,
     input_time,
     lang,
+    zone_name,
 )
 from magic_cube.i18n import negotiate
 
@@ -122,7 +123,7 @@ def lang_url(code: str) -> str:
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     zh = lang() == "zh"
-    return {"lang": lang(), "i18n": i18n, "format_time": format_time,
+    return {"lang": lang(), "i18n": i18n, "format_time": format_time, "zone": zone_name,
             "input_time": input_time, "lang_url": lang_url, "languages": LANGUAGES,
             # punctuation between words put together on a page: full-width in Chinese
             "colon": "：" if zh else ": ",

@@ -24,6 +24,7 @@ from magic_cube.console.context import (
     get_engine,
     i18n,
     tz_or_utc,
+    zone_name,
 )
 from magic_cube.console.dashboard import hourly_series
 from magic_cube.console.exports import campaign_csv, csv_response
@@ -119,7 +120,7 @@ def campaign_charts(hourly: list[dict[str, Any]], daily: list[dict[str, Any]],
     if hourly:
         labels = _labels([h["hour"] for h in hourly], tz, "%H:00")
         tips = _labels([h["hour"] for h in hourly], tz, "%m-%d %H:00")
-        x_title = _("Hour (%(tz)s)", tz=tz)
+        x_title = _("Hour (%(tz)s)", tz=zone_name(tz))
         title = _("Participations per hour")
         out.append({"title": title, "svg": bar_chart(
             "chart-campaign-hourly", labels, [h["participations"] for h in hourly],
@@ -132,7 +133,7 @@ def campaign_charts(hourly: list[dict[str, Any]], daily: list[dict[str, Any]],
             x_title=x_title, y_title=_("Minutes"), tooltips=tips, describe=_summary(title))})
     if daily:
         labels = [date.fromisoformat(d["date"]).strftime("%m-%d") for d in daily]
-        x_title = _("Day (%(tz)s)", tz=tz)
+        x_title = _("Day (%(tz)s)", tz=zone_name(tz))
         title = _("Participations per day")
         out.append({"title": title, "svg": bar_chart(
             "chart-campaign-daily", labels, [d["participations"] for d in daily], title=title,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import abort, current_app, g
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from magic_cube.engine import Engine, Merchant
 from magic_cube.engine.errors import ActivityNotFound
@@ -40,6 +41,14 @@ def lang() -> str:
 def joined(parts: Any) -> str:
     """Several short texts in one cell: "；" between them on a Chinese page, "; " in English."""
     return ("；" if lang() == "zh" else "; ").join(str(p) for p in parts)
+
+
+def zone_name(tz: str | None) -> str:
+    """A time zone as a merchant knows it (北京时间 / Beijing time), else its id."""
+    names = {"Asia/Shanghai": _("Beijing time"), "Asia/Hong_Kong": _("Hong Kong time"),
+             "Asia/Taipei": _("Taipei time"), "Asia/Singapore": _("Singapore time"),
+             "Asia/Tokyo": _("Tokyo time"), "UTC": "UTC"}
+    return names.get(tz or "UTC", tz or "UTC")
 
 
 def i18n(text: Any) -> str:

@@ -25,6 +25,7 @@ from magic_cube.console.context import (
     joined,
     load_activity,
     tz_or_utc,
+    zone_name,
 )
 from magic_cube.console.exports import actions_csv, csv_response, participants_csv
 from magic_cube.console.labels import STATUS_LABELS
@@ -101,7 +102,7 @@ def charts(series: list[dict[str, Any]], tz: str) -> list[Any]:
         moment = datetime.fromtimestamp(h["hour"], tz=UTC).astimezone(zone)
         labels.append(moment.strftime("%H:00"))
         tips.append(moment.strftime("%m-%d %H:00"))
-    x_title = _("Hour (%(tz)s)", tz=tz)
+    x_title = _("Hour (%(tz)s)", tz=zone_name(tz))
 
     def summary(what: str) -> Callable[[float, str, float], str]:
         def describe(total: float, at: str, peak: float) -> str:

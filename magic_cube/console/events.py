@@ -12,9 +12,11 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from magic_cube.console.activities import pinned_entry
 from magic_cube.console.auth import login_required
 from magic_cube.console.context import current_merchant, get_engine, load_activity
 from magic_cube.console.labels import EVENT_STATUS_LABELS, STATUS_LABELS
+from magic_cube.console.present import event_name
 from magic_cube.engine.errors import ActivityNotFound, EventNotFound, EventPending
 from magic_cube.engine.events import EVENT_STATUSES
 
@@ -69,6 +71,9 @@ def show(activity_id: str):
     if after:
         older = page_url(activity_id, status, back[-1], back[:-1]) if back else \
             page_url(activity_id, status, 0, [])
+    entry = pinned_entry(activity)
+    for item in items:  # named as the template names it; the code stays for a developer
+        item["label"] = event_name(entry, item["type"])
     return render_template(
         "console/events.html", activity=activity, items=items, status=status, after=after,
         back=",".join(str(b) for b in back), statuses=EVENT_STATUSES,

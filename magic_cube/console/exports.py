@@ -25,7 +25,7 @@ from typing import Any
 from flask import Response, stream_with_context
 from flask_babel import gettext as _
 
-from magic_cube.console.context import i18n, joined, local_moment, tz_or_utc
+from magic_cube.console.context import i18n, joined, local_moment, tz_or_utc, zone_name
 from magic_cube.console.labels import ACTOR_LABELS, kind_labels, shipping_labels
 from magic_cube.console.present import (
     UNIT_SUFFIXES,
@@ -68,14 +68,6 @@ def csv_response(chunks: Iterator[str], filename: str) -> Response:
 
 
 # how values read ---------------------------------------------------------------------------
-
-def zone_name(tz: str) -> str:
-    """A time zone as the merchant knows it (the campaign form's names), else its id."""
-    names = {"Asia/Shanghai": _("Beijing time"), "Asia/Hong_Kong": _("Hong Kong time"),
-             "Asia/Taipei": _("Taipei time"), "Asia/Singapore": _("Singapore time"),
-             "Asia/Tokyo": _("Tokyo time"), "UTC": "UTC"}
-    return names.get(tz, tz)
-
 
 def timed(column: str, tz: str) -> str:
     """A time column's header, naming the zone its times are in."""

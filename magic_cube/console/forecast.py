@@ -27,6 +27,7 @@ from magic_cube.console.context import (
     lang,
     load_activity,
     tz_or_utc,
+    zone_name,
 )
 from magic_cube.console.labels import STATUS_LABELS
 from magic_cube.console.present import yuan
@@ -59,18 +60,23 @@ def step_labels() -> dict[str, tuple[str, str]]:
     }
 
 
+def with_unit(label: str, unit: str) -> str:
+    """A label and its unit, in full-width brackets on a Chinese page."""
+    return f"{label}（{unit}）" if lang() == "zh" else f"{label} ({unit})"
+
+
 def field_labels(setup: ForecastSetup) -> dict[str, str]:
     labels = {"visitors_per_day": _("Visitors per day"), "days": _("Days"),
               "friends": _("Friends per share"),
               "friend_delay_hours": _("Hours before a friend opens the link"),
-              "new_share": _("New to the platform") + " (%)",
-              "gift_amount": _("Amount of a gift pack") + " (¥)",
+              "new_share": with_unit(_("New to the platform"), "%"),
+              "gift_amount": with_unit(_("Amount of a gift pack"), "¥"),
               "runs": _("Runs"), "seed": _("Seed")}
     steps = step_labels()
     for step in setup.steps:
-        labels[f"conversion_{step}"] = steps.get(step, (step, ""))[0] + " (%)"
+        labels[f"conversion_{step}"] = with_unit(steps.get(step, (step, ""))[0], "%")
     for i, item in enumerate(setup.items):
-        labels[f"cost_{i}"] = _("Cost of one %(item)s", item=item) + " (¥)"
+        labels[f"cost_{i}"] = with_unit(_("Cost of one %(item)s", item=item), "¥")
     return labels
 
 
@@ -229,7 +235,7 @@ def charts(summary: dict[str, Any], tz: str, start: int) -> list[dict[str, Any]]
     if not days:
         return []
     labels, tips = day_labels(start, len(days), tz)
-    x_title = _("Day (%(tz)s)", tz=tz)
+    x_title = _("Day (%(tz)s)", tz=zone_name(tz))
 
     def describe(what: str) -> Callable[[float, str, float], str]:
         def text(_total: float, at: str, peak: float) -> str:

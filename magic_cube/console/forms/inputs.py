@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from magic_cube.console.context import zone_name
 from magic_cube.console.forms.schema import FieldInfo
 from magic_cube.console.forms.values import (
     MISSING,
@@ -131,7 +132,7 @@ def text_input(view: dict[str, Any], info: FieldInfo, value: Any, *, placeholder
             shown = local_datetime(shown, zone) if time_format == "date-time" \
                 else local_time(shown, zone)
         view["tz"] = {"name": tz_name, "zone": timezone, "id": f"{view['id']}-tz",
-                      "note": _("Time zone: %(tz)s", tz=timezone)}
+                      "note": _("Time zone: %(tz)s", tz=zone_name(timezone))}
         view["describedby"] = " ".join(
             x for x in (view["tz"]["id"], view["describedby"]) if x)
         if isinstance(shown, str) and shown.count(":") == 2:
