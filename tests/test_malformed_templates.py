@@ -209,6 +209,11 @@ def activity_timer_daily_at_no_time_of_day(doc: dict) -> None:
     _activity_timer(doc, {"daily": ["10:00", "25:00"]})
 
 
+def activity_timer_daily_at_a_time_field(doc: dict) -> None:
+    doc["config"]["schema"]["properties"]["tally_time"] = {"type": "string", "format": "time"}
+    _activity_timer(doc, {"daily": {"var": "config.tally_time"}})
+
+
 def activity_timer_at_a_date_time_config(doc: dict) -> None:
     doc["config"]["schema"]["properties"]["split_at"] = {"type": "string", "format": "date-time"}
     _activity_timer(doc, {"at": {"var": "config.split_at"}})
@@ -318,6 +323,8 @@ CASES: list[tuple[Mutate, str, str, str]] = [
     (activity_timer_at_a_plain_string, "timers.tally.at", "bad_timer_time", '"end"'),
     (activity_timer_daily_at_no_time_of_day, "timers.tally.daily[1]", "bad_timer_time",
      "'25:00' is no time of day"),
+    (activity_timer_daily_at_a_time_field, "timers.tally.daily", "daily_time_with_offset",
+     "config.tally_time"),
     (activity_timer_at_a_date_time_config, "timers.tally.at", "date_time_compared_with_number",
      "date_time"),
     (activity_timer_reading_me, "timers.tally.at", "name_not_allowed", "cannot read me"),

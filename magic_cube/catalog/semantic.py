@@ -730,11 +730,31 @@ class _Checker:
                     self.report(where, f"{item!r} is no time of day: give \"HH:MM\", "
                                 "\"HH:MM:SS\" or seconds after midnight (0 to 86399)",
                                 "bad_timer_time")
+            self.check_daily_field(value, [*path, key])
         self.expr(value, [*path, key], ctx)
         if key == "at" and self.kind_of(value) == "date-time":
             self.report([*path, key], 'at reads a date-time string, which is no time to '
                         'fire at: convert it with {"date_time": …}',
                         "date_time_compared_with_number")
+
+    def check_daily_field(self, value: Any, path: Path) -> None:
+        """A `format: time` field holds a time with its UTC offset (10:00:00+08:00), which
+        `daily` does not take as a local time of day: such a timer would never fire."""
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if type(item) is not dict or len(item) != 1:
+                continue
+            keys = _literal_read(*next(iter(item.items())))
+            if not keys or keys[0] != "config" or len(keys) < 2:
+                continue
+            decl = schema_at(self.config_schema, keys[1:])
+            if decl is not None and decl.get("format") == "time":
+                where = [*path, i] if isinstance(value, list) else path
+                self.report(where, f"daily reads {'.'.join(keys)}, a \"format\": \"time\" "
+                            "field, whose values carry a UTC offset (10:00:00+08:00) and are "
+                            "no local time of day, so the timer would never fire: declare it "
+                            "as a string with \"pattern\": \"^([01][0-9]|2[0-3]):[0-5][0-9]$\" "
+                            "(\"20:00\", in the activity's time zone)", "daily_time_with_offset")
 
     def check_views(self) -> None:
         for scope, view in self.doc.get("views", {}).items():
