@@ -96,6 +96,16 @@ def bad_config_schema(doc: dict) -> None:
     doc["config"]["schema"]["properties"]["team_size"]["type"] = "int"
 
 
+def money_widget_on_a_number(doc: dict) -> None:
+    doc["config"]["schema"]["properties"]["team_size"]["type"] = "number"
+    doc["config"]["schema"]["properties"]["team_size"]["x-ui"] = {"widget": "money"}
+
+
+def money_widget_on_a_string_param(doc: dict) -> None:
+    doc["actions"]["start"]["params"]["properties"]["tip"] = {
+        "type": "string", "x-ui": {"widget": "money"}}
+
+
 def live_editable_missing_field(doc: dict) -> None:
     doc["config"]["live_editable"] = ["stock"]
 
@@ -285,6 +295,10 @@ CASES: list[tuple[Mutate, str, str, str]] = [
     (join_without_a_room, "actions.start.effects[0].join", "room_not_available", "needs a room"),
     (bad_config_schema, "config.schema.properties.team_size.type", "bad_schema",
      "not a valid JSON Schema"),
+    (money_widget_on_a_number, "config.schema.properties.team_size.x-ui.widget",
+     "money_not_integer", "whole number of fen"),
+    (money_widget_on_a_string_param, "actions.start.params.properties.tip.x-ui.widget",
+     "money_not_integer", '"type": "integer", not "string"'),
     (live_editable_missing_field, "config.live_editable[0]", "unknown_config_field", "stock"),
     (local_never_bound, "actions.join.result.cut", "unbound_local", "never bound"),
     (view_reading_params, "views.me.choice", "name_not_allowed", "cannot read params"),

@@ -161,6 +161,9 @@ class _Checker:
         config = self.doc.get("config", {})
         self.check_schema(self.config_schema, ["config", "schema"], "the config schema")
         self.check_ui_hints(self.config_schema, ["config", "schema"])
+        for name, action in self.doc.get("actions", {}).items():  # the shopper's forms
+            if isinstance(action, dict) and isinstance(action.get("params"), dict):
+                self.check_ui_hints(action["params"], ["actions", name, "params"])
         ctx = Context("a config check", CHECK_NAMES)
         for i, check in enumerate(config.get("checks", [])):
             path: Path = ["config", "checks", i]
@@ -247,6 +250,10 @@ class _Checker:
             elif hint == "widget" and value not in UI_WIDGETS:
                 self.report(where, f"unknown widget {value!r}; widgets are "
                             f"{', '.join(sorted(UI_WIDGETS))}", "bad_ui_hint")
+            elif hint == "widget" and value == "money" and not _integer_only(schema):
+                self.report(where, "a money field holds a whole number of fen: declare it "
+                            f'"type": "integer", not {json.dumps(schema.get("type"))}',
+                            "money_not_integer")
             elif hint in ("hidden", "readonly") and not isinstance(value, bool):
                 self.report(where, f"{hint} must be true or false", "bad_ui_hint")
             elif hint == "choices" and not (isinstance(value, dict)
@@ -883,6 +890,13 @@ def _operations_outside_literals(rule: Any) -> list[tuple[str, list]]:
             if op != "preserve":
                 stack.extend(args)
     return out
+
+
+def _integer_only(schema: dict[str, Any]) -> bool:
+    """Whether a field's declared type admits whole numbers only (or null)."""
+    declared = schema.get("type")
+    types = set(declared) if isinstance(declared, list) else {declared}
+    return "integer" in types and types <= {"integer", "null"}
 
 
 def _literal_read(op: str, values: Any) -> list[str] | None:
