@@ -8,12 +8,14 @@ through the views the API serves."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
 from magic_cube.cli import cli
 from magic_cube.engine import Engine, Participant
@@ -157,3 +159,45 @@ def test_the_scenario_plays_the_same_through_the_engine_on_sqlite(
     player = Player(tmp_path, template_id, doc)
     assert player.play() == []
     assert invariants(player.engine, player.aid) == []
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+@pytest.mark.parametrize(("lang", "shares", "won", "closed"), [
+    ("zh", "各人所得 A***: ¥", "累计分得 ¥", "这个房间已结束"),
+    ("en", "Shares A***: ¥", "Won in all ¥", "This room is closed")])
+def test_a_filled_teams_generic_page_shows_shares_in_yuan_and_takes_no_more_joins(
+        tmp_path: Path, lang: str, shares: str, won: str, closed: str) -> None:
+    """team_pot ships no page.html: the generic page shows each member's share of the pot (a
+    map of money kept in a room variable, written from a split of what is left) and what a
+    shopper won (written through `with`) in yuan, and a full team's join button is off."""
+    catalog = Catalog.discover([HERE / "team_pot"], entry_points=False)
+    app = create_app({"CATALOG": catalog, "TESTING": True, "CLOCK": Clock(),
+                      "SETTINGS": {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"}})
+    engine = app.extensions["magic_cube"]
+    merchant = create_merchant(engine)
+    aid = engine.create_activity(merchant, "team_pot",
+                                 {"pot": 1000, "team_size": 2, "pots": 3})["id"]
+    engine.publish(merchant, aid)
+    room = engine.act(aid, "start", Participant("alice", "Alice")).room
+    client = app.test_client()
+
+    def page(who: str) -> str:
+        token = engine.participant_token(merchant, who, who.title())[0]
+        return client.get(f"/s/{aid}/part?room={room}&lang={lang}",
+                          headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+
+    join = re.search(r'<button[^>]*data-action="join"[^>]*>', page("bob")).group(0)
+    assert "disabled" not in join
+    assert engine.act(aid, "join", Participant("bob", "Bob"), room_id=room).ok
+    html = page("alice")
+    shown = text_of(html)
+    assert re.search(re.escape(shares) + r"\d+\.\d\d · B\*\*\*: ¥\d+\.\d\d", shown), shown
+    assert re.search(re.escape(won) + r"\d+\.\d\d", shown), shown
+    amounts = re.findall(r"[AB]\*\*\*: ¥(\d+)\.(\d\d)", shown)
+    assert sum(int(y) * 100 + int(f) for y, f in amounts) == 1000
+    join = re.search(r'<button[^>]*data-action="join"[^>]*>.*?</button>\s*<p class="mc-why">'
+                     r"(.*?)</p>", html, re.S)
+    assert join and " disabled" in join.group(0) and join.group(1) == closed

@@ -74,7 +74,9 @@ class MoneyReads:
         self.state = {scope: decls for scope, decls in (doc.get("state") or {}).items()
                       if isinstance(decls, dict)}
         self.writes: dict[str, list[Any]] = {}
-        self.locals: dict[str, Any] = {}
+        # What each local may hold: a `let`'s value, a split's total, later `set`/`add` on it
+        # (a pot shared out one split at a time: what is left, less each share).
+        self.locals: dict[str, list[Any]] = {}
         self.member_data: dict[str, list[Any]] = {}
         for effect in template_effects(doc):
             for kind in WRITES:
@@ -84,7 +86,10 @@ class MoneyReads:
                     self.writes.setdefault(path, []).append(body.get("value"))
             split = effect.get("split")
             if isinstance(split, dict) and isinstance(split.get("as"), str):
-                self.locals[split["as"]] = split.get("total")
+                self.locals.setdefault(split["as"], []).append(split.get("total"))
+            let = effect.get("let")
+            if isinstance(let, dict) and isinstance(let.get("name"), str) and "value" in let:
+                self.locals.setdefault(let["name"], []).append(let["value"])
             for kind in ("join", "create_room"):
                 body = effect.get(kind)
                 data = body.get("data") if isinstance(body, dict) else None
@@ -165,12 +170,20 @@ class MoneyReads:
         self._busy.add(path)
         try:
             if head == "local":
-                return self._kind(self.locals.get(rest))
+                sources = [*self.locals.get(rest, []), *self.writes.get(f"local.{rest}", [])]
+                return self._some_money_rest_plain(sources)
             scope = SCOPES.get(head)
             decl = self.state.get(scope, {}).get(rest) if scope else None
-            if not isinstance(decl, dict) or decl.get("type") not in ("integer", "number"):
+            if not isinstance(decl, dict):
                 return None
-            sources = [decl.get("initial"), *self.writes.get(f"{scope}.{rest}", [])]
+            if decl.get("type") == "map" and decl.get("values") in ("integer", "number"):
+                # A map of amounts (each member's share, keyed by who): money when every
+                # entry written is; it starts empty.
+                sources = self.writes.get(f"{scope}.{rest}", [])
+            elif decl.get("type") in ("integer", "number"):
+                sources = [decl.get("initial"), *self.writes.get(f"{scope}.{rest}", [])]
+            else:
+                return None
             # A counter that starts at 0 and grows by 1 is not money, nor a plain number.
             return MONEY if self._some_money_rest_plain(sources) == MONEY else None
         finally:

@@ -123,8 +123,11 @@ def actions_of(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     for name, action in (doc.get("actions") or {}).items():
         if action.get("by", "participant") != "participant":
             continue
+        room = action.get("room", "none")
         out.append({"name": name, "title": _pick(action.get("title"), lang) or name,
-                    "room": action.get("room", "none"),
+                    "room": room,
+                    "room_status": list(action.get("room_status") or ["open"])
+                    if room == "target" else [],
                     "fields": param_fields(action.get("params"), lang)})
     return out
 
