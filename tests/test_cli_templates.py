@@ -312,3 +312,19 @@ def test_templates_validate_warns_of_a_division_stored_in_an_integer(tmp_path):
                       f"actions.join.effects[{n - 1}].if.then[0].add.value"]
     result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
     assert result.exit_code == 0 and 'wrap the division in "floor" or "ceil"' in result.output
+
+
+def test_templates_validate_warns_of_a_required_param_no_shopper_page_can_send(tmp_path):
+    doc = minimal_template()
+    doc["actions"]["start"]["params"] = {
+        "type": "object", "required": ["answers", "note"], "additionalProperties": False,
+        "properties": {"answers": {"type": "array", "items": {"type": "integer"}},
+                       "note": {"type": "string"},
+                       "extra": {"type": "object"}}}  # optional: the form leaves it out
+    write_template(tmp_path, doc)
+    assert validate_path(tmp_path / "mini") == []
+    warned = [w.path for w in label_warnings_of(tmp_path / "mini") if w.code == "param_not_on_page"]
+    assert warned == ["actions.start.params.properties.answers"]
+    result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
+    assert result.exit_code == 0
+    assert "param 'answers' is an array, which the shopper page cannot send" in result.output

@@ -1,6 +1,7 @@
 """Warnings for texts a template leaves to its merchants' guesswork: a config field without a
 zh/en label, a choice without one (the console would show the raw value), an emitted event
-type without a label in `events`; a view that reads `now`, which goes stale; a
+type without a label in `events`; a view that reads `now`, which goes stale; a required
+action param the shopper page cannot send (an array); a
 live-editable config field whose edit the state it seeds does not follow; and a division stored
 in an integer variable without rounding (`integers.py`).
 
@@ -36,7 +37,7 @@ def label_warnings(doc: dict[str, Any], file: str,
     """One warning per config field, choice or emitted event without zh and en labels, and —
     for a template without its own page (`own_page`), shown by the generic one — per view key."""
     out: list[TemplateProblem] = _stale_view_warnings(doc, file) + _config_warnings(doc, file) \
-        + fraction_warnings(doc, file)
+        + fraction_warnings(doc, file) + _param_warnings(doc, file)
     if not own_page:
         out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})
@@ -113,6 +114,39 @@ def _reads_now(rule: Any, definitions: dict[str, Any], seen: set[str]) -> bool:
     if isinstance(rule, list):
         return any(_reads_now(v, definitions, seen) for v in rule)
     return False
+
+
+PAGE_PARAM_TYPES = ("integer", "number", "string", "boolean")
+
+
+def _param_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
+    """Required params of a participant action that no shopper page can send: its forms
+    (the generic page's and `mc.form`) send text, numbers, yes/no and choices, one value a
+    field, so such an action is always refused `invalid_params` from the page."""
+    out = []
+    for name, action in mapping(doc.get("actions")).items():
+        action = mapping(action)
+        if action.get("by", "participant") != "participant":
+            continue
+        schema = mapping(action.get("params"))
+        props = mapping(schema.get("properties"))
+        for param in schema.get("required") or []:
+            kind = mapping(props.get(param)).get("type") if isinstance(param, str) else None
+            if kind in PAGE_PARAM_TYPES:
+                continue
+            out.append(TemplateProblem(
+                file, format_path(["actions", name, "params", "properties", param]),
+                f"param {param!r} is {_a_type(kind)}, which the shopper page cannot send (its "
+                "forms send text, numbers, yes/no and choices, one value a field): the "
+                f"action {name!r} can be performed from a mini-program only; ask for such "
+                "input one value a param (a quiz: one answer at a time)", "param_not_on_page"))
+    return out
+
+
+def _a_type(kind: Any) -> str:
+    if isinstance(kind, str):
+        return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+    return "of no single type" if kind is None else f"of the types {kind}"
 
 
 def _view_key_warnings(doc: dict[str, Any], file: str) -> list[TemplateProblem]:
