@@ -201,3 +201,30 @@ def test_a_filled_teams_generic_page_shows_shares_in_yuan_and_takes_no_more_join
     join = re.search(r'<button[^>]*data-action="join"[^>]*>.*?</button>\s*<p class="mc-why">'
                      r"(.*?)</p>", html, re.S)
     assert join and " disabled" in join.group(0) and join.group(1) == closed
+
+
+@pytest.mark.parametrize(("lang", "stock", "won"), [
+    ("zh", "奖品剩余 Coffee coupon: 0 · Mug: 5", "已获奖品 Coffee coupon 连续天数: 3"),
+    ("en", "Rewards left Coffee coupon: 0 · Mug: 5", "Rewards won Coffee coupon Days in a row: 3")])
+def test_a_streaks_generic_page_names_each_rewards_stock_by_its_row(
+        tmp_path: Path, lang: str, stock: str, won: str) -> None:
+    """The stock left of each reward is a list made by a `map` over the rewards table: the
+    generic page names each number by its reward, as the console does (it read `0, 5`)."""
+    catalog = Catalog.discover([HERE / "streak_checkin"], entry_points=False)
+    clock = Clock()
+    app = create_app({"CATALOG": catalog, "TESTING": True, "CLOCK": clock,
+                      "SETTINGS": {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"}})
+    engine = app.extensions["magic_cube"]
+    merchant = create_merchant(engine)
+    config = {"rewards": [{"name": "Coffee coupon", "days": 3, "stock": 1},
+                          {"name": "Mug", "days": 5, "stock": 5}]}
+    aid = engine.create_activity(merchant, "streak_checkin", config)["id"]
+    engine.publish(merchant, aid)
+    for _day in range(3):
+        assert engine.act(aid, "check_in", Participant("alice", "Alice")).ok
+        clock.advance(86400)
+    token = engine.participant_token(merchant, "alice", "Alice")[0]
+    shown = text_of(app.test_client().get(f"/s/{aid}/part?lang={lang}",
+                                          headers={"Authorization": f"Bearer {token}"})
+                    .get_data(as_text=True))
+    assert stock in shown and won in shown, shown

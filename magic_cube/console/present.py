@@ -18,6 +18,7 @@ from flask_babel import ngettext
 
 from magic_cube.catalog import TemplateEntry
 from magic_cube.catalog.labels import event_label
+from magic_cube.catalog.tables import config_var, row_names
 from magic_cube.console.context import format_time, i18n, lang
 from magic_cube.console.forms.names import FieldErrors
 from magic_cube.console.forms.schema import (
@@ -146,7 +147,7 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
         if skip and key in skip:
             continue
         expression = declared.get(key)
-        field = _config_var(expression)
+        field = config_var(expression)
         if field is not None and field_node(entry, field) is not None:
             node = field_node(entry, field)
             if is_image(node):
@@ -162,7 +163,7 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
                                       or _date_time_of_field(entry, expression)):
                 row = (label, format_time(value, tz))
             else:
-                names = _row_names(entry, expression, config or {})
+                names = row_names(entry.doc, expression, config or {})
                 row = (label, by_row(names, value) if names else show_value(None, value))
         if row not in rows:
             rows.append(row)
@@ -186,47 +187,9 @@ def _date_time_of_field(entry: TemplateEntry, expression: Any) -> bool:
         return False
     inner = expression["date_time"]
     inner = inner[0] if isinstance(inner, list) and len(inner) == 1 else inner
-    field = _config_var(inner)
+    field = config_var(inner)
     node = field_node(entry, field) if field is not None else None
     return isinstance(node, dict) and node.get("format") == "date-time"
-
-
-def _row_names(entry: TemplateEntry, expression: Any, config: dict[str, Any]) -> list[str]:
-    """The names of the rows of the config table a view list runs along — a `map` over the
-    table, or a variable that starts as one (a lottery's stock per prize) — else none."""
-    table = _mapped_table(expression)
-    if table is None and isinstance(expression, dict) and set(expression) == {"var"} \
-            and isinstance(expression["var"], str):
-        head, _dot, variable = expression["var"].partition(".")
-        scope = {"activity": "activity", "room": "room", "me": "participant"}.get(head)
-        decl = (entry.doc.get("state") or {}).get(scope or "", {}).get(variable)
-        table = _mapped_table(decl.get("initial")) if isinstance(decl, dict) else None
-    rows = config.get(table) if table is not None else None
-    if not isinstance(rows, list) or not rows:
-        return []
-    names = []
-    for i, row in enumerate(rows):
-        name = row.get("name") or row.get("title") if isinstance(row, dict) else None
-        names.append(str(name) if name not in (None, "") else str(i + 1))
-    return names
-
-
-def _mapped_table(expression: Any) -> str | None:
-    """`{"map": [{"var": "config.prizes"}, …]}` -> `prizes`."""
-    if not isinstance(expression, dict) or set(expression) != {"map"}:
-        return None
-    args = expression["map"]
-    if not isinstance(args, list) or not args:
-        return None
-    field = _config_var(args[0])
-    return field if field is not None and "." not in field else None
-
-
-def _config_var(expression: Any) -> str | None:
-    if isinstance(expression, dict) and set(expression) == {"var"} \
-            and isinstance(expression["var"], str) and expression["var"].startswith("config."):
-        return expression["var"].removeprefix("config.")
-    return None
 
 
 def event_name(entry: TemplateEntry, event_type: str) -> str:

@@ -341,6 +341,9 @@ class Engine:
                 if_none_match: str | None = None, wait: float = 0) -> ViewResponse:
         return self.views.me_view(activity_id, participant, if_none_match, wait)
 
+    def row_names(self, activity_id: str) -> dict[str, list[str]]:
+        return self.views.row_names(activity_id)
+
     def preview(self, merchant: Merchant, activity_id: str, lang: str = "en") -> dict[str, Any]:
         """The participant's view of the merchant's activity, a draft's included."""
         return self.views.preview(merchant, activity_id, lang)

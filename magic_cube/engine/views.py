@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from magic_cube.catalog.tables import view_row_names
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import RoomNotFound
@@ -311,6 +312,14 @@ class Views:
             "guests": activity.guests,
         }
         return ViewResponse(etag, body)
+
+    def row_names(self, activity_id: str) -> dict[str, list[str]]:
+        """For each view key listing a number per row of a config table (stock per prize),
+        the rows' names from the activity's config, for a page to name each number. Asked
+        only for an activity whose page is shown (a draft's in the merchant's preview)."""
+        with self.core.store.transaction(write=False) as tx:
+            activity = self.core.activity(tx, activity_id)
+        return view_row_names(self.core.entry(activity).doc, activity.config)
 
     def preview(self, merchant: Merchant, activity_id: str, lang: str = "en") -> dict[str, Any]:
         """What a participant's client shows of the activity: the public view once published;
