@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 from statistics import fmean
 
 import pytest
@@ -113,6 +115,44 @@ def test_warnings_say_when_a_prize_is_gone_early(catalog):
                       Assumptions(visitors_per_day=2_000, days=1, conversion=SURE),
                       runs=2, seed=1)
     assert any("tea set is gone within the first hour" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(("template", "config", "code"), [
+    ("group_buy", {"product_name": "pot", "original_price": 5_000, "group_price": 3_000,
+                   "stock": 100, "group_size": 3}, "no_friend_joins"),
+    ("bargain", {"product_name": "kettle", "original_price": 10_000, "floor_price": 1_000,
+                 "helpers_needed": 3, "cut_min": 1_000, "cut_max": 5_000, "stock": 5},
+     "no_friend_helps")])
+@pytest.mark.parametrize("crowd", [{"friends": 0}, {"conversion": {"share": 0.0}},
+                                   {"conversion": {"friend": 0.0}}])
+def test_a_crowd_that_brings_no_friend_is_named_as_the_cause(catalog, template, config, code,
+                                                             crowd):
+    result = forecast(catalog.get(template), config,
+                      Assumptions(visitors_per_day=20, days=1, **crowd), runs=2, seed=1)
+    codes = [n.code for n in result.notes]
+    assert code in codes and not any(c.startswith("few_") for c in codes), codes
+    assert all(run.rooms_completed == 0 for run in result.runs)
+    zh = next(n for n in result.notes if n.code == code).words("zh")
+    assert zh.startswith("按这些假设没有好友参与"), zh
+    friends = forecast(catalog.get(template), config,
+                       Assumptions(visitors_per_day=20, days=1), runs=2, seed=1)
+    assert code not in [n.code for n in friends.notes]
+
+
+def test_a_stock_along_any_config_table_is_named_by_its_rows(tmp_path):
+    # A streak's rewards are not a lottery's `prizes`: its stock per reward was 'stock[0]'.
+    folder = tmp_path / "streak_checkin"
+    shutil.copytree(Path(__file__).parent / "templates" / "streak_checkin", folder)
+    doc = json.loads((folder / "template.json").read_text("utf-8"))
+    doc["kind"] = "checkin_pool"
+    (folder / "template.json").write_text(json.dumps(doc), "utf-8")
+    entry = Catalog.discover([folder], entry_points=False).get("streak_checkin")
+    config = {"rewards": [{"name": "Coffee coupon", "days": 1, "stock": 1},
+                          {"name": "Mug", "days": 5, "stock": 5}]}
+    result = forecast(entry, config, Assumptions(visitors_per_day=50, days=1, conversion=SURE),
+                      runs=2, seed=1)
+    assert set(result.runs[0].stock_out) == {"Coffee coupon", "Mug"}
+    assert any(w.startswith("The Coffee coupon ") for w in result.warnings), result.warnings
 
 
 def test_bad_assumptions_are_refused():

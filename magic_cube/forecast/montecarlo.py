@@ -15,7 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from magic_cube.catalog import TemplateEntry
-from magic_cube.forecast.assumptions import AssumptionError, Assumptions, field_error
+from magic_cube.forecast.assumptions import (
+    CONVERSION,
+    AssumptionError,
+    Assumptions,
+    field_error,
+)
 from magic_cube.forecast.behaviour import BEHAVIOURS
 from magic_cube.forecast.simulate import OutOfTime, Plan, Run, RunResult, resolve
 from magic_cube.i18n import N_, gettext
@@ -110,6 +115,12 @@ WARNINGS = {
     "few_gift_packs_complete": N_("Only {share} of gift packs are claimed in full at these "
                                   "assumptions"),
     "few_rooms_complete": N_("Only {share} of rooms complete at these assumptions"),
+    "no_friend_helps": N_("No friend comes at these assumptions (friends per share, or the "
+                          "chance to share or to help, is 0): no bargain can be completed"),
+    "no_friend_joins": N_("No friend comes at these assumptions (friends per share, or the "
+                          "chance to share or to join, is 0): no group can fill"),
+    "no_friend_claims": N_("No friend comes at these assumptions (friends per share, or the "
+                           "chance to share or to claim, is 0): no gift pack is claimed"),
     "no_cost": N_("No cost given for {items}: counted as 0"),
     "nobody_takes_part": N_("Nobody takes part at these assumptions"),
 }
@@ -253,6 +264,18 @@ COMPLETION_NOTES = {"bargain": "few_bargains_complete", "group_buy": "few_groups
                     "gift": "few_gift_packs_complete"}
 
 
+# Kinds whose rooms complete only with friends: a bargain's helpers, a group's members, a
+# pack's claimers.
+NO_FRIEND_NOTES = {"bargain": "no_friend_helps", "group_buy": "no_friend_joins",
+                   "gift": "no_friend_claims"}
+
+
+def no_friends(assumptions: Assumptions) -> bool:
+    """Whether no friend ever acts on a shared link at these assumptions."""
+    rates = {**CONVERSION, **assumptions.conversion}
+    return assumptions.friends == 0 or rates["share"] == 0 or rates["friend"] == 0
+
+
 def notes(result: Forecast, plan: Plan) -> list[Note]:
     """What a merchant should read before launching (codes and values; `Note.words`)."""
     out = []
@@ -265,7 +288,10 @@ def notes(result: Forecast, plan: Plan) -> list[Note]:
         elif typical != NEVER:
             out.append(_stock_note(name, typical, plan.assumptions.days))
     shares = [r.completion_share for r in runs if r.completion_share is not None]
-    if shares and mean(shares) < 0.2:
+    if result.kind in NO_FRIEND_NOTES and no_friends(plan.assumptions):
+        # Said as the cause: "need fewer friends" would mislead when none come at all.
+        out.append(Note(NO_FRIEND_NOTES[result.kind]))
+    elif shares and mean(shares) < 0.2:
         out.append(Note(COMPLETION_NOTES.get(result.kind, "few_rooms_complete"),
                         {"share": f"{mean(shares):.0%}"}))
     uncosted = sorted({item for r in runs for item in r.awarded}

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from magic_cube.catalog.tables import row_names
 from magic_cube.forecast.assumptions import Assumptions
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run
@@ -117,7 +118,7 @@ class Run:
         self._timer_inputs = plan.template.timer_inputs
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
-        self.stocks = stock_names(self.activity, plan.config)
+        self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
         self._stock_seen: tuple[Any, Any] | None = None
         for name in self.stocks:
             self.result.stock_out[name] = None
@@ -351,10 +352,11 @@ def arrivals(rng: random.Random, base: int, per_day: int) -> list[int]:
     return [base + int(rng.random() * DAY) for _ in range(per_day)]
 
 
-def stock_names(activity: dict[str, Any],
-                config: dict[str, Any]) -> dict[str, tuple[str, int | None]]:
+def stock_names(activity: dict[str, Any], config: dict[str, Any],
+                doc: dict[str, Any] | None = None) -> dict[str, tuple[str, int | None]]:
     """The stocks a template keeps: an activity variable named `stock`, either a number
-    (named after the product) or a list aligned with `config.prizes` (named after each prize)."""
+    (named after the product) or a list along a config table — the one it starts as a `map`
+    over (a streak's rewards), else `config.prizes` — named after each row."""
     value = activity.get("stock")
     if isinstance(value, bool):
         return {}
@@ -362,11 +364,14 @@ def stock_names(activity: dict[str, Any],
         name = config.get("product_name") or config.get("gift_name") or "stock"
         return {str(name): ("stock", None)}
     if isinstance(value, list):
+        rows = row_names(doc or {}, {"var": "activity.stock"}, config)
         prizes = config.get("prizes")
         names: dict[str, tuple[str, int | None]] = {}
         for i in range(len(value)):
             name = f"stock[{i}]"
-            if isinstance(prizes, list) and i < len(prizes) and isinstance(prizes[i], dict):
+            if len(rows) == len(value):
+                name = rows[i]
+            elif isinstance(prizes, list) and i < len(prizes) and isinstance(prizes[i], dict):
                 name = str(prizes[i].get("name", name))
             names[name if name not in names else f"{name} #{i + 1}"] = ("stock", i)
         return names
