@@ -35,10 +35,12 @@ def catalog() -> Catalog:
 
 
 def pytest_generate_tests(metafunc):
-    # Every API test runs on both stores; other users of `app` (the console) on SQLite.
+    # Every API test, and the foresight of refusals, runs on both stores; other users of
+    # `app` (the console) on SQLite.
     if "store_kind" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
-        kinds = STORE_PARAMS if module.startswith(("test_api_", "test_openapi")) else ["sqlite"]
+        kinds = (STORE_PARAMS if module.startswith(("test_api_", "test_openapi", "test_foresight"))
+                 else ["sqlite"])
         metafunc.parametrize("store_kind", kinds, indirect=True)
 
 

@@ -44,6 +44,7 @@ from magic_cube.engine.errors import EngineError
 from magic_cube.engine.events import Attempt, Events
 from magic_cube.engine.flags import Flags
 from magic_cube.engine.forecasts import ActivityForecast, Forecasts, ForecastSetup
+from magic_cube.engine.foresight import Refusals, refused_actions
 from magic_cube.engine.fulfilment import Fulfilment
 from magic_cube.engine.lifecycle import (
     STATUSES,
@@ -297,6 +298,13 @@ class Engine:
                                 participant.display_name, via, device=participant.device,
                                 address=participant.address)
         return self.actions.act(activity_id, request, idempotency_key, None, lang)
+
+    def refused_actions(self, activity_id: str, participant: Participant,
+                        room_id: str | None = None, lang: str = "en",
+                        merchant: Merchant | None = None) -> Refusals:
+        """{action: {code, message}}: the participant actions the engine would refuse now
+        (worked out with the real checks, writing nothing), for a page to disable them."""
+        return refused_actions(self.core, activity_id, participant, room_id, lang, merchant)
 
     def merchant_act(self, merchant: Merchant, activity_id: str, action: str,
                      participant_id: str, params: dict[str, Any] | None = None,
