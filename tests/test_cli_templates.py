@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,8 @@ from magic_cube.catalog.labels import label_warnings_of
 from magic_cube.catalog.metaschema import SCENARIO_SCHEMA, TEMPLATE_SCHEMA
 from magic_cube.cli import cli
 from magic_cube.scenarios import run_template_scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_templates_list_shows_the_four_core_templates():
@@ -328,3 +331,28 @@ def test_templates_validate_warns_of_a_required_param_no_shopper_page_can_send(t
     result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
     assert result.exit_code == 0
     assert "param 'answers' is an array, which the shopper page cannot send" in result.output
+
+
+def test_templates_validate_warns_of_a_done_message_naming_no_key_of_the_result(tmp_path):
+    doc = minimal_template()
+    doc["actions"]["join"]["done"] = {"zh": "已加入，现在 {size} 人",
+                                      "en": "Joined: {seats} of {size}"}
+    doc["actions"]["start"]["done"] = {"zh": "已开团 {room}", "en": "Started {price|money}"}
+    write_template(tmp_path, doc)
+    assert validate_path(tmp_path / "mini") == []  # a message is no rule: a warning
+    warned = [(w.path, w.message) for w in label_warnings_of(tmp_path / "mini")
+              if w.code == "unknown_result_key"]
+    assert [path for path, _ in warned] == ["actions.start.done.en", "actions.join.done.en"]
+    assert "{price} names no key of this action's result (room)" in warned[0][1]
+    result = CliRunner().invoke(cli, ["templates", "validate", str(tmp_path / "mini")])
+    assert result.exit_code == 0 and "{seats} names no key" in result.output
+
+
+def test_the_bundled_templates_say_what_each_participant_action_did():
+    for file in sorted((ROOT / "activity_templates").glob("*/template.json")):
+        doc = json.loads(file.read_text())
+        for name, action in doc["actions"].items():
+            if action.get("by") == "participant":
+                assert action.get("done", {}).get("zh") and action["done"].get("en"), (file, name)
+    assert not [w for w in label_warnings_of(ROOT / "activity_templates")
+                if w.code == "unknown_result_key"]

@@ -517,6 +517,49 @@ def test_a_bargain_or_group_with_no_stock_left_offers_no_buy_help_or_join(
     assert " disabled" in button(html, "start")
 
 
+# what the engine would refuse, and what a done action says ------------------------------------
+
+@pytest.mark.parametrize(("lang", "helped", "done"), [
+    ("zh", "你已经帮砍过了", "已帮好友砍掉 {cut|money}"),
+    ("en", "You have already helped this bargain", "You cut {cut|money} off your friend's price")])
+def test_a_friend_who_has_helped_sees_the_engines_reason_before_tapping(
+        shop, client, lang, helped, done):
+    aid = shop.live("bargain")["id"]
+    room = shop.act(aid, "start", "alice").get_json()["room"]
+    url = f"/s/{aid}/part?lang={lang}&room={room}"
+    before = button(client.get(url, headers=shop.as_("bob")).get_data(as_text=True), "help")
+    assert " disabled" not in before and f'data-done="{done}"' in unescape(before)
+    assert shop.act(aid, "help", "bob", room=room).status_code == 200
+    after = button(client.get(url, headers=shop.as_("bob")).get_data(as_text=True), "help")
+    assert " disabled" in after and helped in unescape(after)
+    # Tapped anyway (an old page), the action says the same.
+    refused = shop.act(aid, "help", "bob", room=room, headers={"Accept-Language": lang})
+    assert refused.get_json()["message"] == helped
+
+
+def test_a_phone_that_has_helped_is_told_so_on_another_account(shop, client):
+    aid = shop.live("bargain")["id"]
+    room = shop.act(aid, "start", "alice").get_json()["room"]
+    phone = {"Magic-Cube-Device": "phone-of-bob-1"}
+    assert shop.act(aid, "help", "bob", room=room, headers=phone).status_code == 200
+    url = f"/s/{aid}/part?lang=en&room={room}"
+    other = client.get(url, headers=shop.as_("bob2", extra=phone)).get_data(as_text=True)
+    assert "This phone has already helped this bargain" in button(other, "help")
+    fresh = client.get(url, headers=shop.as_("carl")).get_data(as_text=True)
+    assert " disabled" not in button(fresh, "help")
+
+
+@pytest.mark.parametrize("template", sorted(FIRST_PAINT))
+def test_every_button_of_a_bundled_page_says_what_its_action_did(shop, client, template):
+    aid = shop.live(template)["id"]
+    for lang in ("zh", "en"):
+        html = client.get(f"/s/{aid}?lang={lang}").get_data(as_text=True)
+        actions = re.findall(r'<(?:button|form)[^>]*data-action="(\w+)"([^>]*)>', html)
+        assert actions, html
+        for name, attributes in actions:
+            assert 'data-done="' in attributes, (template, lang, name)
+
+
 # gifts ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lang", "yours", "from_"), [

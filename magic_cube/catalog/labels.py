@@ -3,7 +3,8 @@ zh/en label, a choice without one (the console would show the raw value), an emi
 type without a label in `events`; a view that reads `now`, which goes stale; a required
 action param the shopper page cannot send (an array); a
 live-editable config field whose edit the state it seeds does not follow; and a division stored
-in an integer variable without rounding (`integers.py`).
+in an integer variable without rounding (`integers.py`); a `done` message naming a result key
+the action never has (`done.py`).
 
 These are warnings, not problems: such a template still works, but its console speaks in
 property names and event codes. `magic-cube templates validate` prints them.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path as FsPath
 from typing import Any
 
+from magic_cube.catalog.done import done_warnings
 from magic_cube.catalog.files import read_json, template_files
 from magic_cube.catalog.integers import fraction_warnings
 from magic_cube.catalog.problems import TemplateProblem, format_path, rule_objects
@@ -37,7 +39,7 @@ def label_warnings(doc: dict[str, Any], file: str,
     """One warning per config field, choice or emitted event without zh and en labels, and —
     for a template without its own page (`own_page`), shown by the generic one — per view key."""
     out: list[TemplateProblem] = _stale_view_warnings(doc, file) + _config_warnings(doc, file) \
-        + fraction_warnings(doc, file) + _param_warnings(doc, file)
+        + fraction_warnings(doc, file) + _param_warnings(doc, file) + done_warnings(doc, file)
     if not own_page:
         out += _view_key_warnings(doc, file)
     schema = doc.get("config", {}).get("schema", {})

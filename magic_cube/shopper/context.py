@@ -128,6 +128,8 @@ def actions_of(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
                     "room": room,
                     "room_status": list(action.get("room_status") or ["open"])
                     if room == "target" else [],
+                    # What the page says once it is done, filled from its result.
+                    "done": _pick(action.get("done"), lang) or "",
                     "fields": param_fields(action.get("params"), lang)})
     return out
 

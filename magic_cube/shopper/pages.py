@@ -10,6 +10,8 @@ sends heartbeats and sends each action with an Idempotency-Key.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +39,7 @@ LANGUAGES = ("zh", "en")
 TRANSLATIONS = Domain(translation_directories=[str(Path(__file__).parent / "translations")])
 _ = TRANSLATIONS.gettext
 ANONYMOUS = Participant("")
+DEVICE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a `Magic-Cube-Device` id, as the API takes it
 
 bp = Blueprint("shopper", __name__, template_folder="templates")
 bp.add_url_rule("/s/static/<path:filename>", "static", assets.serve)
@@ -61,9 +64,14 @@ def _participant(activity_id: str) -> Participant | None:
     if not header.startswith("Bearer "):
         return None
     try:
-        return engine().authenticate_participant(activity_id, header.removeprefix("Bearer "))
+        found = engine().authenticate_participant(activity_id, header.removeprefix("Bearer "))
     except EngineError:
         return None
+    # The phone and address its actions come from: a limit per device or address is foreseen
+    # for the page as the action would meet it.
+    device = request.headers.get("Magic-Cube-Device", "")
+    return replace(found, device=device if DEVICE.match(device) else "",
+                   address=request.remote_addr or "")
 
 
 # What a page needs of a template version in a language never changes: worked out once per
@@ -105,8 +113,11 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
             room = eng.room_view(activity_id, room_id, participant or ANONYMOUS).body
         except EngineError:
             abort(404)
+    refused: dict[str, dict[str, str]] = {}
     if participant is not None:
         me = eng.me_view(activity_id, participant).body
+        # Each action the engine would refuse now, and why: its button is off, saying so.
+        refused = eng.refused_actions(activity_id, participant, room_id, lang)
     fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
     facts = template_facts(entry, lang)
     actions = facts.actions
@@ -120,7 +131,7 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
         "room_status": ctx.status_label(room["status"] if room else None, lang),
         "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
                                         room_id=str(rid)),
-        "signed_in": participant is not None, "preview": bool(preview),
+        "signed_in": participant is not None, "preview": bool(preview), "refused": refused,
     }
     part = render_partial((entry.id, entry.content_hash), entry.directory, context, fmt)
     if me and me.get("codes"):

@@ -60,7 +60,9 @@ async function refresh() {
   url.searchParams.set("lang", config.lang);
   const token = store.get(tokenKey);
   try {
-    const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    // The device too: the part disables what a limit per device would refuse.
+    const headers = token ? { Authorization: `Bearer ${token}`, "Magic-Cube-Device": client.deviceId() } : {};
+    const res = await fetch(url, { headers });
     if (!res.ok) return;
     const server = Number(res.headers.get("X-Server-Time"));
     if (server) offset = server - Date.now() / 1000;
