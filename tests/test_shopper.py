@@ -560,6 +560,25 @@ def test_every_button_of_a_bundled_page_says_what_its_action_did(shop, client, t
             assert 'data-done="' in attributes, (template, lang, name)
 
 
+def test_other_participants_names_are_masked_wherever_a_page_shows_them(shop, client, configs):
+    config = {**configs["bargain"], "helpers_needed": 2}
+    aid = shop.live("bargain", config)["id"]
+    r = shop.client.post(f"/v1/activities/{aid}/actions/start", json={},
+                         headers=shop.as_("zhang", "张三丰"))
+    room = r.get_json()["room"]
+    assert shop.client.post(f"/v1/activities/{aid}/actions/help", json={"room": room},
+                            headers=shop.as_("ali", "Alice Lee")).status_code == 200
+    for lang in ("zh", "en"):
+        url = f"/s/{aid}/r/{room}?lang={lang}"
+        part = f"/s/{aid}/part?room={room}&lang={lang}"
+        for viewer in ("ali", "carl"):  # a friend who helped, one who has not yet
+            shown = text(client.get(part, headers=shop.as_(viewer)))
+            assert "张三丰" not in shown and "三丰" not in shown and "Alice" not in shown, shown
+            assert "张**" in shown and "A***" in shown, shown
+        first = text(client.get(url))  # the page as a share link opens it, before the token
+        assert "张三丰" not in first and "Alice" not in first and "张**" in first
+
+
 # gifts ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lang", "yours", "from_"), [

@@ -178,7 +178,7 @@ def test_a_gift_sent_is_claimed_by_two_friends(browser, server):  # noqa: F811
     for name in ("tom", "uma"):
         claimant = friend(browser, server, name, "en")
         visit(claimant, link)
-        assert "Claimed" in click_action(claimant, "claim")
+        assert click_action(claimant, "claim") == "You claimed your friend's gift"
         claimant.locator(".mc-ok", has_text="You have claimed").wait_for()
         claimant.context.close()
     sender.locator("text=All claimed").wait_for()
@@ -327,7 +327,7 @@ def test_a_friend_gives_the_missing_card_for_a_full_set(browser, server, lang): 
     visit(ben, link)
     assert missing in ben.locator("#mc-play h2").first.inner_text()
     said = click_action(ben, "give")
-    assert ("已送出" if lang == "zh" else "Given") in said, said
+    assert ("已送出" if lang == "zh" else "Card given") in said, said
     ben.locator(".mc-ok").wait_for()
     no_sideways_scroll(ben)
     shot(ben, f"shopper-cards-given-{lang}")
@@ -615,3 +615,96 @@ def test_a_friend_who_claims_money_is_told_how_much(browser, server, lang, got):
     assert said == f"{got}¥{share // 100}.{share % 100:02d}", said
     sender.context.close()
     claimant.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_friend_is_told_before_tapping_and_the_starter_hears_what_was_done(
+        browser, server, lang):  # noqa: F811
+    aid = live(server, "bargain")
+    amy = friend(browser, server, f"amy-told-{lang}", lang)
+    visit(amy, f"{server.base}/s/{aid}")
+    open_room(amy, "start")
+    # The start's words follow it to the room's page, said aloud too (the live region).
+    started = "砍价已发起" if lang == "zh" else "Bargain started at ¥100.00"
+    amy.locator("#mc-toast:not([hidden])", has_text=started).wait_for()
+    amy.locator("#mc-live", has_text=started).wait_for(state="attached")
+    link = take_share_link(amy)
+    ben = friend(browser, server, f"ben-told-{lang}", lang)
+    visit(ben, link)
+    said = click_action(ben, "help")
+    cut = server.engine.action_log(server.merchant, aid)[0][-1]["result"]["cut"]
+    money = f"¥{cut // 100}.{cut % 100:02d}"
+    assert said == (f"已帮好友砍掉 {money}" if lang == "zh"
+                    else f"You cut {money} off your friend's price"), said
+    assert ben.locator("#mc-live").inner_text() == said
+    # Helped: the button is off, saying why in the engine's words, before any tap.
+    help_button = ben.locator("#mc-play button[data-action='help']")
+    help_button.wait_for()
+    assert help_button.is_disabled()
+    why = "你已经帮砍过了" if lang == "zh" else "You have already helped this bargain"
+    assert why in ben.locator("#mc-play").inner_text()
+    shot(ben, f"shopper-bargain-helped-{lang}")
+    amy.context.close()
+    ben.context.close()
+
+
+def test_while_an_action_is_retried_the_page_shows_where_things_stand(browser, server):  # noqa: F811
+    aid = live(server, "checkin_pool")
+    page = friend(browser, server, "flaky")
+    visit(page, f"{server.base}/s/{aid}")
+    # Noted by the page itself: the button drawn off (checked in) while the tap is still busy.
+    page.evaluate("""() => { window.seenWhileBusy = false;
+      new MutationObserver(() => {
+        const b = document.querySelector("#mc-play button[data-action='check_in']");
+        if (b && b.disabled && b.getAttribute("aria-busy")) window.seenWhileBusy = true;
+      }).observe(document.getElementById("mc-play"), {childList: true, subtree: true}); }""")
+    sent: list[str] = []
+
+    def first_answer_lost(route: Any) -> None:
+        sent.append(route.request.headers["idempotency-key"])
+        if len(sent) == 1:
+            route.fetch()  # the server checks in…
+            route.abort("connectionreset")  # …and its answer is lost
+        else:
+            route.continue_()
+
+    page.route("**/actions/check_in", first_answer_lost)
+    page.locator("#mc-play [data-action='check_in']").click()
+    page.locator("#mc-toast.mc-toast-ok").wait_for(timeout=20_000)
+    assert "Checked in" in page.locator("#mc-toast").inner_text()
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert page.evaluate("window.seenWhileBusy")  # re-rendered while it was retried
+    log, _ = server.engine.action_log(server.merchant, aid)
+    assert len(log) == 1
+    page.context.close()
+
+
+def test_every_control_of_a_room_page_takes_a_44_px_tap_and_is_labelled(
+        browser, server):  # noqa: F811
+    aid = live(server, "bargain")
+    amy = friend(browser, server, "amy-thumb")
+    visit(amy, f"{server.base}/s/{aid}")
+    open_room(amy, "start")
+    ben = friend(browser, server, "ben-thumb")
+    visit(ben, take_share_link(amy))
+    click_action(ben, "help")
+    visit(ben, f"{server.base}/s/{aid}")  # lists the bargain he helped: a link
+    for page in (amy, ben):
+        page.reload()
+        ready(page)
+        small = page.evaluate("""() => [...document.querySelectorAll(
+            '#mc-play button, #mc-play a, #mc-play input:not([type=hidden]), #mc-play select')]
+          .map((el) => [el.textContent.trim() || el.name, el.getBoundingClientRect()])
+          .filter(([, r]) => r.height < 44).map(([name, r]) => `${name}: ${r.height}px`)""")
+        assert small == []
+        assert page.locator("#mc-play a").count() > 0 or page is amy
+    # The share dialog's field is labelled, as every field is.
+    amy.evaluate("navigator.share = undefined")
+    amy.locator("#mc-play [data-share]").first.click()
+    amy.locator(".mc-share-url").wait_for()
+    unlabelled = amy.evaluate("""() => [...document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea')].filter((el) => !el.closest('label')
+          || !el.closest('label').textContent.trim()).map((el) => el.outerHTML)""")
+    assert unlabelled == []
+    amy.context.close()
+    ben.context.close()

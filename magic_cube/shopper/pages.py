@@ -150,6 +150,7 @@ def _strings() -> dict[str, str]:
         "offline": _("No connection. Check your network and tap again: nothing is done twice."),
         "copied": _("Link copied: send it to a friend"),
         "share_title": _("Share this link"),
+        "link": _("Link to this page"),
         "sign_in": _("Open this page from the shop's app to take part."),
         "guest_title": _("Take part as a guest"),
         "nickname": _("Your nickname"),

@@ -7,11 +7,12 @@ const config = JSON.parse(document.getElementById("mc-config").textContent);
 const S = config.strings;
 const play = document.getElementById("mc-play");
 const toastBox = document.getElementById("mc-toast");
+const live = document.getElementById("mc-live"); // read out by screen readers, always present
 const dialog = document.getElementById("mc-dialog");
 const activity = config.activity;
 const store = safeStorage();
 let offset = config.now - Date.now() / 1000; // server clock minus ours, in seconds
-let busy = false;
+let busy = false; // or the name of the action under way
 // Play parts may answer out of order: show the newest, none asked before the last action ended.
 let asked = 0;
 let shown = 0;
@@ -22,6 +23,7 @@ let unsettled = null;
 // Identity: a token handed over in the URL fragment or by the host page, or a guest token.
 const tokenKey = `mc.token.${activity}`;
 const viaKey = `mc.via.${activity}`;
+const saidKey = `mc.said.${activity}`;
 const fragment = new URLSearchParams(location.hash.slice(1));
 if (fragment.get("token")) {
   store.set(tokenKey, fragment.get("token"));
@@ -53,7 +55,8 @@ if (window.parent !== window) window.parent.postMessage({ type: "magic-cube:read
 
 // Rendering
 
-async function refresh() {
+// `force`: shown even while an action is under way (its retries: the state may have moved).
+async function refresh(force = false) {
   const n = ++asked;
   const url = new URL(config.part, location.href);
   if (config.room) url.searchParams.set("room", config.room);
@@ -68,9 +71,12 @@ async function refresh() {
     if (server) offset = server - Date.now() / 1000;
     showStatus(res.headers.get("X-Activity-Status"));
     const html = await res.text();
-    if (!busy && n > shown) {
+    if ((force || !busy) && n > shown) {
       shown = n;
       play.innerHTML = html;
+      // Still under way: its control, drawn again, stays marked busy.
+      const again = busy && play.querySelector(`[data-action="${busy}"]`);
+      if (again) again.setAttribute("aria-busy", "true");
       tick();
     }
   } catch (_) { /* the next change or tick tries again */ }
@@ -99,6 +105,8 @@ function toast(text, kind = "info") {
   toastBox.textContent = text;
   toastBox.className = `mc-toast mc-toast-${kind}`;
   toastBox.hidden = false;
+  live.textContent = "";
+  setTimeout(() => { live.textContent = text; }, 50); // changed, so said again if the same
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { toastBox.hidden = true; }, 3500);
 }
@@ -205,17 +213,22 @@ async function perform(el, params) {
   const via = store.get(viaKey) || undefined;
   const what = JSON.stringify([name, room, params]);
   const idempotencyKey = unsettled && unsettled.what === what ? unsettled.key : undefined;
-  busy = true;
+  busy = name;
   el.setAttribute("aria-busy", "true");
   const spinner = animate(el.dataset.animate);
   try {
     const answer = await client.act(activity, name, { room, params, via, idempotencyKey,
-      onRetry: () => toast(S.retrying, "warn"), onChallenge: challengeNote() });
+      onRetry: () => {
+        toast(S.retrying, "warn");
+        if (!el.dataset.animate) refresh(true); // a spin keeps its cells until it lands
+      }, onChallenge: challengeNote() });
     unsettled = null;
     const r = answer.result || {};
     await spinner.stop(r.index);
-    toast(fill((r.hit === false && el.dataset.missed) || el.dataset.done || S.done, r), "ok");
+    const text = fill((r.hit === false && el.dataset.missed) || el.dataset.done || S.done, r);
+    toast(text, "ok");
     if (answer.room && answer.room !== config.room) {
+      store.session(saidKey, text); // said again on the room's page, where it leads
       location.href = `${location.pathname.replace(/\/r\/[^/]+$/, "")}/r/${encodeURIComponent(answer.room)}`;
       return;
     }
@@ -227,7 +240,7 @@ async function perform(el, params) {
     if (asked === shown) return;
   } finally {
     busy = false;
-    el.removeAttribute("aria-busy");
+    for (const b of [el, ...play.querySelectorAll("[aria-busy]")]) b.removeAttribute("aria-busy");
   }
   shown = asked;
   refresh();
@@ -259,9 +272,10 @@ async function shareLink(el) {
     const box = document.createElement("form");
     box.method = "dialog";
     box.className = "mc-form";
-    box.innerHTML = `<h2></h2><input class="mc-share-url" readonly><div class="mc-actions"><button class="mc-btn mc-btn-primary" value="ok"></button></div>`;
+    box.innerHTML = `<h2></h2><label class="mc-field"><span></span><input class="mc-share-url" readonly></label><div class="mc-actions"><button class="mc-btn mc-btn-primary" value="ok"></button></div>`;
     const title = box.querySelector("h2");
     title.textContent = S.share_title;
+    box.querySelector("span").textContent = S.link;
     box.querySelector("input").value = url;
     box.querySelector("button").textContent = S.close;
     dialog.append(box);
@@ -329,6 +343,11 @@ function safeStorage() {
   return {
     get: (k) => (local ? local.getItem(k) : memory.get(k)) || null,
     set: (k, v) => (local ? local.setItem(k, v) : memory.set(k, v)),
+    // Kept for the next page of this tab only: read once.
+    session: (k, v) => { try { sessionStorage.setItem(k, v); } catch (_) { /* not said again */ } },
+    take: (k) => {
+      try { const v = sessionStorage.getItem(k); sessionStorage.removeItem(k); return v; } catch (_) { return null; }
+    },
   };
 }
 
@@ -336,4 +355,6 @@ if (config.preview) {
   document.documentElement.dataset.mcReady = "1"; // inert: no identity, no polls, no actions
 } else {
   start();
+  const said = store.take(saidKey);
+  if (said) toast(said, "ok");
 }
