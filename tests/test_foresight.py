@@ -97,3 +97,12 @@ def test_an_action_that_needs_params_is_judged_on_what_can_be_known(shop, engine
     gift = shop.live("gift")
     # The send form's guards read the amount still to be typed: not refused before it is.
     assert "send" not in engine.refused_actions(gift["id"], shopper("amy"))
+
+
+def test_a_form_is_judged_on_the_status_not_on_fields_still_empty(shop, engine):
+    cards = shop.live("collect_cards")
+    # `ask` takes a card: with none given its guard would refuse; with one it may pass.
+    assert "ask" not in engine.refused_actions(cards["id"], shopper("amy"))
+    assert shop.lifecycle(cards["id"], "pause").status_code == 200
+    refused = engine.refused_actions(cards["id"], shopper("amy"), lang="en")
+    assert refused["ask"] == {"code": "activity_not_live", "message": "The activity is paused"}

@@ -6,8 +6,9 @@ worked out with the same checks an action runs — the activity's status, the bl
 template's room status and guards, the counted limits — in a read transaction: nothing is
 written, no limit is counted, no key is claimed.
 
-What cannot be known before the tap is left out: an action whose params the shopper has yet to
-fill (its guards may read them) is judged only on the status and the blocks. Draws use a fresh
+What cannot be known before the tap is left out: an action with params (a form, even one whose
+fields are all optional: its guards may read what the shopper has yet to fill in) is judged only
+on the status and the blocks. Draws use a fresh
 random label, never the one the next real action will use, so that a refusal which depended on
 chance could not tell the shopper the outcome of their next draw in advance.
 """
@@ -87,8 +88,9 @@ def _judged(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, spec: 
     """The rejection the action would meet now, or None if it would pass (or cannot be told)."""
     if (blocked := screen(tx, activity, request)) is not None:
         return blocked
-    if not spec.empty_params_ok:
-        return None  # its guards may read params the shopper has not filled in yet
+    schema = spec.params.schema
+    if not spec.empty_params_ok or (isinstance(schema, dict) and schema.get("properties")):
+        return None  # a form: its guards may read what the shopper has yet to fill in
     others: dict[str, ParticipantRecord | None] = {}
 
     def participant_state(pid: str) -> dict[str, Any] | None:

@@ -117,7 +117,10 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
     if participant is not None:
         me = eng.me_view(activity_id, participant).body
         # Each action the engine would refuse now, and why: its button is off, saying so.
-        refused = eng.refused_actions(activity_id, participant, room_id, lang)
+        try:
+            refused = eng.refused_actions(activity_id, participant, room_id, lang)
+        except EngineError:  # gone meanwhile: the buttons stay as the partial draws them
+            refused = {}
     fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
     facts = template_facts(entry, lang)
     actions = facts.actions
