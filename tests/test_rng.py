@@ -46,6 +46,14 @@ def test_rng_gives_the_known_answers_of_the_documented_derivation() -> None:
     assert documented_draws("s", "a/p/1", [10000, 10000, 10000]) == KNOWN_S_AP1
 
 
+@pytest.mark.parametrize("seed", ["", "s", "x" * 63, "x" * 64, "x" * 65, "种" * 40])
+def test_rng_matches_hmac_for_seeds_shorter_and_longer_than_a_sha256_block(seed: str) -> None:
+    """The pads are hashed once per seed; a seed past 64 bytes is hashed first, as HMAC says."""
+    ns = [10000, 3, 2**63 + 1]
+    rng = Rng(seed, "act/p/9")
+    assert [rng.below(n) for n in ns * 3] == documented_draws(seed, "act/p/9", ns * 3)
+
+
 def stream(seed: str, label: str, n: int, count: int = 50) -> list[int]:
     rng = Rng(seed, label)
     return [rng.below(n) for _ in range(count)]
