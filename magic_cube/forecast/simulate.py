@@ -116,6 +116,10 @@ class Run:
         self.seq = 0
         self.result = RunResult()
         self._timer_inputs = plan.template.timer_inputs
+        # looked up once a run, not at every action: the same values, fewer attribute walks
+        self._rates = dict(plan.assumptions.conversion)
+        self._template = plan.template
+        self._has_activity_timers = bool(plan.template.activity_timers)
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
@@ -129,7 +133,7 @@ class Run:
     # what behaviours use ---------------------------------------------------------------
 
     def chance(self, step: str) -> bool:
-        return self.random.random() < self.plan.assumptions.rate(step)
+        return self.random.random() < self._rates[step]
 
     def later(self, at: float, what: Callable[..., None], *args: Any) -> None:
         """Do `what(self, *args)` at epoch second `at`, if that is before the end."""
@@ -162,7 +166,7 @@ class Run:
                     self.new_to_platform.get(actor, False) and actor not in self.acted,
                     actor not in self.participants, "", inviter,
                     1 if inviter is not None else 0)
-        if self.plan.template.activity_timers:
+        if self._has_activity_timers:
             self.fire_activity_timers()
         return self._perform(who, action, params or {}, room)
 
@@ -266,15 +270,15 @@ class Run:
 
     def _perform(self, actor: Actor, action: str, params: dict[str, Any],
                  room_id: str | None) -> Outcome | Rejection:
-        self.seq += 1
+        self.seq = seq = self.seq + 1
         self.result.actions += 1
-        snapshot = Snapshot("forecast", self.config, self.activity,
-                            self.participants.get(actor.id),
+        participants = self.participants
+        snapshot = Snapshot("forecast", self.config, self.activity, participants.get(actor.id),
                             self.rooms.get(room_id) if room_id else None, self.plan.timezone,
-                            participants=self.participants.get)
-        rng = Rng(self.seed, action_label("forecast", actor.id, self.seq))
-        outcome = run(self.plan.template, action, snapshot, actor, params, self.now, rng,
-                      new_room_id=f"r{self.seq}")
+                            participants.get)
+        rng = Rng(self.seed, action_label("forecast", actor.id, seq))
+        outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
+                      f"r{seq}")
         if isinstance(outcome, Rejection):
             refusals = self.result.refusals
             refusals[outcome.error] = refusals.get(outcome.error, 0) + 1
