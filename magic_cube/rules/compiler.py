@@ -78,8 +78,8 @@ class CompiledAction:
     # Whether `{}` passes `params` (worked out once: most actions take no params, and
     # validating nothing against a schema is most of the cost of a small action).
     empty_params_ok: bool = False
-    # Params found valid before, by canonical JSON (the interpreter fills it).
-    valid_params: dict[str, None] = field(default_factory=dict)
+    # Params found valid before, by a canonical key (the interpreter fills it).
+    valid_params: dict[Any, None] = field(default_factory=dict)
     # Whether any expression the action may run reads `room_info.members` (else room_info
     # leaves the list out).
     room_info_members: bool = True

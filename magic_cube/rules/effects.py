@@ -14,6 +14,7 @@ from typing import Any
 
 from magic_cube.rules.errors import Refused, TemplateCompileError
 from magic_cube.rules.jsonlogic import truthy
+from magic_cube.rules.jsonlogic.closures import constant_value
 from magic_cube.rules.model import Actor, Event, Member, Room, clone
 from magic_cube.rules.rng import Rng
 
@@ -24,7 +25,7 @@ SCOPES = {"activity", "room", "me", "them", "local"}
 MAX_KEY_LENGTH = 200  # a computed key (or a participant id named by `with`)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ActionState:
     """The state one action runs on, plus what it produced.
 
@@ -60,6 +61,29 @@ class ActionState:
     touched: dict[str, set[str]] = field(default_factory=dict)
     them: str | None = None  # whose state `them` names inside `with`: "me" or an id
     room_members_info: bool = True  # whether room_info lists its members (read by the rules)
+
+    def __init__(self, data: dict[str, Any], actor: Actor, rng: Rng, now: int,
+                 new_room_id: str | None, room: Room | None,
+                 room_members_info: bool = True) -> None:
+        # Written out (one per action): the generated one spends longer on the defaults.
+        self.data = data
+        self.actor = actor
+        self.rng = rng
+        self.now = now
+        self.new_room_id = new_room_id
+        self.room = room
+        self.room_created = False
+        self.room_status_changed = False
+        self.joined = []
+        self.events = []
+        self.open_room = None
+        self.others = {}
+        self.load_other = None
+        self.owned = set()
+        self.room_owned = False
+        self.touched = {}
+        self.them = None
+        self.room_members_info = room_members_info
 
     def refresh_room_info(self) -> None:
         self.data["room_info"] = room_info(self.room, self.actor.id, self.room_members_info)
@@ -132,9 +156,10 @@ class ActionState:
         return value
 
     def may_share(self, value: dict[str, Any] | list[Any], fn: Callable[[Any], Any]) -> bool:
-        if self.all_owned() or fresh(fn):
+        mark = getattr(fn, FRESH, None)
+        if mark == "deep" or self.all_owned() or hasattr(fn, "constant_items"):
             return False  # a literal: a new value every time, holding nothing of the state
-        if getattr(fn, FRESH, None) == "top":  # a new container: what it holds may be shared
+        if mark == "top":  # a new container: what it holds may be shared
             return self.shares_any(value.values() if type(value) is dict else value)
         return self.shares(value)
 
@@ -395,7 +420,11 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
 
     scope, keys = split_path(body["path"])
     if "key" not in body and len(keys) == 1 and isinstance(keys[0], str):
-        return _add_top(scope, keys[0], bounded, where)
+        step = constant_value(value)
+        general = _add_top(scope, keys[0], bounded, where)
+        if lo is None and hi is None and type(step) is int:
+            return _add_constant(scope, keys[0], step, general)
+        return general
 
     def run(state: ActionState) -> None:
         scope, keys = path(state)
@@ -413,6 +442,20 @@ def _add_top(scope: str, name: str, bounded: Callable[[ActionState, Any], int | 
             target[name] = bounded(state, target.get(name) or 0)
         else:
             _write_in(target, [name], bounded(state, _read_in(target, [name]) or 0), where)
+    return run
+
+
+def _add_constant(scope: str, name: str, step: int, general: Effect) -> Effect:
+    """`add` of a whole number to a top-level variable without bounds (a counter's +1): the
+    sum in place when the variable holds a whole number, else `general`."""
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, name)
+        if type(target) is dict:
+            current = target.get(name)
+            if type(current) is int:
+                target[name] = current + step
+                return
+        general(state)
     return run
 
 

@@ -110,29 +110,19 @@ def _outcome(snapshot: Snapshot, state: ActionState, result: dict[str, Any]) -> 
     others = {pid: st for pid, st in state.others.items()
               if st != _stored(snapshot, pid)} if state.others else {}
     activity, me = state.data["activity"], state.data["me"]
-    return Outcome(
-        activity=activity,
-        participant=me,
-        room=room_change,
-        events=state.events,
-        result=result,
-        random=state.rng.drawn,
-        activity_changed="activity" in state.owned and activity != snapshot.activity,
-        participant_changed=snapshot.participant is None
-        or ("me" in state.owned and me != snapshot.participant),
-        others=others,
-    )
+    return Outcome(  # (by position: a keyword call costs more, once per action)
+        activity, me, room_change, state.events, result, state.rng.drawn,
+        "activity" in state.owned and activity != snapshot.activity,
+        snapshot.participant is None or ("me" in state.owned and me != snapshot.participant),
+        others)
 
 
 def _params_errors(action: CompiledAction, params: dict[str, Any]) -> list[Any]:
     """`params`' errors against the action's schema, first by path. Params found valid are
-    remembered by their canonical JSON (validity depends on nothing else)."""
+    remembered by a canonical key (validity depends on nothing else)."""
     if params == {} and action.empty_params_ok:
         return []
-    try:
-        key: str | None = json.dumps(params, sort_keys=True)
-    except (TypeError, ValueError):
-        key = None
+    key = _params_key(params)
     if key is not None and key in action.valid_params:
         return []
     errors = sorted(action.params.iter_errors(params), key=lambda e: list(e.absolute_path))
@@ -141,6 +131,22 @@ def _params_errors(action: CompiledAction, params: dict[str, Any]) -> list[Any]:
             action.valid_params.clear()
         action.valid_params[key] = None
     return errors
+
+
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def _params_key(params: Any) -> Any:
+    """What tells params apart for their validity: for the usual flat object of scalars its
+    items with their types (so that 1, 1.0 and true differ), else the canonical JSON; None
+    for what JSON cannot say."""
+    if type(params) is dict and all(type(k) is str and type(v) in _FLAT
+                                    for k, v in params.items()):
+        return tuple(sorted((k, type(v), v) for k, v in params.items()))
+    try:
+        return json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
 
 
 def _stored(snapshot: Snapshot, participant: str) -> dict[str, Any] | None:
@@ -163,9 +169,8 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         "room": room.state if room else {},
         "room_info": room_info(room, actor.id, action.room_info_members),
     }
-    state = ActionState(data=data, actor=actor, rng=rng, now=now,
-                        new_room_id=new_room_id if action.room == "none" else None, room=room,
-                        room_members_info=action.room_info_members)
+    state = ActionState(data, actor, rng, now, new_room_id if action.room == "none" else None,
+                        room, action.room_info_members)
     if data["activity"].get(DAY_KEY) != today:
         # A reset's initial values may read any scope: as if all were copied up front.
         state.own_all()

@@ -215,9 +215,12 @@ def _prop(obj: Any, key: str) -> Any:
 def walk(data: Any, keys: Sequence[str], not_found: Any) -> Any:
     """Follow ``keys`` down ``data`` as JS property reads; ``not_found`` at the first gap."""
     for key in keys:
-        if data is None or data is UNDEFINED:
+        if type(data) is dict:  # what _prop does for a plain object, without its checks
+            data = data.get(key, UNDEFINED)
+        elif data is None or data is UNDEFINED:
             return not_found
-        data = _prop(data, key)
+        else:
+            data = _prop(data, key)
         if data is UNDEFINED:
             return not_found
     return data
