@@ -119,6 +119,9 @@ class CompiledTemplate:
     activity_timers: dict[str, ActivityTimer] = field(default_factory=dict)
     # Per scope, how the interpreter makes its initial state (worked out on first use).
     initial_plans: dict[str, Any] = field(default_factory=dict)
+    # Per scope, each variable's one plain type (None: look closer), for the interpreter's
+    # check of what an action wrote (worked out on first use).
+    plain_types: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def error_status(self, code: str, default: int = 409) -> int:
         return self.errors.get(code, {}).get("status", default)

@@ -339,22 +339,35 @@ def _check_types(template: CompiledTemplate, state: ActionState) -> None:
     touched = state.touched
     if not any(touched.values()):
         return
-    _check_scope(template.state["activity"], touched.get("activity"), state.data["activity"])
-    _check_scope(template.state["participant"], touched.get("me"), state.data["me"])
+    plain = template.plain_types
+    if not plain:
+        plain.update((scope, {name: _PLAIN.get(decl.type) for name, decl in decls.items()})
+                     for scope, decls in template.state.items())
+    activity, participant = plain.get("activity", {}), plain.get("participant", {})
+    _check_scope(template.state["activity"], activity, touched.get("activity"),
+                 state.data["activity"])
+    _check_scope(template.state["participant"], participant, touched.get("me"),
+                 state.data["me"])
     if state.room is not None:
-        _check_scope(template.state["room"], touched.get("room"), state.room.state)
+        _check_scope(template.state["room"], plain.get("room", {}), touched.get("room"),
+                     state.room.state)
     for pid, other in state.others.items():
-        _check_scope(template.state["participant"], touched.get(f"p:{pid}"), other)
+        _check_scope(template.state["participant"], participant, touched.get(f"p:{pid}"),
+                     other)
 
 
-def _check_scope(decls: dict[str, VarDecl], names: set[str] | None,
+_ABSENT: Any = object()
+
+
+def _check_scope(decls: dict[str, VarDecl], plain: dict[str, Any], names: set[str] | None,
                  values: dict[str, Any] | None) -> None:
     if not names or values is None:
         return
     for name in names:
-        decl = decls.get(name)
-        if decl is not None and name in values and type(values[name]) is not _PLAIN.get(
-                decl.type):
+        value = values.get(name, _ABSENT)
+        # (an undeclared name: _ABSENT, never a value's type)
+        if value is not _ABSENT and type(value) is not plain.get(name, _ABSENT) \
+                and name in plain:
             break
     else:
         return  # every value written has its declared type as it is
