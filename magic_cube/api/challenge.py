@@ -33,6 +33,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from magic_cube.api.counters import storage_uri
 from magic_cube.engine.accounts import Participant
 from magic_cube.engine.errors import EngineError
 
@@ -172,7 +173,7 @@ def init_challenges(app: Flask, storage: Storage | None = None) -> Challenges:
     settings = app.extensions["magic_cube"].settings
     challenges = Challenges(
         storage=storage if storage is not None else cast(
-            Storage, storage_from_string(settings.rate_limit_storage)),
+            Storage, storage_from_string(storage_uri(settings.rate_limit_storage))),
         hmac_key=hmac_key(str(app.config["SECRET_KEY"])),
         after=int(settings.challenge_after), window=int(settings.challenge_window),
         difficulty=int(settings.challenge_difficulty))

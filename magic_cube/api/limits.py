@@ -4,7 +4,7 @@ Two keys per request: the participant (per activity) and the client IP. A partic
 counted only once their token is verified (an HMAC over the merchant's secret, which the engine
 keeps per activity): an unverified id would let anyone spend another shopper's budget, and
 random ids would make keys without end. A request without a valid token is counted by its
-client address alone. Counters live in memory by default (one process) or in Redis
+client address alone. Counters live in this process by default (api/counters.py) or in Redis
 (`rate_limit_storage=redis://…`) when several app processes must share them.
 """
 
@@ -18,6 +18,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from magic_cube.api.auth import bearer, current_participant
+from magic_cube.api.counters import storage_uri
 from magic_cube.errors import MagicCubeError
 
 
@@ -72,8 +73,9 @@ def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
 
     One limiter per app, so that apps (and test apps) never share counters by accident."""
     settings = app.extensions["magic_cube"].settings
-    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.rate_limit_storage,
-                      headers_enabled=True, strategy="moving-window",
+    limiter = Limiter(get_remote_address, app=app,
+                      storage_uri=storage_uri(settings.rate_limit_storage), headers_enabled=True,
+                      strategy="moving-window",
                       key_prefix="magic-cube", enabled=bool(settings.rate_limit_enabled))
     _hooks_on(app, limiter, [blueprint.name for blueprint in blueprints])
     # Without a valid token (a public poll, a forged one) only the IP limit applies.
