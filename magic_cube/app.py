@@ -213,8 +213,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = init_api(app)
     api.register_blueprint(ops.blp)
     app.register_blueprint(ops.metrics_bp)
-    limiter = init_limits(app, participants.blp, sharing.blp)
-    init_challenges(app, limiter.storage if limiter.enabled else None)
+    limits = init_limits(app, participants.blp, sharing.blp)
+    init_challenges(app, limits.storage if limits.enabled else None)
     check_bodies(app)  # after the API's other hooks: a key or a limit refuses before the body
     console.init_app(app)
     shopper.init_app(app)

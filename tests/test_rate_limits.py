@@ -169,6 +169,20 @@ def test_a_forged_token_spends_no_participants_budget(tmp_path, catalog):
     assert {(r.status_code, r.get_json()["error"]) for r in refused} == {(401, "invalid_token")}
     assert [client.post(url, headers=ben).status_code for _ in range(4)] == [200, 200, 200, 429]
     # Random tokens make no participant keys: they all share the address's one.
-    limiter = next(iter(app.extensions["limiter"]))
-    keys = {k.split("/")[2] for k in limiter.storage.keys()}
+    keys = {k.split("/")[2] for k in app.extensions["magic_cube_limits"].keys()}
     assert keys == {f"p:{activity}:ben", "ip:127.0.0.1"}, keys
+
+
+def test_a_limit_storage_out_of_reach_lets_shoppers_through_and_says_so(tmp_path, catalog,
+                                                                       caplog):
+    # Nothing listens on port 1: every count fails. The shop stays open without its limits.
+    app = _app(tmp_path, catalog, rate_limit_storage="redis://127.0.0.1:1/0",
+               rate_limit_actions="1/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    draws = [client.post(f"/v1/activities/{activity}/actions/draw", headers=amy)
+             for _ in range(2)]
+    assert [r.status_code for r in draws] == [200, 200]
+    assert "X-RateLimit-Limit" not in draws[0].headers
+    assert "rate limits not counted" in caplog.text

@@ -202,13 +202,6 @@ def handle_error(exc: Exception) -> ResponseReturnValue:
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="magic-cube"'
-    if isinstance(exc, HTTPException) and exc.code == 429:
-        # Flask-Limiter's headers (Retry-After, X-RateLimit-*) ride on its own response.
-        limited = exc.get_response()
-        for name in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                     "X-RateLimit-Reset"):
-            if name in limited.headers:
-                response.headers[name] = limited.headers[name]
     if isinstance(exc, HTTPException) and exc.code == 405:
         for name, value in exc.get_headers():
             if name.lower() == "allow":

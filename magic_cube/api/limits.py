@@ -1,4 +1,4 @@
-"""Abuse limits on the participant endpoints (Flask-Limiter).
+"""Abuse limits on the participant endpoints, counted with the `limits` library.
 
 Two keys per request: the participant (per activity) and the client IP. A participant is
 counted only once their token is verified (an HMAC over the merchant's secret, which the engine
@@ -6,25 +6,40 @@ keeps per activity): an unverified id would let anyone spend another shopper's b
 random ids would make keys without end. A request without a valid token is counted by its
 client address alone. Counters live in this process by default (api/counters.py) or in Redis
 (`rate_limit_storage=redis://…`) when several app processes must share them.
+
+The limits are parsed once and checked by one request hook of the limited blueprints: a poll
+answered 304 is the most frequent request there is, and a general-purpose extension (limits
+declared per route, parsed and filtered on every request) cost it more than the poll itself.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import cast
 
 from flask import Blueprint, Flask, Response, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from magic_cube.api.auth import bearer, current_participant
 from magic_cube.api.counters import storage_uri
 from magic_cube.errors import MagicCubeError
 
+PREFIX = "magic-cube"
+log = logging.getLogger(__name__)
+
+# (limit, identifiers of its counter): the prefix, the key and the scope.
+Counted = tuple[RateLimitItem, tuple[str, str, str]]
+
 
 def participant_key() -> str:
     """`p:activity:participant` for a verified participant token, else `ip:address`. Worked
-    out once per request (the limiter asks for each limit)."""
+    out once per request."""
     key = g.get("limit_key")
     if key is None:
         key = g.limit_key = _verified_key()
@@ -40,77 +55,98 @@ def _verified_key() -> str:
             pass
         else:
             return f"p:{activity}:{participant.id}"
-    return f"ip:{get_remote_address()}"
+    return ip_key()
 
 
 def ip_key() -> str:
-    return f"ip:{get_remote_address()}"
+    # ProxyFix (trusted_proxies) has already put the client's address here.
+    return f"ip:{request.remote_addr or '127.0.0.1'}"
 
 
-def retry_after_only_when_refused(response: Response) -> Response:
-    """Flask-Limiter sends `Retry-After` with every response it counts; the header tells a
-    client to wait, so only a refusal for being busy (429 rate_limited, or 503) may carry it —
-    not a template's own 429 (`help_limit`: no wait brings that help back today). The limiter
-    rounds the wait down, to 0 within the window's last second; a client that retries at once
-    is refused again, so the wait is at least a second."""
-    if response.status_code == 503:
+@dataclass
+class Limits:
+    """The participant endpoints' limits: polls (GET) and actions (POST) per verified
+    participant, every request per IP. `enabled` false counts nothing."""
+
+    storage: Storage
+    polls: list[RateLimitItem]
+    actions: list[RateLimitItem]
+    ip: list[RateLimitItem]
+    enabled: bool = True
+    window: MovingWindowRateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.window = MovingWindowRateLimiter(self.storage)
+
+    def counted(self) -> list[Counted]:
+        """The limits this request counts against, the shortest windows first (the first is
+        the one the headers describe)."""
+        out: list[Counted] = []
+        key = participant_key()
+        if key.startswith("p:"):
+            if request.method == "GET":
+                out += [(item, (PREFIX, key, "polls")) for item in self.polls]
+            elif request.method == "POST":
+                out += [(item, (PREFIX, key, "actions")) for item in self.actions]
+        address = key if key.startswith("ip:") else ip_key()
+        out += [(item, (PREFIX, address, "ip")) for item in self.ip]
+        out.sort(key=lambda found: found[0].get_expiry())  # stable: the participant's first
+        return out
+
+    def check(self) -> None:
+        """The request hook: count the request, or refuse it with 429 rate_limited. A
+        storage that cannot be reached (Redis down) lets requests through, loudly: the shop
+        stays open without its abuse limits rather than closing."""
+        try:
+            counted = self.counted()
+            g.rate_limit = counted[0] if counted else None
+            for found in counted:
+                if not self.window.hit(found[0], *found[1]):
+                    g.rate_limit, g.rate_limited = found, True
+                    raise TooManyRequests()
+        except StorageError as exc:
+            g.rate_limit = None
+            log.warning("rate limits not counted: their storage failed: %s", exc)
+
+    def headers(self, response: Response) -> Response:
+        """X-RateLimit-* on every counted answer; Retry-After only on our own refusal (a
+        template's own 429, `help_limit`, is an answer for today that no wait changes), in
+        whole seconds and at least one: a client retrying at once would be refused again."""
+        found: Counted | None = g.get("rate_limit")
+        if found is None:
+            return response
+        try:
+            reset, remaining = self.window.get_window_stats(found[0], *found[1])
+        except StorageError:
+            return response
+        reset_at = int(reset + 1)
+        response.headers["X-RateLimit-Limit"] = str(found[0].amount)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+        if g.get("rate_limited"):
+            response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
         return response
-    if response.status_code != 429 or not _rate_limited(response):
-        response.headers.pop("Retry-After", None)
-    elif (wait := response.headers.get("Retry-After", "")).isdigit() and int(wait) < 1:
-        response.headers["Retry-After"] = "1"
-    return response
+
+    def keys(self) -> set[str]:
+        """The counters' keys, where the storage can list them (this process's)."""
+        listed = getattr(self.storage, "keys", None)
+        return set(listed()) if listed is not None else set()
 
 
-def _rate_limited(response: Response) -> bool:
-    body = response.get_json(silent=True) if response.is_json else None
-    return isinstance(body, dict) and body.get("error") == "rate_limited"
-
-
-def init_limits(app: Flask, *blueprints: Blueprint) -> Limiter:
-    """Limit each of `blueprints`: polls (GET) and actions (POST) per participant, everything
-    per IP.
-
-    One limiter per app, so that apps (and test apps) never share counters by accident."""
+def init_limits(app: Flask, *blueprints: Blueprint) -> Limits:
+    """Limit each of `blueprints`. One storage per app, so that apps (and test apps) never
+    share counters by accident; a limit turned off adds no hook at all."""
     settings = app.extensions["magic_cube"].settings
-    limiter = Limiter(get_remote_address, app=app,
-                      storage_uri=storage_uri(settings.rate_limit_storage), headers_enabled=True,
-                      strategy="moving-window",
-                      key_prefix="magic-cube", enabled=bool(settings.rate_limit_enabled))
-    _hooks_on(app, limiter, [blueprint.name for blueprint in blueprints])
-    # Without a valid token (a public poll, a forged one) only the IP limit applies.
-    anonymous = lambda: participant_key().startswith("ip:")  # noqa: E731
-    for blueprint in blueprints:
-        limiter.limit(settings.rate_limit_polls, key_func=participant_key, methods=["GET"],
-                      scope="polls", exempt_when=anonymous)(blueprint)
-        limiter.limit(settings.rate_limit_actions, key_func=participant_key, methods=["POST"],
-                      scope="actions", exempt_when=anonymous)(blueprint)
-        limiter.limit(settings.rate_limit_ip, key_func=ip_key, scope="ip")(blueprint)
-    return limiter
-
-
-def _hooks_on(app: Flask, limiter: Limiter, names: list[str]) -> None:
-    """Run the limiter's request hooks only for the blueprints it limits, not for every
-    request of the app: on a route it does not limit (the console, the merchant API, the
-    probes) they find nothing to count, at the cost of a 304 poll's own work. A limiter turned
-    off has nothing to run at all."""
-    hooks: tuple[dict[Any, list[Any]], ...] = (
-        app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
-    owned = [[f for f in found.get(None, []) if _owner(f) is limiter] for found in hooks]
-    for found, mine in zip(hooks, owned, strict=True):
-        found[None] = [f for f in found.get(None, []) if f not in mine]
-    if not limiter.enabled:
-        return
-    # Ours comes before the limiter's own after hook, so that it runs after it (Flask runs
-    # after_request functions in reverse order): it drops the limiter's Retry-After.
-    owned[1].insert(0, retry_after_only_when_refused)
-    for name in names:
-        for found, mine in zip(hooks, owned, strict=True):
-            found.setdefault(name, []).extend(mine)
-
-
-def _owner(hook: Any) -> Any:
-    """The object a hook belongs to: a bound method's, or a partial's first argument."""
-    if isinstance(hook, partial):
-        return hook.args[0] if hook.args else None
-    return getattr(hook, "__self__", None)
+    limits = Limits(
+        storage=cast(Storage, storage_from_string(storage_uri(settings.rate_limit_storage),
+                                                  wrap_exceptions=True)),
+        polls=parse_many(settings.rate_limit_polls),
+        actions=parse_many(settings.rate_limit_actions),
+        ip=parse_many(settings.rate_limit_ip),
+        enabled=bool(settings.rate_limit_enabled))
+    app.extensions["magic_cube_limits"] = limits
+    if limits.enabled:
+        for blueprint in blueprints:
+            app.before_request_funcs.setdefault(blueprint.name, []).append(limits.check)
+            app.after_request_funcs.setdefault(blueprint.name, []).append(limits.headers)
+    return limits
