@@ -108,6 +108,30 @@ def test_verify_redeem_once_and_ship(live_engine):
             call()
 
 
+def test_concurrent_partial_shipping_updates_keep_every_field_sent(live_engine):
+    # Each of five callers sends one field at once (a clerk the address, a courier's hook the
+    # tracking number): none may write back the others' fields as they were before.
+    engine, merchant = live_engine
+    activity_id = publish(engine, merchant, "lottery", SURE_WIN)
+    act(engine, activity_id, "draw", "alice")
+    code = engine.redemptions(merchant, activity_id)[0]["code"]
+    fields = ("name", "phone", "address", "carrier", "tracking")
+    for round_ in range(5):
+        start = threading.Barrier(len(fields))
+
+        def send(field: str, value: str) -> None:
+            start.wait()
+            engine.ship(merchant, code, {field: value})
+
+        threads = [threading.Thread(target=send, args=(f, f"{f} {round_}")) for f in fields]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        shipping = engine.verify_code(merchant, code)["shipping"]
+        assert shipping == {f: f"{f} {round_}" for f in fields}
+
+
 def test_concurrent_redeems_of_one_code_exactly_one_wins(live_engine):
     engine, merchant = live_engine
     activity_id = publish(engine, merchant, "lottery", SURE_WIN)

@@ -156,7 +156,8 @@ class Fulfilment:
         False takes that back, None leaves it."""
         code = normal_code(code)
         with self.core.store.transaction() as tx:
-            found = tx.get_redemption(merchant.id, code)
+            # Locked: two partial updates at once must not each keep the other's old fields.
+            found = tx.get_redemption(merchant.id, code, lock=True)
             if found is None:
                 raise CodeNotFound()
             clean = {k: str((found.get("shipping") or {}).get(k) or "") for k in SHIPPING_FIELDS}

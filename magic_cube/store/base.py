@@ -393,8 +393,10 @@ class Tx(Protocol):
         code or the participant id exactly."""
         ...
 
-    def get_redemption(self, merchant_id: str, code: str) -> dict[str, Any] | None:
-        """One of the merchant's codes, or None (another merchant's code looks missing)."""
+    def get_redemption(self, merchant_id: str, code: str,
+                       lock: bool = False) -> dict[str, Any] | None:
+        """One of the merchant's codes, or None (another merchant's code looks missing);
+        `lock` keeps a concurrent writer of it waiting until this transaction ends."""
         ...
 
     def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:

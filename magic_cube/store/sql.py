@@ -175,6 +175,11 @@ class SQLTx(Tx):
 
     # hooks ---------------------------------------------------------------------------------
 
+    def _lock(self, query: str) -> str:
+        """`query` locking the rows it reads until the transaction ends: on SQLite a write
+        transaction already holds the whole database (PostgreSQL adds FOR UPDATE)."""
+        return query
+
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
         """The first row of a query, as a dict, or None."""
         raise NotImplementedError
@@ -913,10 +918,11 @@ class SQLTx(Tx):
         rows = self._all(sql + " ORDER BY seq, position LIMIT ?", (*args, limit))
         return [r for r in map(self._redemption, rows) if r is not None]
 
-    def get_redemption(self, merchant_id: str, code: str) -> dict[str, Any] | None:
-        return self._redemption(self._one(
-            "SELECT * FROM redemptions WHERE code = ? AND merchant_id = ?",
-            (code, merchant_id)))
+    def get_redemption(self, merchant_id: str, code: str,
+                       lock: bool = False) -> dict[str, Any] | None:
+        query = "SELECT * FROM redemptions WHERE code = ? AND merchant_id = ?"
+        return self._redemption(self._one(self._lock(query) if lock else query,
+                                          (code, merchant_id)))
 
     def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:
         return self._exec("UPDATE redemptions SET redeemed_at = ?, redeemed_by = ? "
