@@ -147,7 +147,8 @@ def test_an_error_message_quotes_a_large_value_cut_short(client, shop, configs):
     for r in answers:
         message = assert_error_body(r, 422, "invalid_params")["errors"]
         (entry,) = [e for entries in message.values() for e in entries]
-        assert entry["message"] == "'" + "x" * 98 + "… is not of type 'integer'"
+        assert entry == {"code": "type",
+                         "message": "Must be a whole number: a number, not text in quotes"}
     r = client.post(f"/v1/activities/{gift}/actions/send",
                     json={"params": {"shares": 2, big: 1}}, headers=shop.as_("bob"))
     assert_error_body(r, 422, "invalid_params")

@@ -335,6 +335,24 @@ def test_invalid_params_are_422_keyed_by_param(shop):
     assert "params.shares" in body["errors"]
 
 
+def test_invalid_params_speak_the_shoppers_language_field_by_field(shop):
+    activity = shop.live("gift")["id"]
+    url = f"/v1/activities/{activity}/actions/send"
+    cases = [({"shares": "2"}, "params.shares", "type", "应为整数：请填数字，不要写成带引号的文本"),
+             ({"shares": 0}, "params.shares", "minimum", "不能小于 1"),
+             ({}, "params.shares", "required", "此项为必填项"),
+             ({"shares": 1, "note": 1}, "params", "additionalProperties", "不允许的字段：note")]
+    for params, path, code, zh in cases:
+        r = shop.client.post(url, json={"params": params},
+                             headers=shop.as_("amy", extra={"Accept-Language": "zh-CN"}))
+        body = r.get_json()
+        assert (r.status_code, body["error"]) == (422, "invalid_params"), body
+        assert body["errors"] == {path: [{"code": code, "message": zh}]}, body
+        r = shop.client.post(url, json={"params": params}, headers=shop.as_("bob"))
+        (entry,) = r.get_json()["errors"][path]
+        assert entry["code"] == code and entry["message"] != zh  # English by default
+
+
 def test_template_refusal_uses_the_templates_code_and_status(shop):
     activity = shop.live("gift")
     r = shop.act(activity["id"], "send", "amy", params={"shares": 11})

@@ -25,6 +25,7 @@ import re
 import secrets
 from typing import Any
 
+from magic_cube.catalog.config import field_errors
 from magic_cube.catalog.errors import error_info
 from magic_cube.engine.blocks import screen
 from magic_cube.engine.core import Core
@@ -60,16 +61,27 @@ def request_hash(action: str, params: Any, room_id: str | None, kind: str) -> st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def refusal(template: CompiledTemplate, rejection: Rejection, lang: str) -> Refused:
+def refusal(template: CompiledTemplate, rejection: Rejection, lang: str,
+            request: ActionRequest | None = None) -> Refused:
     """A rejection worded in `lang`, with the status its code is declared with."""
     status, messages = error_info(rejection.error, template.errors) or (409, {})
-    errors = {}
+    errors: dict[str, list[dict[str, str]]] = {}
     if rejection.error == "invalid_params":
-        # Like every validation error: keyed by field path, each with code and message.
-        errors = {rejection.where or "params": [
+        # Like every validation error: keyed by field path, each with code and message,
+        # worded in `lang` as a merchant's config errors are.
+        errors = _params_errors(template, request, lang) or {rejection.where or "params": [
             {"code": "invalid_params", "message": rejection.detail}]}
     return Refused(rejection.error,
                    messages.get(lang) or messages.get("en") or rejection.error, status, errors)
+
+
+def _params_errors(template: CompiledTemplate, request: ActionRequest | None,
+                   lang: str) -> dict[str, list[dict[str, str]]]:
+    spec = template.actions.get(request.action) if request is not None else None
+    if spec is None or request is None:
+        return {}
+    found = field_errors(spec.params, request.params, lang)
+    return {f"params.{path}" if path else "params": entries for path, entries in found.items()}
 
 
 def settle(tx: Tx, activity_id: str, claim: Claim, outcome: ActionOutcome) -> None:
@@ -172,12 +184,12 @@ class Actions:
             raise UnknownAction(N_("No action {name} in this activity"),
                                 values={"name": shown(request.action)})
         if (blocked := screen(tx, activity, request)) is not None:
-            return refusal(template, blocked, lang)  # refused: nothing written
+            return refusal(template, blocked, lang, request)  # refused: nothing written
         fresh = self.performer.timers_before_action(tx, activity, template, now, request.room_id)
         outcome = self.performer.perform(tx, activity, template, request, now,
                                          next_due_fresh=fresh)
         if isinstance(outcome, Rejection):
-            return refusal(template, outcome, lang)
+            return refusal(template, outcome, lang, request)
         return Accepted(request.action, activity.seq, outcome.result,
                         [e.type for e in outcome.events],
                         outcome.room.room.id if outcome.room else request.room_id)
