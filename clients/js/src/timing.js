@@ -51,7 +51,17 @@ export function createStopper() {
       resolveStop(STOPPED);
     },
     until(promise) {
-      return Promise.race([promise, stopper.promise]);
+      // Not Promise.race with `stopper.promise`: that would add a handler to it per call,
+      // kept until the loop stops (one per poll and per sleep of a page open all day).
+      if (stopper.stopped) return Promise.resolve(STOPPED);
+      const signal = stopper.controller.signal;
+      return new Promise((resolve, reject) => {
+        const onStop = () => resolve(STOPPED);
+        signal.addEventListener("abort", onStop);
+        Promise.resolve(promise).then(
+          (value) => { signal.removeEventListener("abort", onStop); resolve(value); },
+          (error) => { signal.removeEventListener("abort", onStop); reject(error); });
+      });
     },
   };
   return stopper;
@@ -91,13 +101,17 @@ export function isHidden(doc) {
 export function whenVisible(doc, stopper) {
   if (!isHidden(doc) || stopper.stopped) return Promise.resolve();
   return new Promise((resolve) => {
+    // Listeners, not `stopper.promise.then`: a promise keeps every handler until it settles,
+    // and a page hidden and shown all day would pile one up per hide.
+    const signal = stopper.controller.signal;
     const done = () => {
       doc.removeEventListener("visibilitychange", check);
+      signal.removeEventListener("abort", done);
       resolve();
     };
     const check = () => { if (!doc.hidden) done(); };
     doc.addEventListener("visibilitychange", check);
-    stopper.promise.then(done);
+    signal.addEventListener("abort", done);
   });
 }
 
