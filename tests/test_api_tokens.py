@@ -139,6 +139,23 @@ def test_an_expired_self_signed_token_is_still_token_expired(client, shop):
 
 
 
+def test_a_token_read_before_still_expires_and_its_forgery_is_still_refused(client, shop, clock):
+    # Tokens that passed are kept per process (a phone polls with the same one): the expiry
+    # is checked on every request all the same, and a changed signature is checked afresh.
+    lottery = shop.live("lottery")["id"]
+    r = client.post("/v1/merchant/participant-tokens", json={"participant": "amy", "ttl": 60},
+                    headers=shop.headers)
+    token = r.get_json()["token"]
+    for _ in range(3):
+        assert client.get(f"/v1/activities/{lottery}/me", headers=bearer(token)).status_code == 200
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert_error_body(client.get(f"/v1/activities/{lottery}/me", headers=bearer(forged)), 401,
+                      "invalid_token")
+    clock.now += 61
+    assert_error_body(client.get(f"/v1/activities/{lottery}/me", headers=bearer(token)), 401,
+                      "token_expired")
+
+
 @pytest.mark.parametrize("ttl", [1.5, "86400", True, [60]], ids=["fraction", "text", "bool",
                                                                   "list"])
 def test_a_token_ttl_that_is_not_a_whole_number_is_422(client, shop, ttl):
