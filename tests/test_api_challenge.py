@@ -236,3 +236,11 @@ def test_spent_solutions_are_shared_by_every_process_through_redis(tmp_path, cat
             app.extensions["magic_cube"].store.close()
         cleanup()
         redis.Redis.from_url(url).flushdb()
+
+
+@pytest.mark.parametrize("overrides", [{"rate_limit_storage": "redis://127.0.0.1:1/0"}])
+def test_a_count_storage_out_of_reach_lets_actions_through(shop, caplog):
+    # Nothing listens on port 1: counting fails, and the shop stays open (as for rate limits).
+    activity = shop.live("lottery", BUSY_LOTTERY)["id"]
+    assert {_draw(shop, activity).status_code for _ in range(N + 2)} == {200}
+    assert "challenge counts not kept" in caplog.text

@@ -119,11 +119,12 @@ def test_concurrent_partial_shipping_updates_keep_every_field_sent(live_engine):
     for round_ in range(5):
         start = threading.Barrier(len(fields))
 
-        def send(field: str, value: str) -> None:
+        def send(field: str, value: str, start: threading.Barrier) -> None:
             start.wait()
             engine.ship(merchant, code, {field: value})
 
-        threads = [threading.Thread(target=send, args=(f, f"{f} {round_}")) for f in fields]
+        threads = [threading.Thread(target=send, args=(f, f"{f} {round_}", start))
+                   for f in fields]
         for t in threads:
             t.start()
         for t in threads:

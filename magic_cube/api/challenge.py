@@ -22,6 +22,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -30,6 +31,7 @@ import altcha
 from altcha.v1 import PayloadType
 from flask import Flask, current_app
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -42,6 +44,7 @@ TTL = 300  # seconds a challenge stays solvable; a spent solution is remembered 
 ALGORITHM: Literal["SHA-256"] = "SHA-256"
 MAX_PAYLOAD = 2048  # characters of the header: a real payload is about 400
 PREFIX = "magic-cube/challenge"
+log = logging.getLogger(__name__)
 
 # (activity id, participant) -> whether to challenge every action of theirs.
 FlagCheck = Callable[[str, Participant], bool]
@@ -90,14 +93,19 @@ class Challenges:
         """Let the action through, or raise ChallengeRequired / ChallengeInvalid /
         ChallengeReused. A solution sent is always checked, needed or not."""
         ids = (PREFIX, "count", activity_id, participant.id)
-        if solution is not None:
-            self.redeem(solution, activity_id, participant.id, idempotency_key)
-            self.counter.clear(self.item, *ids)
-            return
-        if self.flagged(activity_id, participant):
-            raise ChallengeRequired(self.issue(activity_id, participant.id))
-        if self.after > 0 and not self.counter.hit(self.item, *ids):
-            raise ChallengeRequired(self.issue(activity_id, participant.id))
+        try:
+            if solution is not None:
+                self.redeem(solution, activity_id, participant.id, idempotency_key)
+                self.counter.clear(self.item, *ids)
+                return
+            if self.flagged(activity_id, participant):
+                raise ChallengeRequired(self.issue(activity_id, participant.id))
+            if self.after > 0 and not self.counter.hit(self.item, *ids):
+                raise ChallengeRequired(self.issue(activity_id, participant.id))
+        except StorageError as exc:
+            # As the rate limits do: a Redis out of reach leaves the shop open, loudly. A
+            # solution sent is checked before anything is counted; only its spending is lost.
+            log.warning("challenge counts not kept: their storage failed: %s", exc)
 
     def issue(self, activity_id: str, participant_id: str) -> dict[str, Any]:
         """A new signed challenge, in the shape ALTCHA's widget reads."""
@@ -173,7 +181,8 @@ def init_challenges(app: Flask, storage: Storage | None = None) -> Challenges:
     settings = app.extensions["magic_cube"].settings
     challenges = Challenges(
         storage=storage if storage is not None else cast(
-            Storage, storage_from_string(storage_uri(settings.rate_limit_storage))),
+            Storage, storage_from_string(storage_uri(settings.rate_limit_storage),
+                                         wrap_exceptions=True)),
         hmac_key=hmac_key(str(app.config["SECRET_KEY"])),
         after=int(settings.challenge_after), window=int(settings.challenge_window),
         difficulty=int(settings.challenge_difficulty))
