@@ -7,7 +7,8 @@ random ids would make keys without end. A request without a valid token is count
 client address alone. Counters live in this process by default (api/counters.py) or in Redis
 (`rate_limit_storage=redis://…`) when several app processes must share them.
 
-The limits are parsed once and checked by one request hook of the limited blueprints: a poll
+Each limit counts per endpoint (an action, a heartbeat, a share; the activity's, the room's
+and the participant's own view). The limits are parsed once and checked by one request hook of the limited blueprints: a poll
 answered 304 is the most frequent request there is, and a general-purpose extension (limits
 declared per route, parsed and filtered on every request) cost it more than the poll itself.
 """
@@ -83,13 +84,16 @@ class Limits:
         the one the headers describe)."""
         out: list[Counted] = []
         key = participant_key()
+        # Each endpoint counts on its own: a shopper's draws, heartbeats and shares, or the
+        # polls of a page watching the activity, its room and itself, do not add up.
+        endpoint = request.endpoint or ""
         if key.startswith("p:"):
             if request.method == "GET":
-                out += [(item, (PREFIX, key, "polls")) for item in self.polls]
+                out += [(item, (PREFIX, key, f"{endpoint}:polls")) for item in self.polls]
             elif request.method == "POST":
-                out += [(item, (PREFIX, key, "actions")) for item in self.actions]
+                out += [(item, (PREFIX, key, f"{endpoint}:actions")) for item in self.actions]
         address = key if key.startswith("ip:") else ip_key()
-        out += [(item, (PREFIX, address, "ip")) for item in self.ip]
+        out += [(item, (PREFIX, address, f"{endpoint}:ip")) for item in self.ip]
         out.sort(key=lambda found: found[0].get_expiry())  # stable: the participant's first
         return out
 
