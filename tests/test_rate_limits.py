@@ -186,3 +186,16 @@ def test_a_limit_storage_out_of_reach_lets_shoppers_through_and_says_so(tmp_path
     assert [r.status_code for r in draws] == [200, 200]
     assert "X-RateLimit-Limit" not in draws[0].headers
     assert "rate limits not counted" in caplog.text
+
+
+def test_each_endpoint_counts_on_its_own(tmp_path, catalog):
+    # Three draws use up the draw budget, not the share's or the heartbeat's.
+    app = _app(tmp_path, catalog, rate_limit_actions="3/minute")
+    engine, merchant, activity = _lottery(app)
+    client = app.test_client()
+    amy = _token(engine, merchant, "amy")
+    base = f"/v1/activities/{activity}"
+    assert [client.post(f"{base}/actions/draw", headers=amy).status_code
+            for _ in range(4)] == [200, 200, 200, 429]
+    assert client.post(f"{base}/share", headers=amy, json={}).status_code == 200
+    assert client.post(f"{base}/heartbeat", headers=amy).status_code == 200
