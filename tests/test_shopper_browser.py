@@ -636,6 +636,8 @@ def test_a_friend_is_told_before_tapping_and_the_starter_hears_what_was_done(
     money = f"¥{cut // 100}.{cut % 100:02d}"
     assert said == (f"已帮好友砍掉 {money}" if lang == "zh"
                     else f"You cut {money} off your friend's price"), said
+    # Said aloud too: the live region takes the words a moment after the toast.
+    ben.locator("#mc-live", has_text=said).wait_for(state="attached")
     assert ben.locator("#mc-live").inner_text() == said
     # Helped: the button is off, saying why in the engine's words, before any tap.
     help_button = ben.locator("#mc-play button[data-action='help']")
