@@ -200,9 +200,16 @@ def writable(state: ActionState, scope: str, name: str | int | None) -> Any:
     scope still shared with the snapshot is copied first, and `name` is noted (None: a write
     that names no variable)."""
     if scope in state.owned:  # the common case first: activity or me, already copied
-        target: Any = state.data[scope]
-        key = scope
-    elif scope == "room" and state.room_owned:
+        if name is not None:  # (an owned scope has its set of names from `own`)
+            state.touched[scope].add(name if type(name) is str else str(name))
+        return state.data[scope]
+    key: str
+    if scope == "me" or scope == "activity":  # not copied yet: copy it now
+        target = state.own(scope)
+        if name is not None:
+            state.touched[scope].add(name if type(name) is str else str(name))
+        return target
+    if scope == "room" and state.room_owned:
         target = state.data["room"]
         key = "room"
     elif scope == "local":
@@ -449,6 +456,15 @@ def _add_constant(scope: str, name: str, step: int, general: Effect) -> Effect:
     """`add` of a whole number to a top-level variable without bounds (a counter's +1): the
     sum in place when the variable holds a whole number, else `general`."""
     def run(state: ActionState) -> None:
+        if scope in state.owned:  # `writable`'s common case, inline
+            target: Any = state.data[scope]
+            current = target.get(name)
+            if type(current) is int:
+                state.touched[scope].add(name)
+                target[name] = current + step
+                return
+            general(state)
+            return
         target = writable(state, scope, name)
         if type(target) is dict:
             current = target.get(name)
@@ -614,20 +630,16 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
         table = items(state.data)
         if not isinstance(table, list):
             raise Refused("rule_error", where, "items must be an array")
-        weights = [max(0, _int((it or {}).get(weight_key, 0) if isinstance(it, dict) else 0,
-                               where, "weight")) for it in table]
+        weights = _weights(table, weight_key, where)
         left = read(state, *stock) if stock else None
         if stock and (not isinstance(left, list) or len(left) != len(table)):
             raise Refused("rule_error", where, "stock must be an array as long as items")
-
-        def in_stock(i: int) -> bool:
-            return left is None or left[i] > 0
 
         chosen = -1
         if state.actor.never_wins:
             pass  # blocked as never winning: no roll, the miss below
         elif guarantee is not None and truthy(guarantee(state.data)):
-            pool = [i for i, wt in enumerate(weights) if wt > 0 and in_stock(i)]
+            pool = [i for i, wt in enumerate(weights) if wt > 0 and (left is None or left[i] > 0)]
             if pool:
                 roll = state.rng.below(sum(weights[i] for i in pool))
                 for i in pool:
@@ -641,7 +653,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                 roll = state.rng.below(scale)
                 for i, wt in enumerate(weights):
                     if roll < wt:
-                        chosen = i if in_stock(i) else -1
+                        chosen = i if left is None or left[i] > 0 else -1
                         break
                     roll -= wt
         if chosen >= 0:
@@ -650,6 +662,17 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
             missed = state.stored(miss)
             state.data["local"][name] = {**missed, "index": -1, "hit": False}
     return run
+
+
+def _weights(table: list[Any], key: str, where: str) -> list[int]:
+    """Each item's weight, at least 0 (a whole number as it is, without the general check)."""
+    out = []
+    for it in table:
+        weight = it.get(key, 0) if type(it) is dict else None
+        if type(weight) is not int:
+            weight = _int((it or {}).get(key, 0) if isinstance(it, dict) else 0, where, "weight")
+        out.append(weight if weight > 0 else 0)
+    return out
 
 
 def _won(state: ActionState, items: Callable[[Any], Any], won: Any, chosen: int,
