@@ -120,6 +120,7 @@ class Run:
         self._rates = dict(plan.assumptions.conversion)
         self._template = plan.template
         self._has_activity_timers = bool(plan.template.activity_timers)
+        self._participation = plan.participation
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
@@ -236,13 +237,14 @@ class Run:
         timers = self.plan.template.activity_timers
         if not timers:
             return
-        window = Window(self.plan.start, self.end, ended)
         if self._timer_inputs is not None:
             # Times that read nothing but the config and these activity variables stay put
             # while those do: asked again only when they change or the next time comes.
-            key = (ended, *[self.activity.get(name) for name in self._timer_inputs])
+            key = (ended, *map(self.activity.get, self._timer_inputs))
             if key == self._quiet and (self._quiet_until is None or self.now < self._quiet_until):
                 return
+        window = Window(self.plan.start, self.end, ended)
+        if self._timer_inputs is not None:
             coming = next_due(timers, self.config, self.activity, window, self.now,
                               self.plan.timezone)
             if coming is None or coming > self.now:
@@ -292,19 +294,21 @@ class Run:
         self.activity = outcome.activity
         if actor.id:  # an activity timer acts for nobody
             self.participants[actor.id] = outcome.participant
-        self.participants.update(outcome.others)  # written with `with`
+        if outcome.others:  # written with `with`
+            self.participants.update(outcome.others)
         if actor.kind != "timer":
             self.acted.add(actor.id)
-        if action in self.plan.participation:
+        if action in self._participation:
             result.participations += 1
-        room = outcome.room.room if outcome.room is not None else None
-        if room is not None and outcome.room is not None:
+        change = outcome.room
+        room = change.room if change is not None else None
+        if room is not None and change is not None:
             self.rooms[room.id] = room
-            if outcome.room.created:
+            if change.created:
                 result.rooms_started += 1
                 for name, due in room.timers.items():
                     self._push(due, _TIMER, Run._fire, (room.id, name, due))
-            if outcome.room.status_changed and room.status == "succeeded":
+            if change.status_changed and room.status == "succeeded":
                 result.rooms_completed += 1
         for event in outcome.events:
             self._count(event, room)

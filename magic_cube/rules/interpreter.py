@@ -337,23 +337,26 @@ def _check_types(template: CompiledTemplate, state: ActionState) -> None:
     """Check the declared type of every variable the effects wrote (initial and reset
     values were checked as they were made)."""
     touched = state.touched
-    if not any(touched.values()):
+    if not touched:
         return
     plain = template.plain_types
     if not plain:
         plain.update((scope, {name: _PLAIN.get(decl.type) for name, decl in decls.items()})
                      for scope, decls in template.state.items())
-    activity, participant = plain.get("activity", {}), plain.get("participant", {})
-    _check_scope(template.state["activity"], activity, touched.get("activity"),
-                 state.data["activity"])
-    _check_scope(template.state["participant"], participant, touched.get("me"),
-                 state.data["me"])
+    names = touched.get("activity")
+    if names:
+        _check_scope(template.state["activity"], plain.get("activity", {}), names,
+                     state.data["activity"])
+    names = touched.get("me")
+    if names:
+        _check_scope(template.state["participant"], plain.get("participant", {}), names,
+                     state.data["me"])
     if state.room is not None:
         _check_scope(template.state["room"], plain.get("room", {}), touched.get("room"),
                      state.room.state)
     for pid, other in state.others.items():
-        _check_scope(template.state["participant"], participant, touched.get(f"p:{pid}"),
-                     other)
+        _check_scope(template.state["participant"], plain.get("participant", {}),
+                     touched.get(f"p:{pid}"), other)
 
 
 _ABSENT: Any = object()
@@ -363,10 +366,11 @@ def _check_scope(decls: dict[str, VarDecl], plain: dict[str, Any], names: set[st
                  values: dict[str, Any] | None) -> None:
     if not names or values is None:
         return
+    get = values.get
     for name in names:
-        value = values.get(name, _ABSENT)
+        value = get(name, _ABSENT)
         # (an undeclared name: _ABSENT, never a value's type)
-        if value is not _ABSENT and type(value) is not plain.get(name, _ABSENT) \
+        if type(value) is not plain.get(name, _ABSENT) and value is not _ABSENT \
                 and name in plain:
             break
     else:
