@@ -151,6 +151,38 @@ def test_add_with_clamp_keeps_the_result_within_bounds(value: int, expected: int
     assert accepted(perform(t, snapshot(t))).activity["n"] == expected
 
 
+@pytest.mark.parametrize("scope", ["activity", "me"])
+@pytest.mark.parametrize(("start", "step", "bounds"), [
+    (1, -2, {"min": 0}), (1, -1, {"min": 0}), (4, 2, {"max": 5}), (-3, 1, {"min": None}),
+    (1, -9, {"min": 0, "max": 5, "clamp": True}), (1, 9, {"min": 0, "max": 5, "clamp": True}),
+    (1.5, -1, {"min": 0}), (None, 1, {"max": 0, "error": "too_many"}),
+])
+def test_add_within_constant_bounds_does_what_bounds_read_from_the_config_do(
+        scope: str, start: Any, step: int, bounds: dict[str, Any]) -> None:
+    # (constant bounds take a shorter path: its refusals and sums must be the same)
+    read = {key: {"var": f"config.{key}"} if key in ("min", "max") else value
+            for key, value in bounds.items()}
+    decl = {"type": "number", "initial": 0}
+    state = {"activity": {"n": decl}} if scope == "activity" else {"participant": {"n": decl}}
+    outcomes = []
+    for body in (bounds, read):
+        t = one([{"add": {"path": f"{scope}.n", "value": step, **body}}], state=state)
+        snap = snapshot(t, {k: v for k, v in bounds.items() if k in ("min", "max")})
+        if scope == "activity":
+            snap.activity = {**snap.activity, "n": start}
+        else:
+            snap.participant = {"n": start, DAY_KEY: "2026-11-11"}
+        outcomes.append(perform(t, snap))
+    constant, from_config = outcomes
+    assert type(constant) is type(from_config)
+    if isinstance(constant, Rejection):
+        assert constant == from_config
+    else:
+        assert isinstance(from_config, Outcome)
+        assert (constant.activity, constant.participant) == \
+            (from_config.activity, from_config.participant)
+
+
 def test_add_of_a_non_number_is_a_rule_error() -> None:
     t = one([{"add": {"path": "activity.n", "value": "3"}}], state={"activity": {"n": INT}})
     refused(perform(t, snapshot(t)), "rule_error")

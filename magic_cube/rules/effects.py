@@ -431,6 +431,12 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
         general = _add_top(scope, keys[0], bounded, where)
         if lo is None and hi is None and type(step) is int:
             return _add_constant(scope, keys[0], step, general)
+        low = constant_value(lo) if lo is not None else None
+        high = constant_value(hi) if hi is not None else None
+        if type(step) is int and (lo is None or type(low) is int) \
+                and (hi is None or type(high) is int):
+            return _add_bounded(scope, keys[0], step, Bounds(low, high, clamp, error, where),
+                                general)
         return general
 
     def run(state: ActionState) -> None:
@@ -470,6 +476,45 @@ def _add_constant(scope: str, name: str, step: int, general: Effect) -> Effect:
             current = target.get(name)
             if type(current) is int:
                 target[name] = current + step
+                return
+        general(state)
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Constant whole-number bounds of an `add` (None: none), and what going past them does."""
+
+    low: int | None
+    high: int | None
+    clamp: bool
+    error: str
+    where: str
+
+    def apply(self, result: int) -> int:
+        """`bounded`'s checks, for a whole number and constant bounds."""
+        low, high = self.low, self.high
+        if low is not None and result < low:
+            if not self.clamp:
+                raise Refused(self.error, self.where, f"{result} is below {low}")
+            result = low
+        if high is not None and result > high:
+            if not self.clamp:
+                raise Refused(self.error, self.where, f"{result} is above {high}")
+            result = high
+        return result
+
+
+def _add_bounded(scope: str, name: str, step: int, bounds: Bounds, general: Effect) -> Effect:
+    """`add` of a whole number within constant whole-number bounds (a stock's -1, at least 0)
+    to a top-level variable: worked out in place when it holds a whole number, else
+    `general`."""
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, name)
+        if type(target) is dict:
+            current = target.get(name)
+            if type(current) is int:
+                target[name] = bounds.apply(current + step)
                 return
         general(state)
     return run
