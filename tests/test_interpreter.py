@@ -183,6 +183,25 @@ def test_add_within_constant_bounds_does_what_bounds_read_from_the_config_do(
             (from_config.activity, from_config.participant)
 
 
+@pytest.mark.parametrize(("declared", "stored", "effect", "ok"), [
+    ("integer", 2, {"add": {"path": "me.n", "value": 1}}, True),
+    ("string", 2, {"add": {"path": "me.n", "value": 1}}, False),  # (a stored value gone wrong)
+    ("integer", 2.5, {"add": {"path": "me.n", "value": 1, "min": 0}}, False),
+    ("number", 2.5, {"add": {"path": "me.n", "value": 1}}, True),
+    ("string", "a", {"set": {"path": "me.n", "value": 1}}, False),
+    ("array", [1], {"append": {"path": "me.n", "value": 2}}, True),
+    ("object", {}, {"append": {"path": "me.n", "value": 2}}, False),
+])
+def test_what_an_effect_writes_is_checked_against_its_declared_type(
+        declared: str, stored: Any, effect: dict[str, Any], ok: bool) -> None:
+    t = one([effect], state={"participant": {"n": {"type": declared, "initial": None}}})
+    outcome = perform(t, snapshot(t, me={"n": stored, DAY_KEY: "2026-11-11"}))
+    if ok:
+        accepted(outcome)
+    else:
+        refused(outcome, "rule_error")
+
+
 def test_add_of_a_non_number_is_a_rule_error() -> None:
     t = one([{"add": {"path": "activity.n", "value": "3"}}], state={"activity": {"n": INT}})
     refused(perform(t, snapshot(t)), "rule_error")

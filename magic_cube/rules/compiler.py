@@ -231,6 +231,11 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     def ex(rule: Any, path: str) -> Expr:
         return expr(rule, path, definitions)
 
+    # Effects that write what is known to be of its variable's declared type need not note
+    # it for the interpreter's check (effects.declared_type).
+    ex.declared = {scope: {name: decl.get("type") for name, decl in decls.items()}  # type: ignore[attr-defined]
+                   for scope, decls in doc.get("state", {}).items() if isinstance(decls, dict)}
+
     def ex_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
         return [(key, ex(value, f"{path}.{key}")) for key, value in mapping.items()]
 

@@ -242,6 +242,25 @@ def _unowned(state: ActionState, scope: str) -> tuple[Any, str]:
 Effect = Callable[[ActionState], None]
 Compile = Callable[[Any, str], Callable[[Any], Any]]
 
+# The scope of the declarations a path's scope names (`them`, `local`: none looked up).
+_DECLARED_IN = {"activity": "activity", "me": "participant", "room": "room"}
+
+
+def declared_type(expr: Compile, scope: str, name: str) -> str | None:
+    """The declared type of variable `name` of `scope`, when the compiler tells (as the
+    `declared` attribute of `expr`: scope -> {name: type}); None when it does not."""
+    declared = getattr(expr, "declared", None)
+    if declared is None or scope not in _DECLARED_IN:
+        return None
+    decl_type: str | None = declared.get(_DECLARED_IN[scope], {}).get(name)
+    return decl_type
+
+
+def _kept_whole(expr: Compile, scope: str, name: str) -> bool:
+    """Whether a whole number written to `name` is its declared type as it is (the
+    interpreter's check of what an action wrote would pass it unchanged: not noted)."""
+    return declared_type(expr, scope, name) in ("integer", "number")
+
 
 def room_info(room: Room | None, viewer: str, members: bool = True) -> dict[str, Any]:
     """What expressions read as `room_info`; `members: False` leaves out the member list
@@ -382,6 +401,9 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     name = _top_name(body)
     if name is not None:
         scope = split_path(body["path"])[0]
+        whole = constant_value(value)
+        if type(whole) is int and _kept_whole(expr, scope, name):
+            return _set_whole(scope, name, whole, where)
 
         def run_top(state: ActionState) -> None:
             new = state.stored(value)
@@ -398,6 +420,18 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
             write(state, scope, keys, state.stored(value), where)
         else:  # only `local` (validated) is replaced wholesale
             state.data[scope] = state.stored(value)
+    return run
+
+
+def _set_whole(scope: str, name: str, whole: int, where: str) -> Effect:
+    """`set` of a constant whole number to a variable declared a number: not noted for the
+    check of what was written, which it passes as it is."""
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, None)
+        if type(target) is dict:
+            target[name] = whole
+        else:
+            _write_in(target, [name], whole, where)
     return run
 
 
@@ -429,14 +463,15 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     if "key" not in body and len(keys) == 1 and isinstance(keys[0], str):
         step = constant_value(value)
         general = _add_top(scope, keys[0], bounded, where)
+        noted = not _kept_whole(expr, scope, keys[0])
         if lo is None and hi is None and type(step) is int:
-            return _add_constant(scope, keys[0], step, general)
+            return _add_constant(scope, keys[0], step, general, noted)
         low = constant_value(lo) if lo is not None else None
         high = constant_value(hi) if hi is not None else None
         if type(step) is int and (lo is None or type(low) is int) \
                 and (hi is None or type(high) is int):
             return _add_bounded(scope, keys[0], step, Bounds(low, high, clamp, error, where),
-                                general)
+                                general, noted)
         return general
 
     def run(state: ActionState) -> None:
@@ -458,20 +493,25 @@ def _add_top(scope: str, name: str, bounded: Callable[[ActionState, Any], int | 
     return run
 
 
-def _add_constant(scope: str, name: str, step: int, general: Effect) -> Effect:
+def _add_constant(scope: str, name: str, step: int, general: Effect,
+                  noted: bool = True) -> Effect:
     """`add` of a whole number to a top-level variable without bounds (a counter's +1): the
-    sum in place when the variable holds a whole number, else `general`."""
+    sum in place when the variable holds a whole number, else `general`. `noted`: as for
+    `_add_bounded`."""
+    write_name = name if noted else None
+
     def run(state: ActionState) -> None:
         if scope in state.owned:  # `writable`'s common case, inline
             target: Any = state.data[scope]
             current = target.get(name)
             if type(current) is int:
-                state.touched[scope].add(name)
+                if noted:
+                    state.touched[scope].add(name)
                 target[name] = current + step
                 return
             general(state)
             return
-        target = writable(state, scope, name)
+        target = writable(state, scope, write_name)
         if type(target) is dict:
             current = target.get(name)
             if type(current) is int:
@@ -505,12 +545,16 @@ class Bounds:
         return result
 
 
-def _add_bounded(scope: str, name: str, step: int, bounds: Bounds, general: Effect) -> Effect:
+def _add_bounded(scope: str, name: str, step: int, bounds: Bounds, general: Effect,
+                 noted: bool = True) -> Effect:
     """`add` of a whole number within constant whole-number bounds (a stock's -1, at least 0)
     to a top-level variable: worked out in place when it holds a whole number, else
-    `general`."""
+    `general`. `noted: False` for a variable declared a number: a whole number written to it
+    needs no check."""
+    write_name = name if noted else None
+
     def run(state: ActionState) -> None:
-        target = writable(state, scope, name)
+        target = writable(state, scope, write_name)
         if type(target) is dict:
             current = target.get(name)
             if type(current) is int:
@@ -539,10 +583,14 @@ def _top_name(body: dict) -> str | None:
 def _append(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
+    name = _top_name(body)
+    # An append to a variable declared an array leaves it an array (a new one if it had
+    # none): not noted for the check of what was written.
+    noted = name is None or declared_type(expr, split_path(body["path"])[0], name) != "array"
 
     def run(state: ActionState) -> None:
         scope, keys = path(state)
-        target = writable(state, scope, keys[0])
+        target = writable(state, scope, keys[0] if noted else None)
         current = target.get(keys[0]) if type(target) is dict and len(keys) == 1 \
             and type(keys[0]) is str else _read_in(target, keys)
         if current is None:
@@ -667,6 +715,9 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     weight_key = body.get("weight", "weight")
     out_of = expr(body["out_of"], f"{where}.out_of") if "out_of" in body else None
     stock = split_path(body["stock"]) if "stock" in body else None
+    # Taking one off an item of a variable declared an array leaves it an array: not noted.
+    stock_noted = not (stock is not None and len(stock[1]) == 1 and type(stock[1][0]) is str
+                       and declared_type(expr, stock[0], stock[1][0]) == "array")
     miss = _fields(body.get("miss", {}), f"{where}.miss", expr)
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
@@ -702,7 +753,8 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                         break
                     roll -= wt
         if chosen >= 0:
-            state.data["local"][name] = _won(state, items, table[chosen], chosen, stock)
+            state.data["local"][name] = _won(state, items, table[chosen], chosen, stock,
+                                             stock_noted)
         else:
             missed = state.stored(miss)
             state.data["local"][name] = {**missed, "index": -1, "hit": False}
@@ -721,14 +773,15 @@ def _weights(table: list[Any], key: str, where: str) -> list[int]:
 
 
 def _won(state: ActionState, items: Callable[[Any], Any], won: Any, chosen: int,
-         stock: tuple[str, list[str | int]] | None) -> dict[str, Any]:
-    """What a draw binds for item `chosen`, its stock (if any) taken down by one."""
+         stock: tuple[str, list[str | int]] | None, noted: bool = True) -> dict[str, Any]:
+    """What a draw binds for item `chosen`, its stock (if any) taken down by one (`noted`:
+    its variable noted for the check of what was written)."""
     if type(won) is dict and state.shares_any(won.values()):
         state.own_all()
         won = items(state.data)[chosen]  # pure: the same item, from the copies
     if stock is not None:
         scope, keys = stock
-        _read_in(writable(state, scope, keys[0] if keys else None), keys)[chosen] -= 1
+        _read_in(writable(state, scope, keys[0] if keys and noted else None), keys)[chosen] -= 1
     return {**won, "index": chosen, "hit": True}
 
 
