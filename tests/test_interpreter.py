@@ -189,6 +189,10 @@ def test_add_within_constant_bounds_does_what_bounds_read_from_the_config_do(
     ("integer", 2.5, {"add": {"path": "me.n", "value": 1, "min": 0}}, False),
     ("number", 2.5, {"add": {"path": "me.n", "value": 1}}, True),
     ("string", "a", {"set": {"path": "me.n", "value": 1}}, False),
+    ("boolean", False, {"set": {"path": "me.n", "value": True}}, True),
+    ("integer", 1, {"set": {"path": "me.n", "value": True}}, False),
+    ("null", None, {"set": {"path": "me.n", "value": "x"}}, False),
+    ("string", "a", {"set": {"path": "me.n", "value": "b"}}, True),
     ("array", [1], {"append": {"path": "me.n", "value": 2}}, True),
     ("object", {}, {"append": {"path": "me.n", "value": 2}}, False),
 ])

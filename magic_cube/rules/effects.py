@@ -262,6 +262,16 @@ def _kept_whole(expr: Compile, scope: str, name: str) -> bool:
     return declared_type(expr, scope, name) in ("integer", "number")
 
 
+# The declared types a constant of each type is, as it is.
+_CONSTANT_TYPES: dict[type, tuple[str, ...]] = {
+    int: ("integer", "number"), bool: ("boolean",), str: ("string",), type(None): ("null",)}
+
+
+def _kept(expr: Compile, scope: str, name: str, constant: Any) -> bool:
+    """Whether `constant` written to `name` is its declared type as it is."""
+    return declared_type(expr, scope, name) in _CONSTANT_TYPES.get(type(constant), ())
+
+
 def room_info(room: Room | None, viewer: str, members: bool = True) -> dict[str, Any]:
     """What expressions read as `room_info`; `members: False` leaves out the member list
     (for templates whose rules never read it)."""
@@ -401,9 +411,9 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     name = _top_name(body)
     if name is not None:
         scope = split_path(body["path"])[0]
-        whole = constant_value(value)
-        if type(whole) is int and _kept_whole(expr, scope, name):
-            return _set_whole(scope, name, whole, where)
+        constant = constant_value(value)
+        if _kept(expr, scope, name, constant):
+            return _set_constant(scope, name, constant, where)
 
         def run_top(state: ActionState) -> None:
             new = state.stored(value)
@@ -423,15 +433,15 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     return run
 
 
-def _set_whole(scope: str, name: str, whole: int, where: str) -> Effect:
-    """`set` of a constant whole number to a variable declared a number: not noted for the
+def _set_constant(scope: str, name: str, constant: Any, where: str) -> Effect:
+    """`set` of a constant of its variable's declared type (`_kept`): not noted for the
     check of what was written, which it passes as it is."""
     def run(state: ActionState) -> None:
         target = writable(state, scope, None)
         if type(target) is dict:
-            target[name] = whole
+            target[name] = constant
         else:
-            _write_in(target, [name], whole, where)
+            _write_in(target, [name], constant, where)
     return run
 
 
