@@ -19,7 +19,8 @@ from typing import Any
 from magic_cube.catalog.tables import row_names
 from magic_cube.forecast.assumptions import Assumptions
 from magic_cube.rules.compiler import CompiledTemplate
-from magic_cube.rules.interpreter import initial_activity_state, run
+from magic_cube.rules.interpreter import initial_activity_state, run, run_in_zone
+from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
 from magic_cube.rules.timers import (
@@ -121,6 +122,7 @@ class Run:
         self._template = plan.template
         self._has_activity_timers = bool(plan.template.activity_timers)
         self._participation = plan.participation
+        self._zoned = False  # whether the plan's time zone is entered (`play`)
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
@@ -175,6 +177,15 @@ class Run:
 
     def play(self, deadline: float | None = None) -> RunResult:
         """Play the run to its end; `OutOfTime` once `time.monotonic()` passes `deadline`."""
+        # The activity's time zone is entered once for the whole run, not at every action.
+        with in_zone(self.plan.timezone):
+            self._zoned = True
+            try:
+                return self._play(deadline)
+            finally:
+                self._zoned = False
+
+    def _play(self, deadline: float | None) -> RunResult:
         days = self.plan.assumptions.days
         # Each day's visitors are queued when the day opens, not all at the start: the queue
         # holds one day of them, and a run too big for its deadline stops within it.
@@ -279,8 +290,8 @@ class Run:
                             self.rooms.get(room_id) if room_id else None, self.plan.timezone,
                             participants.get)
         rng = Rng(self.seed, action_label("forecast", actor.id, seq))
-        outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
-                      f"r{seq}")
+        outcome = (run_in_zone if self._zoned else run)(
+            self._template, action, snapshot, actor, params, self.now, rng, f"r{seq}")
         if isinstance(outcome, Rejection):
             refusals = self.result.refusals
             refusals[outcome.error] = refusals.get(outcome.error, 0) + 1

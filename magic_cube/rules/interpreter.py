@@ -15,7 +15,7 @@ from typing import Any
 from magic_cube.errors import quoting
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
-from magic_cube.rules.effects import ActionState, fresh, room_info, run_effects
+from magic_cube.rules.effects import ActionState, fresh, room_info
 from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.jsonlogic.closures import constant_value
@@ -57,6 +57,14 @@ def run(
         leave_zone(previous)
 
 
+def run_in_zone(template: CompiledTemplate, action_name: str, snapshot: Snapshot,
+                actor: Actor, params: dict[str, Any] | None, now: int, rng: Rng,
+                new_room_id: str | None = None) -> Outcome | Rejection:
+    """`run`, for a caller that has entered `snapshot.timezone` itself (`in_zone` around many
+    actions of one activity, as a forecast run does)."""
+    return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id)
+
+
 def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor: Actor,
          params: dict[str, Any] | None, now: int, rng: Rng,
          new_room_id: str | None) -> Outcome | Rejection:
@@ -66,7 +74,7 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
     if actor.kind != action.by:
         return Rejection("not_allowed", detail=f"{action_name} is performed by {action.by}")
     params = {} if params is None else params
-    errors = _params_errors(action, params)
+    errors = [] if params == {} and action.empty_params_ok else _params_errors(action, params)
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path)
@@ -86,8 +94,10 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
             passed = guard.rule(state.data)
             if passed is not True and (passed is False or not truthy(passed)):
                 return Rejection(guard.error, guard.where)
-        run_effects(action.effects, state)
-        _check_types(template, state)
+        for effect in action.effects:  # (run_effects, inline: once per action)
+            effect(state)
+        if state.touched:
+            _check_types(template, state)
         result = {key: value(state.data) for key, value in action.result}
     except Refused as refusal:
         return Rejection(refusal.error, refusal.where, refusal.detail)
@@ -161,13 +171,16 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         "config": snapshot.config,
         "activity": snapshot.activity,  # copied on the first write (ActionState.own)
         "me": snapshot.participant,
-        "actor": actor_info(actor),
+        "actor": {"id": actor.id, "kind": actor.kind, "first_time": actor.first_time,
+                  "new_to_activity": actor.new_to_activity, "inviter": actor.inviter,
+                  "invited": actor.inviter is not None, "generation": actor.generation,
+                  "never_wins": actor.never_wins},  # (actor_info, inline: once per action)
         "params": params,
         "local": {},
         "now": now,
         "today": today,
         "room": room.state if room else {},
-        "room_info": room_info(room, actor.id, action.room_info_members),
+        "room_info": room_info(room, actor.id, action.room_info_members) if room else {},
     }
     state = ActionState(data, actor, rng, now, new_room_id if action.room == "none" else None,
                         room, action.room_info_members)
