@@ -185,8 +185,7 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
     state = ActionState(data, actor, rng, now, new_room_id if action.room == "none" else None,
                         room, action.room_info_members)
     if data["activity"].get(DAY_KEY) != today:
-        # A reset's initial values may read any scope: as if all were copied up front.
-        state.own_all()
+        _own_for_reset(state, template, "activity", "activity")
         reset_daily(template.state["activity"], data["activity"], data, today)
     if data["me"] is None:
         me = _initial(state, template, "participant")
@@ -194,12 +193,36 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         state.touched["me"] = set()
         data["me"] = {**me, DAY_KEY: today}
     elif data["me"].get(DAY_KEY) != today:
-        state.own_all()
+        _own_for_reset(state, template, "participant", "me")
         reset_daily(template.state["participant"], data["me"], data, today)
     state.open_room = lambda opening, new_room: _open_room(template, opening, new_room)
     state.load_other = lambda acting, pid, create: _load_other(template, snapshot, acting, pid,
                                                                create)
     return state
+
+
+def _own_for_reset(state: ActionState, template: CompiledTemplate, scope: str, key: str) -> None:
+    """Copy what a new period's reset of `scope` (under `key` in the data) writes. A reset's
+    initial values may read any scope: then as if all were copied up front; when each is a
+    constant or a literal (reading nothing), only the scope itself."""
+    plans = template.initial_plans
+    reads = plans.get(f"reset:{scope}")
+    if reads is None:
+        reads = plans[f"reset:{scope}"] = any(
+            decl.reset is not None and not _reads_nothing(decl.initial)
+            for decl in template.state[scope].values())
+    if reads:
+        state.own_all()
+    else:
+        state.own(key)
+
+
+def _reads_nothing(initial: Any) -> bool:
+    """Whether an initial value is a constant scalar or a literal built anew each time."""
+    return type(constant_value(initial)) in _SCALAR_TYPES or fresh(initial)
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
 def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionState, pid: str,
