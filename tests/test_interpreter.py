@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
-from magic_cube.rules.compiler import CompiledTemplate, compile_template
+from magic_cube.rules.compiler import CompiledTemplate, cannot_raise, compile_template
 from magic_cube.rules.interpreter import (
     DAY_KEY,
     initial_activity_state,
     mask_name,
     render_view,
     run,
+    run_in_zone,
 )
+from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Member, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng
 from magic_cube.rules.sim import Simulation
@@ -870,3 +872,28 @@ def test_built_in_views_never_show_other_participants_ids(template_id: str) -> N
             shown = json.dumps(sim.view(scope, viewer, room=room), ensure_ascii=False)
             leaked = {pid for pid in everyone - {viewer} if pid in shown}
             assert not leaked, f"{scope} view of {viewer} shows {leaked}: {shown}"
+
+
+@pytest.mark.parametrize(("rule", "pure"), [
+    ({"var": "room.price"}, True), ({"var": ["params.reason", ""]}, True), (3, True),
+    ({"if": [{"var": "local.hit"}, {"var": "local.name"}, "none"]}, True),
+    ({"!": {"var": "me.done"}}, True), ([{"var": "a"}, 1], True),
+    ({"-": [{"var": "a"}, 1]}, False), ({"var": {"cat": ["a", "b"]}}, False),
+    ({"==": [{"var": "a"}, 1]}, False), ({"def": "x"}, False),
+])
+def test_a_result_of_reads_and_ifs_is_known_never_to_raise(rule: Any, pure: bool) -> None:
+    assert cannot_raise(rule) is pure
+
+
+def test_an_outcome_without_its_result_is_otherwise_the_same() -> None:
+    for result, kept in (({"n": {"var": "activity.n"}}, False),
+                         ({"n": {"+": [{"var": "activity.n"}, 1]}}, True)):
+        t = one([{"add": {"path": "activity.n", "value": 2}}], result=result,
+                state={"activity": {"n": INT}})
+        full = accepted(perform(t, snapshot(t)))
+        with in_zone("Asia/Shanghai"):
+            bare = accepted(run_in_zone(t, "act", snapshot(t), Actor("amy"), None, NOW,
+                                        Rng("seed", "a1/amy/1"), "r1", with_result=False))
+        assert bare.result == (full.result if kept else {})
+        bare.result = full.result
+        assert bare == full

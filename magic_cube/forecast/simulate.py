@@ -290,8 +290,12 @@ class Run:
                             self.rooms.get(room_id) if room_id else None, self.plan.timezone,
                             participants.get)
         rng = Rng(self.seed, action_label("forecast", actor.id, seq))
-        outcome = (run_in_zone if self._zoned else run)(
-            self._template, action, snapshot, actor, params, self.now, rng, f"r{seq}")
+        if self._zoned:  # (a forecast reads no action's result)
+            outcome = run_in_zone(self._template, action, snapshot, actor, params, self.now,
+                                  rng, f"r{seq}", with_result=False)
+        else:
+            outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
+                          f"r{seq}")
         if isinstance(outcome, Rejection):
             refusals = self.result.refusals
             refusals[outcome.error] = refusals.get(outcome.error, 0) + 1

@@ -59,15 +59,18 @@ def run(
 
 def run_in_zone(template: CompiledTemplate, action_name: str, snapshot: Snapshot,
                 actor: Actor, params: dict[str, Any] | None, now: int, rng: Rng,
-                new_room_id: str | None = None) -> Outcome | Rejection:
+                new_room_id: str | None = None, with_result: bool = True
+                ) -> Outcome | Rejection:
     """`run`, for a caller that has entered `snapshot.timezone` itself (`in_zone` around many
-    actions of one activity, as a forecast run does)."""
-    return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id)
+    actions of one activity, as a forecast run does). `with_result: False`: the outcome's
+    `result` may be left empty where working it out could not have refused the action."""
+    return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id,
+                with_result)
 
 
 def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor: Actor,
          params: dict[str, Any] | None, now: int, rng: Rng,
-         new_room_id: str | None) -> Outcome | Rejection:
+         new_room_id: str | None, with_result: bool = True) -> Outcome | Rejection:
     action = template.actions.get(action_name)
     if action is None:
         return Rejection("unknown_action", detail=action_name)
@@ -98,7 +101,8 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
             effect(state)
         if state.touched:
             _check_types(template, state)
-        result = {key: value(state.data) for key, value in action.result}
+        result = {key: value(state.data) for key, value in action.result} \
+            if with_result or not action.result_pure else {}
     except Refused as refusal:
         return Rejection(refusal.error, refusal.where, refusal.detail)
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
