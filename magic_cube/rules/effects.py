@@ -396,8 +396,29 @@ def _value(body: dict, where: str, expr: Compile) -> Callable[[Any], Any]:
     """`value: E`, or `object: {K: E}` to build an object (JsonLogic has no object literal)."""
     if "object" in body:
         fields = [(k, expr(v, f"{where}.object.{k}")) for k, v in body["object"].items()]
-        return _built(lambda data: {k: f(data) for k, f in fields})
+        return _built(_object(fields))
     return expr(body["value"], f"{where}.value")
+
+
+def _object(fields: list[tuple[str, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+    """What builds the object `{k: f(data)}` for `fields`, in their order: for up to four
+    keys a dict display (no comprehension to set up at each call: emitted events' data)."""
+    n = len(fields)
+    if n == 0:
+        return lambda data: {}
+    if n == 1:
+        (k0, f0), = fields
+        return lambda data: {k0: f0(data)}
+    if n == 2:
+        (k0, f0), (k1, f1) = fields
+        return lambda data: {k0: f0(data), k1: f1(data)}
+    if n == 3:
+        (k0, f0), (k1, f1), (k2, f2) = fields
+        return lambda data: {k0: f0(data), k1: f1(data), k2: f2(data)}
+    if n == 4:
+        (k0, f0), (k1, f1), (k2, f2), (k3, f3) = fields
+        return lambda data: {k0: f0(data), k1: f1(data), k2: f2(data), k3: f3(data)}
+    return lambda data: {k: f(data) for k, f in fields}
 
 
 def _built(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -655,7 +676,7 @@ def _data(body: dict, where: str, expr: Compile) -> Callable[[Any], dict[str, An
 
 def _fields(spec: dict[str, Any], where: str, expr: Compile) -> Callable[[Any], dict[str, Any]]:
     fields = [(k, expr(v, f"{where}.{k}")) for k, v in spec.items()]
-    return _built(lambda data: {k: f(data) for k, f in fields})
+    return _built(_object(fields))
 
 
 def _create_room(body: dict, where: str, expr: Compile) -> Effect:
