@@ -123,6 +123,8 @@ class Run:
         self._has_activity_timers = bool(plan.template.activity_timers)
         self._participation = plan.participation
         self._zoned = False  # whether the plan's time zone is entered (`play`)
+        self._timezone = plan.timezone
+        self._stored = self.participants.get  # (the same dict for the whole run)
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
@@ -285,10 +287,10 @@ class Run:
                  room_id: str | None) -> Outcome | Rejection:
         self.seq = seq = self.seq + 1
         self.result.actions += 1
-        participants = self.participants
-        snapshot = Snapshot("forecast", self.config, self.activity, participants.get(actor.id),
-                            self.rooms.get(room_id) if room_id else None, self.plan.timezone,
-                            participants.get)
+        stored = self._stored
+        snapshot = Snapshot("forecast", self.config, self.activity, stored(actor.id),
+                            self.rooms.get(room_id) if room_id else None, self._timezone,
+                            stored)
         rng = Rng(self.seed, action_label("forecast", actor.id, seq))
         if self._zoned:  # (a forecast reads no action's result)
             outcome = run_in_zone(self._template, action, snapshot, actor, params, self.now,
