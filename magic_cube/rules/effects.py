@@ -56,6 +56,7 @@ class ActionState:
     # Scopes (`activity`, `me`) already copied for writing, and whether the room is.
     owned: set[str] = field(default_factory=set)
     room_owned: bool = False
+    members_owned: bool = False  # whether the room's members are copied (`own_members`)
     # Top-level variables written, by scope key ("activity", "me", "room", "p:" + id): only
     # these need their declared types checked after the effects.
     touched: dict[str, set[str]] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class ActionState:
         self.load_other = None
         self.owned = set()
         self.room_owned = False
+        self.members_owned = False
         self.touched = {}
         self.them = None
         self.room_members_info = room_members_info
@@ -101,32 +103,51 @@ class ActionState:
         return value
 
     def own_room(self) -> Room:
+        """The room, copied on first use for writing: its state, timers and list of members,
+        but not the members themselves, which no effect writes (`own_members`)."""
         room = self.room
         assert room is not None
         if self.room_owned:
             return room
         self.room_owned = True
         self.touched["room"] = set()
-        copy = self.room = room.clone()
+        copy = self.room = Room(room.id, room.status, room.initiator, room.capacity,
+                                room.opened_at, clone(room.state), list(room.members),
+                                dict(room.timers), room.closed_at)
         self.data["room"] = copy.state
+        return copy
+
+    def own_members(self) -> None:
+        """Copy the members the room had (their data may be written through a value shared
+        with it, as `own_all` allows); those who joined in this action are its own."""
+        if self.members_owned or self.room is None:
+            return
+        self.members_owned = True
+        room = self.own_room()
+        before = room.members
+        room.members = [m if any(m is j for j in self.joined) else
+                        Member(m.participant, m.role, m.joined_at, clone(m.data), m.display_name)
+                        for m in before]
         # room_info stays the same object; only its members' data now name the copies.
         listed = self.data["room_info"].get("members")
         if listed:
-            copies = {id(old.data): new.data for old, new in zip(room.members, copy.members,
-                                                                  strict=True)}
+            copies = {id(old.data): new.data for old, new in zip(before, room.members,
+                                                                  strict=True)
+                      if old is not new}
             for entry in listed:
                 if type(entry) is dict and id(entry.get("data")) in copies:
                     entry["data"] = copies[id(entry["data"])]
-        return copy
 
     def own_all(self) -> None:
         self.own("activity")
         self.own("me")
         if self.room is not None:
             self.own_room()
+            self.own_members()
 
     def all_owned(self) -> bool:
-        return len(self.owned) == 2 and (self.room_owned or self.room is None)
+        return len(self.owned) == 2 and (self.room is None
+                                         or self.room_owned and self.members_owned)
 
     def shares(self, value: Any) -> bool:
         """Whether `value` is or holds a container of a scope not yet copied."""
@@ -136,10 +157,13 @@ class ActionState:
         for scope in ("activity", "me"):
             if scope not in self.owned:
                 _ids(self.data[scope], shared)
-        if self.room is not None and not self.room_owned:
-            _ids(self.room.state, shared)
-            for member in self.room.members:
-                _ids(member.data, shared)
+        if self.room is not None:
+            if not self.room_owned:
+                _ids(self.room.state, shared)
+            if not self.members_owned:
+                for member in self.room.members:
+                    if not any(member is j for j in self.joined):
+                        _ids(member.data, shared)
         return _holds(value, shared)
 
     def shares_any(self, values: Iterable[Any]) -> bool:
@@ -693,7 +717,7 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
         state.room = Room(id=state.new_room_id, status="open", initiator=state.actor.id,
                           capacity=cap, opened_at=state.now, state={}, members=[member],
                           timers={})
-        state.room_owned = True
+        state.room_owned = state.members_owned = True
         state.touched["room"] = set()
         state.room_created = True
         state.joined.append(member)
