@@ -776,6 +776,8 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     miss = _fields(body.get("miss", {}), f"{where}.miss", expr)
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
+    fixed = constant_value(out_of) if out_of is not None else None
+    fixed_scale = fixed if type(fixed) is int else None  # (a constant `out_of`: as it is)
 
     def run(state: ActionState) -> None:
         table = items(state.data)
@@ -799,7 +801,8 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                         break
                     roll -= weights[i]
         else:
-            scale = _int(out_of(state.data), where, "out_of") if out_of else sum(weights)
+            scale = fixed_scale if fixed_scale is not None else \
+                _int(out_of(state.data), where, "out_of") if out_of else sum(weights)
             if scale > 0:
                 roll = state.rng.below(scale)
                 for i, wt in enumerate(weights):
