@@ -236,8 +236,9 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
 
     # Effects that write what is known to be of its variable's declared type need not note
     # it for the interpreter's check (effects.declared_type).
-    ex.declared = {scope: {name: decl.get("type") for name, decl in decls.items()}  # type: ignore[attr-defined]
-                   for scope, decls in doc.get("state", {}).items() if isinstance(decls, dict)}
+    declared = {scope: {name: decl.get("type") for name, decl in decls.items()}
+                for scope, decls in doc.get("state", {}).items() if isinstance(decls, dict)}
+    ex.declared = declared  # type: ignore[attr-defined]
 
     def ex_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
         return [(key, ex(value, f"{path}.{key}")) for key, value in mapping.items()]
