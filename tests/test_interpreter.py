@@ -190,6 +190,11 @@ def test_add_within_constant_bounds_does_what_bounds_read_from_the_config_do(
     ("string", 2, {"add": {"path": "me.n", "value": 1}}, False),  # (a stored value gone wrong)
     ("integer", 2.5, {"add": {"path": "me.n", "value": 1, "min": 0}}, False),
     ("number", 2.5, {"add": {"path": "me.n", "value": 1}}, True),
+    ("integer", 2, {"add": {"path": "me.n", "value": 0.5}}, False),
+    ("integer", 2, {"add": {"path": "me.n", "value": {"var": "actor.generation"}}}, True),
+    ("integer", 2, {"add": {"path": "me.n", "value": 0.5, "max": 9}}, False),
+    ("number", 2, {"add": {"path": "me.n", "value": 0.5, "max": 9}}, True),
+    ("string", 2, {"add": {"path": "me.n", "value": {"var": "actor.generation"}}}, False),
     ("string", "a", {"set": {"path": "me.n", "value": 1}}, False),
     ("boolean", False, {"set": {"path": "me.n", "value": True}}, True),
     ("integer", 1, {"set": {"path": "me.n", "value": True}}, False),

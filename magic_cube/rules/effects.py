@@ -517,8 +517,8 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     scope, keys = split_path(body["path"])
     if "key" not in body and len(keys) == 1 and isinstance(keys[0], str):
         step = constant_value(value)
-        general = _add_top(scope, keys[0], bounded, where)
         noted = not _kept_whole(expr, scope, keys[0])
+        general = _add_top(scope, keys[0], bounded, where, noted)
         if lo is None and hi is None and type(step) is int:
             return _add_constant(scope, keys[0], step, general, noted)
         low = constant_value(lo) if lo is not None else None
@@ -537,14 +537,20 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
 
 
 def _add_top(scope: str, name: str, bounded: Callable[[ActionState, Any], int | float],
-             where: str) -> Effect:
-    """`add` to a top-level variable: the most common effect, without a path walk."""
+             where: str, noted: bool = True) -> Effect:
+    """`add` to a top-level variable: the most common effect, without a path walk. `noted:
+    False` for a variable declared a number: a sum that is a whole number is not noted for
+    the check of what was written (any other is)."""
     def run(state: ActionState) -> None:
-        target = writable(state, scope, name)
+        target = writable(state, scope, name if noted else None)
         if type(target) is dict:
-            target[name] = bounded(state, target.get(name) or 0)
+            result = bounded(state, target.get(name) or 0)
+            if type(result) is not int and not noted:
+                writable(state, scope, name)  # (noted after all: checked as it is)
+            target[name] = result
         else:
-            _write_in(target, [name], bounded(state, _read_in(target, [name]) or 0), where)
+            _write_in(writable(state, scope, name), [name],
+                      bounded(state, _read_in(target, [name]) or 0), where)
     return run
 
 
