@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
-from magic_cube.rules.compiler import CompiledTemplate, compile_template
+from magic_cube.rules.compiler import CompiledTemplate, cannot_raise, compile_template
 from magic_cube.rules.interpreter import (
     DAY_KEY,
     initial_activity_state,
     mask_name,
     render_view,
     run,
+    run_in_zone,
 )
+from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Member, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng
 from magic_cube.rules.sim import Simulation
@@ -149,6 +151,66 @@ def test_add_with_clamp_keeps_the_result_within_bounds(value: int, expected: int
     t = one([{"add": {"path": "activity.n", "value": value, "min": 0, "max": 5, "clamp": True}}],
             state={"activity": {"n": {"type": "integer", "initial": 1}}})
     assert accepted(perform(t, snapshot(t))).activity["n"] == expected
+
+
+@pytest.mark.parametrize("scope", ["activity", "me"])
+@pytest.mark.parametrize(("start", "step", "bounds"), [
+    (1, -2, {"min": 0}), (1, -1, {"min": 0}), (4, 2, {"max": 5}), (-3, 1, {"min": None}),
+    (1, -9, {"min": 0, "max": 5, "clamp": True}), (1, 9, {"min": 0, "max": 5, "clamp": True}),
+    (1.5, -1, {"min": 0}), (None, 1, {"max": 0, "error": "too_many"}),
+])
+def test_add_within_constant_bounds_does_what_bounds_read_from_the_config_do(
+        scope: str, start: Any, step: int, bounds: dict[str, Any]) -> None:
+    # (constant bounds take a shorter path: its refusals and sums must be the same)
+    read = {key: {"var": f"config.{key}"} if key in ("min", "max") else value
+            for key, value in bounds.items()}
+    decl = {"type": "number", "initial": 0}
+    state = {"activity": {"n": decl}} if scope == "activity" else {"participant": {"n": decl}}
+    outcomes = []
+    for body in (bounds, read):
+        t = one([{"add": {"path": f"{scope}.n", "value": step, **body}}], state=state)
+        snap = snapshot(t, {k: v for k, v in bounds.items() if k in ("min", "max")})
+        if scope == "activity":
+            snap.activity = {**snap.activity, "n": start}
+        else:
+            snap.participant = {"n": start, DAY_KEY: "2026-11-11"}
+        outcomes.append(perform(t, snap))
+    constant, from_config = outcomes
+    assert type(constant) is type(from_config)
+    if isinstance(constant, Rejection):
+        assert constant == from_config
+    else:
+        assert isinstance(from_config, Outcome)
+        assert (constant.activity, constant.participant) == \
+            (from_config.activity, from_config.participant)
+
+
+@pytest.mark.parametrize(("declared", "stored", "effect", "ok"), [
+    ("integer", 2, {"add": {"path": "me.n", "value": 1}}, True),
+    ("string", 2, {"add": {"path": "me.n", "value": 1}}, False),  # (a stored value gone wrong)
+    ("integer", 2.5, {"add": {"path": "me.n", "value": 1, "min": 0}}, False),
+    ("number", 2.5, {"add": {"path": "me.n", "value": 1}}, True),
+    ("integer", 2, {"add": {"path": "me.n", "value": 0.5}}, False),
+    ("integer", 2, {"add": {"path": "me.n", "value": {"var": "actor.generation"}}}, True),
+    ("integer", 2, {"add": {"path": "me.n", "value": 0.5, "max": 9}}, False),
+    ("number", 2, {"add": {"path": "me.n", "value": 0.5, "max": 9}}, True),
+    ("string", 2, {"add": {"path": "me.n", "value": {"var": "actor.generation"}}}, False),
+    ("string", "a", {"set": {"path": "me.n", "value": 1}}, False),
+    ("boolean", False, {"set": {"path": "me.n", "value": True}}, True),
+    ("integer", 1, {"set": {"path": "me.n", "value": True}}, False),
+    ("null", None, {"set": {"path": "me.n", "value": "x"}}, False),
+    ("string", "a", {"set": {"path": "me.n", "value": "b"}}, True),
+    ("array", [1], {"append": {"path": "me.n", "value": 2}}, True),
+    ("object", {}, {"append": {"path": "me.n", "value": 2}}, False),
+])
+def test_what_an_effect_writes_is_checked_against_its_declared_type(
+        declared: str, stored: Any, effect: dict[str, Any], ok: bool) -> None:
+    t = one([effect], state={"participant": {"n": {"type": declared, "initial": None}}})
+    outcome = perform(t, snapshot(t, me={"n": stored, DAY_KEY: "2026-11-11"}))
+    if ok:
+        accepted(outcome)
+    else:
+        refused(outcome, "rule_error")
 
 
 def test_add_of_a_non_number_is_a_rule_error() -> None:
@@ -815,3 +877,28 @@ def test_built_in_views_never_show_other_participants_ids(template_id: str) -> N
             shown = json.dumps(sim.view(scope, viewer, room=room), ensure_ascii=False)
             leaked = {pid for pid in everyone - {viewer} if pid in shown}
             assert not leaked, f"{scope} view of {viewer} shows {leaked}: {shown}"
+
+
+@pytest.mark.parametrize(("rule", "pure"), [
+    ({"var": "room.price"}, True), ({"var": ["params.reason", ""]}, True), (3, True),
+    ({"if": [{"var": "local.hit"}, {"var": "local.name"}, "none"]}, True),
+    ({"!": {"var": "me.done"}}, True), ([{"var": "a"}, 1], True),
+    ({"-": [{"var": "a"}, 1]}, False), ({"var": {"cat": ["a", "b"]}}, False),
+    ({"==": [{"var": "a"}, 1]}, False), ({"def": "x"}, False),
+])
+def test_a_result_of_reads_and_ifs_is_known_never_to_raise(rule: Any, pure: bool) -> None:
+    assert cannot_raise(rule) is pure
+
+
+def test_an_outcome_without_its_result_is_otherwise_the_same() -> None:
+    for result, kept in (({"n": {"var": "activity.n"}}, False),
+                         ({"n": {"+": [{"var": "activity.n"}, 1]}}, True)):
+        t = one([{"add": {"path": "activity.n", "value": 2}}], result=result,
+                state={"activity": {"n": INT}})
+        full = accepted(perform(t, snapshot(t)))
+        with in_zone("Asia/Shanghai"):
+            bare = accepted(run_in_zone(t, "act", snapshot(t), Actor("amy"), None, NOW,
+                                        Rng("seed", "a1/amy/1"), "r1", with_result=False))
+        assert bare.result == (full.result if kept else {})
+        bare.result = full.result
+        assert bare == full

@@ -155,3 +155,49 @@ def test_writing_the_same_value_changes_nothing() -> None:
 def test_a_written_value_of_the_wrong_type_is_refused() -> None:
     out = act(template([{"set": {"path": "room.n", "value": 1.5}}]), snapshot())
     assert isinstance(out, Rejection) and (out.error, out.where) == ("rule_error", "state.n")
+
+
+@pytest.mark.parametrize("initial", [[], {"var": "activity.list"}])
+def test_a_daily_reset_copies_what_its_initial_value_reads(initial: Any) -> None:
+    """A reset whose initial value is a literal copies only the scope it resets; one that reads
+    another scope sees the copies, as if everything were copied first."""
+    participant = {**STATE["participant"],
+                   "r": {"type": "array", "initial": initial, "reset": "daily"}}
+    tpl = compile_template({"id": "t", "version": "1.0.0",
+                            "state": {**STATE, "participant": participant},
+                            "actions": {"act": {"by": "participant", "room": "target", "effects": [
+                                {"append": {"path": "me.r", "value": 1}},
+                                {"append": {"path": "activity.list", "value": [2]}}]}}})
+    snap = snapshot()
+    snap.participant = {**(snap.participant or {}), "r": ["old"], "$day": "2026-11-10"}
+    before = frozen(snap)
+    out = act(tpl, snap)
+    assert isinstance(out, Outcome)
+    assert frozen(snap) == before
+    assert out.participant["$day"] == TODAY
+    if initial == []:
+        assert out.participant["r"] == [1] and out.activity["list"] == [[1], [2], [2]]
+    else:
+        assert out.participant["r"] == out.activity["list"] == [[1], [2], 1, [2]]
+
+
+@pytest.mark.parametrize("first", [[], [{"add": {"path": "room.n", "value": 1}}]])
+def test_a_member_written_through_a_shared_value_is_the_rooms_copy(
+        first: list[dict[str, Any]]) -> None:
+    """Whether or not the room was copied for a write before, a member's data written through
+    a value bound from room_info is the working room's, never the snapshot's."""
+    snap = snapshot()
+    before = frozen(snap)
+    out = act(template([*first,
+                        {"let": {"name": "d", "value": {"var": "room_info.members.0.data"}}},
+                        {"append": {"path": "local.d.tags", "value": "b"}},
+                        {"join": {"data": {"seen": {"var": "room_info.members.0.data.tags"}}}},
+                        {"each": {"in": {"var": "room_info.members"}, "as": "m", "do": [
+                            {"append": {"path": "me.x", "value": {"var": "local.m.data"}}}]}}]),
+              snap)
+    assert isinstance(out, Outcome) and out.room is not None
+    assert frozen(snap) == before
+    members = out.room.room.members
+    assert [m.data for m in members] == [{"tags": ["a", "b"]}, {"seen": ["a", "b"]}]
+    assert out.room.joined == [members[1]] and out.room.joined[0] is members[1]
+    assert out.participant["x"] == [[9], {"tags": ["a", "b"]}, {"seen": ["a", "b"]}]

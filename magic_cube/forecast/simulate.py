@@ -19,7 +19,8 @@ from typing import Any
 from magic_cube.catalog.tables import row_names
 from magic_cube.forecast.assumptions import Assumptions
 from magic_cube.rules.compiler import CompiledTemplate
-from magic_cube.rules.interpreter import initial_activity_state, run
+from magic_cube.rules.interpreter import initial_activity_state, run, run_in_zone
+from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
 from magic_cube.rules.rng import Rng, action_label
 from magic_cube.rules.timers import (
@@ -120,6 +121,10 @@ class Run:
         self._rates = dict(plan.assumptions.conversion)
         self._template = plan.template
         self._has_activity_timers = bool(plan.template.activity_timers)
+        self._participation = plan.participation
+        self._zoned = False  # whether the plan's time zone is entered (`play`)
+        self._timezone = plan.timezone
+        self._stored = self.participants.get  # (the same dict for the whole run)
         self._quiet: tuple[Any, ...] | None = None  # timer inputs known to have nothing due
         self._quiet_until: int | None = None  # … before this time
         self.stocks = stock_names(self.activity, plan.config, plan.template.doc)
@@ -174,6 +179,15 @@ class Run:
 
     def play(self, deadline: float | None = None) -> RunResult:
         """Play the run to its end; `OutOfTime` once `time.monotonic()` passes `deadline`."""
+        # The activity's time zone is entered once for the whole run, not at every action.
+        with in_zone(self.plan.timezone):
+            self._zoned = True
+            try:
+                return self._play(deadline)
+            finally:
+                self._zoned = False
+
+    def _play(self, deadline: float | None) -> RunResult:
         days = self.plan.assumptions.days
         # Each day's visitors are queued when the day opens, not all at the start: the queue
         # holds one day of them, and a run too big for its deadline stops within it.
@@ -236,13 +250,14 @@ class Run:
         timers = self.plan.template.activity_timers
         if not timers:
             return
-        window = Window(self.plan.start, self.end, ended)
         if self._timer_inputs is not None:
             # Times that read nothing but the config and these activity variables stay put
             # while those do: asked again only when they change or the next time comes.
-            key = (ended, *[self.activity.get(name) for name in self._timer_inputs])
+            key = (ended, *map(self.activity.get, self._timer_inputs))
             if key == self._quiet and (self._quiet_until is None or self.now < self._quiet_until):
                 return
+        window = Window(self.plan.start, self.end, ended)
+        if self._timer_inputs is not None:
             coming = next_due(timers, self.config, self.activity, window, self.now,
                               self.plan.timezone)
             if coming is None or coming > self.now:
@@ -272,13 +287,17 @@ class Run:
                  room_id: str | None) -> Outcome | Rejection:
         self.seq = seq = self.seq + 1
         self.result.actions += 1
-        participants = self.participants
-        snapshot = Snapshot("forecast", self.config, self.activity, participants.get(actor.id),
-                            self.rooms.get(room_id) if room_id else None, self.plan.timezone,
-                            participants.get)
+        stored = self._stored
+        snapshot = Snapshot("forecast", self.config, self.activity, stored(actor.id),
+                            self.rooms.get(room_id) if room_id else None, self._timezone,
+                            stored)
         rng = Rng(self.seed, action_label("forecast", actor.id, seq))
-        outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
-                      f"r{seq}")
+        if self._zoned:  # (a forecast reads no action's result)
+            outcome = run_in_zone(self._template, action, snapshot, actor, params, self.now,
+                                  rng, f"r{seq}", with_result=False)
+        else:
+            outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
+                          f"r{seq}")
         if isinstance(outcome, Rejection):
             refusals = self.result.refusals
             refusals[outcome.error] = refusals.get(outcome.error, 0) + 1
@@ -292,19 +311,21 @@ class Run:
         self.activity = outcome.activity
         if actor.id:  # an activity timer acts for nobody
             self.participants[actor.id] = outcome.participant
-        self.participants.update(outcome.others)  # written with `with`
+        if outcome.others:  # written with `with`
+            self.participants.update(outcome.others)
         if actor.kind != "timer":
             self.acted.add(actor.id)
-        if action in self.plan.participation:
+        if action in self._participation:
             result.participations += 1
-        room = outcome.room.room if outcome.room is not None else None
-        if room is not None and outcome.room is not None:
+        change = outcome.room
+        room = change.room if change is not None else None
+        if room is not None and change is not None:
             self.rooms[room.id] = room
-            if outcome.room.created:
+            if change.created:
                 result.rooms_started += 1
                 for name, due in room.timers.items():
                     self._push(due, _TIMER, Run._fire, (room.id, name, due))
-            if outcome.room.status_changed and room.status == "succeeded":
+            if change.status_changed and room.status == "succeeded":
                 result.rooms_completed += 1
         for event in outcome.events:
             self._count(event, room)

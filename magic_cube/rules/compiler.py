@@ -83,6 +83,9 @@ class CompiledAction:
     # Whether any expression the action may run reads `room_info.members` (else room_info
     # leaves the list out).
     room_info_members: bool = True
+    # Whether its result can never refuse the action (only reads, `if` and literals): then a
+    # caller that does not want the result (a forecast) may skip working it out.
+    result_pure: bool = False
 
 
 @dataclass
@@ -231,6 +234,12 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     def ex(rule: Any, path: str) -> Expr:
         return expr(rule, path, definitions)
 
+    # Effects that write what is known to be of its variable's declared type need not note
+    # it for the interpreter's check (effects.declared_type).
+    declared = {scope: {name: decl.get("type") for name, decl in decls.items()}
+                for scope, decls in doc.get("state", {}).items() if isinstance(decls, dict)}
+    ex.declared = declared  # type: ignore[attr-defined]
+
     def ex_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
         return [(key, ex(value, f"{path}.{key}")) for key, value in mapping.items()]
 
@@ -281,6 +290,29 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
     )
 
 
+# Operators whose every argument is evaluated and tested for truth at most: they raise
+# only if an argument does.
+_TRUTH_OPERATORS = frozenset({"if", "?:", "!", "!!"})
+
+
+def cannot_raise(rule: Any) -> bool:
+    """Whether evaluating `rule` can never raise, whatever the data: it is made of literals,
+    `var` reads of a literal path (with a literal default) and `if`/`!`/`!!` of such."""
+    if rule is None or type(rule) in (str, int, float, bool):
+        return True
+    if type(rule) is list:
+        return all(cannot_raise(item) for item in rule)
+    if type(rule) is not dict or len(rule) != 1:
+        return False
+    (op, args), = rule.items()
+    if op == "var":
+        path = args[0] if type(args) is list and 1 <= len(args) <= 2 else args
+        default = args[1] if type(args) is list and len(args) == 2 else None
+        return type(path) is str and (default is None or type(default) in (str, int, float,
+                                                                            bool))
+    return op in _TRUTH_OPERATORS and cannot_raise(args)
+
+
 def _activity_timer(name: str, body: dict[str, Any], ex: Compile) -> ActivityTimer:
     if body.get("at") == END:
         return ActivityTimer(name, body["action"], end=True)
@@ -307,6 +339,7 @@ def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:
         guards=guards,
         effects=compile_effects(body.get("effects", []), f"{path}.effects", ex),
         result=[(k, ex(v, f"{path}.result.{k}")) for k, v in body.get("result", {}).items()],
+        result_pure=all(cannot_raise(v) for v in body.get("result", {}).values()),
         title=body.get("title", {}),
         limits=[Limit(lim.get("id") or f"{name}.{i}", lim["per"], lim["within"],
                       ex(lim["max"], f"{path}.limits[{i}].max"), lim["error"], f"limits[{i}]")

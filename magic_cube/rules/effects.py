@@ -56,6 +56,7 @@ class ActionState:
     # Scopes (`activity`, `me`) already copied for writing, and whether the room is.
     owned: set[str] = field(default_factory=set)
     room_owned: bool = False
+    members_owned: bool = False  # whether the room's members are copied (`own_members`)
     # Top-level variables written, by scope key ("activity", "me", "room", "p:" + id): only
     # these need their declared types checked after the effects.
     touched: dict[str, set[str]] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class ActionState:
         self.load_other = None
         self.owned = set()
         self.room_owned = False
+        self.members_owned = False
         self.touched = {}
         self.them = None
         self.room_members_info = room_members_info
@@ -101,32 +103,51 @@ class ActionState:
         return value
 
     def own_room(self) -> Room:
+        """The room, copied on first use for writing: its state, timers and list of members,
+        but not the members themselves, which no effect writes (`own_members`)."""
         room = self.room
         assert room is not None
         if self.room_owned:
             return room
         self.room_owned = True
         self.touched["room"] = set()
-        copy = self.room = room.clone()
+        copy = self.room = Room(room.id, room.status, room.initiator, room.capacity,
+                                room.opened_at, clone(room.state), list(room.members),
+                                dict(room.timers), room.closed_at)
         self.data["room"] = copy.state
+        return copy
+
+    def own_members(self) -> None:
+        """Copy the members the room had (their data may be written through a value shared
+        with it, as `own_all` allows); those who joined in this action are its own."""
+        if self.members_owned or self.room is None:
+            return
+        self.members_owned = True
+        room = self.own_room()
+        before = room.members
+        room.members = [m if any(m is j for j in self.joined) else
+                        Member(m.participant, m.role, m.joined_at, clone(m.data), m.display_name)
+                        for m in before]
         # room_info stays the same object; only its members' data now name the copies.
         listed = self.data["room_info"].get("members")
         if listed:
-            copies = {id(old.data): new.data for old, new in zip(room.members, copy.members,
-                                                                  strict=True)}
+            copies = {id(old.data): new.data for old, new in zip(before, room.members,
+                                                                  strict=True)
+                      if old is not new}
             for entry in listed:
                 if type(entry) is dict and id(entry.get("data")) in copies:
                     entry["data"] = copies[id(entry["data"])]
-        return copy
 
     def own_all(self) -> None:
         self.own("activity")
         self.own("me")
         if self.room is not None:
             self.own_room()
+            self.own_members()
 
     def all_owned(self) -> bool:
-        return len(self.owned) == 2 and (self.room_owned or self.room is None)
+        return len(self.owned) == 2 and (self.room is None
+                                         or self.room_owned and self.members_owned)
 
     def shares(self, value: Any) -> bool:
         """Whether `value` is or holds a container of a scope not yet copied."""
@@ -136,10 +157,13 @@ class ActionState:
         for scope in ("activity", "me"):
             if scope not in self.owned:
                 _ids(self.data[scope], shared)
-        if self.room is not None and not self.room_owned:
-            _ids(self.room.state, shared)
-            for member in self.room.members:
-                _ids(member.data, shared)
+        if self.room is not None:
+            if not self.room_owned:
+                _ids(self.room.state, shared)
+            if not self.members_owned:
+                for member in self.room.members:
+                    if not any(member is j for j in self.joined):
+                        _ids(member.data, shared)
         return _holds(value, shared)
 
     def shares_any(self, values: Iterable[Any]) -> bool:
@@ -200,9 +224,16 @@ def writable(state: ActionState, scope: str, name: str | int | None) -> Any:
     scope still shared with the snapshot is copied first, and `name` is noted (None: a write
     that names no variable)."""
     if scope in state.owned:  # the common case first: activity or me, already copied
-        target: Any = state.data[scope]
-        key = scope
-    elif scope == "room" and state.room_owned:
+        if name is not None:  # (an owned scope has its set of names from `own`)
+            state.touched[scope].add(name if type(name) is str else str(name))
+        return state.data[scope]
+    key: str
+    if scope == "me" or scope == "activity":  # not copied yet: copy it now
+        target = state.own(scope)
+        if name is not None:
+            state.touched[scope].add(name if type(name) is str else str(name))
+        return target
+    if scope == "room" and state.room_owned:
         target = state.data["room"]
         key = "room"
     elif scope == "local":
@@ -234,6 +265,35 @@ def _unowned(state: ActionState, scope: str) -> tuple[Any, str]:
 
 Effect = Callable[[ActionState], None]
 Compile = Callable[[Any, str], Callable[[Any], Any]]
+
+# The scope of the declarations a path's scope names (`them`, `local`: none looked up).
+_DECLARED_IN = {"activity": "activity", "me": "participant", "room": "room"}
+
+
+def declared_type(expr: Compile, scope: str, name: str) -> str | None:
+    """The declared type of variable `name` of `scope`, when the compiler tells (as the
+    `declared` attribute of `expr`: scope -> {name: type}); None when it does not."""
+    declared = getattr(expr, "declared", None)
+    if declared is None or scope not in _DECLARED_IN:
+        return None
+    decl_type: str | None = declared.get(_DECLARED_IN[scope], {}).get(name)
+    return decl_type
+
+
+def _kept_whole(expr: Compile, scope: str, name: str) -> bool:
+    """Whether a whole number written to `name` is its declared type as it is (the
+    interpreter's check of what an action wrote would pass it unchanged: not noted)."""
+    return declared_type(expr, scope, name) in ("integer", "number")
+
+
+# The declared types a constant of each type is, as it is.
+_CONSTANT_TYPES: dict[type, tuple[str, ...]] = {
+    int: ("integer", "number"), bool: ("boolean",), str: ("string",), type(None): ("null",)}
+
+
+def _kept(expr: Compile, scope: str, name: str, constant: Any) -> bool:
+    """Whether `constant` written to `name` is its declared type as it is."""
+    return declared_type(expr, scope, name) in _CONSTANT_TYPES.get(type(constant), ())
 
 
 def room_info(room: Room | None, viewer: str, members: bool = True) -> dict[str, Any]:
@@ -360,8 +420,29 @@ def _value(body: dict, where: str, expr: Compile) -> Callable[[Any], Any]:
     """`value: E`, or `object: {K: E}` to build an object (JsonLogic has no object literal)."""
     if "object" in body:
         fields = [(k, expr(v, f"{where}.object.{k}")) for k, v in body["object"].items()]
-        return _built(lambda data: {k: f(data) for k, f in fields})
+        return _built(_object(fields))
     return expr(body["value"], f"{where}.value")
+
+
+def _object(fields: list[tuple[str, Callable[[Any], Any]]]) -> Callable[[Any], Any]:
+    """What builds the object `{k: f(data)}` for `fields`, in their order: for up to four
+    keys a dict display (no comprehension to set up at each call: emitted events' data)."""
+    n = len(fields)
+    if n == 0:
+        return lambda data: {}
+    if n == 1:
+        (k0, f0), = fields
+        return lambda data: {k0: f0(data)}
+    if n == 2:
+        (k0, f0), (k1, f1) = fields
+        return lambda data: {k0: f0(data), k1: f1(data)}
+    if n == 3:
+        (k0, f0), (k1, f1), (k2, f2) = fields
+        return lambda data: {k0: f0(data), k1: f1(data), k2: f2(data)}
+    if n == 4:
+        (k0, f0), (k1, f1), (k2, f2), (k3, f3) = fields
+        return lambda data: {k0: f0(data), k1: f1(data), k2: f2(data), k3: f3(data)}
+    return lambda data: {k: f(data) for k, f in fields}
 
 
 def _built(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -375,6 +456,9 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     name = _top_name(body)
     if name is not None:
         scope = split_path(body["path"])[0]
+        constant = constant_value(value)
+        if _kept(expr, scope, name, constant):
+            return _set_constant(scope, name, constant, where)
 
         def run_top(state: ActionState) -> None:
             new = state.stored(value)
@@ -391,6 +475,18 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
             write(state, scope, keys, state.stored(value), where)
         else:  # only `local` (validated) is replaced wholesale
             state.data[scope] = state.stored(value)
+    return run
+
+
+def _set_constant(scope: str, name: str, constant: Any, where: str) -> Effect:
+    """`set` of a constant of its variable's declared type (`_kept`): not noted for the
+    check of what was written, which it passes as it is."""
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, None)
+        if type(target) is dict:
+            target[name] = constant
+        else:
+            _write_in(target, [name], constant, where)
     return run
 
 
@@ -421,9 +517,16 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
     scope, keys = split_path(body["path"])
     if "key" not in body and len(keys) == 1 and isinstance(keys[0], str):
         step = constant_value(value)
-        general = _add_top(scope, keys[0], bounded, where)
+        noted = not _kept_whole(expr, scope, keys[0])
+        general = _add_top(scope, keys[0], bounded, where, noted)
         if lo is None and hi is None and type(step) is int:
-            return _add_constant(scope, keys[0], step, general)
+            return _add_constant(scope, keys[0], step, general, noted)
+        low = constant_value(lo) if lo is not None else None
+        high = constant_value(hi) if hi is not None else None
+        if type(step) is int and (lo is None or type(low) is int) \
+                and (hi is None or type(high) is int):
+            return _add_bounded(scope, keys[0], step, Bounds(low, high, clamp, error, where),
+                                general, noted)
         return general
 
     def run(state: ActionState) -> None:
@@ -434,26 +537,89 @@ def _add(body: dict, where: str, expr: Compile) -> Effect:
 
 
 def _add_top(scope: str, name: str, bounded: Callable[[ActionState, Any], int | float],
-             where: str) -> Effect:
-    """`add` to a top-level variable: the most common effect, without a path walk."""
+             where: str, noted: bool = True) -> Effect:
+    """`add` to a top-level variable: the most common effect, without a path walk. `noted:
+    False` for a variable declared a number: a sum that is a whole number is not noted for
+    the check of what was written (any other is)."""
     def run(state: ActionState) -> None:
-        target = writable(state, scope, name)
+        target = writable(state, scope, name if noted else None)
         if type(target) is dict:
-            target[name] = bounded(state, target.get(name) or 0)
+            result = bounded(state, target.get(name) or 0)
+            if type(result) is not int and not noted:
+                writable(state, scope, name)  # (noted after all: checked as it is)
+            target[name] = result
         else:
-            _write_in(target, [name], bounded(state, _read_in(target, [name]) or 0), where)
+            _write_in(writable(state, scope, name), [name],
+                      bounded(state, _read_in(target, [name]) or 0), where)
     return run
 
 
-def _add_constant(scope: str, name: str, step: int, general: Effect) -> Effect:
+def _add_constant(scope: str, name: str, step: int, general: Effect,
+                  noted: bool = True) -> Effect:
     """`add` of a whole number to a top-level variable without bounds (a counter's +1): the
-    sum in place when the variable holds a whole number, else `general`."""
+    sum in place when the variable holds a whole number, else `general`. `noted`: as for
+    `_add_bounded`."""
+    write_name = name if noted else None
+
     def run(state: ActionState) -> None:
-        target = writable(state, scope, name)
+        if scope in state.owned:  # `writable`'s common case, inline
+            target: Any = state.data[scope]
+            current = target.get(name)
+            if type(current) is int:
+                if noted:
+                    state.touched[scope].add(name)
+                target[name] = current + step
+                return
+            general(state)
+            return
+        target = writable(state, scope, write_name)
         if type(target) is dict:
             current = target.get(name)
             if type(current) is int:
                 target[name] = current + step
+                return
+        general(state)
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Constant whole-number bounds of an `add` (None: none), and what going past them does."""
+
+    low: int | None
+    high: int | None
+    clamp: bool
+    error: str
+    where: str
+
+    def apply(self, result: int) -> int:
+        """`bounded`'s checks, for a whole number and constant bounds."""
+        low, high = self.low, self.high
+        if low is not None and result < low:
+            if not self.clamp:
+                raise Refused(self.error, self.where, f"{result} is below {low}")
+            result = low
+        if high is not None and result > high:
+            if not self.clamp:
+                raise Refused(self.error, self.where, f"{result} is above {high}")
+            result = high
+        return result
+
+
+def _add_bounded(scope: str, name: str, step: int, bounds: Bounds, general: Effect,
+                 noted: bool = True) -> Effect:
+    """`add` of a whole number within constant whole-number bounds (a stock's -1, at least 0)
+    to a top-level variable: worked out in place when it holds a whole number, else
+    `general`. `noted: False` for a variable declared a number: a whole number written to it
+    needs no check."""
+    write_name = name if noted else None
+
+    def run(state: ActionState) -> None:
+        target = writable(state, scope, write_name)
+        if type(target) is dict:
+            current = target.get(name)
+            if type(current) is int:
+                target[name] = bounds.apply(current + step)
                 return
         general(state)
     return run
@@ -478,10 +644,14 @@ def _top_name(body: dict) -> str | None:
 def _append(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
+    name = _top_name(body)
+    # An append to a variable declared an array leaves it an array (a new one if it had
+    # none): not noted for the check of what was written.
+    noted = name is None or declared_type(expr, split_path(body["path"])[0], name) != "array"
 
     def run(state: ActionState) -> None:
         scope, keys = path(state)
-        target = writable(state, scope, keys[0])
+        target = writable(state, scope, keys[0] if noted else None)
         current = target.get(keys[0]) if type(target) is dict and len(keys) == 1 \
             and type(keys[0]) is str else _read_in(target, keys)
         if current is None:
@@ -536,7 +706,7 @@ def _data(body: dict, where: str, expr: Compile) -> Callable[[Any], dict[str, An
 
 def _fields(spec: dict[str, Any], where: str, expr: Compile) -> Callable[[Any], dict[str, Any]]:
     fields = [(k, expr(v, f"{where}.{k}")) for k, v in spec.items()]
-    return _built(lambda data: {k: f(data) for k, f in fields})
+    return _built(_object(fields))
 
 
 def _create_room(body: dict, where: str, expr: Compile) -> Effect:
@@ -553,7 +723,7 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
         state.room = Room(id=state.new_room_id, status="open", initiator=state.actor.id,
                           capacity=cap, opened_at=state.now, state={}, members=[member],
                           timers={})
-        state.room_owned = True
+        state.room_owned = state.members_owned = True
         state.touched["room"] = set()
         state.room_created = True
         state.joined.append(member)
@@ -606,28 +776,29 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     weight_key = body.get("weight", "weight")
     out_of = expr(body["out_of"], f"{where}.out_of") if "out_of" in body else None
     stock = split_path(body["stock"]) if "stock" in body else None
+    # Taking one off an item of a variable declared an array leaves it an array: not noted.
+    stock_noted = not (stock is not None and len(stock[1]) == 1 and type(stock[1][0]) is str
+                       and declared_type(expr, stock[0], stock[1][0]) == "array")
     miss = _fields(body.get("miss", {}), f"{where}.miss", expr)
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
+    fixed = constant_value(out_of) if out_of is not None else None
+    fixed_scale = fixed if type(fixed) is int else None  # (a constant `out_of`: as it is)
 
     def run(state: ActionState) -> None:
         table = items(state.data)
         if not isinstance(table, list):
             raise Refused("rule_error", where, "items must be an array")
-        weights = [max(0, _int((it or {}).get(weight_key, 0) if isinstance(it, dict) else 0,
-                               where, "weight")) for it in table]
+        weights = _weights(table, weight_key, where)
         left = read(state, *stock) if stock else None
         if stock and (not isinstance(left, list) or len(left) != len(table)):
             raise Refused("rule_error", where, "stock must be an array as long as items")
-
-        def in_stock(i: int) -> bool:
-            return left is None or left[i] > 0
 
         chosen = -1
         if state.actor.never_wins:
             pass  # blocked as never winning: no roll, the miss below
         elif guarantee is not None and truthy(guarantee(state.data)):
-            pool = [i for i, wt in enumerate(weights) if wt > 0 and in_stock(i)]
+            pool = [i for i, wt in enumerate(weights) if wt > 0 and (left is None or left[i] > 0)]
             if pool:
                 roll = state.rng.below(sum(weights[i] for i in pool))
                 for i in pool:
@@ -636,31 +807,45 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
                         break
                     roll -= weights[i]
         else:
-            scale = _int(out_of(state.data), where, "out_of") if out_of else sum(weights)
+            scale = fixed_scale if fixed_scale is not None else \
+                _int(out_of(state.data), where, "out_of") if out_of else sum(weights)
             if scale > 0:
                 roll = state.rng.below(scale)
                 for i, wt in enumerate(weights):
                     if roll < wt:
-                        chosen = i if in_stock(i) else -1
+                        chosen = i if left is None or left[i] > 0 else -1
                         break
                     roll -= wt
         if chosen >= 0:
-            state.data["local"][name] = _won(state, items, table[chosen], chosen, stock)
+            state.data["local"][name] = _won(state, items, table[chosen], chosen, stock,
+                                             stock_noted)
         else:
             missed = state.stored(miss)
             state.data["local"][name] = {**missed, "index": -1, "hit": False}
     return run
 
 
+def _weights(table: list[Any], key: str, where: str) -> list[int]:
+    """Each item's weight, at least 0 (a whole number as it is, without the general check)."""
+    out = []
+    for it in table:
+        weight = it.get(key, 0) if type(it) is dict else None
+        if type(weight) is not int:
+            weight = _int((it or {}).get(key, 0) if isinstance(it, dict) else 0, where, "weight")
+        out.append(weight if weight > 0 else 0)
+    return out
+
+
 def _won(state: ActionState, items: Callable[[Any], Any], won: Any, chosen: int,
-         stock: tuple[str, list[str | int]] | None) -> dict[str, Any]:
-    """What a draw binds for item `chosen`, its stock (if any) taken down by one."""
+         stock: tuple[str, list[str | int]] | None, noted: bool = True) -> dict[str, Any]:
+    """What a draw binds for item `chosen`, its stock (if any) taken down by one (`noted`:
+    its variable noted for the check of what was written)."""
     if type(won) is dict and state.shares_any(won.values()):
         state.own_all()
         won = items(state.data)[chosen]  # pure: the same item, from the copies
     if stock is not None:
         scope, keys = stock
-        _read_in(writable(state, scope, keys[0] if keys else None), keys)[chosen] -= 1
+        _read_in(writable(state, scope, keys[0] if keys and noted else None), keys)[chosen] -= 1
     return {**won, "index": chosen, "hit": True}
 
 

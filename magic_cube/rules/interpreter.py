@@ -15,7 +15,7 @@ from typing import Any
 from magic_cube.errors import quoting
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate, VarDecl
 from magic_cube.rules.days import local_date
-from magic_cube.rules.effects import ActionState, fresh, room_info, run_effects
+from magic_cube.rules.effects import ActionState, fresh, room_info
 from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.jsonlogic.closures import constant_value
@@ -57,16 +57,27 @@ def run(
         leave_zone(previous)
 
 
+def run_in_zone(template: CompiledTemplate, action_name: str, snapshot: Snapshot,
+                actor: Actor, params: dict[str, Any] | None, now: int, rng: Rng,
+                new_room_id: str | None = None, with_result: bool = True
+                ) -> Outcome | Rejection:
+    """`run`, for a caller that has entered `snapshot.timezone` itself (`in_zone` around many
+    actions of one activity, as a forecast run does). `with_result: False`: the outcome's
+    `result` may be left empty where working it out could not have refused the action."""
+    return _run(template, action_name, snapshot, actor, params, now, rng, new_room_id,
+                with_result)
+
+
 def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor: Actor,
          params: dict[str, Any] | None, now: int, rng: Rng,
-         new_room_id: str | None) -> Outcome | Rejection:
+         new_room_id: str | None, with_result: bool = True) -> Outcome | Rejection:
     action = template.actions.get(action_name)
     if action is None:
         return Rejection("unknown_action", detail=action_name)
     if actor.kind != action.by:
         return Rejection("not_allowed", detail=f"{action_name} is performed by {action.by}")
     params = {} if params is None else params
-    errors = _params_errors(action, params)
+    errors = [] if params == {} and action.empty_params_ok else _params_errors(action, params)
     if errors:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path)
@@ -86,9 +97,12 @@ def _run(template: CompiledTemplate, action_name: str, snapshot: Snapshot, actor
             passed = guard.rule(state.data)
             if passed is not True and (passed is False or not truthy(passed)):
                 return Rejection(guard.error, guard.where)
-        run_effects(action.effects, state)
-        _check_types(template, state)
-        result = {key: value(state.data) for key, value in action.result}
+        for effect in action.effects:  # (run_effects, inline: once per action)
+            effect(state)
+        if state.touched:
+            _check_types(template, state)
+        result = {key: value(state.data) for key, value in action.result} \
+            if with_result or not action.result_pure else {}
     except Refused as refusal:
         return Rejection(refusal.error, refusal.where, refusal.detail)
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
@@ -161,19 +175,21 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         "config": snapshot.config,
         "activity": snapshot.activity,  # copied on the first write (ActionState.own)
         "me": snapshot.participant,
-        "actor": actor_info(actor),
+        "actor": {"id": actor.id, "kind": actor.kind, "first_time": actor.first_time,
+                  "new_to_activity": actor.new_to_activity, "inviter": actor.inviter,
+                  "invited": actor.inviter is not None, "generation": actor.generation,
+                  "never_wins": actor.never_wins},  # (actor_info, inline: once per action)
         "params": params,
         "local": {},
         "now": now,
         "today": today,
         "room": room.state if room else {},
-        "room_info": room_info(room, actor.id, action.room_info_members),
+        "room_info": room_info(room, actor.id, action.room_info_members) if room else {},
     }
     state = ActionState(data, actor, rng, now, new_room_id if action.room == "none" else None,
                         room, action.room_info_members)
     if data["activity"].get(DAY_KEY) != today:
-        # A reset's initial values may read any scope: as if all were copied up front.
-        state.own_all()
+        _own_for_reset(state, template, "activity", "activity")
         reset_daily(template.state["activity"], data["activity"], data, today)
     if data["me"] is None:
         me = _initial(state, template, "participant")
@@ -181,12 +197,36 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         state.touched["me"] = set()
         data["me"] = {**me, DAY_KEY: today}
     elif data["me"].get(DAY_KEY) != today:
-        state.own_all()
+        _own_for_reset(state, template, "participant", "me")
         reset_daily(template.state["participant"], data["me"], data, today)
     state.open_room = lambda opening, new_room: _open_room(template, opening, new_room)
     state.load_other = lambda acting, pid, create: _load_other(template, snapshot, acting, pid,
                                                                create)
     return state
+
+
+def _own_for_reset(state: ActionState, template: CompiledTemplate, scope: str, key: str) -> None:
+    """Copy what a new period's reset of `scope` (under `key` in the data) writes. A reset's
+    initial values may read any scope: then as if all were copied up front; when each is a
+    constant or a literal (reading nothing), only the scope itself."""
+    plans = template.initial_plans
+    reads = plans.get(f"reset:{scope}")
+    if reads is None:
+        reads = plans[f"reset:{scope}"] = any(
+            decl.reset is not None and not _reads_nothing(decl.initial)
+            for decl in template.state[scope].values())
+    if reads:
+        state.own_all()
+    else:
+        state.own(key)
+
+
+def _reads_nothing(initial: Any) -> bool:
+    """Whether an initial value is a constant scalar or a literal built anew each time."""
+    return type(constant_value(initial)) in _SCALAR_TYPES or fresh(initial)
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
 def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionState, pid: str,
@@ -337,23 +377,26 @@ def _check_types(template: CompiledTemplate, state: ActionState) -> None:
     """Check the declared type of every variable the effects wrote (initial and reset
     values were checked as they were made)."""
     touched = state.touched
-    if not any(touched.values()):
+    if not touched:
         return
     plain = template.plain_types
     if not plain:
         plain.update((scope, {name: _PLAIN.get(decl.type) for name, decl in decls.items()})
                      for scope, decls in template.state.items())
-    activity, participant = plain.get("activity", {}), plain.get("participant", {})
-    _check_scope(template.state["activity"], activity, touched.get("activity"),
-                 state.data["activity"])
-    _check_scope(template.state["participant"], participant, touched.get("me"),
-                 state.data["me"])
+    names = touched.get("activity")
+    if names:
+        _check_scope(template.state["activity"], plain.get("activity", {}), names,
+                     state.data["activity"])
+    names = touched.get("me")
+    if names:
+        _check_scope(template.state["participant"], plain.get("participant", {}), names,
+                     state.data["me"])
     if state.room is not None:
         _check_scope(template.state["room"], plain.get("room", {}), touched.get("room"),
                      state.room.state)
     for pid, other in state.others.items():
-        _check_scope(template.state["participant"], participant, touched.get(f"p:{pid}"),
-                     other)
+        _check_scope(template.state["participant"], plain.get("participant", {}),
+                     touched.get(f"p:{pid}"), other)
 
 
 _ABSENT: Any = object()
@@ -363,10 +406,11 @@ def _check_scope(decls: dict[str, VarDecl], plain: dict[str, Any], names: set[st
                  values: dict[str, Any] | None) -> None:
     if not names or values is None:
         return
+    get = values.get
     for name in names:
-        value = values.get(name, _ABSENT)
+        value = get(name, _ABSENT)
         # (an undeclared name: _ABSENT, never a value's type)
-        if value is not _ABSENT and type(value) is not plain.get(name, _ABSENT) \
+        if type(value) is not plain.get(name, _ABSENT) and value is not _ABSENT \
                 and name in plain:
             break
     else:
