@@ -8,9 +8,10 @@ client address alone. Counters live in this process by default (api/counters.py)
 (`rate_limit_storage=redis://…`) when several app processes must share them.
 
 Each limit counts per endpoint (an action, a heartbeat, a share; the activity's, the room's
-and the participant's own view). The limits are parsed once and checked by one request hook of the limited blueprints: a poll
-answered 304 is the most frequent request there is, and a general-purpose extension (limits
-declared per route, parsed and filtered on every request) cost it more than the poll itself.
+and the participant's own view). The limits are parsed once and checked by one request hook
+of the limited blueprints: a poll answered 304 is the most frequent request there is, and a
+general-purpose extension (limits declared per route, parsed and filtered on every request)
+cost it more than the poll itself.
 """
 
 from __future__ import annotations
