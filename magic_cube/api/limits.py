@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 from flask import Blueprint, Flask, Response, g, request
-from limits import RateLimitItem, parse_many
+from limits import parse_many
 from limits.errors import StorageError
-from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.storage import MovingWindowSupport, Storage, storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
 from magic_cube.api.auth import bearer, current_participant
@@ -35,8 +34,6 @@ from magic_cube.errors import MagicCubeError
 PREFIX = "magic-cube"
 log = logging.getLogger(__name__)
 
-# (limit, identifiers of its counter): the prefix, the key and the scope.
-Counted = tuple[RateLimitItem, tuple[str, str, str]]
 
 
 def participant_key() -> str:
@@ -65,37 +62,58 @@ def ip_key() -> str:
     return f"ip:{request.remote_addr or '127.0.0.1'}"
 
 
+@dataclass(frozen=True)
+class Limit:
+    """One parsed limit: so many requests per so many seconds, and the tail of its counters'
+    keys (as the `limits` library spells them: `…/5/1/second`)."""
+
+    amount: int
+    seconds: int
+    tail: str
+
+    @classmethod
+    def parse(cls, text: str) -> list[Limit]:
+        return [cls(item.amount, item.get_expiry(),
+                    f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}")
+                for item in parse_many(text)]
+
+
+# (limit, the key of its counter for this request)
+Counted = tuple[Limit, str]
+
+
 @dataclass
 class Limits:
     """The participant endpoints' limits: polls (GET) and actions (POST) per verified
-    participant, every request per IP. `enabled` false counts nothing."""
+    participant, every request per IP. `enabled` false counts nothing. Moving windows, counted
+    straight in the storage: a 304 poll pays for no more than its own counters."""
 
     storage: Storage
-    polls: list[RateLimitItem]
-    actions: list[RateLimitItem]
-    ip: list[RateLimitItem]
+    window: MovingWindowSupport  # the same storage, as what counts moving windows
+    polls: list[Limit]
+    actions: list[Limit]
+    ip: list[Limit]
     enabled: bool = True
-    window: MovingWindowRateLimiter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.window = MovingWindowRateLimiter(self.storage)
 
     def counted(self) -> list[Counted]:
         """The limits this request counts against, the shortest windows first (the first is
         the one the headers describe)."""
-        out: list[Counted] = []
         key = participant_key()
         # Each endpoint counts on its own: a shopper's draws, heartbeats and shares, or the
         # polls of a page watching the activity, its room and itself, do not add up.
         endpoint = request.endpoint or ""
+        out: list[Counted] = []
         if key.startswith("p:"):
             if request.method == "GET":
-                out += [(item, (PREFIX, key, f"{endpoint}:polls")) for item in self.polls]
+                head = f"LIMITER/{PREFIX}/{key}/{endpoint}:polls/"
+                out += [(limit, head + limit.tail) for limit in self.polls]
             elif request.method == "POST":
-                out += [(item, (PREFIX, key, f"{endpoint}:actions")) for item in self.actions]
-        address = key if key.startswith("ip:") else ip_key()
-        out += [(item, (PREFIX, address, f"{endpoint}:ip")) for item in self.ip]
-        out.sort(key=lambda found: found[0].get_expiry())  # stable: the participant's first
+                head = f"LIMITER/{PREFIX}/{key}/{endpoint}:actions/"
+                out += [(limit, head + limit.tail) for limit in self.actions]
+        head = f"LIMITER/{PREFIX}/{key if key.startswith('ip:') else ip_key()}/{endpoint}:ip/"
+        out += [(limit, head + limit.tail) for limit in self.ip]
+        if len(out) > 1:
+            out.sort(key=lambda found: found[0].seconds)  # stable: the participant's first
         return out
 
     def check(self) -> None:
@@ -106,7 +124,8 @@ class Limits:
             counted = self.counted()
             g.rate_limit = counted[0] if counted else None
             for found in counted:
-                if not self.window.hit(found[0], *found[1]):
+                limit, key = found
+                if not self.window.acquire_entry(key, limit.amount, limit.seconds):
                     g.rate_limit, g.rate_limited = found, True
                     raise TooManyRequests()
         except StorageError as exc:
@@ -120,16 +139,18 @@ class Limits:
         found: Counted | None = g.get("rate_limit")
         if found is None:
             return response
+        limit, key = found
         try:
-            reset, remaining = self.window.get_window_stats(found[0], *found[1])
+            start, used = self.window.get_moving_window(key, limit.amount, limit.seconds)
         except StorageError:
             return response
-        reset_at = int(reset + 1)
-        response.headers["X-RateLimit-Limit"] = str(found[0].amount)
-        response.headers["X-RateLimit-Remaining"] = str(remaining)
-        response.headers["X-RateLimit-Reset"] = str(reset_at)
+        reset_at = int(start + limit.seconds + 1)
+        headers = response.headers
+        headers.add("X-RateLimit-Limit", str(limit.amount))
+        headers.add("X-RateLimit-Remaining", str(max(0, limit.amount - used)))
+        headers.add("X-RateLimit-Reset", str(reset_at))
         if g.get("rate_limited"):
-            response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+            headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
         return response
 
     def keys(self) -> set[str]:
@@ -142,12 +163,14 @@ def init_limits(app: Flask, *blueprints: Blueprint) -> Limits:
     """Limit each of `blueprints`. One storage per app, so that apps (and test apps) never
     share counters by accident; a limit turned off adds no hook at all."""
     settings = app.extensions["magic_cube"].settings
+    storage = storage_from_string(storage_uri(settings.rate_limit_storage), wrap_exceptions=True)
+    if not isinstance(storage, MovingWindowSupport):
+        raise ValueError("rate_limit_storage must count moving windows (memory:// or redis://)")
     limits = Limits(
-        storage=cast(Storage, storage_from_string(storage_uri(settings.rate_limit_storage),
-                                                  wrap_exceptions=True)),
-        polls=parse_many(settings.rate_limit_polls),
-        actions=parse_many(settings.rate_limit_actions),
-        ip=parse_many(settings.rate_limit_ip),
+        storage=cast(Storage, storage), window=storage,
+        polls=Limit.parse(settings.rate_limit_polls),
+        actions=Limit.parse(settings.rate_limit_actions),
+        ip=Limit.parse(settings.rate_limit_ip),
         enabled=bool(settings.rate_limit_enabled))
     app.extensions["magic_cube_limits"] = limits
     if limits.enabled:
