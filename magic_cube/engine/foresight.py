@@ -23,6 +23,7 @@ from magic_cube.engine.actions import REQUEST_ERRORS, refusal
 from magic_cube.engine.blocks import screen
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import ActivityNotLive
+from magic_cube.engine.performer import participant_reader
 from magic_cube.engine.requests import ActionRequest
 from magic_cube.engine.rooms import load_room
 from magic_cube.i18n import gettext
@@ -91,14 +92,6 @@ def _judged(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, spec: 
     schema = spec.params.schema
     if not spec.empty_params_ok or (isinstance(schema, dict) and schema.get("properties")):
         return None  # a form: its guards may read what the shopper has yet to fill in
-    others: dict[str, ParticipantRecord | None] = {}
-
-    def participant_state(pid: str) -> dict[str, Any] | None:
-        if pid not in others:
-            others[pid] = tx.get_participant(activity.id, pid)
-        other = others[pid]
-        return other.state if other else None
-
     new = record is None or record.first_action_at is None
     first_time = new and bool(request.participant) \
         and not tx.known_participant(activity.merchant_id, request.participant)
@@ -107,7 +100,7 @@ def _judged(tx: Tx, activity: ActivityRecord, template: CompiledTemplate, spec: 
                   None, 0, never_wins=request.never_wins)
     snapshot = Snapshot(activity.id, activity.config, activity.state,
                         record.state if record else None, room, activity.timezone,
-                        participants=participant_state)
+                        participants=participant_reader(tx, activity.id, {}))
     rng = Rng(activity.seed or "", f"foresight/{secrets.token_hex(8)}")
     outcome = run(template, request.action, snapshot, actor, {}, now, rng,
                   new_room_id=secrets.token_hex(6))

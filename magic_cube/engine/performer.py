@@ -12,6 +12,7 @@ together.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from magic_cube.engine.action_limits import remember_device, self_invite
@@ -51,6 +52,20 @@ def _same_timer_inputs(template: CompiledTemplate, before: dict[str, Any],
     return names is not None and all(before.get(n) == after.get(n) for n in names)
 
 
+def participant_reader(tx: Tx, activity_id: str, others: dict[str, ParticipantRecord | None]
+                       ) -> Callable[[str], dict[str, Any] | None]:
+    """Another participant's state as the rules read it (`participants`), each read (and, in
+    a write transaction, locked) once and kept in `others`: the activity's row, locked first
+    by every action, already orders all of them, so no two can deadlock here."""
+
+    def participant_state(pid: str) -> dict[str, Any] | None:
+        if pid not in others:
+            others[pid] = tx.get_participant(activity_id, pid)
+        other = others[pid]
+        return other.state if other else None
+    return participant_state
+
+
 class Performer:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -85,19 +100,10 @@ class Performer:
         logged = request.replayed_from
         new_room_id = logged.new_room_id if logged else secrets.token_hex(6)
         others: dict[str, ParticipantRecord | None] = {}
-
-        def participant_state(pid: str) -> dict[str, Any] | None:
-            # Read (and, in a write transaction, lock) once: the activity's row, locked first
-            # by every action, already orders all of them, so no two can deadlock here.
-            if pid not in others:
-                others[pid] = tx.get_participant(activity.id, pid)
-            other = others[pid]
-            return other.state if other else None
-
         snapshot = Snapshot(activity.id, activity.config, activity.state,
                             record.state if record else None,
                             loaded.room if loaded else None, activity.timezone,
-                            participants=participant_state)
+                            participants=participant_reader(tx, activity.id, others))
         rng = Rng(activity.seed or "", action_label(activity.id, request.participant, seq))
         outcome = run(template, request.action, snapshot, actor, request.params, now, rng,
                       new_room_id=new_room_id)
