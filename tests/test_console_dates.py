@@ -103,3 +103,11 @@ def test_a_calendar_month_beyond_the_years_shows_this_month(signed_in, month):
     r = signed_in.get(f"/console/calendar?month={month}&lang=en")
     assert r.status_code == 200
     assert "Calendar: November 2026" in text_of(r.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(("lang", "beijing"), [("en", "Beijing time"), ("zh", "北京时间")])
+def test_the_time_zone_suggestions_name_each_zone_as_the_merchant_knows_it(signed_in, lang,
+                                                                           beijing):
+    r = signed_in.get("/console/activities/new/gift", headers={"Accept-Language": lang})
+    html = r.get_data(as_text=True)
+    assert f'<option value="Asia/Shanghai" label="{beijing}">' in html

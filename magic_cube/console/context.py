@@ -47,7 +47,11 @@ def zone_name(tz: str | None) -> str:
     """A time zone as a merchant knows it (北京时间 / Beijing time), else its id."""
     names = {"Asia/Shanghai": _("Beijing time"), "Asia/Hong_Kong": _("Hong Kong time"),
              "Asia/Taipei": _("Taipei time"), "Asia/Singapore": _("Singapore time"),
-             "Asia/Tokyo": _("Tokyo time"), "UTC": "UTC"}
+             "Asia/Tokyo": _("Tokyo time"), "Asia/Seoul": _("Seoul time"),
+             "Europe/London": _("London time"), "Europe/Berlin": _("Berlin time"),
+             "America/New_York": _("New York time"),
+             "America/Los_Angeles": _("Los Angeles time"),
+             "Australia/Sydney": _("Sydney time"), "UTC": "UTC"}
     return names.get(tz or "UTC", tz or "UTC")
 
 
