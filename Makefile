@@ -10,16 +10,16 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # The package alone: all that `make run` needs.
-$(VENV)/.installed-run: setup.cfg pyproject.toml | $(PY)
+$(VENV)/.installed-run: setup.cfg setup.py pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
 # The package and the test tools (`make test`, `make lint`, the benchmarks).
-$(VENV)/.installed: setup.cfg pyproject.toml | $(PY)
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install run test lint bench bench-http chromium node clean
+.PHONY: install run test test-compiled compiled lint bench bench-http chromium node clean
 install: $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
@@ -41,6 +41,30 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed chromium node
 	$(PY) -m pytest $(PYTEST_ARGS)
 	cd clients/js && node --test test/
+	$(MAKE) test-compiled
+
+# The interpreter compiled with mypyc (setup.py, MAGIC_CUBE_COMPILE=1) in a copy of the tree,
+# build/compiled: the working tree stays pure Python, so no edit hides behind a stale build.
+COMPILED_DIR := build/compiled
+compiled: $(VENV)/.installed
+	rm -rf $(COMPILED_DIR) && mkdir -p $(COMPILED_DIR)
+	git ls-files -z --cached --others --exclude-standard \
+		| tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COMPILED_DIR)
+	cd $(COMPILED_DIR) && MAGIC_CUBE_COMPILE=1 $(CURDIR)/$(PY) setup.py --quiet build_ext --inplace
+
+# The tests of the rules, the forecast and the engine, run on the compiled modules.
+COMPILED_TESTS := tests/test_interpreter.py tests/test_interpreter_cow.py \
+	tests/test_interpreter_reads.py tests/test_jsonlogic.py tests/test_jsonlogic_conformance.py \
+	tests/test_jsonlogic_dialect.py tests/test_definitions.py tests/test_dates.py tests/test_rng.py \
+	tests/test_timers.py tests/test_activity_timers.py tests/test_rules_limits.py \
+	tests/test_properties.py tests/test_scenarios.py tests/test_scenario_fuzz.py \
+	tests/test_scenario_views.py tests/test_templates_from_docs.py tests/test_template_pins.py \
+	tests/test_malformed_templates.py tests/test_foresight.py tests/test_forecast.py \
+	tests/test_forecast_new_kinds.py tests/test_engine.py tests/test_group_commit.py
+test-compiled: compiled
+	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) -c \
+		'import magic_cube.rules.interpreter as m; assert m.__file__.endswith(".so"), m.__file__'
+	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) -m pytest -q $(PYTEST_ARGS) $(COMPILED_TESTS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check magic_cube tests bench
@@ -57,4 +81,4 @@ bench-http: $(VENV)/.installed
 	$(PY) bench/http.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache build
