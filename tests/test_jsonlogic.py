@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from test_jsonlogic_conformance import js_equal
 
 import magic_cube.rules.jsonlogic.compile as compile_module
-from magic_cube.rules.jsonlogic.closures import NOT_CONSTANT, constant_value
 from magic_cube.rules import jsonlogic as jl
 from magic_cube.rules.jsonlogic import (
     ALLOWED_OPERATORS,
@@ -34,6 +33,7 @@ from magic_cube.rules.jsonlogic import (
     truthy,
     var_paths,
 )
+from magic_cube.rules.jsonlogic.closures import NOT_CONSTANT, constant_value
 
 GUARD = {
     "and": [
