@@ -7,6 +7,8 @@ and every action the crowd tries is counted, refused ones and timer actions incl
 one is a full run of the real interpreter. The rate is actions per CPU second of this process
 (``time.process_time``, so that other work on the machine does not count against it), next to
 the goal of 100,000 actions/s as a ratio. ``--quick`` keeps the whole run to a few seconds.
+It runs on whichever build of the interpreter it imports: the working tree's pure Python, or
+from ``build/compiled`` (``make compiled``) the modules compiled with mypyc.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from magic_cube.catalog import Catalog  # noqa: E402
 from magic_cube.forecast import Assumptions, forecast  # noqa: E402
+from magic_cube.rules import interpreter  # noqa: E402
 
 GOAL = 100_000  # simulated actions per second on one core
 
@@ -45,7 +48,8 @@ def main() -> None:
     visitors, days, runs = (200, 3, 1) if args.quick else (300, 7, 3)
     assumptions = Assumptions(visitors_per_day=visitors, days=days)
     catalog = Catalog.discover([ROOT / "activity_templates"], entry_points=False)
-    print(f"python {sys.version.split()[0]}, {visitors} visitors a day, {days} days, "
+    build = "compiled (mypyc)" if not interpreter.__file__.endswith(".py") else "pure Python"
+    print(f"python {sys.version.split()[0]}, {build}, {visitors} visitors a day, {days} days, "
           f"{runs} runs per template{'  (quick)' if args.quick else ''}")
     print(f"{'template':<10} {'actions':>9} {'accepted':>9} {'cpu s':>7} {'actions/s':>10}")
     total_actions = 0
