@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install run test test-compiled compiled lint bench bench-http chromium node clean
+.PHONY: install run test test-compiled compiled lint bench bench-http chromium node cc clean
 install: $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
@@ -43,10 +43,14 @@ test: $(VENV)/.installed chromium node
 	cd clients/js && node --test test/
 	$(MAKE) test-compiled
 
+# mypyc's C extension modules are built with Debian's gcc.
+cc:
+	@command -v gcc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc; }
+
 # The interpreter compiled with mypyc (setup.py, MAGIC_CUBE_COMPILE=1) in a copy of the tree,
 # build/compiled: the working tree stays pure Python, so no edit hides behind a stale build.
 COMPILED_DIR := build/compiled
-compiled: $(VENV)/.installed
+compiled: $(VENV)/.installed cc
 	rm -rf $(COMPILED_DIR) && mkdir -p $(COMPILED_DIR)
 	git ls-files -z --cached --others --exclude-standard \
 		| tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COMPILED_DIR)
