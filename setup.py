@@ -17,11 +17,11 @@ from setuptools import setup
 
 # What one action runs through: the compiled template's parts (whose attributes an action
 # reads), the JsonLogic closures and their operators, the effects, the interpreter, and the
-# forecast's run loop. Validation and the catalog stay Python: they run once per template.
+# forecast's run loop. Validation and the catalog stay Python: they run once per template. (A
+# compiled frozen dataclass cannot be deep-copied: `Assumptions` stays Python.)
 COMPILED = [
     "magic_cube/rules/compiler.py",
     "magic_cube/rules/jsonlogic/compile.py",
-    "magic_cube/forecast/assumptions.py",
     "magic_cube/rules/days.py",
     "magic_cube/rules/effects.py",
     "magic_cube/rules/errors.py",
