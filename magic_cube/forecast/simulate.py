@@ -119,6 +119,9 @@ class Run:
         self._timer_inputs = plan.template.timer_inputs
         # looked up once a run, not at every action: the same values, fewer attribute walks
         self._rates = dict(plan.assumptions.conversion)
+        self._new_share = plan.assumptions.new_share
+        self._friends = plan.assumptions.friends
+        self._friend_delay = plan.assumptions.friend_delay_hours * HOUR
         self._template = plan.template
         self._has_activity_timers = bool(plan.template.activity_timers)
         self._participation = plan.participation
@@ -148,7 +151,7 @@ class Run:
 
     def newcomer(self, prefix: str, inviter: str | None = None) -> str:
         pid = f"{prefix}{len(self.new_to_platform)}"
-        self.new_to_platform[pid] = self.random.random() < self.plan.assumptions.new_share
+        self.new_to_platform[pid] = self.random.random() < self._new_share
         if inviter is not None:
             self.inviter[pid] = inviter
         return pid
@@ -156,9 +159,9 @@ class Run:
     def bring_friends(self, sharer: str, what: Callable[..., None], *args: Any) -> None:
         """The friends a share brings: `friends` on average (its whole part, plus one more
         with the chance of its fraction), each opening the link after an exponential delay."""
-        friends = self.plan.assumptions.friends
+        friends = self._friends
         count = int(friends) + (self.random.random() < friends - int(friends))
-        mean = self.plan.assumptions.friend_delay_hours * HOUR
+        mean = self._friend_delay
         for _ in range(count):
             delay = self.random.expovariate(1 / mean) if mean > 0 else 0.0
             friend = self.newcomer("f", inviter=sharer)

@@ -227,12 +227,9 @@ def _build_missing(args: list[Evaluator], path: Path) -> Evaluator:
         def missing_literal(data: Any) -> list:
             absent = []
             for key, keys in split:
-                try:
-                    value = data
-                    for k in keys:
-                        value = value[k]
-                except _MISS:
-                    value = walk(data, keys, None)
+                # (`walk`, not a try of plain lookups as `var` does: here the key is often
+                # absent, and a raised KeyError costs more than the walk)
+                value = walk(data, keys, None)
                 if value is None or value == "":
                     absent.append(key)
             return absent
@@ -240,12 +237,7 @@ def _build_missing(args: list[Evaluator], path: Path) -> Evaluator:
         def all_present(data: Any) -> bool:
             # {"!": {"missing": [...]}} is a common guard: stop at the first gap.
             for _, keys in split:
-                try:
-                    value = data
-                    for k in keys:
-                        value = value[k]
-                except _MISS:
-                    value = walk(data, keys, None)
+                value = walk(data, keys, None)
                 if value is None or value == "":
                     return False
             return True
