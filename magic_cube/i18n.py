@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.support import NullTranslations, Translations
 
@@ -74,3 +75,16 @@ def gettext(lang: str | None, message: str, **values: object) -> str:
 def in_every_language(message: str) -> dict[str, str]:
     """`message` in each supported language, as `{"en": …, "zh": …}`."""
     return {lang: gettext(lang, message) for lang in LANGUAGES}
+
+
+CURRENCY_SIGNS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": "¥"}
+
+
+def money(amount: Any, currency: str = "CNY") -> str:
+    """Smallest units (fen, cents) as a price with two decimals: 1234 -> ¥12.34; "" for what
+    is not a whole number of them."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return ""
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{CURRENCY_SIGNS.get(currency, currency + ' ')}{whole:,}.{cents:02d}"

@@ -195,3 +195,37 @@ def test_the_command_prints_a_report_and_refuses_bad_input(tmp_path):
     assert bad.exit_code != 0 and "between 0 and 1" in bad.output
     file.write_text(json.dumps({"prizes": []}))
     assert CliRunner().invoke(cli, base).exit_code != 0
+
+
+def test_the_report_is_in_the_language_asked_with_money_in_yuan(tmp_path):
+    config = lottery_config(odds=10_000, stock=3)
+    config["prizes"].append({"name": "coupon", "type": "coupon", "stock": 3, "odds": 0})
+    file = tmp_path / "lottery.json"
+    file.write_text(json.dumps(config))
+    base = ["forecast", "--lang", "zh", "lottery", "--config", str(file), "--runs", "2",
+            "--days", "1", "--visitors-per-day", "20", "--conversion", "act=1",
+            "--cost", "tea set=8850"]
+    zh = CliRunner().invoke(cli, base)
+    assert zh.exit_code == 0, zh.output
+    lines = zh.stdout.splitlines()
+    # every prize is won at 100 % odds: three tea sets at ¥88.50 each, in yuan with two decimals
+    cost = next(line for line in lines if line.strip().startswith("成本"))
+    assert cost.split()[1:] == ["¥265.50"] * 3
+    assert any(line.strip().startswith("参与次数") for line in lines)
+    assert "participations" not in zh.stdout
+    # the coupon is never won (odds 0): it never runs out, said in Chinese
+    assert any("未发生" in line for line in lines) and "never" not in zh.stdout
+    # the columns line up: each figure ends where its heading P10/P50/P90 ends, whatever the
+    # width of the characters before it
+    heading = next(line for line in lines if "P50" in line)
+    width = sum(2 if "\u4e00" <= c <= "\u9fff" or c in "（）：" else 1 for c in cost)
+    assert width == len(heading)
+    en = CliRunner().invoke(cli, [a for a in base if a not in ("--lang", "zh")])
+    assert "participations" in en.stdout and "¥265.50" in en.stdout
+    # items without a cost are listed as a list is in each language
+    config["prizes"][0]["odds"] = config["prizes"][1]["odds"] = 5000
+    file.write_text(json.dumps(config))
+    free = [a for a in base if a not in ("--cost", "tea set=8850")]
+    assert "提醒：未填写coupon、tea set的成本" in CliRunner().invoke(cli, free).stdout
+    english = [a for a in free if a not in ("--lang", "zh")]
+    assert "No cost given for coupon, tea set" in CliRunner().invoke(cli, english).stdout

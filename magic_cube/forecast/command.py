@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import click
 from magic_cube.catalog import Catalog, TemplateNotFound
 from magic_cube.errors import MagicCubeError
 from magic_cube.forecast.assumptions import AssumptionError, parse_pairs, read_forecast_file
-from magic_cube.forecast.montecarlo import Forecast
+from magic_cube.forecast.montecarlo import NEVER, Forecast
 from magic_cube.forecast.montecarlo import forecast as run_forecast
+from magic_cube.i18n import N_, gettext, money
 
 # (activity id, database URL, assumptions as JSON values, runs, seed, language) -> an object
 # with `result` (a Forecast) and `summary(lang)`: the engine's ActivityForecast.
@@ -57,7 +59,7 @@ def forecast_command(for_activity: ActivityForecaster | None = None) -> click.Co
                          help="Database URL for --activity (default: the database_url "
                               "setting)"),
             click.Option(["--lang"], type=click.Choice(["en", "zh"]), default="en",
-                         show_default=True, help="The language of the warnings"),
+                         show_default=True, help="The language of the report"),
             *params])
 
 
@@ -87,8 +89,11 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
         click.echo(json.dumps(found.summary(lang), ensure_ascii=False, indent=2))
         return
     summary = found.summary(lang)
-    when = "from now, from its current state" if summary["from_state"] else "from its start"
-    click.echo(f"activity {activity} ({summary['status']}), {when} at {summary['starts_at']}")
+    when = gettext(lang, N_("from now, from its current state") if summary["from_state"]
+                   else N_("from its start"))
+    click.echo(gettext(lang, "activity {activity} ({status}), {when} at {starts_at}",
+                       activity=activity, status=summary["status"], when=when,
+                       starts_at=summary["starts_at"]))
     click.echo(report(found.result, lang))
 
 
@@ -106,7 +111,8 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
               help="Chance of a step: act, again, return, share, friend, buy (repeatable, "
                    "or comma-separated)")
 @click.option("--cost", multiple=True, metavar="ITEM=AMOUNT",
-              help="What one prize or product costs, in the smallest unit (repeatable)")
+              help="What one prize or product costs, in fen (the smallest unit: 8800 is "
+                   "¥88.00; repeatable)")
 @click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", default="0", show_default=True, help="Same seed, same forecast")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
@@ -147,38 +153,62 @@ def _lang() -> str:
     return "en"
 
 
-def _row(label: str, q: dict[str, Any], unit: str = "") -> str:
-    cells = "  ".join(f"{q[k]!s:>12}" for k in ("p10", "p50", "p90"))
-    return f"  {label:<28}{cells}  {unit}".rstrip()
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _row(label: str, q: dict[str, Any], lang: str, unit: str = "",
+         shown: Callable[[Any], str] = str) -> str:
+    texts = [gettext(lang, NEVER_WORDS) if q[k] == NEVER else shown(q[k])
+             for k in ("p10", "p50", "p90")]
+    cells = "  ".join(" " * max(0, 12 - _width(text)) + text for text in texts)
+    return f"  {label}{' ' * max(1, 30 - _width(label))}{cells}  {unit}".rstrip()
+
+
+NEVER_WORDS = N_("never")
 
 
 def report(result: Forecast, lang: str = "en") -> str:
-    """The forecast in plain text: one line per figure, P10/P50/P90 across; warnings in
-    `lang`."""
+    """The forecast in plain text, in `lang`: one line per figure, P10/P50/P90 across; money
+    as yuan (or the template's currency) with two decimals."""
     s = result.summary(lang)
     a = s["assumptions"]
-    money = s["currency"] and f"{s['currency']} (smallest unit)"
+
+    def cash(amount: Any) -> str:
+        return money(amount, s["currency"]) if s["currency"] else str(amount)
+
+    def row(label: str, q: dict[str, Any], unit: str = "",
+            shown: Callable[[Any], str] = str) -> str:
+        return _row(label, q, lang, unit, shown)
+
     lines = [
-        f"{s['template']} ({s['kind']}): {s['runs']} runs, {a['days']} days, "
-        f"{a['visitors_per_day']} visitors a day, {a['friends']} friends a share",
-        f"  {'':<28}{'P10':>12}  {'P50':>12}  {'P90':>12}",
-        _row("participations", s["participations"]),
-        _row("participants", s["participants"]),
-        _row("first-time participants", s["first_time"]),
-        _row("completions", s["completions"]),
-        _row("cost", s["cost"], money),
-        _row("  prize cost", s["prize_cost"], money),
-        _row("  money given away", s["given_away"], money),
+        gettext(lang, "{template} ({kind}): {runs} runs, {days} days, {visitors} visitors a "
+                "day, {friends} friends a share", template=s["template"], kind=s["kind"],
+                runs=s["runs"], days=a["days"], visitors=a["visitors_per_day"],
+                friends=a["friends"]),
+        f"  {'':<30}{'P10':>12}  {'P50':>12}  {'P90':>12}",
+        row(gettext(lang, "participations"), s["participations"]),
+        row(gettext(lang, "participants"), s["participants"]),
+        row(gettext(lang, "first-time participants"), s["first_time"]),
+        row(gettext(lang, "completions"), s["completions"]),
+        row(gettext(lang, "cost"), s["cost"], shown=cash),
+        row("  " + gettext(lang, "prize cost"), s["prize_cost"], shown=cash),
+        row("  " + gettext(lang, "money given away"), s["given_away"], shown=cash),
     ]
     for item, q in s["awarded"].items():
-        lines.append(_row(f"  handed out: {item}", q))
+        lines.append(row("  " + gettext(lang, "handed out: {item}", item=item), q))
     for name, q in s["stock_out"].items():
-        lines.append(_row(f"{name} runs out (hour)", q,
-                          f"runs out in {q['share_of_runs']:.0%} of runs"))
+        share = f"{q['share_of_runs']:.0%}"
+        lines.append(row(gettext(lang, "{name} runs out (hour)", name=name), q,
+                         gettext(lang, "runs out in {share} of runs", share=share)))
     rooms = s["rooms"]
     if rooms["completion_share"] is not None:
-        lines.append(_row("rooms started", rooms["started"]))
-        lines.append(f"  {'rooms that complete':<28}{rooms['completion_share']:>12.0%}  (mean)")
-    lines.append(f"  expected first-time participants: {s['first_time_mean']}")
-    lines += [f"warning: {w}" for w in s["warnings"]]
+        lines.append(row(gettext(lang, "rooms started"), rooms["started"]))
+        label, mean = gettext(lang, "rooms that complete"), gettext(lang, "(mean)")
+        lines.append(f"  {label}{' ' * max(1, 30 - _width(label))}"
+                     f"{rooms['completion_share']:>12.0%}  {mean}")
+    lines.append("  " + gettext(lang, "expected first-time participants: {count}",
+                                count=s["first_time_mean"]))
+    lines += [gettext(lang, "warning: {text}", text=w) for w in s["warnings"]]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from magic_cube.forecast.assumptions import (
 )
 from magic_cube.forecast.behaviour import BEHAVIOURS
 from magic_cube.forecast.simulate import OutOfTime, Plan, Run, RunResult, resolve
-from magic_cube.i18n import N_, gettext
+from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.days import epoch, zone
 
 QUANTILES = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
@@ -134,7 +134,11 @@ class Note:
     values: dict[str, Any] = field(default_factory=dict)
 
     def words(self, lang: str = "en") -> str:
-        return gettext(lang, WARNINGS[self.code], **self.values)
+        # a list of names reads as a list in the language: "a, b" or "a、b"
+        values = {name: (("、" if language(lang) == "zh" else ", ").join(value)
+                         if isinstance(value, list) else value)
+                  for name, value in self.values.items()}
+        return gettext(lang, WARNINGS[self.code], **values)
 
     def as_dict(self, lang: str = "en") -> dict[str, Any]:
         return {"code": self.code, "values": self.values, "message": self.words(lang)}
@@ -297,7 +301,7 @@ def notes(result: Forecast, plan: Plan) -> list[Note]:
     uncosted = sorted({item for r in runs for item in r.awarded}
                       - set(plan.assumptions.costs))
     if uncosted and plan.assumptions.unit_cost == 0 and plan.config.get("mode") != "amount":
-        out.append(Note("no_cost", {"items": ", ".join(uncosted)}))
+        out.append(Note("no_cost", {"items": uncosted}))
     if runs and not any(r.participations for r in runs):
         out.append(Note("nobody_takes_part"))
     return out

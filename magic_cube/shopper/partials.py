@@ -21,25 +21,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from magic_cube.catalog.problems import TemplateProblem
+from magic_cube.i18n import money
 from magic_cube.shopper import context as ctx
 
 log = logging.getLogger(__name__)
 GENERIC = Path(__file__).parent / "partials" / "generic.html"
 PARTIAL_NAME = "page.html"
-CURRENCY_SIGNS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": "¥"}
-
-
 class PartialError(Exception):
     """A template's page partial failed to render; the page falls back to the generic one."""
-
-
-def money(amount: Any, currency: str = "CNY") -> str:
-    """Smallest units (fen, cents) as a price with two decimals: 1234 -> ¥12.34."""
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        return ""
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{CURRENCY_SIGNS.get(currency, currency + ' ')}{whole:,}.{cents:02d}"
 
 
 def percent(odds: Any, scale: Any = 10000) -> str:
