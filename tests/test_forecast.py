@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import fmean
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from magic_cube.catalog import Catalog
+from magic_cube.cli import _engine as cli_engine
 from magic_cube.cli import cli
 from magic_cube.forecast import AssumptionError, Assumptions, forecast, parse_pairs
 
@@ -229,3 +233,30 @@ def test_the_report_is_in_the_language_asked_with_money_in_yuan(tmp_path):
     assert "提醒：未填写coupon、tea set的成本" in CliRunner().invoke(cli, free).stdout
     english = [a for a in free if a not in ("--lang", "zh")]
     assert "No cost given for coupon, tea set" in CliRunner().invoke(cli, english).stdout
+
+
+def test_a_stored_activity_is_forecast_from_the_command_line_in_its_time_zone(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = cli_engine(url)
+    try:
+        merchant, _key = engine.create_merchant("Tea")
+        activity = engine.create_activity(merchant, "lottery", lottery_config(odds=1000,
+                                                                              stock=5))
+        engine.publish(merchant, activity["id"])
+    finally:
+        engine.store.close()
+    args = ["forecast", "--lang", "zh", "--activity", activity["id"], "-d", url, "--runs", "2",
+            "--days", "1", "--visitors-per-day", "20"]
+    before = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    found = re.fullmatch(rf"活动 {activity['id']}（进行中），从现在、按活动当前状态模拟，"
+                         r"起于 (\d{4}-\d\d-\d\d \d\d:\d\d) Asia/Shanghai", first)
+    assert found, first
+    starts = datetime.strptime(found[1], "%Y-%m-%d %H:%M").replace(
+        tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert before <= starts <= before + timedelta(minutes=2)  # now, in Beijing time
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    assert data["activity_id"] == activity["id"] and data["status"] == "live"
+    assert data["starts_at"].endswith("Z")  # the JSON speaks UTC, as the API does

@@ -11,8 +11,10 @@ import json
 import sys
 import unicodedata
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -91,9 +93,11 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
     summary = found.summary(lang)
     when = gettext(lang, N_("from now, from its current state") if summary["from_state"]
                    else N_("from its start"))
+    result: Forecast = found.result
+    starts = datetime.fromtimestamp(result.start, ZoneInfo(result.timezone))
     click.echo(gettext(lang, "activity {activity} ({status}), {when} at {starts_at}",
-                       activity=activity, status=summary["status"], when=when,
-                       starts_at=summary["starts_at"]))
+                       activity=activity, status=gettext(lang, summary["status"]), when=when,
+                       starts_at=f"{starts:%Y-%m-%d %H:%M} {result.timezone}"))
     click.echo(report(found.result, lang))
 
 
