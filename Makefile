@@ -70,6 +70,9 @@ test-compiled: compiled
 	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) -c \
 		'import magic_cube.rules.interpreter as m; assert m.__file__.endswith(".so"), m.__file__'
 	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) -m pytest -q $(PYTEST_ARGS) $(COMPILED_TESTS)
+	$(PY) tests/forecast_digest.py > build/forecast-pure.txt
+	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) tests/forecast_digest.py > $(CURDIR)/build/forecast-compiled.txt
+	diff build/forecast-pure.txt build/forecast-compiled.txt && echo "forecasts: the same on both builds"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check magic_cube tests bench
