@@ -1,9 +1,10 @@
 """Templates written from docs/templates.md alone (tests/templates/: a check-in streak, a quiz,
-a team splitting a pot, a daily coupon grab, invite rewards), as an outside author would: each
-must validate without a warning, pass its own scenarios in the simulator, and play the same
-scenarios through the real Engine on a SQLite file: created and published by a merchant, acted
-on by participants with their devices (and the share links a step's `via` names), its timers
-fired by the engine's lazy rules, and read back through the views the API serves."""
+a team splitting a pot, a daily coupon grab, invite rewards, a vote), as an outside author
+would: each must validate without a warning, pass its own scenarios in the simulator, and play
+the same scenarios through the real Engine on a SQLite file: created and published by a
+merchant, acted on by participants with their devices (and the share links a step's `via`
+names), its timers fired by the engine's lazy rules, and read back through the views the API
+serves."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ TEMPLATES = sorted(p.name for p in HERE.iterdir() if (p / "template.json").is_fi
 SCENARIOS = sorted((t, p.name) for t in TEMPLATES for p in (HERE / t / "scenarios").glob("*.json"))
 
 
-def test_there_are_templates_of_five_kinds_with_scenarios() -> None:
-    assert TEMPLATES == ["coupon_grab", "invite_reward", "quiz", "streak_checkin", "team_pot"]
+def test_there_are_templates_of_six_kinds_with_scenarios() -> None:
+    assert TEMPLATES == ["coupon_grab", "invite_reward", "quiz", "streak_checkin", "team_pot",
+                         "vote"]
     assert {t for t, _ in SCENARIOS} == set(TEMPLATES)
 
 
