@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import segno
 from test_console import signed_in, text_of, web, web_app  # noqa: F401  (fixtures)
 
@@ -60,6 +61,20 @@ def test_the_preview_shows_the_shopper_page_in_a_phone_frame(signed_in):
     shown = signed_in.client.get(src.removeprefix("http://localhost"))
     assert shown.status_code == 200
     assert re.search(r'data-action="start"[^>]*disabled', shown.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(("lang", "banner"), [("zh", "预览"), ("en", "Preview")])
+def test_the_phone_frame_speaks_the_consoles_language(signed_in, lang, banner):
+    """The shopper page in the frame follows the console's language, not the browser's."""
+    activity_id = signed_in.create("bargain")
+    for page in ("preview", "share"):
+        html = signed_in.get(f"/console/activities/{activity_id}/{page}?lang={lang}",
+                             headers={"Accept-Language": "en" if lang == "zh" else "zh"}
+                             ).get_data(as_text=True)
+        src = re.search(r'<iframe src="([^"]+)"', html).group(1).replace("&amp;", "&")
+        shown = signed_in.client.get(src.removeprefix("http://localhost"),
+                                     headers={"Accept-Language": "en" if lang == "zh" else "zh"})
+        assert banner in shown.get_data(as_text=True), page
 
 
 def test_another_merchants_share_page_is_404(signed_in, engine):

@@ -881,3 +881,14 @@ def test_cli_replay_matches_and_then_reports_tampering(env):
         tx.conn.execute("UPDATE rooms SET status = 'expired' WHERE id = ?", (room,))
     result = CliRunner().invoke(cli, ["replay", aid, "--database", url])
     assert result.exit_code == 1 and f"room {room}.status" in result.output
+
+
+def test_the_invariants_count_an_invitees_participant_invited_webhook_as_logged(env):
+    """A friend's first action through a share link puts a `participant.invited` webhook in the
+    outbox beside the template's events: the engine's own, like a void's, not a broken rule."""
+    e = env.engine
+    aid = publish(e, env.merchant, "lottery")
+    code = e.share(aid, ALICE)["code"]
+    assert e.act(aid, "draw", BOB, via=code).ok
+    assert [o.type for o in read_all(e, aid)["outbox"]].count("participant.invited") == 1
+    assert invariants(e, aid) == []

@@ -277,6 +277,10 @@ def test_the_merchant_previews_a_draft_and_nothing_can_be_done(shop, client, eng
     assert "Preview" in text(r) and "Start a bargain" in text(r)
     assert re.search(r'data-action="start"[^>]*disabled', html)
     assert r.headers["Cache-Control"] == "no-store"
+    # The language switch keeps the preview: without its token a draft is no page at all.
+    switch = re.search(r'<a class="mc-lang" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert switch == f"?preview={token}&lang=zh"
+    assert "预览" in text(client.get(f"/s/{draft['id']}{switch}"))
     assert client.get(f"/s/{draft['id']}?preview=forged").status_code == 404
     other = engine.create_merchant("Rival")[0]
     assert client.get(f"/s/{draft['id']}?preview="

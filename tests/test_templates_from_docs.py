@@ -1,9 +1,10 @@
 """Templates written from docs/templates.md alone (tests/templates/: a check-in streak, a quiz,
-a team splitting a pot, a daily coupon grab), as an outside author would: each must validate
-without a warning, pass its own scenarios in the simulator, and play the same scenarios
-through the real Engine on a SQLite file: created and published by a merchant, acted on by
-participants with their devices, its timers fired by the engine's lazy rules, and read back
-through the views the API serves."""
+a team splitting a pot, a daily coupon grab, invite rewards, a vote), as an outside author
+would: each must validate without a warning, pass its own scenarios in the simulator, and play
+the same scenarios through the real Engine on a SQLite file: created and published by a
+merchant, acted on by participants with their devices (and the share links a step's `via`
+names), its timers fired by the engine's lazy rules, and read back through the views the API
+serves."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
 from magic_cube.cli import cli
 from magic_cube.engine import Engine, Participant
+from magic_cube.engine.errors import EngineError
 from magic_cube.engine.invariants import read_all
 from magic_cube.scenarios import matches, parse_time
 from magic_cube.settings import Settings
@@ -30,8 +32,9 @@ TEMPLATES = sorted(p.name for p in HERE.iterdir() if (p / "template.json").is_fi
 SCENARIOS = sorted((t, p.name) for t in TEMPLATES for p in (HERE / t / "scenarios").glob("*.json"))
 
 
-def test_there_are_templates_of_four_kinds_with_scenarios() -> None:
-    assert TEMPLATES == ["coupon_grab", "quiz", "streak_checkin", "team_pot"]
+def test_there_are_templates_of_six_kinds_with_scenarios() -> None:
+    assert TEMPLATES == ["coupon_grab", "invite_reward", "quiz", "streak_checkin", "team_pot",
+                         "vote"]
     assert {t for t, _ in SCENARIOS} == set(TEMPLATES)
 
 
@@ -56,7 +59,7 @@ class Player:
         self.doc = doc
         self.now = parse_time(doc["start"], 0)
         self.clock = Clock(self.now)
-        store = open_store(f"sqlite:///{directory / 'magic-cube.db'}")
+        self.store = store = open_store(f"sqlite:///{directory / 'magic-cube.db'}")
         store.migrate()
         catalog = Catalog.discover([HERE / template_id], entry_points=False)
         self.engine = Engine(store, catalog, Settings.load({}, environ={}), self.clock)
@@ -70,12 +73,25 @@ class Player:
         self.engine.publish(self.merchant, self.aid)
         self.rooms: dict[str, str] = {}
         self.names: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
 
     def participant(self, name: str, step: dict[str, Any] | None = None) -> Participant:
         step = step or {}
         self.names.setdefault(name, step.get("name", name.title()))
         return Participant(name, self.names[name], device=step.get("device", ""),
                            address=step.get("address", ""))
+
+    def via(self, sharer: str) -> str:
+        """The share code of `sharer`'s link to the activity, as the step's `via` names them."""
+        if sharer not in self.codes:
+            self.codes[sharer] = self.engine.share(self.aid, self.participant(sharer))["code"]
+        return self.codes[sharer]
+
+    def seen_before(self, name: str) -> None:
+        """A step's `"first_time": false` on an actor's first step: the merchant has seen them
+        act in another activity before."""
+        with self.store.transaction() as tx:
+            tx.remember_participant(self.merchant.id, name, "act_elsewhere", self.now - 86400)
 
     def play(self) -> list[str]:
         failures: list[str] = []
@@ -92,9 +108,17 @@ class Player:
         out: list[str] = []
         if "action" in step:
             room = self.rooms[step["room"]] if "room" in step else None
-            outcome = self.engine.act(self.aid, step["action"],
-                                      self.participant(step["actor"], step),
-                                      step.get("params"), room_id=room)
+            if step.get("first_time") is False and step["actor"] not in self.names:
+                self.seen_before(step["actor"])
+            via = self.via(step["via"]) if "via" in step else None
+            try:
+                outcome = self.engine.act(self.aid, step["action"],
+                                          self.participant(step["actor"], step),
+                                          step.get("params"), room_id=room, via=via)
+            except EngineError as error:  # not the rules' refusal: an ended activity's
+                if "error" not in expect:
+                    return [f"refused {error.code}: {error}"]
+                return matches(expect["error"], error.code, "error")
             if "error" in expect:
                 if outcome.ok:
                     return [f"expected {expect['error']}, the action was accepted"]

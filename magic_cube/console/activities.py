@@ -570,7 +570,8 @@ def preview_page(activity_id: str, problem: dict[str, str] | None = None, status
                            odds=odds, actions=actions, status_labels=STATUS_LABELS,
                            warnings=warnings, now=now, problem=problem,
                            shopper_preview=shopper_url(activity_id) + "?preview="
-                           + get_engine().preview_token(current_merchant(), activity_id)), status
+                           + get_engine().preview_token(current_merchant(), activity_id)
+                           + f"&lang={lang()}"), status
 
 
 @bp.route("/activities/<activity_id>/publish", methods=["POST"])

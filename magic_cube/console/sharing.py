@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from magic_cube.console.auth import login_required
-from magic_cube.console.context import current_merchant, get_engine, load_activity
+from magic_cube.console.context import current_merchant, get_engine, lang, load_activity
 from magic_cube.console.labels import STATUS_LABELS
 from magic_cube.shopper.urls import shopper_url
 
@@ -50,7 +50,7 @@ def show(activity_id: str) -> Any:
         "console/share.html", activity=activity, sharing=stats, url=shopper_url(activity_id),
         status_labels=STATUS_LABELS,
         qr=Markup(qr_svg(activity_id)), shop=merchant.name,
-        preview_url=shopper_url(activity_id) + f"?preview={preview}",
+        preview_url=shopper_url(activity_id) + f"?preview={preview}&lang={lang()}",
         most=max((g["participants"] for g in stats["by_generation"]), default=0))
 
 

@@ -94,6 +94,8 @@ def invariants(engine: Engine, activity_id: str, check_replay: bool = True) -> l
     logged = Counter((entry.seq, e["type"]) for entry, e in events)
     # A void's webhook is the engine's own, sent with its `$void` entry (engine/blocks.py).
     logged += Counter((e.seq, "participant.voided") for e in log if e.action == "$void")
+    # So is an invitee's `participant.invited`, sent with the action that names the inviter.
+    logged += Counter((e.seq, "participant.invited") for e in log if e.inviter is not None)
     boxed = Counter((o.seq, o.type) for o in data["outbox"])
     if logged != boxed:
         problems.append(f"outbox: {sum(boxed.values())} events != {sum(logged.values())} logged")

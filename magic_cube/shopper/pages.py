@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -170,6 +171,13 @@ def _banners() -> dict[str, str]:
             "ended": _("This activity has ended"), "archived": _("This activity has ended")}
 
 
+def _switch_url(other: str) -> str:
+    """The language switch's link: this page with the other language, keeping its query (a
+    preview's token above all: without it a draft is no page at all)."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return "?" + urlencode([*kept, ("lang", other)])
+
+
 def _page(activity_id: str, room_id: str | None) -> Response:
     lang = page_lang()
     preview = request.args.get("preview") or None
@@ -187,7 +195,8 @@ def _page(activity_id: str, room_id: str | None) -> Response:
         html = render_template("shopper/page.html", activity=public, part=part, lang=lang,
                                room_id=room_id, config=data, ends=fmt.datetime(public["ends_at"]),
                                preview=bool(preview), banners=config["banners"],
-                               _=_, other_lang="en" if lang == "zh" else "zh")
+                               _=_, other_lang="en" if lang == "zh" else "zh",
+                               switch=_switch_url("en" if lang == "zh" else "zh"))
     response = Response(html, mimetype="text/html")
     if preview:  # shown in the console's phone frame (same origin), never cached
         response.headers["Cache-Control"] = "no-store"
