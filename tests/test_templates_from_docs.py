@@ -252,3 +252,38 @@ def test_a_streaks_generic_page_names_each_rewards_stock_by_its_row(
                                           headers={"Authorization": f"Bearer {token}"})
                     .get_data(as_text=True))
     assert stock in shown and won in shown, shown
+
+
+def test_the_consoles_preview_shows_a_ranking_as_the_template_labels_it(tmp_path: Path) -> None:
+    """vote's activity view lists records (a ranking: rank, number, name, picture, votes): the
+    console's preview shows each by its name, its fields labelled in the merchant's language
+    from the template's `view_labels`, and no picture's address."""
+    from magic_cube import console
+
+    catalog = Catalog.discover([HERE / "vote"], entry_points=False)
+    app = create_app({"CATALOG": catalog, "TESTING": True, "CLOCK": Clock(),
+                      "WTF_CSRF_ENABLED": False,
+                      "SETTINGS": {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"}})
+    if "console" not in app.blueprints:
+        console.init_app(app)
+    engine = app.extensions["magic_cube"]
+    client = app.test_client()
+    r = client.post("/console/signup", data={"name": "Tea", "email": "tea@example.com",
+                                             "password": "correct horse"})
+    assert r.status_code == 303
+    with client.session_transaction() as session:
+        merchant_id = session["merchant_id"]
+    with engine.store.transaction(write=False) as tx:
+        merchant = tx.get_merchant(merchant_id)
+    doc = json.loads((HERE / "vote" / "scenarios" / "01_votes_ranking_winner.json").read_text())
+    aid = engine.create_activity(merchant, "vote", doc["config"], title="Vote")["id"]
+    engine.publish(merchant, aid)
+    engine.act(aid, "vote", Participant("alice", "Alice"), params={"entry": 1})
+    pages = {lang: text_of(client.get(f"/console/activities/{aid}/preview",
+                                      headers={"Accept-Language": lang}).get_data(as_text=True))
+             for lang in ("zh", "en")}
+    assert "example.com/plum.png" not in pages["zh"] + pages["en"]
+    assert ("排行榜 Plum 名次：1 · 编号：1 · 票数：1；"
+            "Orchid 名次：2 · 编号：2 · 票数：0") in pages["zh"]
+    assert "Ranking Plum Rank: 1 · No.: 1 · Votes: 1; Orchid Rank: 2" in pages["en"]
+    assert "作品图片" not in pages["zh"]  # an entry without a picture lists no empty field

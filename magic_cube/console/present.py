@@ -19,7 +19,7 @@ from flask_babel import ngettext
 from magic_cube.catalog import TemplateEntry
 from magic_cube.catalog.labels import event_label
 from magic_cube.catalog.tables import config_var, row_names
-from magic_cube.console.context import format_time, i18n, lang
+from magic_cube.console.context import format_time, i18n, joined, lang
 from magic_cube.console.forms.names import FieldErrors
 from magic_cube.console.forms.schema import (
     choice_label,
@@ -31,6 +31,8 @@ from magic_cube.console.forms.schema import (
     schema_at,
 )
 from magic_cube.engine.money import money_view_keys
+from magic_cube.shopper.context import value_labels
+from magic_cube.shopper.context import view_labels as shopper_view_labels
 
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.
@@ -129,6 +131,49 @@ def is_epoch(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _has_records(value: Any) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list)
+                                       and any(isinstance(v, dict) for v in value))
+
+
+def records(entry: TemplateEntry, value: Any, money: bool = False) -> str:
+    """A record, or a list of them (a prize won, a ranking), as the shopper's page shows them:
+    each by its `name`, then its other fields labelled as the template labels them (its
+    `view_labels`, else its config tables' field labels), choices by their labels, without
+    the positions, ids and image addresses that mean nothing to read."""
+    labels = shopper_view_labels(entry.doc, lang())
+    choices = value_labels(entry.doc, lang())
+
+    def field(key: str, v: Any) -> str:
+        if money and isinstance(v, int | float) and not isinstance(v, bool):
+            return yuan(v)
+        if isinstance(v, str) and v in choices.get(key, {}):
+            return choices[key][v]
+        return show_value(None, v)
+
+    def one(record: Any) -> str:
+        if not isinstance(record, dict):
+            return show_value(None, record)
+        shown = [f"{labels.get(k) or humanise(k)}{colon}{field(k, v)}"
+                 for k, v in record.items()
+                 if v not in (None, "") and k not in RECORD_HIDDEN and not is_address(v)]
+        name = record.get("name")
+        return " ".join(part for part in (show_value(None, name) if name is not None else "",
+                                          " · ".join(shown)) if part)
+
+    colon = "：" if lang() == "zh" else ": "
+    items = value if isinstance(value, list) else [value]
+    return joined(one(item) for item in items) or "—"
+
+
+RECORD_HIDDEN = ("name", "index", "id")
+
+
+def is_address(value: Any) -> bool:
+    """An image's or a page's address (`/media/…`, `https://…`): a picture, not words."""
+    return isinstance(value, str) and value.startswith(("/media/", "https://", "http://"))
+
+
 def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | None = None,
               timezone: str | None = None, config: dict[str, Any] | None = None
               ) -> list[tuple[str, str]]:
@@ -164,7 +209,9 @@ def view_rows(entry: TemplateEntry, view: dict[str, Any], *, skip: set[str] | No
                 row = (label, format_time(value, tz))
             else:
                 names = row_names(entry.doc, expression, config or {})
-                row = (label, by_row(names, value) if names else show_value(None, value))
+                row = (label, by_row(names, value) if names
+                       else records(entry, value, key in money) if _has_records(value)
+                       else show_value(None, value))
         if row not in rows:
             rows.append(row)
     return rows
