@@ -287,3 +287,21 @@ def test_the_consoles_preview_shows_a_ranking_as_the_template_labels_it(tmp_path
             "Orchid 名次：2 · 编号：2 · 票数：0") in pages["zh"]
     assert "Ranking Plum Rank: 1 · No.: 1 · Votes: 1; Orchid Rank: 2" in pages["en"]
     assert "作品图片" not in pages["zh"]  # an entry without a picture lists no empty field
+
+
+def test_the_generic_page_shows_an_entrys_picture_as_a_picture(tmp_path: Path) -> None:
+    """vote ships no page.html: an entry's `image` (an image field of the config's table) is
+    shown as the picture in the listed records, not as its address, and unlabelled."""
+    catalog = Catalog.discover([HERE / "vote"], entry_points=False)
+    app = create_app({"CATALOG": catalog, "TESTING": True, "CLOCK": Clock(),
+                      "SETTINGS": {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"}})
+    engine = app.extensions["magic_cube"]
+    merchant = create_merchant(engine)
+    doc = json.loads((HERE / "vote" / "scenarios" / "01_votes_ranking_winner.json").read_text())
+    aid = engine.create_activity(merchant, "vote", doc["config"])["id"]
+    engine.publish(merchant, aid)
+    html = app.test_client().get(f"/s/{aid}/part?lang=zh").get_data(as_text=True)
+    pictures = re.findall(r'<img class="mc-thumb" src="([^"]+)"', html)
+    assert pictures and set(pictures) == {"https://example.com/plum.png"}
+    assert "https://example.com/plum.png" not in text_of(html)  # not as words
+    assert "作品图片" not in text_of(html)

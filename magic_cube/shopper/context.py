@@ -91,6 +91,13 @@ def money_keys(doc: dict[str, Any]) -> set[str]:
     return keys
 
 
+def image_keys(doc: dict[str, Any]) -> set[str]:
+    """View keys read straight from an image field of the config, and the image fields of its
+    tables (an entry's picture in a listed record): the generic page shows them as pictures."""
+    return {key for key, prop in [*_config_reads(doc), *_row_fields(doc)]
+            if str(prop.get("contentMediaType", "")).startswith("image/")}
+
+
 def view_labels(doc: dict[str, Any], lang: str) -> dict[str, str]:
     """Labels for view keys: the template's `view_labels`, else the label of the config field
     a key reads straight from."""

@@ -82,6 +82,7 @@ class Facts(NamedTuple):
     labels: dict[str, str]  # view key -> label
     money_keys: set[str]  # view keys that show money
     value_labels: dict[str, dict[str, str]]  # view key -> {value: its choice's label}
+    image_keys: set[str]  # view keys and record fields that hold a picture's address
 
 
 _facts: dict[tuple[str, str, str], Facts] = {}
@@ -91,7 +92,8 @@ def template_facts(entry: Any, lang: str) -> Facts:
     key = (entry.id, entry.content_hash, lang)
     if key not in _facts:
         _facts[key] = Facts(ctx.actions_of(entry.doc, lang), ctx.view_labels(entry.doc, lang),
-                            ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang))
+                            ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang),
+                            ctx.image_keys(entry.doc))
     return _facts[key]
 
 
@@ -131,7 +133,8 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
                      "description": fmt.pick(entry.description)},
         "actions": actions, "actions_by_name": {a["name"]: a for a in actions},
         "labels": facts.labels, "money_keys": facts.money_keys,
-        "value_labels": facts.value_labels, "row_names": eng.row_names(activity_id),
+        "value_labels": facts.value_labels, "image_keys": facts.image_keys,
+        "row_names": eng.row_names(activity_id),
         "room_status": ctx.status_label(room["status"] if room else None, lang),
         "room_url": lambda rid: url_for("shopper.room_page", activity_id=activity_id,
                                         room_id=str(rid)),
