@@ -477,6 +477,30 @@ def test_the_previews_facts_stay_inside_their_card_on_a_desktop(browser, server)
     page.context.close()
 
 
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_share_pages_qr_code_is_whole(browser, server, shop, size):
+    """The QR code on the share page is drawn whole at the size the page gives it: its corner
+    squares and quiet zone are not cut off, or a phone's camera cannot read it."""
+    page = new_page(browser, "zh", PHONE if size == "phone" else DESKTOP)
+    page.goto(f"{server.base}/console/login?lang=zh")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.wait_for_url("**/console/activities")
+    page.goto(f"{server.base}/console/activities/{shop['bargain']}/share")
+    box, drawn = page.evaluate("""() => {
+      const svg = document.querySelector('.share-qr svg');
+      const r = (el) => { const b = el.getBoundingClientRect();
+                          return [b.left, b.top, b.right, b.bottom]; };
+      return [r(svg), r(svg.querySelector('path'))];
+    }""")
+    assert box[2] - box[0] >= 150 and abs((box[2] - box[0]) - (box[3] - box[1])) < 1, box
+    assert drawn[0] >= box[0] and drawn[1] >= box[1], (box, drawn)
+    assert drawn[2] <= box[2] and drawn[3] <= box[3], (box, drawn)
+    shot(page, f"console-share-{size}")
+    page.context.close()
+
+
 # Text whose contrast with what is behind it is under WCAG AA (4.5:1; 3:1 for large text).
 LOW_CONTRAST = r"""() => {
   const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
