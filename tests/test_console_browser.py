@@ -393,6 +393,12 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
         elif name == "detail":
             assert page.evaluate(RIGHTMOST, ".stock-table input, .stock-table button") \
                 <= PHONE["width"]
+            # the end-time form and the stock under it are apart, not touching
+            gap = page.evaluate("""() => {
+              const form = document.querySelector('.live-controls > form').getBoundingClientRect();
+              const table = document.querySelector('.live-controls .table-scroll');
+              return table.getBoundingClientRect().top - form.bottom; }""")
+            assert gap >= 12, gap
         elif name == "dashboard":
             height, _width = page.evaluate(SMALLEST, "main details > summary")
             assert height >= 44  # "The same numbers as a table" is tapped with a finger
