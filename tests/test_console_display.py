@@ -181,12 +181,14 @@ def test_an_api_keys_times_are_in_the_merchants_time_zone(signed_in, clock) -> N
 
 
 def test_a_chinese_page_names_its_time_zone_in_a_sentence(signed_in) -> None:
-    """北京时间 reads as part of the sentence: no gap before it, no "时区 北京时间"."""
+    """北京时间 reads as part of the sentence: no gap before it, no "时区 北京时间" (nor "the
+    time zone Beijing time" in English)."""
     web = signed_in
     aid = live(web, "lottery")
     settings = page(web, "/console/settings", "zh")
     assert "以下时间均为北京时间。" in settings
     assert "日期按北京时间计算。" in page(web, "/console/calendar", "zh")
+    assert "Days are in Beijing time." in page(web, "/console/calendar")
     forecast = page(web, f"/console/activities/{aid}/forecast", "zh")
     assert "以下时间均为北京时间。“典型”" in forecast
     for text in (settings, forecast):
