@@ -346,6 +346,14 @@ SILENT_SCROLLS = """() => [...document.querySelectorAll('.table-scroll')]
           && !getComputedStyle(box).backgroundImage.includes('gradient')).length"""
 
 
+# The whole pixels between an element and the next one under it.
+GAP_AFTER = """(selector) => {
+  const el = document.querySelector(selector);
+  return Math.round(el.nextElementSibling.getBoundingClientRect().top
+                    - el.getBoundingClientRect().bottom);
+}"""
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server, shop, lang):
     engine = server.engine
@@ -377,6 +385,8 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
         height, width = page.evaluate(SMALLEST, ".main-nav a")
         assert height >= 44 and width >= 44, (name, height, width)
         shot(page, f"console-phone-{name}-{lang}")
+        if name in ("list", "events"):  # the filters stand apart from the list they filter
+            assert page.evaluate(GAP_AFTER, "form.filters") >= 12, name
         if name == "list":
             # a status badge and a template's name are never a character per line
             assert page.evaluate(MOST_LINES, ".activity-list .badge") == 1
