@@ -346,6 +346,14 @@ SILENT_SCROLLS = """() => [...document.querySelectorAll('.table-scroll')]
           && !getComputedStyle(box).backgroundImage.includes('gradient')).length"""
 
 
+# The whole pixels between an element and the next one under it.
+GAP_AFTER = """(selector) => {
+  const el = document.querySelector(selector);
+  return Math.round(el.nextElementSibling.getBoundingClientRect().top
+                    - el.getBoundingClientRect().bottom);
+}"""
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server, shop, lang):
     engine = server.engine
@@ -377,6 +385,8 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
         height, width = page.evaluate(SMALLEST, ".main-nav a")
         assert height >= 44 and width >= 44, (name, height, width)
         shot(page, f"console-phone-{name}-{lang}")
+        if name in ("list", "events"):  # the filters stand apart from the list they filter
+            assert page.evaluate(GAP_AFTER, "form.filters") >= 12, name
         if name == "list":
             # a status badge and a template's name are never a character per line
             assert page.evaluate(MOST_LINES, ".activity-list .badge") == 1
@@ -393,6 +403,12 @@ def test_a_phone_keeps_words_whole_tables_in_reach_and_links_big(browser, server
         elif name == "detail":
             assert page.evaluate(RIGHTMOST, ".stock-table input, .stock-table button") \
                 <= PHONE["width"]
+            # the end-time form and the stock under it are apart, not touching
+            gap = page.evaluate("""() => {
+              const form = document.querySelector('.live-controls > form').getBoundingClientRect();
+              const table = document.querySelector('.live-controls .table-scroll');
+              return table.getBoundingClientRect().top - form.bottom; }""")
+            assert gap >= 12, gap
         elif name == "dashboard":
             height, _width = page.evaluate(SMALLEST, "main details > summary")
             assert height >= 44  # "The same numbers as a table" is tapped with a finger
@@ -474,6 +490,30 @@ def test_the_previews_facts_stay_inside_their_card_on_a_desktop(browser, server)
     }""")
     assert outside == []
     assert "Teapot" in page.locator(".phone dl.facts").inner_text()
+    page.context.close()
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_share_pages_qr_code_is_whole(browser, server, shop, size):
+    """The QR code on the share page is drawn whole at the size the page gives it: its corner
+    squares and quiet zone are not cut off, or a phone's camera cannot read it."""
+    page = new_page(browser, "zh", PHONE if size == "phone" else DESKTOP)
+    page.goto(f"{server.base}/console/login?lang=zh")
+    page.fill("#field-email", "sweep@example.com")
+    page.fill("#field-password", PASSWORD)
+    page.click("form.narrow-form button[type=submit]")
+    page.wait_for_url("**/console/activities")
+    page.goto(f"{server.base}/console/activities/{shop['bargain']}/share")
+    box, drawn = page.evaluate("""() => {
+      const svg = document.querySelector('.share-qr svg');
+      const r = (el) => { const b = el.getBoundingClientRect();
+                          return [b.left, b.top, b.right, b.bottom]; };
+      return [r(svg), r(svg.querySelector('path'))];
+    }""")
+    assert box[2] - box[0] >= 150 and abs((box[2] - box[0]) - (box[3] - box[1])) < 1, box
+    assert drawn[0] >= box[0] and drawn[1] >= box[1], (box, drawn)
+    assert drawn[2] <= box[2] and drawn[3] <= box[3], (box, drawn)
+    shot(page, f"console-share-{size}")
     page.context.close()
 
 

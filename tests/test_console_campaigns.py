@@ -95,6 +95,19 @@ def test_a_bad_campaign_comes_back_with_inline_errors(shop):
     assert "No campaigns yet." in page(shop, "/console/campaigns")
 
 
+def test_the_new_campaign_form_starts_on_today_in_the_merchants_time_zone(shop):
+    shop.clock.now = START - 6 * HOUR  # 2026-11-10 20:00 UTC: 04:00 on the 11th in Beijing
+    html = page(shop, "/console/campaigns")
+    assert html.count('value="2026-11-11"') == 2 and "2026-11-10" not in html
+    assert re.search(r'<option value="Asia/Shanghai"[^>]*selected', html)
+    # A merchant whose activities run in Tokyo gets Tokyo's zone and day.
+    shop.engine.create_activity(shop.merchant, "gift", CONFIGS["gift"], timezone="Asia/Tokyo")
+    shop.clock.now = START + 13 * HOUR  # 15:00 UTC: midnight on the 12th in Tokyo
+    html = page(shop, "/console/campaigns")
+    assert html.count('value="2026-11-12"') == 2
+    assert re.search(r'<option value="Asia/Tokyo"[^>]*selected', html)
+
+
 def test_the_dashboard_shows_the_totals_of_the_api_and_the_csv_its_hours(shop):
     cid = create(shop)
     lottery, bargain = live(shop, "lottery", "Lucky draw"), live(shop, "bargain", "Tea set")

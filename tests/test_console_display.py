@@ -180,6 +180,21 @@ def test_an_api_keys_times_are_in_the_merchants_time_zone(signed_in, clock) -> N
     assert "2026-11-11 11:00" in text and "Times in Tokyo time." in text
 
 
+def test_a_chinese_page_names_its_time_zone_in_a_sentence(signed_in) -> None:
+    """北京时间 reads as part of the sentence: no gap before it, no "时区 北京时间" (nor "the
+    time zone Beijing time" in English)."""
+    web = signed_in
+    aid = live(web, "lottery")
+    settings = page(web, "/console/settings", "zh")
+    assert "以下时间均为北京时间。" in settings
+    assert "日期按北京时间计算。" in page(web, "/console/calendar", "zh")
+    assert "Days are in Beijing time." in page(web, "/console/calendar")
+    forecast = page(web, f"/console/activities/{aid}/forecast", "zh")
+    assert "以下时间均为北京时间。“典型”" in forecast
+    for text in (settings, forecast):
+        assert not re.search(r"[\u4e00-\u9fff] 北京时间", text), text
+
+
 def test_every_page_names_its_icon_so_no_browser_asks_for_favicon_ico(signed_in) -> None:
     for url in ("/console/activities", "/console/settings", "/console/no-such-page"):
         html = signed_in.get(url).get_data(as_text=True)

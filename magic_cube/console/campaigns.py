@@ -23,6 +23,7 @@ from magic_cube.console.context import (
     current_merchant,
     get_engine,
     i18n,
+    merchant_timezone,
     tz_or_utc,
     zone_name,
 )
@@ -78,9 +79,12 @@ def _form_page(form: dict[str, str], errors: FieldErrors, status: int = 200) -> 
 @bp.route("/campaigns")
 @login_required
 def index() -> Any:
-    today = datetime.fromtimestamp(get_engine().now(), tz=UTC).date().isoformat()
-    return _form_page({"name": "", "timezone": ZONES[0], "starts_on": today, "ends_on": today},
-                      {})
+    # The merchant's zone when the form offers it, and today's date there (not in UTC, which
+    # is still yesterday in Beijing until 08:00).
+    zone = merchant_timezone()
+    zone = zone if zone in ZONES else ZONES[0]
+    today = datetime.fromtimestamp(get_engine().now(), tz=tz_or_utc(zone)).date().isoformat()
+    return _form_page({"name": "", "timezone": zone, "starts_on": today, "ends_on": today}, {})
 
 
 @bp.route("/campaigns", methods=["POST"])

@@ -25,10 +25,12 @@ def qr(activity_id: str) -> segno.QRCode:
     return segno.make(shopper_url(activity_id), error="m", micro=False)
 
 
-def qr_svg(activity_id: str, scale: int = 6) -> str:
+def qr_svg(activity_id: str, scale: int = 6, scalable: bool = False) -> str:
+    """The QR code as SVG; `scalable` gives a viewBox instead of a fixed width and height, so
+    that the page's style can size it without cutting the symbol off."""
     out = io.BytesIO()
     qr(activity_id).save(out, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True,
-                         title=shopper_url(activity_id))
+                         title=shopper_url(activity_id), omitsize=scalable)
     return out.getvalue().decode("utf-8")
 
 
@@ -49,7 +51,7 @@ def show(activity_id: str) -> Any:
     return render_template(
         "console/share.html", activity=activity, sharing=stats, url=shopper_url(activity_id),
         status_labels=STATUS_LABELS,
-        qr=Markup(qr_svg(activity_id)), shop=merchant.name,
+        qr=Markup(qr_svg(activity_id, scalable=True)), shop=merchant.name,
         preview_url=shopper_url(activity_id) + f"?preview={preview}&lang={lang()}",
         most=max((g["participants"] for g in stats["by_generation"]), default=0))
 
