@@ -74,6 +74,7 @@ def test_the_tab_shows_defaults_and_a_forecast_of_them(signed_in, quick):
     assert all(c.startswith("¥") and c.endswith(tuple("0123456789")) and "." in c
                for c in row(html, "Prize cost"))
     assert "No cost given for Coupon: counted as 0" in text
+    assert "Look at this before you launch" in text  # (a draft)
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart') == 2
     assert "Participations so far (P50)" in html and "Stock left: Coupon (P50)" in html
 
@@ -174,6 +175,7 @@ def test_a_live_activity_is_forecast_from_now_and_its_stock_left(signed_in, quic
     assert value_of(html, "days") == "3"  # 2 days and an hour left
     assert "The activity is under way" in text_of(html)
     assert "The Mug is already gone" in text_of(html)
+    assert "Worth a look" in text_of(html) and "before you launch" not in html  # (it is live)
     assert "Handed out: Mug" not in html  # nothing left to hand out
     assert "Lasts the whole activity" not in html
 
