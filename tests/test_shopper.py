@@ -169,6 +169,18 @@ def test_drafts_and_unknown_rooms_are_404(shop, client):
     assert client.get(f"/s/{live['id']}/r/no-such-room").status_code == 404
 
 
+@pytest.mark.parametrize(("lang", "left"), [("zh", "剩余 "), ("en", "Left ")])
+def test_a_lotterys_stock_is_counted_with_separators_on_one_line(shop, client, configs, lang,
+                                                                  left):
+    config = {**configs["lottery"], "prizes": [
+        {"name": "Coupon", "type": "coupon", "stock": 12000, "odds": 100}]}
+    activity = shop.live("lottery", config)
+    html = client.get(f"/s/{activity['id']}", headers={"Accept-Language": lang}).get_data(
+        as_text=True)
+    assert f'{left}<span style="white-space:nowrap">12,000/12,000</span>' in html
+    assert Formatter(lang, "Asia/Shanghai", "CNY").number(1234567) == "1,234,567"
+
+
 def test_money_is_in_yuan_with_two_decimals(shop, client, configs):
     config = {**configs["bargain"], "original_price": 123456, "floor_price": 1}
     config.update(cut_min=1, cut_max=123455, helpers_needed=1)

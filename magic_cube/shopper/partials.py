@@ -87,6 +87,12 @@ class Formatter:
             return mine
         return other if other is not None and not isinstance(other, Undefined) else ""
 
+    def number(self, n: Any) -> str:
+        """A count with thousands separators, as the console writes it: 12000 -> "12,000"."""
+        if isinstance(n, int) and not isinstance(n, bool):
+            return f"{n:,}"
+        return str(n)
+
     def plural(self, n: Any, one: str, other: str) -> str:
         """`n` with the word for it, for English words: `plural(1, "friend", "friends")` ->
         "1 friend", `plural(3, "friend", "friends")` -> "3 friends"."""
@@ -185,6 +191,7 @@ def render_partial(key: tuple[str, str], directory: Path | None, context: dict[s
     """The template's own partial if it has one and it renders, else the generic partial."""
     names = {"money": fmt.money, "datetime": fmt.datetime, "countdown": fmt.countdown,
              "tr": fmt.tr, "pick": fmt.pick, "plural": fmt.plural, "ordinal": fmt.ordinal,
+             "number": fmt.number,
              "lang": fmt.lang,
              "closed": closed_reason(fmt, context.get("activity") or {}, context.get("now")),
              "my_rooms": rooms_lister(context, fmt.lang)}
