@@ -177,7 +177,7 @@ def test_a_lotterys_stock_is_counted_with_separators_on_one_line(shop, client, c
     activity = shop.live("lottery", config)
     html = client.get(f"/s/{activity['id']}", headers={"Accept-Language": lang}).get_data(
         as_text=True)
-    assert f'{left}<span style="white-space:nowrap">12,000/12,000</span>' in html
+    assert f'{left}<span class="mc-nowrap">12,000/12,000</span>' in html
     assert Formatter(lang, "Asia/Shanghai", "CNY").number(1234567) == "1,234,567"
 
 
