@@ -106,8 +106,28 @@ def test_a_calendar_month_beyond_the_years_shows_this_month(signed_in, month):
 
 
 @pytest.mark.parametrize(("lang", "beijing"), [("en", "Beijing time"), ("zh", "北京时间")])
-def test_the_time_zone_suggestions_name_each_zone_as_the_merchant_knows_it(signed_in, lang,
-                                                                           beijing):
+def test_the_time_zone_is_picked_by_the_name_the_merchant_knows_it_by(signed_in, lang,
+                                                                      beijing):
     r = signed_in.get("/console/activities/new/gift", headers={"Accept-Language": lang})
-    html = r.get_data(as_text=True)
-    assert f'<option value="Asia/Shanghai" label="{beijing}">' in html
+    form = read_form(r.get_data(as_text=True))
+    assert form.by_id["field-timezone"]["tag"] == "select"
+    assert ["timezone", "Asia/Shanghai"] in form.fields  # the merchant's zone, chosen
+    assert f'<option value="Asia/Shanghai" selected>{beijing}</option>' in r.get_data(
+        as_text=True)
+    # the campaign form offers the same zones by the same names
+    campaigns = signed_in.get("/console/campaigns", headers={"Accept-Language": lang})
+    assert f'<option value="Asia/Shanghai" selected>{beijing}</option>' in campaigns.get_data(
+        as_text=True)
+
+
+def test_a_zone_set_through_the_api_stays_chosen_on_the_form(signed_in):
+    created = signed_in.engine.create_activity(signed_in.merchant, "gift", CONFIGS["gift"],
+                                               timezone="America/Chicago")
+    html = signed_in.get(f"/console/activities/{created['id']}/edit").get_data(as_text=True)
+    assert '<option value="America/Chicago" selected>America/Chicago</option>' in html
+    assert ["timezone", "America/Chicago"] in read_form(html).fields
+    signed_in.engine.publish(signed_in.merchant, created["id"])
+    live = signed_in.get(f"/console/activities/{created['id']}/edit").get_data(as_text=True)
+    form = read_form(live)
+    assert "disabled" in form.by_id["field-timezone"]  # read-only once live, still sent
+    assert ["timezone", "America/Chicago"] in form.fields

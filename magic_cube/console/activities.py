@@ -21,6 +21,7 @@ from magic_cube.catalog import TemplateEntry, TemplateNotFound
 from magic_cube.console import forms
 from magic_cube.console.auth import login_required
 from magic_cube.console.context import (
+    COMMON_TIMEZONES,
     FieldErrors,
     add_error,
     current_merchant,
@@ -59,9 +60,6 @@ from magic_cube.shopper.urls import shopper_url
 bp = Blueprint("activities", __name__)
 
 SETTING_FIELDS = ("title", "timezone", "starts_at", "ends_at")
-COMMON_TIMEZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore",
-                    "Asia/Tokyo", "Asia/Seoul", "UTC", "Europe/London", "Europe/Berlin",
-                    "America/New_York", "America/Los_Angeles", "Australia/Sydney")
 LIFECYCLE = ("pause", "resume", "end", "archive")
 # status -> the lifecycle buttons that make sense in it (the engine has the last word)
 BUTTONS = {

@@ -18,6 +18,7 @@ from magic_cube.console import campaign_forecast
 from magic_cube.console.auth import login_required
 from magic_cube.console.charts import bar_chart, line_chart
 from magic_cube.console.context import (
+    COMMON_TIMEZONES,
     FieldErrors,
     add_error,
     current_merchant,
@@ -43,13 +44,6 @@ bp = Blueprint("campaigns", __name__)
 ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "UTC")
 
 
-def zone_labels() -> dict[str, str]:
-    """The time zones of the form, named in the page's language."""
-    return {"Asia/Shanghai": _("China (Beijing time)"), "Asia/Hong_Kong": _("Hong Kong"),
-            "Asia/Taipei": _("Taipei"), "Asia/Singapore": _("Singapore"),
-            "Asia/Tokyo": _("Tokyo"), "UTC": _("Coordinated Universal Time (UTC)")}
-
-
 def field_message(field: str, code: str) -> str:
     """The engine's field error, in the page's language."""
     messages = {
@@ -72,7 +66,7 @@ def _campaign(campaign_id: str) -> dict[str, Any]:
 def _form_page(form: dict[str, str], errors: FieldErrors, status: int = 200) -> Any:
     campaigns = get_engine().list_campaigns(current_merchant())
     return render_template("console/campaigns.html", campaigns=campaigns, form=form,
-                           errors=errors, zones=zone_labels(),
+                           errors=errors, zones=COMMON_TIMEZONES,
                            operator=bool(current_merchant().operator)), status
 
 

@@ -43,6 +43,13 @@ def joined(parts: Any) -> str:
     return ("；" if lang() == "zh" else "; ").join(str(p) for p in parts)
 
 
+# The zones the console's forms offer by name (`zone_name`); any other IANA zone set through
+# the API is kept and shown as itself.
+COMMON_TIMEZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore",
+                    "Asia/Tokyo", "Asia/Seoul", "UTC", "Europe/London", "Europe/Berlin",
+                    "America/New_York", "America/Los_Angeles", "Australia/Sydney")
+
+
 def zone_name(tz: str | None) -> str:
     """A time zone as a merchant knows it (北京时间 / Beijing time), else its id."""
     names = {"Asia/Shanghai": _("Beijing time"), "Asia/Hong_Kong": _("Hong Kong time"),
