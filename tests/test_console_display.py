@@ -244,6 +244,23 @@ def test_publishing_a_pool_whose_split_time_has_passed_warns_but_goes_ahead(sign
     assert warning not in page(web, f"/console/activities/{aid}/preview")  # said once, at publish
 
 
+def test_a_template_that_acts_as_the_activity_ends_asks_for_an_end_time(signed_in, clock) -> None:
+    """A check-in pool closes its books as the activity ends (an `"at": "end"` timer): without
+    an end time that waits for the merchant, which the preview and the publish say."""
+    web = signed_in
+    endless = web.engine.create_activity(web.merchant, "checkin_pool", POOL)["id"]
+    warning = ("“Close the books” happens as the activity ends, and it has no end time: set "
+               "one, or it happens only when you end the activity.")
+    assert warning in page(web, f"/console/activities/{endless}/preview")
+    assert "“结算”在活动结束时进行，而活动没有设置结束时间" in page(
+        web, f"/console/activities/{endless}/preview", "zh")
+    ending = web.engine.create_activity(web.merchant, "checkin_pool", POOL,
+                                        ends_at=clock.now + 5 * 86400)["id"]
+    assert "happens as the activity ends" not in page(web, f"/console/activities/{ending}/preview")
+    lottery = web.engine.create_activity(web.merchant, "lottery", CONFIGS["lottery"])["id"]
+    assert "happens as the activity ends" not in page(web, f"/console/activities/{lottery}/preview")
+
+
 def test_a_split_time_outside_the_activity_is_warned_of(signed_in, clock) -> None:
     web = signed_in  # now: 2026-11-11 10:00 in Shanghai; the split 2026-11-14 12:00
     ends_early = web.engine.create_activity(web.merchant, "checkin_pool", POOL,

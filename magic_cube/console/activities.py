@@ -324,6 +324,14 @@ def date_warnings(entry: TemplateEntry, activity: dict[str, Any], now: int) -> l
         elif end is not None and moment > end:
             out.append(_("%(field)s (%(when)s) comes after the activity ends (%(end)s).",
                          field=field, when=when, end=format_time(end, tz)))
+    if end is None:  # what the template does as the activity ends waits for the merchant
+        compiled = entry.compiled
+        for timer in compiled.activity_timers.values():
+            if timer.end and timer.action in compiled.actions:
+                out.append(_("“%(action)s” happens as the activity ends, and it has no end "
+                             "time: set one, or it happens only when you end the activity.",
+                             action=i18n(compiled.actions[timer.action].title)
+                             or timer.action))
     return out
 
 
