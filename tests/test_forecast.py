@@ -199,6 +199,16 @@ def test_the_command_prints_a_report_and_refuses_bad_input(tmp_path):
     assert bad.exit_code != 0 and "between 0 and 1" in bad.output
     file.write_text(json.dumps({"prizes": []}))
     assert CliRunner().invoke(cli, base).exit_code != 0
+    # with --json, what went wrong is JSON too, on stdout
+    refused = CliRunner().invoke(cli, [*base, "--json"])
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["error"] == "invalid_forecast"
+    file.write_text(json.dumps(lottery_config(odds=1000, stock=5)))
+    bad = CliRunner().invoke(cli, [*base, "--json", "--conversion", "act=2"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["errors"]["conversion.act"][0]["code"] == "maximum"
+    unknown = CliRunner().invoke(cli, ["forecast", "nope", "--config", str(file), "--json"])
+    assert json.loads(unknown.stdout)["error"] == "template_not_found"
 
 
 def test_the_report_is_in_the_language_asked_with_money_in_yuan(tmp_path):

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -83,10 +83,7 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
         found = for_activity(activity, database, assumptions, options["runs"],
                              options["seed"], lang)
     except MagicCubeError as exc:
-        details = getattr(exc, "errors", None) or {}
-        words = "; ".join(f"{name}: {e['message']}" for name, items in details.items()
-                          for e in items)
-        raise click.ClickException(f"{exc}{': ' + words if words else ''}") from exc
+        fail(exc, options["as_json"])
     if options["as_json"]:
         click.echo(json.dumps(found.summary(lang), ensure_ascii=False, indent=2))
         return
@@ -99,6 +96,21 @@ def forecast_stored(for_activity: ActivityForecaster, activity: str, database: s
                        activity=activity, status=gettext(lang, summary["status"]), when=when,
                        starts_at=f"{starts:%Y-%m-%d %H:%M} {result.timezone}"))
     click.echo(report(found.result, lang))
+
+
+def fail(exc: MagicCubeError, as_json: bool) -> NoReturn:
+    """Stop with exit status 1 on a forecast that cannot be made: with `--json` the error as a
+    JSON object on stdout (`error`, `message`, and `errors` by field when there are), so that a
+    script reads one format either way; else the message on stderr."""
+    details = getattr(exc, "errors", None) or {}
+    if as_json:
+        code = getattr(exc, "code", None) or "invalid_forecast"
+        click.echo(json.dumps({"error": code, "message": str(exc), "errors": details},
+                              ensure_ascii=False, indent=2))
+        raise click.exceptions.Exit(1) from exc
+    words = "; ".join(f"{name}: {e['message']}" for name, items in details.items()
+                      for e in items)
+    raise click.ClickException(f"{exc}{': ' + words if words else ''}") from exc
 
 
 @click.command("forecast")
@@ -139,7 +151,7 @@ def forecast(template_id: str, config_file: Path, visitors_per_day: int | None,
             result = run_forecast(entry, config, assumptions, runs=runs, seed=seed,
                                   timezone=timezone, progress=bar.update)
     except (TemplateNotFound, AssumptionError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc, as_json)
     lang = _lang()
     if as_json:
         click.echo(json.dumps(result.summary(lang), ensure_ascii=False, indent=2))
