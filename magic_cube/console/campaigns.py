@@ -41,8 +41,6 @@ from magic_cube.engine.errors import (
 
 bp = Blueprint("campaigns", __name__)
 
-ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "UTC")
-
 
 def field_message(field: str, code: str) -> str:
     """The engine's field error, in the page's language."""
@@ -76,7 +74,7 @@ def index() -> Any:
     # The merchant's zone when the form offers it, and today's date there (not in UTC, which
     # is still yesterday in Beijing until 08:00).
     zone = merchant_timezone()
-    zone = zone if zone in ZONES else ZONES[0]
+    zone = zone if zone in COMMON_TIMEZONES else COMMON_TIMEZONES[0]
     today = datetime.fromtimestamp(get_engine().now(), tz=tz_or_utc(zone)).date().isoformat()
     return _form_page({"name": "", "timezone": zone, "starts_on": today, "ends_on": today}, {})
 
