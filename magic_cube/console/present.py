@@ -31,8 +31,7 @@ from magic_cube.console.forms.schema import (
     schema_at,
 )
 from magic_cube.engine.money import money_view_keys
-from magic_cube.shopper.context import value_labels
-from magic_cube.shopper.context import view_labels as shopper_view_labels
+from magic_cube.shopper.context import template_facts
 
 BOUND_CODES = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # Keys of a lottery's view that its odds table already shows.
@@ -141,8 +140,8 @@ def records(entry: TemplateEntry, value: Any, money: bool = False) -> str:
     each by its `name`, then its other fields labelled as the template labels them (its
     `view_labels`, else its config tables' field labels), choices by their labels, without
     the positions, ids and image addresses that mean nothing to read."""
-    labels = shopper_view_labels(entry.doc, lang())
-    choices = value_labels(entry.doc, lang())
+    facts = template_facts(entry, lang())
+    labels, choices = facts.labels, facts.value_labels
 
     def field(key: str, v: Any) -> str:
         if money and isinstance(v, int | float) and not isinstance(v, bool):

@@ -174,12 +174,17 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+def _label(label: str) -> str:
+    """A row's label, padded to the first column's 30 columns."""
+    return f"  {label}{' ' * max(1, 30 - _width(label))}"
+
+
 def _row(label: str, q: dict[str, Any], lang: str, unit: str = "",
          shown: Callable[[Any], str] = str) -> str:
     texts = [gettext(lang, NEVER_WORDS) if q[k] == NEVER else shown(q[k])
              for k in ("p10", "p50", "p90")]
     cells = "  ".join(" " * max(0, 12 - _width(text)) + text for text in texts)
-    return f"  {label}{' ' * max(1, 30 - _width(label))}{cells}  {unit}".rstrip()
+    return f"{_label(label)}{cells}  {unit}".rstrip()
 
 
 NEVER_WORDS = N_("never")
@@ -221,9 +226,9 @@ def report(result: Forecast, lang: str = "en") -> str:
     rooms = s["rooms"]
     if rooms["completion_share"] is not None:
         lines.append(row(gettext(lang, "rooms started"), rooms["started"]))
+        # (the words outside the f-string, where pybabel finds them)
         label, mean = gettext(lang, "rooms that complete"), gettext(lang, "(mean)")
-        lines.append(f"  {label}{' ' * max(1, 30 - _width(label))}"
-                     f"{rooms['completion_share']:>12.0%}  {mean}")
+        lines.append(f"{_label(label)}{rooms['completion_share']:>12.0%}  {mean}")
     lines.append("  " + gettext(lang, "expected first-time participants: {count}",
                                 count=s["first_time_mean"]))
     lines += [gettext(lang, "warning: {text}", text=w) for w in s["warnings"]]

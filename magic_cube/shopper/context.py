@@ -4,7 +4,7 @@ parameter fields, labels and links — plain values only (see docs/templates.md,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from magic_cube.engine import Engine, EngineError, Participant
 from magic_cube.engine.money import money_view_keys
@@ -169,3 +169,25 @@ def my_rooms(engine: Engine, activity_id: str, me: dict[str, Any] | None, lang: 
                           "status_label": status_label(body["status"], lang),
                           "view": body.get("view") or {}})
     return found
+
+
+# What a page needs of a template version in a language never changes: worked out once per
+# process, not on every page, play-part fetch or console preview.
+class Facts(NamedTuple):
+    actions: list[dict[str, Any]]  # participant actions with their form fields
+    labels: dict[str, str]  # view key -> label
+    money_keys: set[str]  # view keys that show money
+    value_labels: dict[str, dict[str, str]]  # view key -> {value: its choice's label}
+    image_keys: set[str]  # view keys and record fields that hold a picture's address
+
+
+_facts: dict[tuple[str, str, str], Facts] = {}
+
+
+def template_facts(entry: Any, lang: str) -> Facts:
+    key = (entry.id, entry.content_hash, lang)
+    if key not in _facts:
+        _facts[key] = Facts(actions_of(entry.doc, lang), view_labels(entry.doc, lang),
+                            money_keys(entry.doc), value_labels(entry.doc, lang),
+                            image_keys(entry.doc))
+    return _facts[key]

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import (
@@ -75,28 +75,6 @@ def _participant(activity_id: str) -> Participant | None:
                    address=request.remote_addr or "")
 
 
-# What a page needs of a template version in a language never changes: worked out once per
-# process, not on every page and play-part fetch.
-class Facts(NamedTuple):
-    actions: list[dict[str, Any]]  # participant actions with their form fields
-    labels: dict[str, str]  # view key -> label
-    money_keys: set[str]  # view keys that show money
-    value_labels: dict[str, dict[str, str]]  # view key -> {value: its choice's label}
-    image_keys: set[str]  # view keys and record fields that hold a picture's address
-
-
-_facts: dict[tuple[str, str, str], Facts] = {}
-
-
-def template_facts(entry: Any, lang: str) -> Facts:
-    key = (entry.id, entry.content_hash, lang)
-    if key not in _facts:
-        _facts[key] = Facts(ctx.actions_of(entry.doc, lang), ctx.view_labels(entry.doc, lang),
-                            ctx.money_keys(entry.doc), ctx.value_labels(entry.doc, lang),
-                            ctx.image_keys(entry.doc))
-    return _facts[key]
-
-
 def play(activity_id: str, room_id: str | None, participant: Participant | None,
          lang: str, preview: str | None = None) -> tuple[dict[str, Any], Markup, Formatter]:
     """The public view, the rendered play part of one page, and its formatter. With a
@@ -125,7 +103,7 @@ def play(activity_id: str, room_id: str | None, participant: Participant | None,
         except EngineError:  # gone meanwhile: the buttons stay as the partial draws them
             refused = {}
     fmt = Formatter(lang, public["timezone"], entry.doc.get("currency", "CNY"))
-    facts = template_facts(entry, lang)
+    facts = ctx.template_facts(entry, lang)
     actions = facts.actions
     context = {
         "activity": public, "room": room, "me": me, "now": eng.now(),
