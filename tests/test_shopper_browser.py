@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from activity_configs import CONFIGS
 from browser import DESKTOP, PHONE, LiveServer, browser, new_page, scroll_width, shot  # noqa: F401
+from playwright.sync_api import expect
 
 from magic_cube.app import create_app
 from magic_cube.catalog import Catalog
@@ -531,12 +532,13 @@ def test_an_open_page_follows_a_pause_a_resume_and_the_end(browser, server, lang
     server.engine.pause(server.merchant, aid)
     page.wait_for_function("document.body.className === 'mc-status-paused'")
     assert banner.inner_text() == paused
-    assert page.locator("#mc-play button[data-action='draw']").is_disabled()
+    # the banner follows the status at once, the play part when it is fetched again
+    expect(page.locator("#mc-play button[data-action='draw']")).to_be_disabled()
     while_paused = len(beats)
     server.engine.resume(server.merchant, aid)
     page.wait_for_function("document.body.className === 'mc-status-live'")
     assert banner.is_hidden()
-    assert page.locator("#mc-play button[data-action='draw']").is_enabled()
+    expect(page.locator("#mc-play button[data-action='draw']")).to_be_enabled()
     for _ in range(50):  # live again, the page beats again (the first beat goes at once)
         if len(beats) > while_paused:
             break
