@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 
 from gunicorn import util
@@ -99,7 +100,11 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    """Close the worker's database pool before it goes, instead of at interpreter teardown."""
+    """Write the worker's last recorded metrics, and close its database pool before it goes
+    instead of at interpreter teardown."""
+    metrics = sys.modules.get("magic_cube.metrics")
+    if metrics is not None:
+        metrics.flush()
     app = getattr(worker, "wsgi", None)
     engine = getattr(app, "extensions", {}).get("magic_cube") if app else None
     if engine is not None:

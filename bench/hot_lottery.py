@@ -130,6 +130,7 @@ def main() -> None:
         for t in threads:
             t.join(60)
         elapsed = time.perf_counter() - started
+        time.sleep(1.5)  # every worker has written its metrics (about once a second)
         batches = [write_batches(s.base_url) for s in servers]
         for s in servers:
             s.stop()

@@ -7,15 +7,20 @@ values to files there and a scrape, answered by any worker, adds up every proces
 the sum over live processes). Without that variable (one process: `flask run`, tests) the
 metrics live in the default registry, with the process and GC metrics it brings.
 
-Request-level metrics are recorded by the app's request hooks (magic_cube/app.py); actions,
+Request-level metrics are recorded by the app's WSGI middleware (magic_cube/app.py); actions,
 refusals, webhooks and the database pool by the code that knows them, through the functions
-below. Label values are bounded: endpoint names (never raw paths), template ids and error
-codes from the catalog, a few results.
+below. What every request and action records is added up in the process and written to the
+metrics about once a second (see `flush`). Label values are bounded: endpoint names (never raw
+paths), template ids and error codes from the catalog, a few results.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
+import time
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -71,10 +76,11 @@ WEBHOOK_QUEUE = Gauge(
 WEBHOOK_DELIVERIES = Counter(
     f"{PREFIX}_webhook_deliveries_total",
     "Webhook delivery attempts by result (delivered, failed, dead)", ["result"])
+WRITE_BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 WRITE_BATCHES = Histogram(
     f"{PREFIX}_write_batch_actions",
     "Actions (and heartbeats) per write transaction: how many concurrent actions each group "
-    "commit shared one commit between", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+    "commit shared one commit between", buckets=WRITE_BATCH_BUCKETS)
 DB_POOL = Gauge(
     f"{PREFIX}_db_pool_connections",
     "Database connections of the processes' pools, by state (in_use, idle, waiting = requests "
@@ -88,6 +94,7 @@ def multiprocess() -> bool:
 
 def exposition() -> tuple[bytes, str]:
     """(body, content type) of a scrape: every process's metrics in multiprocess mode."""
+    flush()  # this process's; the other workers' are at most FLUSH_SECONDS old
     if multiprocess():
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
@@ -95,32 +102,118 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-# requests (the app's hooks) --------------------------------------------------------------------
+# batched recording -----------------------------------------------------------------------------
 
-# (endpoint, method, status) -> the labelled series one request touches. Looking a label set
-# up costs more than recording into it, and a 304 poll should stay cheap.
-_SERIES: dict[tuple[str | None, str, int], tuple[Any, ...]] = {}
+# Under gunicorn every increment is a locked write to a memory-mapped file, and a request makes
+# three or four: more than the rest of a 304 poll's own work. So what every request and every
+# action records is added up here, in plain dicts of this process, and written to the metrics
+# together every FLUSH_SECONDS by a background thread (a greenlet under gevent), before this
+# process answers a scrape, and when it exits (atexit; gunicorn.conf.py's `worker_exit`). A
+# scrape answered by one worker may therefore miss up to the last second of the others.
+FLUSH_SECONDS = 1.0
+
+_lock = threading.Lock()
+# (endpoint, method, status) -> [sum of the seconds, count in each latency bucket (+Inf last)]
+_requests: dict[tuple[str | None, str, int], list[float]] = {}
+_counts: dict[tuple[Any, tuple[str, ...]], float] = {}  # (counter, labels) -> increments
+_observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}  # (histogram, labels) -> as above
+_flusher: int | None = None  # the process whose flush thread runs
 
 
 def record_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
     """One answered request; `endpoint` is the route's name (None: no route matched)."""
-    verb = method if method in METHODS else "OTHER"  # a client may send any token
-    series = _SERIES.get((endpoint, verb, status))
-    if series is None:
-        series = _SERIES[(endpoint, verb, status)] = _series(endpoint, verb, status)
-    series[0].observe(seconds)
-    for counter in series[1:]:
-        counter.inc()
+    key = (endpoint, method if method in METHODS else "OTHER", status)  # a client may send any
+    with _lock:
+        tally = _requests.get(key)
+        if tally is None:
+            tally = _requests[key] = _new_tally(LATENCY_BUCKETS)
+        _add(tally, LATENCY_BUCKETS, seconds)
 
 
-def _series(endpoint: str | None, verb: str, status: int) -> tuple[Any, ...]:
-    name = endpoint or "unmatched"
-    out: tuple[Any, ...] = (REQUEST_SECONDS.labels(name, verb),
-                            REQUESTS.labels(name, verb, str(status)))
-    view = POLL_ENDPOINTS.get(name)
-    if view is not None and verb == "GET":
-        out += (POLLS.labels(view, str(status)),)
-    return out
+def _count(counter: Any, labels: tuple[str, ...] = ()) -> None:
+    key = (counter, labels)
+    with _lock:
+        n = _counts.get(key)
+        if n is None:
+            _start_flusher()
+        _counts[key] = (n or 0) + 1
+
+
+def _observe(histogram: Any, labels: tuple[str, ...], amount: float,
+             bounds: tuple[float, ...]) -> None:
+    key = (histogram, labels)
+    with _lock:
+        tally = _observed.get(key)
+        if tally is None:
+            tally = _observed[key] = _new_tally(bounds)
+        _add(tally, bounds, amount)
+
+
+def _new_tally(bounds: tuple[float, ...]) -> list[float]:
+    _start_flusher()  # under `_lock`
+    return [0.0] * (len(bounds) + 2)
+
+
+def _add(tally: list[float], bounds: tuple[float, ...], amount: float) -> None:
+    tally[0] += amount
+    # prometheus_client counts an amount in the first bucket whose bound is >= it (buckets are
+    # made cumulative when exposed); past the last bound, in +Inf.
+    tally[1 + bisect_left(bounds, amount)] += 1
+
+
+def flush() -> None:
+    """Write what this process has recorded since the last flush to the metrics."""
+    global _requests, _counts, _observed
+    with _lock:
+        requests, counts, observed = _requests, _counts, _observed
+        if not requests and not counts and not observed:
+            return
+        _requests, _counts, _observed = {}, {}, {}
+    for (endpoint, verb, status), tally in requests.items():
+        name, code = endpoint or "unmatched", str(status)
+        _write(REQUEST_SECONDS.labels(name, verb), tally)
+        n = sum(tally[1:])
+        REQUESTS.labels(name, verb, code).inc(n)
+        view = POLL_ENDPOINTS.get(name)
+        if view is not None and verb == "GET":
+            POLLS.labels(view, code).inc(n)
+    for (counter, labels), n in counts.items():
+        (counter.labels(*labels) if labels else counter).inc(n)
+    for (histogram, labels), tally in observed.items():
+        _write(histogram.labels(*labels) if labels else histogram, tally)
+
+
+def _write(histogram: Any, tally: list[float]) -> None:
+    # The histogram's own values (prometheus_client has kept `_sum` and one value per bucket
+    # since its first multiprocess release): `observe` adds one amount at a time.
+    histogram._sum.inc(tally[0])
+    for bucket, n in zip(histogram._buckets, tally[1:], strict=True):
+        if n:
+            bucket.inc(n)
+
+
+def _start_flusher() -> None:
+    global _flusher
+    if _flusher != os.getpid():  # a forked child starts its own
+        _flusher = os.getpid()
+        threading.Thread(target=_flush_forever, name="magic-cube-metrics", daemon=True).start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        flush()
+
+
+def _forget_in_child() -> None:
+    # A forked process starts with nothing recorded (its parent writes its own) and a lock
+    # nobody holds.
+    global _lock, _requests, _counts, _observed
+    _lock, _requests, _counts, _observed = threading.Lock(), {}, {}, {}
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+atexit.register(flush)
 
 
 def long_poll_started() -> None:
@@ -135,12 +228,12 @@ def long_poll_ended() -> None:
 
 def record_action(template: str, action: str, result: str) -> None:
     """An action's outcome: `accepted`, `refused` (then also `record_refusal`) or `replayed`."""
-    ACTIONS.labels(template, action, result).inc()
+    _count(ACTIONS, (template, action, result))
 
 
 def record_refusal(code: str) -> None:
     """An error body answered with this code (a template's refusal or any other error)."""
-    REFUSALS.labels(code).inc()
+    _count(REFUSALS, (code,))
 
 
 # webhooks and the database pool ----------------------------------------------------------------
@@ -156,7 +249,7 @@ def record_webhook_delivery(result: str) -> None:
 
 def record_write_batch(jobs: int) -> None:
     """One write transaction of the group commit, shared by `jobs` callers."""
-    WRITE_BATCHES.observe(jobs)
+    _observe(WRITE_BATCHES, (), jobs, WRITE_BATCH_BUCKETS)
 
 
 def set_db_pool(in_use: int, idle: int, waiting: int = 0) -> None:

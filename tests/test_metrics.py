@@ -17,6 +17,7 @@ import pytest
 import requests
 from activity_configs import CONFIGS
 from gunicorn_server import Gunicorn
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from stores import STORE_PARAMS, store_url
 
@@ -148,6 +149,62 @@ def test_the_recording_functions_for_the_engine_and_the_worker(client):
     assert value(after, "magic_cube_db_pool_connections", state="waiting") == 1
 
 
+def test_batched_histograms_expose_what_observing_one_at_a_time_would(client):
+    """Recording adds up in the process and a flush writes the sums into the histogram's own
+    values: the exposed buckets, sum and count are those of observing each amount."""
+    amounts = [0.0004, 0.001, 0.0011, 0.003, 0.3, 0.3, 2.5, 30.0, 0.0]
+    for seconds in amounts:
+        metrics.record_request("bench.batched", "GET", 200, seconds)
+    metrics.flush()
+    reference = CollectorRegistry()
+    direct = Histogram("direct_seconds", "reference", ["endpoint", "method"],
+                       buckets=metrics.LATENCY_BUCKETS, registry=reference)
+    for seconds in amounts:
+        direct.labels("bench.batched", "GET").observe(seconds)
+    expected = {(s.name.replace("direct", "magic_cube_http_request_duration"),
+                 tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(generate_latest(reference).decode())
+                for s in family.samples}
+    got = {k: v for k, v in scrape(client).items()
+           if k[0].startswith("magic_cube_http_request_duration") and
+           ("endpoint", "bench.batched") in k[1]}
+    assert got == pytest.approx(expected)
+    assert value(got, "magic_cube_http_request_duration_seconds_count", endpoint="bench.batched",
+                 method="GET") == len(amounts)
+
+
+def test_what_is_recorded_reaches_the_metrics_without_a_scrape():
+    """The background flush writes a process's records within about FLUSH_SECONDS, so another
+    worker answering a scrape sees them."""
+    child = metrics.REQUESTS.labels("bench.unscraped", "POST", "201")
+    before = child._value.get()
+    metrics.record_request("bench.unscraped", "POST", 201, 0.002)
+    metrics.record_action("bench", "unscraped", "accepted")
+    deadline = time.monotonic() + 5 * metrics.FLUSH_SECONDS
+    while child._value.get() == before:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert child._value.get() == before + 1
+    assert metrics.ACTIONS.labels("bench", "unscraped", "accepted")._value.get() == 1
+
+
+def test_a_forked_process_does_not_write_its_parents_records():
+    counter = metrics.REQUESTS.labels("bench.forked", "GET", "200")
+    metrics.record_request("bench.forked", "GET", 200, 0.001)
+    read, write = os.pipe()
+    with metrics._lock:  # the background flush waits: the record is still the parent's alone
+        written = counter._value.get()
+        pid = os.fork()
+    if pid == 0:  # the child: whatever it flushes must not include the parent's record
+        metrics.flush()
+        os.write(write, str(counter._value.get()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert float(os.read(read, 64)) == written
+    metrics.flush()
+    assert metrics.REQUESTS.labels("bench.forked", "GET", "200")._value.get() == 1
+
+
 def test_every_metric_is_documented():
     names = {m._name for m in vars(metrics).values()
              if hasattr(m, "_name") and hasattr(m, "_type")}
@@ -174,12 +231,20 @@ def test_every_worker_counts_into_one_scrape(tmp_path):
         for _ in range(30):
             assert requests.get(server.url + "/healthz", headers={"Connection": "close"},
                                 timeout=10).status_code == 200
-        totals = [value(scrape(server.url), "magic_cube_http_requests_total",
-                        endpoint="health.Health", method="GET", status="200")
-                  for _ in range(6)]
-    # Whichever worker answers the scrape, it reports all of them.
-    assert set(totals) == {value(before, "magic_cube_http_requests_total",
-                                 endpoint="health.Health", method="GET", status="200") + 30}
+        expected = value(before, "magic_cube_http_requests_total", endpoint="health.Health",
+                         method="GET", status="200") + 30
+
+        def total() -> float:
+            return value(scrape(server.url), "magic_cube_http_requests_total",
+                         endpoint="health.Health", method="GET", status="200")
+
+        # Each worker writes what it recorded at most a second later (metrics.FLUSH_SECONDS).
+        deadline = time.monotonic() + 5 * metrics.FLUSH_SECONDS
+        while (seen := total()) != expected:
+            assert seen < expected and time.monotonic() < deadline
+            time.sleep(0.1)
+        # Whichever worker answers the scrape, it reports all of them.
+        assert {total() for _ in range(6)} == {expected}
 
 
 def test_the_server_makes_and_removes_its_own_metrics_folder(tmp_path):
