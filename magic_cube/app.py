@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import FunctionType
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -111,8 +111,8 @@ class Int64Converter(IntegerConverter):
 class App(Flask):
     """Flask, remembering `ensure_sync` per function: Flask asks it for every hook and view of
     every request (flask-smorest once more per decorator), and its answer, an inspection of
-    the function, never changes for a function. Its requests hold a chunked body to the size
-    limit too (api/parsing.py)."""
+    the function (a method's, of its function), never changes for a function. Its requests
+    hold a chunked body to the size limit too (api/parsing.py)."""
 
     request_class = Request
     _SYNC_CACHE_SIZE = 4096  # far above the app's functions: never grows with requests
@@ -122,7 +122,12 @@ class App(Flask):
         self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        if type(func) is not FunctionType:  # bound methods are new for every request
+        if type(func) is MethodType:
+            # A bound method (a class-based view's, new for every request; a hook's) is sync
+            # when its function is: asked of the function, once.
+            function = func.__func__
+            return func if self.ensure_sync(function) is function else super().ensure_sync(func)
+        if type(func) is not FunctionType:
             return super().ensure_sync(func)
         found = self._sync.get(func)
         if found is None:
