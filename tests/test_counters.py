@@ -57,6 +57,19 @@ def test_entries_of_several_at_once_and_clearing_a_key(clock):
     assert storage.acquire_entry("k", 3, 60)
 
 
+def test_counting_tells_the_window_as_reading_it_next_would(clock):
+    storage = ProcessCounters()
+    for expected in range(1, 4):
+        acquired, start, used = storage.acquire_counted("k", 3, 60)
+        assert acquired and (start, used) == storage.get_moving_window("k", 3, 60)
+        assert used == expected
+        clock.now += 10
+    refused = storage.acquire_counted("k", 3, 60)
+    assert refused == (False, 1_000_000.0, 3) == (False, *storage.get_moving_window("k", 3, 60))
+    clock.now += 31  # the first entry has left the window
+    assert storage.acquire_counted("k", 3, 60) == (True, 1_000_010.0, 3)
+
+
 def test_fixed_counters_count_until_they_expire(clock):
     storage = ProcessCounters()
     assert [storage.incr("spent", 10) for _ in range(3)] == [1, 2, 3]

@@ -48,8 +48,12 @@ class ProcessCounters(Storage, MovingWindowSupport):
     # moving window --------------------------------------------------------------------------
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        if amount > limit:
-            return False
+        return self.acquire_counted(key, limit, expiry, amount)[0]
+
+    def acquire_counted(self, key: str, limit: int, expiry: int, amount: int = 1
+                        ) -> tuple[bool, float, int]:
+        """`acquire_entry`, and the window as `get_moving_window` would tell it next (what a
+        request's X-RateLimit headers describe): one look at the key, not two."""
         now = time.time()
         with self._lock:
             if now - self._swept > SWEEP_SECONDS:
@@ -59,10 +63,10 @@ class ProcessCounters(Storage, MovingWindowSupport):
                 found = self._events[key] = (deque(), float(expiry))
             events = found[0]
             _drop_before(events, now - expiry)
-            if len(events) + amount > limit:
-                return False
-            events.extend([now] * amount)
-            return True
+            acquired = amount <= limit and len(events) + amount <= limit
+            if acquired:
+                events.extend([now] * amount)
+            return acquired, (events[0] if events else now), len(events)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         """(when the oldest entry still in the window was made, how many are in it)."""

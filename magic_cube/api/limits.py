@@ -120,36 +120,46 @@ class Limits:
         """The request hook: count the request, or refuse it with 429 rate_limited. A
         storage that cannot be reached (Redis down) lets requests through, loudly: the shop
         stays open without its abuse limits rather than closing."""
+        state = g._get_current_object()
+        # What the headers describe: (limit, key, its window as counted, or None to read it,
+        # refused). Our own counters count and tell the window in one call; others, two.
+        state.rate_limit = None
+        counted_window = getattr(self.window, "acquire_counted", None)
         try:
-            counted = self.counted()
-            g.rate_limit = counted[0] if counted else None
-            for found in counted:
-                limit, key = found
-                if not self.window.acquire_entry(key, limit.amount, limit.seconds):
-                    g.rate_limit, g.rate_limited = found, True
+            for n, (limit, key) in enumerate(self.counted()):
+                if n == 0 and counted_window is not None:
+                    acquired, start, used = counted_window(key, limit.amount, limit.seconds)
+                    state.rate_limit = (limit, key, (start, used), not acquired)
+                else:
+                    acquired = self.window.acquire_entry(key, limit.amount, limit.seconds)
+                    if n == 0 or not acquired:
+                        state.rate_limit = (limit, key, None, not acquired)
+                if not acquired:
                     raise TooManyRequests()
         except StorageError as exc:
-            g.rate_limit = None
+            state.rate_limit = None
             log.warning("rate limits not counted: their storage failed: %s", exc)
 
     def headers(self, response: Response) -> Response:
         """X-RateLimit-* on every counted answer; Retry-After only on our own refusal (a
         template's own 429, `help_limit`, is an answer for today that no wait changes), in
         whole seconds and at least one: a client retrying at once would be refused again."""
-        found: Counted | None = g.get("rate_limit")
+        found = g.get("rate_limit")
         if found is None:
             return response
-        limit, key = found
-        try:
-            start, used = self.window.get_moving_window(key, limit.amount, limit.seconds)
-        except StorageError:
-            return response
+        limit, key, window, refused = found
+        if window is None:
+            try:
+                window = self.window.get_moving_window(key, limit.amount, limit.seconds)
+            except StorageError:
+                return response
+        start, used = window
         reset_at = int(start + limit.seconds + 1)
         headers = response.headers
         headers.add("X-RateLimit-Limit", str(limit.amount))
         headers.add("X-RateLimit-Remaining", str(max(0, limit.amount - used)))
         headers.add("X-RateLimit-Reset", str(reset_at))
-        if g.get("rate_limited"):
+        if refused:
             headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
         return response
 
