@@ -126,7 +126,9 @@ class App(Flask):
             # A bound method (a class-based view's, new for every request; a hook's) is sync
             # when its function is: asked of the function, once.
             function = func.__func__
-            return func if self.ensure_sync(function) is function else super().ensure_sync(func)
+            if self._sync.get(function) is function or self.ensure_sync(function) is function:
+                return func
+            return super().ensure_sync(func)
         if type(func) is not FunctionType:
             return super().ensure_sync(func)
         found = self._sync.get(func)
