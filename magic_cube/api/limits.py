@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Request, Response, g, request
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import MovingWindowSupport, Storage, storage_from_string
@@ -36,30 +36,36 @@ log = logging.getLogger(__name__)
 
 
 
+def _current_request() -> Request:
+    """The request itself: each use of Flask's `request` proxy looks it up again."""
+    return cast(Any, request)._get_current_object()
+
+
 def participant_key() -> str:
     """`p:activity:participant` for a verified participant token, else `ip:address`. Worked
     out once per request."""
-    key = g.get("limit_key")
+    state = g._get_current_object()  # (one look through the proxy, not one per use)
+    key = state.get("limit_key")
     if key is None:
-        key = g.limit_key = _verified_key()
+        key = state.limit_key = _verified_key(_current_request())
     return key
 
 
-def _verified_key() -> str:
-    activity = (request.view_args or {}).get("activity_id")
-    if bearer() and isinstance(activity, str):
+def _verified_key(req: Request) -> str:
+    activity = (req.view_args or {}).get("activity_id")
+    if "HTTP_AUTHORIZATION" in req.environ and bearer() and isinstance(activity, str):
         try:
             participant = current_participant(activity)  # kept for the view: checked once
         except MagicCubeError:  # forged, expired, another merchant's, no such activity
             pass
         else:
             return f"p:{activity}:{participant.id}"
-    return ip_key()
+    return ip_key(req)
 
 
-def ip_key() -> str:
+def ip_key(req: Request | None = None) -> str:
     # ProxyFix (trusted_proxies) has already put the client's address here.
-    return f"ip:{request.remote_addr or '127.0.0.1'}"
+    return f"ip:{(req or request).remote_addr or '127.0.0.1'}"
 
 
 @dataclass(frozen=True)
@@ -99,18 +105,19 @@ class Limits:
         """The limits this request counts against, the shortest windows first (the first is
         the one the headers describe)."""
         key = participant_key()
+        req = _current_request()
         # Each endpoint counts on its own: a shopper's draws, heartbeats and shares, or the
         # polls of a page watching the activity, its room and itself, do not add up.
-        endpoint = request.endpoint or ""
+        endpoint = req.endpoint or ""
         out: list[Counted] = []
         if key.startswith("p:"):
-            if request.method == "GET":
+            if req.method == "GET":
                 head = f"LIMITER/{PREFIX}/{key}/{endpoint}:polls/"
                 out += [(limit, head + limit.tail) for limit in self.polls]
-            elif request.method == "POST":
+            elif req.method == "POST":
                 head = f"LIMITER/{PREFIX}/{key}/{endpoint}:actions/"
                 out += [(limit, head + limit.tail) for limit in self.actions]
-        head = f"LIMITER/{PREFIX}/{key if key.startswith('ip:') else ip_key()}/{endpoint}:ip/"
+        head = f"LIMITER/{PREFIX}/{key if key.startswith('ip:') else ip_key(req)}/{endpoint}:ip/"
         out += [(limit, head + limit.tail) for limit in self.ip]
         if len(out) > 1:
             out.sort(key=lambda found: found[0].seconds)  # stable: the participant's first
