@@ -411,6 +411,9 @@ def test_each_shared_commit_is_measured(url):
 
 def metric_values() -> dict[str, float]:
     from prometheus_client import REGISTRY
+
+    from magic_cube import metrics
+    metrics.flush()  # what this process recorded, as a scrape would see it
     name = "magic_cube_write_batch_actions"
     return {"count": REGISTRY.get_sample_value(f"{name}_count") or 0.0,
             "sum": REGISTRY.get_sample_value(f"{name}_sum") or 0.0,
