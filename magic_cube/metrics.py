@@ -17,6 +17,7 @@ paths), template ids and error codes from the catalog, a few results.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
@@ -38,6 +39,8 @@ from prometheus_client import multiprocess as _multiprocess
 # `*_created` series say when a label set was first seen: noise here, and multiprocess mode
 # has none, so that both modes expose the same series.
 disable_created_metrics()
+
+log = logging.getLogger(__name__)
 
 PREFIX = "magic_cube"
 # Requests take milliseconds; long polls hold up to 25 s.
@@ -125,18 +128,21 @@ def record_request(endpoint: str | None, method: str, status: int, seconds: floa
     key = (endpoint, method if method in METHODS else "OTHER", status)  # a client may send any
     with _lock:
         tally = _requests.get(key)
+        new = tally is None
         if tally is None:
-            tally = _requests[key] = _new_tally(LATENCY_BUCKETS)
+            tally = _requests[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
         _add(tally, LATENCY_BUCKETS, seconds)
+    if new:  # the first since the last flush: checked once per key and second, not per call
+        _start_flusher()
 
 
 def _count(counter: Any, labels: tuple[str, ...] = ()) -> None:
     key = (counter, labels)
     with _lock:
         n = _counts.get(key)
-        if n is None:
-            _start_flusher()
         _counts[key] = (n or 0) + 1
+    if n is None:
+        _start_flusher()
 
 
 def _observe(histogram: Any, labels: tuple[str, ...], amount: float,
@@ -144,14 +150,12 @@ def _observe(histogram: Any, labels: tuple[str, ...], amount: float,
     key = (histogram, labels)
     with _lock:
         tally = _observed.get(key)
+        new = tally is None
         if tally is None:
-            tally = _observed[key] = _new_tally(bounds)
+            tally = _observed[key] = [0.0] * (len(bounds) + 2)
         _add(tally, bounds, amount)
-
-
-def _new_tally(bounds: tuple[float, ...]) -> list[float]:
-    _start_flusher()  # under `_lock`
-    return [0.0] * (len(bounds) + 2)
+    if new:
+        _start_flusher()
 
 
 def _add(tally: list[float], bounds: tuple[float, ...], amount: float) -> None:
@@ -194,15 +198,20 @@ def _write(histogram: Any, tally: list[float]) -> None:
 
 def _start_flusher() -> None:
     global _flusher
-    if _flusher != os.getpid():  # a forked child starts its own
-        _flusher = os.getpid()
-        threading.Thread(target=_flush_forever, name="magic-cube-metrics", daemon=True).start()
+    with _lock:
+        if _flusher == os.getpid():
+            return
+        _flusher = os.getpid()  # a forked child starts its own
+    threading.Thread(target=_flush_forever, name="magic-cube-metrics", daemon=True).start()
 
 
 def _flush_forever() -> None:
     while True:
         time.sleep(FLUSH_SECONDS)
-        flush()
+        try:
+            flush()
+        except Exception:  # a metric file that cannot be written: keep flushing the next ones
+            log.exception("metrics not written")
 
 
 def _forget_in_child() -> None:
