@@ -116,24 +116,18 @@ def exposition() -> tuple[bytes, str]:
 FLUSH_SECONDS = 1.0
 
 _lock = threading.Lock()
+# Emptied by each flush, never replaced: a recorder holds them only under `_lock`.
 # (endpoint, method, status) -> [sum of the seconds, count in each latency bucket (+Inf last)]
-_requests: dict[tuple[str | None, str, int], list[float]] = {}
+_requests: dict[Any, list[float]] = {}
 _counts: dict[tuple[Any, tuple[str, ...]], float] = {}  # (counter, labels) -> increments
-_observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}  # (histogram, labels) -> as above
+_observed: dict[Any, list[float]] = {}  # (histogram, labels) -> as `_requests`
 _flusher: int | None = None  # the process whose flush thread runs
 
 
 def record_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
     """One answered request; `endpoint` is the route's name (None: no route matched)."""
     key = (endpoint, method if method in METHODS else "OTHER", status)  # a client may send any
-    with _lock:
-        tally = _requests.get(key)
-        new = tally is None
-        if tally is None:
-            tally = _requests[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
-        _add(tally, LATENCY_BUCKETS, seconds)
-    if new:  # the first since the last flush: checked once per key and second, not per call
-        _start_flusher()
+    _tally(_requests, key, LATENCY_BUCKETS, seconds)
 
 
 def _count(counter: Any, labels: tuple[str, ...] = ()) -> None:
@@ -141,38 +135,35 @@ def _count(counter: Any, labels: tuple[str, ...] = ()) -> None:
     with _lock:
         n = _counts.get(key)
         _counts[key] = (n or 0) + 1
-    if n is None:
+    if n is None:  # the first since the last flush: checked once per key and second
         _start_flusher()
 
 
-def _observe(histogram: Any, labels: tuple[str, ...], amount: float,
-             bounds: tuple[float, ...]) -> None:
-    key = (histogram, labels)
+def _tally(tallies: dict[Any, list[float]], key: Any, bounds: tuple[float, ...],
+           amount: float) -> None:
+    """Add `amount` to a histogram's tally: its sum, and one in its bucket (prometheus_client
+    counts an amount in the first bucket whose bound is >= it, and makes the buckets
+    cumulative when exposed; past the last bound, in +Inf)."""
     with _lock:
-        tally = _observed.get(key)
+        tally = tallies.get(key)
         new = tally is None
         if tally is None:
-            tally = _observed[key] = [0.0] * (len(bounds) + 2)
-        _add(tally, bounds, amount)
+            tally = tallies[key] = [0.0] * (len(bounds) + 2)
+        tally[0] += amount
+        tally[1 + bisect_left(bounds, amount)] += 1
     if new:
         _start_flusher()
 
 
-def _add(tally: list[float], bounds: tuple[float, ...], amount: float) -> None:
-    tally[0] += amount
-    # prometheus_client counts an amount in the first bucket whose bound is >= it (buckets are
-    # made cumulative when exposed); past the last bound, in +Inf.
-    tally[1 + bisect_left(bounds, amount)] += 1
-
-
 def flush() -> None:
     """Write what this process has recorded since the last flush to the metrics."""
-    global _requests, _counts, _observed
     with _lock:
-        requests, counts, observed = _requests, _counts, _observed
-        if not requests and not counts and not observed:
+        if not _requests and not _counts and not _observed:
             return
-        _requests, _counts, _observed = {}, {}, {}
+        requests, counts, observed = dict(_requests), dict(_counts), dict(_observed)
+        _requests.clear()
+        _counts.clear()
+        _observed.clear()
     for (endpoint, verb, status), tally in requests.items():
         name, code = endpoint or "unmatched", str(status)
         _write(REQUEST_SECONDS.labels(name, verb), tally)
@@ -217,8 +208,11 @@ def _flush_forever() -> None:
 def _forget_in_child() -> None:
     # A forked process starts with nothing recorded (its parent writes its own) and a lock
     # nobody holds.
-    global _lock, _requests, _counts, _observed
-    _lock, _requests, _counts, _observed = threading.Lock(), {}, {}, {}
+    global _lock
+    _lock = threading.Lock()
+    _requests.clear()
+    _counts.clear()
+    _observed.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -258,7 +252,7 @@ def record_webhook_delivery(result: str) -> None:
 
 def record_write_batch(jobs: int) -> None:
     """One write transaction of the group commit, shared by `jobs` callers."""
-    _observe(WRITE_BATCHES, (), jobs, WRITE_BATCH_BUCKETS)
+    _tally(_observed, (WRITE_BATCHES, ()), WRITE_BATCH_BUCKETS, jobs)
 
 
 def set_db_pool(in_use: int, idle: int, waiting: int = 0) -> None:

@@ -63,9 +63,9 @@ def _verified_key(req: Request) -> str:
     return ip_key(req)
 
 
-def ip_key(req: Request | None = None) -> str:
+def ip_key(req: Request) -> str:
     # ProxyFix (trusted_proxies) has already put the client's address here.
-    return f"ip:{(req or request).remote_addr or '127.0.0.1'}"
+    return f"ip:{req.remote_addr or '127.0.0.1'}"
 
 
 @dataclass(frozen=True)
