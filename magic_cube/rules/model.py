@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
 ACTOR_KINDS = ("participant", "merchant", "timer", "void")
@@ -39,7 +39,12 @@ def clone(value: Any) -> Any:
     return value
 
 
-@dataclass
+# The classes an action builds have their `__init__` written out (`init=False`): mypyc
+# compiles a written one, while the one `dataclass` generates stays interpreted bytecode,
+# several times slower, and each action builds several of these.
+
+
+@dataclass(init=False)
 class Member:
     participant: str
     role: str
@@ -47,12 +52,20 @@ class Member:
     data: dict[str, Any] = field(default_factory=dict)
     display_name: str = ""
 
+    def __init__(self, participant: str, role: str, joined_at: int,
+                 data: dict[str, Any] | None = None, display_name: str = "") -> None:
+        self.participant = participant
+        self.role = role
+        self.joined_at = joined_at
+        self.data = {} if data is None else data
+        self.display_name = display_name
+
     def as_dict(self) -> dict[str, Any]:
         return {"participant": self.participant, "role": self.role,
                 "joined_at": self.joined_at, "data": self.data}
 
 
-@dataclass
+@dataclass(init=False)
 class Room:
     id: str
     status: str
@@ -63,6 +76,19 @@ class Room:
     members: list[Member]
     timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
     closed_at: int | None = None
+
+    def __init__(self, id: str, status: str, initiator: str, capacity: int | None,
+                 opened_at: int, state: dict[str, Any], members: list[Member],
+                 timers: dict[str, int], closed_at: int | None = None) -> None:
+        self.id = id
+        self.status = status
+        self.initiator = initiator
+        self.capacity = capacity
+        self.opened_at = opened_at
+        self.state = state
+        self.members = members
+        self.timers = timers
+        self.closed_at = closed_at
 
     def clone(self) -> Room:
         return Room(self.id, self.status, self.initiator, self.capacity, self.opened_at,
@@ -78,7 +104,7 @@ class Room:
         return None
 
 
-@dataclass
+@dataclass(init=False)
 class Actor:
     id: str  # participant id; for merchant actions, the participant acted for
     kind: str = "participant"
@@ -91,8 +117,21 @@ class Actor:
     # least the rest allows (engine/blocks.py).
     never_wins: bool = False
 
+    def __init__(self, id: str, kind: str = "participant", first_time: bool = False,
+                 new_to_activity: bool = False, display_name: str = "",
+                 inviter: str | None = None, generation: int = 0,
+                 never_wins: bool = False) -> None:
+        self.id = id
+        self.kind = kind
+        self.first_time = first_time
+        self.new_to_activity = new_to_activity
+        self.display_name = display_name
+        self.inviter = inviter
+        self.generation = generation
+        self.never_wins = never_wins
 
-@dataclass
+
+@dataclass(init=False)
 class Snapshot:
     """Everything one action may read."""
 
@@ -106,17 +145,33 @@ class Snapshot:
     # `with` effect. The engine reads (and locks) the row; the simulator reads its memory.
     participants: Callable[[str], dict[str, Any] | None] | None = None
 
+    def __init__(self, activity_id: str, config: dict[str, Any], activity: dict[str, Any],
+                 participant: dict[str, Any] | None, room: Room | None = None,
+                 timezone: str = "Asia/Shanghai",
+                 participants: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+        self.activity_id = activity_id
+        self.config = config
+        self.activity = activity
+        self.participant = participant
+        self.room = room
+        self.timezone = timezone
+        self.participants = participants
 
-@dataclass
+
+@dataclass(init=False)
 class Event:
     type: str
     data: dict[str, Any]
+
+    def __init__(self, type: str, data: dict[str, Any]) -> None:
+        self.type = type
+        self.data = data
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "data": self.data}
 
 
-@dataclass
+@dataclass(init=False)
 class RoomChange:
     """A room to insert (`created`) or update, with the members who joined in this action."""
 
@@ -125,8 +180,15 @@ class RoomChange:
     joined: list[Member]
     status_changed: bool = False
 
+    def __init__(self, room: Room, created: bool, joined: list[Member],
+                 status_changed: bool = False) -> None:
+        self.room = room
+        self.created = created
+        self.joined = joined
+        self.status_changed = status_changed
 
-@dataclass
+
+@dataclass(init=False)
 class Outcome:
     """An accepted action: the new state of every scope it touched, its events and result."""
 
@@ -141,10 +203,25 @@ class Outcome:
     # Other participants whose state a `with` effect changed: id -> new state.
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    ok = True
+    ok: ClassVar[bool] = True
+
+    def __init__(self, activity: dict[str, Any], participant: dict[str, Any],
+                 room: RoomChange | None, events: list[Event], result: dict[str, Any],
+                 random: list[list[int]], activity_changed: bool = True,
+                 participant_changed: bool = True,
+                 others: dict[str, dict[str, Any]] | None = None) -> None:
+        self.activity = activity
+        self.participant = participant
+        self.room = room
+        self.events = events
+        self.result = result
+        self.random = random
+        self.activity_changed = activity_changed
+        self.participant_changed = participant_changed
+        self.others = {} if others is None else others
 
 
-@dataclass
+@dataclass(init=False)
 class Rejection:
     """A refused action. Nothing is written."""
 
@@ -152,4 +229,9 @@ class Rejection:
     where: str = ""  # e.g. "guards[2]" or "effects[3].add"
     detail: str = ""
 
-    ok = False
+    def __init__(self, error: str, where: str = "", detail: str = "") -> None:
+        self.error = error
+        self.where = where
+        self.detail = detail
+
+    ok: ClassVar[bool] = False

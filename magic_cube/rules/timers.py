@@ -40,13 +40,19 @@ class ActivityTimer:
     end: bool = False  # `"at": "end"`
 
 
-@dataclass
+@dataclass(init=False)
 class Window:
     """When an activity's timers may fire: from going live, to its end (if it has one)."""
 
     start: int
     end: int | None  # the planned or actual end
     ended: bool  # the end has come: `at: "end"` timers are due
+
+    def __init__(self, start: int, end: int | None, ended: bool) -> None:
+        # (written out for mypyc, as model.py's are: built before every action)
+        self.start = start
+        self.end = end
+        self.ended = ended
 
 
 def fired_at(state: dict[str, Any], name: str) -> int | None:
