@@ -24,6 +24,7 @@ from magic_cube.forecast.assumptions import (
 from magic_cube.forecast.behaviour import BEHAVIOURS
 from magic_cube.forecast.simulate import OutOfTime, Plan, Run, RunResult, resolve
 from magic_cube.i18n import N_, gettext, language
+from magic_cube.rules.compiler import compile_for
 from magic_cube.rules.days import epoch, zone
 
 QUANTILES = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
@@ -47,7 +48,8 @@ def make_plan(entry: TemplateEntry, config: dict[str, Any], assumptions: Assumpt
     metrics = entry.doc.get("metrics", {})
     if start is None:  # a fixed local midnight, so that a forecast never depends on today
         start = epoch(datetime(2026, 1, 5, tzinfo=zone(timezone)))
-    return Plan(entry.compiled, filled, assumptions, behaviour,
+    # The rules compiled for this config: a forecast runs it many thousands of times.
+    return Plan(compile_for(entry.doc, filled, entry.compiled), filled, assumptions, behaviour,
                 frozenset(metrics.get("participation", [])),
                 frozenset(metrics.get("completion", [])),
                 entry.doc.get("fulfilment", {}), start, timezone, state)

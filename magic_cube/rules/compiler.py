@@ -20,8 +20,11 @@ from magic_cube.rules.jsonlogic import (
     DEFINITION_OPERATOR,
     Definitions,
     JsonLogicError,
+    Known,
     compile_rule,
+    truthy,
 )
+from magic_cube.rules.jsonlogic.closures import NOT_CONSTANT, constant_value
 from magic_cube.rules.jsonlogic.introspect import data_reads, reads_path
 from magic_cube.rules.timers import END, FIRED, ActivityTimer
 
@@ -152,10 +155,11 @@ class CompiledTemplate:
         return tuple(sorted(names))
 
 
-def expr(rule: Any, path: str, definitions: Definitions | None = None) -> Expr:
+def expr(rule: Any, path: str, definitions: Definitions | None = None,
+         known: Known | None = None) -> Expr:
     """Compile one JsonLogic expression, re-raising its errors with the template path."""
     try:
-        return compile_rule(rule, {} if definitions is None else definitions)
+        return compile_rule(rule, {} if definitions is None else definitions, known)
     except JsonLogicError as exc:
         sub = "/".join(str(p) for p in getattr(exc, "path", []) or [])
         raise TemplateCompileError(str(exc), f"{path}/{sub}" if sub else path) from exc
@@ -219,20 +223,26 @@ def inline_definitions(rule: Any, definitions: dict[str, Any]) -> Any:
     return {key: inline_definitions(value, definitions) for key, value in rule.items()}
 
 
-def compile_definitions(definitions: dict[str, Any]) -> dict[str, Expr]:
+def compile_definitions(definitions: dict[str, Any],
+                        known: Known | None = None) -> dict[str, Expr]:
     """Each named expression compiled once, after those it reads."""
     compiled: dict[str, Expr] = {}
     for name in definition_order(definitions):
-        compiled[name] = expr(definitions[name], f"definitions.{name}", compiled)
+        compiled[name] = expr(definitions[name], f"definitions.{name}", compiled, known)
     return compiled
 
 
-def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
-    """Turn a validated template document into a `CompiledTemplate`."""
-    definitions = compile_definitions(doc.get("definitions", {}))
+def compile_template(doc: dict[str, Any], config: dict[str, Any] | None = None
+                     ) -> CompiledTemplate:
+    """Turn a validated template document into a `CompiledTemplate`.
+
+    With `config`, the template is compiled for that one config (`compile_for`): what depends
+    only on it is worked out once, here. Run it only with that config."""
+    known = None if config is None else {"config": config}
+    definitions = compile_definitions(doc.get("definitions", {}), known)
 
     def ex(rule: Any, path: str) -> Expr:
-        return expr(rule, path, definitions)
+        return expr(rule, path, definitions, known)
 
     # Effects that write what is known to be of its variable's declared type need not note
     # it for the interpreter's check (effects.declared_type).
@@ -295,6 +305,24 @@ def compile_template(doc: dict[str, Any]) -> CompiledTemplate:
 _TRUTH_OPERATORS = frozenset({"if", "?:", "!", "!!"})
 
 
+def _passes(rule: Expr) -> bool:
+    value = constant_value(rule)
+    return value is not NOT_CONSTANT and truthy(value)
+
+
+def compile_for(doc: dict[str, Any], config: dict[str, Any],
+                fallback: CompiledTemplate) -> CompiledTemplate:
+    """`doc` compiled for this one `config`, for a caller that runs many actions with it (a
+    forecast): a `var` of the config reads as its value, so a guard or branch that depends
+    only on the config is settled once. `fallback` (the template compiled for any config)
+    where a value of the config makes some rule fail to compile: it then fails where it runs,
+    as it would have."""
+    try:
+        return compile_template(doc, config)
+    except Exception:  # (whatever a builder made of a value it never saw as a literal)
+        return fallback
+
+
 def cannot_raise(rule: Any) -> bool:
     """Whether evaluating `rule` can never raise, whatever the data: it is made of literals,
     `var` reads of a literal path (with a literal default) and `if`/`!`/`!!` of such."""
@@ -326,6 +354,8 @@ def _action(name: str, body: dict[str, Any], ex: Compile) -> CompiledAction:
     params_schema = body.get("params", {"type": "object"})
     guards = [Guard(ex(g["rule"], f"{path}.guards[{i}].rule"), g["error"], f"guards[{i}]")
               for i, g in enumerate(body.get("guards", []))]
+    # (a guard known to pass, in a template compiled for one config, is left out)
+    guards = [g for g in guards if not _passes(g.rule)]
     room = body.get("room", "none")
     params = Draft202012Validator(params_schema,
                                   format_checker=Draft202012Validator.FORMAT_CHECKER)

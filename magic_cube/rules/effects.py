@@ -14,7 +14,7 @@ from typing import Any
 
 from magic_cube.rules.errors import Refused, TemplateCompileError
 from magic_cube.rules.jsonlogic import truthy
-from magic_cube.rules.jsonlogic.closures import constant_value
+from magic_cube.rules.jsonlogic.closures import NOT_CONSTANT, constant_value
 from magic_cube.rules.model import Actor, Event, Member, Room, clone
 from magic_cube.rules.rng import Rng
 
@@ -399,14 +399,29 @@ def _int(value: Any, where: str, what: str, rounding: Callable[[float], int] = i
 
 
 def compile_effects(effects: list[dict[str, Any]], path: str, expr: Compile) -> list[Effect]:
-    out = []
+    out: list[Effect] = []
     for i, effect in enumerate(effects):
         (name, body), = effect.items()
         maker = _MAKERS.get(name)
         if maker is None:
             raise TemplateCompileError(f"unknown effect {name!r}", f"{path}[{i}]")
-        out.append(maker(body, f"{path}[{i}].{name}", expr))
+        where = f"{path}[{i}].{name}"
+        branch = _known_branch(body, where, expr) if name == "if" else None
+        if branch is not None:  # an `if` settled when compiling: the branch it takes
+            out.extend(branch)
+        else:
+            out.append(maker(body, where, expr))
     return out
+
+
+def _known_branch(body: dict, where: str, expr: Compile) -> list[Effect] | None:
+    """The effects of the branch an `if` takes when its rule is known when compiling (a
+    config's choice, in a template compiled for one config); None when it is not."""
+    value = constant_value(expr(body["rule"], f"{where}.rule"))
+    if value is NOT_CONSTANT:
+        return None
+    key = "then" if truthy(value) else "else"
+    return compile_effects(body.get(key, []), f"{where}.{key}", expr)
 
 
 def run_effects(effects: list[Effect], state: ActionState) -> None:
@@ -827,7 +842,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
 
 def _weights(table: list[Any], key: str, where: str) -> list[int]:
     """Each item's weight, at least 0 (a whole number as it is, without the general check)."""
-    out = []
+    out: list[int] = []
     for it in table:
         weight = it.get(key, 0) if type(it) is dict else None
         if type(weight) is not int:

@@ -24,6 +24,7 @@ from magic_cube.rules.jsonlogic.compile import (
     MAX_DEPTH,
     MAX_NODES,
     Definitions,
+    Known,
     apply,
     compile_rule,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "EvaluationError",
     "InvalidRule",
     "JsonLogicError",
+    "Known",
     "RuleTooDeep",
     "RuleTooLarge",
     "UnknownOperator",

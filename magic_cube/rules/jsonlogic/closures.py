@@ -275,7 +275,36 @@ def _build_missing_some(args: list[Evaluator], path: Path) -> Evaluator:
 # -- logic ---------------------------------------------------------------------
 
 
+def _settled(args: list[Evaluator]) -> list[Evaluator]:
+    """``if``'s arguments with the conditions known when compiling settled: a false one drops
+    its branch, and the first true one makes its branch the last (what is left otherwise)."""
+    out: list[Evaluator] = []
+    for i in range(0, len(args) - 1, 2):
+        value = constant_value(args[i])
+        if value is NOT_CONSTANT:
+            out += args[i:i + 2]
+        elif truthy(value):
+            return [*out, args[i + 1]]
+    if len(args) % 2:
+        out.append(args[-1])
+    return out
+
+
+def _leading(args: list[Evaluator], decides: bool) -> list[Evaluator] | Evaluator:
+    """``and`` (``decides`` False) or ``or`` (True) without its leading constants: the first
+    whose truth is ``decides`` is the result; the others are passed over."""
+    while len(args) > 1:
+        value = constant_value(args[0])
+        if value is NOT_CONSTANT:
+            break
+        if truthy(value) is decides:
+            return args[0]
+        args = args[1:]
+    return args
+
+
 def _build_if(args: list[Evaluator], path: Path) -> Evaluator:
+    args = _settled(args)
     n = len(args)
     if n == 0:
         return _always_null
@@ -303,6 +332,10 @@ def _build_if(args: list[Evaluator], path: Path) -> Evaluator:
 def _build_and(args: list[Evaluator], path: Path) -> Evaluator:
     if not args:
         return _always_null
+    left = _leading(args, False)
+    if not isinstance(left, list):
+        return left
+    args = left
     if len(args) == 1:
         return args[0]
     if all(_yields_bool(f) for f in args):
@@ -326,6 +359,10 @@ def _build_and(args: list[Evaluator], path: Path) -> Evaluator:
 def _build_or(args: list[Evaluator], path: Path) -> Evaluator:
     if not args:
         return _always_null
+    left = _leading(args, True)
+    if not isinstance(left, list):
+        return left
+    args = left
     if len(args) == 1:
         return args[0]
     if all(_yields_bool(f) for f in args):

@@ -54,6 +54,9 @@ DEFINITION_OPERATOR = "def"
 """Reads a named expression of the template: ``{"def": "NAME"}``."""
 
 Definitions = Mapping[str, Evaluator]
+Known = Mapping[str, Any]
+"""Data whose values are the same wherever a rule runs, by top-level key (``config``, for a
+template compiled for one activity's config)."""
 
 
 def _check(rule: Any) -> None:
@@ -82,15 +85,16 @@ def _check(rule: Any) -> None:
             raise InvalidRule(f"not a JSON value: {t.__name__}", list(path))
 
 
-def _compile(node: Any, path: Path, defs: Definitions | None, in_loop: bool = False) -> Evaluator:
+def _compile(node: Any, path: Path, defs: Definitions | None, in_loop: bool = False,
+             known: Known | None = None) -> Evaluator:
     t = type(node)
     if t is dict:
         if len(node) != 1:
             return _literal_object(node)
         ((op, values),) = node.items()
-        return _compile_op(op, values, path, defs, in_loop)
+        return _compile_op(op, values, path, defs, in_loop, known)
     if t is list:
-        fs = [_compile(item, [*path, i], defs, in_loop) for i, item in enumerate(node)]
+        fs = [_compile(item, [*path, i], defs, in_loop, known) for i, item in enumerate(node)]
         consts = [constant_value(f) for f in fs]
         if NOT_CONSTANT not in consts:
             array = lambda data: list(consts)  # noqa: E731 - a fresh array per evaluation, as in JS
@@ -134,7 +138,7 @@ def _definition(values: Any, path: Path, definitions: Definitions, in_loop: bool
 
 
 def _compile_op(op: str, values: Any, path: Path, defs: Definitions | None,
-                in_loop: bool) -> Evaluator:
+                in_loop: bool, known: Known | None) -> Evaluator:
     # Outside templates (defs is None) "def" is an unknown operator like any other.
     if op == DEFINITION_OPERATOR and defs is not None:
         return _definition(values, path, defs, in_loop)
@@ -143,29 +147,62 @@ def _compile_op(op: str, values: Any, path: Path, defs: Definitions | None,
     build = OPERATORS.get(op)
     if build is None:
         raise UnknownOperator(op, path, _REFUSED.get(op), known=ALLOWED_OPERATORS)
+    if op == "var" and known is not None and not in_loop:
+        value = _known_value(values, known)
+        if value is not NOT_CONSTANT:
+            return constant(value)
     if type(values) is list:
-        args = [_compile(v, [*path, op, i], defs, in_loop or _rescoped(op, i))
+        args = [_compile(v, [*path, op, i], defs, in_loop or _rescoped(op, i), known)
                 for i, v in enumerate(values)]
-    else:
-        args = [_compile(values, [*path, op], defs, in_loop)]  # {"var": "x"} is {"var": ["x"]}
+    else:  # {"var": "x"} is {"var": ["x"]}
+        args = [_compile(values, [*path, op], defs, in_loop, known)]
     fn = build(args, path)
     if op in _FOLDABLE and all(constant_value(f) is not NOT_CONSTANT for f in args):
-        value = fn(None)
+        try:
+            value = fn(None)
+        except Exception:
+            if known is None:
+                raise
+            return fn  # (with a known value it fails where it runs, as it would have)
         if type(value) in JSON_SCALARS:
             return constant(value)
     return fn
 
 
-def compile_rule(rule: Any, definitions: Definitions | None = None) -> Evaluator:
+def _known_value(values: Any, known: Known) -> Any:
+    """What ``{"var": values}`` reads from ``known`` when its path is literal and leads through
+    objects (and arrays, by index) to a JSON scalar other than null; else NOT_CONSTANT. (A
+    default matters only for a missing or null value.)"""
+    path = values[0] if type(values) is list and 1 <= len(values) <= 2 else values
+    if type(path) is not str or not path:
+        return NOT_CONSTANT
+    value: Any = known
+    for key in path.split("."):
+        if isinstance(value, Mapping) and key in value:
+            value = value[key]
+        elif type(value) is list and key.isdigit() and str(int(key)) == key \
+                and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return NOT_CONSTANT
+    return value if type(value) in (bool, int, float, str) else NOT_CONSTANT
+
+
+def compile_rule(rule: Any, definitions: Definitions | None = None,
+                 known: Known | None = None) -> Evaluator:
     """Validate ``rule`` once and return ``f(data)`` that evaluates it like json-logic-js.
 
     ``definitions`` (a template's named expressions, already compiled) makes ``{"def":
-    "NAME"}`` evaluate the named closure on the same data. Raises a ``JsonLogicError`` (with
-    ``.path``) for unknown or refused operators, unknown definitions, non-JSON values and
-    rules over ``MAX_DEPTH`` / ``MAX_NODES``.
+    "NAME"}`` evaluate the named closure on the same data. ``known``: data the rule will
+    always be given the same values of (``{"config": …}``, for a template compiled for one
+    activity): a literal ``var`` path into it that finds a scalar reads as that constant, so
+    that all that depends only on it is worked out here, once; not in loop bodies, whose data
+    is the item. Raises a ``JsonLogicError`` (with ``.path``) for unknown or refused
+    operators, unknown definitions, non-JSON values and rules over ``MAX_DEPTH`` /
+    ``MAX_NODES``.
     """
     _check(rule)
-    return _compile(rule, [], definitions)
+    return _compile(rule, [], definitions, False, known)
 
 
 def apply(rule: Any, data: Any = None) -> Any:
