@@ -37,6 +37,8 @@ DAY = 86400
 # At the same second, a day's tally is taken first (it closes the day before), then due timers
 # run before anyone acts (as in the engine).
 _MARK, _TIMER, _VISIT = -1, 0, 1
+# A planned event: (epoch second, priority, order planned in, what to call, its arguments).
+Planned = tuple[int, int, int, Callable[..., None], tuple[Any, ...]]
 DEADLINE_EVERY = 512  # events between two looks at the clock
 
 
@@ -112,8 +114,12 @@ class Run:
         self.new_to_platform: dict[str, bool] = {}
         self.inviter: dict[str, str] = {}
         self.acted: set[str] = set()
-        self.queue: list[tuple[int, int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.queue: list[Planned] = []
         self.order = 0
+        # The day's visitors, in the order they arrive (`_open_day`), beside the queue: a
+        # queue entry each would cost a push and a pop on a queue a day of visitors long.
+        self._visitors: list[Planned] = []
+        self._next_visitor = 0
         self.seq = 0
         self.result = RunResult()
         self._timer_inputs = plan.template.timer_inputs
@@ -192,14 +198,25 @@ class Run:
 
     def _play(self, deadline: float | None) -> RunResult:
         days = self.plan.assumptions.days
-        # Each day's visitors are queued when the day opens, not all at the start: the queue
+        # Each day's visitors are planned when the day opens, not all at the start: a run
         # holds one day of them, and a run too big for its deadline stops within it.
         self._push(self.plan.start, _MARK, Run._open_day, (0,))
         for day in range(1, days + 1):
             self._push(self.plan.start + day * DAY, _MARK, Run._tally, ())
         events = 0
-        while self.queue:
-            at, _, _, what, args = heapq.heappop(self.queue)
+        queue, heappop = self.queue, heapq.heappop
+        while True:
+            # the earlier of the next visitor and the queue's first (the same order as one
+            # queue: time, priority, then the order they were planned in)
+            visitors, i = self._visitors, self._next_visitor
+            if i < len(visitors) and (not queue or visitors[i][0] < queue[0][0] or (
+                    visitors[i][0] == queue[0][0] and visitors[i] < queue[0])):
+                self._next_visitor = i + 1
+                at, _, _, what, args = visitors[i]
+            elif queue:
+                at, _, _, what, args = heappop(queue)
+            else:
+                break
             self.now = at
             what(self, *args)
             events += 1
@@ -216,8 +233,14 @@ class Run:
         """Queue the day's visitors (from their own stream, so arrival times do not depend on
         what the crowd chose), and the opening of the next day."""
         base = self.plan.start + day * DAY
+        visitors = self._visitors[self._next_visitor:]  # (none left: the day before is over)
         for at in arrivals(self.arrivals, base, self.plan.assumptions.visitors_per_day):
-            self.later(at, _arrive)
+            when = int(at)
+            if when < self.end:
+                self.order += 1
+                visitors.append((when, _VISIT, self.order, _arrive, ()))
+        visitors.sort(key=_at)  # (stable: the same time keeps the order planned in)
+        self._visitors, self._next_visitor = visitors, 0
         if day + 1 < self.plan.assumptions.days:
             self._push(base + DAY, _MARK, Run._open_day, (day + 1,))
 
@@ -369,6 +392,10 @@ def _count_at(value: Any, index: int | None) -> int | None:
     if index is not None and type(value) is list:
         value = value[index] if index < len(value) else None
     return value if type(value) is int else None
+
+
+def _at(planned: Planned) -> int:
+    return planned[0]
 
 
 def _arrive(run_: Run) -> None:
