@@ -111,7 +111,8 @@ class Run:
                                                 plan.timezone))
         self.participants: dict[str, dict[str, Any]] = {}
         self.rooms: dict[str, Room] = {}
-        self.new_to_platform: dict[str, bool] = {}
+        self.new_to_platform: set[str] = set()  # the first-time participants among them
+        self.people = 0  # everyone the run has brought so far
         self.inviter: dict[str, str] = {}
         self.acted: set[str] = set()
         self.queue: list[Planned] = []
@@ -156,8 +157,10 @@ class Run:
             self._push(when, _VISIT, what, args)
 
     def newcomer(self, prefix: str, inviter: str | None = None) -> str:
-        pid = f"{prefix}{len(self.new_to_platform)}"
-        self.new_to_platform[pid] = self.random.random() < self._new_share
+        pid = f"{prefix}{self.people}"
+        self.people += 1
+        if self.random.random() < self._new_share:
+            self.new_to_platform.add(pid)
         if inviter is not None:
             self.inviter[pid] = inviter
         return pid
@@ -177,7 +180,7 @@ class Run:
             params: dict[str, Any] | None = None) -> Outcome | Rejection:
         inviter = self.inviter.get(actor)
         who = Actor(actor, "participant",
-                    self.new_to_platform.get(actor, False) and actor not in self.acted,
+                    actor in self.new_to_platform and actor not in self.acted,
                     actor not in self.participants, "", inviter,
                     1 if inviter is not None else 0)
         if self._has_activity_timers:
@@ -226,7 +229,7 @@ class Run:
         self.now = self.end  # the activity ends: its `at: "end"` timers fire
         self.fire_activity_timers(ended=True)
         self.result.participants = len(self.acted)
-        self.result.first_time = sum(1 for p in self.acted if self.new_to_platform.get(p))
+        self.result.first_time = len(self.acted & self.new_to_platform)
         return self.result
 
     def _open_day(self, day: int) -> None:
