@@ -7,6 +7,7 @@ callables. A template is compiled once per process; actions never re-parse JSON 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -253,9 +254,9 @@ def compile_template(doc: dict[str, Any], config: dict[str, Any] | None = None
     def ex_map(mapping: dict[str, Any], path: str) -> list[tuple[str, Expr]]:
         return [(key, ex(value, f"{path}.{key}")) for key, value in mapping.items()]
 
-    state = {
+    state = {  # (names interned: the keys of every state, which rules look up by name)
         scope: {
-            name: VarDecl(name, decl["type"],
+            sys.intern(name): VarDecl(sys.intern(name), decl["type"],
                           ex(decl.get("initial"), f"state.{scope}.{name}.initial"),
                           decl.get("reset"), decl.get("values"), decl.get("max_keys"),
                           decl.get("max_keys_error", "limit_reached"),

@@ -8,6 +8,7 @@ so a refused action never changes anything.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -320,7 +321,8 @@ def split_path(path: str) -> tuple[str, list[str | int]]:
     if head not in SCOPES:
         raise ValueError(f"cannot write to {path!r}: paths start with activity, room, me, "
                          "them or local")
-    return head, [int(k) if k.isdigit() else k for k in rest]
+    # (interned, as the names of declared variables are: a look-up then finds the very key)
+    return sys.intern(head), [int(k) if k.isdigit() else sys.intern(k) for k in rest]
 
 
 def _container(state: ActionState, scope: str) -> Any:

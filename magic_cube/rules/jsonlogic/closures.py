@@ -13,6 +13,7 @@ array of constants) and ``all_present`` (``missing`` fused with ``!``).
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -152,7 +153,9 @@ def _split_path(path: Any) -> tuple[str, ...]:
     """A literal ``var`` path as keys; () for the whole data."""
     if path is None or path == "":
         return ()
-    return tuple(to_string(path).split("."))
+    # Interned, as the names of the data's keys are (`data["me"]`, a template's variables): a
+    # look-up then finds the very key instead of comparing two equal strings.
+    return tuple(sys.intern(key) for key in to_string(path).split("."))
 
 
 def _var_getter(keys: tuple[str, ...], fdefault: Evaluator | None) -> Evaluator:
