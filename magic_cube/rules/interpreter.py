@@ -192,10 +192,11 @@ def _action_state(template: CompiledTemplate, action: CompiledAction, snapshot: 
         _own_for_reset(state, template, "activity", "activity")
         reset_daily(template.state["activity"], data["activity"], data, today)
     if data["me"] is None:
-        me = _initial(state, template, "participant")
+        me = _initial(state, template, "participant")  # (a new dict, the action's own)
+        me[DAY_KEY] = today
         state.owned.add("me")
         state.touched["me"] = set()
-        data["me"] = {**me, DAY_KEY: today}
+        data["me"] = me
     elif data["me"].get(DAY_KEY) != today:
         _own_for_reset(state, template, "participant", "me")
         reset_daily(template.state["participant"], data["me"], data, today)
@@ -240,8 +241,8 @@ def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionSta
         if not create:
             return None
         # Their initial values read the data of this action (as `me`'s do for a newcomer).
-        other = {**_initial(state, template, "participant"),
-                 DAY_KEY: state.data["today"]}
+        other = _initial(state, template, "participant")
+        other[DAY_KEY] = state.data["today"]
     else:
         other = clone(stored)
         if other.get(DAY_KEY) != state.data["today"]:
@@ -280,6 +281,8 @@ def _initial(state: ActionState, template: CompiledTemplate, scope: str) -> dict
     plan = template.initial_plans.get(scope, _UNPLANNED)
     if plan is _UNPLANNED:
         plan = template.initial_plans[scope] = _initial_plan(decls)
+    if type(plan) is dict:  # every value a constant scalar
+        return plan.copy()
     if plan is not None:
         return {name: value if decl is None else coerce(decl, decl.initial(state.data))
                 for name, value, decl in plan}
@@ -297,10 +300,12 @@ def _initial(state: ActionState, template: CompiledTemplate, scope: str) -> dict
 _UNPLANNED: Any = object()
 
 
-def _initial_plan(decls: dict[str, VarDecl]) -> list[tuple[str, Any, VarDecl | None]] | None:
+def _initial_plan(decls: dict[str, VarDecl]
+                  ) -> list[tuple[str, Any, VarDecl | None]] | dict[str, Any] | None:
     """How to make a scope's initial state without reading the data, when every initial value
     is a constant (checked once: `(name, value, None)`) or a literal array or object (new each
-    time: `(name, None, decl)`); None when some value reads the data."""
+    time: `(name, None, decl)`); the state itself (to copy) when all are constant scalars; None
+    when some value reads the data."""
     plan: list[tuple[str, Any, VarDecl | None]] = []
     for name, decl in decls.items():
         value = constant_value(decl.initial)
@@ -313,6 +318,8 @@ def _initial_plan(decls: dict[str, VarDecl]) -> list[tuple[str, Any, VarDecl | N
             plan.append((name, None, decl))
         else:
             return None
+    if all(decl is None for _, _, decl in plan):
+        return {name: value for name, value, _ in plan}
     return plan
 
 
