@@ -182,10 +182,11 @@ class ActionState:
 
     def may_share(self, value: dict[str, Any] | list[Any], fn: Callable[[Any], Any]) -> bool:
         mark = getattr(fn, FRESH, None)
+        if mark == "top":  # a new container (an object built): what it holds may be shared
+            return not self.all_owned() and self.shares_any(
+                value.values() if type(value) is dict else value)
         if mark == "deep" or self.all_owned() or hasattr(fn, "constant_items"):
             return False  # a literal: a new value every time, holding nothing of the state
-        if mark == "top":  # a new container: what it holds may be shared
-            return self.shares_any(value.values() if type(value) is dict else value)
         return self.shares(value)
 
 
