@@ -14,7 +14,7 @@ import pytest
 
 from magic_cube.rules.compiler import compile_template
 from magic_cube.rules.model import Outcome
-from magic_cube.rules.rng import Rng, action_label, commitment
+from magic_cube.rules.rng import Rng, action_label, action_rng, commitment
 from magic_cube.rules.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +158,15 @@ def test_an_auditor_recomputes_every_lottery_draw_from_the_seed() -> None:
     assert stock == sim.activity["stock"]
     assert stock != [p["stock"] for p in prizes]  # some draws did win
     assert audited == 40
+
+
+def test_an_action_s_rng_made_from_its_parts_draws_as_one_made_from_its_label():
+    ns = [10_000, 7, 2**40, 3]
+    label = action_label("a", "p", 1)
+    lazy, eager = action_rng("s", "a", "p", 1), Rng("s", label)
+    assert [lazy.below(n) for n in ns] == [eager.below(n) for n in ns] \
+        == documented_draws("s", label, ns)
+    assert lazy.drawn == eager.drawn
+    assert action_rng("s", "a", "p", 1).below(10_000) == KNOWN_S_AP1[0]
+    other = [action_rng("t", "a", "p", 1).below(10_000) for _ in range(3)]
+    assert other != [action_rng("s", "a", "p", 1).below(10_000) for _ in range(3)]

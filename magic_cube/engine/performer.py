@@ -27,7 +27,7 @@ from magic_cube.engine.stats import count, credit_interaction, hour_of
 from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import due_timers, run
 from magic_cube.rules.model import Actor, Outcome, Rejection, Snapshot
-from magic_cube.rules.rng import Rng, action_label
+from magic_cube.rules.rng import action_rng
 from magic_cube.rules.timers import MAX_CATCH_UP, Window, mark_fired, occurrence
 from magic_cube.rules.timers import due_timers as due_activity_timers
 from magic_cube.rules.timers import next_due as next_activity_timer
@@ -104,7 +104,7 @@ class Performer:
                             record.state if record else None,
                             loaded.room if loaded else None, activity.timezone,
                             participants=participant_reader(tx, activity.id, others))
-        rng = Rng(activity.seed or "", action_label(activity.id, request.participant, seq))
+        rng = action_rng(activity.seed or "", activity.id, request.participant, seq)
         outcome = run(template, request.action, snapshot, actor, request.params, now, rng,
                       new_room_id=new_room_id)
         if isinstance(outcome, Rejection):

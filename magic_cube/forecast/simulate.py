@@ -22,7 +22,7 @@ from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run, run_in_zone
 from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
-from magic_cube.rules.rng import Rng, action_label
+from magic_cube.rules.rng import action_rng
 from magic_cube.rules.timers import (
     MAX_CATCH_UP,
     Window,
@@ -130,6 +130,9 @@ class Run:
         self._friends = plan.assumptions.friends
         self._friend_delay = plan.assumptions.friend_delay_hours * HOUR
         self._template = plan.template
+        # the actions that may open a room: only they are given an id for one
+        self._opening = frozenset(name for name, body in plan.template.doc["actions"].items()
+                                  if _names(body.get("effects"), "create_room"))
         self._has_activity_timers = bool(plan.template.activity_timers)
         self._participation = plan.participation
         self._zoned = False  # whether the plan's time zone is entered (`play`)
@@ -320,13 +323,14 @@ class Run:
         snapshot = Snapshot("forecast", self.config, self.activity, stored(actor.id),
                             self.rooms.get(room_id) if room_id else None, self._timezone,
                             stored)
-        rng = Rng(self.seed, action_label("forecast", actor.id, seq))
+        rng = action_rng(self.seed, "forecast", actor.id, seq)
+        room = f"r{seq}" if action in self._opening else None
         if self._zoned:  # (a forecast reads no action's result)
             outcome = run_in_zone(self._template, action, snapshot, actor, params, self.now,
-                                  rng, f"r{seq}", with_result=False)
+                                  rng, room, with_result=False)
         else:
             outcome = run(self._template, action, snapshot, actor, params, self.now, rng,
-                          f"r{seq}")
+                          room)
         if isinstance(outcome, Rejection):
             refusals = self.result.refusals
             refusals[outcome.error] = refusals.get(outcome.error, 0) + 1
@@ -395,6 +399,15 @@ def _count_at(value: Any, index: int | None) -> int | None:
     if index is not None and type(value) is list:
         value = value[index] if index < len(value) else None
     return value if type(value) is int else None
+
+
+def _names(value: Any, key: str) -> bool:
+    """Whether JSON `value` has an object with `key` anywhere in it."""
+    if type(value) is dict:
+        return key in value or any(_names(v, key) for v in value.values())
+    if type(value) is list:
+        return any(_names(v, key) for v in value)
+    return False
 
 
 def _at(planned: Planned) -> int:

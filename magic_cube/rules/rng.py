@@ -19,19 +19,22 @@ def commitment(seed: str) -> str:
 
 # seed -> SHA-256 states with HMAC's inner and outer pads hashed (RFC 2104), nothing else yet:
 # a block then costs two copies and two short updates in C instead of a new HMAC object.
-_KEYED: dict[bytes, tuple[Any, Any]] = {}
+# (Keyed by the seed as text: the same string object at every action of an activity or a
+# forecast run, found without hashing or comparing it again.)
+_KEYED: dict[str, tuple[Any, Any]] = {}
 _KEYED_KEPT = 256
 _BLOCK = 64  # SHA-256's block size in bytes
 
 
-def _keyed(key: bytes) -> tuple[Any, Any]:
-    pads = _KEYED.get(key)
+def _keyed(seed: str) -> tuple[Any, Any]:
+    pads = _KEYED.get(seed)
     if pads is None:
         if len(_KEYED) >= _KEYED_KEPT:
             _KEYED.clear()
+        key = seed.encode()
         block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
-        pads = _KEYED[key] = (hashlib.sha256(block.translate(_IPAD)),
-                              hashlib.sha256(block.translate(_OPAD)))
+        pads = _KEYED[seed] = (hashlib.sha256(block.translate(_IPAD)),
+                               hashlib.sha256(block.translate(_OPAD)))
     return pads
 
 
@@ -43,6 +46,14 @@ def action_label(activity_id: str, participant: str, seq: int) -> str:
     return f"{activity_id}/{participant}/{seq}"
 
 
+def action_rng(seed: str, activity_id: str, participant: str, seq: int) -> Rng:
+    """`Rng(seed, action_label(…))`, whose label is made only if the action draws (most
+    actions draw nothing, and a forecast makes one of these per action)."""
+    rng = Rng(seed, "")
+    rng._label, rng._parts = None, (activity_id, participant, seq)
+    return rng
+
+
 class Rng:
     """A deterministic stream of integers for one action.
 
@@ -51,15 +62,20 @@ class Rng:
     """
 
     def __init__(self, seed: str, label: str) -> None:
-        self._key = seed.encode()
-        self._label = label
+        self._seed = seed
+        self._label: str | None = label
+        self._parts: tuple[str, str, int] | None = None
         self._counter = 0
         self.drawn: list[list[int]] = []  # [[n, value], …] for the action log
 
     def _block(self) -> int:
-        msg = f"{self._label}/{self._counter}".encode()
+        label = self._label
+        if label is None:
+            assert self._parts is not None
+            label = self._label = action_label(*self._parts)
+        msg = f"{label}/{self._counter}".encode()
         self._counter += 1
-        inner_pad, outer_pad = _keyed(self._key)  # HMAC-SHA256(seed, msg), pads hashed once
+        inner_pad, outer_pad = _keyed(self._seed)  # HMAC-SHA256(seed, msg), pads hashed once
         inner = inner_pad.copy()
         inner.update(msg)
         outer = outer_pad.copy()
