@@ -296,6 +296,21 @@ def test_initial_room_state_reads_the_params_and_the_actor_of_the_opening_action
     assert out.room.room.state == {"goal": 7, "owner": "amy"}
 
 
+def test_a_new_room_s_initial_values_and_timers_read_its_info_and_its_state() -> None:
+    # Its room_info (built only for a template whose room setup reads it) and its state
+    # (a timer's delay reads what the initial values made).
+    t = one([{"create_room": {"capacity": 3}}],
+            state={"room": {"label": {"type": "string",
+                                      "initial": {"cat": [{"var": "room_info.id"}, "/",
+                                                          {"var": "room_info.capacity"}]}},
+                            "hours": {"type": "integer", "initial": 2}}},
+            timers={"expire": {"after": {"*": [{"var": "room.hours"}, 3600]},
+                               "action": "expire"}})
+    out = accepted(perform(t, snapshot(t), new_room_id="r7"))
+    assert out.room.room.state == {"label": "r7/3", "hours": 2}
+    assert out.room.room.timers == {"expire": NOW + 7200}
+
+
 def test_create_room_schedules_each_timer_after_its_delay() -> None:
     t = one([{"create_room": {}}], state={"room": {}},
             timers={"expire": {"after": {"*": [{"var": "config.hours"}, 3600]},

@@ -745,9 +745,8 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
         state.touched["room"] = set()
         state.room_created = True
         state.joined.append(member)
-        state.refresh_room_info()
         assert state.open_room is not None
-        state.open_room(state, state.room)
+        state.open_room(state, state.room)  # (which builds room_info first if it reads it)
         state.refresh_room_info()
     return run
 
