@@ -23,6 +23,7 @@ EFFECTS = ("set", "add", "append", "remove", "let", "create_room", "join", "clos
            "split", "emit", "schedule", "if", "each", "with", "reject")
 
 SCOPES = {"activity", "room", "me", "them", "local"}
+DEEP, TOP, ANY = "deep", "top", "any"  # how a stored value may share the state (`sharing`)
 MAX_KEY_LENGTH = 200  # a computed key (or a participant id named by `with`)
 
 
@@ -172,21 +173,20 @@ class ActionState:
         held = [v for v in values if type(v) is dict or type(v) is list]
         return bool(held) and self.shares(held)
 
-    def stored(self, fn: Callable[[Any], Any]) -> Any:
-        """`fn(data)` for a value about to be stored (written, bound, emitted, joined)."""
+    def stored(self, fn: Callable[[Any], Any], kind: str = ANY) -> Any:
+        """`fn(data)` for a value about to be stored (written, bound, emitted, joined);
+        `kind`: `sharing(fn)`, told when compiling (ANY, the default, is always safe)."""
         value = fn(self.data)
-        if (type(value) is dict or type(value) is list) and self.may_share(value, fn):
+        if (type(value) is dict or type(value) is list) and self.may_share(value, kind):
             self.own_all()
             value = fn(self.data)  # expressions are pure: the same value, from the copies
         return value
 
-    def may_share(self, value: dict[str, Any] | list[Any], fn: Callable[[Any], Any]) -> bool:
-        mark = getattr(fn, FRESH, None)
-        if mark == "top":  # a new container (an object built): what it holds may be shared
-            return not self.all_owned() and self.shares_any(
-                value.values() if type(value) is dict else value)
-        if mark == "deep" or self.all_owned() or hasattr(fn, "constant_items"):
+    def may_share(self, value: dict[str, Any] | list[Any], kind: str) -> bool:
+        if kind == DEEP or self.all_owned():
             return False  # a literal: a new value every time, holding nothing of the state
+        if kind == TOP:  # a new container (an object built): what it holds may be shared
+            return self.shares_any(value.values() if type(value) is dict else value)
         return self.shares(value)
 
 
@@ -198,6 +198,15 @@ FRESH = "fresh"
 def fresh(fn: Callable[[Any], Any]) -> bool:
     """Whether expression `fn` always builds a new value holding nothing of the data."""
     return getattr(fn, FRESH, None) == "deep" or hasattr(fn, "constant_items")
+
+
+def sharing(fn: Callable[[Any], Any]) -> str:
+    """How a value expression `fn` yields may share containers of the state: DEEP never (a
+    literal), TOP through its items (an object it builds), ANY as a whole. Worked out when
+    compiling: reading the marks costs more than most expressions."""
+    if fresh(fn):
+        return DEEP
+    return TOP if getattr(fn, FRESH, None) == "top" else ANY
 
 
 def _ids(value: Any, out: set[int]) -> None:
@@ -471,6 +480,7 @@ def _built(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _set(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
+    kind = sharing(value)
     name = _top_name(body)
     if name is not None:
         scope = split_path(body["path"])[0]
@@ -479,7 +489,7 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
             return _set_constant(scope, name, constant, where)
 
         def run_top(state: ActionState) -> None:
-            new = state.stored(value)
+            new = state.stored(value, kind)
             target = writable(state, scope, name)
             if type(target) is dict:
                 target[name] = new
@@ -490,9 +500,9 @@ def _set(body: dict, where: str, expr: Compile) -> Effect:
     def run(state: ActionState) -> None:
         scope, keys = path(state)
         if keys:
-            write(state, scope, keys, state.stored(value), where)
+            write(state, scope, keys, state.stored(value, kind), where)
         else:  # only `local` (validated) is replaced wholesale
-            state.data[scope] = state.stored(value)
+            state.data[scope] = state.stored(value, kind)
     return run
 
 
@@ -662,6 +672,7 @@ def _top_name(body: dict) -> str | None:
 def _append(body: dict, where: str, expr: Compile) -> Effect:
     path = _path(body, where, expr)
     value = _value(body, where, expr)
+    kind = sharing(value)
     name = _top_name(body)
     # An append to a variable declared an array leaves it an array (a new one if it had
     # none): not noted for the check of what was written.
@@ -677,7 +688,7 @@ def _append(body: dict, where: str, expr: Compile) -> Effect:
             _write_in(target, keys, current, where)
         if not isinstance(current, list):
             raise Refused("rule_error", where, "append to a non-array")
-        current.append(state.stored(value))
+        current.append(state.stored(value, kind))
     return run
 
 
@@ -711,9 +722,10 @@ def _remove(body: dict, where: str, expr: Compile) -> Effect:
 def _let(body: dict, where: str, expr: Compile) -> Effect:
     name = body["name"]
     value = _value(body, where, expr)
+    kind = sharing(value)
 
     def run(state: ActionState) -> None:
-        state.data["local"][name] = state.stored(value)
+        state.data["local"][name] = state.stored(value, kind)
     return run
 
 
@@ -731,12 +743,13 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
     capacity = expr(body["capacity"], f"{where}.capacity") if "capacity" in body else None
     role = body.get("role", "initiator")
     data = _data(body, where, expr)
+    kind = sharing(data)
 
     def run(state: ActionState) -> None:
         if state.room is not None or state.new_room_id is None:
             raise Refused("rule_error", where, "this action cannot open a room")
         cap = _int(capacity(state.data), where, "capacity") if capacity else None
-        member = Member(state.actor.id, role, state.now, state.stored(data),
+        member = Member(state.actor.id, role, state.now, state.stored(data, kind),
                         state.actor.display_name)
         state.room = Room(id=state.new_room_id, status="open", initiator=state.actor.id,
                           capacity=cap, opened_at=state.now, state={}, members=[member],
@@ -754,6 +767,7 @@ def _create_room(body: dict, where: str, expr: Compile) -> Effect:
 def _join(body: dict, where: str, expr: Compile) -> Effect:
     role = body.get("role", "member")
     data = _data(body, where, expr)
+    kind = sharing(data)
     full_error = body.get("full_error", "room_full")
     twice_error = body.get("twice_error", "already_joined")
 
@@ -765,7 +779,7 @@ def _join(body: dict, where: str, expr: Compile) -> Effect:
             raise Refused(twice_error, where)
         if room.capacity is not None and len(room.members) >= room.capacity:
             raise Refused(full_error, where)
-        member = Member(state.actor.id, role, state.now, state.stored(data),
+        member = Member(state.actor.id, role, state.now, state.stored(data, kind),
                         state.actor.display_name)
         state.own_room().members.append(member)
         state.joined.append(member)
@@ -797,6 +811,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
     stock_noted = not (stock is not None and len(stock[1]) == 1 and type(stock[1][0]) is str
                        and declared_type(expr, stock[0], stock[1][0]) == "array")
     miss = _fields(body.get("miss", {}), f"{where}.miss", expr)
+    miss_kind = sharing(miss)
     guarantee = expr(body["guarantee"], f"{where}.guarantee") if "guarantee" in body else None
     name = body["as"]
     fixed = constant_value(out_of) if out_of is not None else None
@@ -837,7 +852,7 @@ def _draw(body: dict, where: str, expr: Compile) -> Effect:
             state.data["local"][name] = _won(state, items, table[chosen], chosen, stock,
                                              stock_noted)
         else:
-            missed = state.stored(miss)
+            missed = state.stored(miss, miss_kind)
             state.data["local"][name] = {**missed, "index": -1, "hit": False}
     return run
 
@@ -901,9 +916,10 @@ def split_amount(rng: Rng, total: int, parts: int, lo_b: int, hi_b: int, where: 
 def _emit(body: dict, where: str, expr: Compile) -> Effect:
     event = body["event"]
     data = _data(body, where, expr)
+    kind = sharing(data)
 
     def run(state: ActionState) -> None:
-        state.events.append(Event(event, state.stored(data)))
+        state.events.append(Event(event, state.stored(data, kind)))
     return run
 
 
