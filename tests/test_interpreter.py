@@ -917,3 +917,22 @@ def test_an_outcome_without_its_result_is_otherwise_the_same() -> None:
         assert bare.result == (full.result if kept else {})
         bare.result = full.result
         assert bare == full
+
+
+def test_the_values_an_action_takes_and_gives_copy_and_pickle_on_either_build() -> None:
+    import pickle
+
+    room = Room("r1", "open", "amy", 3, NOW, {"left": [1, 2]},
+                [Member("amy", "leader", NOW, {"price": 5})], {"expire": NOW + 60})
+    snap = Snapshot("a1", {"n": 1}, {"stock": [3]}, {"draws": 1}, room, "UTC")
+    copied = copy.deepcopy(snap)
+    assert copied == snap
+    assert copied.room is not None and copied.room.members[0].data is not room.members[0].data
+    t = one([{"create_room": {}}], state=ROOM_TEMPLATE_STATE)
+    out = accepted(perform(t, snapshot(t), params={"goal": 2}))
+    again = pickle.loads(pickle.dumps(out))
+    assert again == out and again.ok and again.room is not None
+    refusal = Rejection("no", "guards[0]", "why")
+    assert copy.deepcopy(refusal) == refusal and not refusal.ok
+    assert pickle.loads(pickle.dumps(Actor("amy", first_time=True))) == Actor("amy",
+                                                                               first_time=True)

@@ -7,8 +7,8 @@ write) or a `Rejection` (nothing to write). The scenario simulator builds them f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
 ACTOR_KINDS = ("participant", "merchant", "timer", "void")
@@ -21,6 +21,12 @@ def _scalar(value: Any) -> bool:
     # (comparisons of the type, most common first: cheaper than a look in _SCALARS)
     t = type(value)
     return t is int or t is str or value is None or t is bool or t is float
+
+
+def _by_fields(obj: Any) -> tuple[Any, ...]:
+    """`__reduce__` for the classes below: copy and pickle build them again through
+    `__init__`, given their fields in order (compiled, a class has no bare `__new__`)."""
+    return type(obj), tuple(getattr(obj, f.name) for f in fields(obj))
 
 
 def clone(value: Any) -> Any:
@@ -58,6 +64,9 @@ class Member:
     data: dict[str, Any] = field(default_factory=dict)
     display_name: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
+
     def __init__(self, participant: str, role: str, joined_at: int,
                  data: dict[str, Any] | None = None, display_name: str = "") -> None:
         self.participant = participant
@@ -82,6 +91,9 @@ class Room:
     members: list[Member]
     timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
     closed_at: int | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
 
     def __init__(self, id: str, status: str, initiator: str, capacity: int | None,
                  opened_at: int, state: dict[str, Any], members: list[Member],
@@ -123,6 +135,9 @@ class Actor:
     # least the rest allows (engine/blocks.py).
     never_wins: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
+
     def __init__(self, id: str, kind: str = "participant", first_time: bool = False,
                  new_to_activity: bool = False, display_name: str = "",
                  inviter: str | None = None, generation: int = 0,
@@ -151,6 +166,9 @@ class Snapshot:
     # `with` effect. The engine reads (and locks) the row; the simulator reads its memory.
     participants: Callable[[str], dict[str, Any] | None] | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
+
     def __init__(self, activity_id: str, config: dict[str, Any], activity: dict[str, Any],
                  participant: dict[str, Any] | None, room: Room | None = None,
                  timezone: str = "Asia/Shanghai",
@@ -169,6 +187,9 @@ class Event:
     type: str
     data: dict[str, Any]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
+
     def __init__(self, type: str, data: dict[str, Any]) -> None:
         self.type = type
         self.data = data
@@ -185,6 +206,9 @@ class RoomChange:
     created: bool
     joined: list[Member]
     status_changed: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
 
     def __init__(self, room: Room, created: bool, joined: list[Member],
                  status_changed: bool = False) -> None:
@@ -209,7 +233,12 @@ class Outcome:
     # Other participants whose state a `with` effect changed: id -> new state.
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    ok: ClassVar[bool] = True
+    @property
+    def ok(self) -> bool:  # (a property, not a class variable: compiled, that is a field)
+        return True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
 
     def __init__(self, activity: dict[str, Any], participant: dict[str, Any],
                  room: RoomChange | None, events: list[Event], result: dict[str, Any],
@@ -235,9 +264,14 @@ class Rejection:
     where: str = ""  # e.g. "guards[2]" or "effects[3].add"
     detail: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _by_fields(self)
+
     def __init__(self, error: str, where: str = "", detail: str = "") -> None:
         self.error = error
         self.where = where
         self.detail = detail
 
-    ok: ClassVar[bool] = False
+    @property
+    def ok(self) -> bool:
+        return False
