@@ -14,11 +14,8 @@ ROOM_STATUSES = ("open", "succeeded", "failed", "expired")
 ACTOR_KINDS = ("participant", "merchant", "timer", "void")
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
 def _scalar(value: Any) -> bool:
-    # (comparisons of the type, most common first: cheaper than a look in _SCALARS)
+    # (comparisons of the type, most common first: cheaper than a look in a set of types)
     t = type(value)
     return t is int or t is str or value is None or t is bool or t is float
 
