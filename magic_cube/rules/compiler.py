@@ -124,6 +124,9 @@ class CompiledTemplate:
     live_editable: frozenset[str] = field(default_factory=frozenset)
     # Timers of the activity itself (`at`, `daily`); `timers` above are the rooms' (`after`).
     activity_timers: dict[str, ActivityTimer] = field(default_factory=dict)
+    # Whether a new room's initial values and timers may read its `room_info` (else the
+    # interpreter builds it only once the room is set up).
+    room_setup_reads_info: bool = True
     # Per scope, how the interpreter makes its initial state (worked out on first use).
     initial_plans: dict[str, Any] = field(default_factory=dict)
     # Per scope, each variable's one plain type (None: look closer), for the interpreter's
@@ -298,6 +301,9 @@ def compile_template(doc: dict[str, Any], config: dict[str, Any] | None = None
         completion=frozenset(metrics.get("completion", [])),
         live_editable=frozenset(config.get("live_editable", [])),
         activity_timers=activity_timers,
+        room_setup_reads_info=reads_path(
+            [doc.get("state", {}).get("room"), doc.get("timers"), doc.get("definitions")],
+            "room_info"),
     )
 
 

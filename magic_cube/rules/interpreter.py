@@ -20,7 +20,6 @@ from magic_cube.rules.errors import Refused
 from magic_cube.rules.jsonlogic import truthy
 from magic_cube.rules.jsonlogic.closures import constant_value
 from magic_cube.rules.jsonlogic.dates import enter_zone, in_zone, leave_zone, period_key
-from magic_cube.rules.jsonlogic.introspect import reads_path
 from magic_cube.rules.model import (
     Actor,
     Outcome,
@@ -33,7 +32,6 @@ from magic_cube.rules.model import (
 from magic_cube.rules.rng import Rng
 
 DAY_KEY = "$day"  # which calendar day a scope's daily variables belong to
-ROOM_INFO_READ = "open:room_info"  # (in initial_plans) whether a new room's setup reads it
 VALID_PARAMS_KEPT = 1024  # valid params remembered per action (forgotten all at once)
 
 
@@ -256,15 +254,9 @@ def _load_other(template: CompiledTemplate, snapshot: Snapshot, state: ActionSta
 
 def _open_room(template: CompiledTemplate, state: ActionState, room: Room) -> None:
     # What a new room's initial values and timers read: its state, and its room_info when
-    # they may read that (looked at once per template: the room is new, its data not built).
+    # they may read that (the room is new: its data is not built yet).
     state.data["room"] = room.state
-    reads = template.initial_plans.get(ROOM_INFO_READ)
-    if reads is None:
-        doc = template.doc
-        reads = template.initial_plans[ROOM_INFO_READ] = reads_path(
-            [doc.get("state", {}).get("room"), doc.get("timers"), doc.get("definitions")],
-            "room_info")
-    if reads:
+    if template.room_setup_reads_info:
         state.refresh_room_info()
     room.state.update(_initial(state, template, "room"))
     for timer in template.timers.values():
