@@ -20,12 +20,6 @@ def _scalar(value: Any) -> bool:
     return t is int or t is str or value is None or t is bool or t is float
 
 
-def _by_fields(obj: Any) -> tuple[Any, ...]:
-    """`__reduce__` for the classes below: copy and pickle build them again through
-    `__init__`, given their fields in order (compiled, a class has no bare `__new__`)."""
-    return type(obj), tuple(getattr(obj, f.name) for f in fields(obj))
-
-
 def clone(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars): several times faster than
     `copy.deepcopy`, which matters because every action copies the state it writes."""
@@ -53,16 +47,22 @@ def clone(value: Any) -> Any:
 # several times slower, and each action builds several of these.
 
 
+class Rebuilt:
+    """A base for those classes: copy and pickle build them again through `__init__`, given
+    their fields in order (compiled, a class has no bare `__new__` for them to call)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        values = tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+        return type(self), values
+
+
 @dataclass(init=False)
-class Member:
+class Member(Rebuilt):
     participant: str
     role: str
     joined_at: int
     data: dict[str, Any] = field(default_factory=dict)
     display_name: str = ""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, participant: str, role: str, joined_at: int,
                  data: dict[str, Any] | None = None, display_name: str = "") -> None:
@@ -78,7 +78,7 @@ class Member:
 
 
 @dataclass(init=False)
-class Room:
+class Room(Rebuilt):
     id: str
     status: str
     initiator: str
@@ -88,9 +88,6 @@ class Room:
     members: list[Member]
     timers: dict[str, int]  # timer name -> due (epoch seconds); fired timers are removed
     closed_at: int | None = None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, id: str, status: str, initiator: str, capacity: int | None,
                  opened_at: int, state: dict[str, Any], members: list[Member],
@@ -120,7 +117,7 @@ class Room:
 
 
 @dataclass(init=False)
-class Actor:
+class Actor(Rebuilt):
     id: str  # participant id; for merchant actions, the participant acted for
     kind: str = "participant"
     first_time: bool = False  # no accepted action anywhere on this deployment before
@@ -131,9 +128,6 @@ class Actor:
     # Blocked by the merchant as `never_wins`: every `draw` misses, every `split` part is the
     # least the rest allows (engine/blocks.py).
     never_wins: bool = False
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, id: str, kind: str = "participant", first_time: bool = False,
                  new_to_activity: bool = False, display_name: str = "",
@@ -150,7 +144,7 @@ class Actor:
 
 
 @dataclass(init=False)
-class Snapshot:
+class Snapshot(Rebuilt):
     """Everything one action may read."""
 
     activity_id: str
@@ -162,9 +156,6 @@ class Snapshot:
     # Another participant's stored state in this activity (None if they have none), for the
     # `with` effect. The engine reads (and locks) the row; the simulator reads its memory.
     participants: Callable[[str], dict[str, Any] | None] | None = None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, activity_id: str, config: dict[str, Any], activity: dict[str, Any],
                  participant: dict[str, Any] | None, room: Room | None = None,
@@ -180,12 +171,9 @@ class Snapshot:
 
 
 @dataclass(init=False)
-class Event:
+class Event(Rebuilt):
     type: str
     data: dict[str, Any]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, type: str, data: dict[str, Any]) -> None:
         self.type = type
@@ -196,16 +184,13 @@ class Event:
 
 
 @dataclass(init=False)
-class RoomChange:
+class RoomChange(Rebuilt):
     """A room to insert (`created`) or update, with the members who joined in this action."""
 
     room: Room
     created: bool
     joined: list[Member]
     status_changed: bool = False
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, room: Room, created: bool, joined: list[Member],
                  status_changed: bool = False) -> None:
@@ -216,7 +201,7 @@ class RoomChange:
 
 
 @dataclass(init=False)
-class Outcome:
+class Outcome(Rebuilt):
     """An accepted action: the new state of every scope it touched, its events and result."""
 
     activity: dict[str, Any]
@@ -233,9 +218,6 @@ class Outcome:
     @property
     def ok(self) -> bool:  # (a property, not a class variable: compiled, that is a field)
         return True
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, activity: dict[str, Any], participant: dict[str, Any],
                  room: RoomChange | None, events: list[Event], result: dict[str, Any],
@@ -254,15 +236,12 @@ class Outcome:
 
 
 @dataclass(init=False)
-class Rejection:
+class Rejection(Rebuilt):
     """A refused action. Nothing is written."""
 
     error: str
     where: str = ""  # e.g. "guards[2]" or "effects[3].add"
     detail: str = ""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _by_fields(self)
 
     def __init__(self, error: str, where: str = "", detail: str = "") -> None:
         self.error = error
