@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from magic_cube.rules.compiler import compile_template
 from magic_cube.rules.model import Outcome
-from magic_cube.rules.rng import Rng, action_label, action_rng, commitment
+from magic_cube.rules.rng import Rng, action_label, action_rng, commitment, stream_rng
 from magic_cube.rules.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,3 +171,28 @@ def test_an_action_s_rng_made_from_its_parts_draws_as_one_made_from_its_label():
     assert action_rng("s", "a", "p", 1).below(10_000) == KNOWN_S_AP1[0]
     other = [action_rng("t", "a", "p", 1).below(10_000) for _ in range(3)]
     assert other != [action_rng("s", "a", "p", 1).below(10_000) for _ in range(3)]
+
+
+@pytest.mark.parametrize("n", [1, 6, 10_000, 2**63 + 12345])
+def test_a_stream_rng_takes_its_blocks_from_its_source_with_the_same_rejection(n: int) -> None:
+    rng, twin = stream_rng(random.Random("f")), random.Random("f")
+    values = [rng.below(n) for _ in range(50)]
+    limit = (1 << 64) - ((1 << 64) % n)
+    expected = []
+    while len(expected) < 50:
+        block = twin.getrandbits(64)
+        if block < limit:  # (about half of the blocks for the last n)
+            expected.append(block % n)
+    assert values == expected
+    assert rng.drawn == [[n, v] for v in values]
+
+
+def test_a_stream_rng_is_roughly_uniform_and_continues_across_actions() -> None:
+    source = random.Random("chi-square")
+    first, second = stream_rng(source), stream_rng(source)
+    counts = Counter([first.below(10) for _ in range(10_000)]
+                     + [second.below(10) for _ in range(10_000)])
+    chi2 = sum((counts[i] - 2_000) ** 2 / 2_000 for i in range(10))
+    assert chi2 < 40, (chi2, counts)
+    a, b = stream_rng(random.Random("a")), stream_rng(random.Random("b"))
+    assert a.below(2**40) != b.below(2**40)

@@ -22,7 +22,7 @@ from magic_cube.rules.compiler import CompiledTemplate
 from magic_cube.rules.interpreter import initial_activity_state, run, run_in_zone
 from magic_cube.rules.jsonlogic.dates import in_zone
 from magic_cube.rules.model import Actor, Event, Outcome, Rejection, Room, Snapshot
-from magic_cube.rules.rng import action_rng
+from magic_cube.rules.rng import stream_rng
 from magic_cube.rules.timers import (
     MAX_CATCH_UP,
     Window,
@@ -104,6 +104,7 @@ class Run:
         self.seed = seed
         self.random = random.Random(seed)  # the crowd's choices; the rules draw from Rng
         self.arrivals = random.Random(f"{seed}/arrivals")
+        self.draws = random.Random(f"{seed}/draws")  # the rules' random draws (`stream_rng`)
         self.now = plan.start
         self.end = plan.start + plan.assumptions.days * DAY
         self.activity = (copy.deepcopy(plan.state) if plan.state is not None else
@@ -323,7 +324,7 @@ class Run:
         snapshot = Snapshot("forecast", self.config, self.activity, stored(actor.id),
                             self.rooms.get(room_id) if room_id else None, self._timezone,
                             stored)
-        rng = action_rng(self.seed, "forecast", actor.id, seq)
+        rng = stream_rng(self.draws)
         room = f"r{seq}" if action in self._opening else None
         if self._zoned:  # (a forecast reads no action's result)
             outcome = run_in_zone(self._template, action, snapshot, actor, params, self.now,

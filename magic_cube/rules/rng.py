@@ -9,6 +9,7 @@ every draw from the action log.
 from __future__ import annotations
 
 import hashlib
+import random
 from typing import Any
 
 
@@ -54,6 +55,15 @@ def action_rng(seed: str, activity_id: str, participant: str, seq: int) -> Rng:
     return rng
 
 
+def stream_rng(source: random.Random) -> Rng:
+    """An `Rng` whose blocks come from `source` instead of HMAC-SHA256. A forecast draws
+    from one seeded stream per run: its draws need the live odds (`below` is unchanged, so
+    they are the same) and its own determinism, not a proof anyone can recompute."""
+    rng = Rng("", "")
+    rng._source = source
+    return rng
+
+
 class Rng:
     """A deterministic stream of integers for one action.
 
@@ -66,9 +76,12 @@ class Rng:
         self._label: str | None = label
         self._parts: tuple[str, str, int] | None = None
         self._counter = 0
+        self._source: random.Random | None = None
         self.drawn: list[list[int]] = []  # [[n, value], …] for the action log
 
     def _block(self) -> int:
+        if self._source is not None:
+            return self._source.getrandbits(64)
         label = self._label
         if label is None:
             assert self._parts is not None
