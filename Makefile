@@ -65,7 +65,8 @@ COMPILED_TESTS := tests/test_interpreter.py tests/test_interpreter_cow.py \
 	tests/test_scenario_views.py tests/test_templates_from_docs.py tests/test_template_pins.py \
 	tests/test_malformed_templates.py tests/test_foresight.py tests/test_forecast.py \
 	tests/test_forecast_new_kinds.py tests/test_api_forecast.py tests/test_api_campaigns.py \
-	tests/test_engine.py tests/test_group_commit.py tests/test_config_compile.py
+	tests/test_engine.py tests/test_group_commit.py tests/test_config_compile.py \
+	tests/test_forecast_generic.py
 test-compiled: compiled
 	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) -c \
 		'import magic_cube.rules.interpreter as m; assert m.__file__.endswith(".so"), m.__file__'

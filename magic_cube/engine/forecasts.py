@@ -28,7 +28,7 @@ from magic_cube.engine.commits import cooperative
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import EngineError, InvalidActivity, InvalidConfig
 from magic_cube.engine.lifecycle import Lifecycle, due_change, time_errors
-from magic_cube.forecast import BEHAVIOURS, AssumptionError, Assumptions, Forecast
+from magic_cube.forecast import AssumptionError, Assumptions, Forecast, behaviour_for
 from magic_cube.forecast import cost_items as template_cost_items
 from magic_cube.forecast import forecast as run_forecast
 from magic_cube.forecast.assumptions import LIMITS, field_error
@@ -63,7 +63,8 @@ FROM_STATE = ("live", "paused")
 
 class ForecastUnavailable(EngineError):
     code, status = "forecast_unavailable", 422
-    message = N_("There is no behaviour model to forecast activities of this template's kind")
+    message = N_("This template gives a forecast nothing to try: no action a shopper takes on "
+                 "their own with details it can fill in")
 
 
 class InvalidAssumptions(EngineError):
@@ -192,7 +193,7 @@ class Forecasts:
         if errors := time_errors({"starts_at": activity.starts_at, "ends_at": activity.ends_at}):
             raise InvalidActivity(errors=errors)
         entry: TemplateEntry = self.core.entry(activity)
-        behaviour = BEHAVIOURS.get(entry.kind)
+        behaviour = behaviour_for(entry.compiled, entry.kind)
         if behaviour is None:
             raise ForecastUnavailable()
         start, days, from_state = horizon(activity, self.core.now())

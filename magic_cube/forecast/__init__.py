@@ -12,7 +12,7 @@ from magic_cube.forecast.assumptions import (
     parse_pairs,
     read_forecast_file,
 )
-from magic_cube.forecast.behaviour import BEHAVIOURS
+from magic_cube.forecast.behaviour import BEHAVIOURS, behaviour_for
 from magic_cube.forecast.montecarlo import (
     WARNINGS,
     Forecast,
@@ -28,6 +28,7 @@ from magic_cube.forecast.simulate import Plan, Run, RunResult
 
 __all__ = [
     "BEHAVIOURS",
+    "behaviour_for",
     "CONVERSION",
     "AssumptionError",
     "Assumptions",

@@ -20,6 +20,8 @@ person *tries*, each step taken with the chance the merchant assumed (`Assumptio
 - checkin_pool — a visitor checks in (`act`), shares the activity (`share`) and comes back the
   next day (`return`, again each day); once the pool is split, a qualified participant who comes
   back collects their share. A friend who opens the link (`friend`) checks in the same way.
+- any other template (kind `other`, or a kind's template whose actions are named otherwise)
+  gets `Generic`, worked out from its actions (below).
 
 Friends reach a link `friends` per share on average, after a delay whose mean is
 `friend_delay_hours`; they come one generation deep, so the crowd never grows without bound.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from magic_cube.rules.compiler import CompiledAction, CompiledTemplate
 from magic_cube.rules.model import Event, Outcome, Rejection, Room
 
 if TYPE_CHECKING:
@@ -245,6 +248,115 @@ class CheckinPool:
 
     def given_away(self, run: Run, event: Event, room: Room | None) -> int:
         return _int(event.data.get("amount")) if event.type == "share.claimed" else 0
+
+
+class Generic:
+    """The model of a template no kind's model fits (kind `other`, or actions named otherwise),
+    worked out from its actions: `first`, the first action (in the template's order) a
+    participant takes on their own, and `target`, the first a participant takes on someone
+    else's room, each with params built from its schema's defaults.
+
+    A visitor takes `first` (`act`), again while the rules accept it (`again`) unless it
+    opened a room; shares (`share`): a room it opened, for friends to take `target` on it
+    (`friend`), else the activity, for friends to do as the visitor did (`friend`); and,
+    without a room, comes back the next day (`return`, again each day)."""
+
+    kind = "generic"
+    steps: tuple[str, ...] = ("act", "again", "return", "share", "friend")
+
+    def __init__(self, first: str, first_params: dict[str, Any], target: str | None,
+                 target_params: dict[str, Any]) -> None:
+        self.first, self.first_params = first, first_params
+        self.target, self.target_params = target, target_params
+
+    def visit(self, run: Run, visitor: str) -> None:
+        if run.chance("act"):
+            self.session(run, visitor, True)
+
+    def session(self, run: Run, who: str, may_share: bool) -> None:
+        while True:
+            outcome = run.act(who, self.first, params=self.first_params)
+            room = opened(outcome)
+            if room is not None or not outcome.ok or not run.chance("again"):
+                break
+        if room is not None:
+            if self.target is not None and run.chance("share"):
+                run.bring_friends(who, self.on_room, room)
+            return
+        if may_share and run.chance("share"):
+            run.bring_friends(who, self.friend)
+        if run.chance("return"):
+            run.later(run.now + 86400, self.session, who, False)
+
+    def friend(self, run: Run, friend: str, sharer: str) -> None:
+        if run.chance("friend"):
+            self.session(run, friend, False)
+
+    def on_room(self, run: Run, friend: str, sharer: str, room: str) -> None:
+        if run.chance("friend") and self.target is not None:
+            run.act(friend, self.target, room, self.target_params)
+
+    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
+        return 0  # what it hands out is costed from the template's `fulfilment` events
+
+
+# The actions each kind's model takes: a template of the kind without them gets `Generic`.
+_TAKES: dict[str, tuple[str, ...]] = {
+    "lottery": ("draw",), "bargain": ("start", "help", "buy"), "group_buy": ("start", "join"),
+    "gift": ("send", "claim"), "collect_cards": ("draw", "ask", "give", "redeem"),
+    "checkin_pool": ("check_in", "claim")}
+
+
+def behaviour_for(template: CompiledTemplate, kind: str) -> Behaviour | None:
+    """The kind's model if the template has the actions it takes, else the generic one;
+    None when no action can be taken on one's own with params the model can fill in."""
+    model = BEHAVIOURS.get(kind)
+    if model is not None and all(a in template.actions for a in _TAKES.get(kind, ())):
+        return model
+    return generic(template)
+
+
+def generic(template: CompiledTemplate) -> Generic | None:
+    first: tuple[str, dict[str, Any]] | None = None
+    target: tuple[str, dict[str, Any]] | None = None
+    for name, action in template.actions.items():
+        if action.by != "participant" or (first if action.room == "none" else target):
+            continue
+        params = _params(action)
+        if params is None:
+            continue
+        if action.room == "none":
+            first = (name, params)
+        else:
+            target = (name, params)
+    if first is None:
+        return None
+    return Generic(first[0], first[1], *(target or (None, {})))
+
+
+def _params(action: CompiledAction) -> dict[str, Any] | None:
+    """Params for `action` from its schema: each required one's `default`, `const`, first
+    `enum` value or least number; None if one cannot be filled in or they do not validate."""
+    schema = action.params.schema if isinstance(action.params.schema, dict) else {}
+    fields = schema.get("properties") or {}
+    params: dict[str, Any] = {}
+    for name in schema.get("required") or ():
+        spec = fields.get(name)
+        if not isinstance(spec, dict):
+            return None
+        if "default" in spec:
+            params[name] = spec["default"]
+        elif "const" in spec:
+            params[name] = spec["const"]
+        elif spec.get("enum"):
+            params[name] = spec["enum"][0]
+        elif spec.get("type") in ("integer", "number"):
+            params[name] = max(1, spec.get("minimum", 1))
+        elif spec.get("type") == "boolean":
+            params[name] = False
+        else:
+            return None
+    return params if action.params.is_valid(params) else None
 
 
 BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (Lottery(), Bargain(), GroupBuy(), Gift(),

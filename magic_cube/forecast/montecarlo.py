@@ -21,7 +21,7 @@ from magic_cube.forecast.assumptions import (
     Assumptions,
     field_error,
 )
-from magic_cube.forecast.behaviour import BEHAVIOURS
+from magic_cube.forecast.behaviour import BEHAVIOURS, behaviour_for
 from magic_cube.forecast.simulate import OutOfTime, Plan, Run, RunResult, resolve
 from magic_cube.i18n import N_, gettext, language
 from magic_cube.rules.compiler import compile_for
@@ -36,10 +36,12 @@ def make_plan(entry: TemplateEntry, config: dict[str, Any], assumptions: Assumpt
               state: dict[str, Any] | None = None) -> Plan:
     """Check the config against the template (defaults filled in) and pick the behaviour.
     `state`: the activity's state to start from (a live activity's), else its initial one."""
-    behaviour = BEHAVIOURS.get(entry.kind)
+    behaviour = behaviour_for(entry.compiled, entry.kind)
     if behaviour is None:
-        raise AssumptionError(f"no behaviour model for templates of kind {entry.kind!r} "
-                              f"(known: {', '.join(sorted(BEHAVIOURS))})")
+        raise AssumptionError(f"no behaviour model for template {entry.id!r}: none for its "
+                              f"kind {entry.kind!r} (known: {', '.join(sorted(BEHAVIOURS))}), "
+                              "and no action a participant takes on their own whose params "
+                              "have defaults")
     filled, errors = entry.config_validator.validate(config)
     if errors:
         first = [f"config.{name}: {e['message']}" for name, items in errors.items()
