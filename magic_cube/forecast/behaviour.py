@@ -68,30 +68,6 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-class Lottery:
-    kind = "lottery"
-    steps: tuple[str, ...] = ("act", "again", "return", "share", "friend")
-
-    def visit(self, run: Run, visitor: str) -> None:
-        if run.chance("act"):
-            self.session(run, visitor, True)
-
-    def session(self, run: Run, who: str, may_share: bool) -> None:
-        while run.act(who, "draw").ok and run.chance("again"):
-            pass
-        if may_share and run.chance("share"):
-            run.bring_friends(who, self.friend)
-        if run.chance("return"):
-            run.later(run.now + 86400, self.session, who, False)
-
-    def friend(self, run: Run, friend: str, sharer: str) -> None:
-        if run.chance("friend"):
-            self.session(run, friend, False)
-
-    def given_away(self, run: Run, event: Event, room: Room | None) -> int:
-        return 0
-
-
 class Bargain:
     kind = "bargain"
     steps: tuple[str, ...] = ("act", "share", "friend", "buy")
@@ -261,11 +237,11 @@ class Generic:
     (`friend`), else the activity, for friends to do as the visitor did (`friend`); and,
     without a room, comes back the next day (`return`, again each day)."""
 
-    kind = "generic"
     steps: tuple[str, ...] = ("act", "again", "return", "share", "friend")
 
     def __init__(self, first: str, first_params: dict[str, Any], target: str | None,
-                 target_params: dict[str, Any]) -> None:
+                 target_params: dict[str, Any], kind: str = "generic") -> None:
+        self.kind = kind
         self.first, self.first_params = first, first_params
         self.target, self.target_params = target, target_params
 
@@ -359,5 +335,7 @@ def _params(action: CompiledAction) -> dict[str, Any] | None:
     return params if action.params.is_valid(params) else None
 
 
-BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (Lottery(), Bargain(), GroupBuy(), Gift(),
-                                                        CollectCards(), CheckinPool())}
+# A lottery is the generic model of a template whose first step is `draw`, which opens no room.
+BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (
+    Generic("draw", {}, None, {}, kind="lottery"), Bargain(), GroupBuy(), Gift(), CollectCards(),
+    CheckinPool())}
