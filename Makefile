@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install run test test-compiled compiled lint bench bench-http chromium node cc clean
+.PHONY: install run test test-compiled compiled lint bench bench-forecast bench-http chromium node cc clean
 install: $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
@@ -84,6 +84,11 @@ bench: $(VENV)/.installed
 	$(PY) bench/rules.py
 	$(PY) bench/engine.py
 	$(PY) bench/festival.py
+
+# The forecast's speed on both builds: the working tree's pure Python, then compiled.
+bench-forecast: compiled
+	$(PY) bench/forecast.py
+	cd $(COMPILED_DIR) && $(CURDIR)/$(PY) bench/forecast.py
 
 bench-http: $(VENV)/.installed
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
