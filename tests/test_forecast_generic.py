@@ -92,3 +92,36 @@ def test_a_template_whose_own_first_step_needs_what_no_model_can_guess_is_not_fo
     assert behaviour_for(entry.compiled, entry.kind) is None
     with pytest.raises(AssumptionError, match="named"):
         forecast(entry, CONFIG, Assumptions(visitors_per_day=5, days=1), runs=1)
+
+
+@pytest.mark.parametrize("spec, value", [
+    ({"type": "integer", "minimum": 3, "maximum": 9}, 3),
+    ({"type": "integer", "exclusiveMinimum": 4}, 5),
+    ({"type": "number", "minimum": 0.5}, 1),
+    ({"type": "string", "enum": ["red", "blue"]}, "red"),
+    ({"type": "string", "default": "hi"}, "hi"),
+    ({"type": "boolean"}, False),
+])
+def test_a_required_param_is_filled_in_from_its_schema(tmp_path: Path, spec: dict,
+                                                       value: object) -> None:
+    doc = minimal_template(id="filled", kind="other")
+    doc["actions"]["start"]["params"] = {
+        "type": "object", "required": ["x"], "additionalProperties": False,
+        "properties": {"x": spec}}
+    model = behaviour_for(entry_of(tmp_path, doc).compiled, "other")
+    assert isinstance(model, Generic) and model.first_params == {"x": value}
+
+
+def test_an_action_the_rules_never_refuse_is_taken_at_most_a_hundred_times_a_visit(
+        tmp_path: Path) -> None:
+    doc = minimal_template(id="tap", kind="other")
+    doc["actions"] = {"tap": {"title": {"zh": "点", "en": "Tap"}, "by": "participant",
+                              "effects": [{"add": {"path": "activity.teams", "value": 1}}]}}
+    del doc["timers"]
+    doc["views"] = {"activity": {"taps": {"var": "activity.teams"}}}
+    doc["metrics"] = {"participation": ["tap"]}
+    entry = entry_of(tmp_path, doc)
+    result = forecast(entry, CONFIG, Assumptions(visitors_per_day=3, days=1,
+                                                 conversion={**SURE, "share": 0.0}),
+                      runs=1, seed="tap", start=START)
+    assert result.runs[0].participations == 3 * 100

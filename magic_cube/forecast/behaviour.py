@@ -31,6 +31,7 @@ that the template's `fulfilment` events count.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol
 
 from magic_cube.rules.compiler import CompiledAction, CompiledTemplate
@@ -226,6 +227,11 @@ class CheckinPool:
         return _int(event.data.get("amount")) if event.type == "share.claimed" else 0
 
 
+# The most times one visit takes a step again: an action the rules never refuse would
+# otherwise be taken forever once `again` is 100 %.
+TRIES = 100
+
+
 class Generic:
     """The model of a template no kind's model fits (kind `other`, or actions named otherwise),
     worked out from its actions: `first`, the first action (in the template's order) a
@@ -250,7 +256,7 @@ class Generic:
             self.session(run, visitor, True)
 
     def session(self, run: Run, who: str, may_share: bool) -> None:
-        while True:
+        for _ in range(TRIES):
             outcome = run.act(who, self.first, params=self.first_params)
             room = opened(outcome)
             if room is not None or not outcome.ok or not run.chance("again"):
@@ -327,7 +333,11 @@ def _params(action: CompiledAction) -> dict[str, Any] | None:
         elif spec.get("enum"):
             params[name] = spec["enum"][0]
         elif spec.get("type") in ("integer", "number"):
-            params[name] = max(1, spec.get("minimum", 1))
+            least = _number(spec.get("minimum", 1))
+            above = _number(spec.get("exclusiveMinimum", 0))
+            if least is None or above is None:
+                return None
+            params[name] = max(1, math.ceil(least), math.floor(above) + 1)
         elif spec.get("type") == "boolean":
             params[name] = False
         else:
@@ -336,6 +346,10 @@ def _params(action: CompiledAction) -> dict[str, Any] | None:
 
 
 # A lottery is the generic model of a template whose first step is `draw`, which opens no room.
+def _number(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 BEHAVIOURS: dict[str, Behaviour] = {b.kind: b for b in (
     Generic("draw", {}, None, {}, kind="lottery"), Bargain(), GroupBuy(), Gift(), CollectCards(),
     CheckinPool())}
