@@ -65,6 +65,11 @@ def succeeded(outcome: Outcome | Rejection) -> bool:
             and outcome.room.status_changed and outcome.room.room.status == "succeeded")
 
 
+# The most times one visit takes a step again: an action the rules never refuse would
+# otherwise be taken forever once `again` is 100 %.
+TRIES = 100
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -170,8 +175,9 @@ class CollectCards:
             run.later(run.now + 86400, self.session, who)
 
     def draw(self, run: Run, who: str) -> None:
-        while run.act(who, "draw").ok and run.chance("again"):
-            pass
+        for _ in range(TRIES):
+            if not (run.act(who, "draw").ok and run.chance("again")):
+                break
         self.redeem(run, who)
 
     def redeem(self, run: Run, who: str) -> None:
@@ -225,11 +231,6 @@ class CheckinPool:
 
     def given_away(self, run: Run, event: Event, room: Room | None) -> int:
         return _int(event.data.get("amount")) if event.type == "share.claimed" else 0
-
-
-# The most times one visit takes a step again: an action the rules never refuse would
-# otherwise be taken forever once `again` is 100 %.
-TRIES = 100
 
 
 class Generic:
