@@ -48,11 +48,17 @@ DEFAULTS = {"visitors_per_day": "200", "friends": "3", "friend_delay_hours": "2"
 CONVERSION = {step: round(rate * 100) for step, rate in DEFAULT_RATES.items()}  # per cent
 
 
-def step_labels() -> dict[str, tuple[str, str]]:
-    """Each conversion step: its label and what it means."""
+# The kinds whose step taken again is a draw; another template's is its own first step.
+DRAWING = ("lottery", "collect_cards")
+
+
+def step_labels(kind: str) -> dict[str, tuple[str, str]]:
+    """Each conversion step of a template of `kind`: its label and what it means."""
+    again = ((_("Draw again"), _("Chance a participant draws once more")) if kind in DRAWING
+             else (_("Once more"), _("Chance a participant takes the first step once more")))
     return {
         "act": (_("Take part"), _("Share of visitors who take the first step")),
-        "again": (_("Draw again"), _("Chance a participant draws once more")),
+        "again": again,
         "return": (_("Come back"), _("Chance a participant comes back the next day")),
         "share": (_("Share"), _("Chance a starter shares the link")),
         "friend": (_("Friend acts"), _("Chance a friend who opens the link takes part")),
@@ -72,7 +78,7 @@ def field_labels(setup: ForecastSetup) -> dict[str, str]:
               "new_share": with_unit(_("New to the platform"), "%"),
               "gift_amount": with_unit(_("Amount of a gift pack"), "¥"),
               "runs": _("Runs"), "seed": _("Seed")}
-    steps = step_labels()
+    steps = step_labels(setup.kind)
     for step in setup.steps:
         labels[f"conversion_{step}"] = with_unit(steps.get(step, (step, ""))[0], "%")
     for i, item in enumerate(setup.items):
@@ -292,7 +298,7 @@ def show(activity_id: str) -> Any:
             errors = form_errors(exc.errors, setup) or {"": [{"code": exc.code,
                                                                 "message": exc.message}]}
     form_error = errors.pop("", [{"message": None}])[0]["message"]
-    steps = step_labels()
+    steps = step_labels(setup.kind)
     return render_template(
         "console/forecast.html", activity=activity, setup=setup, values=values,
         errors=errors, labels=field_labels(setup),
