@@ -11,6 +11,7 @@ from engine_helpers import Clock, config_for, create_merchant, make_engine, publ
 from magic_cube.engine import Participant
 from magic_cube.engine.core import Notifier
 from magic_cube.engine.views import shows_the_day
+from magic_cube.hammer.statements import count_statements
 
 # 2026-11-11 23:59:50 Asia/Shanghai: ten seconds before local midnight.
 BEFORE_MIDNIGHT = 1_794_412_790
@@ -102,3 +103,24 @@ def test_changes_are_broadcast_at_most_once_per_interval():
     time.sleep(0.2)
     assert broadcasts == ["a"]
     assert notifier.mark("a") == 5 and notifier.broadcasts("a") == 1
+
+
+def test_a_full_poll_of_an_unchanged_activity_reads_its_version_alone(tmp_path):
+    # Two processes' engines on one database: the first answers from the view it rendered
+    # last as long as the activity's version says it is current, and renders anew as soon as
+    # the other has changed the activity.
+    clock = Clock(1_794_362_400)
+    here, there = make_engine(tmp_path, clock), make_engine(tmp_path, clock, migrate=False)
+    aid = publish(here, create_merchant(here), "lottery",
+                  config_for("lottery", draws_per_day=3))
+    first = here.public_view(aid)
+    transactions = count_statements(here.store)
+    again = here.public_view(aid)
+    assert again is first and transactions == []  # no transaction: one lone version read
+    there.act(aid, "draw", Participant("bob"))
+    after = here.public_view(aid)
+    assert after.etag != first.etag and after.body != first.body
+    assert after.etag == there.public_view(aid).etag
+    # A poll whose ETag is behind is answered from the version it has just read.
+    assert here.public_view(aid, if_none_match=first.etag) is after
+    assert transactions == [(False, 1)]  # the one full read (the activity), for the change

@@ -123,6 +123,9 @@ def shows_the_day(template: CompiledTemplate, scope: str) -> bool:
     return False
 
 
+UNREAD = ""  # what `_poll` hands a view when it has not read the ETag (an ETag is never "")
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     if header.strip() == "*":
         return True
@@ -148,11 +151,13 @@ class Views:
 
     def _poll(self, activity_id: str, if_none_match: str | None, wait: float,
               cheap: Callable[[], str | None],
-              full: Callable[[], ViewResponse],
-              shared: tuple[Callable[[], str | None], Callable[[], ViewResponse]] | None = None,
+              full: Callable[[str | None], ViewResponse],
+              shared: tuple[Callable[[], str | None], Callable[[str | None], ViewResponse]]
+              | None = None,
               ) -> ViewResponse:
         """Answer 304 from `cheap()` (an ETag, or None if the slow path is needed) when it
-        matches, else hold up to `wait` seconds for a change, else render `full()`.
+        matches, else hold up to `wait` seconds for a change, else render `full(etag)`, given
+        what `cheap()` read (`UNREAD` when it was not asked).
 
         `shared` (when given) stands in for both in a held poll (`wait` > 0): the ETag and the
         view published to held polls at the last broadcast, shared by all of them. A held poll
@@ -160,7 +165,7 @@ class Views:
         not answered again for every change in between: each watcher gets at most one answer
         per `poll_wake_interval`. A poll that does not wait always reads its own."""
         if if_none_match is None:
-            return full()  # nothing to compare: skip the version read
+            return full(UNREAD)  # nothing to compare: the view decides what to read
         settings, notifier = self.core.settings, self.core.notifier
         deadline = time.monotonic() + max(0.0, min(wait, settings.long_poll_max))
         read, render = shared if shared and wait > 0 else (cheap, full)
@@ -168,7 +173,7 @@ class Views:
             mark = notifier.mark(activity_id)
             etag = read()
             if etag is None or not _etag_matches(if_none_match, etag):
-                view = render()
+                view = render(etag)
                 if not _etag_matches(if_none_match, view.etag):
                     return view
                 etag = view.etag  # the poller has this view already: nothing to answer
@@ -256,14 +261,16 @@ class Views:
                     lang: str = "en") -> ViewResponse:
         return self._poll(activity_id, if_none_match, wait,
                           lambda: self._activity_etag(activity_id),
-                          lambda: self._public(activity_id, lang),
+                          lambda read: self._public(activity_id, lang, read),
                           (lambda: self._shared_activity_etag(activity_id),
-                           lambda: self._public(activity_id, lang, shared=True)))
+                           lambda read: self._public(activity_id, lang, UNREAD, shared=True)))
 
-    def _public(self, activity_id: str, lang: str, shared: bool = False) -> ViewResponse:
+    def _public(self, activity_id: str, lang: str, read: str | None,
+                shared: bool = False) -> ViewResponse:
         """The public view; the one rendered last for this language when its ETag is still
-        current (one render, and one serialisation, for every poll of a broadcast). `shared`:
-        for a woken poll, which may take the ETag its fellows read."""
+        current (one render, and one serialisation, for every poll of a broadcast). `read`:
+        the activity's ETag as `_activity_etag` just read it, or `UNREAD`. `shared`: for a
+        woken poll, which may take the ETag its fellows read."""
         if shared:
             with self._share(activity_id):
                 view = self._published_views.get((activity_id, lang))
@@ -271,7 +278,7 @@ class Views:
                 if view is not None and fresh and etag == view.etag:
                     return view  # the ETag just read for woken polls is this view's
                 published = self.core.notifier.broadcasts(activity_id)
-                view = self._public(activity_id, lang)
+                view = self._public(activity_id, lang, UNREAD)
                 # What held polls are sent is what they are held against, until the next
                 # broadcast: else a poll answered with a newer view would be answered again.
                 self._public_etags[activity_id] = (published, time.monotonic(), view.etag)
@@ -280,6 +287,12 @@ class Views:
                 self._published_views[(activity_id, lang)] = view
                 return view
         cached = self._public_views.get((activity_id, lang))
+        if cached is not None:
+            # Still current by the activity's version alone: the lone version read spares
+            # reading and decoding the whole activity. (None: something is due, or the
+            # activity is not public: the full read below decides.)
+            if (self._activity_etag(activity_id) if read == UNREAD else read) == cached.etag:
+                return cached
         activity = self.lifecycle.fresh(activity_id)
         now = self.core.now()
         etag = f'"a{activity.version}{self._day(activity_id, "activity", now)}"'
@@ -342,7 +355,7 @@ class Views:
                   if_none_match: str | None = None, wait: float = 0) -> ViewResponse:
         return self._poll(activity_id, if_none_match, wait,
                           lambda: self._room_etag_now(activity_id, room_id, participant),
-                          lambda: self._room(activity_id, room_id, participant))
+                          lambda read: self._room(activity_id, room_id, participant))
 
     def _room_etag_now(self, activity_id: str, room_id: str,
                        participant: Participant) -> str | None:
@@ -392,7 +405,7 @@ class Views:
                 if_none_match: str | None = None, wait: float = 0) -> ViewResponse:
         return self._poll(activity_id, if_none_match, wait,
                           lambda: self._me_etag(activity_id, participant),
-                          lambda: self._me(activity_id, participant))
+                          lambda read: self._me(activity_id, participant))
 
     def _me_etag(self, activity_id: str, participant: Participant) -> str | None:
         now = self.core.now()
