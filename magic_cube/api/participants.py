@@ -87,7 +87,9 @@ def answer_poll(wait: float, view: Callable[[], ViewResponse]) -> Response:
 def poll_response(view: ViewResponse) -> Response:
     headers = {"ETag": view.etag, **POLL_HEADERS}
     if view.body is None:
-        return Response(status=304, headers=headers)
+        # (A mimetype spares werkzeug looking for a Content-Type by raising and catching a
+        # KeyError; the header itself is left out of a 304 as an entity header.)
+        return Response(status=304, headers=headers, mimetype="application/json")
     # Passed through as is: the engine's view is already the documented shape, and polls are
     # too hot for a second serialisation through marshmallow. Serialised once per view: the
     # engine hands every poll a broadcast wakes the same view.

@@ -126,6 +126,19 @@ def shows_the_day(template: CompiledTemplate, scope: str) -> bool:
 UNREAD = ""  # what `_poll` hands a view when it has not read the ETag (an ETag is never "")
 
 
+def _current(if_none_match: str, read: Callable[[], str | None],
+             render: Callable[[str | None], ViewResponse]) -> ViewResponse:
+    """The view from `render` unless `if_none_match` names it (by the ETag `read` gives, or
+    else the rendered view's own): then an answer without a body (304) and its ETag."""
+    etag = read()
+    if etag is None or not _etag_matches(if_none_match, etag):
+        view = render(etag)
+        if not _etag_matches(if_none_match, view.etag):
+            return view
+        etag = view.etag  # the poller has this view already: nothing to answer
+    return ViewResponse(etag, None)
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     if header.strip() == "*":
         return True
@@ -166,22 +179,18 @@ class Views:
         per `poll_wake_interval`. A poll that does not wait always reads its own."""
         if if_none_match is None:
             return full(UNREAD)  # nothing to compare: the view decides what to read
+        if wait <= 0:
+            return _current(if_none_match, cheap, full)  # (no change to wait for)
         settings, notifier = self.core.settings, self.core.notifier
-        deadline = time.monotonic() + max(0.0, min(wait, settings.long_poll_max))
-        read, render = shared if shared and wait > 0 else (cheap, full)
+        deadline = time.monotonic() + min(wait, settings.long_poll_max)
+        read, render = shared or (cheap, full)
         while True:
-            mark = notifier.mark(activity_id)
-            etag = read()
-            if etag is None or not _etag_matches(if_none_match, etag):
-                view = render(etag)
-                if not _etag_matches(if_none_match, view.etag):
-                    return view
-                etag = view.etag  # the poller has this view already: nothing to answer
+            mark = notifier.mark(activity_id)  # before reading: a change after it wakes us
+            answer = _current(if_none_match, read, render)
             left = deadline - time.monotonic()
-            if left <= 0:
-                return ViewResponse(etag, None)
+            if answer.body is not None or left <= 0:
+                return answer
             notifier.wait(activity_id, mark, min(left, settings.long_poll_interval))
-            read, render = shared or (cheap, full)
 
     def _fire_room(self, activity_id: str, room_id: str) -> None:
         """Fire due timers before showing a room, so an expired room never looks open."""
