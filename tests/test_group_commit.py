@@ -33,6 +33,7 @@ from magic_cube.engine.errors import IdempotencyInFlight
 from magic_cube.settings import Settings
 from magic_cube.store import open_store
 from magic_cube.store.records import IdempotencyRecord
+from magic_cube.store.sql import SELECT_ACTIVITY
 
 LOTTERY = config_for("lottery", prizes=[
     {"name": "Mug", "type": "physical", "stock": 1000, "odds": 3000},
@@ -143,6 +144,65 @@ def test_a_failing_action_in_a_batch_rolls_back_alone(url):
         engine.count = count
         assert invariants(engine, aid) == []
         assert engine.act(aid, "draw", Participant("bob")).status == 200  # bob can still draw
+    finally:
+        engine.close()
+
+
+def test_a_batch_reads_its_activity_once_and_each_action_sees_the_one_before(url, monkeypatch):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        assert engine.act(aid, "draw", Participant("first")).status == 200
+        with engine.store.transaction(write=False) as tx:
+            before = tx.get_activity(aid)
+        reads: list[str] = []
+        tx_class = type(engine.store).__name__.replace("Store", "Tx")
+        module = sys.modules[type(engine.store).__module__]
+        row = getattr(module, tx_class)._row
+
+        def traced(self, query, args=()):
+            if query.startswith(SELECT_ACTIVITY):
+                reads.append(query)
+            return row(self, query, args)
+
+        monkeypatch.setattr(getattr(module, tx_class), "_row", traced)
+        people = ["a", "b", "c", "d", "e"]
+        *answers, batches = in_one_batch(
+            engine, aid, [lambda p=p: engine.act(aid, "draw", Participant(p)) for p in people])
+        assert batches == 1
+        assert [a.status for a in answers] == [200] * len(people)
+        assert len(reads) == 1  # one read for the batch's five actions
+        # Each action started from the state and sequence number the one before it left.
+        assert sorted(a.body["seq"] for a in answers) == [2, 3, 4, 5, 6]
+        with engine.store.transaction(write=False) as tx:
+            after = tx.get_activity(aid)
+        assert after.seq == 6 and after.version == before.version + len(people)
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
+def test_a_rolled_back_savepoint_forgets_the_activity_it_changed(url):
+    store = open_store(url)
+    store.migrate()
+    engine = Engine(store, catalog(), Settings.load({}, environ={}), Clock(START + 60))
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        with store.transaction() as tx:
+            first = tx.get_activity(aid)
+            first.seq = 99  # the caller's copy: the transaction's own is not changed
+            assert tx.get_activity(aid).seq == 0
+            tx.update_activity(aid, seq=1)
+            assert tx.get_activity(aid).seq == 1
+            assert tx.get_activity(aid).version == first.version + 1
+            with pytest.raises(RuntimeError), tx.savepoint():
+                tx.update_activity(aid, seq=2, state={"changed": True})
+                assert tx.get_activity(aid).seq == 2
+                raise RuntimeError("rolled back")
+            kept = tx.get_activity(aid)
+            assert kept.seq == 1 and kept.state == first.state
+        with store.transaction(write=False) as tx:
+            assert tx.get_activity(aid).seq == 1
     finally:
         engine.close()
 

@@ -39,7 +39,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from magic_cube.store.base import ClaimedEvent, Conflict, Store, Tx
-from magic_cube.store.records import ActivityRecord, ParticipantRecord, StoredRoom
+from magic_cube.store.records import ParticipantRecord, StoredRoom
 from magic_cube.store.schema import MIGRATIONS, translate
 from magic_cube.store.sql import (
     SELECT_ACTIVITY,
@@ -264,6 +264,11 @@ class PostgresTx(SQLTx):
     def __init__(self, conn: psycopg.Connection, write: bool) -> None:
         self.conn = conn
         self.write = write
+        if write:
+            # `get_activity` locks the row until the transaction ends: the first lock every
+            # engine write transaction takes, so one activity's actions serialise (a batch of
+            # them takes it once).
+            self._select_activity = f"{SELECT_ACTIVITY} WHERE id = ? FOR NO KEY UPDATE"
 
     def _lock(self, query: str) -> str:
         """`query` locking the rows it reads, in a write transaction."""
@@ -310,14 +315,6 @@ class PostgresTx(SQLTx):
             raise _conflict(exc) from exc
 
     # activities ----------------------------------------------------------------------------
-
-    def get_activity(self, activity_id: str) -> ActivityRecord | None:
-        """In a write transaction, also lock the row until the transaction ends: the first
-        lock every engine write transaction takes, so one activity's actions serialise."""
-        query = f"{SELECT_ACTIVITY} WHERE id = ?"
-        if self.write:
-            query += " FOR NO KEY UPDATE"
-        return self._activity(self._row(query, (activity_id,)))
 
     # rooms ---------------------------------------------------------------------------------
 

@@ -160,6 +160,15 @@ def containing(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _savepoint(depth: int) -> tuple[str, str, str]:
+    """The statements that open, roll back to and release a savepoint at this depth."""
+    name = f"sp{depth}"
+    return f"SAVEPOINT {name}", f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"
+
+
+_SAVEPOINTS = [_savepoint(depth) for depth in range(8)]
+
+
 class SQLTx(Tx):
     conn: Any
 
@@ -170,7 +179,12 @@ class SQLTx(Tx):
     # the order they were made. `flush` folds them into a few statements before the commit;
     # a savepoint rolled back drops the ones made since it.
     _counts: list[tuple[str, str, int, Any]]
-    _savepoints = 0
+    # The activities read in this transaction, as last written in it: a batch of one
+    # activity's actions (group commit) reads and decodes its row once, not once per action
+    # (on PostgreSQL, the row lock too). Every write of the row goes through `update_activity`,
+    # which keeps its entry current, or drops it; a savepoint rolled back drops them all.
+    _read: dict[str, ActivityRecord]
+    _savepoints = 0  # how deep the savepoint open now is
     broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
     # hooks ---------------------------------------------------------------------------------
@@ -216,22 +230,29 @@ class SQLTx(Tx):
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested part of the transaction that an exception rolls back alone."""
+        # Named by depth, not one name each: a batch's savepoints, one after another, run the
+        # same three statements, prepared once (SQLite and PostgreSQL both take a name used
+        # again to mean the newest savepoint of that name).
         self._savepoints += 1
-        name = f"sp{self._savepoints}"
+        name = _SAVEPOINTS[self._savepoints] if self._savepoints < len(_SAVEPOINTS) \
+            else _savepoint(self._savepoints)
         pending = self._pending()
         mark = len(pending)
-        self._exec(f"SAVEPOINT {name}")
+        self._exec(name[0])
         try:
             yield
         except BaseException:
             del pending[mark:]
+            self._known().clear()
             try:
-                self._exec(f"ROLLBACK TO SAVEPOINT {name}")
-                self._exec(f"RELEASE SAVEPOINT {name}")
+                self._exec(name[1])
+                self._exec(name[2])
             except Exception:
                 self.broken = True  # e.g. SQLite rolled the whole transaction back itself
             raise
-        self._exec(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._savepoints -= 1
+        self._exec(name[2])
 
     def flush(self) -> None:
         """Write the counter moves made so far: the participant-hour marks in one insert, then
@@ -322,8 +343,29 @@ class SQLTx(Tx):
         values[_GUESTS_AT] = bool(values[_GUESTS_AT])  # SQLite keeps booleans as 0/1
         return ActivityRecord(*values)
 
+    def _known(self) -> dict[str, ActivityRecord]:
+        try:
+            return self._read
+        except AttributeError:
+            self._read = {}
+            return self._read
+
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
-        return self._activity(self._row(f"{SELECT_ACTIVITY} WHERE id = ?", (activity_id,)))
+        known = self._known()
+        record = known.get(activity_id)
+        if record is None:
+            record = self._activity(self._row(self._select_activity, (activity_id,)))
+            if record is None:
+                return None
+            known[activity_id] = record
+        # A copy of its own for the caller, who may set its fields; the JSON values are shared,
+        # and nothing changes them in place (a new state is a new dict).
+        mine = object.__new__(ActivityRecord)
+        mine.__dict__.update(record.__dict__)
+        return mine
+
+    # How `get_activity` reads the row (PostgreSQL locks it in a write transaction).
+    _select_activity = f"{SELECT_ACTIVITY} WHERE id = ?"
 
     def get_activity_version(self, activity_id: str
                              ) -> tuple[int, str, int | None, int | None, int | None] | None:
@@ -342,6 +384,12 @@ class SQLTx(Tx):
         """Write the given columns; `bump` moves the version a participant's ETag depends on."""
         args = [dumps(v) if k in _ACTIVITY_JSON_COLUMNS else v for k, v in fields.items()]
         self._exec(_update_activity_sql(tuple(fields), bump), (*args, activity_id))
+        known = self._known().get(activity_id)
+        if known is not None:
+            for name, value in fields.items():
+                setattr(known, name, value)
+            if bump:
+                known.version += 1
 
     def list_activities(self, merchant_id: str, status: str | None = None,
                         search: str | None = None, before: str | None = None,
@@ -962,6 +1010,7 @@ class SQLTx(Tx):
         participant up in `blocks` only when there are some."""
         self._exec("UPDATE activities SET blocks = (SELECT COUNT(*) FROM blocks "
                    "WHERE activity_id = ?) WHERE id = ?", (activity_id, activity_id))
+        self._known().pop(activity_id, None)  # read afresh, with its count
 
     def list_blocks(self, activity_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT kind, value, outcome, reason, created_at FROM blocks "
