@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from typing import Any
 
 import pytest
 from stores import STORE_PARAMS, make_store, require_postgres, store_fixture, store_url
@@ -21,7 +22,7 @@ from magic_cube.store.records import (
     ParticipantRecord,
     Room,
 )
-from magic_cube.store.schema import MIGRATIONS, translate
+from magic_cube.store.schema import MIGRATIONS, PostgresOnly, translate
 from magic_cube.store.sqlite import SQLiteTx
 
 store = store_fixture()
@@ -95,7 +96,11 @@ def test_the_tx_protocol_lists_every_method_the_stores_implement():
 def test_translate_leaves_sqlite_untouched_and_spells_postgresql():
     for _version, _name, statements in MIGRATIONS:
         for sql in statements:
-            assert translate(sql, "sqlite") is sql
+            if isinstance(sql, PostgresOnly):
+                assert translate(sql, "sqlite") == ""  # nothing for SQLite to run
+                assert translate(sql, "postgresql") is sql  # and as written for PostgreSQL
+            else:
+                assert translate(sql, "sqlite") is sql
     pg = translate("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, "
                    "at TEXT DEFAULT (datetime('now')))", "postgresql")
     assert pg == ('CREATE TABLE t (id BIGSERIAL PRIMARY KEY, name TEXT COLLATE "C", '
@@ -426,6 +431,40 @@ def test_first_sight_of_a_shopper_is_decided_once_across_activities(shop):
     for t in threads:
         t.join(20)
     assert seen == {"first": False, "second": True}
+
+
+def test_a_new_participant_is_written_by_one_writer_at_a_time(shop):
+    """A participant with no row yet in the activity: a second writer (on PostgreSQL, a
+    heartbeat takes no activity lock) waits for the first, then finds the row it wrote."""
+    looked, release = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def first():
+        with shop.transaction() as tx:
+            seen["first"] = tx.get_participant("act_1", "newbie")
+            looked.set()
+            release.wait(10)
+            tx.save_participant(ParticipantRecord("act_1", "newbie", "New"), None)
+
+    def second():
+        looked.wait(10)
+        with shop.transaction() as tx:
+            seen["second"] = tx.get_participant("act_1", "newbie")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    looked.wait(10)
+    time.sleep(0.3)  # let `second` reach its lookup and wait there
+    assert "second" not in seen
+    release.set()
+    for t in threads:
+        t.join(20)
+    assert seen["first"] is None
+    assert seen["second"] is not None and seen["second"].display_name == "New"
+    with shop.transaction(write=False) as tx:  # a read transaction neither waits nor locks
+        assert tx.get_participant("act_1", "newbie").display_name == "New"
+        assert tx.get_participant("act_1", "nobody") is None
 
 
 # action log, outbox ----------------------------------------------------------------------

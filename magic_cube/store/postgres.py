@@ -49,11 +49,15 @@ from magic_cube.store.sql import (
     participant_from_row,
 )
 
-# Advisory lock keys (two-int form): (class, hashtext(name)).
+# Advisory lock keys (two-int form): (class, hashtext(name)); "mc" 2 and 3 are taken by the
+# functions of migration 13 (store/schema.py).
 _MIGRATION_LOCK = 0x6D63_0001  # "mc" 1: migrations of one schema
-_PARTICIPANT_LOCK = 0x6D63_0002  # "mc" 2: first sight of one merchant's participant
-_ACTIVITY_PARTICIPANT_LOCK = 0x6D63_0003  # "mc" 3: first row of a participant in an activity
 _OWNER_LOCK = 0x6D63_0004  # "mc" 4: held by a live process on its Idempotency-Key owner id
+
+# A participant's row; in a write transaction locked, or the lock standing in for it taken.
+_PARTICIPANT = f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?"
+_PARTICIPANT_FOR_UPDATE = SELECT_PARTICIPANT.replace(
+    " FROM activity_participants", " FROM mc_participant_for_update(?, ?)")
 
 # Options a database URL may carry as query parameters (removed before libpq sees the URL).
 URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": float,
@@ -329,30 +333,22 @@ class PostgresTx(SQLTx):
         that does not exist yet cannot be locked: then an advisory lock on (activity,
         participant), held to the end of the transaction, stands in for it and the row is
         looked up again, so that two writers of a new participant (an action and a heartbeat
-        that does not take the activity's lock) queue instead of both inserting it."""
-        query = self._lock(f"{SELECT_PARTICIPANT} WHERE activity_id = ? "
-                           "AND participant_id = ?")
-        row = self._row(query, (activity_id, participant_id))
-        if row is None and self.write:
-            self._row("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                      (_ACTIVITY_PARTICIPANT_LOCK, f"{activity_id}\x1f{participant_id}"))
-            row = self._row(query, (activity_id, participant_id))
-        return participant_from_row(row)
+        that does not take the activity's lock) queue instead of both inserting it. One
+        statement either way: the function `mc_participant_for_update` (migration 13)."""
+        query = _PARTICIPANT_FOR_UPDATE if self.write else _PARTICIPANT
+        return participant_from_row(self._row(query, (activity_id, participant_id)))
 
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
         """Whether the merchant has seen this participant. In a write transaction an unknown
         participant is looked up again under an advisory lock on (merchant, participant),
         held to the end of the transaction: a concurrent transaction of another activity
-        acting for the same shopper waits, then sees this one's `remember_participant`."""
-        query = "SELECT 1 FROM participants WHERE merchant_id = ? AND id = ?"
-        args = (merchant_id, participant_id)
-        if self._row(query, args) is not None:
-            return True
-        if not self.write:
-            return False
-        self._row("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                  (_PARTICIPANT_LOCK, f"{merchant_id}\x1f{participant_id}"))
-        return self._row(query, args) is not None
+        acting for the same shopper waits, then sees this one's `remember_participant`. One
+        statement either way: the function `mc_known_participant` (migration 13)."""
+        if self.write:
+            row = self._row("SELECT mc_known_participant(?, ?)", (merchant_id, participant_id))
+            return bool(row and row[0])
+        return self._row("SELECT 1 FROM participants WHERE merchant_id = ? AND id = ?",
+                         (merchant_id, participant_id)) is not None
 
     # the worker: due work across activities, webhook delivery ------------------------------
 

@@ -12,15 +12,28 @@ _POSTGRESQL = [
 ]
 
 
+# Advisory lock keys (two-int form: class, hashtext(name)) that the store's statements and
+# the functions below share (store/postgres.py).
+PARTICIPANT_LOCK = 0x6D63_0002  # "mc" 2: first sight of one merchant's participant
+ACTIVITY_PARTICIPANT_LOCK = 0x6D63_0003  # "mc" 3: first row of a participant in an activity
+
+
+class PostgresOnly(str):
+    """A statement that only PostgreSQL runs, exactly as written."""
+
+
 def translate(sql: str, dialect: str) -> str:
     """`sql` as `dialect` spells it: SQLite's text unchanged; for PostgreSQL, SQLite's
     auto-increment key becomes BIGSERIAL, `datetime('now')` becomes `now()`, and every TEXT
     column compares bytewise (`COLLATE "C"`, as SQLite does), so that ordering, keyset
-    pagination and LIKE behave the same whatever the server's locale."""
+    pagination and LIKE behave the same whatever the server's locale. A `PostgresOnly`
+    statement is nothing ("") for SQLite and unchanged for PostgreSQL."""
     if dialect == "sqlite":
-        return sql
+        return "" if isinstance(sql, PostgresOnly) else sql
     if dialect != "postgresql":
         raise ValueError(f"unknown SQL dialect {dialect!r}")
+    if isinstance(sql, PostgresOnly):
+        return sql
     for sqlite_text, postgres_text in _POSTGRESQL:
         sql = sql.replace(sqlite_text, postgres_text)
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', sql)
@@ -400,5 +413,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             version TEXT NOT NULL,
             doc TEXT NOT NULL,
             kept_at BIGINT NOT NULL)""",
+    ]),
+    # PostgreSQL: a write transaction looks a participant up and, when the row is missing,
+    # takes the advisory lock standing in for it and looks again (store/postgres.py) in one
+    # statement, not three. The functions are VOLATILE: each statement in them sees a fresh
+    # snapshot, so the second look sees a row committed while the lock was awaited.
+    (13, "participant look-ups under a lock in one statement (PostgreSQL)", [
+        PostgresOnly(f"""
+CREATE OR REPLACE FUNCTION mc_participant_for_update(a text, p text)
+RETURNS SETOF activity_participants LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM activity_participants
+        WHERE activity_id = a AND participant_id = p FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM pg_advisory_xact_lock({ACTIVITY_PARTICIPANT_LOCK}, hashtext(a || chr(31) || p));
+        RETURN QUERY SELECT * FROM activity_participants
+            WHERE activity_id = a AND participant_id = p FOR UPDATE;
+    END IF;
+END $$"""),
+        PostgresOnly(f"""
+CREATE OR REPLACE FUNCTION mc_known_participant(m text, p text)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM participants WHERE merchant_id = m AND id = p;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    PERFORM pg_advisory_xact_lock({PARTICIPANT_LOCK}, hashtext(m || chr(31) || p));
+    PERFORM 1 FROM participants WHERE merchant_id = m AND id = p;
+    RETURN FOUND;
+END $$"""),
     ]),
 ]

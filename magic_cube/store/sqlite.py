@@ -21,7 +21,7 @@ import sqlite_utils
 
 from magic_cube.store.base import Conflict, Store, Tx
 from magic_cube.store.owners import local_owner, local_owner_gone
-from magic_cube.store.schema import MIGRATIONS
+from magic_cube.store.schema import MIGRATIONS, translate
 from magic_cube.store.sql import SQLTx
 
 
@@ -160,8 +160,9 @@ class SQLiteStore(Store):
                     done = conn.execute("SELECT 1 FROM _migrations WHERE version = ?",
                                         (version,)).fetchone()
                     if not done:
-                        for sql in statements:
-                            conn.execute(sql)
+                        for statement in statements:
+                            if sql := translate(statement, "sqlite"):
+                                conn.execute(sql)
                         conn.execute("INSERT INTO _migrations (version, name, applied_at) "
                                      "VALUES (?, ?, datetime('now'))", (version, name))
                         applied.append(version)
