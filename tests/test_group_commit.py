@@ -156,22 +156,30 @@ def test_a_batch_reads_its_activity_once_and_each_action_sees_the_one_before(url
         with engine.store.transaction(write=False) as tx:
             before = tx.get_activity(aid)
         reads: list[str] = []
-        tx_class = type(engine.store).__name__.replace("Store", "Tx")
-        module = sys.modules[type(engine.store).__module__]
-        row = getattr(module, tx_class)._row
+        writes: list[str] = []
+        tx_class = getattr(sys.modules[type(engine.store).__module__],
+                           type(engine.store).__name__.replace("Store", "Tx"))
+        row, execute = tx_class._row, tx_class._exec
 
-        def traced(self, query, args=()):
+        def traced_row(self, query, args=()):
             if query.startswith(SELECT_ACTIVITY):
                 reads.append(query)
             return row(self, query, args)
 
-        monkeypatch.setattr(getattr(module, tx_class), "_row", traced)
+        def traced_exec(self, query, args=()):
+            if query.startswith("UPDATE activities"):
+                writes.append(query)
+            return execute(self, query, args)
+
+        monkeypatch.setattr(tx_class, "_row", traced_row)
+        monkeypatch.setattr(tx_class, "_exec", traced_exec)
         people = ["a", "b", "c", "d", "e"]
         *answers, batches = in_one_batch(
             engine, aid, [lambda p=p: engine.act(aid, "draw", Participant(p)) for p in people])
         assert batches == 1
         assert [a.status for a in answers] == [200] * len(people)
-        assert len(reads) == 1  # one read for the batch's five actions
+        assert len(reads) == 1  # one read of the row for the batch's five actions
+        assert len(writes) == 1  # and one write
         # Each action started from the state and sequence number the one before it left.
         assert sorted(a.body["seq"] for a in answers) == [2, 3, 4, 5, 6]
         with engine.store.transaction(write=False) as tx:
@@ -195,14 +203,22 @@ def test_a_rolled_back_savepoint_forgets_the_activity_it_changed(url):
             tx.update_activity(aid, seq=1)
             assert tx.get_activity(aid).seq == 1
             assert tx.get_activity(aid).version == first.version + 1
+            tx.update_activity(aid, bump=False, next_due=START + 3600)
+            # A statement that reads the table sees what was kept back for the commit.
+            assert tx.get_activity_version(aid)[0] == first.version + 1
+            assert tx.get_activity_version(aid)[4] == START + 3600
+            tx.update_activity(aid, seq=1)  # kept back again: the rollback below keeps it
             with pytest.raises(RuntimeError), tx.savepoint():
                 tx.update_activity(aid, seq=2, state={"changed": True})
                 assert tx.get_activity(aid).seq == 2
                 raise RuntimeError("rolled back")
             kept = tx.get_activity(aid)
             assert kept.seq == 1 and kept.state == first.state
+            assert kept.version == first.version + 2
         with store.transaction(write=False) as tx:
-            assert tx.get_activity(aid).seq == 1
+            stored = tx.get_activity(aid)
+            assert (stored.seq, stored.version, stored.state, stored.next_due) == \
+                (1, first.version + 2, first.state, START + 3600)
     finally:
         engine.close()
 

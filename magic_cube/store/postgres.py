@@ -356,6 +356,7 @@ class PostgresTx(SQLTx):
         """Activities with work due at `now` (see base.Tx): live, paused or ended ones with a due
         room timer, scheduled ones whose start has come, live or paused ones whose end has come,
         and ones with a due activity timer (`next_due`)."""
+        self._write_activities()
         rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "
@@ -373,6 +374,7 @@ class PostgresTx(SQLTx):
         since only the oldest event of an activity is ever a candidate, that activity's later
         events are not taken either (one event per activity in flight). The lease is written
         in this transaction; commit before making the HTTP call."""
+        self._write_activities()
         rows = self._all(
             f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
             "JOIN merchants m ON m.id = a.merchant_id "

@@ -169,6 +169,13 @@ def _savepoint(depth: int) -> tuple[str, str, str]:
 _SAVEPOINTS = [_savepoint(depth) for depth in range(8)]
 
 
+def _copy(record: ActivityRecord) -> ActivityRecord:
+    """A shallow copy (its JSON values shared), without `copy.copy`'s protocol look-ups."""
+    copied = object.__new__(ActivityRecord)
+    copied.__dict__.update(record.__dict__)
+    return copied
+
+
 class SQLTx(Tx):
     conn: Any
 
@@ -181,9 +188,12 @@ class SQLTx(Tx):
     _counts: list[tuple[str, str, int, Any]]
     # The activities read in this transaction, as last written in it: a batch of one
     # activity's actions (group commit) reads and decodes its row once, not once per action
-    # (on PostgreSQL, the row lock too). Every write of the row goes through `update_activity`,
-    # which keeps its entry current, or drops it; a savepoint rolled back drops them all.
+    # (on PostgreSQL, the row lock too). `update_activity` changes the record here and keeps
+    # the columns it changed (`_unwritten`) for `flush`, which writes each row once, as do the
+    # statements that read the table; a savepoint rolled back puts back what was here when it
+    # began.
     _read: dict[str, ActivityRecord]
+    _unwritten: dict[str, set[str]]
     _savepoints = 0  # how deep the savepoint open now is
     broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
@@ -238,12 +248,19 @@ class SQLTx(Tx):
             else _savepoint(self._savepoints)
         pending = self._pending()
         mark = len(pending)
+        known, unwritten = self._known(), self._changed()
+        # What must come back if this part is rolled back: the records not written yet (the
+        # others are read again).
+        kept = {a: (_copy(known[a]), set(columns)) for a, columns in unwritten.items()}
         self._exec(name[0])
         try:
             yield
         except BaseException:
             del pending[mark:]
-            self._known().clear()
+            known.clear()
+            unwritten.clear()
+            for activity_id, (record, columns) in kept.items():
+                known[activity_id], unwritten[activity_id] = record, columns
             try:
                 self._exec(name[1])
                 self._exec(name[2])
@@ -255,9 +272,11 @@ class SQLTx(Tx):
         self._exec(name[2])
 
     def flush(self) -> None:
-        """Write the counter moves made so far: the participant-hour marks in one insert, then
-        one upsert of hourly buckets and one of event counts, whatever the number of actions
-        (a batch of actions on one activity in the same hour moves one row of each)."""
+        """Write what was kept back so far: each activity row changed, once; the counter
+        moves: the participant-hour marks in one insert, then one upsert of hourly buckets and
+        one of event counts, whatever the number of actions (a batch of actions on one
+        activity in the same hour moves one row of each)."""
+        self._write_activities()
         pending = self._pending()
         if not pending:
             return
@@ -350,6 +369,24 @@ class SQLTx(Tx):
             self._read = {}
             return self._read
 
+    def _changed(self) -> dict[str, set[str]]:
+        try:
+            return self._unwritten
+        except AttributeError:
+            self._unwritten = {}
+            return self._unwritten
+
+    def _write_activities(self) -> None:
+        """Write the activity rows `update_activity` changed, each once, with what it left."""
+        unwritten = self._changed()
+        while unwritten:
+            activity_id, columns = unwritten.popitem()
+            record = self._read[activity_id]
+            names = tuple(sorted(columns))
+            args = [dumps(getattr(record, c)) if c in _ACTIVITY_JSON_COLUMNS
+                    else getattr(record, c) for c in names]
+            self._exec(_update_activity_sql(names, False), (*args, activity_id))
+
     def get_activity(self, activity_id: str) -> ActivityRecord | None:
         known = self._known()
         record = known.get(activity_id)
@@ -360,15 +397,14 @@ class SQLTx(Tx):
             known[activity_id] = record
         # A copy of its own for the caller, who may set its fields; the JSON values are shared,
         # and nothing changes them in place (a new state is a new dict).
-        mine = object.__new__(ActivityRecord)
-        mine.__dict__.update(record.__dict__)
-        return mine
+        return _copy(record)
 
     # How `get_activity` reads the row (PostgreSQL locks it in a write transaction).
     _select_activity = f"{SELECT_ACTIVITY} WHERE id = ?"
 
     def get_activity_version(self, activity_id: str
                              ) -> tuple[int, str, int | None, int | None, int | None] | None:
+        self._write_activities()
         row = self._row("SELECT version, status, starts_at, ends_at, next_due FROM activities "
                         "WHERE id = ?", (activity_id,))
         return tuple(row) if row else None
@@ -381,15 +417,21 @@ class SQLTx(Tx):
         self._exec(f"INSERT INTO activities ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def update_activity(self, activity_id: str, bump: bool = True, **fields: Any) -> None:
-        """Write the given columns; `bump` moves the version a participant's ETag depends on."""
-        args = [dumps(v) if k in _ACTIVITY_JSON_COLUMNS else v for k, v in fields.items()]
-        self._exec(_update_activity_sql(tuple(fields), bump), (*args, activity_id))
+        """Write the given columns; `bump` moves the version a participant's ETag depends on.
+        An activity this transaction has read is written once, by `flush` (or before a
+        statement that reads the table): a batch of its actions updates its row once."""
         known = self._known().get(activity_id)
-        if known is not None:
-            for name, value in fields.items():
-                setattr(known, name, value)
-            if bump:
-                known.version += 1
+        if known is None:
+            args = [dumps(v) if k in _ACTIVITY_JSON_COLUMNS else v for k, v in fields.items()]
+            self._exec(_update_activity_sql(tuple(fields), bump), (*args, activity_id))
+            return
+        columns = self._changed().setdefault(activity_id, set())
+        for name, value in fields.items():
+            setattr(known, name, value)
+            columns.add(name)
+        if bump:
+            known.version += 1
+            columns.add("version")
 
     def list_activities(self, merchant_id: str, status: str | None = None,
                         search: str | None = None, before: str | None = None,
@@ -405,6 +447,7 @@ class SQLTx(Tx):
         if before:
             where.append("id < ?")
             args.append(before)
+        self._write_activities()
         rows = self._rows(f"{SELECT_ACTIVITY} WHERE {' AND '.join(where)} "
                           f"ORDER BY id DESC LIMIT ?", (*args, limit))
         return [a for r in rows if (a := self._activity(r)) is not None]
@@ -625,6 +668,7 @@ class SQLTx(Tx):
     def due_activity_ids(self, now: int, limit: int) -> list[str]:
         """Activities with work due at `now` (see base.Tx). Driven by the live activities, one
         `rooms_due` seek each (open rooms come due when their activity ends, so none lingers)."""
+        self._write_activities()
         rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "
@@ -645,6 +689,7 @@ class SQLTx(Tx):
         """See base.Tx. Runs in the caller's `BEGIN IMMEDIATE` transaction, which holds the
         write lock from the first read: two workers' claims are serialised, and the second sees
         the first one's lease."""
+        self._write_activities()
         rows = self._all(
             f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
             "JOIN merchants m ON m.id = a.merchant_id "
@@ -696,6 +741,7 @@ class SQLTx(Tx):
         # From the merchants with a webhook URL down, through `outbox_undelivered` (CROSS JOIN
         # keeps SQLite to that order): events of merchants without one stay pending for ever,
         # and are neither counted nor scanned.
+        self._write_activities()
         row = self._row(
             "SELECT count(*) FROM merchants m CROSS JOIN activities a CROSS JOIN outbox o "
             "WHERE m.webhook_url IS NOT NULL AND m.webhook_url <> '' "
@@ -1008,6 +1054,7 @@ class SQLTx(Tx):
     def _count_blocks(self, activity_id: str) -> None:
         """The activity row's count of its blocks: an action reads it there, and looks its
         participant up in `blocks` only when there are some."""
+        self._write_activities()
         self._exec("UPDATE activities SET blocks = (SELECT COUNT(*) FROM blocks "
                    "WHERE activity_id = ?) WHERE id = ?", (activity_id, activity_id))
         self._known().pop(activity_id, None)  # read afresh, with its count
@@ -1196,6 +1243,7 @@ class SQLTx(Tx):
         return [[r[0], max(int(r[1]), int(r[2])), int(r[3])] for r in rows]
 
     def list_campaign_activities(self, campaign_id: str) -> list[dict[str, Any]]:
+        self._write_activities()
         return self._all("SELECT ca.activity_id, ca.merchant_id, ca.added_at, ca.removed_at, "
                          "a.title, a.template_id, a.status, a.timezone, m.name AS merchant_name "
                          "FROM campaign_activities ca JOIN activities a ON a.id = ca.activity_id "
