@@ -496,6 +496,22 @@ def test_the_action_log_round_trips_in_order_and_pages(shop):
         tx.insert_action(action(2))
 
 
+def test_log_entries_kept_for_the_commit_are_read_in_the_transaction_and_rolled_back(shop):
+    with shop.transaction() as tx:
+        tx.insert_action(action(1))
+        # A statement that reads the log first writes what was kept back for the commit.
+        assert [a.seq for a in tx.list_actions("act_1")] == [1]
+        tx.insert_action(action(2))
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.insert_action(action(3))
+            raise RuntimeError("rolled back")
+        tx.insert_action(action(4, participant_id="bob"))
+    with shop.transaction(write=False) as tx:
+        assert [(a.seq, a.participant_id) for a in tx.list_actions("act_1")] == \
+            [(1, "alice"), (2, "alice"), (4, "bob")]
+        assert tx.count_actors("act_1", T0, T0 + 10) == 2
+
+
 def test_the_outbox_keeps_events_in_order(shop):
     with shop.transaction() as tx:
         tx.insert_outbox("act_1", 1, [{"type": "a", "data": {"x": 1}},

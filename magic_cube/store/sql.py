@@ -119,8 +119,8 @@ _ACTION_COLUMNS = ("activity_id", "seq", "at", "actor_kind", "participant_id", "
                    "never_wins")
 # `insert_action` writes them in this order: every field of the record, none left out.
 assert _ACTION_COLUMNS == tuple(f.name for f in dataclass_fields(ActionRecord))
-_INSERT_ACTION = (f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(_ACTION_COLUMNS))})")
+_INSERT_ACTIONS = f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)})"
+_ACTIONS_PER_INSERT = 500  # 10,000 parameters: within SQLite's and PostgreSQL's limits
 
 
 def _fold(pending: list[tuple[str, str, int, Any]]
@@ -194,6 +194,9 @@ class SQLTx(Tx):
     # began.
     _read: dict[str, ActivityRecord]
     _unwritten: dict[str, set[str]]
+    # Action-log rows not inserted yet: `flush` inserts them in one statement (as do the
+    # statements that read the log, first), so a batch's actions are one insert.
+    _logged: list[tuple[Any, ...]]
     _savepoints = 0  # how deep the savepoint open now is
     broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
@@ -246,8 +249,8 @@ class SQLTx(Tx):
         self._savepoints += 1
         name = _SAVEPOINTS[self._savepoints] if self._savepoints < len(_SAVEPOINTS) \
             else _savepoint(self._savepoints)
-        pending = self._pending()
-        mark = len(pending)
+        pending, logged = self._pending(), self._log()
+        mark, logged_mark = len(pending), len(logged)
         known, unwritten = self._known(), self._changed()
         # What must come back if this part is rolled back: the records not written yet (the
         # others are read again).
@@ -257,6 +260,7 @@ class SQLTx(Tx):
             yield
         except BaseException:
             del pending[mark:]
+            del logged[logged_mark:]
             known.clear()
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
@@ -277,6 +281,7 @@ class SQLTx(Tx):
         one of event counts, whatever the number of actions (a batch of actions on one
         activity in the same hour moves one row of each)."""
         self._write_activities()
+        self._write_actions()
         pending = self._pending()
         if not pending:
             return
@@ -557,6 +562,7 @@ class SQLTx(Tx):
                            r["version"]) for r in rows]
 
     def room_actions(self, activity_id: str, room_id: str, limit: int = 100) -> list[ActionRecord]:
+        self._write_actions()
         rows = self._all("SELECT * FROM actions WHERE activity_id = ? "
                          "AND (room_id = ? OR new_room_id = ?) ORDER BY seq DESC LIMIT ?",
                          (activity_id, room_id, room_id, limit))
@@ -626,16 +632,34 @@ class SQLTx(Tx):
     _ACTION_JSON = ("params", "result", "events", "random")
     _ACTION_FLAGS = ("first_time", "new_to_activity", "never_wins")  # INTEGER 0/1 columns
 
+    def _log(self) -> list[tuple[Any, ...]]:
+        try:
+            return self._logged
+        except AttributeError:
+            self._logged = []
+            return self._logged
+
     def insert_action(self, a: ActionRecord) -> None:
+        """Add to the log (written by `flush`, or before a statement that reads the log)."""
         # Every action writes one: the columns spelt out, not looked up field by field.
-        self._exec(_INSERT_ACTION, (
+        self._log().append((
             a.activity_id, a.seq, a.at, a.actor_kind, a.participant_id, a.action, dumps(a.params),
             a.room_id, a.new_room_id, dumps(a.result), dumps(a.events), dumps(a.random),
             int(a.first_time), int(a.new_to_activity), a.display_name, a.timer, a.inviter,
             a.device, a.address, int(a.never_wins)))
 
+    def _write_actions(self) -> None:
+        """Insert the log rows `insert_action` kept, in as few statements as fit."""
+        logged = self._log()
+        for start in range(0, len(logged), _ACTIONS_PER_INSERT):
+            rows = logged[start:start + _ACTIONS_PER_INSERT]
+            self._exec(_rows_sql(_INSERT_ACTIONS, len(_ACTION_COLUMNS), len(rows), ""),
+                       tuple(v for row in rows for v in row))
+        logged.clear()
+
     def list_actions(self, activity_id: str, after_seq: int = 0,
                      limit: int = 100) -> list[ActionRecord]:
+        self._write_actions()
         rows = self._all("SELECT * FROM actions WHERE activity_id = ? AND seq > ? ORDER BY seq "
                          "LIMIT ?", (activity_id, after_seq, limit))
         out = []
@@ -1072,12 +1096,14 @@ class SQLTx(Tx):
         return row["outcome"] if row else None
 
     def invited_first_timers(self, activity_id: str) -> list[tuple[str, str, int]]:
+        self._write_actions()
         rows = self._all("SELECT inviter, participant_id, at FROM actions WHERE activity_id = ? "
                          "AND inviter IS NOT NULL AND first_time = 1 ORDER BY seq",
                          (activity_id,))
         return [(r["inviter"], r["participant_id"], r["at"]) for r in rows]
 
     def room_only_helpers(self, activity_id: str, min_rooms: int) -> list[tuple[str, int]]:
+        self._write_actions()
         rows = self._all(
             "SELECT a.participant_id, COUNT(DISTINCT a.room_id) AS rooms FROM actions a "
             "LEFT JOIN rooms r ON r.activity_id = a.activity_id AND r.id = a.room_id "
@@ -1119,6 +1145,7 @@ class SQLTx(Tx):
 
     def participants_by(self, activity_id: str, column: str,
                         min_participants: int) -> list[tuple[str, list[str]]]:
+        self._write_actions()
         if column not in ("device", "address"):
             raise ValueError(column)
         rows = self._all(
@@ -1136,6 +1163,7 @@ class SQLTx(Tx):
 
     def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
                       since: int, until: int) -> dict[str, int]:
+        self._write_actions()
         out: dict[str, int] = {}
         for name in actions:
             row = self._row("SELECT COUNT(DISTINCT participant_id) FROM actions "
@@ -1159,6 +1187,7 @@ class SQLTx(Tx):
         return out
 
     def count_actors(self, activity_id: str, since: int, until: int) -> int:
+        self._write_actions()
         row = self._row("SELECT COUNT(DISTINCT participant_id) FROM actions "
                         "WHERE activity_id = ? AND actor_kind = 'participant' "
                         "AND at >= ? AND at < ?", (activity_id, since, until))
