@@ -227,6 +227,9 @@ def test_every_worker_counts_into_one_scrape(tmp_path):
                       env={"PROMETHEUS_MULTIPROC_DIR": str(given)})
     with server:
         assert not (given / "counter_12345.db").exists()
+        # The readiness probes are counted too, and there may be more than one (a probe that
+        # timed out may still have been answered): let every worker write them first.
+        time.sleep(2 * metrics.FLUSH_SECONDS)
         before = scrape(server.url)
         for _ in range(30):
             assert requests.get(server.url + "/healthz", headers={"Connection": "close"},

@@ -111,8 +111,11 @@ def test_a_full_poll_of_an_unchanged_activity_reads_its_version_alone(tmp_path):
     # the other has changed the activity.
     clock = Clock(1_794_362_400)
     here, there = make_engine(tmp_path, clock), make_engine(tmp_path, clock, migrate=False)
+    # Every draw wins, so bob's draw changes the stock the view shows (a miss would change the
+    # activity's version but not its public view).
+    certain = [{"name": "Mug", "type": "physical", "stock": 3, "odds": 10000}]
     aid = publish(here, create_merchant(here), "lottery",
-                  config_for("lottery", draws_per_day=3))
+                  config_for("lottery", draws_per_day=3, prizes=certain))
     first = here.public_view(aid)
     transactions = count_statements(here.store)
     again = here.public_view(aid)
