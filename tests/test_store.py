@@ -512,6 +512,38 @@ def test_log_entries_kept_for_the_commit_are_read_in_the_transaction_and_rolled_
         assert tx.count_actors("act_1", T0, T0 + 10) == 2
 
 
+def test_what_a_rolled_back_savepoint_wrote_for_earlier_parts_is_written_again(shop):
+    # A batch's second action reads the log, the stats and the activity table, which writes
+    # what the first kept back, then fails: rolling it back undoes those writes, and the
+    # first action's log entry, counts and activity change must still reach the commit.
+    with shop.transaction() as tx:
+        with tx.savepoint():
+            tx.insert_action(action(1))
+            tx.add_stats("act_1", T0, {"actions": 1})
+            tx.add_event_stats("act_1", T0, {"prize.awarded": 1})
+            tx.count_participant_hour("act_1", "alice", T0)
+            tx.get_activity("act_1")
+            tx.update_activity("act_1", state={"drawn": 1})
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.insert_action(action(2))
+            tx.add_stats("act_1", T0, {"actions": 1})
+            tx.update_activity("act_1", state={"drawn": 2})
+            with tx.savepoint():  # written inside a nested part, kept when it is released
+                assert [a.seq for a in tx.list_actions("act_1")] == [1, 2]
+                assert [h["actions"] for h in tx.hourly_stats("act_1")] == [2]
+                assert tx.get_activity_version("act_1") is not None
+            raise RuntimeError("rolled back")
+        assert [a.seq for a in tx.list_actions("act_1")] == [1]
+        tx.insert_action(action(3, participant_id="bob"))
+        tx.add_stats("act_1", T0, {"actions": 1})
+    with shop.transaction(write=False) as tx:
+        assert [a.seq for a in tx.list_actions("act_1")] == [1, 3]
+        hourly = tx.hourly_stats("act_1")
+        assert [(h["actions"], h["participants"]) for h in hourly] == [(2, 1)]
+        assert tx.event_totals("act_1") == {"prize.awarded": 1}
+        assert tx.get_activity("act_1").state == {"drawn": 1}
+
+
 def test_the_outbox_keeps_events_in_order(shop):
     with shop.transaction() as tx:
         tx.insert_outbox("act_1", 1, [{"type": "a", "data": {"x": 1}},

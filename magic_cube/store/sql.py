@@ -197,6 +197,11 @@ class SQLTx(Tx):
     # Action-log rows not inserted yet: `flush` inserts them in one statement (as do the
     # statements that read the log, first), so a batch's actions are one insert.
     _logged: list[tuple[Any, ...]]
+    # How many of `_counts` and of `_logged` are written. While a savepoint is open, what is
+    # written stays listed: rolling it back undoes the writes made inside it, those of entries
+    # kept from before it too, which must then be written again.
+    _counts_written = 0
+    _logged_written = 0
     _savepoints = 0  # how deep the savepoint open now is
     broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
@@ -251,6 +256,7 @@ class SQLTx(Tx):
             else _savepoint(self._savepoints)
         pending, logged = self._pending(), self._log()
         mark, logged_mark = len(pending), len(logged)
+        written, logged_written = self._counts_written, self._logged_written
         known, unwritten = self._known(), self._changed()
         # What must come back if this part is rolled back: the records not written yet (the
         # others are read again).
@@ -261,6 +267,7 @@ class SQLTx(Tx):
         except BaseException:
             del pending[mark:]
             del logged[logged_mark:]
+            self._counts_written, self._logged_written = written, logged_written
             known.clear()
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
@@ -283,10 +290,13 @@ class SQLTx(Tx):
         self._write_activities()
         self._write_actions()
         pending = self._pending()
-        if not pending:
+        if len(pending) == self._counts_written:
             return
-        stats, events, hours = _fold(pending)
-        pending.clear()
+        stats, events, hours = _fold(pending[self._counts_written:])
+        self._counts_written = len(pending)
+        if not self._savepoints:  # (none open: no rollback can need them again)
+            pending.clear()
+            self._counts_written = 0
         for (activity_id, hour), people in hours.items():
             args: list[Any] = []
             for p in people:
@@ -651,11 +661,14 @@ class SQLTx(Tx):
     def _write_actions(self) -> None:
         """Insert the log rows `insert_action` kept, in as few statements as fit."""
         logged = self._log()
-        for start in range(0, len(logged), _ACTIONS_PER_INSERT):
+        for start in range(self._logged_written, len(logged), _ACTIONS_PER_INSERT):
             rows = logged[start:start + _ACTIONS_PER_INSERT]
             self._exec(_rows_sql(_INSERT_ACTIONS, len(_ACTION_COLUMNS), len(rows), ""),
                        tuple(v for row in rows for v in row))
-        logged.clear()
+        self._logged_written = len(logged)
+        if not self._savepoints:  # (none open: no rollback can need them again)
+            logged.clear()
+            self._logged_written = 0
 
     def list_actions(self, activity_id: str, after_seq: int = 0,
                      limit: int = 100) -> list[ActionRecord]:
