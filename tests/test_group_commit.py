@@ -167,7 +167,8 @@ def test_a_batch_reads_its_activity_once_and_each_action_sees_the_one_before(url
             return row(self, query, args)
 
         def traced_exec(self, query, args=()):
-            if query.startswith(("UPDATE activities", "INSERT INTO actions")):
+            if query.startswith(("UPDATE activities", "INSERT INTO actions",
+                                 "INSERT INTO activity_participants", "INSERT INTO participants")):
                 writes.append(" ".join(query.split()[:3]))
             return execute(self, query, args)
 
@@ -179,8 +180,10 @@ def test_a_batch_reads_its_activity_once_and_each_action_sees_the_one_before(url
         assert batches == 1
         assert [a.status for a in answers] == [200] * len(people)
         assert len(reads) == 1  # one read of the row for the batch's five actions
-        # One write of the row, and one insert of the five log entries.
-        assert sorted(writes) == ["INSERT INTO actions", "UPDATE activities SET"]
+        # One write of the row, one insert of the five log entries, one of the five new
+        # participants' rows and one of the five shoppers new to the merchant.
+        assert sorted(writes) == ["INSERT INTO actions", "INSERT INTO activity_participants",
+                                  "INSERT INTO participants", "UPDATE activities SET"]
         # Each action started from the state and sequence number the one before it left.
         assert sorted(a.body["seq"] for a in answers) == [2, 3, 4, 5, 6]
         with engine.store.transaction(write=False) as tx:

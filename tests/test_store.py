@@ -544,6 +544,46 @@ def test_what_a_rolled_back_savepoint_wrote_for_earlier_parts_is_written_again(s
         assert tx.get_activity("act_1").state == {"drawn": 1}
 
 
+def test_new_participants_kept_for_the_commit_read_as_written(shop):
+    with shop.transaction() as tx:
+        assert tx.known_participant("m1", "alice") is False
+        tx.save_participant(ParticipantRecord("act_1", "alice", "Alice", state={"n": 1}), None)
+        assert tx.remember_participant("m1", "alice", "act_1", T0) is True
+        assert tx.remember_participant("m1", "alice", "act_1", T0) is False  # once
+        assert tx.known_participant("m1", "alice") is True
+        alice = tx.get_participant("act_1", "alice")
+        assert (alice.display_name, alice.state, alice.version) == ("Alice", {"n": 1}, 0)
+        with pytest.raises(Conflict):  # inserted already, as far as this transaction goes
+            tx.save_participant(ParticipantRecord("act_1", "alice"), None)
+        alice.state, alice.version = {"n": 2}, 1
+        tx.save_participant(alice, 0)
+        with pytest.raises(Conflict):  # not the version read
+            tx.save_participant(alice, 0)
+        tx.touch_participants("act_1", ["alice"])
+        assert tx.get_participant_version("act_1", "alice") == 2
+        assert tx.display_names("act_1", ["alice", "nobody"]) == {"alice": "Alice"}
+        tx.note_device("act_1", "alice", "phone-a", T0)
+        assert tx.used_device("act_1", "alice", "phone-a") is True
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.note_device("act_1", "alice", "phone-b", T0)
+            assert tx.known_participant("m1", "bob") is False
+            tx.save_participant(ParticipantRecord("act_1", "bob", "Bob"), None)
+            assert tx.remember_participant("m1", "bob", "act_1", T0) is True
+            assert tx.count_participants("act_1") == 2  # written for the count, then undone
+            raise RuntimeError("rolled back")
+        assert tx.get_participant("act_1", "bob") is None
+        assert tx.known_participant("m1", "bob") is False
+        assert tx.used_device("act_1", "alice", "phone-b") is False
+        assert tx.count_participants("act_1") == 1
+    with shop.transaction(write=False) as tx:
+        assert [(p.participant_id, p.state, p.version) for p in tx.list_participants("act_1")] \
+            == [("alice", {"n": 2}, 2)]
+        assert tx.known_participant("m1", "alice") is True
+        assert tx.known_participant("m1", "bob") is False
+        assert tx.used_device("act_1", "alice", "phone-a") is True
+        assert tx.used_device("act_1", "alice", "phone-b") is False
+
+
 def test_the_outbox_keeps_events_in_order(shop):
     with shop.transaction() as tx:
         tx.insert_outbox("act_1", 1, [{"type": "a", "data": {"x": 1}},

@@ -39,14 +39,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from magic_cube.store.base import ClaimedEvent, Conflict, Store, Tx
-from magic_cube.store.records import ParticipantRecord, StoredRoom
+from magic_cube.store.records import StoredRoom
 from magic_cube.store.schema import MIGRATIONS, translate
 from magic_cube.store.sql import (
     SELECT_ACTIVITY,
     SELECT_PARTICIPANT,
     SQLTx,
     loads,
-    participant_from_row,
 )
 
 # Advisory lock keys (two-int form): (class, hashtext(name)); "mc" 2 and 3 are taken by the
@@ -328,7 +327,7 @@ class PostgresTx(SQLTx):
 
     # participants --------------------------------------------------------------------------
 
-    def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
+    def _participant_row(self, activity_id: str, participant_id: str) -> tuple | None:
         """In a write transaction, also lock the participant's row (last in the order). A row
         that does not exist yet cannot be locked: then an advisory lock on (activity,
         participant), held to the end of the transaction, stands in for it and the row is
@@ -336,9 +335,9 @@ class PostgresTx(SQLTx):
         that does not take the activity's lock) queue instead of both inserting it. One
         statement either way: the function `mc_participant_for_update` (migration 13)."""
         query = _PARTICIPANT_FOR_UPDATE if self.write else _PARTICIPANT
-        return participant_from_row(self._row(query, (activity_id, participant_id)))
+        return self._row(query, (activity_id, participant_id))
 
-    def known_participant(self, merchant_id: str, participant_id: str) -> bool:
+    def _is_known(self, merchant_id: str, participant_id: str) -> bool:
         """Whether the merchant has seen this participant. In a write transaction an unknown
         participant is looked up again under an advisory lock on (merchant, participant),
         held to the end of the transaction: a concurrent transaction of another activity

@@ -102,6 +102,13 @@ _GUESTS_AT = _ACTIVITY_FIELDS.index("guests")
 _PARTICIPANT_FIELDS = tuple(f.name for f in dataclass_fields(ParticipantRecord))
 SELECT_PARTICIPANT = f"SELECT {', '.join(_PARTICIPANT_FIELDS)} FROM activity_participants"
 _PARTICIPANT_STATE_AT = _PARTICIPANT_FIELDS.index("state")
+_PARTICIPANT_VERSION_AT = _PARTICIPANT_FIELDS.index("version")
+_PARTICIPANT_NAME_AT = _PARTICIPANT_FIELDS.index("display_name")
+_INSERT_PARTICIPANTS = f"INSERT INTO activity_participants ({', '.join(_PARTICIPANT_FIELDS)})"
+_INSERT_KNOWN = "INSERT INTO participants (merchant_id, id, first_seen_at, first_activity_id)"
+_INSERT_DEVICES = ("INSERT INTO participant_devices (activity_id, participant_id, device, "
+                   "first_seen)")
+_ROWS_PER_INSERT = 500  # at most 10,000 parameters: within SQLite's and PostgreSQL's limits
 
 
 def participant_from_row(row: tuple | None) -> ParticipantRecord | None:
@@ -120,7 +127,7 @@ _ACTION_COLUMNS = ("activity_id", "seq", "at", "actor_kind", "participant_id", "
 # `insert_action` writes them in this order: every field of the record, none left out.
 assert _ACTION_COLUMNS == tuple(f.name for f in dataclass_fields(ActionRecord))
 _INSERT_ACTIONS = f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)})"
-_ACTIONS_PER_INSERT = 500  # 10,000 parameters: within SQLite's and PostgreSQL's limits
+_ACTIONS_PER_INSERT = _ROWS_PER_INSERT
 
 
 def _fold(pending: list[tuple[str, str, int, Any]]
@@ -161,12 +168,16 @@ def containing(text: str) -> str:
 
 
 def _savepoint(depth: int) -> tuple[str, str, str]:
-    """The statements that open, roll back to and release a savepoint at this depth."""
     name = f"sp{depth}"
     return f"SAVEPOINT {name}", f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"
 
 
 _SAVEPOINTS = [_savepoint(depth) for depth in range(8)]
+
+
+def savepoint_statements(depth: int) -> tuple[str, str, str]:
+    """The statements that open, roll back to and release a savepoint at this depth."""
+    return _SAVEPOINTS[depth] if depth < len(_SAVEPOINTS) else _savepoint(depth)
 
 
 def _copy(record: ActivityRecord) -> ActivityRecord:
@@ -202,7 +213,23 @@ class SQLTx(Tx):
     # kept from before it too, which must then be written again.
     _counts_written = 0
     _logged_written = 0
+    # Participants new to an activity (`save_participant` with no version read), shoppers new
+    # to their merchant (`remember_participant`) and the devices participants came with
+    # (`note_device`), not inserted yet: rows as a read gives them, inserted by `flush` in one
+    # statement each; reads of them in this transaction are answered from here. `_unknown`:
+    # shoppers `known_participant` found unknown (on PostgreSQL, under the advisory lock it
+    # then holds), which `remember_participant` may therefore count as new without asking.
+    _people: dict[tuple[str, str], tuple[Any, ...]]
+    _newcomers: dict[tuple[str, str], tuple[Any, ...]]
+    _devices: dict[tuple[str, str, str], tuple[Any, ...]]
+    _unknown: set[tuple[str, str]]
     _savepoints = 0  # how deep the savepoint open now is
+    # How many savepoints are open in the database (always the outermost ones). Where a
+    # statement that fails leaves the transaction usable (SQLite), a savepoint is opened only
+    # before the first write inside it: a part that writes nothing, or only what is kept back
+    # for the commit, needs none.
+    _opened = 0
+    _lazy_savepoints = False
     broken = False  # a savepoint could not be rolled back: only the whole transaction can
 
     # hooks ---------------------------------------------------------------------------------
@@ -252,16 +279,22 @@ class SQLTx(Tx):
         # same three statements, prepared once (SQLite and PostgreSQL both take a name used
         # again to mean the newest savepoint of that name).
         self._savepoints += 1
-        name = _SAVEPOINTS[self._savepoints] if self._savepoints < len(_SAVEPOINTS) \
-            else _savepoint(self._savepoints)
+        depth = self._savepoints
+        name = savepoint_statements(depth)
         pending, logged = self._pending(), self._log()
         mark, logged_mark = len(pending), len(logged)
         written, logged_written = self._counts_written, self._logged_written
         known, unwritten = self._known(), self._changed()
         # What must come back if this part is rolled back: the records not written yet (the
-        # others are read again).
+        # others are read again), the participants not inserted yet.
         kept = {a: (_copy(known[a]), set(columns)) for a, columns in unwritten.items()}
-        self._exec(name[0])
+        people, newcomers = self._new_people()
+        kept_people = dict(people) if people else None
+        kept_newcomers = dict(newcomers) if newcomers else None
+        kept_devices = dict(self._devices) if self._devices else None
+        if not self._lazy_savepoints:
+            self._exec(name[0])
+            self._opened = depth
         try:
             yield
         except BaseException:
@@ -272,15 +305,25 @@ class SQLTx(Tx):
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
                 known[activity_id], unwritten[activity_id] = record, columns
-            try:
-                self._exec(name[1])
-                self._exec(name[2])
-            except Exception:
-                self.broken = True  # e.g. SQLite rolled the whole transaction back itself
+            self._people = kept_people or {}
+            self._newcomers = kept_newcomers or {}
+            self._devices = kept_devices or {}
+            # (On PostgreSQL the advisory locks taken inside are let go with it.)
+            self._unknown.clear()
+            if self._opened >= depth:
+                try:
+                    self._exec(name[1])
+                    self._exec(name[2])
+                except Exception:
+                    self.broken = True  # e.g. SQLite rolled the whole transaction back itself
+                finally:
+                    self._opened = depth - 1
             raise
         finally:
             self._savepoints -= 1
-        self._exec(name[2])
+        if self._opened >= depth:
+            self._exec(name[2])
+            self._opened = depth - 1
 
     def flush(self) -> None:
         """Write what was kept back so far: each activity row changed, once; the counter
@@ -289,6 +332,7 @@ class SQLTx(Tx):
         activity in the same hour moves one row of each)."""
         self._write_activities()
         self._write_actions()
+        self._write_people()
         pending = self._pending()
         if len(pending) == self._counts_written:
             return
@@ -585,27 +629,64 @@ class SQLTx(Tx):
 
     # participants --------------------------------------------------------------------------
 
+    def _new_people(self) -> tuple[dict[tuple[str, str], tuple[Any, ...]],
+                                   dict[tuple[str, str], tuple[Any, ...]]]:
+        try:
+            return self._people, self._newcomers
+        except AttributeError:
+            self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
+            return self._people, self._newcomers
+
+    def _write_people(self) -> None:
+        """Insert the participants, the shoppers new to their merchant and the devices kept
+        back so far."""
+        people, newcomers = self._new_people()
+        for insert, rows, tail in ((_INSERT_PARTICIPANTS, people, ""),
+                                   (_INSERT_KNOWN, newcomers, "ON CONFLICT DO NOTHING"),
+                                   (_INSERT_DEVICES, self._devices, "ON CONFLICT DO NOTHING")):
+            if rows:
+                values = list(rows.values())
+                rows.clear()
+                for start in range(0, len(values), _ROWS_PER_INSERT):
+                    chunk = values[start:start + _ROWS_PER_INSERT]
+                    self._exec(_rows_sql(insert, len(chunk[0]), len(chunk), tail),
+                               tuple(v for row in chunk for v in row))
+
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
-        row = self._row(f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?",
-                        (activity_id, participant_id))
+        people, _ = self._new_people()
+        row = people.get((activity_id, participant_id))
+        if row is None:
+            row = self._participant_row(activity_id, participant_id)
         return participant_from_row(row)
 
+    def _participant_row(self, activity_id: str, participant_id: str) -> tuple | None:
+        return self._row(f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?",
+                         (activity_id, participant_id))
+
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
+        people, _ = self._new_people()
+        kept = people.get((activity_id, participant_id))
+        if kept is not None:
+            return int(kept[_PARTICIPANT_VERSION_AT])
         row = self._row("SELECT version FROM activity_participants WHERE activity_id = ? "
                         "AND participant_id = ?", (activity_id, participant_id))
         return row[0] if row else None
 
     def save_participant(self, p: ParticipantRecord, expected_version: int | None) -> None:
-        """Insert (`expected_version` None) or update conditionally on the version read."""
+        """Insert (`expected_version` None) or update conditionally on the version read. A
+        new participant's row is kept back for `flush`, and changed there until then."""
         state = dumps(p.state) if p.state is not None else None
-        if expected_version is None:
-            self._exec("INSERT INTO activity_participants (activity_id, participant_id, "
-                       "display_name, state, version, first_action_at, last_action_at, actions, "
-                       "last_seen_at, interaction_seconds, inviter, generation) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (p.activity_id, p.participant_id, p.display_name, state, p.version,
-                        p.first_action_at, p.last_action_at, p.actions, p.last_seen_at,
-                        p.interaction_seconds, p.inviter, p.generation))
+        people, _ = self._new_people()
+        key = (p.activity_id, p.participant_id)
+        kept = people.get(key)
+        if expected_version is None or kept is not None:
+            if (kept is None) != (expected_version is None) or (
+                    kept is not None and kept[_PARTICIPANT_VERSION_AT] != expected_version):
+                # as the insert, or the update of the version read, would have failed
+                raise Conflict(f"participant {p.participant_id} changed concurrently")
+            people[key] = (p.activity_id, p.participant_id, p.display_name, state, p.version,
+                           p.first_action_at, p.last_action_at, p.actions, p.last_seen_at,
+                           p.interaction_seconds, p.inviter, p.generation)
             return
         n = self._exec("UPDATE activity_participants SET display_name = ?, state = ?, "
                        "version = ?, first_action_at = ?, last_action_at = ?, actions = ?, "
@@ -619,6 +700,7 @@ class SQLTx(Tx):
 
     def list_participants(self, activity_id: str, after: str | None = None,
                           limit: int = 1000) -> list[ParticipantRecord]:
+        self._write_people()
         rows = self._rows(f"{SELECT_PARTICIPANT} WHERE activity_id = ? "
                           "AND participant_id > ? ORDER BY participant_id LIMIT ?",
                           (activity_id, after or "", limit))
@@ -627,6 +709,13 @@ class SQLTx(Tx):
     def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
                              now: int) -> bool:
         """Record a participant's first accepted action on this deployment; True if it is."""
+        _, newcomers = self._new_people()
+        key = (merchant_id, participant_id)
+        if key in newcomers:
+            return False
+        if key in self._unknown:  # looked up in this transaction: kept back for `flush`
+            newcomers[key] = (merchant_id, participant_id, now, activity_id)
+            return True
         n = self._exec("INSERT INTO participants "
                        "(merchant_id, id, first_seen_at, first_activity_id) "
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -634,6 +723,16 @@ class SQLTx(Tx):
         return n == 1
 
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
+        _, newcomers = self._new_people()
+        key = (merchant_id, participant_id)
+        if key in newcomers:
+            return True
+        if self._is_known(merchant_id, participant_id):
+            return True
+        self._unknown.add(key)
+        return False
+
+    def _is_known(self, merchant_id: str, participant_id: str) -> bool:
         return self._row("SELECT 1 FROM participants WHERE merchant_id = ? AND id = ?",
                          (merchant_id, participant_id)) is not None
 
@@ -901,6 +1000,7 @@ class SQLTx(Tx):
 
     def count_participants(self, activity_id: str) -> int:
         """Participants with a row in the activity: everyone who acted or sent a heartbeat."""
+        self._write_people()
         row = self._row("SELECT count(*) FROM activity_participants WHERE activity_id = ?",
                         (activity_id,))
         return int(row[0]) if row else 0
@@ -970,6 +1070,7 @@ class SQLTx(Tx):
 
     def sharing_summary(self, activity_id: str, top: int = 10) -> dict[str, Any]:
         """Links, sharers and opens; invited participants by generation; the top inviters."""
+        self._write_people()
         links, sharers, opens = self._row(
             "SELECT COUNT(*), COUNT(DISTINCT sharer), COALESCE(SUM(opens), 0) FROM shares "
             "WHERE activity_id = ?", (activity_id,)) or (0, 0, 0)
@@ -1010,11 +1111,15 @@ class SQLTx(Tx):
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     def note_device(self, activity_id: str, participant_id: str, device: str, now: int) -> None:
-        self._exec("INSERT INTO participant_devices (activity_id, participant_id, device, "
-                   "first_seen) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                   (activity_id, participant_id, device, now))
+        """Kept back for `flush` (the first time seen in this transaction stands)."""
+        self._new_people()
+        self._devices.setdefault((activity_id, participant_id, device),
+                                 (activity_id, participant_id, device, now))
 
     def used_device(self, activity_id: str, participant_id: str, device: str) -> bool:
+        self._new_people()
+        if (activity_id, participant_id, device) in self._devices:
+            return True
         return self._row("SELECT 1 FROM participant_devices WHERE activity_id = ? "
                          "AND participant_id = ? AND device = ?",
                          (activity_id, participant_id, device)) is not None
@@ -1141,6 +1246,14 @@ class SQLTx(Tx):
         return [r for r in map(self._redemption, rows) if r is not None]
 
     def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
+        people, _ = self._new_people()
+        kept = [pid for pid in participant_ids if (activity_id, pid) in people]
+        for pid in kept:  # not inserted yet: its version moves where it is kept
+            row = list(people[activity_id, pid])
+            row[_PARTICIPANT_VERSION_AT] += 1
+            people[activity_id, pid] = tuple(row)
+        if kept:
+            participant_ids = [pid for pid in participant_ids if pid not in kept]
         if participant_ids:
             marks = ", ".join("?" * len(participant_ids))
             self._exec("UPDATE activity_participants SET version = version + 1 "
@@ -1148,13 +1261,17 @@ class SQLTx(Tx):
                        (activity_id, *participant_ids))
 
     def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
+        people, _ = self._new_people()
+        names = {pid: people[activity_id, pid][_PARTICIPANT_NAME_AT] for pid in participant_ids
+                 if (activity_id, pid) in people}  # not inserted yet: not in the table
+        participant_ids = [pid for pid in participant_ids if pid not in names]
         if not participant_ids:
-            return {}
+            return names
         marks = ", ".join("?" * len(participant_ids))
         rows = self._all("SELECT participant_id, display_name FROM activity_participants "
                          f"WHERE activity_id = ? AND participant_id IN ({marks})",
                          (activity_id, *participant_ids))
-        return {r["participant_id"]: r["display_name"] for r in rows}
+        return names | {r["participant_id"]: r["display_name"] for r in rows}
 
     def participants_by(self, activity_id: str, column: str,
                         min_participants: int) -> list[tuple[str, list[str]]]:
