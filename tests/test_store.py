@@ -584,6 +584,34 @@ def test_new_participants_kept_for_the_commit_read_as_written(shop):
         assert tx.used_device("act_1", "alice", "phone-b") is False
 
 
+def code(code: str, seq: int, participant_id: str = "alice") -> dict[str, Any]:
+    return {"code": code, "merchant_id": "m1", "activity_id": "act_1", "seq": seq,
+            "position": 0, "participant_id": participant_id, "display_name": "",
+            "event": "prize.awarded", "item": "Mug", "kind": "physical", "amount": None,
+            "created_at": T0}
+
+
+def test_events_and_codes_kept_for_the_commit_are_read_in_order_and_rolled_back(shop):
+    with shop.transaction() as tx:
+        tx.insert_outbox("act_1", 1, [{"type": "a", "data": {}}], T0)
+        tx.insert_redemptions([code("C1", 1)])
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.insert_outbox("act_1", 2, [{"type": "b", "data": {}}], T0)
+            tx.insert_redemptions([code("C2", 2)])
+            # read inside: written with the earlier part's, then undone with this one's
+            assert [e.type for e in tx.list_outbox("act_1")] == ["a", "b"]
+            assert tx.get_redemption("m1", "C1")["item"] == "Mug"
+            raise RuntimeError("rolled back")
+        tx.insert_outbox("act_1", 3, [{"type": "c", "data": {}}, {"type": "d", "data": {}}], T0)
+        tx.insert_redemptions([code("C3", 3, "bob")])
+        assert [c["code"] for c in tx.participant_codes("act_1", "bob")] == ["C3"]
+    with shop.transaction(write=False) as tx:
+        events = tx.list_outbox("act_1")
+        assert [(e.seq, e.type) for e in events] == [(1, "a"), (3, "c"), (3, "d")]
+        assert events[0].id < events[1].id < events[2].id
+        assert [c["code"] for c in tx.list_redemptions("act_1")] == ["C1", "C3"]
+
+
 def test_the_outbox_keeps_events_in_order(shop):
     with shop.transaction() as tx:
         tx.insert_outbox("act_1", 1, [{"type": "a", "data": {"x": 1}},

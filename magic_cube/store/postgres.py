@@ -374,6 +374,7 @@ class PostgresTx(SQLTx):
         events are not taken either (one event per activity in flight). The lease is written
         in this transaction; commit before making the HTTP call."""
         self._write_activities()
+        self._write_outbox()
         rows = self._all(
             f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
             "JOIN merchants m ON m.id = a.merchant_id "

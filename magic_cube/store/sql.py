@@ -109,6 +109,10 @@ _INSERT_KNOWN = "INSERT INTO participants (merchant_id, id, first_seen_at, first
 _INSERT_DEVICES = ("INSERT INTO participant_devices (activity_id, participant_id, device, "
                    "first_seen)")
 _ROWS_PER_INSERT = 500  # at most 10,000 parameters: within SQLite's and PostgreSQL's limits
+_INSERT_OUTBOX = "INSERT INTO outbox (activity_id, seq, type, data, created_at, next_attempt_at)"
+_REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position", "participant_id",
+                       "display_name", "event", "item", "kind", "amount", "created_at")
+_INSERT_REDEMPTIONS = f"INSERT INTO redemptions ({', '.join(_REDEMPTION_COLUMNS)})"
 
 
 def participant_from_row(row: tuple | None) -> ParticipantRecord | None:
@@ -223,6 +227,9 @@ class SQLTx(Tx):
     _newcomers: dict[tuple[str, str], tuple[Any, ...]]
     _devices: dict[tuple[str, str, str], tuple[Any, ...]]
     _unknown: set[tuple[str, str]]
+    # Rows of the tables only ever appended to in an action (webhook events, codes), not
+    # inserted yet: insert statement -> rows in order (an event's id follows that order).
+    _appended: dict[str, list[tuple[Any, ...]]]
     _savepoints = 0  # how deep the savepoint open now is
     # How many savepoints are open in the database (always the outermost ones). Where a
     # statement that fails leaves the transaction usable (SQLite), a savepoint is opened only
@@ -292,6 +299,7 @@ class SQLTx(Tx):
         kept_people = dict(people) if people else None
         kept_newcomers = dict(newcomers) if newcomers else None
         kept_devices = dict(self._devices) if self._devices else None
+        kept_appended = {t: list(rows) for t, rows in self._appended.items() if rows}
         if not self._lazy_savepoints:
             self._exec(name[0])
             self._opened = depth
@@ -308,6 +316,7 @@ class SQLTx(Tx):
             self._people = kept_people or {}
             self._newcomers = kept_newcomers or {}
             self._devices = kept_devices or {}
+            self._appended = kept_appended
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
             if self._opened >= depth:
@@ -333,6 +342,8 @@ class SQLTx(Tx):
         self._write_activities()
         self._write_actions()
         self._write_people()
+        self._write_outbox()
+        self._write_codes()
         pending = self._pending()
         if len(pending) == self._counts_written:
             return
@@ -635,6 +646,7 @@ class SQLTx(Tx):
             return self._people, self._newcomers
         except AttributeError:
             self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
+            self._appended = {}
             return self._people, self._newcomers
 
     def _write_people(self) -> None:
@@ -647,10 +659,34 @@ class SQLTx(Tx):
             if rows:
                 values = list(rows.values())
                 rows.clear()
-                for start in range(0, len(values), _ROWS_PER_INSERT):
-                    chunk = values[start:start + _ROWS_PER_INSERT]
-                    self._exec(_rows_sql(insert, len(chunk[0]), len(chunk), tail),
-                               tuple(v for row in chunk for v in row))
+                self._insert_rows(insert, values, tail)
+
+    def _insert_rows(self, insert: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start:start + _ROWS_PER_INSERT]
+            self._exec(_rows_sql(insert, len(chunk[0]), len(chunk), tail),
+                       tuple(v for row in chunk for v in row))
+
+    def _append(self, insert: str, rows: list[tuple[Any, ...]]) -> None:
+        """Keep rows of an append-only table for `flush` (or a read of the table, first)."""
+        self._new_people()
+        kept = self._appended.get(insert)
+        if kept is None:
+            self._appended[insert] = rows
+        else:
+            kept += rows
+
+    def _write_appended(self, insert: str) -> None:
+        self._new_people()
+        rows = self._appended.pop(insert, None)
+        if rows:
+            self._insert_rows(insert, rows)
+
+    def _write_outbox(self) -> None:
+        self._write_appended(_INSERT_OUTBOX)
+
+    def _write_codes(self) -> None:
+        self._write_appended(_INSERT_REDEMPTIONS)
 
     def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
         people, _ = self._new_people()
@@ -785,13 +821,14 @@ class SQLTx(Tx):
 
     def insert_outbox(self, activity_id: str, seq: int, events: list[dict[str, Any]],
                       now: int) -> None:
-        self._many(
-            "INSERT INTO outbox (activity_id, seq, type, data, created_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(activity_id, seq, e["type"], dumps(e["data"]), now, now) for e in events])
+        """Kept back for `flush`, or a read of the outbox, which inserts them in order."""
+        if events:
+            self._append(_INSERT_OUTBOX, [(activity_id, seq, e["type"], dumps(e["data"]), now,
+                                           now) for e in events])
 
     def list_outbox(self, activity_id: str, after_id: int = 0,
                     limit: int = 100) -> list[OutboxRecord]:
+        self._write_outbox()
         rows = self._all("SELECT id, activity_id, seq, type, data, created_at, attempts, "
                          "delivered_at FROM outbox WHERE activity_id = ? AND id > ? ORDER BY id "
                          "LIMIT ?", (activity_id, after_id, limit))
@@ -826,6 +863,7 @@ class SQLTx(Tx):
         write lock from the first read: two workers' claims are serialised, and the second sees
         the first one's lease."""
         self._write_activities()
+        self._write_outbox()
         rows = self._all(
             f"SELECT {self._EVENT_COLUMNS}, m.webhook_url, m.webhook_secret FROM activities a "
             "JOIN merchants m ON m.id = a.merchant_id "
@@ -844,18 +882,21 @@ class SQLTx(Tx):
         return rows  # type: ignore[return-value]  # the columns of a ClaimedEvent
 
     def mark_delivered(self, event_id: int, now: int) -> bool:
+        self._write_outbox()
         return self._exec("UPDATE outbox SET delivered_at = ?, dead_at = NULL, "
                           "next_attempt_at = NULL WHERE id = ? AND delivered_at IS NULL",
                           (now, event_id)) == 1
 
     def mark_failed(self, event_id: int, now: int, next_attempt_at: int, error: str,
                     dead: bool) -> bool:
+        self._write_outbox()
         return self._exec(f"UPDATE outbox SET last_error = ?, next_attempt_at = ?, dead_at = ? "
                           f"WHERE id = ? AND {self._PENDING.format(t='outbox')}",
                           (error, None if dead else next_attempt_at, now if dead else None,
                            event_id)) == 1
 
     def get_event(self, activity_id: str, event_id: int) -> OutboxEvent | None:
+        self._write_outbox()
         row = self._one(f"SELECT {self._EVENT_COLUMNS} FROM outbox o WHERE o.activity_id = ? "
                         "AND o.id = ?", (activity_id, event_id))
         if row is not None:
@@ -864,6 +905,7 @@ class SQLTx(Tx):
 
     def list_events(self, activity_id: str, status: str | None = None, after: int = 0,
                     limit: int = 100) -> list[OutboxEvent]:
+        self._write_outbox()
         where = {None: "", "pending": f"AND {self._PENDING.format(t='o')} ",
                  "delivered": "AND o.delivered_at IS NOT NULL ",
                  "dead": "AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL "}[status]
@@ -878,6 +920,7 @@ class SQLTx(Tx):
         # keeps SQLite to that order): events of merchants without one stay pending for ever,
         # and are neither counted nor scanned.
         self._write_activities()
+        self._write_outbox()
         row = self._row(
             "SELECT count(*) FROM merchants m CROSS JOIN activities a CROSS JOIN outbox o "
             "WHERE m.webhook_url IS NOT NULL AND m.webhook_url <> '' "
@@ -885,6 +928,7 @@ class SQLTx(Tx):
         return row[0] if row else 0
 
     def redeliver(self, activity_id: str, event_id: int, now: int) -> bool:
+        self._write_outbox()
         return self._exec("UPDATE outbox SET delivered_at = NULL, dead_at = NULL, attempts = 0, "
                           "next_attempt_at = ?, last_error = NULL WHERE activity_id = ? "
                           "AND id = ? AND (delivered_at IS NOT NULL OR dead_at IS NOT NULL)",
@@ -1126,23 +1170,20 @@ class SQLTx(Tx):
 
     # the console: fulfilment and analytics ----------------------------------------------------
 
-    _REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position",
-                           "participant_id", "display_name", "event", "item", "kind", "amount",
-                           "created_at")
-
     def _redemption(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
         if row is not None:
             row["shipping"] = loads(row["shipping"])
         return row
 
     def insert_redemptions(self, rows: list[dict[str, Any]]) -> None:
-        columns = self._REDEMPTION_COLUMNS
-        self._many(f"INSERT INTO redemptions ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' for _ in columns)})",
-                   [tuple(r.get(c) for c in columns) for r in rows])
+        """Kept back for `flush`, or a read of the codes, which inserts them."""
+        if rows:
+            self._append(_INSERT_REDEMPTIONS,
+                         [tuple(r.get(c) for c in _REDEMPTION_COLUMNS) for r in rows])
 
     def list_redemptions(self, activity_id: str, after: str | None = None, limit: int = 100,
                          search: str | None = None) -> list[dict[str, Any]]:
+        self._write_codes()
         sql, args = "SELECT * FROM redemptions WHERE activity_id = ?", [activity_id]
         if search:
             sql += " AND (code = ? OR participant_id = ?)"
@@ -1156,11 +1197,13 @@ class SQLTx(Tx):
 
     def get_redemption(self, merchant_id: str, code: str,
                        lock: bool = False) -> dict[str, Any] | None:
+        self._write_codes()
         query = "SELECT * FROM redemptions WHERE code = ? AND merchant_id = ?"
         return self._redemption(self._one(self._lock(query) if lock else query,
                                           (code, merchant_id)))
 
     def redeem(self, merchant_id: str, code: str, now: int, by: str) -> bool:
+        self._write_codes()
         return self._exec("UPDATE redemptions SET redeemed_at = ?, redeemed_by = ? "
                           "WHERE code = ? AND merchant_id = ? AND redeemed_at IS NULL "
                           "AND voided_at IS NULL",
@@ -1168,12 +1211,14 @@ class SQLTx(Tx):
 
     def set_shipping(self, merchant_id: str, code: str, shipping: dict[str, Any] | None,
                      shipped_at: int | None) -> bool:
+        self._write_codes()
         return self._exec("UPDATE redemptions SET shipping = ?, shipped_at = ? "
                           "WHERE code = ? AND merchant_id = ?",
                           (dumps(shipping) if shipping is not None else None, shipped_at, code,
                            merchant_id)) == 1
 
     def void_redemptions(self, activity_id: str, participant_id: str, now: int) -> int:
+        self._write_codes()
         return self._exec("UPDATE redemptions SET voided_at = ? WHERE activity_id = ? "
                           "AND participant_id = ? AND redeemed_at IS NULL AND voided_at IS NULL",
                           (now, activity_id, participant_id))
@@ -1241,6 +1286,7 @@ class SQLTx(Tx):
         return row["doc"] if row else None
 
     def participant_codes(self, activity_id: str, participant_id: str) -> list[dict[str, Any]]:
+        self._write_codes()
         rows = self._all("SELECT * FROM redemptions WHERE activity_id = ? AND participant_id = ? "
                          "ORDER BY seq, position", (activity_id, participant_id))
         return [r for r in map(self._redemption, rows) if r is not None]
