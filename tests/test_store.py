@@ -584,6 +584,27 @@ def test_new_participants_kept_for_the_commit_read_as_written(shop):
         assert tx.used_device("act_1", "alice", "phone-b") is False
 
 
+def test_a_participant_and_whether_their_merchant_knows_them_are_one_look_up(shop):
+    with shop.transaction() as tx:
+        tx.save_participant(ParticipantRecord("act_1", "alice", "Alice"), None)
+        assert tx.known_participant("m1", "alice") is False
+        assert tx.remember_participant("m1", "alice", "act_1", T0) is True
+    with shop.transaction() as tx:
+        asked: list[str] = []
+        tx._is_known = lambda merchant, who: asked.append(who)  # a second look-up, if any
+        assert tx.get_participant("act_1", "bob", "m1") is None
+        assert tx.known_participant("m1", "bob") is False
+        assert tx.get_participant("act_2", "alice", "m1") is None  # new here, known there
+        assert tx.known_participant("m1", "alice") is True
+        alice = tx.get_participant("act_1", "alice", "m1")
+        assert (alice.participant_id, alice.display_name) == ("alice", "Alice")
+        assert asked == []
+        assert tx.remember_participant("m1", "bob", "act_1", T0) is True
+        assert tx.known_participant("m1", "bob") is True
+    with shop.transaction(write=False) as tx:
+        assert tx.known_participant("m1", "bob") is True
+
+
 def code(code: str, seq: int, participant_id: str = "alice") -> dict[str, Any]:
     return {"code": code, "merchant_id": "m1", "activity_id": "act_1", "seq": seq,
             "position": 0, "participant_id": participant_id, "display_name": "",

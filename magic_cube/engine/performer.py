@@ -93,7 +93,11 @@ class Performer:
                                   activity.state, timer_window(activity), now,
                                   activity.timezone)
                 activity.state = mark_fired(activity.state, timer, when)
-        record = (tx.get_participant(activity.id, request.participant)
+        # A participant's own action asks whether the merchant knows them too, in the same
+        # statement (`_actor` needs it if they are new to the activity).
+        asks = request.kind == "participant" and request.replayed_from is None
+        record = (tx.get_participant(activity.id, request.participant,
+                                     activity.merchant_id if asks else None)
                   if request.participant else None)
         actor = self._actor(tx, activity, request, record)
         seq = activity.seq + 1

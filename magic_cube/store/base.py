@@ -186,9 +186,12 @@ class Tx(Protocol):
         """The logged actions on a room (acted on it, or opened it), newest first."""
         ...
 
-    def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
+    def get_participant(self, activity_id: str, participant_id: str,
+                        merchant_id: str | None = None) -> ParticipantRecord | None:
         """The participant's row in the activity, or None. In a write transaction
-        the row is locked too (last in the order activity → room → participant)."""
+        the row is locked too (last in the order activity → room → participant). With
+        `merchant_id`, whether that merchant knows the participant is found out at the same
+        time, and `known_participant` answers from it."""
         ...
 
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:

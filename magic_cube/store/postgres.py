@@ -57,6 +57,10 @@ _OWNER_LOCK = 0x6D63_0004  # "mc" 4: held by a live process on its Idempotency-K
 _PARTICIPANT = f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?"
 _PARTICIPANT_FOR_UPDATE = SELECT_PARTICIPANT.replace(
     " FROM activity_participants", " FROM mc_participant_for_update(?, ?)")
+# Both look-ups under their locks, the participant's first (the order every writer takes them).
+_PARTICIPANT_AND_KNOWN_FOR_UPDATE = (
+    "SELECT f.*, mc_known_participant(?, ?) FROM (SELECT 1) AS one "
+    f"LEFT JOIN LATERAL ({_PARTICIPANT_FOR_UPDATE}) AS f ON true")
 
 # Options a database URL may carry as query parameters (removed before libpq sees the URL).
 URL_OPTIONS = {"pool_min": int, "pool_max": int, "schema": str, "pool_timeout": float,
@@ -336,6 +340,13 @@ class PostgresTx(SQLTx):
         statement either way: the function `mc_participant_for_update` (migration 13)."""
         query = _PARTICIPANT_FOR_UPDATE if self.write else _PARTICIPANT
         return self._row(query, (activity_id, participant_id))
+
+    def _participant_and_known_row(self, activity_id: str, participant_id: str,
+                                   merchant_id: str) -> tuple | None:
+        if not self.write:
+            return super()._participant_and_known_row(activity_id, participant_id, merchant_id)
+        return self._row(_PARTICIPANT_AND_KNOWN_FOR_UPDATE,
+                         (merchant_id, participant_id, activity_id, participant_id))
 
     def _is_known(self, merchant_id: str, participant_id: str) -> bool:
         """Whether the merchant has seen this participant. In a write transaction an unknown

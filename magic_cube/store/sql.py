@@ -102,6 +102,13 @@ _GUESTS_AT = _ACTIVITY_FIELDS.index("guests")
 _PARTICIPANT_FIELDS = tuple(f.name for f in dataclass_fields(ParticipantRecord))
 SELECT_PARTICIPANT = f"SELECT {', '.join(_PARTICIPANT_FIELDS)} FROM activity_participants"
 _PARTICIPANT_STATE_AT = _PARTICIPANT_FIELDS.index("state")
+# The participant's row (NULLs when there is none) and whether the merchant knows them: the
+# two look-ups of an action by someone new to the activity, in one statement.
+PARTICIPANT_AND_KNOWN = (
+    f"SELECT {', '.join('ap.' + f for f in _PARTICIPANT_FIELDS)}, "
+    "EXISTS (SELECT 1 FROM participants WHERE merchant_id = ? AND id = ?) "
+    "FROM (SELECT 1) AS one LEFT JOIN activity_participants ap "
+    "ON ap.activity_id = ? AND ap.participant_id = ?")
 _PARTICIPANT_VERSION_AT = _PARTICIPANT_FIELDS.index("version")
 _PARTICIPANT_NAME_AT = _PARTICIPANT_FIELDS.index("display_name")
 _INSERT_PARTICIPANTS = f"INSERT INTO activity_participants ({', '.join(_PARTICIPANT_FIELDS)})"
@@ -227,6 +234,7 @@ class SQLTx(Tx):
     _newcomers: dict[tuple[str, str], tuple[Any, ...]]
     _devices: dict[tuple[str, str, str], tuple[Any, ...]]
     _unknown: set[tuple[str, str]]
+    _seen: set[tuple[str, str]]  # shoppers found known in this transaction
     # Rows of the tables only ever appended to in an action (webhook events, codes), not
     # inserted yet: insert statement -> rows in order (an event's id follows that order).
     _appended: dict[str, list[tuple[Any, ...]]]
@@ -319,6 +327,7 @@ class SQLTx(Tx):
             self._appended = kept_appended
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
+            self._seen.clear()
             if self._opened >= depth:
                 try:
                     self._exec(name[1])
@@ -646,7 +655,7 @@ class SQLTx(Tx):
             return self._people, self._newcomers
         except AttributeError:
             self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
-            self._appended = {}
+            self._seen, self._appended = set(), {}
             return self._people, self._newcomers
 
     def _write_people(self) -> None:
@@ -688,12 +697,27 @@ class SQLTx(Tx):
     def _write_codes(self) -> None:
         self._write_appended(_INSERT_REDEMPTIONS)
 
-    def get_participant(self, activity_id: str, participant_id: str) -> ParticipantRecord | None:
-        people, _ = self._new_people()
+    def get_participant(self, activity_id: str, participant_id: str,
+                        merchant_id: str | None = None) -> ParticipantRecord | None:
+        """See base.Tx. With `merchant_id`, the same statement finds out whether that merchant
+        knows the participant, for `known_participant` to answer without another."""
+        people, newcomers = self._new_people()
         row = people.get((activity_id, participant_id))
-        if row is None:
+        if row is not None:
+            pass
+        elif merchant_id is None or (merchant_id, participant_id) in newcomers:
             row = self._participant_row(activity_id, participant_id)
+        else:
+            found = self._participant_and_known_row(activity_id, participant_id, merchant_id)
+            assert found is not None  # (one row whatever it finds)
+            row = found[:-1] if found[0] is not None else None
+            (self._seen if found[-1] else self._unknown).add((merchant_id, participant_id))
         return participant_from_row(row)
+
+    def _participant_and_known_row(self, activity_id: str, participant_id: str,
+                                   merchant_id: str) -> tuple | None:
+        return self._row(PARTICIPANT_AND_KNOWN,
+                         (merchant_id, participant_id, activity_id, participant_id))
 
     def _participant_row(self, activity_id: str, participant_id: str) -> tuple | None:
         return self._row(f"{SELECT_PARTICIPANT} WHERE activity_id = ? AND participant_id = ?",
@@ -761,9 +785,12 @@ class SQLTx(Tx):
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
         _, newcomers = self._new_people()
         key = (merchant_id, participant_id)
-        if key in newcomers:
+        if key in newcomers or key in self._seen:
             return True
+        if key in self._unknown:
+            return False
         if self._is_known(merchant_id, participant_id):
+            self._seen.add(key)
             return True
         self._unknown.add(key)
         return False
