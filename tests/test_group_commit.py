@@ -148,6 +148,39 @@ def test_a_failing_action_in_a_batch_rolls_back_alone(url):
         engine.close()
 
 
+def test_a_statement_failing_outside_any_savepoint_costs_its_action_alone(url):
+    # A batched draw writes nothing before the commit, so its part has no savepoint open: on
+    # PostgreSQL a statement failing there loses the whole transaction, and the batch's other
+    # actions run again in a new one (on SQLite the failed statement undoes only itself).
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        assert engine.act(aid, "draw", Participant("zed")).status == 200
+        count = engine.count
+
+        def fail_for_bob(tx, activity, template, action, participant, *args, **kwargs):
+            if participant == "bob":
+                tx._row("SELECT count(*) FROM no_such_table")
+            return count(tx, activity, template, action, participant, *args, **kwargs)
+
+        engine.count = fail_for_bob
+        people = ["alice", "bob", "carol", "dave"]
+        *results, batches = in_one_batch(
+            engine, aid, [lambda p=p: engine.act(aid, "draw", Participant(p)) for p in people])
+        alice, bob, carol, dave = results
+        assert isinstance(bob, Exception)
+        assert [r.status for r in (alice, carol, dave)] == [200, 200, 200]
+        assert batches == (2 if url.startswith("postgresql") else 1)
+        assert sorted(r.body["seq"] for r in (alice, carol, dave)) == [2, 3, 4]
+        data = read_everything(engine, aid)
+        assert sorted(e.participant_id for e in data["log"]) == ["alice", "carol", "dave", "zed"]
+        assert "bob" not in {p.participant_id for p in data["participants"]}
+        engine.count = count
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
 def test_a_batch_reads_its_activity_once_and_each_action_sees_the_one_before(url, monkeypatch):
     engine = engine_on(url)
     try:

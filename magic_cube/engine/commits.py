@@ -7,7 +7,9 @@ one lane (the store's: one per SQLite database, one per activity on PostgreSQL) 
 - the first caller to find no leader leads: when other callers are about, it lets those that
   are ready join (one yield), takes up to `write_batch` queued jobs, opens one transaction,
   runs each job inside its own savepoint — a job that raises or is refused rolls back alone,
-  its neighbours keep their effects — and commits once;
+  its neighbours keep their effects — and commits once. (The store opens a savepoint only
+  before its part's first write; on PostgreSQL a statement that fails before then loses the
+  whole transaction, and the batch's other jobs then run again, in order, in a new one);
 - every job's answer (its result or its exception) is handed back only after that commit: an
   action is acknowledged only once it is durable, exactly as with one transaction each. If the
   transaction cannot commit, every job of the batch gets the error and nothing is applied;
@@ -54,6 +56,10 @@ class _Job(Generic[T]):
         self.result: Any = None
         self.error: BaseException | None = None
         self.lead = False  # woken to lead the next batch, not with an answer
+
+
+class _Lost(Exception):
+    """The batch's transaction is lost to one job's failure: roll it back, run the rest again."""
 
 
 class _Lane:
@@ -140,14 +146,21 @@ class GroupCommit:
                 successor.done.release()
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
-        self.batches += 1
         self.jobs += len(batch)
         metrics.record_write_batch(len(batch))
+        while batch:
+            batch = self._try(batch)
+
+    def _try(self, batch: list[_Job[Any]]) -> list[_Job[Any]]:
+        """Run `batch` in one transaction. What is left to run in another: the jobs that had
+        not failed on their own, when one's failure lost the whole transaction (a statement
+        that failed before its part had a savepoint to roll back to); else nothing."""
+        self.batches += 1
         try:
             with self.store.transaction() as tx:
                 if len(batch) == 1:
                     batch[0].result = batch[0].work(tx)
-                    return
+                    return []
                 for job in batch:
                     try:
                         with tx.savepoint():
@@ -156,8 +169,14 @@ class GroupCommit:
                         job.error = exc
                         job.result = None
                         if tx.broken:
-                            raise Conflict("the batch's transaction was rolled back; "
-                                           "try again") from exc
+                            raise _Lost() from exc
+        except _Lost:
+            # Rolled back: the others, whether they ran before it or not, run again (each
+            # removal makes the batch smaller, so this ends).
+            again = [job for job in batch if job.error is None]
+            for job in again:
+                job.result = None
+            return again
         except BaseException as exc:
             # Nothing of the batch was committed: every job that had not failed on its own
             # gets the transaction's error (a job that failed keeps its own). The leader being
@@ -170,3 +189,4 @@ class GroupCommit:
                     job.result = None
             if not isinstance(exc, Exception):
                 raise
+        return []

@@ -291,11 +291,16 @@ class PostgresTx(SQLTx):
         return bool(row and row[0])
 
     def _cursor(self, query: str, args: Any = (), rows: bool = False) -> psycopg.Cursor:
+        if self._opened < self._savepoints and not query.startswith("SELECT"):
+            self._open_savepoints()  # (a SELECT here writes nothing: it reads and locks)
         cur = self.conn.cursor(row_factory=dict_row) if rows else self.conn.cursor()
         try:
             cur.execute(_placeholders(query), args)
-        except _CONFLICTS as exc:
-            raise _conflict(exc) from exc
+        except psycopg.Error as exc:
+            self._statement_failed = True  # the transaction is lost unless rolled back to one
+            if isinstance(exc, _CONFLICTS):
+                raise _conflict(exc) from exc
+            raise
         return cur
 
     def _one(self, query: str, args: tuple = ()) -> dict[str, Any] | None:
@@ -316,10 +321,15 @@ class PostgresTx(SQLTx):
     def _many(self, query: str, args: list[tuple]) -> None:
         if not args:
             return
+        if self._opened < self._savepoints:
+            self._open_savepoints()
         try:
             self.conn.cursor().executemany(_placeholders(query), args)
-        except _CONFLICTS as exc:
-            raise _conflict(exc) from exc
+        except psycopg.Error as exc:
+            self._statement_failed = True
+            if isinstance(exc, _CONFLICTS):
+                raise _conflict(exc) from exc
+            raise
 
     # activities ----------------------------------------------------------------------------
 

@@ -239,13 +239,15 @@ class SQLTx(Tx):
     # inserted yet: insert statement -> rows in order (an event's id follows that order).
     _appended: dict[str, list[tuple[Any, ...]]]
     _savepoints = 0  # how deep the savepoint open now is
-    # How many savepoints are open in the database (always the outermost ones). Where a
-    # statement that fails leaves the transaction usable (SQLite), a savepoint is opened only
-    # before the first write inside it: a part that writes nothing, or only what is kept back
-    # for the commit, needs none.
+    # How many savepoints are open in the database (always the outermost ones): one is opened
+    # only before the first write inside it, so a part that writes nothing, or only what is
+    # kept back for the commit, runs none. A statement that fails in a part with no savepoint
+    # open (`_statement_failed`, noted by a store where that loses the whole transaction, as
+    # on PostgreSQL) makes the transaction `broken`: group commit runs the batch's other
+    # actions again in a new one.
     _opened = 0
-    _lazy_savepoints = False
-    broken = False  # a savepoint could not be rolled back: only the whole transaction can
+    _statement_failed = False
+    broken = False  # a part could not be rolled back alone: only the whole transaction can
 
     # hooks ---------------------------------------------------------------------------------
 
@@ -308,9 +310,7 @@ class SQLTx(Tx):
         kept_newcomers = dict(newcomers) if newcomers else None
         kept_devices = dict(self._devices) if self._devices else None
         kept_appended = {t: list(rows) for t, rows in self._appended.items() if rows}
-        if not self._lazy_savepoints:
-            self._exec(name[0])
-            self._opened = depth
+        self._statement_failed = False
         try:
             yield
         except BaseException:
@@ -332,16 +332,25 @@ class SQLTx(Tx):
                 try:
                     self._exec(name[1])
                     self._exec(name[2])
+                    self._statement_failed = False
                 except Exception:
                     self.broken = True  # e.g. SQLite rolled the whole transaction back itself
                 finally:
                     self._opened = depth - 1
+            elif self._statement_failed:
+                self.broken = True
             raise
         finally:
             self._savepoints -= 1
         if self._opened >= depth:
             self._exec(name[2])
             self._opened = depth - 1
+
+    def _open_savepoints(self) -> None:
+        """Open the savepoints not opened yet, outermost first, before a write."""
+        while self._opened < self._savepoints:
+            self.conn.execute(savepoint_statements(self._opened + 1)[0])
+            self._opened += 1
 
     def flush(self) -> None:
         """Write what was kept back so far: each activity row changed, once; the counter

@@ -22,7 +22,7 @@ import sqlite_utils
 from magic_cube.store.base import Conflict, Store, Tx
 from magic_cube.store.owners import local_owner, local_owner_gone
 from magic_cube.store.schema import MIGRATIONS, translate
-from magic_cube.store.sql import SQLTx, savepoint_statements
+from magic_cube.store.sql import SQLTx
 
 
 class SQLiteStore(Store):
@@ -195,11 +195,6 @@ def _translate(exc: sqlite3.IntegrityError) -> Conflict:
 
 
 class SQLiteTx(SQLTx):
-    # A statement that fails undoes only itself, and reads need no undoing: a savepoint is
-    # opened at its part's first write (most of a batched action's writes are kept back for
-    # the commit, so most need none).
-    _lazy_savepoints = True
-
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -223,12 +218,6 @@ class SQLiteTx(SQLTx):
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         return self.conn.execute(sql, args).fetchall()
-
-    def _open_savepoints(self) -> None:
-        """Open the savepoints not opened yet, outermost first, before a write."""
-        while self._opened < self._savepoints:
-            self.conn.execute(savepoint_statements(self._opened + 1)[0])
-            self._opened += 1
 
     def _exec(self, sql: str, args: tuple = ()) -> int:
         if self._opened < self._savepoints:
