@@ -279,6 +279,43 @@ def test_one_key_sent_many_times_in_one_batch_acts_once(url):
         engine.close()
 
 
+def test_a_batch_of_keyed_draws_writes_its_keys_at_the_commit_with_no_savepoint(url, monkeypatch):
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        tx_class = getattr(sys.modules[type(engine.store).__module__],
+                           type(engine.store).__name__.replace("Store", "Tx"))
+        inserts: list[int] = []
+        opened: list[int] = []
+        execute, open_savepoints = tx_class._exec, tx_class._open_savepoints
+
+        def traced_exec(self, query, args=()):
+            if query.startswith("INSERT INTO idempotency"):
+                inserts.append(len(args))
+            return execute(self, query, args)
+
+        def traced_open(self):
+            opened.append(self._savepoints)
+            return open_savepoints(self)
+
+        monkeypatch.setattr(tx_class, "_exec", traced_exec)
+        monkeypatch.setattr(tx_class, "_open_savepoints", traced_open)
+        calls = [(p, f"k-{p}") for p in ("a", "b", "c", "d")] + [("a", "k-a")]
+        *answers, batches = in_one_batch(engine, aid, [
+            lambda p=p, k=k: engine.act(aid, "draw", Participant(p), idempotency_key=k)
+            for p, k in calls])
+        assert batches == 1
+        assert [a.status for a in answers] == [200] * 5
+        assert answers[-1].replayed and answers[-1].body == answers[0].body  # a's key again
+        assert len(inserts) == 1 and inserts[0] == 4 * 9  # four keys in one insert
+        assert opened == []  # nothing written before the commit: no savepoint
+        again = engine.act(aid, "draw", Participant("b"), idempotency_key="k-b")
+        assert again.replayed and again.body == answers[1].body
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
 # kill -9 -----------------------------------------------------------------------------------
 
 def _spawn() -> Any:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace as dataclass_replace
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -116,6 +117,8 @@ _INSERT_KNOWN = "INSERT INTO participants (merchant_id, id, first_seen_at, first
 _INSERT_DEVICES = ("INSERT INTO participant_devices (activity_id, participant_id, device, "
                    "first_seen)")
 _ROWS_PER_INSERT = 500  # at most 10,000 parameters: within SQLite's and PostgreSQL's limits
+_KEY_FIELDS = tuple(f.name for f in dataclass_fields(IdempotencyRecord))
+_INSERT_KEYS = f"INSERT INTO idempotency ({', '.join(_KEY_FIELDS)})"
 _INSERT_OUTBOX = "INSERT INTO outbox (activity_id, seq, type, data, created_at, next_attempt_at)"
 _REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position", "participant_id",
                        "display_name", "event", "item", "kind", "amount", "created_at")
@@ -235,6 +238,11 @@ class SQLTx(Tx):
     _devices: dict[tuple[str, str, str], tuple[Any, ...]]
     _unknown: set[tuple[str, str]]
     _seen: set[tuple[str, str]]  # shoppers found known in this transaction
+    # Idempotency-Keys claimed in this transaction that no row held: the claim, then its
+    # completion, kept for `flush` (a claim is made under its activity's lock, which every
+    # claim of a key of that activity takes first, so no other transaction can claim it
+    # meanwhile).
+    _keys: dict[tuple[str, str, str], IdempotencyRecord]
     # Rows of the tables only ever appended to in an action (webhook events, codes), not
     # inserted yet: insert statement -> rows in order (an event's id follows that order).
     _appended: dict[str, list[tuple[Any, ...]]]
@@ -310,6 +318,7 @@ class SQLTx(Tx):
         kept_newcomers = dict(newcomers) if newcomers else None
         kept_devices = dict(self._devices) if self._devices else None
         kept_appended = {t: list(rows) for t, rows in self._appended.items() if rows}
+        kept_keys = dict(self._keys) if self._keys else None
         self._statement_failed = False
         try:
             yield
@@ -325,6 +334,7 @@ class SQLTx(Tx):
             self._newcomers = kept_newcomers or {}
             self._devices = kept_devices or {}
             self._appended = kept_appended
+            self._keys = kept_keys or {}
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
             self._seen.clear()
@@ -362,6 +372,7 @@ class SQLTx(Tx):
         self._write_people()
         self._write_outbox()
         self._write_codes()
+        self._write_keys()
         pending = self._pending()
         if len(pending) == self._counts_written:
             return
@@ -664,7 +675,7 @@ class SQLTx(Tx):
             return self._people, self._newcomers
         except AttributeError:
             self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
-            self._seen, self._appended = set(), {}
+            self._seen, self._appended, self._keys = set(), {}, {}
             return self._people, self._newcomers
 
     def _write_people(self) -> None:
@@ -1005,8 +1016,24 @@ class SQLTx(Tx):
 
     # idempotency ---------------------------------------------------------------------------
 
+    def _kept_keys(self) -> dict[tuple[str, str, str], IdempotencyRecord]:
+        self._new_people()
+        return self._keys
+
+    def _write_keys(self) -> None:
+        keys = self._kept_keys()
+        if keys:
+            rows = [(r.activity_id, r.participant_id, r.key, r.request_hash, r.state, r.status,
+                     None if r.response is None else dumps(r.response), r.created_at, r.owner)
+                    for r in keys.values()]
+            keys.clear()
+            self._insert_rows(_INSERT_KEYS, rows)
+
     def get_idempotency(self, activity_id: str, participant_id: str,
                         key: str) -> IdempotencyRecord | None:
+        kept = self._kept_keys().get((activity_id, participant_id, key))
+        if kept is not None:
+            return dataclass_replace(kept)
         row = self._one("SELECT * FROM idempotency WHERE activity_id = ? AND participant_id = ? "
                         "AND key = ?", (activity_id, participant_id, key))
         if row is None:
@@ -1019,20 +1046,20 @@ class SQLTx(Tx):
         return False
 
     def claim_idempotency(self, rec: IdempotencyRecord, stale_before: int) -> bool:
-        """Take the key for a new request: insert it (one statement, the usual case), or take
-        over a pending one that is abandoned: older than `stale_before`, or claimed by an owner
-        that is gone. The takeover is conditional on the claim read."""
-        n = self._exec("INSERT INTO idempotency (activity_id, participant_id, key, request_hash, "
-                       "state, created_at, owner) VALUES (?, ?, ?, ?, 'pending', ?, ?) "
-                       "ON CONFLICT DO NOTHING",
-                       (rec.activity_id, rec.participant_id, rec.key, rec.request_hash,
-                        rec.created_at, rec.owner))
-        if n == 1:
-            return True
+        """Take the key for a new request: a key no row holds is claimed in this transaction,
+        and written by `flush` as it is then (one statement, the usual case: the look-up); or
+        take over a pending one that is abandoned: older than `stale_before`, or claimed by an
+        owner that is gone. The takeover is conditional on the claim read."""
+        keys = self._kept_keys()
+        where = (rec.activity_id, rec.participant_id, rec.key)
+        if where in keys:
+            return False  # claimed in this transaction already
         row = self._row("SELECT state, created_at, owner FROM idempotency WHERE activity_id = ? "
-                        "AND participant_id = ? AND key = ?",
-                        (rec.activity_id, rec.participant_id, rec.key))
-        if row is None or row[0] != "pending":
+                        "AND participant_id = ? AND key = ?", where)
+        if row is None:
+            keys[where] = dataclass_replace(rec)
+            return True
+        if row[0] != "pending":
             return False
         if row[1] >= stale_before and not self.owner_gone(row[2]):
             return False
@@ -1048,6 +1075,13 @@ class SQLTx(Tx):
                              response: dict[str, Any], owner: str | None = None) -> None:
         """With `owner`, only while that claim still holds the key: a claim taken over meanwhile
         raises `Conflict`, which rolls the action back (never two effects for one key)."""
+        kept = self._kept_keys().get((activity_id, participant_id, key))
+        if kept is not None:
+            if owner is not None and (kept.state != "pending" or kept.owner != owner):
+                raise Conflict(f"Idempotency-Key {key!r} was taken over by another request")
+            self._keys[activity_id, participant_id, key] = dataclass_replace(
+                kept, state="done", status=status, response=response)
+            return
         sql = ("UPDATE idempotency SET state = 'done', status = ?, response = ? "
                "WHERE activity_id = ? AND participant_id = ? AND key = ?")
         args: tuple = (status, dumps(response), activity_id, participant_id, key)
@@ -1060,6 +1094,12 @@ class SQLTx(Tx):
     def release_idempotency(self, activity_id: str, participant_id: str, key: str,
                             owner: str | None = None) -> None:
         """Forget a pending key (with `owner`: only that claim's)."""
+        keys = self._kept_keys()
+        kept = keys.get((activity_id, participant_id, key))
+        if kept is not None:
+            if kept.state == "pending" and (owner is None or kept.owner == owner):
+                del keys[activity_id, participant_id, key]
+            return
         sql = ("DELETE FROM idempotency WHERE activity_id = ? AND participant_id = ? "
                "AND key = ? AND state = 'pending'")
         args: tuple = (activity_id, participant_id, key)
@@ -1070,10 +1110,13 @@ class SQLTx(Tx):
 
     def delete_idempotency(self, activity_id: str, participant_id: str, key: str) -> None:
         """Forget a key whatever its state (an expired one, before it is used afresh)."""
+        if self._kept_keys().pop((activity_id, participant_id, key), None) is not None:
+            return  # (no row holds it)
         self._exec("DELETE FROM idempotency WHERE activity_id = ? AND participant_id = ? "
                    "AND key = ?", (activity_id, participant_id, key))
 
     def purge_idempotency(self, before: int) -> int:
+        self._write_keys()
         return self._exec("DELETE FROM idempotency WHERE created_at < ?", (before,))
 
     # console -------------------------------------------------------------------------------
