@@ -141,7 +141,6 @@ _ACTION_COLUMNS = ("activity_id", "seq", "at", "actor_kind", "participant_id", "
 # `insert_action` writes them in this order: every field of the record, none left out.
 assert _ACTION_COLUMNS == tuple(f.name for f in dataclass_fields(ActionRecord))
 _INSERT_ACTIONS = f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)})"
-_ACTIONS_PER_INSERT = _ROWS_PER_INSERT
 
 
 def _fold(pending: list[tuple[str, str, int, Any]]
@@ -181,17 +180,11 @@ def containing(text: str) -> str:
     return f"%{escaped}%"
 
 
+@functools.cache
 def _savepoint(depth: int) -> tuple[str, str, str]:
+    """The statements that open, roll back to and release a savepoint at this depth."""
     name = f"sp{depth}"
     return f"SAVEPOINT {name}", f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"
-
-
-_SAVEPOINTS = [_savepoint(depth) for depth in range(8)]
-
-
-def savepoint_statements(depth: int) -> tuple[str, str, str]:
-    """The statements that open, roll back to and release a savepoint at this depth."""
-    return _SAVEPOINTS[depth] if depth < len(_SAVEPOINTS) else _savepoint(depth)
 
 
 def _copy(record: ActivityRecord) -> ActivityRecord:
@@ -305,20 +298,15 @@ class SQLTx(Tx):
         # again to mean the newest savepoint of that name).
         self._savepoints += 1
         depth = self._savepoints
-        name = savepoint_statements(depth)
+        name = _savepoint(depth)
         pending, logged = self._pending(), self._log()
         mark, logged_mark = len(pending), len(logged)
         written, logged_written = self._counts_written, self._logged_written
         known, unwritten = self._known(), self._changed()
         # What must come back if this part is rolled back: the records not written yet (the
-        # others are read again), the participants not inserted yet.
+        # others are read again), the rows not inserted yet.
         kept = {a: (_copy(known[a]), set(columns)) for a, columns in unwritten.items()}
-        people, newcomers = self._new_people()
-        kept_people = dict(people) if people else None
-        kept_newcomers = dict(newcomers) if newcomers else None
-        kept_devices = dict(self._devices) if self._devices else None
-        kept_appended = {t: list(rows) for t, rows in self._appended.items() if rows}
-        kept_keys = dict(self._keys) if self._keys else None
+        rows = self._kept_copies()
         self._statement_failed = False
         try:
             yield
@@ -330,11 +318,7 @@ class SQLTx(Tx):
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
                 known[activity_id], unwritten[activity_id] = record, columns
-            self._people = kept_people or {}
-            self._newcomers = kept_newcomers or {}
-            self._devices = kept_devices or {}
-            self._appended = kept_appended
-            self._keys = kept_keys or {}
+            self._people, self._newcomers, self._devices, self._keys, self._appended = rows
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
             self._seen.clear()
@@ -359,7 +343,7 @@ class SQLTx(Tx):
     def _open_savepoints(self) -> None:
         """Open the savepoints not opened yet, outermost first, before a write."""
         while self._opened < self._savepoints:
-            self.conn.execute(savepoint_statements(self._opened + 1)[0])
+            self.conn.execute(_savepoint(self._opened + 1)[0])
             self._opened += 1
 
     def flush(self) -> None:
@@ -669,8 +653,10 @@ class SQLTx(Tx):
 
     # participants --------------------------------------------------------------------------
 
-    def _new_people(self) -> tuple[dict[tuple[str, str], tuple[Any, ...]],
-                                   dict[tuple[str, str], tuple[Any, ...]]]:
+    def _kept_rows(self) -> tuple[dict[tuple[str, str], tuple[Any, ...]],
+                                  dict[tuple[str, str], tuple[Any, ...]]]:
+        """The new participants and shoppers kept back; every container of rows kept back is
+        made here, at first use (a poll's lone read never needs them)."""
         try:
             return self._people, self._newcomers
         except AttributeError:
@@ -678,10 +664,16 @@ class SQLTx(Tx):
             self._seen, self._appended, self._keys = set(), {}, {}
             return self._people, self._newcomers
 
+    def _kept_copies(self) -> tuple[Any, ...]:
+        """Copies of the containers of rows kept back, as `savepoint` puts them back."""
+        self._kept_rows()
+        return (dict(self._people), dict(self._newcomers), dict(self._devices),
+                dict(self._keys), {t: list(rows) for t, rows in self._appended.items()})
+
     def _write_people(self) -> None:
         """Insert the participants, the shoppers new to their merchant and the devices kept
         back so far."""
-        people, newcomers = self._new_people()
+        people, newcomers = self._kept_rows()
         for insert, rows, tail in ((_INSERT_PARTICIPANTS, people, ""),
                                    (_INSERT_KNOWN, newcomers, "ON CONFLICT DO NOTHING"),
                                    (_INSERT_DEVICES, self._devices, "ON CONFLICT DO NOTHING")):
@@ -698,7 +690,7 @@ class SQLTx(Tx):
 
     def _append(self, insert: str, rows: list[tuple[Any, ...]]) -> None:
         """Keep rows of an append-only table for `flush` (or a read of the table, first)."""
-        self._new_people()
+        self._kept_rows()
         kept = self._appended.get(insert)
         if kept is None:
             self._appended[insert] = rows
@@ -706,7 +698,7 @@ class SQLTx(Tx):
             kept += rows
 
     def _write_appended(self, insert: str) -> None:
-        self._new_people()
+        self._kept_rows()
         rows = self._appended.pop(insert, None)
         if rows:
             self._insert_rows(insert, rows)
@@ -721,18 +713,16 @@ class SQLTx(Tx):
                         merchant_id: str | None = None) -> ParticipantRecord | None:
         """See base.Tx. With `merchant_id`, the same statement finds out whether that merchant
         knows the participant, for `known_participant` to answer without another."""
-        people, newcomers = self._new_people()
+        people, newcomers = self._kept_rows()
         row = people.get((activity_id, participant_id))
-        if row is not None:
-            pass
-        elif merchant_id is None or (merchant_id, participant_id) in newcomers:
-            row = self._participant_row(activity_id, participant_id)
-        else:
-            found = self._participant_and_known_row(activity_id, participant_id, merchant_id)
-            assert found is not None  # (one row whatever it finds)
-            row = found[:-1] if found[0] is not None else None
-            (self._seen if found[-1] else self._unknown).add((merchant_id, participant_id))
-        return participant_from_row(row)
+        if row is not None:  # kept back in this transaction
+            return participant_from_row(row)
+        if merchant_id is None or (merchant_id, participant_id) in newcomers:
+            return participant_from_row(self._participant_row(activity_id, participant_id))
+        found = self._participant_and_known_row(activity_id, participant_id, merchant_id)
+        assert found is not None  # (one row whatever it finds)
+        (self._seen if found[-1] else self._unknown).add((merchant_id, participant_id))
+        return participant_from_row(found[:-1] if found[0] is not None else None)
 
     def _participant_and_known_row(self, activity_id: str, participant_id: str,
                                    merchant_id: str) -> tuple | None:
@@ -744,7 +734,7 @@ class SQLTx(Tx):
                          (activity_id, participant_id))
 
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
-        people, _ = self._new_people()
+        people, _ = self._kept_rows()
         kept = people.get((activity_id, participant_id))
         if kept is not None:
             return int(kept[_PARTICIPANT_VERSION_AT])
@@ -756,7 +746,7 @@ class SQLTx(Tx):
         """Insert (`expected_version` None) or update conditionally on the version read. A
         new participant's row is kept back for `flush`, and changed there until then."""
         state = dumps(p.state) if p.state is not None else None
-        people, _ = self._new_people()
+        people, _ = self._kept_rows()
         key = (p.activity_id, p.participant_id)
         kept = people.get(key)
         if expected_version is None or kept is not None:
@@ -789,7 +779,7 @@ class SQLTx(Tx):
     def remember_participant(self, merchant_id: str, participant_id: str, activity_id: str,
                              now: int) -> bool:
         """Record a participant's first accepted action on this deployment; True if it is."""
-        _, newcomers = self._new_people()
+        _, newcomers = self._kept_rows()
         key = (merchant_id, participant_id)
         if key in newcomers:
             return False
@@ -803,7 +793,7 @@ class SQLTx(Tx):
         return n == 1
 
     def known_participant(self, merchant_id: str, participant_id: str) -> bool:
-        _, newcomers = self._new_people()
+        _, newcomers = self._kept_rows()
         key = (merchant_id, participant_id)
         if key in newcomers or key in self._seen:
             return True
@@ -843,10 +833,8 @@ class SQLTx(Tx):
     def _write_actions(self) -> None:
         """Insert the log rows `insert_action` kept, in as few statements as fit."""
         logged = self._log()
-        for start in range(self._logged_written, len(logged), _ACTIONS_PER_INSERT):
-            rows = logged[start:start + _ACTIONS_PER_INSERT]
-            self._exec(_rows_sql(_INSERT_ACTIONS, len(_ACTION_COLUMNS), len(rows), ""),
-                       tuple(v for row in rows for v in row))
+        if len(logged) > self._logged_written:
+            self._insert_rows(_INSERT_ACTIONS, logged[self._logged_written:])
         self._logged_written = len(logged)
         if not self._savepoints:  # (none open: no rollback can need them again)
             logged.clear()
@@ -1017,7 +1005,7 @@ class SQLTx(Tx):
     # idempotency ---------------------------------------------------------------------------
 
     def _kept_keys(self) -> dict[tuple[str, str, str], IdempotencyRecord]:
-        self._new_people()
+        self._kept_rows()
         return self._keys
 
     def _write_keys(self) -> None:
@@ -1235,12 +1223,12 @@ class SQLTx(Tx):
 
     def note_device(self, activity_id: str, participant_id: str, device: str, now: int) -> None:
         """Kept back for `flush` (the first time seen in this transaction stands)."""
-        self._new_people()
+        self._kept_rows()
         self._devices.setdefault((activity_id, participant_id, device),
                                  (activity_id, participant_id, device, now))
 
     def used_device(self, activity_id: str, participant_id: str, device: str) -> bool:
-        self._new_people()
+        self._kept_rows()
         if (activity_id, participant_id, device) in self._devices:
             return True
         return self._row("SELECT 1 FROM participant_devices WHERE activity_id = ? "
@@ -1371,7 +1359,7 @@ class SQLTx(Tx):
         return [r for r in map(self._redemption, rows) if r is not None]
 
     def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
-        people, _ = self._new_people()
+        people, _ = self._kept_rows()
         kept = [pid for pid in participant_ids if (activity_id, pid) in people]
         for pid in kept:  # not inserted yet: its version moves where it is kept
             row = list(people[activity_id, pid])
@@ -1386,7 +1374,7 @@ class SQLTx(Tx):
                        (activity_id, *participant_ids))
 
     def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
-        people, _ = self._new_people()
+        people, _ = self._kept_rows()
         names = {pid: people[activity_id, pid][_PARTICIPANT_NAME_AT] for pid in participant_ids
                  if (activity_id, pid) in people}  # not inserted yet: not in the table
         participant_ids = [pid for pid in participant_ids if pid not in names]
