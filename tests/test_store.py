@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -399,57 +400,25 @@ def test_a_participant_is_remembered_once_per_merchant(shop):
         assert tx.known_participant("m2", "alice") is False
 
 
-def test_first_sight_of_a_shopper_is_decided_once_across_activities(shop):
-    """Two activities of one merchant act for the same new shopper at once: exactly one of
-    them sees the shopper as new (the other waits for it and then knows the shopper)."""
-    with shop.transaction() as tx:
-        tx.insert_activity(activity("act_2"))
-    first_decided, release = threading.Event(), threading.Event()
-    seen: dict[str, bool] = {}
-
-    def first():
-        with shop.transaction() as tx:
-            tx.get_activity("act_1")
-            seen["first"] = tx.known_participant("m1", "dora")
-            first_decided.set()
-            release.wait(10)
-            tx.remember_participant("m1", "dora", "act_1", T0)
-
-    def second():
-        first_decided.wait(10)
-        with shop.transaction() as tx:
-            tx.get_activity("act_2")
-            seen["second"] = tx.known_participant("m1", "dora")
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    first_decided.wait(10)
-    time.sleep(0.3)  # let `second` reach its lookup and wait there
-    assert "second" not in seen
-    release.set()
-    for t in threads:
-        t.join(20)
-    assert seen == {"first": False, "second": True}
-
-
-def test_a_new_participant_is_written_by_one_writer_at_a_time(shop):
-    """A participant with no row yet in the activity: a second writer (on PostgreSQL, a
-    heartbeat takes no activity lock) waits for the first, then finds the row it wrote."""
+def one_waits_for_the_other(store, first_looks: Callable[[Tx], Any],
+                            first_writes: Callable[[Tx], Any],
+                            second_looks: Callable[[Tx], Any]) -> dict[str, Any]:
+    """`first_looks`, then `second_looks` in a second write transaction, which must wait until
+    the first has also run `first_writes` and committed: what each look found."""
     looked, release = threading.Event(), threading.Event()
     seen: dict[str, Any] = {}
 
     def first():
-        with shop.transaction() as tx:
-            seen["first"] = tx.get_participant("act_1", "newbie")
+        with store.transaction() as tx:
+            seen["first"] = first_looks(tx)
             looked.set()
             release.wait(10)
-            tx.save_participant(ParticipantRecord("act_1", "newbie", "New"), None)
+            first_writes(tx)
 
     def second():
         looked.wait(10)
-        with shop.transaction() as tx:
-            seen["second"] = tx.get_participant("act_1", "newbie")
+        with store.transaction() as tx:
+            seen["second"] = second_looks(tx)
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
@@ -460,6 +429,34 @@ def test_a_new_participant_is_written_by_one_writer_at_a_time(shop):
     release.set()
     for t in threads:
         t.join(20)
+    return seen
+
+
+def test_first_sight_of_a_shopper_is_decided_once_across_activities(shop):
+    """Two activities of one merchant act for the same new shopper at once: exactly one of
+    them sees the shopper as new (the other waits for it and then knows the shopper)."""
+    with shop.transaction() as tx:
+        tx.insert_activity(activity("act_2"))
+
+    def sees(activity_id: str) -> Callable[[Tx], bool]:
+        def look(tx: Tx) -> bool:
+            tx.get_activity(activity_id)
+            return tx.known_participant("m1", "dora")
+        return look
+
+    seen = one_waits_for_the_other(
+        shop, sees("act_1"), lambda tx: tx.remember_participant("m1", "dora", "act_1", T0),
+        sees("act_2"))
+    assert seen == {"first": False, "second": True}
+
+
+def test_a_new_participant_is_written_by_one_writer_at_a_time(shop):
+    """A participant with no row yet in the activity: a second writer (on PostgreSQL, a
+    heartbeat takes no activity lock) waits for the first, then finds the row it wrote."""
+    seen = one_waits_for_the_other(
+        shop, lambda tx: tx.get_participant("act_1", "newbie"),
+        lambda tx: tx.save_participant(ParticipantRecord("act_1", "newbie", "New"), None),
+        lambda tx: tx.get_participant("act_1", "newbie"))
     assert seen["first"] is None
     assert seen["second"] is not None and seen["second"].display_name == "New"
     with shop.transaction(write=False) as tx:  # a read transaction neither waits nor locks
