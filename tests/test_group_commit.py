@@ -29,7 +29,7 @@ from stores import STORE_PARAMS, store_url
 
 from magic_cube.engine import Engine, Participant
 from magic_cube.engine.actions import request_hash
-from magic_cube.engine.errors import IdempotencyInFlight
+from magic_cube.engine.errors import ActivityNotFound, IdempotencyInFlight
 from magic_cube.settings import Settings
 from magic_cube.store import open_store
 from magic_cube.store.records import IdempotencyRecord
@@ -107,6 +107,30 @@ def test_heartbeats_share_a_commit_with_actions(url):
         assert batches == 1
         assert [a["credited"] for a in answers[:-1]] == [20] * len(people)
         assert answers[-1].status == 200
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
+def test_a_heartbeat_on_an_unknown_activity_is_refused_in_its_batch_alone(url):
+    """A heartbeat reads its activity inside its job (no read transaction before it): one for
+    an activity that does not exist is refused there, and its batch's other jobs stand."""
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        alice = Participant("alice")
+        assert engine.act(aid, "draw", alice).status == 200
+        engine.clock.advance(20)
+        with pytest.raises(ActivityNotFound):
+            engine.heartbeat("act_nope", alice)
+        if engine.store.lane("act_nope") == engine.store.lane(aid):  # SQLite: one lane
+            nope, credited, batches = in_one_batch(engine, aid, [
+                lambda: engine.heartbeat("act_nope", alice),
+                lambda: engine.heartbeat(aid, alice)])
+            assert isinstance(nope, ActivityNotFound)
+            assert credited["credited"] == 20 and batches == 1
+        else:  # PostgreSQL batches per activity: the unknown one is a lane of its own
+            assert engine.heartbeat(aid, alice)["credited"] == 20
         assert invariants(engine, aid) == []
     finally:
         engine.close()

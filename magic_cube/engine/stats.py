@@ -90,15 +90,14 @@ class Results:
         """Credit interaction time on the server clock; returns the participant's total."""
         core = self.core
         now = core.now()
-        # A plain read first: an unknown activity is refused without a write transaction.
-        with core.store.transaction(write=False) as tx:
-            activity = core.activity(tx, activity_id)
 
         def credit(tx: Tx) -> tuple[ParticipantRecord, int]:
             # The activity's row first, locked as every action locks it (activity → room →
             # participant): a heartbeat that took a participant's row and a campaign's
             # counters before it would deadlock with another process's batch of actions.
-            current = tx.get_activity(activity_id) or activity
+            # Read here alone, not also in a read transaction before: an unknown activity
+            # is refused by its job in the batch, having written nothing.
+            current = core.activity(tx, activity_id)
             live = current.status == "live"
             if current.blocks and tx.find_block(activity_id, participant.id,
                                                 participant.device) == "refused":
