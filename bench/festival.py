@@ -1,7 +1,7 @@
 """The festival benchmark: a synthetic festival replayed through the Engine, in process.
 
 Run as ``python bench/festival.py [--actions N] [--store sqlite|postgresql|both]
-[--threads 1,8] [--quick] [--seed S]``. The workload has the shape of the festivals the
+[--threads 1,8] [--gevent] [--quick] [--seed S]``. The workload has the shape of the festivals the
 project is built for (a dozen activities, one very hot; 50 M participations, 1.4 M first-time
 participants, 7 M minutes of interaction):
 
@@ -23,12 +23,20 @@ An *action* is one `act` call; its heartbeat comes on top and is inside the meas
 actions/s is the rate at which participations are served. Latency percentiles are per action.
 RSS growth is read from /proc/self/statm before and after the measured run.
 
+With ``--gevent`` the process is monkey-patched first, as gunicorn's gevent workers are, and
+the callers are greenlets (default ``--threads 1,32``): the way the production server serves
+a festival, one process per core, each with many requests in flight. Threads make the GIL the
+arbiter of who runs; greenlets switch only where the engine waits, so more actions meet in one
+commit.
+
 The floor is `magic_cube.hammer.floor.sql_floor` on the same kind of store, with as many
 threads: a bare sqlite3 (or psycopg) loop doing one fsync'd transaction per action, holding as
 many statements as the engine ran for an action and its heartbeat (counted with
 `hammer.statements.count_statements` on more festival actions after the measured run). The
 engine's own transactions per action are printed beside it. Afterwards every activity is
-checked with `engine.invariants` (replay included); the problem count must be 0.
+checked with `engine.invariants` (replay included); the problem count must be 0. (Under
+``--gevent`` the SQLite floor runs one loop: a bare sqlite3 loop cannot yield while another
+connection holds the write lock, so more greenlets would only wait in C for each other.)
 
 The last line, for the first store's run with the most actions/s (of its thread counts), is:
 ``festival: N actions, X actions/s, p99 Y ms, RSS growth Z MB, projected H h for 50 M``.
@@ -37,13 +45,19 @@ Timings are reported, never asserted; the exit status is 1 when an invariant is 
 
 from __future__ import annotations
 
+import sys
+
+if "--gevent" in sys.argv:  # before anything imports threading, as gunicorn's worker does
+    from gevent import monkey
+
+    monkey.patch_all()
+
 import argparse
 import contextlib
 import heapq
 import itertools
 import os
 import random
-import sys
 import tempfile
 import threading
 import time
@@ -62,6 +76,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from magic_cube.app import open_app_store  # noqa: E402
 from magic_cube.catalog import Catalog  # noqa: E402
 from magic_cube.engine import Accepted, Engine, EngineError, Merchant, Participant  # noqa: E402
+from magic_cube.engine.commits import cooperative  # noqa: E402
 from magic_cube.engine.invariants import invariants  # noqa: E402
 from magic_cube.hammer.floor import Floor, sql_floor  # noqa: E402
 from magic_cube.hammer.statements import Profile, count_statements  # noqa: E402
@@ -83,6 +98,7 @@ BUY_SHARE = 0.8  # initiators of a completed bargain who come back to buy it
 BUY_DELAY = 30
 TOKEN_TTL = 90 * 86400
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CALLER = "greenlet" if cooperative() else "thread"  # what a concurrent caller is, in reports
 
 # The share of visits that are a friend arriving in a room, where a room is open: one opener
 # brings as many friends as the room holds.
@@ -485,8 +501,9 @@ def run(kind: str, threads: int, actions: int, seed: int = 1, floor_seconds: flo
             # engine ran for it (its heartbeat's included).
             per_action = (profile.read_transactions * profile.read_statements
                           + profile.write_transactions * profile.write_statements)
+            loops = 1 if cooperative() and kind == "sqlite" else threads  # (see above)
             result.floor = sql_floor(url, Profile(0, 0, 1, per_action, profile.samples),
-                                     threads, floor_seconds)
+                                     loops, floor_seconds)
             result.checked, result.problems = check(engine, planner)
         finally:
             engine.close()
@@ -497,7 +514,7 @@ def report(r: Result) -> list[str]:
     ms = 1000
     refused = sum(n for code, n in r.outcomes.items() if code != "accepted")
     lines = [
-        f"{r.store}, {r.threads} thread{'s' if r.threads > 1 else ''}: {r.actions} actions + "
+        f"{r.store}, {r.threads} {CALLER}{'s' if r.threads > 1 else ''}: {r.actions} actions + "
         f"{r.heartbeats} heartbeats in {r.seconds:.1f} s",
         f"  actions     {r.rate:8.0f} /s   p50 {percentile(r.latencies, 0.5) * ms:6.2f} ms"
         f"   p99 {percentile(r.latencies, 0.99) * ms:6.2f} ms",
@@ -536,17 +553,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", type=int, default=None,
                         help="actions per run (default 20000; 200 with --quick)")
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--threads", default="1,8",
-                        help="concurrent callers, one run per comma-separated value")
+    parser.add_argument("--threads", default=None,
+                        help="concurrent callers, one run per comma-separated value "
+                             "(default 1,8; 1,32 with --gevent)")
+    parser.add_argument("--gevent", action="store_true",
+                        help="greenlets instead of threads, as under gunicorn's gevent workers")
     parser.add_argument("--quick", action="store_true", help="a short run, for CI")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     actions = args.actions or (200 if args.quick else 20000)
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
-    threads = [int(t) for t in args.threads.split(",")]
+    threads = [int(t) for t in (args.threads or ("1,32" if args.gevent else "1,8")).split(",")]
     print(f"magic-cube festival: {ACTIVITIES} activities, Zipf s={ZIPF_S}, 1 first-time "
           f"participant in {1 / FIRST_TIME:.0f}, {VISIT_SECONDS} s per visit, Python "
-          f"{sys.version.split()[0]}, in process, seed {args.seed}\n")
+          f"{sys.version.split()[0]}, in process, callers are {CALLER}s, seed {args.seed}\n")
     results = []
     for kind in stores:
         for k in threads:

@@ -224,7 +224,9 @@ def _loop(connect: Callable[[], Any], action: Callable[[Any, random.Random], Non
         try:
             conn = connect()
             try:
-                while not stop.is_set():
+                # Each loop watches the clock too: a greenlet whose statements never yield
+                # (sqlite3 under gevent) would otherwise never let `stop` be set.
+                while not stop.is_set() and time.monotonic() < deadline:
                     action(conn, rng)
                     counts[index] += 1
             finally:
@@ -235,6 +237,7 @@ def _loop(connect: Callable[[], Any], action: Callable[[Any, random.Random], Non
 
     workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
     began = time.monotonic()
+    deadline = began + seconds
     for t in workers:
         t.start()
     time.sleep(seconds)
