@@ -340,6 +340,48 @@ def test_a_batch_of_keyed_draws_writes_its_keys_at_the_commit_with_no_savepoint(
         engine.close()
 
 
+def test_a_batch_of_known_participants_updates_their_rows_at_the_commit_with_no_savepoint(
+        url, monkeypatch):
+    """Heartbeats and draws of participants the activity knows change their rows: kept for the
+    commit, updated there in one go, with no savepoint (nothing written before it)."""
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+        people = [Participant(f"p{i}") for i in range(4)]
+        for p in people:
+            assert engine.act(aid, "draw", p).status == 200
+        engine.clock.advance(20)
+        tx_class = getattr(sys.modules[type(engine.store).__module__],
+                           type(engine.store).__name__.replace("Store", "Tx"))
+        updates: list[int] = []
+        opened: list[int] = []
+        many, open_savepoints = tx_class._many, tx_class._open_savepoints
+
+        def traced_many(self, query, args):
+            if query.startswith("UPDATE activity_participants"):
+                updates.append(len(args))
+            return many(self, query, args)
+
+        def traced_open(self):
+            opened.append(self._savepoints)
+            return open_savepoints(self)
+
+        monkeypatch.setattr(tx_class, "_many", traced_many)
+        monkeypatch.setattr(tx_class, "_open_savepoints", traced_open)
+        *answers, batches = in_one_batch(engine, aid, [
+            *(lambda p=p: engine.heartbeat(aid, p) for p in people),
+            lambda: engine.act(aid, "draw", people[0])])  # one draw each: refused, no write
+        assert batches == 1
+        assert [a["credited"] for a in answers[:-1]] == [20] * 4
+        assert answers[-1].code == "no_draws_left"
+        assert updates == [4] and opened == []
+        monkeypatch.undo()
+        assert engine.heartbeat(aid, people[1])["interaction_seconds"] == 20
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
 # kill -9 -----------------------------------------------------------------------------------
 
 def _spawn() -> Any:

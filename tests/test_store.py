@@ -581,6 +581,52 @@ def test_new_participants_kept_for_the_commit_read_as_written(shop):
         assert tx.used_device("act_1", "alice", "phone-b") is False
 
 
+def test_participant_updates_kept_for_the_commit_read_as_written_and_rolled_back(shop):
+    with shop.transaction() as tx:
+        for who in ("alice", "bob"):
+            tx.save_participant(ParticipantRecord("act_1", who, who.title(), state={"n": 0},
+                                                  version=1), None)
+    with shop.transaction() as tx:
+        alice = tx.get_participant("act_1", "alice")
+        alice.state, alice.version, alice.display_name = {"n": 1}, 2, "Al"
+        tx.save_participant(alice, 1)
+        again = tx.get_participant("act_1", "alice")  # as changed, not as stored
+        assert (again.state, again.version) == ({"n": 1}, 2)
+        assert tx.get_participant_version("act_1", "alice") == 2
+        assert tx.display_names("act_1", ["alice", "bob"]) == {"alice": "Al", "bob": "Bob"}
+        with pytest.raises(Conflict):  # not the version as changed here
+            tx.save_participant(alice, 1)
+        with pytest.raises(Conflict):  # there already
+            tx.save_participant(ParticipantRecord("act_1", "alice"), None)
+        with pytest.raises(RuntimeError), tx.savepoint():
+            again.state, again.version = {"n": 2}, 3
+            tx.save_participant(again, 2)
+            bob = tx.get_participant("act_1", "bob")
+            bob.version = 2
+            tx.save_participant(bob, 1)
+            # written for the list, then undone with the savepoint
+            assert [p.version for p in tx.list_participants("act_1")] == [3, 2]
+            raise RuntimeError("rolled back")
+        assert tx.get_participant("act_1", "alice").state == {"n": 1}
+        assert tx.get_participant("act_1", "bob").version == 1
+        tx.touch_participants("act_1", ["alice", "bob"])
+        assert tx.get_participant_version("act_1", "alice") == 3
+    with shop.transaction(write=False) as tx:
+        assert [(p.participant_id, p.display_name, p.state, p.version)
+                for p in tx.list_participants("act_1")] == \
+            [("alice", "Al", {"n": 1}, 3), ("bob", "Bob", {"n": 0}, 2)]
+    # An update whose version moved under it fails the commit, and writes nothing.
+    with pytest.raises(Conflict), shop.transaction() as tx:
+        alice = tx.get_participant("act_1", "alice")
+        alice.version = 4
+        tx.save_participant(alice, 3)
+        bob = tx.get_participant("act_1", "bob")
+        bob.version = 9
+        tx.save_participant(bob, 1)  # read 2: as if another writer got there first
+    with shop.transaction(write=False) as tx:
+        assert [p.version for p in tx.list_participants("act_1")] == [3, 2]
+
+
 def test_a_participant_and_whether_their_merchant_knows_them_are_one_look_up(shop):
     with shop.transaction() as tx:
         tx.save_participant(ParticipantRecord("act_1", "alice", "Alice"), None)

@@ -318,13 +318,16 @@ class PostgresTx(SQLTx):
     def _exec(self, query: str, args: tuple = ()) -> int:
         return self._cursor(query, args).rowcount
 
-    def _many(self, query: str, args: list[tuple]) -> None:
+    def _many(self, query: str, args: list[tuple]) -> int:
         if not args:
-            return
+            return 0
         if self._opened < self._savepoints:
             self._open_savepoints()
         try:
-            self.conn.cursor().executemany(_placeholders(query), args)
+            # (In a pipeline: one round trip for every row. Its rowcount is the sum.)
+            cursor = self.conn.cursor()
+            cursor.executemany(_placeholders(query), args)
+            return cursor.rowcount
         except psycopg.Error as exc:
             self._statement_failed = True
             if isinstance(exc, _CONFLICTS):

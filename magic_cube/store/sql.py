@@ -113,6 +113,10 @@ PARTICIPANT_AND_KNOWN = (
 _PARTICIPANT_VERSION_AT = _PARTICIPANT_FIELDS.index("version")
 _PARTICIPANT_NAME_AT = _PARTICIPANT_FIELDS.index("display_name")
 _INSERT_PARTICIPANTS = f"INSERT INTO activity_participants ({', '.join(_PARTICIPANT_FIELDS)})"
+# A kept participant's update: the row's other fields, then its key and the version read.
+_UPDATE_PARTICIPANT = (
+    f"UPDATE activity_participants SET {', '.join(f + ' = ?' for f in _PARTICIPANT_FIELDS[2:])} "
+    "WHERE activity_id = ? AND participant_id = ? AND version = ?")
 _INSERT_KNOWN = "INSERT INTO participants (merchant_id, id, first_seen_at, first_activity_id)"
 _INSERT_DEVICES = ("INSERT INTO participant_devices (activity_id, participant_id, device, "
                    "first_seen)")
@@ -227,6 +231,13 @@ class SQLTx(Tx):
     # shoppers `known_participant` found unknown (on PostgreSQL, under the advisory lock it
     # then holds), which `remember_participant` may therefore count as new without asking.
     _people: dict[tuple[str, str], tuple[Any, ...]]
+    # Participants' rows changed (`save_participant` of a row that exists), not written yet:
+    # (the row as a read gives it, the version the transaction read), updated by `flush`
+    # conditionally on that version, as `save_participant` once did at once. Every writer of
+    # a participant's row has read it in the same transaction under its activity's lock (on
+    # PostgreSQL the row itself is locked when read), so the update cannot miss; if it ever
+    # did, the whole transaction fails with `Conflict` rather than write over a change.
+    _updated: dict[tuple[str, str], tuple[tuple[Any, ...], int]]
     _newcomers: dict[tuple[str, str], tuple[Any, ...]]
     _devices: dict[tuple[str, str, str], tuple[Any, ...]]
     _unknown: set[tuple[str, str]]
@@ -277,8 +288,8 @@ class SQLTx(Tx):
         """Run a write; the number of rows it changed."""
         raise NotImplementedError
 
-    def _many(self, sql: str, args: list[tuple]) -> None:
-        """Run one statement once per argument tuple."""
+    def _many(self, sql: str, args: list[tuple]) -> int:
+        """Run one statement once per argument tuple; the number of rows it changed in all."""
         raise NotImplementedError
 
     # savepoints, deferred counters ---------------------------------------------------------
@@ -318,7 +329,8 @@ class SQLTx(Tx):
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
                 known[activity_id], unwritten[activity_id] = record, columns
-            self._people, self._newcomers, self._devices, self._keys, self._appended = rows
+            (self._people, self._updated, self._newcomers, self._devices, self._keys,
+             self._appended) = rows
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
             self._seen.clear()
@@ -661,18 +673,20 @@ class SQLTx(Tx):
             return self._people, self._newcomers
         except AttributeError:
             self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
+            self._updated = {}
             self._seen, self._appended, self._keys = set(), {}, {}
             return self._people, self._newcomers
 
     def _kept_copies(self) -> tuple[Any, ...]:
         """Copies of the containers of rows kept back, as `savepoint` puts them back."""
         self._kept_rows()
-        return (dict(self._people), dict(self._newcomers), dict(self._devices),
-                dict(self._keys), {t: list(rows) for t, rows in self._appended.items()})
+        return (dict(self._people), dict(self._updated), dict(self._newcomers),
+                dict(self._devices), dict(self._keys),
+                {t: list(rows) for t, rows in self._appended.items()})
 
     def _write_people(self) -> None:
         """Insert the participants, the shoppers new to their merchant and the devices kept
-        back so far."""
+        back so far; update the participants' rows changed."""
         people, newcomers = self._kept_rows()
         for insert, rows, tail in ((_INSERT_PARTICIPANTS, people, ""),
                                    (_INSERT_KNOWN, newcomers, "ON CONFLICT DO NOTHING"),
@@ -681,6 +695,12 @@ class SQLTx(Tx):
                 values = list(rows.values())
                 rows.clear()
                 self._insert_rows(insert, values, tail)
+        if self._updated:
+            updates = [(*row[2:], row[0], row[1], read)
+                       for row, read in self._updated.values()]
+            self._updated.clear()
+            if self._many(_UPDATE_PARTICIPANT, updates) != len(updates):
+                raise Conflict("a participant changed concurrently")
 
     def _insert_rows(self, insert: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -717,6 +737,9 @@ class SQLTx(Tx):
         row = people.get((activity_id, participant_id))
         if row is not None:  # kept back in this transaction
             return participant_from_row(row)
+        updated = self._updated.get((activity_id, participant_id))
+        if updated is not None:  # read, then changed, in this transaction
+            return participant_from_row(updated[0])
         if merchant_id is None or (merchant_id, participant_id) in newcomers:
             return participant_from_row(self._participant_row(activity_id, participant_id))
         found = self._participant_and_known_row(activity_id, participant_id, merchant_id)
@@ -736,6 +759,8 @@ class SQLTx(Tx):
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
         people, _ = self._kept_rows()
         kept = people.get((activity_id, participant_id))
+        if kept is None and (activity_id, participant_id) in self._updated:
+            kept = self._updated[activity_id, participant_id][0]
         if kept is not None:
             return int(kept[_PARTICIPANT_VERSION_AT])
         row = self._row("SELECT version FROM activity_participants WHERE activity_id = ? "
@@ -743,30 +768,26 @@ class SQLTx(Tx):
         return row[0] if row else None
 
     def save_participant(self, p: ParticipantRecord, expected_version: int | None) -> None:
-        """Insert (`expected_version` None) or update conditionally on the version read. A
-        new participant's row is kept back for `flush`, and changed there until then."""
-        state = dumps(p.state) if p.state is not None else None
+        """Insert (`expected_version` None) or update conditionally on the version read. Both
+        are kept back for `flush` (a new row inserted, a changed one updated there), and
+        changed where they are kept until then."""
         people, _ = self._kept_rows()
         key = (p.activity_id, p.participant_id)
         kept = people.get(key)
-        if expected_version is None or kept is not None:
-            if (kept is None) != (expected_version is None) or (
-                    kept is not None and kept[_PARTICIPANT_VERSION_AT] != expected_version):
-                # as the insert, or the update of the version read, would have failed
-                raise Conflict(f"participant {p.participant_id} changed concurrently")
-            people[key] = (p.activity_id, p.participant_id, p.display_name, state, p.version,
-                           p.first_action_at, p.last_action_at, p.actions, p.last_seen_at,
-                           p.interaction_seconds, p.inviter, p.generation)
-            return
-        n = self._exec("UPDATE activity_participants SET display_name = ?, state = ?, "
-                       "version = ?, first_action_at = ?, last_action_at = ?, actions = ?, "
-                       "last_seen_at = ?, interaction_seconds = ?, inviter = ?, generation = ? "
-                       "WHERE activity_id = ? AND participant_id = ? AND version = ?",
-                       (p.display_name, state, p.version, p.first_action_at, p.last_action_at,
-                        p.actions, p.last_seen_at, p.interaction_seconds, p.inviter,
-                        p.generation, p.activity_id, p.participant_id, expected_version))
-        if n != 1:
+        updated = self._updated.get(key) if kept is None else None
+        current = kept if kept is not None else updated[0] if updated is not None else None
+        if current is not None and (expected_version is None
+                                    or current[_PARTICIPANT_VERSION_AT] != expected_version):
+            # as the insert, or the update of the version read, would have failed
             raise Conflict(f"participant {p.participant_id} changed concurrently")
+        row = (p.activity_id, p.participant_id, p.display_name,
+               dumps(p.state) if p.state is not None else None, p.version, p.first_action_at,
+               p.last_action_at, p.actions, p.last_seen_at, p.interaction_seconds, p.inviter,
+               p.generation)
+        if kept is not None or expected_version is None:
+            people[key] = row
+        else:  # updated where the database has the version first read
+            self._updated[key] = (row, updated[1] if updated is not None else expected_version)
 
     def list_participants(self, activity_id: str, after: str | None = None,
                           limit: int = 1000) -> list[ParticipantRecord]:
@@ -1360,11 +1381,19 @@ class SQLTx(Tx):
 
     def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
         people, _ = self._kept_rows()
-        kept = [pid for pid in participant_ids if (activity_id, pid) in people]
-        for pid in kept:  # not inserted yet: its version moves where it is kept
-            row = list(people[activity_id, pid])
-            row[_PARTICIPANT_VERSION_AT] += 1
-            people[activity_id, pid] = tuple(row)
+        updated = self._updated
+        kept = [pid for pid in participant_ids
+                if (activity_id, pid) in people or (activity_id, pid) in updated]
+        for pid in kept:  # not written yet: its version moves where it is kept
+            key = (activity_id, pid)
+            if key in people:
+                row = list(people[key])
+                row[_PARTICIPANT_VERSION_AT] += 1
+                people[key] = tuple(row)
+            else:
+                row = list(updated[key][0])
+                row[_PARTICIPANT_VERSION_AT] += 1
+                updated[key] = (tuple(row), updated[key][1])
         if kept:
             participant_ids = [pid for pid in participant_ids if pid not in kept]
         if participant_ids:
@@ -1377,6 +1406,8 @@ class SQLTx(Tx):
         people, _ = self._kept_rows()
         names = {pid: people[activity_id, pid][_PARTICIPANT_NAME_AT] for pid in participant_ids
                  if (activity_id, pid) in people}  # not inserted yet: not in the table
+        names.update({pid: self._updated[activity_id, pid][0][_PARTICIPANT_NAME_AT]
+                      for pid in participant_ids if (activity_id, pid) in self._updated})
         participant_ids = [pid for pid in participant_ids if pid not in names]
         if not participant_ids:
             return names

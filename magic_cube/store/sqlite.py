@@ -227,8 +227,8 @@ class SQLiteTx(SQLTx):
         except sqlite3.IntegrityError as exc:
             raise _translate(exc) from exc
 
-    def _many(self, sql: str, args: list[tuple]) -> None:
+    def _many(self, sql: str, args: list[tuple]) -> int:
         # Unlike `_exec`, an IntegrityError is not translated here (as before the refactor).
         if self._opened < self._savepoints:
             self._open_savepoints()
-        self.conn.executemany(sql, args)
+        return self.conn.executemany(sql, args).rowcount
