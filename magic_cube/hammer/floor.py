@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from magic_cube.engine.commits import cooperative
 from magic_cube.hammer.statements import Profile
 
 FLOOR_DDL = [
@@ -208,7 +209,9 @@ def sql_floor(database_url: str, profile: Profile, threads: int, seconds: float)
     finally:
         db.remove()
     return Floor(total / elapsed, total, elapsed, threads, profile,
-                 f"{db.driver}, {threads} threads, per action {profile.describe()}")
+                 f"{db.driver}, {threads} {'greenlet' if cooperative() else 'thread'}"
+                 f"{'s' if threads != 1 else ''}, "
+                 f"per action {profile.describe()}")
 
 
 def _loop(connect: Callable[[], Any], action: Callable[[Any, random.Random], None],
