@@ -93,14 +93,20 @@ def in_one_batch(engine: Engine, activity_id: str,
     return results
 
 
+def known_to_a_lottery(engine: Engine, n: int) -> tuple[str, list[Participant]]:
+    """A live lottery and `n` participants who have drawn in it once, 20 seconds ago."""
+    aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
+    people = [Participant(f"p{i}") for i in range(n)]
+    for p in people:
+        assert engine.act(aid, "draw", p).status == 200
+    engine.clock.advance(20)
+    return aid, people
+
+
 def test_heartbeats_share_a_commit_with_actions(url):
     engine = engine_on(url)
     try:
-        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
-        people = [Participant(f"p{i}") for i in range(6)]
-        for p in people:
-            assert engine.act(aid, "draw", p).status == 200
-        engine.clock.advance(20)
+        aid, people = known_to_a_lottery(engine, 6)
         *answers, batches = in_one_batch(engine, aid, [
             *(lambda p=p: engine.heartbeat(aid, p) for p in people),
             lambda: engine.act(aid, "draw", Participant("late"))])
@@ -303,27 +309,36 @@ def test_one_key_sent_many_times_in_one_batch_acts_once(url):
         engine.close()
 
 
+def traced_writes(monkeypatch: pytest.MonkeyPatch, engine: Engine, method: str,
+                  prefix: str) -> tuple[list[int], list[int]]:
+    """Lists filled as the engine's transactions run: the number of arguments of each write
+    through `method` (`_exec`, `_many`) whose statement starts with `prefix`, and the depth of
+    each savepoint opened in the database."""
+    tx_class = getattr(sys.modules[type(engine.store).__module__],
+                       type(engine.store).__name__.replace("Store", "Tx"))
+    writes: list[int] = []
+    opened: list[int] = []
+    write, open_savepoints = getattr(tx_class, method), tx_class._open_savepoints
+
+    def traced_write(self: Any, query: str, args: Any = ()) -> Any:
+        if query.startswith(prefix):
+            writes.append(len(args))
+        return write(self, query, args)
+
+    def traced_open(self: Any) -> None:
+        opened.append(self._savepoints)
+        open_savepoints(self)
+
+    monkeypatch.setattr(tx_class, method, traced_write)
+    monkeypatch.setattr(tx_class, "_open_savepoints", traced_open)
+    return writes, opened
+
+
 def test_a_batch_of_keyed_draws_writes_its_keys_at_the_commit_with_no_savepoint(url, monkeypatch):
     engine = engine_on(url)
     try:
         aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
-        tx_class = getattr(sys.modules[type(engine.store).__module__],
-                           type(engine.store).__name__.replace("Store", "Tx"))
-        inserts: list[int] = []
-        opened: list[int] = []
-        execute, open_savepoints = tx_class._exec, tx_class._open_savepoints
-
-        def traced_exec(self, query, args=()):
-            if query.startswith("INSERT INTO idempotency"):
-                inserts.append(len(args))
-            return execute(self, query, args)
-
-        def traced_open(self):
-            opened.append(self._savepoints)
-            return open_savepoints(self)
-
-        monkeypatch.setattr(tx_class, "_exec", traced_exec)
-        monkeypatch.setattr(tx_class, "_open_savepoints", traced_open)
+        inserts, opened = traced_writes(monkeypatch, engine, "_exec", "INSERT INTO idempotency")
         calls = [(p, f"k-{p}") for p in ("a", "b", "c", "d")] + [("a", "k-a")]
         *answers, batches = in_one_batch(engine, aid, [
             lambda p=p, k=k: engine.act(aid, "draw", Participant(p), idempotency_key=k)
@@ -346,28 +361,9 @@ def test_a_batch_of_known_participants_updates_their_rows_at_the_commit_with_no_
     commit, updated there in one go, with no savepoint (nothing written before it)."""
     engine = engine_on(url)
     try:
-        aid = publish(engine, create_merchant(engine), "lottery", LOTTERY)
-        people = [Participant(f"p{i}") for i in range(4)]
-        for p in people:
-            assert engine.act(aid, "draw", p).status == 200
-        engine.clock.advance(20)
-        tx_class = getattr(sys.modules[type(engine.store).__module__],
-                           type(engine.store).__name__.replace("Store", "Tx"))
-        updates: list[int] = []
-        opened: list[int] = []
-        many, open_savepoints = tx_class._many, tx_class._open_savepoints
-
-        def traced_many(self, query, args):
-            if query.startswith("UPDATE activity_participants"):
-                updates.append(len(args))
-            return many(self, query, args)
-
-        def traced_open(self):
-            opened.append(self._savepoints)
-            return open_savepoints(self)
-
-        monkeypatch.setattr(tx_class, "_many", traced_many)
-        monkeypatch.setattr(tx_class, "_open_savepoints", traced_open)
+        aid, people = known_to_a_lottery(engine, 4)
+        updates, opened = traced_writes(monkeypatch, engine, "_many",
+                                        "UPDATE activity_participants")
         *answers, batches = in_one_batch(engine, aid, [
             *(lambda p=p: engine.heartbeat(aid, p) for p in people),
             lambda: engine.act(aid, "draw", people[0])])  # one draw each: refused, no write
