@@ -17,6 +17,7 @@ from template_factory import i18n, minimal_template, write_template
 from magic_cube.catalog import Catalog
 from magic_cube.engine.invariants import invariants
 from magic_cube.engine.replay import replay
+from magic_cube.store import Conflict
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400
@@ -251,25 +252,36 @@ def test_limit_counts_are_taken_once_per_slot(engine):
 
 
 def test_two_transactions_racing_for_the_last_slot_take_it_once(engine):
-    """The count is one conditional upsert on a unique key: a second transaction waits for the
-    first and then finds the slot taken, whichever store."""
-    taken: dict[str, bool] = {}
+    """A count is taken in the transaction and added at its commit, still conditional on the
+    cap. The engine takes an activity's limits under its lock; two bare transactions that race
+    without it never both take the last slot: on SQLite the second waits for the first and
+    finds it taken; on PostgreSQL the one that commits second cannot add its count, and fails
+    with `Conflict`, having written nothing."""
+    outcomes: dict[str, str] = {}
     first_took = threading.Event()
 
-    def first() -> None:
-        with engine.store.transaction() as tx:
-            taken["first"] = tx.take_limit("act_x", "help.0", "d:phone", "room1", 1)
-            first_took.set()
-            time.sleep(0.3)  # still uncommitted while the second one tries
+    def take(name: str, before: Any, after: Any) -> None:
+        before()
+        try:
+            with engine.store.transaction() as tx:
+                took = tx.take_limit("act_x", "help.0", "d:phone", "room1", 1)
+                after()
+            outcomes[name] = "took" if took else "refused"
+        except Conflict:
+            outcomes[name] = "conflict"
 
-    def second() -> None:
-        first_took.wait(5)
-        with engine.store.transaction() as tx:
-            taken["second"] = tx.take_limit("act_x", "help.0", "d:phone", "room1", 1)
+    def hold() -> None:
+        first_took.set()
+        time.sleep(0.3)  # still uncommitted while the second one tries
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads = [threading.Thread(target=take, args=("first", lambda: None, hold)),
+               threading.Thread(target=take, args=("second", lambda: first_took.wait(5),
+                                                   lambda: None))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    assert taken == {"first": True, "second": False}
+    lost = "refused" if engine.store.dialect == "sqlite" else "conflict"
+    assert sorted(outcomes.values()) == sorted(["took", lost]), outcomes
+    with engine.store.transaction(write=False) as tx:
+        assert tx.limit_counts("act_x") == [("help.0", "d:phone", "room1", 1)]

@@ -311,9 +311,9 @@ def test_one_key_sent_many_times_in_one_batch_acts_once(url):
 
 def traced_writes(monkeypatch: pytest.MonkeyPatch, engine: Engine, method: str,
                   prefix: str) -> tuple[list[int], list[int]]:
-    """Lists filled as the engine's transactions run: the number of arguments of each write
-    through `method` (`_exec`, `_many`) whose statement starts with `prefix`, and the depth of
-    each savepoint opened in the database."""
+    """Lists filled as the engine's transactions run: for each write through `method` whose
+    statement starts with `prefix`, its number of arguments (`_exec`) or of rows (`_many`);
+    and the depth of each savepoint opened in the database."""
     tx_class = getattr(sys.modules[type(engine.store).__module__],
                        type(engine.store).__name__.replace("Store", "Tx"))
     writes: list[int] = []
@@ -373,6 +373,33 @@ def test_a_batch_of_known_participants_updates_their_rows_at_the_commit_with_no_
         assert updates == [4] and opened == []
         monkeypatch.undo()
         assert engine.heartbeat(aid, people[1])["interaction_seconds"] == 20
+        assert invariants(engine, aid) == []
+    finally:
+        engine.close()
+
+
+def test_a_batch_of_helps_writes_its_rooms_and_limits_at_the_commit_with_no_savepoint(
+        url, monkeypatch):
+    """Bargain helps on several rooms: each room read once, changed where it is kept, and
+    written at the commit (one update per room, its members in one insert), the helpers'
+    daily limits counted there too: no savepoint."""
+    engine = engine_on(url)
+    try:
+        aid = publish(engine, create_merchant(engine), "bargain", config_for("bargain"))
+        rooms = [engine.act(aid, "start", Participant(f"i{n}")).body["room"] for n in range(2)]
+        updates, opened = traced_writes(monkeypatch, engine, "_many", "UPDATE rooms")
+        calls = [(f"h{n}", rooms[n % 2]) for n in range(4)]
+        *answers, batches = in_one_batch(engine, aid, [
+            lambda p=p, r=r: engine.act(aid, "help", Participant(p), room_id=r)
+            for p, r in calls])
+        assert batches == 1
+        assert [a.status for a in answers] == [200] * 4
+        assert updates == [2] and opened == []  # one update of each of the two rooms
+        monkeypatch.undo()
+        with engine.store.transaction(write=False) as tx:
+            stored = [tx.get_room(aid, room) for room in rooms]
+        assert [(s.version, [m.participant for m in s.room.members]) for s in stored] == [
+            (3, ["i0", "h0", "h2"]), (3, ["i1", "h1", "h3"])]  # two changes each
         assert invariants(engine, aid) == []
     finally:
         engine.close()

@@ -349,6 +349,77 @@ def test_due_rooms_earliest_first_then_by_id(shop):
         assert [s.room.id for s in tx.list_rooms("act_1")] == ["r0", "r1", "r2", "r3"]
 
 
+def test_rooms_kept_for_the_commit_read_as_written_and_rolled_back(shop):
+    with shop.transaction() as tx:
+        tx.insert_room("act_1", room("r1", members=[member("alice")],
+                                     timers={"expire": T0 + 50}))
+        tx.insert_member("act_1", "r1", member("alice"), 0)
+        tx.insert_room("act_1", room("r2", timers={"expire": T0 + 20}))
+    with shop.transaction() as tx:
+        tx.insert_room("act_1", room("r3", members=[member("carol")], timers={"expire": T0}))
+        tx.insert_member("act_1", "r3", member("carol"), 0)
+        with pytest.raises(Conflict):
+            tx.insert_room("act_1", room("r3"))  # as the insert would fail
+        stored = tx.get_room("act_1", "r3")  # as kept, version 1
+        assert stored.version == 1 and [m.participant for m in stored.room.members] == ["carol"]
+        r1 = tx.get_room("act_1", "r1")
+        r1.room.members.append(member("bob"))
+        r1.room.timers = {"expire": T0 + 10}
+        tx.update_room("act_1", r1.room, r1.version)
+        tx.insert_member("act_1", "r1", member("bob"), 1)
+        with pytest.raises(Conflict):
+            tx.insert_member("act_1", "r1", member("bob"), 2)  # a member already
+        with pytest.raises(Conflict):
+            tx.update_room("act_1", r1.room, r1.version)  # not the version as changed here
+        again = tx.get_room("act_1", "r1")
+        assert again.version == 2 and again.room.state == {"price": 10000, "名": "壶"}
+        assert [m.participant for m in again.room.members] == ["alice", "bob"]
+        assert tx.get_room_state_version("act_1", "r1") == (2, T0 + 10)
+        # Due as kept (r3, r1), then as stored (r2); later changes to r1 stand too.
+        assert tx.due_rooms("act_1", T0 + 30) == ["r3", "r1", "r2"]
+        assert tx.due_rooms("act_1", T0 + 30, limit=2) == ["r3", "r1"]
+        with pytest.raises(RuntimeError), tx.savepoint():
+            again.room.status = "expired"
+            tx.update_room("act_1", again.room, 2)
+            assert tx.due_rooms("act_1", T0 + 30) == ["r3", "r2"]
+            assert [s.room.id for s in tx.list_rooms("act_1")] == ["r1", "r2", "r3"]  # written
+            raise RuntimeError("rolled back")
+        assert tx.get_room_state_version("act_1", "r1") == (2, T0 + 10)
+        assert tx.rooms_of("act_1", "bob") == ["r1"]
+    with shop.transaction(write=False) as tx:
+        rooms = {s.room.id: s for s in tx.list_rooms("act_1")}
+        assert {rid: (s.version, s.room.status, [m.participant for m in s.room.members])
+                for rid, s in rooms.items()} == {
+            "r1": (2, "open", ["alice", "bob"]), "r2": (1, "open", []),
+            "r3": (1, "open", ["carol"])}
+        assert tx.due_rooms("act_1", T0 + 30) == ["r3", "r1", "r2"]
+    # A room changed under the version read fails the commit, and writes nothing.
+    with pytest.raises(Conflict), shop.transaction() as tx:
+        r2 = tx.get_room("act_1", "r2")
+        tx.update_room("act_1", r2.room, r2.version - 1)
+    with shop.transaction(write=False) as tx:
+        assert tx.get_room("act_1", "r2").version == 1
+
+
+def test_action_limits_kept_for_the_commit_are_counted_and_rolled_back(shop):
+    with shop.transaction() as tx:
+        assert tx.take_limit("act_1", "help.0", "d:a", "day1", 2) is True
+    with shop.transaction() as tx:
+        assert tx.limit_count("act_1", "help.0", "d:a", "day1") == 1
+        with pytest.raises(RuntimeError), tx.savepoint():
+            assert tx.take_limit("act_1", "help.0", "d:a", "day1", 2) is True
+            assert tx.take_limit("act_1", "help.0", "d:a", "day1", 2) is False
+            raise RuntimeError("rolled back")
+        assert tx.limit_count("act_1", "help.0", "d:a", "day1") == 1
+        assert tx.take_limit("act_1", "help.0", "d:b", "day1", 1) is True
+        assert tx.limit_counts("act_1") == [("help.0", "d:a", "day1", 1),
+                                            ("help.0", "d:b", "day1", 1)]
+        assert tx.take_limit("act_1", "help.0", "d:a", "day1", 2) is True
+    with shop.transaction(write=False) as tx:
+        assert tx.limit_counts("act_1") == [("help.0", "d:a", "day1", 2),
+                                            ("help.0", "d:b", "day1", 1)]
+
+
 def test_rooms_of_a_participant_most_recent_first(shop):
     with shop.transaction() as tx:
         for i, rid in enumerate(["r1", "r2", "r3"]):
@@ -967,6 +1038,7 @@ def test_postgres_read_transactions_see_one_snapshot(pg):
 def test_postgres_integrity_check_reports_a_room_over_capacity(pg):
     with pg.transaction() as tx:
         tx.insert_room("act_1", room(capacity=5))
+        tx.flush()  # the room is kept for the commit: written now, for the SQL below
         tx.conn.execute("ALTER TABLE rooms DROP CONSTRAINT rooms_check")
         tx.conn.execute("UPDATE rooms SET size = 9")
     assert "over capacity" in pg.integrity_check()

@@ -380,6 +380,7 @@ class PostgresTx(SQLTx):
         room timer, scheduled ones whose start has come, live or paused ones whose end has come,
         and ones with a due activity timer (`next_due`)."""
         self._write_activities()
+        self._write_rooms()
         rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "

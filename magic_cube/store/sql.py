@@ -120,6 +120,20 @@ _UPDATE_PARTICIPANT = (
 _INSERT_KNOWN = "INSERT INTO participants (merchant_id, id, first_seen_at, first_activity_id)"
 _INSERT_DEVICES = ("INSERT INTO participant_devices (activity_id, participant_id, device, "
                    "first_seen)")
+_ROOM_COLUMNS = ("activity_id", "id", "status", "initiator", "capacity", "opened_at", "closed_at",
+                 "state", "timers", "next_due", "size", "version")
+_ROOM_VERSION_AT = _ROOM_COLUMNS.index("version")
+_ROOM_NEXT_DUE_AT = _ROOM_COLUMNS.index("next_due")
+_INSERT_ROOMS = f"INSERT INTO rooms ({', '.join(_ROOM_COLUMNS)})"
+# A kept room's update: what an action changes, then its key and the version read.
+_UPDATE_ROOM = ("UPDATE rooms SET status = ?, closed_at = ?, state = ?, timers = ?, next_due = ?, "
+                "size = ?, version = ? WHERE activity_id = ? AND id = ? AND version = ?")
+_INSERT_MEMBERS = ("INSERT INTO room_members (activity_id, room_id, participant_id, role, data, "
+                   "display_name, joined_at, position)")
+_TAKE_LIMITS = ("INSERT INTO action_limits (activity_id, limit_id, subject, period, count) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (activity_id, limit_id, subject, period) "
+                "DO UPDATE SET count = action_limits.count + excluded.count "
+                "WHERE action_limits.count + excluded.count <= ?")
 _ROWS_PER_INSERT = 500  # at most 10,000 parameters: within SQLite's and PostgreSQL's limits
 _KEY_FIELDS = tuple(f.name for f in dataclass_fields(IdempotencyRecord))
 _INSERT_KEYS = f"INSERT INTO idempotency ({', '.join(_KEY_FIELDS)})"
@@ -239,6 +253,19 @@ class SQLTx(Tx):
     # did, the whole transaction fails with `Conflict` rather than write over a change.
     _updated: dict[tuple[str, str], tuple[tuple[Any, ...], int]]
     _newcomers: dict[tuple[str, str], tuple[Any, ...]]
+    # Rooms created or changed, not written yet: (activity, room) -> (its `rooms` row as it is
+    # now, its version in the database — None for a room created in this transaction — its
+    # members as a read gives them, the member rows not inserted yet). A read of the room is
+    # answered from here; `flush` (or a statement that reads rooms, first) inserts the new
+    # rooms in one statement, updates the others conditionally on the version read, as for
+    # participants (a room is read under its activity's lock, and on PostgreSQL locked itself,
+    # before it is changed), and inserts the members.
+    _rooms: dict[tuple[str, str], tuple[tuple[Any, ...], int | None,
+                                        tuple[tuple[Any, ...], ...], tuple[tuple[Any, ...], ...]]]
+    # Action limits read or taken: key -> (count as it is now, what is not written yet, the
+    # cap it was taken under). An action takes its limits under its activity's lock, so what
+    # was read stays true; `flush` adds what was taken, still conditional on the cap.
+    _limits: dict[tuple[str, str, str, str], tuple[int, int, int]]
     _devices: dict[tuple[str, str, str], tuple[Any, ...]]
     _unknown: set[tuple[str, str]]
     _seen: set[tuple[str, str]]  # shoppers found known in this transaction
@@ -329,8 +356,8 @@ class SQLTx(Tx):
             unwritten.clear()
             for activity_id, (record, columns) in kept.items():
                 known[activity_id], unwritten[activity_id] = record, columns
-            (self._people, self._updated, self._newcomers, self._devices, self._keys,
-             self._appended) = rows
+            (self._people, self._updated, self._newcomers, self._rooms, self._limits,
+             self._devices, self._keys, self._appended) = rows
             # (On PostgreSQL the advisory locks taken inside are let go with it.)
             self._unknown.clear()
             self._seen.clear()
@@ -366,6 +393,8 @@ class SQLTx(Tx):
         self._write_activities()
         self._write_actions()
         self._write_people()
+        self._write_rooms()
+        self._write_limits()
         self._write_outbox()
         self._write_codes()
         self._write_keys()
@@ -552,8 +581,20 @@ class SQLTx(Tx):
     def get_room(self, activity_id: str, room_id: str) -> StoredRoom | None:
         return self._room(activity_id, room_id, lock=False)
 
+    def _kept_room(self, activity_id: str, room_id: str) -> tuple[Any, ...] | None:
+        self._kept_rows()
+        return self._rooms.get((activity_id, room_id))
+
     def _room(self, activity_id: str, room_id: str, lock: bool) -> StoredRoom | None:
         """A room with its members; `lock` (asked for by PostgreSQL only) reads it FOR UPDATE."""
+        kept = self._kept_room(activity_id, room_id)
+        if kept is not None:  # created or changed in this transaction
+            row, _, members, _ = kept
+            return StoredRoom(Room(
+                id=row[1], status=row[2], initiator=row[3], capacity=row[4], opened_at=row[5],
+                state=loads(row[7]), members=[Member(p, role, at, loads(data), name)
+                                              for p, role, at, data, name in members],
+                timers=loads(row[8]), closed_at=row[6]), row[_ROOM_VERSION_AT])
         query = "SELECT * FROM rooms WHERE activity_id = ? AND id = ?"
         row = self._one(f"{query} FOR UPDATE" if lock else query, (activity_id, room_id))
         if row is None:
@@ -573,52 +614,106 @@ class SQLTx(Tx):
     def get_room_state_version(self, activity_id: str, room_id: str
                                ) -> tuple[int, int | None] | None:
         """(version, next timer due) of a room: enough to answer a poll with 304."""
+        kept = self._kept_room(activity_id, room_id)
+        if kept is not None:
+            return kept[0][_ROOM_VERSION_AT], kept[0][_ROOM_NEXT_DUE_AT]
         row = self._row("SELECT version, next_due FROM rooms WHERE activity_id = ? AND id = ?",
                         (activity_id, room_id))
         return (row[0], row[1]) if row else None
 
+    def _keep_room(self, activity_id: str, room: Room, version: int, read: int | None,
+                   joined: tuple[tuple[Any, ...], ...], created: bool = False) -> None:
+        members = tuple((m.participant, m.role, m.joined_at, dumps(m.data), m.display_name)
+                        for m in room.members)
+        # (As the statements had it: a new room's next timer, a changed one's while it is open.)
+        next_due = min(room.timers.values(), default=None) \
+            if created or room.status == "open" else None
+        self._rooms[activity_id, room.id] = (
+            (activity_id, room.id, room.status, room.initiator, room.capacity, room.opened_at,
+             room.closed_at, dumps(room.state), dumps(room.timers), next_due,
+             len(room.members), version), read, members, joined)
+
     def insert_room(self, activity_id: str, room: Room) -> None:
-        self._exec("INSERT INTO rooms (activity_id, id, status, initiator, capacity, opened_at, "
-                   "closed_at, state, timers, next_due, size) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (activity_id, room.id, room.status, room.initiator, room.capacity,
-                    room.opened_at, room.closed_at, dumps(room.state), dumps(room.timers),
-                    min(room.timers.values(), default=None), len(room.members)))
+        """Kept back for `flush`, as is every change to the room until then."""
+        if self._kept_room(activity_id, room.id) is not None:
+            raise Conflict(f"room {room.id} exists already")  # as the insert would fail
+        self._keep_room(activity_id, room, 1, None, (), created=True)
 
     def update_room(self, activity_id: str, room: Room, expected_version: int) -> None:
-        """Conditional on the version read: a lost update is refused, never written."""
-        n = self._exec("UPDATE rooms SET status = ?, closed_at = ?, state = ?, timers = ?, "
-                       "next_due = ?, size = ?, version = version + 1 "
-                       "WHERE activity_id = ? AND id = ? AND version = ?",
-                       (room.status, room.closed_at, dumps(room.state), dumps(room.timers),
-                        min(room.timers.values(), default=None) if room.status == "open" else None,
-                        len(room.members), activity_id, room.id, expected_version))
-        if n != 1:
+        """Conditional on the version read: a lost update is refused, never written (here, if
+        the room was changed in this transaction; else by `flush`, which updates it)."""
+        kept = self._kept_room(activity_id, room.id)
+        if kept is None:
+            self._keep_room(activity_id, room, expected_version + 1, expected_version, ())
+            return
+        if kept[0][_ROOM_VERSION_AT] != expected_version:
             raise Conflict(f"room {room.id} changed concurrently")
+        self._keep_room(activity_id, room, expected_version + 1, kept[1], kept[3])
 
     def insert_member(self, activity_id: str, room_id: str, member: Member, position: int) -> None:
-        self._exec("INSERT INTO room_members (activity_id, room_id, participant_id, role, data, "
-                   "display_name, joined_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (activity_id, room_id, member.participant, member.role, dumps(member.data),
-                    member.display_name, member.joined_at, position))
+        row = (activity_id, room_id, member.participant, member.role, dumps(member.data),
+               member.display_name, member.joined_at, position)
+        kept = self._kept_room(activity_id, room_id)
+        if kept is None:  # (a room is written before its members: none of ours does this)
+            self._exec(f"{_INSERT_MEMBERS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            return
+        if any(r[2] == member.participant or r[7] == position for r in kept[3]):
+            raise Conflict(f"{member.participant} is in room {room_id} already")
+        members = kept[2]
+        if all(m[0] != member.participant for m in members):
+            members += ((member.participant, member.role, member.joined_at, dumps(member.data),
+                         member.display_name),)
+        self._rooms[activity_id, room_id] = (kept[0], kept[1], members, kept[3] + (row,))
+
+    def _write_rooms(self) -> None:
+        """Insert the rooms created, update the rooms changed (conditionally on the version
+        read) and insert their new members, as kept so far."""
+        self._kept_rows()
+        if not self._rooms:
+            return
+        kept = list(self._rooms.values())
+        self._rooms.clear()
+        new = [row for row, read, _, _ in kept if read is None]
+        if new:
+            self._insert_rows(_INSERT_ROOMS, new)
+        changed = [(row[2], row[6], row[7], row[8], row[9], row[10], row[11], row[0], row[1],
+                    read) for row, read, _, _ in kept if read is not None]
+        if changed and self._many(_UPDATE_ROOM, changed) != len(changed):
+            raise Conflict("a room changed concurrently")
+        joined = [member for *_, rows in kept for member in rows]
+        if joined:
+            self._insert_rows(_INSERT_MEMBERS, joined)
 
     def due_rooms(self, activity_id: str, now: int, limit: int = 100) -> list[str]:
-        rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? AND next_due <= ? "
-                          "ORDER BY next_due, id LIMIT ?", (activity_id, now, limit))
-        return [r[0] for r in rows]
+        # Rooms kept back are due by what is kept; the table answers for the others (asked for
+        # as many more as are kept, which it may still list as they were).
+        self._kept_rows()
+        kept = {rid: row[_ROOM_NEXT_DUE_AT] for (aid, rid), (row, *_) in self._rooms.items()
+                if aid == activity_id}
+        rows = self._rows("SELECT next_due, id FROM rooms WHERE activity_id = ? "
+                          "AND next_due <= ? ORDER BY next_due, id LIMIT ?",
+                          (activity_id, now, limit + len(kept)))
+        if not kept:
+            return [r[1] for r in rows]
+        due = [(r[0], r[1]) for r in rows if r[1] not in kept]
+        due += [(at, rid) for rid, at in kept.items() if at is not None and at <= now]
+        return [rid for _, rid in sorted(due)[:limit]]
 
     def open_room_ids(self, activity_id: str) -> list[str]:
+        self._write_rooms()
         rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? AND status = 'open' "
                           "ORDER BY opened_at, id", (activity_id,))
         return [r[0] for r in rows]
 
     def list_rooms(self, activity_id: str) -> list[StoredRoom]:
+        self._write_rooms()
         rows = self._rows("SELECT id FROM rooms WHERE activity_id = ? ORDER BY opened_at, id",
                           (activity_id,))
         # Listing is not acting: even a write transaction does not lock every room it lists.
         return [room for r in rows if (room := self._room(activity_id, r[0], lock=False))]
 
     def rooms_of(self, activity_id: str, participant_id: str, limit: int = 20) -> list[str]:
+        self._write_rooms()
         rows = self._rows(
             "SELECT room_id FROM room_members WHERE activity_id = ? AND participant_id = ? "
             "ORDER BY joined_at DESC, room_id LIMIT ?", (activity_id, participant_id, limit))
@@ -626,6 +721,7 @@ class SQLTx(Tx):
 
     def room_page(self, activity_id: str, status: str | None = None,
                   before: tuple[int, str] | None = None, limit: int = 50) -> list[StoredRoom]:
+        self._write_rooms()
         where = ["activity_id = ?"]
         args: list[Any] = [activity_id]
         if status:
@@ -673,7 +769,7 @@ class SQLTx(Tx):
             return self._people, self._newcomers
         except AttributeError:
             self._people, self._newcomers, self._devices, self._unknown = {}, {}, {}, set()
-            self._updated = {}
+            self._updated, self._rooms, self._limits = {}, {}, {}
             self._seen, self._appended, self._keys = set(), {}, {}
             return self._people, self._newcomers
 
@@ -681,7 +777,7 @@ class SQLTx(Tx):
         """Copies of the containers of rows kept back, as `savepoint` puts them back."""
         self._kept_rows()
         return (dict(self._people), dict(self._updated), dict(self._newcomers),
-                dict(self._devices), dict(self._keys),
+                dict(self._rooms), dict(self._limits), dict(self._devices), dict(self._keys),
                 {t: list(rows) for t, rows in self._appended.items()})
 
     def _write_people(self) -> None:
@@ -898,6 +994,7 @@ class SQLTx(Tx):
         """Activities with work due at `now` (see base.Tx). Driven by the live activities, one
         `rooms_due` seek each (open rooms come due when their activity ends, so none lingers)."""
         self._write_activities()
+        self._write_rooms()
         rows = self._rows(
             "SELECT id FROM activities a WHERE a.status IN ('live', 'paused', 'ended') "
             "AND EXISTS (SELECT 1 FROM rooms r "
@@ -1223,20 +1320,41 @@ class SQLTx(Tx):
 
     def take_limit(self, activity_id: str, limit_id: str, subject: str, period: str,
                    most: int) -> bool:
+        """Counted here and written by `flush`: a limit is taken in an action, under its
+        activity's lock, which every other taker of the activity's limits waits for."""
         if most < 1:
             return False
-        return self._exec(
-            "INSERT INTO action_limits (activity_id, limit_id, subject, period, count) "
-            "VALUES (?, ?, ?, ?, 1) ON CONFLICT (activity_id, limit_id, subject, period) "
-            "DO UPDATE SET count = action_limits.count + 1 WHERE action_limits.count < ?",
-            (activity_id, limit_id, subject, period, most)) == 1
+        key = (activity_id, limit_id, subject, period)
+        count, taken, _ = self._limit(key)
+        if count >= most:
+            return False
+        self._limits[key] = (count + 1, taken + 1, most)
+        return True
+
+    def _limit(self, key: tuple[str, str, str, str]) -> tuple[int, int, int]:
+        """(count as it is now, how much of it is not written yet, the cap) of a limit."""
+        self._kept_rows()
+        kept = self._limits.get(key)
+        if kept is None:
+            row = self._row("SELECT count FROM action_limits WHERE activity_id = ? "
+                            "AND limit_id = ? AND subject = ? AND period = ?", key)
+            kept = self._limits[key] = (int(row[0]) if row else 0, 0, 0)
+        return kept
+
+    def _write_limits(self) -> None:
+        """Add what was taken, each still under its cap: were a count ever taken outside its
+        activity's lock, a transaction that raced it would fail here, not count past the cap."""
+        self._kept_rows()
+        taken = [(*key, n, most) for key, (_, n, most) in self._limits.items() if n]
+        self._limits.clear()
+        if taken and self._many(_TAKE_LIMITS, taken) != len(taken):
+            raise Conflict("an action limit was taken concurrently")
 
     def limit_count(self, activity_id: str, limit_id: str, subject: str, period: str) -> int:
-        row = self._row("SELECT count FROM action_limits WHERE activity_id = ? AND limit_id = ? "
-                        "AND subject = ? AND period = ?", (activity_id, limit_id, subject, period))
-        return int(row[0]) if row else 0
+        return self._limit((activity_id, limit_id, subject, period))[0]
 
     def limit_counts(self, activity_id: str) -> list[tuple[str, str, str, int]]:
+        self._write_limits()
         rows = self._rows("SELECT limit_id, subject, period, count FROM action_limits "
                           "WHERE activity_id = ? ORDER BY limit_id, subject, period",
                           (activity_id,))
@@ -1355,6 +1473,7 @@ class SQLTx(Tx):
 
     def room_only_helpers(self, activity_id: str, min_rooms: int) -> list[tuple[str, int]]:
         self._write_actions()
+        self._write_rooms()
         rows = self._all(
             "SELECT a.participant_id, COUNT(DISTINCT a.room_id) AS rooms FROM actions a "
             "LEFT JOIN rooms r ON r.activity_id = a.activity_id AND r.id = a.room_id "
@@ -1438,6 +1557,7 @@ class SQLTx(Tx):
     def funnel_counts(self, activity_id: str, actions: list[str], events: list[str],
                       since: int, until: int) -> dict[str, int]:
         self._write_actions()
+        self._write_rooms()
         out: dict[str, int] = {}
         for name in actions:
             row = self._row("SELECT COUNT(DISTINCT participant_id) FROM actions "

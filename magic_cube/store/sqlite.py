@@ -228,7 +228,9 @@ class SQLiteTx(SQLTx):
             raise _translate(exc) from exc
 
     def _many(self, sql: str, args: list[tuple]) -> int:
-        # Unlike `_exec`, an IntegrityError is not translated here (as before the refactor).
         if self._opened < self._savepoints:
             self._open_savepoints()
-        return self.conn.executemany(sql, args).rowcount
+        try:
+            return self.conn.executemany(sql, args).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise _translate(exc) from exc
