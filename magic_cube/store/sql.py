@@ -143,6 +143,13 @@ _REDEMPTION_COLUMNS = ("code", "merchant_id", "activity_id", "seq", "position", 
 _INSERT_REDEMPTIONS = f"INSERT INTO redemptions ({', '.join(_REDEMPTION_COLUMNS)})"
 
 
+def _bumped(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A participant's row with its version moved on by one."""
+    values = list(row)
+    values[_PARTICIPANT_VERSION_AT] += 1
+    return tuple(values)
+
+
 def participant_from_row(row: tuple | None) -> ParticipantRecord | None:
     """A row of `SELECT_PARTICIPANT` as the record."""
     if row is None:
@@ -780,6 +787,15 @@ class SQLTx(Tx):
                 dict(self._rooms), dict(self._limits), dict(self._devices), dict(self._keys),
                 {t: list(rows) for t, rows in self._appended.items()})
 
+    def _kept_participant(self, activity_id: str, participant_id: str) -> tuple[Any, ...] | None:
+        """A participant's row as kept in this transaction (new, or changed), else None."""
+        people, _ = self._kept_rows()
+        key = (activity_id, participant_id)
+        row = people.get(key)
+        if row is None and key in self._updated:
+            row = self._updated[key][0]
+        return row
+
     def _write_people(self) -> None:
         """Insert the participants, the shoppers new to their merchant and the devices kept
         back so far; update the participants' rows changed."""
@@ -829,13 +845,10 @@ class SQLTx(Tx):
                         merchant_id: str | None = None) -> ParticipantRecord | None:
         """See base.Tx. With `merchant_id`, the same statement finds out whether that merchant
         knows the participant, for `known_participant` to answer without another."""
-        people, newcomers = self._kept_rows()
-        row = people.get((activity_id, participant_id))
-        if row is not None:  # kept back in this transaction
+        _, newcomers = self._kept_rows()
+        row = self._kept_participant(activity_id, participant_id)
+        if row is not None:  # new, or read and changed, in this transaction
             return participant_from_row(row)
-        updated = self._updated.get((activity_id, participant_id))
-        if updated is not None:  # read, then changed, in this transaction
-            return participant_from_row(updated[0])
         if merchant_id is None or (merchant_id, participant_id) in newcomers:
             return participant_from_row(self._participant_row(activity_id, participant_id))
         found = self._participant_and_known_row(activity_id, participant_id, merchant_id)
@@ -853,10 +866,7 @@ class SQLTx(Tx):
                          (activity_id, participant_id))
 
     def get_participant_version(self, activity_id: str, participant_id: str) -> int | None:
-        people, _ = self._kept_rows()
-        kept = people.get((activity_id, participant_id))
-        if kept is None and (activity_id, participant_id) in self._updated:
-            kept = self._updated[activity_id, participant_id][0]
+        kept = self._kept_participant(activity_id, participant_id)
         if kept is not None:
             return int(kept[_PARTICIPANT_VERSION_AT])
         row = self._row("SELECT version FROM activity_participants WHERE activity_id = ? "
@@ -869,9 +879,7 @@ class SQLTx(Tx):
         changed where they are kept until then."""
         people, _ = self._kept_rows()
         key = (p.activity_id, p.participant_id)
-        kept = people.get(key)
-        updated = self._updated.get(key) if kept is None else None
-        current = kept if kept is not None else updated[0] if updated is not None else None
+        current = self._kept_participant(*key)
         if current is not None and (expected_version is None
                                     or current[_PARTICIPANT_VERSION_AT] != expected_version):
             # as the insert, or the update of the version read, would have failed
@@ -880,10 +888,11 @@ class SQLTx(Tx):
                dumps(p.state) if p.state is not None else None, p.version, p.first_action_at,
                p.last_action_at, p.actions, p.last_seen_at, p.interaction_seconds, p.inviter,
                p.generation)
-        if kept is not None or expected_version is None:
+        if key in people or expected_version is None:
             people[key] = row
         else:  # updated where the database has the version first read
-            self._updated[key] = (row, updated[1] if updated is not None else expected_version)
+            read = self._updated[key][1] if key in self._updated else expected_version
+            self._updated[key] = (row, read)
 
     def list_participants(self, activity_id: str, after: str | None = None,
                           limit: int = 1000) -> list[ParticipantRecord]:
@@ -1500,19 +1509,15 @@ class SQLTx(Tx):
 
     def touch_participants(self, activity_id: str, participant_ids: list[str]) -> None:
         people, _ = self._kept_rows()
-        updated = self._updated
         kept = [pid for pid in participant_ids
-                if (activity_id, pid) in people or (activity_id, pid) in updated]
+                if self._kept_participant(activity_id, pid) is not None]
         for pid in kept:  # not written yet: its version moves where it is kept
             key = (activity_id, pid)
             if key in people:
-                row = list(people[key])
-                row[_PARTICIPANT_VERSION_AT] += 1
-                people[key] = tuple(row)
+                people[key] = _bumped(people[key])
             else:
-                row = list(updated[key][0])
-                row[_PARTICIPANT_VERSION_AT] += 1
-                updated[key] = (tuple(row), updated[key][1])
+                row, read = self._updated[key]
+                self._updated[key] = (_bumped(row), read)
         if kept:
             participant_ids = [pid for pid in participant_ids if pid not in kept]
         if participant_ids:
@@ -1522,11 +1527,8 @@ class SQLTx(Tx):
                        (activity_id, *participant_ids))
 
     def display_names(self, activity_id: str, participant_ids: list[str]) -> dict[str, str]:
-        people, _ = self._kept_rows()
-        names = {pid: people[activity_id, pid][_PARTICIPANT_NAME_AT] for pid in participant_ids
-                 if (activity_id, pid) in people}  # not inserted yet: not in the table
-        names.update({pid: self._updated[activity_id, pid][0][_PARTICIPANT_NAME_AT]
-                      for pid in participant_ids if (activity_id, pid) in self._updated})
+        names = {pid: row[_PARTICIPANT_NAME_AT] for pid in participant_ids
+                 if (row := self._kept_participant(activity_id, pid)) is not None}
         participant_ids = [pid for pid in participant_ids if pid not in names]
         if not participant_ids:
             return names
