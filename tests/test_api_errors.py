@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask import request
 
 from magic_cube.api.errors import as_api_error, field_errors
+from magic_cube.api.parsing import body_of, load_body
+from magic_cube.api.participants import ACTION_BODY
 from magic_cube.catalog import TemplateMismatch
 from magic_cube.store import Conflict
 
@@ -101,6 +104,36 @@ def test_a_chunked_body_of_exactly_the_limit_is_read(client, shop):
     body += b" " * (LIMIT - len(body))
     r = post_chunked(client, f"/v1/activities/{lottery}/actions/draw", body, shop.as_("amy"))
     assert r.status_code == 200, r.get_json()
+
+
+def test_a_body_cut_short_of_its_length_is_a_400_and_writes_nothing(client, shop):
+    # A server that does not end the stream itself hands over what came: fewer bytes than
+    # the Content-Length said is a client gone mid-body, not a shorter request.
+    lottery = shop.live("lottery")["id"]
+    r = client.post(f"/v1/activities/{lottery}/actions/draw", data=b"{}",
+                    headers=shop.as_("amy"), content_type="application/json",
+                    environ_overrides={"CONTENT_LENGTH": "40"})
+    assert_error_body(r, 400, "bad_request")
+    log = client.get(f"{ACTIVITIES}/{lottery}/actions", headers=shop.headers).get_json()
+    assert log["items"] == []
+
+
+def test_a_body_read_for_its_checks_is_read_again_whole(app):
+    with app.test_request_context("/v1/merchant/activities", method="POST",
+                                  data=b'{"a": 1}', content_type="application/json"):
+        assert body_of(request) == {"a": 1}
+        assert request.get_data() == b'{"a": 1}'
+
+
+def test_an_empty_action_body_loads_to_defaults_of_its_own_each_time(app):
+    loaded = []
+    for _ in range(2):
+        with app.test_request_context("/", method="POST", data=b"{}",
+                                      content_type="application/json"):
+            loaded.append(load_body(ACTION_BODY))
+    assert loaded[0] == loaded[1] == {"params": {}, "room": None, "via": None}
+    loaded[0]["params"]["x"] = 1
+    assert loaded[1]["params"] == {}
 
 
 @pytest.mark.parametrize("body, field, code", [

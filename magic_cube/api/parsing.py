@@ -19,6 +19,8 @@ that neither 5 MB nor `{` nor a mistyped field is silently ignored.
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -28,7 +30,7 @@ import flask
 import flask_smorest
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
@@ -137,8 +139,32 @@ def body_of(request: flask.Request) -> dict[str, Any]:
     """`request`'s body as a JSON object (`parse_body`), parsed once however often asked."""
     body = request.environ.get(_BODY)
     if body is None:
-        body = request.environ[_BODY] = parse_body(request.get_data(cache=True))
+        body = request.environ[_BODY] = parse_body(_raw_body(request))
     return body
+
+
+def _raw_body(request: flask.Request) -> bytes:
+    """The body's bytes. One with a Content-Length (what clients send an action with) is read
+    straight from the server's stream as werkzeug's would be — over the size limit a 413;
+    broken off, or cut short where the server does not end the stream itself, a 400 — and
+    left readable for anything that reads the body again. Any other (chunked, no length) goes
+    through werkzeug's stream (`Request`)."""
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH", "")
+    if not (length.isascii() and length.isdigit()) or "HTTP_TRANSFER_ENCODING" in environ \
+            or "stream" in request.__dict__:
+        return cast(bytes, request.get_data(cache=True))
+    size, limit = int(length), request.max_content_length
+    if limit is not None and size > limit:
+        raise RequestEntityTooLarge()
+    try:
+        data = environ["wsgi.input"].read(size) if size else b""
+    except (OSError, ValueError) as exc:  # the client went away mid-body
+        raise ClientDisconnected() from exc
+    if len(data) < size and "wsgi.input_terminated" not in environ:
+        raise ClientDisconnected()
+    environ["wsgi.input"] = io.BytesIO(data)
+    return cast(bytes, data)
 
 
 class JsonBodyParser(FlaskParser):
@@ -165,7 +191,18 @@ class Blueprint(flask_smorest.Blueprint):
 
 def load_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON body loaded through `schema`, as `blp.arguments(schema)` does."""
-    return _load(schema, body_of(flask.request))
+    body = body_of(flask.request)
+    if body:
+        return _load(schema, body)
+    # An empty body (most actions send `{}`) loads to the schema's defaults, the same every
+    # time: loaded once per schema, each answer with containers of its own.
+    empty = _LOADED_EMPTY.get(type(schema))
+    if empty is None:
+        empty = _LOADED_EMPTY[type(schema)] = _load(schema, {})
+    return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in empty.items()}
+
+
+_LOADED_EMPTY: dict[type, dict[str, Any]] = {}
 
 
 def load_headers(schema: Schema) -> dict[str, Any]:
