@@ -11,6 +11,7 @@ server makes a directory of its own at start and removes it at exit; a given one
 start, so that a previous run's values never mix in.
 """
 
+import gc
 import glob
 import json
 import multiprocessing
@@ -97,6 +98,15 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """The app is loaded: what it built (templates, schemas, routes, some 130,000 objects)
+    lives as long as the worker, so it is taken out of the garbage collector's sight. A full
+    collection then walks only what requests made since, instead of pausing every greenlet
+    of the worker for tens of milliseconds every few thousand requests."""
+    gc.collect()
+    gc.freeze()
 
 
 def worker_exit(server, worker):

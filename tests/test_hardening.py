@@ -10,16 +10,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 
 import flask
 import pytest
 import requests
-from gunicorn_server import Gunicorn
+from gunicorn_server import ROOT, Gunicorn
 from stores import STORE_PARAMS, store_url
 from test_api_errors import assert_error_body
 
@@ -355,6 +358,28 @@ def test_gunicorn_access_lines_become_fields():
     assert line["status"] == 304 and line["duration_ms"] == 1.5 and line["request_id"] == "abc"
     assert line["path"] == "/v1/activities/a" and line["message"] == "GET /v1/activities/a 304"
 
+
+
+def test_a_worker_takes_the_loaded_app_out_of_the_collectors_sight(tmp_path):
+    # What a gunicorn worker runs: the app loaded (wsgi.py), then the config's hook. A full
+    # collection walks only what the collector still tracks.
+    script = f"""
+import gc, json, runpy, sys
+sys.path.insert(0, {str(ROOT)!r})
+from wsgi import app
+conf = runpy.run_path({str(ROOT / "gunicorn.conf.py")!r})
+tracked = len(gc.get_objects())
+conf["post_worker_init"](None)
+print(json.dumps({{"tracked_before": tracked, "frozen": gc.get_freeze_count(),
+                  "tracked_after": len(gc.get_objects())}}))
+"""
+    env = {**os.environ, "MAGIC_CUBE_DATABASE_URL": f"sqlite:///{tmp_path}/app.db"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout
+    counts = json.loads(out.strip().splitlines()[-1])
+    assert counts["tracked_before"] > 50_000
+    assert counts["frozen"] >= counts["tracked_before"] // 2
+    assert counts["tracked_after"] < 1_000
 
 # --- the console's session key ------------------------------------------------------------------
 
