@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import flask
 import pytest
 from flask import request
 
 from magic_cube.api.errors import as_api_error, field_errors
 from magic_cube.api.parsing import body_of, load_body
 from magic_cube.api.participants import ACTION_BODY
+from magic_cube.api.responses import json_response
 from magic_cube.catalog import TemplateMismatch
 from magic_cube.store import Conflict
 
@@ -397,3 +402,16 @@ def test_a_body_nested_too_deeply_is_400_invalid_json_and_writes_nothing(client,
     r = client.post(f"/v1/activities/{lottery}/actions/draw", data=f'{{"params": {shallow}}}',
                     headers=shop.as_("bob"), content_type="application/json")
     assert r.status_code == 422
+
+
+def test_a_json_answer_is_the_text_jsonify_gives(app):
+    body = {"z": 1, "名": "奖品", "at": datetime(2026, 11, 11, tzinfo=UTC),
+            "n": Decimal("1.50"), "list": [None, True, 0.5]}
+    with app.test_request_context("/"):
+        ours = json_response(body, 422, {"Cache-Control": "no-store"})
+        theirs = flask.jsonify(body)
+        assert ours.get_data() == theirs.get_data()
+        assert (ours.status_code, ours.mimetype, ours.headers["Cache-Control"]) == \
+            (422, "application/json", "no-store")
+        app.debug = True  # indented then, as jsonify indents
+        assert json_response(body).get_data() == flask.jsonify(body).get_data()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
+from flask.json.provider import DefaultJSONProvider
 
 from magic_cube.api.codes import status_of
 from magic_cube.api.schemas import ErrorSchema
@@ -58,9 +60,24 @@ def documents_errors(blp: Any, *codes: str, refusals: bool = False) -> Callable:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response passed through as is (flask-smorest does not re-serialise a Response)."""
-    response = jsonify(body)
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    """A JSON response passed through as is (flask-smorest does not re-serialise a Response):
+    the text `jsonify` would give, written by an encoder the app keeps rather than one made
+    for each answer (every action is answered here)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    provider = app.json
+    if type(provider) is not DefaultJSONProvider or provider.compact is False \
+            or (provider.compact is None and app.debug):
+        response = jsonify(body)  # indented, or another provider's own rules
+        response.status_code = status
+        response.headers.update(headers or {})
+        return response
+    encoder = app.extensions.get(_ENCODER)
+    if encoder is None:
+        encoder = app.extensions[_ENCODER] = json.JSONEncoder(
+            default=provider.default, ensure_ascii=provider.ensure_ascii,
+            sort_keys=provider.sort_keys, separators=(",", ":"))
+    return app.response_class(f"{encoder.encode(body)}\n", status, headers,
+                              mimetype=provider.mimetype)
+
+
+_ENCODER = "magic_cube.json_encoder"  # the app's, for `json_response`
