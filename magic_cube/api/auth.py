@@ -15,7 +15,7 @@ from magic_cube.engine import Merchant, Participant
 
 def bearer() -> str | None:
     """The credential of `Authorization: Bearer <credential>`, or None."""
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")  # (what headers.get reads)
     scheme, _, credential = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -35,9 +35,10 @@ def current_participant(activity_id: str) -> Participant:
     (401 `invalid_token` / `token_expired`; 404 `activity_not_found` for an unknown activity)."""
     token = bearer()
     # (activity, token, participant) once checked in this request (by the rate limit first)
-    checked = g.get("verified_participant")
+    state = g._get_current_object()
+    checked = state.get("verified_participant")
     if checked is not None and checked[:2] == (activity_id, token):
         return checked[2]
     participant = get_engine().authenticate_participant(activity_id, token)
-    g.verified_participant = (activity_id, token, participant)
+    state.verified_participant = (activity_id, token, participant)
     return participant

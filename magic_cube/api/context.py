@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from typing import Any, cast
+
+from flask import Request, current_app, request
 
 from magic_cube.engine import Engine
 from magic_cube.i18n import negotiate
 
 LANGUAGES = ("en", "zh")
+
+
+def current_request() -> Request:
+    """The request itself: each use of Flask's `request` proxy looks it up again, which the
+    hottest paths (an action, a poll) do once."""
+    return cast(Any, request)._get_current_object()
 
 
 def get_engine() -> Engine:

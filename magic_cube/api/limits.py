@@ -19,15 +19,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
-from flask import Blueprint, Flask, Request, Response, g, request
+from flask import Blueprint, Flask, Request, Response, g
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import MovingWindowSupport, Storage, storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
 from magic_cube.api.auth import bearer, current_participant
+from magic_cube.api.context import current_request
 from magic_cube.api.counters import storage_uri
 from magic_cube.errors import MagicCubeError
 
@@ -36,18 +37,13 @@ log = logging.getLogger(__name__)
 
 
 
-def _current_request() -> Request:
-    """The request itself: each use of Flask's `request` proxy looks it up again."""
-    return cast(Any, request)._get_current_object()
-
-
 def participant_key() -> str:
     """`p:activity:participant` for a verified participant token, else `ip:address`. Worked
     out once per request."""
     state = g._get_current_object()  # (one look through the proxy, not one per use)
     key = state.get("limit_key")
     if key is None:
-        key = state.limit_key = _verified_key(_current_request())
+        key = state.limit_key = _verified_key(current_request())
     return key
 
 
@@ -105,7 +101,7 @@ class Limits:
         """The limits this request counts against, the shortest windows first (the first is
         the one the headers describe)."""
         key = participant_key()
-        req = _current_request()
+        req = current_request()
         # Each endpoint counts on its own: a shopper's draws, heartbeats and shares, or the
         # polls of a page watching the activity, its room and itself, do not add up.
         endpoint = req.endpoint or ""

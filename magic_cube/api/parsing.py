@@ -34,6 +34,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
+from magic_cube.api.context import current_request
 from magic_cube.api.errors import InvalidJson, ValidationFailed, field_errors
 from magic_cube.i18n import N_
 
@@ -194,7 +195,7 @@ class Blueprint(flask_smorest.Blueprint):
 
 def load_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON body loaded through `schema`, as `blp.arguments(schema)` does."""
-    body = body_of(flask.request)
+    body = body_of(current_request())
     if body:
         return _load(schema, body)
     # An empty body (most actions send `{}`) loads to the schema's defaults, the same every
@@ -247,11 +248,12 @@ def check_body() -> None:
     `unknown_field`, as an unknown field of any body). Run last of the blueprint's hooks, so
     that a wrong key or a rate limit refuses a request before its body is read. A request
     without a body (every poll) costs a look at two headers."""
-    environ = flask.request.environ
+    request = current_request()
+    environ = request.environ
     if environ.get("CONTENT_LENGTH", "0") in ("", "0") \
             and "HTTP_TRANSFER_ENCODING" not in environ:
         return
-    body = body_of(flask.request)
+    body = body_of(request)
     if body and not takes_body():
         _load(NO_FIELDS, body)
 
