@@ -33,12 +33,12 @@ def current_merchant() -> Merchant:
 def current_participant(activity_id: str) -> Participant:
     """The participant named by this request's token, checked against the activity's merchant
     (401 `invalid_token` / `token_expired`; 404 `activity_not_found` for an unknown activity)."""
-    token = bearer()
-    # (activity, token, participant) once checked in this request (by the rate limit first)
+    # (activity, participant) once checked in this request (by the rate limit first): a
+    # request has one token
     state = g._get_current_object()
     checked = state.get("verified_participant")
-    if checked is not None and checked[:2] == (activity_id, token):
-        return checked[2]
-    participant = get_engine().authenticate_participant(activity_id, token)
-    state.verified_participant = (activity_id, token, participant)
+    if checked is not None and checked[0] == activity_id:
+        return checked[1]
+    participant = get_engine().authenticate_participant(activity_id, bearer())
+    state.verified_participant = (activity_id, participant)
     return participant
