@@ -116,7 +116,7 @@ class Results:
         # Through group commit, as actions go: concurrent heartbeats and actions share commits.
         record, credited = core.commits.run(core.store.lane(activity_id), credit)
         return {"credited": credited, "interaction_seconds": record.interaction_seconds,
-                "next_heartbeat": core.settings.heartbeat_interval}
+                "next_heartbeat": int(core.settings.heartbeat_interval)}
 
     def stats(self, merchant: Merchant, activity_id: str) -> dict[str, Any]:
         """Totals, hourly buckets and counts per event type of one activity."""
