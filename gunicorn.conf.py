@@ -101,7 +101,7 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """The app is loaded: what it built (templates, schemas, routes, some 130,000 objects)
+    """The app is loaded: what it built (templates, schemas, routes, some 120,000 objects)
     lives as long as the worker, so it is taken out of the garbage collector's sight. A full
     collection then walks only what requests made since, instead of pausing every greenlet
     of the worker for tens of milliseconds every few thousand requests."""
