@@ -1,6 +1,6 @@
 """Instructions per request through the whole app, counted by callgrind: repeatable where
 timings on a shared two-core machine are not (bench/wsgi.py's rows move by a tenth from one
-run to the next; the same code counted twice differs by well under one percent).
+run to the next; the same code counted twice differs by about half a percent).
 
 Each row runs this file under `valgrind --tool=callgrind` twice, in process as bench/wsgi.py
 does (the same WSGI environs, the same app and bare floor): once with FEW requests after the
