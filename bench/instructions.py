@@ -45,22 +45,13 @@ def child(row: str, count: int) -> None:
     assert spec is not None and spec.loader is not None
     wsgi = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(wsgi)
-    from flask import jsonify
 
     call = wsgi.Caller()
     if row == "floor":
         floor = wsgi.floor_app()
         requests = [(floor, wsgi.environ("/json")) for _ in range(WARM_UP + count)]
     else:
-        app = wsgi.create_app()
-        app.add_url_rule("/bench/trivial", "bench_trivial", lambda: jsonify({"ok": True}))
-        engine = app.extensions["magic_cube"]
-        merchant, _ = engine.create_merchant("bench")
-        activity = engine.create_activity(merchant, "lottery", {
-            "prizes": [{"name": "Coupon", "type": "coupon", "stock": 10_000_000, "odds": 3000}],
-            "draws_per_day": 100, "draws_total": 10_000})
-        activity_id = engine.publish(merchant, activity["id"])["id"]
-        tokens = [engine.participant_token(merchant, f"p{i}")[0] for i in range(TOKENS)]
+        app, activity_id, tokens = wsgi.bench_app(TOKENS)
         path, body = {"draw": (f"/v1/activities/{activity_id}/actions/draw", b"{}"),
                       "heartbeat": (f"/v1/activities/{activity_id}/heartbeat", b""),
                       "trivial": ("/bench/trivial", b"")}[row]

@@ -85,6 +85,21 @@ def environ(path: str, method: str = "GET", body: bytes = b"",
     return out
 
 
+def bench_app(tokens: int) -> tuple[Flask, str, list[str]]:
+    """The app with a trivial endpoint (`/bench/trivial`), a live lottery that does not run
+    out, and the tokens of `tokens` participants: (app, the lottery's id, tokens)."""
+    app = create_app()
+    app.add_url_rule("/bench/trivial", "bench_trivial", lambda: jsonify({"ok": True}))
+    engine = app.extensions["magic_cube"]
+    merchant, _ = engine.create_merchant("bench")
+    activity = engine.create_activity(merchant, "lottery", {
+        "prizes": [{"name": "Coupon", "type": "coupon", "stock": 10_000_000, "odds": 3000}],
+        "draws_per_day": 100, "draws_total": 10_000})
+    activity_id = engine.publish(merchant, activity["id"])["id"]
+    return app, activity_id, [engine.participant_token(merchant, f"p{i}")[0]
+                              for i in range(tokens)]
+
+
 class Caller:
     """Calls an app the way a WSGI server does, keeping the last status and headers."""
 
@@ -138,15 +153,8 @@ def main() -> None:
     per_round = 300 if args.quick else 1000
 
     floor = floor_app()
-    app = create_app()
-    app.add_url_rule("/bench/trivial", "bench_trivial", lambda: jsonify({"ok": True}))
+    app, activity_id, tokens = bench_app(TOKENS)
     engine = app.extensions["magic_cube"]
-    merchant, _ = engine.create_merchant("bench")
-    activity = engine.create_activity(merchant, "lottery", {
-        "prizes": [{"name": "Coupon", "type": "coupon", "stock": 10_000_000, "odds": 3000}],
-        "draws_per_day": 100, "draws_total": 10_000})
-    activity_id = engine.publish(merchant, activity["id"])["id"]
-    tokens = [engine.participant_token(merchant, f"p{i}")[0] for i in range(TOKENS)]
     poll = f"/v1/activities/{activity_id}"
     call = Caller()
     current = {"etag": ""}
