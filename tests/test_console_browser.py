@@ -76,6 +76,9 @@ def sign_up(page: Any, server: Server, email: str) -> None:
     page.fill("#field-password", PASSWORD)
     page.click("form.narrow-form button[type=submit]")
     assert page.input_value("#api-key").startswith("mck_")
+    # The key is in the page before its stylesheet may be: measured unstyled, the page once
+    # came out 473 px wide on a loaded machine.
+    page.wait_for_load_state("load")
 
 
 def field(path: str) -> str:
