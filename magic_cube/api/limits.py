@@ -82,6 +82,13 @@ class Limit:
 
 # (limit, the key of its counter for this request)
 Counted = tuple[Limit, str]
+# What a request's counting left for its headers: (limit, key, its window as counted —
+# (start, used) — or None to read it, refused)
+Taken = tuple[Limit, str, tuple[float, int] | None, bool]
+# The environ key where a door in front of Flask leaves what it counted for the request
+# (a `Taken`, or None: counted nothing), when it hands the request on to Flask.
+COUNTED = "magic_cube.rate_limit"
+NOT_COUNTED = object()
 
 
 @dataclass
@@ -100,71 +107,92 @@ class Limits:
     def counted(self) -> list[Counted]:
         """The limits this request counts against, the shortest windows first (the first is
         the one the headers describe)."""
-        key = participant_key()
         req = current_request()
+        return self.counted_for(participant_key(), ip_key(req), req.endpoint or "", req.method)
+
+    def counted_for(self, key: str, ip: str, endpoint: str, method: str) -> list[Counted]:
+        """`counted` for a request by `key` (`participant_key`'s) from `ip` (`ip_key`'s) to
+        `endpoint` with `method`."""
         # Each endpoint counts on its own: a shopper's draws, heartbeats and shares, or the
         # polls of a page watching the activity, its room and itself, do not add up.
-        endpoint = req.endpoint or ""
         out: list[Counted] = []
         if key.startswith("p:"):
-            if req.method == "GET":
+            if method == "GET":
                 head = f"LIMITER/{PREFIX}/{key}/{endpoint}:polls/"
                 out += [(limit, head + limit.tail) for limit in self.polls]
-            elif req.method == "POST":
+            elif method == "POST":
                 head = f"LIMITER/{PREFIX}/{key}/{endpoint}:actions/"
                 out += [(limit, head + limit.tail) for limit in self.actions]
-        head = f"LIMITER/{PREFIX}/{key if key.startswith('ip:') else ip_key(req)}/{endpoint}:ip/"
+        head = f"LIMITER/{PREFIX}/{key if key.startswith('ip:') else ip}/{endpoint}:ip/"
         out += [(limit, head + limit.tail) for limit in self.ip]
         if len(out) > 1:
             out.sort(key=lambda found: found[0].seconds)  # stable: the participant's first
         return out
 
     def check(self) -> None:
-        """The request hook: count the request, or refuse it with 429 rate_limited. A
-        storage that cannot be reached (Redis down) lets requests through, loudly: the shop
-        stays open without its abuse limits rather than closing."""
-        state = g._get_current_object()
-        # What the headers describe: (limit, key, its window as counted, or None to read it,
-        # refused). Our own counters count and tell the window in one call; others, two.
-        state.rate_limit = None
+        """The request hook: count the request, or refuse it with 429 rate_limited. A request
+        a door in front of Flask has counted already (`COUNTED` in its environ) is not
+        counted again."""
+        req = current_request()
+        found = req.environ.get(COUNTED, NOT_COUNTED)
+        state = self.take(self.counted()) if found is NOT_COUNTED else found
+        g.rate_limit = state
+        if state is not None and state[3]:
+            raise TooManyRequests()
+
+    def take(self, counted: list[Counted]) -> Taken | None:
+        """Count one request against each of `counted`, stopping at the first that refuses:
+        what the headers describe (the first limit, or the one that refused), or None when
+        nothing was counted. A storage that cannot be reached (Redis down) lets requests
+        through, loudly: the shop stays open without its abuse limits rather than closing."""
+        taken: Taken | None = None
+        # Our own counters count and tell the window in one call; others, two.
         counted_window = getattr(self.window, "acquire_counted", None)
         try:
-            for n, (limit, key) in enumerate(self.counted()):
+            for n, (limit, key) in enumerate(counted):
                 if n == 0 and counted_window is not None:
                     acquired, start, used = counted_window(key, limit.amount, limit.seconds)
-                    state.rate_limit = (limit, key, (start, used), not acquired)
+                    taken = (limit, key, (start, used), not acquired)
                 else:
                     acquired = self.window.acquire_entry(key, limit.amount, limit.seconds)
                     if n == 0 or not acquired:
-                        state.rate_limit = (limit, key, None, not acquired)
+                        taken = (limit, key, None, not acquired)
                 if not acquired:
-                    raise TooManyRequests()
+                    break
         except StorageError as exc:
-            state.rate_limit = None
             log.warning("rate limits not counted: their storage failed: %s", exc)
+            return None
+        return taken
 
     def headers(self, response: Response) -> Response:
-        """X-RateLimit-* on every counted answer; Retry-After only on our own refusal (a
+        """The after-request hook: `header_values` on every counted answer."""
+        found = g.get("rate_limit")
+        if found is not None:
+            for name, value in self.header_values(found):
+                if name == "Retry-After":
+                    response.headers[name] = value
+                else:
+                    response.headers.add(name, value)
+        return response
+
+    def header_values(self, taken: Taken) -> list[tuple[str, str]]:
+        """X-RateLimit-* for what `take` counted; Retry-After only on our own refusal (a
         template's own 429, `help_limit`, is an answer for today that no wait changes), in
         whole seconds and at least one: a client retrying at once would be refused again."""
-        found = g.get("rate_limit")
-        if found is None:
-            return response
-        limit, key, window, refused = found
+        limit, key, window, refused = taken
         if window is None:
             try:
                 window = self.window.get_moving_window(key, limit.amount, limit.seconds)
             except StorageError:
-                return response
+                return []
         start, used = window
         reset_at = int(start + limit.seconds + 1)
-        headers = response.headers
-        headers.add("X-RateLimit-Limit", str(limit.amount))
-        headers.add("X-RateLimit-Remaining", str(max(0, limit.amount - used)))
-        headers.add("X-RateLimit-Reset", str(reset_at))
+        out = [("X-RateLimit-Limit", str(limit.amount)),
+               ("X-RateLimit-Remaining", str(max(0, limit.amount - used))),
+               ("X-RateLimit-Reset", str(reset_at))]
         if refused:
-            headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
-        return response
+            out.append(("Retry-After", str(max(1, int(reset_at - time.time())))))
+        return out
 
     def keys(self) -> set[str]:
         """The counters' keys, where the storage can list them (this process's)."""

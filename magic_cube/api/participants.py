@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
+from flask.json.provider import JSONProvider
 from flask.views import MethodView
 
 from magic_cube import metrics
@@ -44,6 +45,9 @@ PARTICIPANT: list[dict[str, list[str]]] = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
+# Where api/public_polls.py, answering the public view in front of Flask, leaves the exception
+# the engine raised for a request it then hands to this route.
+DOOR_FAILED = "magic_cube.public_view_failed"
 ERROR_SCHEMA = ErrorSchema()
 
 
@@ -73,13 +77,18 @@ def poll_arguments() -> tuple[float, str | None]:
 
 
 def answer_poll(wait: float, view: Callable[[], ViewResponse]) -> Response:
-    """The poll's answer; one that may be held (`wait` > 0) is in the long-poll gauge while
-    it is worked out."""
+    """The poll's answer (see `held`)."""
+    return poll_response(held(wait, view))
+
+
+def held(wait: float, view: Callable[[], ViewResponse]) -> ViewResponse:
+    """`view()`; one that may be held (`wait` > 0) is in the long-poll gauge while it is
+    worked out."""
     if wait <= 0:
-        return poll_response(view())
+        return view()
     metrics.long_poll_started()
     try:
-        return poll_response(view())
+        return view()
     finally:
         metrics.long_poll_ended()
 
@@ -90,14 +99,20 @@ def poll_response(view: ViewResponse) -> Response:
         # (A mimetype spares werkzeug looking for a Content-Type by raising and catching a
         # KeyError; the header itself is left out of a 304 as an entity header.)
         return Response(status=304, headers=headers, mimetype="application/json")
-    # Passed through as is: the engine's view is already the documented shape, and polls are
-    # too hot for a second serialisation through marshmallow. Serialised once per view: the
-    # engine hands every poll a broadcast wakes the same view.
-    if view.encoded is None:
-        view.encoded = f"{current_app.json.dumps(iso_times(view.body))}\n".encode()
-    response = Response(view.encoded, status=200, mimetype="application/json")
+    response = Response(encoded(view, current_app.json), status=200,
+                        mimetype="application/json")
     response.headers.update(headers)
     return response
+
+
+def encoded(view: ViewResponse, json: JSONProvider) -> bytes:
+    """The view's body as its answer's bytes. Passed through as is: the engine's view is
+    already the documented shape, and polls are too hot for a second serialisation through
+    marshmallow. Serialised once per view: the engine hands every poll a broadcast wakes the
+    same view."""
+    if view.encoded is None:
+        view.encoded = f"{json.dumps(iso_times(view.body))}\n".encode()
+    return view.encoded
 
 
 def action_response(outcome: ActionOutcome) -> Any:
@@ -139,6 +154,9 @@ class ActivityView(View):
     @documents_errors(blp, "activity_not_found", "invalid_wait")
     def get(self, activity_id: str) -> Any:
         """The public view of an activity (no token needed)"""
+        failed = request.environ.get(DOOR_FAILED)
+        if failed is not None:
+            raise failed  # met in front of Flask (api/public_polls.py): answered here, as one
         wait, etag = poll_arguments()
         return answer_poll(wait, lambda: get_engine().public_view(
             activity_id, if_none_match=etag, wait=wait, lang=request_lang()))
