@@ -16,6 +16,8 @@ there than here:
   - the app's trivial JSON endpoint: its middleware, hooks and request context (goal ≥ 0.95×);
   - a poll answered 304 (If-None-Match matches), against the floor's 304;
   - a full poll (200, the activity view), against the floor's JSON;
+  - a participant's poll of their own view (`/me`, with a token) answered 304, against the
+    floor's 304 (the goal of a 304);
   - a lottery draw, each by a participant with a token, against the floor's JSON: one at a
     time, so each is its own fsync'd commit to a SQLite file (synchronous FULL, the default),
     where a server's concurrent draws share commits (bench/engine.py, bench/http.py).
@@ -157,11 +159,17 @@ def main() -> None:
     engine = app.extensions["magic_cube"]
     poll = f"/v1/activities/{activity_id}"
     call = Caller()
-    current = {"etag": ""}
+    current = {"etag": "", "me": ""}
 
     def fresh_etag() -> None:  # the draws change the view between rounds
         call(app, environ(poll))
         current["etag"] = call.headers["ETag"]
+
+    watcher = {"Authorization": f"Bearer {tokens[0]}"}  # one participant watching their own view
+
+    def fresh_me_etag() -> None:
+        call(app, environ(poll + "/me", headers=watcher))
+        current["me"] = call.headers["ETag"]
 
     def draw(i: int) -> dict[str, Any]:
         return environ(poll + "/actions/draw", "POST", b"{}",
@@ -173,6 +181,10 @@ def main() -> None:
         Row("poll 304", 0.9, lambda i: environ(poll, headers={"If-None-Match": current["etag"]}),
             lambda i: environ("/etag", headers={"If-None-Match": '"floor"'}), "304", fresh_etag),
         Row("poll 200", 0.75, lambda i: environ(poll), lambda i: environ("/json"), "200"),
+        Row("own view 304", 0.9, lambda i: environ(poll + "/me", headers={
+            **watcher, "If-None-Match": current["me"]}),
+            lambda i: environ("/etag", headers={"If-None-Match": '"floor"'}), "304",
+            fresh_me_etag),
         Row("action (lottery draw)", 0.5, draw, lambda i: environ("/json"), "200"),
     ]
     for row in rows:  # warm up: caches, compiled validators, every token checked once

@@ -14,8 +14,8 @@ Every request gets an id (`X-Request-Id`, see magic_cube/logs.py) and is measure
 every answer, those a limit or a malformed URL gives too.
 
 The request path is kept lean (docs/operations.md, "The request path"): per-request work is
-done once per process where it can be, and the public view's plain polls, the commonest
-request, are answered in front of Flask (api/public_polls.py).
+done once per process where it can be, and the participant views' plain polls, the commonest
+requests, are answered in front of Flask (api/poll_front.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from magic_cube.api import init_api, ops, participants, sharing
 from magic_cube.api.challenge import init_challenges
 from magic_cube.api.limits import init_limits
 from magic_cube.api.parsing import Request, check_bodies
-from magic_cube.api.public_polls import ENDPOINT_KEY, PublicPolls
+from magic_cube.api.poll_front import ENDPOINT_KEY, PollFront
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine
@@ -169,13 +169,13 @@ class Measured:
 
 
 def _endpoint(environ: WSGIEnvironment) -> str | None:
-    """The name of the route the request matched (None: none): the one the public view's door
+    """The name of the route the request matched (None: none): the one the poll front
     answered for, or, while Flask still holds the request, its rule's: werkzeug keeps the
     request in the environ (`werkzeug.request`) until the context ends, after the answer has
     started."""
-    door = environ.get(ENDPOINT_KEY)
-    if door is not None:
-        return door
+    front = environ.get(ENDPOINT_KEY)
+    if front is not None:
+        return front
     rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
     return rule.endpoint if rule is not None else None
 
@@ -222,10 +222,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(ops.blp)
     app.register_blueprint(ops.metrics_bp)
     limits = init_limits(app, participants.blp, sharing.blp)
-    # The middlewares, innermost first: the public view's door in front of Flask
-    # (api/public_polls.py), the client's address from a trusted proxy's header (which the
-    # door's limits count by), the request id and metrics around everything.
-    app.wsgi_app = PublicPolls(app.wsgi_app, app, limits)  # type: ignore[method-assign]
+    # The middlewares, innermost first: the poll front, in front of Flask
+    # (api/poll_front.py), the client's address from a trusted proxy's header (which the
+    # front's limits count by), the request id and metrics around everything.
+    app.wsgi_app = PollFront(app.wsgi_app, app, limits)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
         n = int(settings.trusted_proxies)

@@ -14,8 +14,12 @@ from magic_cube.engine import Merchant, Participant
 
 
 def bearer() -> str | None:
-    """The credential of `Authorization: Bearer <credential>`, or None."""
-    header = request.environ.get("HTTP_AUTHORIZATION", "")  # (what headers.get reads)
+    """The credential of this request's `Authorization: Bearer <credential>`, or None."""
+    return credential_of(request.environ.get("HTTP_AUTHORIZATION", ""))  # (headers.get's)
+
+
+def credential_of(header: str) -> str | None:
+    """The credential of an `Authorization` header's `Bearer <credential>`, or None."""
     scheme, _, credential = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None

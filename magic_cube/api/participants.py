@@ -45,9 +45,9 @@ PARTICIPANT: list[dict[str, list[str]]] = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
-# Where api/public_polls.py, answering the public view in front of Flask, leaves the exception
-# the engine raised for a request it then hands to this route.
-DOOR_FAILED = "magic_cube.public_view_failed"
+# Where api/poll_front.py, answering polls in front of Flask, leaves the exception the engine
+# raised for a request it then hands to the route.
+FRONT_FAILED = "magic_cube.poll_front_failed"
 ERROR_SCHEMA = ErrorSchema()
 
 
@@ -67,8 +67,13 @@ POLL_PARAMETERS = [
 
 
 def poll_arguments() -> tuple[float, str | None]:
-    """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`."""
+    """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`. First,
+    the exception the engine raised for this poll in front of Flask (api/poll_front.py), if
+    it did: raised here, as the route's own, without asking the engine (or holding) again."""
     environ = request.environ  # read directly: most polls have no query string to parse
+    failed = environ.get(FRONT_FAILED)
+    if failed is not None:
+        raise failed
     raw = request.args.get("wait") if environ.get("QUERY_STRING") else None
     wait = 0.0 if raw is None else number_text(raw)
     if wait is None or not 0 <= wait <= 25:
@@ -154,9 +159,6 @@ class ActivityView(View):
     @documents_errors(blp, "activity_not_found", "invalid_wait")
     def get(self, activity_id: str) -> Any:
         """The public view of an activity (no token needed)"""
-        failed = request.environ.get(DOOR_FAILED)
-        if failed is not None:
-            raise failed  # met in front of Flask (api/public_polls.py): answered here, as one
         wait, etag = poll_arguments()
         return answer_poll(wait, lambda: get_engine().public_view(
             activity_id, if_none_match=etag, wait=wait, lang=request_lang()))

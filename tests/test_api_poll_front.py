@@ -1,6 +1,6 @@
-"""The public view's door in front of Flask (api/public_polls.py): it answers plain polls of
-`GET /v1/activities/<id>` exactly as the route does, hands everything else to the route, and
-never counts a request twice."""
+"""The poll front, in front of Flask (api/poll_front.py): it answers plain polls of an
+activity's public view, a participant's own view and a room exactly as their routes do, hands
+everything else to the routes, and never counts a request twice."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from magic_cube.api.limits import Limits
-from magic_cube.api.public_polls import ENDPOINT, PublicPolls
+from magic_cube.api.poll_front import ME, PUBLIC, PollFront
 from magic_cube.app import create_app
 
 
-def door_of(app: Any) -> PublicPolls:
+def front_of(app: Any) -> PollFront:
     wsgi = app.wsgi_app
-    while not isinstance(wsgi, PublicPolls):
+    while not isinstance(wsgi, PollFront):
         wsgi = wsgi.app  # Measured, ProxyFix: each keeps the app it wraps as `app`
     return wsgi
 
@@ -47,19 +47,20 @@ def comparable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers if k != "X-RateLimit-Remaining"]
 
 
-def test_the_door_answers_a_poll_as_the_route_does(app, shop):
+def test_the_front_answers_a_poll_as_the_route_does(app, shop):
     activity = shop.live("lottery")["id"]
-    door, path = door_of(app), f"/v1/activities/{activity}"
-    etag = dict(run(door, path)[1])["ETag"]
+    front, path = front_of(app), f"/v1/activities/{activity}"
+    etag = dict(run(front, path)[1])["ETag"]
     cases = [({}, ""), ({"Accept-Language": "zh-CN,zh;q=0.9"}, ""), ({}, "wait=0"),
              ({"If-None-Match": etag}, ""), ({"If-None-Match": etag}, "wait=0"),
              ({"If-None-Match": '"a0"'}, ""), ({"If-None-Match": f'"a0", {etag}'}, ""),
-             ({"If-None-Match": etag, "Accept-Language": "zh"}, "")]
+             ({"If-None-Match": etag, "Accept-Language": "zh"}, ""),
+             ({"Authorization": "Bearer forged.token"}, "")]  # counted by address
     bodies = set()
     for headers, query in cases:
-        status, got, body, environ = run(door, path, query=query, headers=headers)
+        status, got, body, environ = run(front, path, query=query, headers=headers)
         assert not flask_answered(environ), (headers, query)
-        want_status, want, want_body, route_environ = run(door.app, path, query=query,
+        want_status, want, want_body, route_environ = run(front.app, path, query=query,
                                                            headers=headers)
         assert flask_answered(route_environ)
         assert (status, comparable(got), body) == (want_status, comparable(want), want_body)
@@ -69,21 +70,69 @@ def test_the_door_answers_a_poll_as_the_route_does(app, shop):
     assert len(bodies) == 3  # English, Chinese, and no body (a 304)
 
 
-def test_the_door_answers_a_held_poll_when_the_activity_changes(app, shop):
+def test_the_front_answers_a_participants_polls_as_the_routes_do(app, shop):
+    activity = shop.live("bargain")["id"]
+    started = shop.act(activity, "start", "amy")
+    assert started.status_code == 200, started.get_json()
+    room = started.get_json()["room"]
+    front, base = front_of(app), f"/v1/activities/{activity}"
+    amy = {"Authorization": f"Bearer {shop.token('amy')}"}
+    ben = {"Authorization": f"Bearer {shop.token('ben')}"}
+    answered, counters = 0, app.extensions["magic_cube_limits"].storage
+    for path in (f"{base}/me", f"{base}/rooms/{room}", base):
+        for who in (amy, ben):
+            etag = dict(run(front, path, headers=who)[1])["ETag"]
+            for headers, query in (({}, ""), ({}, "wait=0"), ({"If-None-Match": etag}, ""),
+                                   ({"If-None-Match": '"x"'}, "wait=0")):
+                counters.reset()  # (a participant may poll 5 times a second)
+                status, got, body, environ = run(front, path, query=query,
+                                                 headers={**who, **headers})
+                assert not flask_answered(environ), (path, headers, query)
+                want_status, want, want_body, _ = run(front.app, path, query=query,
+                                                      headers={**who, **headers})
+                assert (status, comparable(got), body) == (want_status, comparable(want),
+                                                           want_body)
+                answered += status == "200 OK"
+    assert answered == 3 * 2 * 3
+
+
+@pytest.mark.parametrize("path, headers, code", [
+    ("/me", {}, "invalid_token"),  # no token: the route's 401
+    ("/me", {"Authorization": "Bearer forged.token"}, "invalid_token"),
+    ("/me", {"Authorization": "Basic YW15OnB3"}, "invalid_token"),
+    ("/rooms/r0", "amy", "room_not_found"),  # the engine's refusal, raised by the route
+    ("/rooms/r0", "expired", "token_expired"),
+])
+def test_a_poll_the_front_cannot_answer_is_the_routes_answer(app, shop, path, headers, code):
+    activity = shop.live("bargain")["id"]
+    if headers == "amy":
+        headers = {"Authorization": f"Bearer {shop.token('amy')}"}
+    elif headers == "expired":
+        headers = {"Authorization": f"Bearer {shop.token('amy', ttl=1)}"}
+        app.extensions["magic_cube"].clock.now += 10  # (the tests' clock)
+    front = front_of(app)
+    status, got, body, environ = run(front, f"/v1/activities/{activity}{path}", headers=headers)
+    assert flask_answered(environ)
+    want_status, want, want_body, _ = run(front.app, f"/v1/activities/{activity}{path}",
+                                          headers=headers)
+    assert (status, comparable(got), body) == (want_status, comparable(want), want_body)
+    assert f'"error":"{code}"'.encode() in body
+
+
+def test_the_front_answers_a_held_poll_when_the_activity_changes(app, shop):
     activity = shop.live("lottery")["id"]
-    door, path = door_of(app), f"/v1/activities/{activity}"
-    etag = dict(run(door, path)[1])["ETag"]
-    status, _, _, environ = run(door, path, query="wait=0.2", headers={"If-None-Match": etag})
+    front, path = front_of(app), f"/v1/activities/{activity}"
+    etag = dict(run(front, path)[1])["ETag"]
+    status, _, _, environ = run(front, path, query="wait=0.2", headers={"If-None-Match": etag})
     assert status == "304 NOT MODIFIED" and not flask_answered(environ)
     shop.lifecycle(activity, "pause")
-    status, headers, body, environ = run(door, path, query="wait=5",
+    status, headers, body, environ = run(front, path, query="wait=5",
                                          headers={"If-None-Match": etag})
     assert status == "200 OK" and not flask_answered(environ)
     assert dict(headers)["ETag"] != etag and b'"status": "paused"' in body
 
 
 @pytest.mark.parametrize("request_", [
-    {"headers": {"Authorization": "Bearer not-a-token"}},  # counted by the token's own key
     {"query": "wait=26"},  # the route's 422 invalid_wait
     {"query": "wait=soon"},
     {"query": "wait=1e+1"},  # `+` is a space once decoded: the route decides
@@ -96,13 +145,13 @@ def test_the_door_answers_a_held_poll_when_the_activity_changes(app, shop):
     {"suffix": "%00"},
     {"suffix": "\u4e2d"},
 ])
-def test_the_door_hands_everything_else_to_the_route(app, shop, request_):
+def test_the_front_hands_everything_else_to_the_route(app, shop, request_):
     activity = shop.live("lottery")["id"]
-    door, request_ = door_of(app), dict(request_)
+    front, request_ = front_of(app), dict(request_)
     path = f"/v1/activities/{activity}{request_.pop('suffix', '')}"
-    status, headers, body, environ = run(door, path, **request_)
+    status, headers, body, environ = run(front, path, **request_)
     assert flask_answered(environ)
-    want_status, want, want_body, _ = run(door.app, path, **request_)
+    want_status, want, want_body, _ = run(front.app, path, **request_)
     assert (status, comparable(headers), body) == (want_status, comparable(want), want_body)
 
 
@@ -113,31 +162,31 @@ def test_a_poll_the_engine_refuses_is_the_routes_error_from_one_engine_call(app,
     engine.public_view = lambda *args, **kwargs: (calls.append(args),
                                                    public_view(*args, **kwargs))[1]
     try:
-        status, headers, body, environ = run(door_of(app), "/v1/activities/act_nothing",
+        status, headers, body, environ = run(front_of(app), "/v1/activities/act_nothing",
                                              query="wait=5", headers={"If-None-Match": '"a1"'})
     finally:
         del engine.public_view
     assert status == "404 NOT FOUND" and flask_answered(environ)
     assert b'"error":"activity_not_found"' in body and dict(headers)["Cache-Control"] == "no-store"
-    assert len(calls) == 1  # the route raised what the door met: not asked, nor held, again
+    assert len(calls) == 1  # the route raised what the front met: not asked, nor held, again
 
 
 def _limited_app(tmp_path, catalog, **settings):
     return create_app({"CATALOG": catalog, "SETTINGS": {
-        "database_url": f"sqlite:///{tmp_path}/door.db", **settings}})
+        "database_url": f"sqlite:///{tmp_path}/front.db", **settings}})
 
 
 def _windows_used(limits: Limits, ip: str) -> list[int]:
     """How many requests each of the public view's IP limits holds for `ip`."""
     return [limits.window.get_moving_window(key, limit.amount, limit.seconds)[1]
-            for limit, key in limits.counted_for(ip, ip, ENDPOINT, "GET")]
+            for limit, key in limits.counted_for(ip, ip, PUBLIC, "GET")]
 
 
-def test_every_request_through_the_door_is_counted_once(tmp_path, catalog):
+def test_every_request_through_the_front_is_counted_once(tmp_path, catalog):
     # Two limits: the request the second refuses is in the first's window once, not twice.
     app = _limited_app(tmp_path, catalog, rate_limit_ip="50/minute;4/hour")
     engine = app.extensions["magic_cube"]
-    merchant, _ = engine.create_merchant("door")
+    merchant, _ = engine.create_merchant("front")
     activity = engine.create_activity(merchant, "lottery", {
         "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
         "draws_per_day": 1, "draws_total": 1})["id"]
@@ -156,10 +205,10 @@ def test_every_request_through_the_door_is_counted_once(tmp_path, catalog):
     engine.store.close()
 
 
-def test_the_door_counts_the_client_a_trusted_proxy_names(tmp_path, catalog):
+def test_the_front_counts_the_client_a_trusted_proxy_names(tmp_path, catalog):
     app = _limited_app(tmp_path, catalog, rate_limit_ip="2/minute", trusted_proxies=1)
     engine = app.extensions["magic_cube"]
-    merchant, _ = engine.create_merchant("door")
+    merchant, _ = engine.create_merchant("front")
     activity = engine.create_activity(merchant, "lottery", {
         "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
         "draws_per_day": 1, "draws_total": 1})["id"]
@@ -174,4 +223,29 @@ def test_the_door_counts_the_client_a_trusted_proxy_names(tmp_path, catalog):
     limits = app.extensions["magic_cube_limits"]
     assert _windows_used(limits, "ip:203.0.113.7") == [2]
     assert _windows_used(limits, "ip:198.51.100.2") == [1]
+    engine.store.close()
+
+
+def test_a_participants_polls_through_the_front_count_against_their_own_limits(tmp_path,
+                                                                              catalog):
+    app = _limited_app(tmp_path, catalog, rate_limit_polls="2/minute",
+                       rate_limit_ip="100/minute")
+    engine = app.extensions["magic_cube"]
+    merchant, _ = engine.create_merchant("front")
+    activity = engine.create_activity(merchant, "lottery", {
+        "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
+        "draws_per_day": 1, "draws_total": 1})["id"]
+    engine.publish(merchant, activity)
+    client, path = app.test_client(), f"/v1/activities/{activity}/me"
+
+    def poll(participant: str) -> int:
+        token = engine.participant_token(merchant, participant)[0]
+        return client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert [poll("amy") for _ in range(3)] == [200, 200, 429]
+    assert poll("ben") == 200  # a budget of their own
+    limits = app.extensions["magic_cube_limits"]
+    used = [limits.window.get_moving_window(key, limit.amount, limit.seconds)[1]
+            for limit, key in limits.counted_for(f"p:{activity}:amy", "ip:127.0.0.1", ME, "GET")]
+    assert used == [2, 3]  # amy's polls; the address's (her refused poll stopped at her limit)
     engine.store.close()

@@ -1,0 +1,155 @@
+"""The participant views' polls, answered in front of Flask.
+
+`GET /v1/activities/<id>` (the public view), `…/me` and `…/rooms/<room>` are what every phone
+watching an activity holds, and a broadcast answers hundreds of them at once. Their answer is
+cheap (a version read, compared with `If-None-Match`, or a body serialised once for all of
+them), and Flask's request context, URL routing, hooks and response objects cost more than it.
+`PollFront`, a WSGI middleware, answers the plain requests itself: a GET of one of those
+paths, with no body and no query but a valid `wait`. It makes the same engine calls as the
+routes (the token checked as `api/auth.py` checks it), counts the same rate limits with the
+same keys, and sends the same status, headers and body bytes; the metrics record each request
+under its route's name.
+
+Everything else goes to Flask unchanged: another path or method, any other query, a body. So
+does a request the front took but cannot answer, with what the front did left in its environ
+for the route: what it counted (a refusal is a 429 from the limiter's hook, counted once), and
+the engine's exception, which the route raises instead of calling the engine again, so that a
+held poll is never held twice and an error's answer is the API's own. A token that does not
+check out is the route's to refuse, as is a room or `me` poll without one. The routes
+(api/participants.py) stay the reference: they document the operations, and tests compare the
+front's answers with theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from magic_cube.api.auth import credential_of
+from magic_cube.api.limits import COUNTED, Limits, Taken
+from magic_cube.api.participants import (
+    FRONT_FAILED,
+    POLL_HEADERS,
+    ActivityView,
+    MeView,
+    RoomView,
+    blp,
+    encoded,
+    held,
+)
+from magic_cube.api.schemas import number_text
+from magic_cube.engine import Participant, ViewResponse
+from magic_cube.errors import MagicCubeError
+from magic_cube.i18n import negotiate
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+# The environ key under which the metrics find the route a request was answered for.
+ENDPOINT_KEY = "magic_cube.endpoint"
+PUBLIC, ME, ROOM = (f"{blp.name}.{view.__name__}" for view in (ActivityView, MeView, RoomView))
+
+# What the front takes: the routes' paths, with ids of the characters ids are made of (others
+# match nothing, or something Flask decodes first), and a query of `wait` alone, in plain digits.
+_PATH = re.compile(r"/v1/activities/([A-Za-z0-9_-]{1,100})(/me|/rooms/([A-Za-z0-9_-]{1,100}))?")
+_WAIT = re.compile(r"wait=([0-9.eE-]{1,32})")
+_STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}  # werkzeug's spelling
+
+
+class PollFront:
+    """The WSGI middleware (see the module's docstring) in front of `flask_app`'s own
+    `wsgi_app`, which is `app`."""
+
+    def __init__(self, app: WSGIApplication, flask_app: Flask, limits: Limits) -> None:
+        self.app = app
+        self.flask_app = flask_app
+        self.engine = flask_app.extensions["magic_cube"]
+        self.limits = limits if limits.enabled else None
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET":
+            return self.app(environ, start_response)
+        found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if found is None or environ.get("CONTENT_LENGTH", "") not in ("", "0") \
+                or "HTTP_TRANSFER_ENCODING" in environ:
+            return self.app(environ, start_response)
+        wait = 0.0
+        query = environ.get("QUERY_STRING", "")
+        if query:
+            asked = _WAIT.fullmatch(query)
+            number = number_text(asked.group(1)) if asked else None
+            if number is None or not 0 <= number <= 25:
+                return self.app(environ, start_response)  # the route's 422, or another query
+            wait = number
+        activity_id, tail, room_id = found.group(1, 2, 3)
+        return self._answer(activity_id, tail, room_id, wait, environ, start_response)
+
+    def _answer(self, activity_id: str, tail: str | None, room_id: str | None, wait: float,
+                environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        ip = f"ip:{environ.get('REMOTE_ADDR') or '127.0.0.1'}"
+        endpoint = PUBLIC if tail is None else ME if room_id is None else ROOM
+        taken: Taken | None = None
+        try:
+            participant = self._participant(activity_id, environ)
+            if self.limits is not None:
+                # As the limiter's hook keys it (api/limits.py, `participant_key`): a
+                # participant whose token checks out by their own key, anyone else by address.
+                key = ip if participant is None else f"p:{activity_id}:{participant.id}"
+                taken = self.limits.take(self.limits.counted_for(key, ip, endpoint, "GET"))
+        except Exception:  # (a store out of reach): nothing counted; the route meets it too
+            return self.app(environ, start_response)
+        if taken is not None and taken[3]:
+            environ[COUNTED] = taken  # refused: the limiter's hook answers it, uncounted
+            return self.app(environ, start_response)
+        if tail is not None and participant is None:
+            environ[COUNTED] = taken  # the route refuses the token (or its absence)
+            return self.app(environ, start_response)
+        try:
+            view = held(wait, self._view(activity_id, room_id, participant, endpoint, wait,
+                                         environ))
+            body = b"" if view.body is None else encoded(view, self.flask_app.json)
+        except Exception as exc:  # the route answers it as its own, from what the front did
+            environ[COUNTED] = taken
+            environ[FRONT_FAILED] = exc
+            return self.app(environ, start_response)
+        headers: list[tuple[str, str]] = []
+        if view.body is not None:
+            headers += [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(body)))]
+        headers += [("ETag", view.etag), *POLL_HEADERS.items()]
+        if taken is not None and self.limits is not None:
+            headers += self.limits.header_values(taken)
+        environ[ENDPOINT_KEY] = endpoint
+        start_response(_STATUS[view.status], headers)
+        return [body] if body else []
+
+    def _participant(self, activity_id: str, environ: WSGIEnvironment) -> Participant | None:
+        """Whom the request's token names, if it checks out (api/limits.py, `_verified_key`)."""
+        credential = credential_of(environ.get("HTTP_AUTHORIZATION", ""))
+        if credential is None:
+            return None
+        try:
+            participant: Participant = self.engine.authenticate_participant(activity_id,
+                                                                            credential)
+        except MagicCubeError:  # forged, expired, another merchant's, no such activity
+            return None
+        return participant
+
+    def _view(self, activity_id: str, room_id: str | None, participant: Participant | None,
+              endpoint: str, wait: float, environ: WSGIEnvironment
+              ) -> Callable[[], ViewResponse]:
+        """The engine call the endpoint's route makes."""
+        engine, etag = self.engine, environ.get("HTTP_IF_NONE_MATCH")
+        if endpoint == PUBLIC:
+            lang = negotiate(environ.get("HTTP_ACCEPT_LANGUAGE"))
+            return lambda: engine.public_view(activity_id, if_none_match=etag, wait=wait,
+                                              lang=lang)
+        if endpoint == ME:
+            return lambda: engine.me_view(activity_id, participant, if_none_match=etag,
+                                          wait=wait)
+        return lambda: engine.room_view(activity_id, room_id, participant, if_none_match=etag,
+                                        wait=wait)
