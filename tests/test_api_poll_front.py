@@ -176,21 +176,29 @@ def _limited_app(tmp_path, catalog, **settings):
         "database_url": f"sqlite:///{tmp_path}/front.db", **settings}})
 
 
-def _windows_used(limits: Limits, ip: str) -> list[int]:
-    """How many requests each of the public view's IP limits holds for `ip`."""
-    return [limits.window.get_moving_window(key, limit.amount, limit.seconds)[1]
-            for limit, key in limits.counted_for(ip, ip, PUBLIC, "GET")]
-
-
-def test_every_request_through_the_front_is_counted_once(tmp_path, catalog):
-    # Two limits: the request the second refuses is in the first's window once, not twice.
-    app = _limited_app(tmp_path, catalog, rate_limit_ip="50/minute;4/hour")
+def _lottery(app: Any) -> tuple[Any, Any, str]:
+    """(engine, merchant, a live lottery's id) on `app`."""
     engine = app.extensions["magic_cube"]
     merchant, _ = engine.create_merchant("front")
     activity = engine.create_activity(merchant, "lottery", {
         "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
         "draws_per_day": 1, "draws_total": 1})["id"]
     engine.publish(merchant, activity)
+    return engine, merchant, activity
+
+
+def _windows_used(limits: Limits, ip: str, key: str | None = None,
+                  endpoint: str = PUBLIC) -> list[int]:
+    """How many requests each limit a poll of `endpoint` by `key` (default: `ip`) from `ip`
+    counts against holds."""
+    return [limits.window.get_moving_window(counter, limit.amount, limit.seconds)[1]
+            for limit, counter in limits.counted_for(key or ip, ip, endpoint, "GET")]
+
+
+def test_every_request_through_the_front_is_counted_once(tmp_path, catalog):
+    # Two limits: the request the second refuses is in the first's window once, not twice.
+    app = _limited_app(tmp_path, catalog, rate_limit_ip="50/minute;4/hour")
+    engine, merchant, activity = _lottery(app)
     client, path = app.test_client(), f"/v1/activities/{activity}"
     answers = [client.get(path), client.get("/v1/activities/act_nothing"),
                client.get(path, query_string={"wait": "99"}), client.get(path),
@@ -207,12 +215,7 @@ def test_every_request_through_the_front_is_counted_once(tmp_path, catalog):
 
 def test_the_front_counts_the_client_a_trusted_proxy_names(tmp_path, catalog):
     app = _limited_app(tmp_path, catalog, rate_limit_ip="2/minute", trusted_proxies=1)
-    engine = app.extensions["magic_cube"]
-    merchant, _ = engine.create_merchant("front")
-    activity = engine.create_activity(merchant, "lottery", {
-        "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
-        "draws_per_day": 1, "draws_total": 1})["id"]
-    engine.publish(merchant, activity)
+    engine, merchant, activity = _lottery(app)
     client, path = app.test_client(), f"/v1/activities/{activity}"
 
     def poll(client_ip: str) -> int:
@@ -230,12 +233,7 @@ def test_a_participants_polls_through_the_front_count_against_their_own_limits(t
                                                                               catalog):
     app = _limited_app(tmp_path, catalog, rate_limit_polls="2/minute",
                        rate_limit_ip="100/minute")
-    engine = app.extensions["magic_cube"]
-    merchant, _ = engine.create_merchant("front")
-    activity = engine.create_activity(merchant, "lottery", {
-        "prizes": [{"name": "A", "type": "coupon", "stock": 100, "odds": 100}],
-        "draws_per_day": 1, "draws_total": 1})["id"]
-    engine.publish(merchant, activity)
+    engine, merchant, activity = _lottery(app)
     client, path = app.test_client(), f"/v1/activities/{activity}/me"
 
     def poll(participant: str) -> int:
@@ -245,7 +243,6 @@ def test_a_participants_polls_through_the_front_count_against_their_own_limits(t
     assert [poll("amy") for _ in range(3)] == [200, 200, 429]
     assert poll("ben") == 200  # a budget of their own
     limits = app.extensions["magic_cube_limits"]
-    used = [limits.window.get_moving_window(key, limit.amount, limit.seconds)[1]
-            for limit, key in limits.counted_for(f"p:{activity}:amy", "ip:127.0.0.1", ME, "GET")]
-    assert used == [2, 3]  # amy's polls; the address's (her refused poll stopped at her limit)
+    # amy's polls; the address's (her refused poll stopped at her own limit)
+    assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:amy", ME) == [2, 3]
     engine.store.close()
