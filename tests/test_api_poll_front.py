@@ -10,7 +10,7 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from magic_cube.api.limits import Limits
-from magic_cube.api.poll_front import ME, PUBLIC, PollFront
+from magic_cube.api.poll_front import HEARTBEAT, ME, PUBLIC, PollFront
 from magic_cube.app import create_app
 
 
@@ -171,6 +171,57 @@ def test_a_poll_the_engine_refuses_is_the_routes_error_from_one_engine_call(app,
     assert len(calls) == 1  # the route raised what the front met: not asked, nor held, again
 
 
+def test_the_front_answers_a_heartbeat_as_the_route_does(app, shop, clock):
+    activity = shop.live("lottery")["id"]
+    front, path = front_of(app), f"/v1/activities/{activity}/heartbeat"
+    for who in ("amy", "ben"):
+        assert shop.act(activity, "draw", who).status_code == 200
+    clock.advance(8)
+    # amy's heartbeat through the front, ben's through the route: the same moment of the
+    # same visit, so the same answer (and each credited once).
+    amy = {"Authorization": f"Bearer {shop.token('amy')}"}
+    ben = {"Authorization": f"Bearer {shop.token('ben')}"}
+    status, got, body, environ = run(front, path, method="POST", headers=amy)
+    assert not flask_answered(environ)
+    want_status, want, want_body, route_environ = run(front.app, path, method="POST",
+                                                      headers=ben)
+    assert flask_answered(route_environ)
+    assert (status, comparable(got), body) == (want_status, comparable(want), want_body)
+    assert status == "200 OK" and b'"credited":8' in body
+    assert shop.engine.stats(shop.merchant, activity)["totals"]["interaction_seconds"] == 16
+
+
+@pytest.mark.parametrize("headers, code", [
+    ({}, "invalid_token"),
+    ({"Authorization": "Bearer forged.token"}, "invalid_token"),
+    ("blocked", "participant_blocked"),  # the engine's refusal, raised by the route
+])
+def test_a_heartbeat_the_front_cannot_answer_is_the_routes_answer(app, shop, headers, code):
+    activity = shop.live("lottery")["id"]
+    if headers == "blocked":
+        r = shop.client.post(f"/v1/merchant/activities/{activity}/blocks", headers=shop.headers,
+                             json={"kind": "participant", "value": "amy", "outcome": "refused"})
+        assert r.status_code in (200, 201), r.get_json()
+        headers = {"Authorization": f"Bearer {shop.token('amy')}"}
+    front, path = front_of(app), f"/v1/activities/{activity}/heartbeat"
+    status, got, body, environ = run(front, path, method="POST", headers=headers)
+    assert flask_answered(environ)
+    want_status, want, want_body, _ = run(front.app, path, method="POST", headers=headers)
+    assert (status, comparable(got), body) == (want_status, comparable(want), want_body)
+    assert f'"error":"{code}"'.encode() in body
+
+
+def test_a_heartbeat_with_a_body_or_a_query_is_the_routes(app, shop):
+    activity = shop.live("lottery")["id"]
+    amy = {"Authorization": f"Bearer {shop.token('amy')}"}
+    front, path = front_of(app), f"/v1/activities/{activity}/heartbeat"
+    for request_ in ({"body": b'{"x": 1}'}, {"body": b"{}"}, {"query": "x=1"}):
+        status, _, body, environ = run(front, path, method="POST", headers=amy, **request_)
+        assert flask_answered(environ)
+        assert status == ("422 UNPROCESSABLE ENTITY" if b"x" in request_.get("body", b"")
+                          else "200 OK"), body
+
+
 def _limited_app(tmp_path, catalog, **settings):
     return create_app({"CATALOG": catalog, "SETTINGS": {
         "database_url": f"sqlite:///{tmp_path}/front.db", **settings}})
@@ -187,12 +238,12 @@ def _lottery(app: Any) -> tuple[Any, Any, str]:
     return engine, merchant, activity
 
 
-def _windows_used(limits: Limits, ip: str, key: str | None = None,
-                  endpoint: str = PUBLIC) -> list[int]:
-    """How many requests each limit a poll of `endpoint` by `key` (default: `ip`) from `ip`
+def _windows_used(limits: Limits, ip: str, key: str | None = None, endpoint: str = PUBLIC,
+                  method: str = "GET") -> list[int]:
+    """How many requests each limit a request to `endpoint` by `key` (default: `ip`) from `ip`
     counts against holds."""
     return [limits.window.get_moving_window(counter, limit.amount, limit.seconds)[1]
-            for limit, counter in limits.counted_for(key or ip, ip, endpoint, "GET")]
+            for limit, counter in limits.counted_for(key or ip, ip, endpoint, method)]
 
 
 def test_every_request_through_the_front_is_counted_once(tmp_path, catalog):
@@ -245,4 +296,19 @@ def test_a_participants_polls_through_the_front_count_against_their_own_limits(t
     limits = app.extensions["magic_cube_limits"]
     # amy's polls; the address's (her refused poll stopped at her own limit)
     assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:amy", ME) == [2, 3]
+    engine.store.close()
+
+
+def test_heartbeats_through_the_front_count_against_the_participants_action_limit(
+        tmp_path, catalog):
+    app = _limited_app(tmp_path, catalog, rate_limit_actions="2/minute",
+                       rate_limit_ip="100/minute")
+    engine, merchant, activity = _lottery(app)
+    client, path = app.test_client(), f"/v1/activities/{activity}/heartbeat"
+    amy = {"Authorization": f"Bearer {engine.participant_token(merchant, 'amy')[0]}"}
+    assert [client.post(path, headers=amy).status_code for _ in range(3)] == [200, 200, 429]
+    limits = app.extensions["magic_cube_limits"]
+    # amy's, then the address's: the refused heartbeat stopped at her own limit
+    assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:amy", HEARTBEAT, "POST") \
+        == [2, 2]
     engine.store.close()

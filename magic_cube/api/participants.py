@@ -45,8 +45,9 @@ PARTICIPANT: list[dict[str, list[str]]] = [{"participantToken": []}]
 TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
-# Where api/poll_front.py, answering polls in front of Flask, leaves the exception the engine
-# raised for a request it then hands to the route.
+HEARTBEAT_HEADERS = {"Cache-Control": "no-store"}
+# Where api/poll_front.py, answering polls and heartbeats in front of Flask, leaves the
+# exception the engine raised for a request it then hands to the route.
 FRONT_FAILED = "magic_cube.poll_front_failed"
 ERROR_SCHEMA = ErrorSchema()
 
@@ -66,14 +67,20 @@ POLL_PARAMETERS = [
 ]
 
 
-def poll_arguments() -> tuple[float, str | None]:
-    """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`. First,
-    the exception the engine raised for this poll in front of Flask (api/poll_front.py), if
-    it did: raised here, as the route's own, without asking the engine (or holding) again."""
-    environ = request.environ  # read directly: most polls have no query string to parse
-    failed = environ.get(FRONT_FAILED)
+def raise_front_failure() -> None:
+    """The exception the engine raised for this request in front of Flask
+    (api/poll_front.py), if it did: raised here, as the route's own, without asking the
+    engine (or holding a poll) again."""
+    failed = request.environ.get(FRONT_FAILED)
     if failed is not None:
         raise failed
+
+
+def poll_arguments() -> tuple[float, str | None]:
+    """(`wait`, `If-None-Match`) of this request; a bad `wait` is 422 `invalid_wait`. First,
+    `raise_front_failure`."""
+    raise_front_failure()
+    environ = request.environ  # read directly: most polls have no query string to parse
     raw = request.args.get("wait") if environ.get("QUERY_STRING") else None
     wait = 0.0 if raw is None else number_text(raw)
     if wait is None or not 0 <= wait <= 25:
@@ -238,6 +245,7 @@ class Heartbeat(View):
                       *TOKEN_ERRORS)
     def post(self, activity_id: str) -> Any:
         """Report that the participant is still interacting (credited on the server clock)"""
+        raise_front_failure()
         participant = current_participant(activity_id)
         return json_response(get_engine().heartbeat(activity_id, participant), 200,
-                             {"Cache-Control": "no-store"})
+                             dict(HEARTBEAT_HEADERS))

@@ -1,23 +1,25 @@
-"""The participant views' polls, answered in front of Flask.
+"""The participant views' polls and heartbeats, answered in front of Flask.
 
 `GET /v1/activities/<id>` (the public view), `…/me` and `…/rooms/<room>` are what every phone
-watching an activity holds, and a broadcast answers hundreds of them at once. Their answer is
-cheap (a version read, compared with `If-None-Match`, or a body serialised once for all of
-them), and Flask's request context, URL routing, hooks and response objects cost more than it.
-`PollFront`, a WSGI middleware, answers the plain requests itself: a GET of one of those
-paths, with no body and no query but a valid `wait`. It makes the same engine calls as the
-routes (the token checked as `api/auth.py` checks it), counts the same rate limits with the
-same keys, and sends the same status, headers and body bytes; the metrics record each request
-under its route's name.
+watching an activity holds, and a broadcast answers hundreds of them at once; with
+`POST …/heartbeat`, the "still here" every open page sends, they are most of a festival's
+requests. Their answer is cheap (a version read, compared with `If-None-Match`, or a body
+serialised once for all of them; a heartbeat's few numbers), and Flask's request context, URL
+routing, hooks and response objects cost more than it. `PollFront`, a WSGI middleware, answers
+the plain requests itself: a GET of one of those paths with no body and no query but a valid
+`wait`, and a heartbeat with a token, no body and no query. It makes the same engine calls as
+the routes (the token checked as `api/auth.py` checks it), counts the same rate limits with
+the same keys, and sends the same status, headers and body bytes; the metrics record each
+request under its route's name.
 
 Everything else goes to Flask unchanged: another path or method, any other query, a body. So
 does a request the front took but cannot answer, with what the front did left in its environ
 for the route: what it counted (a refusal is a 429 from the limiter's hook, counted once), and
 the engine's exception, which the route raises instead of calling the engine again, so that a
-held poll is never held twice and an error's answer is the API's own. A token that does not
-check out is the route's to refuse, as is a room or `me` poll without one. The routes
-(api/participants.py) stay the reference: they document the operations, and tests compare the
-front's answers with theirs.
+held poll is never held twice, a heartbeat never credited twice, and an error's answer is the
+API's own. A token that does not check out is the route's to refuse, as is a room, `me` or
+heartbeat request without one. The routes (api/participants.py) stay the reference: they
+document the operations, and tests compare the front's answers with theirs.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ from magic_cube.api.auth import credential_of
 from magic_cube.api.limits import COUNTED, Limits, Taken
 from magic_cube.api.participants import (
     FRONT_FAILED,
+    HEARTBEAT_HEADERS,
     POLL_HEADERS,
     ActivityView,
+    Heartbeat,
     MeView,
     RoomView,
     blp,
     encoded,
     held,
 )
+from magic_cube.api.responses import kept_encoder
 from magic_cube.api.schemas import number_text
 from magic_cube.engine import Participant, ViewResponse
 from magic_cube.errors import MagicCubeError
@@ -50,12 +55,14 @@ if TYPE_CHECKING:
 
 # The environ key under which the metrics find the route a request was answered for.
 ENDPOINT_KEY = "magic_cube.endpoint"
-PUBLIC, ME, ROOM = (f"{blp.name}.{view.__name__}" for view in (ActivityView, MeView, RoomView))
+PUBLIC, ME, ROOM, HEARTBEAT = (f"{blp.name}.{view.__name__}"
+                               for view in (ActivityView, MeView, RoomView, Heartbeat))
 
 # What the front takes: the routes' paths, with ids of the characters ids are made of (others
 # match nothing, or something Flask decodes first), and a query of `wait` alone, in plain digits.
 _PATH = re.compile(r"/v1/activities/([A-Za-z0-9_-]{1,100})(/me|/rooms/([A-Za-z0-9_-]{1,100}))?")
 _WAIT = re.compile(r"wait=([0-9.eE-]{1,32})")
+_HEARTBEAT = re.compile(r"/v1/activities/([A-Za-z0-9_-]{1,100})/heartbeat")
 _STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}  # werkzeug's spelling
 
 
@@ -68,14 +75,25 @@ class PollFront:
         self.flask_app = flask_app
         self.engine = flask_app.extensions["magic_cube"]
         self.limits = limits if limits.enabled else None
+        # What the heartbeat's route answers with (None in debug, where it indents: the route
+        # answers every heartbeat then).
+        self.encoder = kept_encoder(flask_app)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "GET":
+        method = environ.get("REQUEST_METHOD")
+        if environ.get("CONTENT_LENGTH", "") not in ("", "0") \
+                or "HTTP_TRANSFER_ENCODING" in environ:
+            return self.app(environ, start_response)  # a body: the route checks it
+        if method == "POST":
+            beat = _HEARTBEAT.fullmatch(environ.get("PATH_INFO", ""))
+            if beat is None or environ.get("QUERY_STRING") or self.encoder is None:
+                return self.app(environ, start_response)
+            return self._beat(beat.group(1), environ, start_response)
+        if method != "GET":
             return self.app(environ, start_response)
         found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if found is None or environ.get("CONTENT_LENGTH", "") not in ("", "0") \
-                or "HTTP_TRANSFER_ENCODING" in environ:
+        if found is None:
             return self.app(environ, start_response)
         wait = 0.0
         query = environ.get("QUERY_STRING", "")
@@ -88,10 +106,11 @@ class PollFront:
         activity_id, tail, room_id = found.group(1, 2, 3)
         return self._answer(activity_id, tail, room_id, wait, environ, start_response)
 
-    def _answer(self, activity_id: str, tail: str | None, room_id: str | None, wait: float,
-                environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _counted(self, activity_id: str, endpoint: str, method: str, environ: WSGIEnvironment
+                 ) -> tuple[Participant | None, Taken | None] | None:
+        """(whom the token names, what was counted) for a request the front may answer; None
+        when the route is to answer it, with what was counted left in the environ."""
         ip = f"ip:{environ.get('REMOTE_ADDR') or '127.0.0.1'}"
-        endpoint = PUBLIC if tail is None else ME if room_id is None else ROOM
         taken: Taken | None = None
         try:
             participant = self._participant(activity_id, environ)
@@ -99,15 +118,23 @@ class PollFront:
                 # As the limiter's hook keys it (api/limits.py, `participant_key`): a
                 # participant whose token checks out by their own key, anyone else by address.
                 key = ip if participant is None else f"p:{activity_id}:{participant.id}"
-                taken = self.limits.take(self.limits.counted_for(key, ip, endpoint, "GET"))
+                taken = self.limits.take(self.limits.counted_for(key, ip, endpoint, method))
         except Exception:  # (a store out of reach): nothing counted; the route meets it too
+            return None
+        if (taken is not None and taken[3]) or (endpoint != PUBLIC and participant is None):
+            # Refused (the limiter's hook answers it, uncounted), or the route refuses the
+            # token (or its absence).
+            environ[COUNTED] = taken
+            return None
+        return participant, taken
+
+    def _answer(self, activity_id: str, tail: str | None, room_id: str | None, wait: float,
+                environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        endpoint = PUBLIC if tail is None else ME if room_id is None else ROOM
+        counted = self._counted(activity_id, endpoint, "GET", environ)
+        if counted is None:
             return self.app(environ, start_response)
-        if taken is not None and taken[3]:
-            environ[COUNTED] = taken  # refused: the limiter's hook answers it, uncounted
-            return self.app(environ, start_response)
-        if tail is not None and participant is None:
-            environ[COUNTED] = taken  # the route refuses the token (or its absence)
-            return self.app(environ, start_response)
+        participant, taken = counted
         try:
             view = held(wait, self._view(activity_id, room_id, participant, endpoint, wait,
                                          environ))
@@ -121,10 +148,32 @@ class PollFront:
             headers += [("Content-Type", "application/json"),
                         ("Content-Length", str(len(body)))]
         headers += [("ETag", view.etag), *POLL_HEADERS.items()]
+        return self._send(view.status, headers, body, taken, endpoint, environ, start_response)
+
+    def _beat(self, activity_id: str, environ: WSGIEnvironment,
+              start_response: StartResponse) -> Iterable[bytes]:
+        counted = self._counted(activity_id, HEARTBEAT, "POST", environ)
+        if counted is None or self.encoder is None:
+            return self.app(environ, start_response)
+        participant, taken = counted
+        try:
+            body = f"{self.encoder.encode(self.engine.heartbeat(activity_id, participant))}\n"
+        except Exception as exc:  # the route answers it as its own, from what the front did
+            environ[COUNTED] = taken
+            environ[FRONT_FAILED] = exc
+            return self.app(environ, start_response)
+        data = body.encode()
+        headers = [*HEARTBEAT_HEADERS.items(), ("Content-Type", "application/json"),
+                   ("Content-Length", str(len(data)))]
+        return self._send(200, headers, data, taken, HEARTBEAT, environ, start_response)
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes,
+              taken: Taken | None, endpoint: str, environ: WSGIEnvironment,
+              start_response: StartResponse) -> Iterable[bytes]:
         if taken is not None and self.limits is not None:
             headers += self.limits.header_values(taken)
         environ[ENDPOINT_KEY] = endpoint
-        start_response(_STATUS[view.status], headers)
+        start_response(_STATUS[status], headers)
         return [body] if body else []
 
     def _participant(self, activity_id: str, environ: WSGIEnvironment) -> Participant | None:

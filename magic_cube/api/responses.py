@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify
 from flask.json.provider import DefaultJSONProvider
 
 from magic_cube.api.codes import status_of
@@ -64,20 +64,29 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     the text `jsonify` would give, written by an encoder the app keeps rather than one made
     for each answer (every action is answered here)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    provider = app.json
-    if type(provider) is not DefaultJSONProvider or provider.compact is False \
-            or (provider.compact is None and app.debug):
+    encoder = kept_encoder(app)
+    if encoder is None:
         response = jsonify(body)  # indented, or another provider's own rules
         response.status_code = status
         response.headers.update(headers or {})
         return response
-    encoder = app.extensions.get(_ENCODER)
+    return app.response_class(f"{encoder.encode(body)}\n", status, headers,
+                              mimetype=app.json.mimetype)
+
+
+def kept_encoder(app: Flask) -> json.JSONEncoder | None:
+    """The encoder that writes what `jsonify` writes, kept by `app`; None when `jsonify` indents
+    (debug) or the app has a JSON provider of its own, whose rules only `jsonify` knows."""
+    provider = app.json
+    if type(provider) is not DefaultJSONProvider or provider.compact is False \
+            or (provider.compact is None and app.debug):
+        return None
+    encoder: json.JSONEncoder | None = app.extensions.get(_ENCODER)
     if encoder is None:
         encoder = app.extensions[_ENCODER] = json.JSONEncoder(
             default=provider.default, ensure_ascii=provider.ensure_ascii,
             sort_keys=provider.sort_keys, separators=(",", ":"))
-    return app.response_class(f"{encoder.encode(body)}\n", status, headers,
-                              mimetype=provider.mimetype)
+    return encoder
 
 
 _ENCODER = "magic_cube.json_encoder"  # the app's, for `json_response`
