@@ -55,13 +55,23 @@ def _verified_key(req: Request) -> str:
         except MagicCubeError:  # forged, expired, another merchant's, no such activity
             pass
         else:
-            return f"p:{activity}:{participant.id}"
+            return verified_key(activity, participant.id)
     return ip_key(req)
 
 
 def ip_key(req: Request) -> str:
     # ProxyFix (trusted_proxies) has already put the client's address here.
-    return f"ip:{req.remote_addr or '127.0.0.1'}"
+    return address_key(req.remote_addr)
+
+
+def verified_key(activity_id: str, participant_id: str) -> str:
+    """The key a participant whose token checks out is counted by."""
+    return f"p:{activity_id}:{participant_id}"
+
+
+def address_key(address: str | None) -> str:
+    """The key a client is counted by at `address` (the environ's `REMOTE_ADDR`)."""
+    return f"ip:{address or '127.0.0.1'}"
 
 
 @dataclass(frozen=True)

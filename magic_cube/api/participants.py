@@ -248,4 +248,4 @@ class Heartbeat(View):
         raise_front_failure()
         participant = current_participant(activity_id)
         return json_response(get_engine().heartbeat(activity_id, participant), 200,
-                             dict(HEARTBEAT_HEADERS))
+                             HEARTBEAT_HEADERS)

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from json import JSONEncoder
 from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from magic_cube.api.auth import credential_of
-from magic_cube.api.limits import COUNTED, Limits, Taken
+from magic_cube.api.limits import COUNTED, Limits, Taken, address_key, verified_key
 from magic_cube.api.participants import (
     FRONT_FAILED,
     HEARTBEAT_HEADERS,
@@ -87,9 +88,10 @@ class PollFront:
             return self.app(environ, start_response)  # a body: the route checks it
         if method == "POST":
             beat = _HEARTBEAT.fullmatch(environ.get("PATH_INFO", ""))
-            if beat is None or environ.get("QUERY_STRING") or self.encoder is None:
+            encoder = self.encoder
+            if beat is None or environ.get("QUERY_STRING") or encoder is None:
                 return self.app(environ, start_response)
-            return self._beat(beat.group(1), environ, start_response)
+            return self._beat(beat.group(1), encoder, environ, start_response)
         if method != "GET":
             return self.app(environ, start_response)
         found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
@@ -110,14 +112,14 @@ class PollFront:
                  ) -> tuple[Participant | None, Taken | None] | None:
         """(whom the token names, what was counted) for a request the front may answer; None
         when the route is to answer it, with what was counted left in the environ."""
-        ip = f"ip:{environ.get('REMOTE_ADDR') or '127.0.0.1'}"
+        ip = address_key(environ.get("REMOTE_ADDR"))
         taken: Taken | None = None
         try:
             participant = self._participant(activity_id, environ)
             if self.limits is not None:
                 # As the limiter's hook keys it (api/limits.py, `participant_key`): a
                 # participant whose token checks out by their own key, anyone else by address.
-                key = ip if participant is None else f"p:{activity_id}:{participant.id}"
+                key = ip if participant is None else verified_key(activity_id, participant.id)
                 taken = self.limits.take(self.limits.counted_for(key, ip, endpoint, method))
         except Exception:  # (a store out of reach): nothing counted; the route meets it too
             return None
@@ -139,10 +141,8 @@ class PollFront:
             view = held(wait, self._view(activity_id, room_id, participant, endpoint, wait,
                                          environ))
             body = b"" if view.body is None else encoded(view, self.flask_app.json)
-        except Exception as exc:  # the route answers it as its own, from what the front did
-            environ[COUNTED] = taken
-            environ[FRONT_FAILED] = exc
-            return self.app(environ, start_response)
+        except Exception as exc:
+            return self._failed(exc, taken, environ, start_response)
         headers: list[tuple[str, str]] = []
         if view.body is not None:
             headers += [("Content-Type", "application/json"),
@@ -150,22 +150,28 @@ class PollFront:
         headers += [("ETag", view.etag), *POLL_HEADERS.items()]
         return self._send(view.status, headers, body, taken, endpoint, environ, start_response)
 
-    def _beat(self, activity_id: str, environ: WSGIEnvironment,
+    def _beat(self, activity_id: str, encoder: JSONEncoder, environ: WSGIEnvironment,
               start_response: StartResponse) -> Iterable[bytes]:
         counted = self._counted(activity_id, HEARTBEAT, "POST", environ)
-        if counted is None or self.encoder is None:
+        if counted is None:
             return self.app(environ, start_response)
         participant, taken = counted
         try:
-            body = f"{self.encoder.encode(self.engine.heartbeat(activity_id, participant))}\n"
-        except Exception as exc:  # the route answers it as its own, from what the front did
-            environ[COUNTED] = taken
-            environ[FRONT_FAILED] = exc
-            return self.app(environ, start_response)
+            body = f"{encoder.encode(self.engine.heartbeat(activity_id, participant))}\n"
+        except Exception as exc:
+            return self._failed(exc, taken, environ, start_response)
         data = body.encode()
         headers = [*HEARTBEAT_HEADERS.items(), ("Content-Type", "application/json"),
                    ("Content-Length", str(len(data)))]
         return self._send(200, headers, data, taken, HEARTBEAT, environ, start_response)
+
+    def _failed(self, exc: Exception, taken: Taken | None, environ: WSGIEnvironment,
+                start_response: StartResponse) -> Iterable[bytes]:
+        """The route's answer to a request whose engine call raised `exc` here: the route
+        raises it as its own, having counted what the front counted."""
+        environ[COUNTED] = taken
+        environ[FRONT_FAILED] = exc
+        return self.app(environ, start_response)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes,
               taken: Taken | None, endpoint: str, environ: WSGIEnvironment,
