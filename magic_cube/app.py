@@ -14,8 +14,8 @@ Every request gets an id (`X-Request-Id`, see magic_cube/logs.py) and is measure
 every answer, those a limit or a malformed URL gives too.
 
 The request path is kept lean (docs/operations.md, "The request path"): per-request work is
-done once per process where it can be, and the participant views' plain polls, the commonest
-requests, are answered in front of Flask (api/poll_front.py).
+done once per process where it can be, and the participant API's commonest requests (plain
+polls, heartbeats and actions) are answered in front of Flask (api/front.py).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from werkzeug.routing import IntegerConverter
 from magic_cube import console, media, metrics, shopper
 from magic_cube.api import init_api, ops, participants, sharing
 from magic_cube.api.challenge import init_challenges
+from magic_cube.api.front import ENDPOINT_KEY, Front
 from magic_cube.api.limits import init_limits
 from magic_cube.api.parsing import Request, check_bodies
-from magic_cube.api.poll_front import ENDPOINT_KEY, PollFront
 from magic_cube.api.schemas import MAX_INT64
 from magic_cube.catalog import Catalog
 from magic_cube.engine import Engine
@@ -169,7 +169,7 @@ class Measured:
 
 
 def _endpoint(environ: WSGIEnvironment) -> str | None:
-    """The name of the route the request matched (None: none): the one the poll front
+    """The name of the route the request matched (None: none): the one the front
     answered for, or, while Flask still holds the request, its rule's: werkzeug keeps the
     request in the environ (`werkzeug.request`) until the context ends, after the answer has
     started."""
@@ -222,10 +222,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(ops.blp)
     app.register_blueprint(ops.metrics_bp)
     limits = init_limits(app, participants.blp, sharing.blp)
-    # The middlewares, innermost first: the poll front, in front of Flask
-    # (api/poll_front.py), the client's address from a trusted proxy's header (which the
-    # front's limits count by), the request id and metrics around everything.
-    app.wsgi_app = PollFront(app.wsgi_app, app, limits)  # type: ignore[method-assign]
+    # The middlewares, innermost first: the front, in front of Flask (api/front.py), the
+    # client's address from a trusted proxy's header (which the front's limits count by), the
+    # request id and metrics around everything.
+    app.wsgi_app = Front(app.wsgi_app, app, limits)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
         n = int(settings.trusted_proxies)

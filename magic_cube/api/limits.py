@@ -95,7 +95,7 @@ Counted = tuple[Limit, str]
 # What a request's counting left for its headers: (limit, key, its window as counted —
 # (start, used) — or None to read it, refused)
 Taken = tuple[Limit, str, tuple[float, int] | None, bool]
-# The environ key where the poll front (api/poll_front.py) leaves what it counted for the request
+# The environ key where the front (api/front.py) leaves what it counted for the request
 # (a `Taken`, or None: counted nothing), when it hands the request on to Flask.
 COUNTED = "magic_cube.rate_limit"
 NOT_COUNTED = object()
@@ -141,7 +141,7 @@ class Limits:
 
     def check(self) -> None:
         """The request hook: count the request, or refuse it with 429 rate_limited. A request
-        the poll front (api/poll_front.py) has counted already (`COUNTED` in its environ) is not
+        the front (api/front.py) has counted already (`COUNTED` in its environ) is not
         counted again."""
         req = current_request()
         found = req.environ.get(COUNTED, NOT_COUNTED)

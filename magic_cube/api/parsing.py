@@ -136,38 +136,50 @@ class Request(flask.Request):
         return get_input_stream(self.environ, max_content_length=limit)
 
 
-_BODY = "magic_cube.body"  # the environ key of the parsed body: parsed once per request
+BODY = "magic_cube.body"  # the environ key of the parsed body: parsed once per request
 
 
 def body_of(request: flask.Request) -> dict[str, Any]:
     """`request`'s body as a JSON object (`parse_body`), parsed once however often asked."""
-    body = request.environ.get(_BODY)
+    body = request.environ.get(BODY)
     if body is None:
-        body = request.environ[_BODY] = parse_body(_raw_body(request))
+        body = request.environ[BODY] = parse_body(_raw_body(request))
     return body
 
 
 def _raw_body(request: flask.Request) -> bytes:
     """The body's bytes. One with a Content-Length (what clients send an action with) is read
-    straight from the server's stream as werkzeug's would be — over the size limit a 413;
-    broken off, or cut short where the server does not end the stream itself, a 400 — and
-    left readable for anything that reads the body again. Any other (chunked, no length) goes
-    through werkzeug's stream (`Request`)."""
+    by `read_sized_body`; any other (chunked, no length) goes through werkzeug's stream
+    (`Request`)."""
     environ = request.environ
-    length = environ.get("CONTENT_LENGTH", "")
-    if not (length.isascii() and length.isdigit()) or "HTTP_TRANSFER_ENCODING" in environ \
-            or "stream" in request.__dict__:
+    if not sized(environ) or "stream" in request.__dict__:
         return cast(bytes, request.get_data(cache=True))
-    size, limit = int(length), request.max_content_length
+    return read_sized_body(environ, request.max_content_length)
+
+
+def sized(environ: Mapping[str, Any]) -> bool:
+    """Whether the request's body comes with a Content-Length (and no Transfer-Encoding)."""
+    length = environ.get("CONTENT_LENGTH", "")
+    return length.isascii() and length.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ
+
+
+def read_sized_body(environ: dict[str, Any], limit: int | None) -> bytes:
+    """The bytes of a `sized` body, read straight from the server's stream as werkzeug's
+    would be — over `limit` a 413; broken off, or cut short where the server does not end
+    the stream itself, a 400 — and left readable (what was read of it) for anything that
+    reads the body again."""
+    size = int(environ["CONTENT_LENGTH"])
     if limit is not None and size > limit:
         raise RequestEntityTooLarge()
+    data = b""
     try:
         data = environ["wsgi.input"].read(size) if size else b""
     except (OSError, ValueError) as exc:  # the client went away mid-body
         raise ClientDisconnected() from exc
+    finally:
+        environ["wsgi.input"] = io.BytesIO(data)
     if len(data) < size and "wsgi.input_terminated" not in environ:
         raise ClientDisconnected()
-    environ["wsgi.input"] = io.BytesIO(data)
     return cast(bytes, data)
 
 
@@ -195,7 +207,11 @@ class Blueprint(flask_smorest.Blueprint):
 
 def load_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON body loaded through `schema`, as `blp.arguments(schema)` does."""
-    body = body_of(current_request())
+    return loaded_body(schema, body_of(current_request()))
+
+
+def loaded_body(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` (parsed by `parse_body`) loaded through `schema`, as `load_body` loads it."""
     if body:
         return _load(schema, body)
     # An empty body (most actions send `{}`) loads to the schema's defaults, the same every
@@ -212,7 +228,11 @@ _LOADED_EMPTY: dict[type, dict[str, Any]] = {}
 def load_headers(schema: Schema) -> dict[str, Any]:
     """The headers `schema` declares, loaded through it, as `blp.arguments(schema,
     location="headers")` does (other headers are ignored)."""
-    environ = flask.request.environ
+    return loaded_headers(schema, flask.request.environ)
+
+
+def loaded_headers(schema: Schema, environ: Mapping[str, Any]) -> dict[str, Any]:
+    """`load_headers` of the request whose WSGI environ is `environ`."""
     present = {name: environ[key] for name, key in _header_keys(schema) if key in environ}
     return _load(schema, present) if present else {}
 

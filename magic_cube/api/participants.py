@@ -18,7 +18,7 @@ from flask.views import MethodView
 
 from magic_cube import metrics
 from magic_cube.api.auth import current_participant
-from magic_cube.api.challenge import challenges
+from magic_cube.api.challenge import Challenges, challenges
 from magic_cube.api.context import get_engine, request_lang
 from magic_cube.api.errors import InvalidWait
 from magic_cube.api.parsing import Blueprint, load_body, load_headers
@@ -35,7 +35,7 @@ from magic_cube.api.schemas import (
     number_text,
 )
 from magic_cube.api.times import iso_times
-from magic_cube.engine import ActionOutcome, Refused, ViewResponse
+from magic_cube.engine import ActionOutcome, Engine, Participant, Refused, ViewResponse
 
 blp = Blueprint("participants", __name__, url_prefix="/v1/activities",
                 description="For shoppers' mini-programs: poll an activity, act on it, report "
@@ -46,9 +46,9 @@ TOKEN_ERRORS = ("invalid_token", "token_expired")
 ETAG = {"ETag": {"description": "Send it back as If-None-Match", "schema": {"type": "string"}}}
 POLL_HEADERS = {"Cache-Control": "no-cache"}
 HEARTBEAT_HEADERS = {"Cache-Control": "no-store"}
-# Where api/poll_front.py, answering polls and heartbeats in front of Flask, leaves the
+# Where api/front.py, answering polls, heartbeats and actions in front of Flask, leaves the
 # exception the engine raised for a request it then hands to the route.
-FRONT_FAILED = "magic_cube.poll_front_failed"
+FRONT_FAILED = "magic_cube.front_failed"
 ERROR_SCHEMA = ErrorSchema()
 
 
@@ -69,7 +69,7 @@ POLL_PARAMETERS = [
 
 def raise_front_failure() -> None:
     """The exception the engine raised for this request in front of Flask
-    (api/poll_front.py), if it did: raised here, as the route's own, without asking the
+    (api/front.py), if it did: raised here, as the route's own, without asking the
     engine (or holding a poll) again."""
     failed = request.environ.get(FRONT_FAILED)
     if failed is not None:
@@ -128,22 +128,43 @@ def encoded(view: ViewResponse, json: JSONProvider) -> bytes:
 
 
 def action_response(outcome: ActionOutcome) -> Any:
-    """An action's outcome as HTTP, for participants and merchants alike: an accepted action
-    through its schema (the route's), a refusal through the one error body's, with the status
-    its code is declared with. A replayed outcome says so. Counted in the metrics by the
-    template and action the route names (`activity_id`, `action`)."""
-    headers = {"Cache-Control": "no-store"}
+    """An action's outcome as HTTP, for participants and merchants alike (`action_answer`),
+    counted in the metrics by the template and action the route names (`activity_id`,
+    `action`)."""
     route = request.view_args or {}
-    template = get_engine().template_of(route["activity_id"])
+    status, body, headers = action_answer(outcome, get_engine().template_of(route["activity_id"]),
+                                          route["action"])
+    return json_response(body, status, headers)
+
+
+def action_answer(outcome: ActionOutcome, template: str, action: str
+                  ) -> tuple[int, Any, dict[str, str]]:
+    """(status, body, headers) of an action's outcome: an accepted action through its schema
+    (the route's), a refusal through the one error body's, with the status its code is
+    declared with. A replayed outcome says so. Counted in the metrics."""
+    headers = {"Cache-Control": "no-store"}
     result = "replayed" if outcome.replayed else "accepted" if outcome.ok else "refused"
-    metrics.record_action(template, route["action"], result)
+    metrics.record_action(template, action, result)
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     if isinstance(outcome, Refused):
         metrics.record_refusal(outcome.code)
-        return json_response(ERROR_SCHEMA.dump(outcome.body), outcome.status, headers)
+        return outcome.status, ERROR_SCHEMA.dump(outcome.body), headers
     # The body is ActionResultSchema's shape already (engine/outcomes.py): no dump needed.
-    return json_response(iso_times(outcome.body), 200, headers)
+    return 200, iso_times(outcome.body), headers
+
+
+def participant_act(engine: Engine, checks: Challenges, activity_id: str, action: str,
+                    participant: Participant, body: dict[str, Any], headers: dict[str, Any],
+                    address: str, lang: str) -> ActionOutcome:
+    """What the action route does with its loaded body and headers: the challenge checked
+    (api/challenge.py), then the engine's action, by the participant on this device from
+    this address."""
+    participant = replace(participant, device=headers.get("device", ""), address=address)
+    key = headers.get("idempotency_key")
+    checks.check(activity_id, participant, headers.get("challenge"), key)
+    return engine.act(activity_id, action, participant, params=body["params"],
+                      room_id=body["room"], idempotency_key=key, lang=lang, via=body["via"])
 
 
 class View(MethodView):
@@ -224,15 +245,11 @@ class Action(View):
                       "challenge_reused", *TOKEN_ERRORS, refusals=True)
     def post(self, activity_id: str, action: str) -> Any:
         """Perform an action (`start`, `help`, `join`, `draw`, `send`, `claim` …)"""
+        raise_front_failure()
         body, headers = load_body(ACTION_BODY), load_headers(ACTION_HEADERS)
-        participant = replace(current_participant(activity_id),
-                              device=headers.get("device", ""), address=request.remote_addr or "")
-        challenges().check(activity_id, participant, headers.get("challenge"),
-                           headers.get("idempotency_key"))
-        return action_response(get_engine().act(
-            activity_id, action, participant, params=body["params"], room_id=body["room"],
-            idempotency_key=headers.get("idempotency_key"), lang=request_lang(),
-            via=body["via"]))
+        return action_response(participant_act(
+            get_engine(), challenges(), activity_id, action, current_participant(activity_id),
+            body, headers, request.remote_addr or "", request_lang()))
 
 
 @blp.route("/<activity_id>/heartbeat")

@@ -1,22 +1,24 @@
-"""The poll front, in front of Flask (api/poll_front.py): it answers plain polls of an
-activity's public view, a participant's own view and a room exactly as their routes do, hands
-everything else to the routes, and never counts a request twice."""
+"""The front, in front of Flask (api/front.py): it answers plain polls of an activity's
+public view, a participant's own view and a room, heartbeats and actions exactly as their routes
+do, hands everything else to the routes, and never counts a request (or calls the engine)
+twice."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from werkzeug.test import EnvironBuilder
 
+from magic_cube.api.front import ACTION, HEARTBEAT, ME, PUBLIC, Front
 from magic_cube.api.limits import Limits
-from magic_cube.api.poll_front import HEARTBEAT, ME, PUBLIC, PollFront
 from magic_cube.app import create_app
 
 
-def front_of(app: Any) -> PollFront:
+def front_of(app: Any) -> Front:
     wsgi = app.wsgi_app
-    while not isinstance(wsgi, PollFront):
+    while not isinstance(wsgi, Front):
         wsgi = wsgi.app  # Measured, ProxyFix: each keeps the app it wraps as `app`
     return wsgi
 
@@ -311,4 +313,190 @@ def test_heartbeats_through_the_front_count_against_the_participants_action_limi
     # amy's, then the address's: the refused heartbeat stopped at her own limit
     assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:amy", HEARTBEAT, "POST") \
         == [2, 2]
+    engine.store.close()
+
+
+# Actions ---------------------------------------------------------------------------------------
+
+def _action(activity: str, name: str) -> str:
+    return f"/v1/activities/{activity}/actions/{name}"
+
+
+def test_the_front_answers_an_action_as_the_route_does(app, shop):
+    # An action cannot be done twice to compare, but its replay can: the second request with
+    # an Idempotency-Key answers the first's bytes, whichever of the two answered first.
+    activity = shop.live("bargain")["id"]
+    front = front_of(app)
+    amy, ben = shop.as_("amy"), shop.as_("ben")
+    cases = [(amy, "start", b"{}", front, front.app),
+             (ben, "start", b"", front.app, front),
+             (ben | {"Accept-Language": "zh"}, "help", None, front, front.app),
+             (shop.as_("cat"), "help", None, front.app, front)]
+    room = None
+    for n, (who, name, body, first, again) in enumerate(cases):
+        if body is None:  # a help in amy's room
+            body = f'{{"room": "{room}", "params": null}}'.encode()
+        headers = {**who, "Idempotency-Key": f"key-{n}"}
+        status, got, answer, environ = run(first, _action(activity, name), "POST",
+                                           headers=headers, body=body or None)
+        assert flask_answered(environ) is (first is front.app), n
+        assert status == "200 OK", answer
+        room = room or json.loads(answer)["room"]
+        status2, got2, answer2, environ2 = run(again, _action(activity, name), "POST",
+                                               headers=headers, body=body or None)
+        assert flask_answered(environ2) is (again is front.app), n
+        assert (status2, answer2) == (status, answer)
+        assert dict(got2).pop("Idempotent-Replayed") == "true"
+        assert comparable(got) == [h for h in comparable(got2) if h[0] != "Idempotent-Replayed"]
+    helped = shop.client.get(f"/v1/activities/{activity}/rooms/{room}", headers=amy).get_json()
+    assert helped["view"]["helpers"] == 2  # each help done once
+
+
+def test_the_front_answers_a_refusal_as_the_route_does(app, shop):
+    activity = shop.live("bargain")["id"]
+    front = front_of(app)
+    started = shop.act(activity, "start", "amy")
+    room = started.get_json()["room"]
+    # amy helping her own bargain: the template's refusal, the same however often asked
+    body = json.dumps({"room": room}).encode()
+    for headers in (shop.as_("amy"), shop.as_("amy", extra={"Accept-Language": "zh-CN"})):
+        status, got, answer, environ = run(front, _action(activity, "help"), "POST",
+                                           headers=headers, body=body)
+        assert not flask_answered(environ)
+        want_status, want, want_answer, _ = run(front.app, _action(activity, "help"), "POST",
+                                                headers=headers, body=body)
+        assert (status, comparable(got), answer) == (want_status, comparable(want),
+                                                     want_answer)
+        assert status.startswith("4") and b'"error":' in answer
+
+
+@pytest.mark.parametrize("request_, code", [
+    ({"body": b'{"room": '}, "invalid_json"),
+    ({"body": b"[1]"}, "invalid_json"),
+    ({"body": b'{"x": 1}'}, "validation_error"),  # (the route's schema: unknown field)
+    ({"body": b'{"room": ""}'}, "validation_error"),
+    ({"headers": {"Magic-Cube-Device": "no"}}, "validation_error"),
+    ({"headers": {"Idempotency-Key": "with space"}}, "invalid_idempotency_key"),
+    ({"headers": {"Authorization": ""}}, "invalid_token"),
+    ({"headers": {"Authorization": "Bearer forged.token"}}, "invalid_token"),
+    ({"action": "fly"}, "unknown_action"),
+    ({"activity": "act_nothing"}, "activity_not_found"),
+    ({"body": b'{"room": "r0"}', "action": "help"}, "room_not_found"),
+    ({"paused": True}, "activity_not_live"),
+    ({"headers": {"Magic-Cube-Challenge": "bm9uc2Vuc2U="}}, "challenge_invalid"),
+])
+def test_an_action_the_front_cannot_answer_is_the_routes_answer(app, shop, request_, code):
+    activity = shop.live("bargain")["id"]
+    if request_.get("paused"):
+        assert shop.lifecycle(activity, "pause").status_code == 200
+    front = front_of(app)
+    path = _action(request_.get("activity", activity), request_.get("action", "start"))
+    headers = {**shop.as_("amy"), **request_.get("headers", {})}
+    status, got, body, environ = run(front, path, "POST", headers=headers,
+                                     body=request_.get("body"))
+    assert flask_answered(environ)
+    want_status, want, want_body, _ = run(front.app, path, "POST", headers=headers,
+                                          body=request_.get("body"))
+    assert (status, comparable(got), body) == (want_status, comparable(want), want_body)
+    assert json.loads(body)["error"] == code
+
+
+@pytest.mark.parametrize("request_", [
+    {"query": "x=1"},
+    {"chunked": True},
+    {"body": b"{}", "length": "2x"},
+    {"suffix": "/"},
+    {"suffix": "/more"},
+    {"method": "PUT"},
+])
+def test_an_action_the_front_does_not_take_is_the_routes(app, shop, request_):
+    activity = shop.live("lottery")["id"]
+    front, request_ = front_of(app), dict(request_)
+    path = _action(activity, "draw") + request_.pop("suffix", "")
+    environ = EnvironBuilder(path=path, method=request_.get("method", "POST"),
+                             query_string=request_.get("query", ""),
+                             headers=shop.as_("amy"), data=request_.get("body", b"{}"),
+                             content_type="application/json").get_environ()
+    if request_.get("chunked"):
+        del environ["CONTENT_LENGTH"]
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input_terminated"] = True
+    if "length" in request_:
+        environ["CONTENT_LENGTH"] = request_["length"]
+    started: list[Any] = []
+    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
+    assert flask_answered(environ), answer
+    assert started[0][:3] in ("200", "400", "404", "405"), (started[0], answer)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app, shop):
+    activity = shop.live("lottery")["id"]
+    front = front_of(app)
+    environ = EnvironBuilder(path=_action(activity, "draw"), method="POST",
+                             headers=shop.as_("amy"), data=b"{}",
+                             content_type="application/json").get_environ()
+    environ["CONTENT_LENGTH"] = str(app.config["MAX_CONTENT_LENGTH"] + 1)
+    started: list[Any] = []
+    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
+    assert started[0].startswith("413") and json.loads(answer)["error"] == "payload_too_large"
+    assert environ["wsgi.input"].read() == b"{}"  # left unread
+
+
+def test_a_body_cut_short_is_refused_not_acted_on(app, shop):
+    # The client went away mid-body: the route's 400, and no draw made of what came.
+    activity = shop.live("lottery")["id"]
+    front = front_of(app)
+    environ = EnvironBuilder(path=_action(activity, "draw"), method="POST",
+                             headers=shop.as_("amy"), data=b"{}",
+                             content_type="application/json").get_environ()
+    environ["CONTENT_LENGTH"] = "40"
+    started: list[Any] = []
+    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
+    assert started[0].startswith("400"), answer
+    assert shop.engine.stats(shop.merchant, activity)["totals"]["actions"] == 0
+
+
+def test_an_action_the_engine_refuses_is_the_routes_error_from_one_call(app, shop):
+    activity = shop.live("lottery")["id"]
+    assert shop.lifecycle(activity, "pause").status_code == 200
+    engine = app.extensions["magic_cube"]
+    calls = []
+    act = engine.act
+    engine.act = lambda *args, **kwargs: (calls.append(args), act(*args, **kwargs))[1]
+    try:
+        status, headers, body, environ = run(front_of(app), _action(activity, "draw"), "POST",
+                                             headers=shop.as_("amy"), body=b"{}")
+    finally:
+        del engine.act
+    assert status == "409 CONFLICT" and flask_answered(environ), body
+    assert json.loads(body)["error"] == "activity_not_live"
+    assert len(calls) == 1  # the route raised what the front met: not asked again
+
+
+def test_actions_through_the_front_count_once_against_limits_and_challenges(tmp_path,
+                                                                           catalog):
+    app = _limited_app(tmp_path, catalog, rate_limit_actions="3/minute",
+                       rate_limit_ip="100/minute", challenge_after=2, challenge_window=60)
+    engine, merchant, activity = _lottery(app)
+    client, path = app.test_client(), _action(activity, "draw")
+
+    def draws(who: str, n: int) -> list[Any]:
+        token = engine.participant_token(merchant, who)[0]
+        return [client.post(path, headers={"Authorization": f"Bearer {token}"}, json={})
+                for _ in range(n)]
+
+    # amy: a draw; her second, refused by the template (one draw in all) but counted; then
+    # the challenge after two; then her action limit
+    answers = draws("amy", 4)
+    assert [r.status_code for r in answers] == [200, 409, 428, 429]
+    assert [r.get_json().get("error") for r in answers[1:]] \
+        == ["no_draws_left", "challenge_required", "rate_limited"]
+    limits = app.extensions["magic_cube_limits"]
+    assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:amy", ACTION, "POST") == [3, 3]
+    # ben: a draw the engine refuses (paused), handed to the route, counted once there too
+    engine.pause(merchant, activity)
+    assert [r.get_json()["error"] for r in draws("ben", 1)] == ["activity_not_live"]
+    engine.resume(merchant, activity)
+    assert [r.status_code for r in draws("ben", 2)] == [200, 428]
+    assert _windows_used(limits, "ip:127.0.0.1", f"p:{activity}:ben", ACTION, "POST") == [3, 6]
     engine.store.close()

@@ -1,49 +1,72 @@
-"""The participant views' polls and heartbeats, answered in front of Flask.
+"""The participant API's commonest requests, answered in front of Flask.
 
 `GET /v1/activities/<id>` (the public view), `…/me` and `…/rooms/<room>` are what every phone
 watching an activity holds, and a broadcast answers hundreds of them at once; with
 `POST …/heartbeat`, the "still here" every open page sends, they are most of a festival's
-requests. Their answer is cheap (a version read, compared with `If-None-Match`, or a body
-serialised once for all of them; a heartbeat's few numbers), and Flask's request context, URL
-routing, hooks and response objects cost more than it. `PollFront`, a WSGI middleware, answers
-the plain requests itself: a GET of one of those paths with no body and no query but a valid
-`wait`, and a heartbeat with a token, no body and no query. It makes the same engine calls as
-the routes (the token checked as `api/auth.py` checks it), counts the same rate limits with
-the same keys, and sends the same status, headers and body bytes; the metrics record each
-request under its route's name.
+requests, and `POST …/actions/<action>` (a draw, a help, a join) is what the festival is for.
+Flask's request context, URL routing, hooks and response objects cost as much as a poll's
+answer, and half again as much as an action's engine call. `Front`, a WSGI middleware, answers
+the plain requests itself:
 
-Everything else goes to Flask unchanged: another path or method, any other query, a body. So
-does a request the front took but cannot answer, with what the front did left in its environ
-for the route: what it counted (a refusal is a 429 from the limiter's hook, counted once), and
-the engine's exception, which the route raises instead of calling the engine again, so that a
-held poll is never held twice, a heartbeat never credited twice, and an error's answer is the
-API's own. A token that does not check out is the route's to refuse, as is a room, `me` or
-heartbeat request without one. The routes (api/participants.py) stay the reference: they
-document the operations, and tests compare the front's answers with theirs.
+- a GET of one of the views with no body and no query but a valid `wait`;
+- a heartbeat with a token, no body and no query;
+- an action with a token, no query, and no body or one with a Content-Length, which it reads
+  and loads through the route's own schemas (body and headers) before anything else is done.
+
+It makes the same calls as the routes (the token checked as `api/auth.py` checks it, an
+action's challenge as `api/challenge.py` does), counts the same rate limits with the same keys,
+and sends the same status, headers and body bytes; the metrics record each request under its
+route's name.
+
+Everything else goes to Flask unchanged: another path or method, any other query, a body the
+front does not take. So does a request the front took but cannot answer, with what the front
+did left in its environ for the route: what it counted (a refusal is a 429 from the limiter's
+hook, counted once), the body it read (`wsgi.input` again, and the parsed body: a body the
+schemas refuse is the route's to refuse), and the exception a call raised (the engine's, a
+challenge's), which the route raises instead of calling again, so that a held poll is never
+held twice, a heartbeat never credited twice, a challenge never counted twice, and an error's
+answer is the API's own. A token that does not check out is the route's to refuse, as is a
+room, `me`, heartbeat or action request without one. The routes (api/participants.py) stay the
+reference: they document the operations, and tests compare the front's answers with theirs.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from json import JSONEncoder
 from typing import TYPE_CHECKING
 
 from flask import Flask
+from werkzeug.http import HTTP_STATUS_CODES
 
 from magic_cube.api.auth import credential_of
 from magic_cube.api.limits import COUNTED, Limits, Taken, address_key, verified_key
+from magic_cube.api.parsing import (
+    BODY,
+    loaded_body,
+    loaded_headers,
+    parse_body,
+    read_sized_body,
+    sized,
+)
 from magic_cube.api.participants import (
+    ACTION_BODY,
+    ACTION_HEADERS,
     FRONT_FAILED,
     HEARTBEAT_HEADERS,
     POLL_HEADERS,
+    Action,
     ActivityView,
     Heartbeat,
     MeView,
     RoomView,
+    action_answer,
     blp,
     encoded,
     held,
+    participant_act,
 )
 from magic_cube.api.responses import kept_encoder
 from magic_cube.api.schemas import number_text
@@ -56,18 +79,30 @@ if TYPE_CHECKING:
 
 # The environ key under which the metrics find the route a request was answered for.
 ENDPOINT_KEY = "magic_cube.endpoint"
-PUBLIC, ME, ROOM, HEARTBEAT = (f"{blp.name}.{view.__name__}"
-                               for view in (ActivityView, MeView, RoomView, Heartbeat))
+PUBLIC, ME, ROOM, HEARTBEAT, ACTION = (
+    f"{blp.name}.{view.__name__}" for view in (ActivityView, MeView, RoomView, Heartbeat, Action))
 
 # What the front takes: the routes' paths, with ids of the characters ids are made of (others
 # match nothing, or something Flask decodes first), and a query of `wait` alone, in plain digits.
-_PATH = re.compile(r"/v1/activities/([A-Za-z0-9_-]{1,100})(/me|/rooms/([A-Za-z0-9_-]{1,100}))?")
+_ID = "([A-Za-z0-9_-]{1,100})"
+_PATH = re.compile(rf"/v1/activities/{_ID}(/me|/rooms/{_ID})?")
 _WAIT = re.compile(r"wait=([0-9.eE-]{1,32})")
-_HEARTBEAT = re.compile(r"/v1/activities/([A-Za-z0-9_-]{1,100})/heartbeat")
-_STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}  # werkzeug's spelling
+_POST = re.compile(rf"/v1/activities/{_ID}/(?:heartbeat|actions/{_ID})")
 
 
-class PollFront:
+@functools.cache
+def _status(code: int) -> str:
+    """The status line werkzeug would send (`200 OK`, `409 CONFLICT`, `304 NOT MODIFIED`)."""
+    return f"{code} {HTTP_STATUS_CODES.get(code, 'unknown').upper()}"
+
+
+def _bodiless(environ: WSGIEnvironment) -> bool:
+    """Whether the request comes without a body."""
+    return environ.get("CONTENT_LENGTH", "") in ("", "0") \
+        and "HTTP_TRANSFER_ENCODING" not in environ
+
+
+class Front:
     """The WSGI middleware (see the module's docstring) in front of `flask_app`'s own
     `wsgi_app`, which is `app`."""
 
@@ -76,23 +111,27 @@ class PollFront:
         self.flask_app = flask_app
         self.engine = flask_app.extensions["magic_cube"]
         self.limits = limits if limits.enabled else None
-        # What the heartbeat's route answers with (None in debug, where it indents: the route
-        # answers every heartbeat then).
+        # What the heartbeat's and actions' routes answer with (None in debug, where it
+        # indents: the routes answer every heartbeat and action then).
         self.encoder = kept_encoder(flask_app)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        if environ.get("CONTENT_LENGTH", "") not in ("", "0") \
-                or "HTTP_TRANSFER_ENCODING" in environ:
-            return self.app(environ, start_response)  # a body: the route checks it
         if method == "POST":
-            beat = _HEARTBEAT.fullmatch(environ.get("PATH_INFO", ""))
+            found = _POST.fullmatch(environ.get("PATH_INFO", ""))
             encoder = self.encoder
-            if beat is None or environ.get("QUERY_STRING") or encoder is None:
+            if found is None or environ.get("QUERY_STRING") or encoder is None:
                 return self.app(environ, start_response)
-            return self._beat(beat.group(1), encoder, environ, start_response)
-        if method != "GET":
+            activity_id, action = found.group(1, 2)
+            if action is not None:
+                if not (sized(environ) or _bodiless(environ)):
+                    return self.app(environ, start_response)  # chunked, or a bad length
+                return self._act(activity_id, action, encoder, environ, start_response)
+            if not _bodiless(environ):
+                return self.app(environ, start_response)  # a body: the route checks it
+            return self._beat(activity_id, encoder, environ, start_response)
+        if method != "GET" or not _bodiless(environ):
             return self.app(environ, start_response)
         found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         if found is None:
@@ -165,10 +204,38 @@ class PollFront:
                    ("Content-Length", str(len(data)))]
         return self._send(200, headers, data, taken, HEARTBEAT, environ, start_response)
 
+    def _act(self, activity_id: str, action: str, encoder: JSONEncoder,
+             environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        counted = self._counted(activity_id, ACTION, "POST", environ)
+        if counted is None:
+            return self.app(environ, start_response)
+        participant, taken = counted
+        assert participant is not None  # (`_counted` hands a request without one on)
+        try:
+            # As the route's hooks and the route read them: the body (left in the environ for
+            # the route, should it answer after all), loaded with the headers through the
+            # route's schemas; then the route's calls.
+            raw = b"" if _bodiless(environ) else read_sized_body(
+                environ, self.flask_app.config["MAX_CONTENT_LENGTH"])
+            body = environ[BODY] = parse_body(raw)
+            outcome = participant_act(
+                self.engine, self.flask_app.extensions["magic_cube_challenges"], activity_id,
+                action, participant, loaded_body(ACTION_BODY, body),
+                loaded_headers(ACTION_HEADERS, environ), environ.get("REMOTE_ADDR") or "",
+                negotiate(environ.get("HTTP_ACCEPT_LANGUAGE")))
+        except Exception as exc:
+            return self._failed(exc, taken, environ, start_response)
+        status, answer, extra = action_answer(outcome, self.engine.template_of(activity_id),
+                                              action)
+        data = f"{encoder.encode(answer)}\n".encode()
+        return self._send(status, [*extra.items(), ("Content-Type", "application/json"),
+                                   ("Content-Length", str(len(data)))],
+                          data, taken, ACTION, environ, start_response)
+
     def _failed(self, exc: Exception, taken: Taken | None, environ: WSGIEnvironment,
                 start_response: StartResponse) -> Iterable[bytes]:
-        """The route's answer to a request whose engine call raised `exc` here: the route
-        raises it as its own, having counted what the front counted."""
+        """The route's answer to a request whose call (the engine's, a challenge's) raised `exc`
+        here: the route raises it as its own, having counted what the front counted."""
         environ[COUNTED] = taken
         environ[FRONT_FAILED] = exc
         return self.app(environ, start_response)
@@ -179,7 +246,7 @@ class PollFront:
         if taken is not None and self.limits is not None:
             headers += self.limits.header_values(taken)
         environ[ENDPOINT_KEY] = endpoint
-        start_response(_STATUS[status], headers)
+        start_response(_status(status), headers)
         return [body] if body else []
 
     def _participant(self, activity_id: str, environ: WSGIEnvironment) -> Participant | None:
