@@ -75,8 +75,8 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from magic_cube.app import open_app_store  # noqa: E402
 from magic_cube.catalog import Catalog  # noqa: E402
+from magic_cube.concurrency import cooperative  # noqa: E402
 from magic_cube.engine import Accepted, Engine, EngineError, Merchant, Participant  # noqa: E402
-from magic_cube.engine.commits import cooperative  # noqa: E402
 from magic_cube.engine.invariants import invariants  # noqa: E402
 from magic_cube.hammer.floor import Floor, sql_floor  # noqa: E402
 from magic_cube.hammer.statements import Profile, count_statements  # noqa: E402

@@ -23,7 +23,6 @@ gunicorn's gevent workers (greenlets) and plain threads.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
@@ -31,15 +30,10 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from magic_cube import metrics
+from magic_cube.concurrency import cooperative
 from magic_cube.store import Conflict, Store, Tx
 
 T = TypeVar("T")
-
-
-def cooperative() -> bool:
-    """Whether threads here are greenlets (gevent has patched `threading`)."""
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and bool(monkey.is_module_patched("threading"))
 
 
 class _Job(Generic[T]):

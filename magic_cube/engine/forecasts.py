@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from magic_cube import concurrency
 from magic_cube.catalog import TemplateEntry
-from magic_cube.engine.commits import cooperative
 from magic_cube.engine.core import Core
 from magic_cube.engine.errors import EngineError, InvalidActivity, InvalidConfig
 from magic_cube.engine.lifecycle import Lifecycle, due_change, time_errors
@@ -51,12 +51,7 @@ def off_the_loop(work: Callable[[], T]) -> T:
     under gevent in a native thread of the hub's pool (the interpreter switches between it and
     the hub every few ms), else in this thread; at most two at once per process."""
     with _simulating:
-        if cooperative():
-            from gevent import get_hub
-
-            result: T = get_hub().threadpool.apply(work)
-            return result
-        return work()
+        return concurrency.off_the_loop(work)
 MAX_SEED = 64
 FROM_STATE = ("live", "paused")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from magic_cube.engine.commits import cooperative
+from magic_cube.concurrency import cooperative
 from magic_cube.hammer.statements import Profile
 
 FLOOR_DDL = [
