@@ -64,7 +64,8 @@ SETTINGS: list[Setting] = [
     Setting("default_timezone", "Asia/Shanghai", "Time zone of a new activity unless it names one"),
     Setting("sqlite_busy_timeout_ms", 10000, "How long a SQLite writer waits for the lock, in ms"),
     Setting("sqlite_synchronous", "FULL",
-            "SQLite synchronous mode: FULL survives power loss; NORMAL only process crashes"),
+            "SQLite synchronous mode: FULL survives power loss (each commit is synced before it "
+            "is acknowledged, outside SQLite's write lock); NORMAL only process crashes"),
     Setting("trusted_proxies", 0,
             "How many reverse proxies in front set X-Forwarded-For/-Proto (the client IP for "
             "limits)"),
