@@ -30,6 +30,11 @@ def run(wsgi: Any, path: str, method: str = "GET", query: str = "",
     environ = EnvironBuilder(path=path, method=method, query_string=query, headers=headers,
                              data=body, content_type="application/json" if body else None
                              ).get_environ()
+    return (*call(wsgi, environ), environ)
+
+
+def call(wsgi: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of `environ` handed to `wsgi`."""
     started: list[Any] = []
     app_iter = wsgi(environ, lambda status, headers, exc_info=None: started.extend(
         [status, headers]))
@@ -37,7 +42,7 @@ def run(wsgi: Any, path: str, method: str = "GET", query: str = "",
         body = b"".join(app_iter)
     finally:
         getattr(app_iter, "close", lambda: None)()
-    return started[0], list(started[1]), body, environ
+    return started[0], list(started[1]), body
 
 
 def flask_answered(environ: dict[str, Any]) -> bool:
@@ -401,58 +406,51 @@ def test_an_action_the_front_cannot_answer_is_the_routes_answer(app, shop, reque
     assert json.loads(body)["error"] == code
 
 
-@pytest.mark.parametrize("request_", [
-    {"query": "x=1"},
-    {"chunked": True},
-    {"body": b"{}", "length": "2x"},
-    {"suffix": "/"},
-    {"suffix": "/more"},
-    {"method": "PUT"},
+def draw_environ(shop: Any, activity: str, path: str = "", **environ: Any) -> dict[str, Any]:
+    """The environ of amy's draw (body `{}`), with `path` after its path and `environ`'s
+    keys set (None: removed)."""
+    out = EnvironBuilder(path=_action(activity, "draw") + path, method="POST",
+                         headers=shop.as_("amy"), data=b"{}",
+                         content_type="application/json").get_environ()
+    for key, value in environ.items():
+        if value is None:
+            del out[key]
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("path, environ", [
+    ("", {"QUERY_STRING": "x=1"}),
+    ("", {"CONTENT_LENGTH": None, "HTTP_TRANSFER_ENCODING": "chunked",
+          "wsgi.input_terminated": True}),
+    ("", {"CONTENT_LENGTH": "2x"}),
+    ("/", {}),
+    ("/more", {}),
+    ("", {"REQUEST_METHOD": "PUT"}),
 ])
-def test_an_action_the_front_does_not_take_is_the_routes(app, shop, request_):
+def test_an_action_the_front_does_not_take_is_the_routes(app, shop, path, environ):
     activity = shop.live("lottery")["id"]
-    front, request_ = front_of(app), dict(request_)
-    path = _action(activity, "draw") + request_.pop("suffix", "")
-    environ = EnvironBuilder(path=path, method=request_.get("method", "POST"),
-                             query_string=request_.get("query", ""),
-                             headers=shop.as_("amy"), data=request_.get("body", b"{}"),
-                             content_type="application/json").get_environ()
-    if request_.get("chunked"):
-        del environ["CONTENT_LENGTH"]
-        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
-        environ["wsgi.input_terminated"] = True
-    if "length" in request_:
-        environ["CONTENT_LENGTH"] = request_["length"]
-    started: list[Any] = []
-    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
-    assert flask_answered(environ), answer
-    assert started[0][:3] in ("200", "400", "404", "405"), (started[0], answer)
+    request_ = draw_environ(shop, activity, path, **environ)
+    status, _, answer = call(front_of(app), request_)
+    assert flask_answered(request_), answer
+    assert status[:3] in ("200", "400", "404", "405"), (status, answer)
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(app, shop):
     activity = shop.live("lottery")["id"]
-    front = front_of(app)
-    environ = EnvironBuilder(path=_action(activity, "draw"), method="POST",
-                             headers=shop.as_("amy"), data=b"{}",
-                             content_type="application/json").get_environ()
-    environ["CONTENT_LENGTH"] = str(app.config["MAX_CONTENT_LENGTH"] + 1)
-    started: list[Any] = []
-    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
-    assert started[0].startswith("413") and json.loads(answer)["error"] == "payload_too_large"
+    environ = draw_environ(shop, activity, CONTENT_LENGTH=str(app.config["MAX_CONTENT_LENGTH"]
+                                                              + 1))
+    status, _, answer = call(front_of(app), environ)
+    assert status.startswith("413") and json.loads(answer)["error"] == "payload_too_large"
     assert environ["wsgi.input"].read() == b"{}"  # left unread
 
 
 def test_a_body_cut_short_is_refused_not_acted_on(app, shop):
     # The client went away mid-body: the route's 400, and no draw made of what came.
     activity = shop.live("lottery")["id"]
-    front = front_of(app)
-    environ = EnvironBuilder(path=_action(activity, "draw"), method="POST",
-                             headers=shop.as_("amy"), data=b"{}",
-                             content_type="application/json").get_environ()
-    environ["CONTENT_LENGTH"] = "40"
-    started: list[Any] = []
-    answer = b"".join(front(environ, lambda s, h, e=None: started.extend([s, h])))
-    assert started[0].startswith("400"), answer
+    status, _, answer = call(front_of(app), draw_environ(shop, activity, CONTENT_LENGTH="40"))
+    assert status.startswith("400"), answer
     assert shop.engine.stats(shop.merchant, activity)["totals"]["actions"] == 0
 
 

@@ -91,21 +91,16 @@ def test_full_syncs_the_wal_after_the_commit_outside_the_write_lock(tmp_path, mo
     other.close()
 
 
-@pytest.mark.parametrize("mode, pragma", [("NORMAL", 1), ("OFF", 0)])
-def test_normal_and_off_are_sqlites_own(tmp_path, monkeypatch, mode, pragma):
-    store = open_store(f"sqlite:///{tmp_path}/s.db", synchronous=mode)
+@pytest.mark.parametrize("where, mode, pragma", [
+    ("s.db", "NORMAL", 1), ("s.db", "OFF", 0),  # SQLite's own
+    (":memory:", "FULL", 2),  # no WAL, no disk: SQLite's FULL, and nothing for the store to sync
+])
+def test_the_store_syncs_nothing_itself_but_a_file_at_full(tmp_path, monkeypatch, where, mode,
+                                                           pragma):
+    store = open_store(f"sqlite:///{where if where == ':memory:' else tmp_path / where}",
+                       synchronous=mode)
     store.migrate()
     assert _pragma(store) == pragma
-    syncs = Syncs(monkeypatch)
-    with store.transaction() as tx:
-        tx.insert_merchant(merchant("m1"))
-    assert syncs.paths == []
-    store.close()
-
-
-def test_an_in_memory_store_syncs_nothing(monkeypatch):
-    store = open_store("sqlite:///:memory:")
-    store.migrate()
     syncs = Syncs(monkeypatch)
     with store.transaction() as tx:
         tx.insert_merchant(merchant("m1"))
