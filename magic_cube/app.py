@@ -225,13 +225,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # The middlewares, innermost first: the front, in front of Flask (api/front.py), the
     # client's address from a trusted proxy's header (which the front's limits count by), the
     # request id and metrics around everything.
+    init_challenges(app, limits.storage if limits.enabled else None)
     app.wsgi_app = Front(app.wsgi_app, app, limits)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind a reverse proxy the client is in X-Forwarded-For, not the socket address.
         n = int(settings.trusted_proxies)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.wsgi_app = Measured(app.wsgi_app)  # type: ignore[method-assign]
-    init_challenges(app, limits.storage if limits.enabled else None)
     check_bodies(app)  # after the API's other hooks: a key or a limit refuses before the body
     console.init_app(app)
     shopper.init_app(app)

@@ -45,6 +45,7 @@ from magic_cube.api.auth import credential_of
 from magic_cube.api.limits import COUNTED, Limits, Taken, address_key, verified_key
 from magic_cube.api.parsing import (
     BODY,
+    bodiless,
     loaded_body,
     loaded_headers,
     parse_body,
@@ -96,12 +97,6 @@ def _status(code: int) -> str:
     return f"{code} {HTTP_STATUS_CODES.get(code, 'unknown').upper()}"
 
 
-def _bodiless(environ: WSGIEnvironment) -> bool:
-    """Whether the request comes without a body."""
-    return environ.get("CONTENT_LENGTH", "") in ("", "0") \
-        and "HTTP_TRANSFER_ENCODING" not in environ
-
-
 class Front:
     """The WSGI middleware (see the module's docstring) in front of `flask_app`'s own
     `wsgi_app`, which is `app`."""
@@ -111,6 +106,7 @@ class Front:
         self.flask_app = flask_app
         self.engine = flask_app.extensions["magic_cube"]
         self.limits = limits if limits.enabled else None
+        self.challenges = flask_app.extensions["magic_cube_challenges"]
         # What the heartbeat's and actions' routes answer with (None in debug, where it
         # indents: the routes answer every heartbeat and action then).
         self.encoder = kept_encoder(flask_app)
@@ -125,13 +121,13 @@ class Front:
                 return self.app(environ, start_response)
             activity_id, action = found.group(1, 2)
             if action is not None:
-                if not (sized(environ) or _bodiless(environ)):
+                if not (sized(environ) or bodiless(environ)):
                     return self.app(environ, start_response)  # chunked, or a bad length
                 return self._act(activity_id, action, encoder, environ, start_response)
-            if not _bodiless(environ):
+            if not bodiless(environ):
                 return self.app(environ, start_response)  # a body: the route checks it
             return self._beat(activity_id, encoder, environ, start_response)
-        if method != "GET" or not _bodiless(environ):
+        if method != "GET" or not bodiless(environ):
             return self.app(environ, start_response)
         found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         if found is None:
@@ -215,11 +211,11 @@ class Front:
             # As the route's hooks and the route read them: the body (left in the environ for
             # the route, should it answer after all), loaded with the headers through the
             # route's schemas; then the route's calls.
-            raw = b"" if _bodiless(environ) else read_sized_body(
+            raw = b"" if bodiless(environ) else read_sized_body(
                 environ, self.flask_app.config["MAX_CONTENT_LENGTH"])
             body = environ[BODY] = parse_body(raw)
             outcome = participant_act(
-                self.engine, self.flask_app.extensions["magic_cube_challenges"], activity_id,
+                self.engine, self.challenges, activity_id,
                 action, participant, loaded_body(ACTION_BODY, body),
                 loaded_headers(ACTION_HEADERS, environ), environ.get("REMOTE_ADDR") or "",
                 negotiate(environ.get("HTTP_ACCEPT_LANGUAGE")))

@@ -157,6 +157,12 @@ def _raw_body(request: flask.Request) -> bytes:
     return read_sized_body(environ, request.max_content_length)
 
 
+def bodiless(environ: Mapping[str, Any]) -> bool:
+    """Whether the request comes without a body (no length, or 0, and no Transfer-Encoding)."""
+    return environ.get("CONTENT_LENGTH", "") in ("", "0") \
+        and "HTTP_TRANSFER_ENCODING" not in environ
+
+
 def sized(environ: Mapping[str, Any]) -> bool:
     """Whether the request's body comes with a Content-Length (and no Transfer-Encoding)."""
     length = environ.get("CONTENT_LENGTH", "")
@@ -269,9 +275,7 @@ def check_body() -> None:
     that a wrong key or a rate limit refuses a request before its body is read. A request
     without a body (every poll) costs a look at two headers."""
     request = current_request()
-    environ = request.environ
-    if environ.get("CONTENT_LENGTH", "0") in ("", "0") \
-            and "HTTP_TRANSFER_ENCODING" not in environ:
+    if bodiless(request.environ):
         return
     body = body_of(request)
     if body and not takes_body():

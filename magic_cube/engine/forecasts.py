@@ -52,6 +52,8 @@ def off_the_loop(work: Callable[[], T]) -> T:
     the hub every few ms), else in this thread; at most two at once per process."""
     with _simulating:
         return concurrency.off_the_loop(work)
+
+
 MAX_SEED = 64
 FROM_STATE = ("live", "paused")
 

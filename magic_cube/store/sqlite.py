@@ -206,8 +206,8 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
-                if self._sync_wal:
-                    self._sync()
+        if applied and self._sync_wal:
+            self._sync()  # one flush for every migration applied
         return applied
 
     def integrity_check(self) -> str:
